@@ -1,0 +1,87 @@
+"""The ``ppedu`` command line. Each sub-command lives in ``ppedu/commands/<name>.py`` and exposes
+``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
+
+Bad input never produces a traceback: a UsageError (or an argparse error) prints one line naming
+the parameter and its valid range and exits with status 2; a failed distributed job exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ppedu.errors import ClusterError, UsageError
+
+# name -> module under ppedu.commands (imported lazily: `ppedu --help` must not import torch)
+COMMANDS = {
+    "doctor": "doctor",
+    "simulate": "simulate",
+    "validate": "validate",
+    "train": "train",
+    "compare-tp-pp": "compare_tp_pp",
+    "serve-bench": "serve_bench",
+    "student-copy": "student_copy",
+}
+
+_HELP = {
+    "doctor": "check torch, backends, cores and GPUs; warn if -p would oversubscribe the CPU",
+    "simulate": "simulate a pipeline schedule and print its Gantt chart and bubble",
+    "validate": "check a hand-written schedule (Markdown table) and explain the first error",
+    "train": "run a pipeline schedule on real ranks and measure its bubble",
+    "compare-tp-pp": "measure tensor vs pipeline parallel communication on real ranks",
+    "serve-bench": "benchmark static / dynamic / continuous batching on a PP inference server",
+    "student-copy": "write the course notebooks with solutions stripped",
+}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports errors on one line (no usage dump) and exits 2."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="ppedu", description="Pipeline parallelism, measured. "
+                           "Run `ppedu doctor` first.")
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    for name in COMMANDS:
+        sub.add_parser(name, help=_HELP[name], description=_HELP[name], add_help=False)
+    return parser
+
+
+def _version() -> str:
+    from ppedu import __version__
+    return f"ppedu {__version__}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    top = build_parser()
+    if not argv or argv[0] in ("-h", "--help", "--version") or argv[0] not in COMMANDS:
+        if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+            top.error(f"unknown command {argv[0]!r}; choose one of {', '.join(COMMANDS)}")
+        top.parse_args(argv or ["--help"])
+        return 0
+    name = argv[0]
+    module = importlib.import_module(f"ppedu.commands.{COMMANDS[name]}")
+    parser = OneLineParser(prog=f"ppedu {name}", description=_HELP[name])
+    module.add_arguments(parser)
+    args = parser.parse_args(argv[1:])
+    try:
+        return int(module.run(args) or 0)
+    except UsageError as exc:
+        print(f"ppedu {name}: error: {exc}", file=sys.stderr)
+        return 2
+    except ClusterError as exc:
+        print(f"ppedu {name}: failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"ppedu {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Point-to-point messages: headers make any shape/dtype arrive intact; counters are exact."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ppedu import comm, diagnostics
+
+
+TENSORS = [
+    torch.arange(7, dtype=torch.float32),
+    torch.randn(3, 4, 5, dtype=torch.float64),
+    torch.ones(2, 3, dtype=torch.bfloat16),
+    torch.arange(12, dtype=torch.int64).reshape(2, 2, 3),
+    torch.tensor([True, False, True]),
+    torch.zeros(1, 1, 1, 1, 1, 2, dtype=torch.int8),
+    torch.tensor(3.5),  # 0-d
+]
+
+
+def test_roundtrip_shapes_dtypes_and_counters(cluster2):
+    out = cluster2.run(diagnostics.roundtrip, TENSORS)
+    for sent, echoed in zip(TENSORS, out[0]["echoed"]):
+        assert echoed.dtype == sent.dtype and echoed.shape == sent.shape
+        assert torch.equal(echoed, sent)
+    payload = sum(t.numel() * t.element_size() for t in TENSORS)
+    for rank, peer in ((0, 1), (1, 0)):
+        stats = out[rank]["stats"]
+        assert stats["sent"][peer] == {"bytes": payload, "messages": len(TENSORS)}
+        assert stats["received"][peer] == {"bytes": payload, "messages": len(TENSORS)}
+        assert stats["header_bytes"] == 2 * len(TENSORS) * comm.HEADER_BYTES
+
+
+def test_link_model_adds_the_configured_delay(cluster2):
+    tensors = [torch.zeros(1000)] * 3
+    fast = cluster2.run(diagnostics.roundtrip, tensors)[0]["seconds"]
+    slow = cluster2.run(diagnostics.roundtrip, tensors, latency_ms=30.0)[0]["seconds"]
+    for f, s in zip(fast, slow):
+        assert s >= 0.0599  # two hops, each held until 30 ms after it was sent
+        assert s - f <= 0.25  # and not much more (generous: 2 shared cores)
+    # bandwidth term: 4 MB at 0.1 GB/s = 40 ms per hop
+    big = [torch.zeros(1_000_000)]
+    slow_bw = cluster2.run(diagnostics.roundtrip, big, bandwidth_gbps=0.1)[0]["seconds"][0]
+    fast_bw = cluster2.run(diagnostics.roundtrip, big)[0]["seconds"][0]
+    assert slow_bw >= 0.0799 and slow_bw - fast_bw <= 0.4
+
+
+def test_link_model_rejects_bad_values():
+    from ppedu.errors import UsageError
+    with pytest.raises(UsageError, match="latency_ms"):
+        comm.set_link_model(latency_ms=-1)
+    with pytest.raises(UsageError, match="bandwidth_gbps"):
+        comm.set_link_model(bandwidth_gbps=0)
+    comm.set_link_model()
