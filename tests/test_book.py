@@ -1,0 +1,128 @@
+"""The course book (course/, Jupyter Book 1.x = Sphinx + MyST-NB) builds offline and says what it must.
+
+The build runs with ``-W -n --keep-going``: any Sphinx warning (a broken ``{term}`` or ``{ref}``, a
+malformed directive, a page missing from the toc) fails the test. Notebooks are not executed here
+(``execute_notebooks: off``); nbval and papermill test them separately.
+"""
+
+from __future__ import annotations
+
+import html as htmllib
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+COURSE = ROOT / "course"
+PAGES = ["intro", "00_setup", "01_tp_vs_pp", "02_bubbles", "03_micro_batches", "04_1f1b",
+         "05_continuous_batching", "glossary", "references", "instructor"]
+
+
+def _jupyter_book() -> list[str]:
+    """The jupyter-book executable next to this interpreter (the venv's), else on PATH."""
+    exe = Path(sys.executable).with_name("jupyter-book")
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("jupyter-book")
+    if found is None:
+        pytest.skip("jupyter-book is not installed (pip install -e '.[test]')")
+    return [found]
+
+
+@pytest.fixture(scope="module")
+def html(tmp_path_factory) -> Path:
+    """Build the book once into a temp dir; return the HTML folder."""
+    out = tmp_path_factory.mktemp("book")
+    cmd = _jupyter_book() + ["build", str(COURSE), "--path-output", str(out),
+                             "-W", "-n", "--keep-going"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=280, cwd=ROOT)
+    log = proc.stdout + proc.stderr
+    warnings = [line for line in log.splitlines() if "WARNING" in line or "ERROR" in line]
+    assert proc.returncode == 0, "book build failed:\n" + "\n".join(warnings or log.splitlines()[-40:])
+    return out / "_build" / "html"
+
+
+def _text(html_dir: Path, page: str) -> str:
+    """Visible text of a built page (tags stripped), for content assertions."""
+    raw = (html_dir / f"{page}.html").read_text(encoding="utf-8")
+    return htmllib.unescape(re.sub(r"<[^>]+>", "", raw))
+
+
+@pytest.mark.timeout(300)
+def test_every_page_is_built(html: Path) -> None:
+    missing = [p for p in PAGES if not (html / f"{p}.html").is_file()]
+    assert not missing, f"pages missing from the HTML build: {missing}"
+    assert (html / "index.html").is_file()
+
+
+@pytest.mark.timeout(300)
+def test_glossary_has_english_and_chinese_terms(html: Path) -> None:
+    text = _text(html, "glossary")
+    pairs = {"pipeline parallelism": "流水线并行", "tensor parallelism": "张量并行",
+             "bubble": "气泡", "micro-batch": "微批次", "continuous batching": "连续批处理",
+             "all-reduce": "全规约", "prefill": "预填充", "decode": "解码", "TTFT": "首字延迟",
+             "throughput": "吞吐量", "KV cache": "KV 缓存", "activation": "激活值"}
+    for en, zh in pairs.items():
+        assert en in text and zh in text, f"glossary lacks {en!r} / {zh!r}"
+    # a Sphinx glossary: every term is an anchor that {term} roles can link to
+    raw = (html / "glossary.html").read_text(encoding="utf-8")
+    assert raw.count('<dt id="term-') >= 30, "glossary should define at least 30 linkable terms"
+
+
+@pytest.mark.timeout(300)
+def test_chapters_link_to_glossary_terms(html: Path) -> None:
+    raw = (html / "03_micro_batches.html").read_text(encoding="utf-8")
+    assert 'href="glossary.html#term-' in raw, "chapter 3 should link terms to the glossary"
+
+
+@pytest.mark.timeout(300)
+def test_bubble_formulas_are_derived(html: Path) -> None:
+    ch2 = _text(html, "02_bubbles")
+    ch3 = _text(html, "03_micro_batches")
+    ch4 = _text(html, "04_1f1b")
+    assert r"\frac{p-1}{p}" in ch2, "chapter 2 must derive the naive bubble (p-1)/p"
+    assert "p\\,(p-1)(t_f+t_b)" in ch2, "chapter 2 must give the total idle time p(p-1)(t_f+t_b)"
+    assert r"\frac{p-1}{m+p-1}" in ch3, "chapter 3 must derive the GPipe bubble (p-1)/(m+p-1)"
+    assert r"\frac{p-1}{m}" in ch3 and "Playbook" in ch3, "chapter 3 must name the Playbook ratio"
+    assert r"\frac{p-1}{v\,m}" in ch4, "chapter 4 must give the interleaved ratio (p-1)/(v m)"
+    assert r"\frac{p-1}{3m}" in ch4, "chapter 4 must give ZB-H1's (p-1)/(3m)"
+
+
+@pytest.mark.timeout(300)
+def test_myth_boxes_point_to_measurements(html: Path) -> None:
+    ch2 = _text(html, "02_bubbles")
+    ch5 = _text(html, "05_continuous_batching")
+    assert "Myth vs measurement" in ch2 and "ppedu validate" in ch2
+    assert "14" in ch2 and "t = 10" in ch2, "seed 002's t=10 vs the 14-unit minimum"
+    for needle in ("2 ms", "same size", "dynamic batch", "ppedu serve-bench", "DeepSpeed"):
+        assert needle in ch5, f"chapter 5's myth boxes should mention {needle!r}"
+    assert ch5.count("Myth vs measurement") >= 3
+
+
+@pytest.mark.timeout(300)
+def test_references_and_instructor_guide(html: Path) -> None:
+    refs = _text(html, "references")
+    for arxiv in ("1811.06965", "1909.08053", "2104.04473", "1806.03377", "2006.09503",
+                  "2401.10241", "2309.06180", "2308.16369"):
+        assert arxiv in refs, f"references lack arXiv:{arxiv}"
+    for name in ("Orca", "Sarathi-Serve", "DistServe", "Ultra-Scale Playbook"):
+        assert name in refs
+    guide = _text(html, "instructor")
+    for needle in ("torchrun --nproc-per-node=4 -m ppedu.cli train", "--rdzv-endpoint",
+                   "papermill notebooks/03_micro_batches.ipynb", "-p backend nccl", "NCCL"):
+        assert needle in guide, f"instructor guide lacks {needle!r}"
+
+
+def test_toc_lists_only_existing_markdown_pages() -> None:
+    """Cheap check without a build: every toc entry is a .md page in course/."""
+    toc = (COURSE / "_toc.yml").read_text(encoding="utf-8")
+    files = re.findall(r"file:\s*(\S+)", toc) + re.findall(r"^root:\s*(\S+)", toc, re.M)
+    assert files, "no pages in _toc.yml"
+    for name in files:
+        assert (COURSE / f"{name}.md").is_file(), f"_toc.yml lists {name}, but course/{name}.md is missing"
+    config = (COURSE / "_config.yml").read_text(encoding="utf-8")
+    assert re.search(r'execute_notebooks:\s*"?off"?', config), "the book must not execute notebooks"
