@@ -1,0 +1,89 @@
+"""``ppedu simulate``: simulate a schedule, print its Gantt chart, bubble and memory.
+
+    ppedu simulate --schedule 1f1b -p 4 -m 8
+    ppedu simulate --schedule zb1 -p 4 -m 8 --tf 1 --tb 1 --tw 1 --json
+    ppedu simulate --schedule interleaved -p 4 -m 8 --v 2 --trace step.json   # ui.perfetto.dev
+
+Times are in whatever unit you give (``--tf 1.5`` can mean 1.5 ms); the trace file reads them
+as seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ppedu.errors import UsageError, check_float
+
+HELP = "simulate a pipeline schedule and print its Gantt chart and bubble"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ppedu.schedules import SCHEDULE_NAMES
+    parser.add_argument("--schedule", default="1f1b", metavar="NAME",
+                        help=f"one of {', '.join(SCHEDULE_NAMES)} (default 1f1b)")
+    parser.add_argument("-p", type=int, default=4, help="pipeline stages = GPUs (1..64)")
+    parser.add_argument("-m", type=int, default=8, help="micro-batches (1..1024)")
+    parser.add_argument("--v", type=int, default=None,
+                        help="model chunks per GPU, interleaved only (2..16, default 2)")
+    parser.add_argument("--tf", type=float, default=1.0, help="forward time per stage")
+    parser.add_argument("--tb", type=float, default=1.0,
+                        help="backward (input-gradient) time per stage")
+    parser.add_argument("--tw", type=float, default=None,
+                        help="weight-gradient time per stage; a schedule that does not split "
+                             "backward pays tb+tw in one B (default 1 for zb1, else 0; use the "
+                             "same value for every schedule you compare)")
+    parser.add_argument("--latency", type=float, default=0.0,
+                        help="time per message between GPUs (same unit)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--trace", metavar="FILE", help="write a Chrome/Perfetto trace")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ppedu import theory
+    from ppedu.schedules import build_schedule
+    from ppedu.simulator import CostModel, simulate
+
+    v = args.v if args.v is not None else (2 if args.schedule == "interleaved" else 1)
+    schedule = build_schedule(args.schedule, args.p, args.m, v)
+    tw = args.tw if args.tw is not None else (1.0 if args.schedule == "zb1" else 0.0)
+    costs = CostModel(t_f=check_float("tf", args.tf, 0.001, 1e6),
+                      t_b=check_float("tb", args.tb, 0.001, 1e6),
+                      t_w=check_float("tw", tw, 0.0, 1e6),
+                      latency_s=check_float("latency", args.latency, 0.0, 1e6))
+    result = simulate(schedule, costs)
+    predicted = theory.theory_bubble(schedule.name, schedule.p, schedule.m, schedule.v, costs)
+    if args.trace:
+        try:
+            result.timeline.save_chrome_trace(args.trace)
+        except OSError as exc:
+            raise UsageError(f"trace: cannot write {args.trace!r} ({exc.strerror})") from None
+    report = {
+        "schedule": schedule.name, "p": schedule.p, "m": schedule.m, "v": schedule.v,
+        "tf": costs.t_f, "tb": costs.t_b, "tw": costs.t_w, "latency": costs.latency_s,
+        "makespan": result.makespan,
+        "bubble_fraction": result.bubble_fraction,
+        "theory_bubble_fraction": predicted,
+        "busy": result.busy, "idle": result.idle,
+        "peak_inflight_microbatches": result.peak_inflight,
+        "theory_peak_inflight_microbatches": [
+            theory.peak_activations(schedule.name, schedule.p, schedule.m, r, schedule.v)
+            for r in range(schedule.p)],
+        "trace": args.trace,
+    }
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{schedule.name}: p={schedule.p} GPUs, m={schedule.m} micro-batches, v={schedule.v}, "
+          f"tf={costs.t_f:g} tb={costs.t_b:g} tw={costs.t_w:g} latency={costs.latency_s:g}")
+    print(result.timeline.text_gantt(time_unit="time units"))
+    theory_text = "n/a" if predicted is None else f"{predicted:.4f}"
+    print(f"\nmakespan          {result.makespan:g}")
+    print(f"bubble fraction   {result.bubble_fraction:.4f} simulated, {theory_text} theory "
+          f"(idle GPU time / (GPUs x makespan))")
+    for r in range(schedule.p):
+        print(f"GPU{r}: busy {result.busy[r]:g}  idle {result.idle[r]:g}  "
+              f"peak activations held: {result.peak_inflight[r]} micro-batches")
+    if args.trace:
+        print(f"trace written to {args.trace} (open it in ui.perfetto.dev)")
+    return 0

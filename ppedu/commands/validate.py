@@ -1,0 +1,50 @@
+"""``ppedu validate FILE``: check a hand-written schedule (a Markdown table, one row per time
+step, one column per GPU) and explain the first broken dependency.
+
+Exit status: 0 valid, 1 invalid, 2 unreadable (the message names the failing line).
+``FILE`` may be ``example:1f1b_p4_m4`` or ``example:seed002_1f1b`` for the shipped tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ppedu.errors import UsageError
+
+HELP = "check a hand-written schedule (Markdown table) and explain the first error"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", metavar="FILE",
+                        help="Markdown file with the table, or example:NAME")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ppedu.validator import load_example, parse_markdown_table, validate
+
+    if args.file.startswith("example:"):
+        timed = load_example(args.file.split(":", 1)[1])
+    else:
+        try:
+            with open(args.file, encoding="utf-8") as f:
+                text = f.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"FILE: cannot read {args.file!r} ({exc})") from None
+        timed = parse_markdown_table(text)
+    verdict = validate(timed)
+    sched = timed.schedule
+    if args.json:
+        print(json.dumps({"ok": verdict.ok, "message": verdict.message,
+                          "problems": verdict.problems, "p": sched.p, "m": sched.m,
+                          "one_based": timed.one_based}))
+        return 0 if verdict.ok else 1
+    print(verdict.message)
+    for extra in verdict.problems[1:]:
+        print(f"  also: {extra}")
+    if verdict.timeline is not None:
+        print(f"\nTimeline as read ({sched.p} GPUs, {sched.m} micro-batches, "
+              f"numbered from {1 if timed.one_based else 0}):")
+        print(verdict.timeline.text_gantt(unit=1.0, mb_base=1 if timed.one_based else 0))
+    return 0 if verdict.ok else 1
