@@ -1,0 +1,106 @@
+"""`ppedu student-copy`: solutions stripped, outputs cleared, bad markers and paths reported."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from ppedu.cli import main
+from ppedu.errors import UsageError
+from ppedu.student_copy import make_student_copy, strip_solutions, student_notebook
+
+SOLVED = '''def bubble(p, m):
+    """Idle share of a GPipe step."""
+    # BEGIN SOLUTION
+    idle = p - 1
+    return idle / (m + p - 1)
+    # END SOLUTION
+
+check(bubble)'''
+
+
+def _notebook() -> nbformat.NotebookNode:
+    graded = new_code_cell(SOLVED, execution_count=3,
+                           outputs=[new_output("stream", name="stdout", text="\u2713 ok\n")])
+    plain = new_code_cell("x = 1\nprint(x)", execution_count=4,
+                          outputs=[new_output("stream", name="stdout", text="1\n")])
+    answer = new_markdown_cell("Why?\n<!-- BEGIN SOLUTION -->\nBecause m+p-1 slots.\n"
+                               "<!-- END SOLUTION -->")
+    return new_notebook(cells=[new_markdown_cell("# Chapter"), graded, plain, answer])
+
+
+@pytest.fixture
+def src(tmp_path: Path) -> Path:
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    nbformat.write(_notebook(), folder / "02_bubbles.ipynb")
+    return folder
+
+
+def test_strip_keeps_indentation_and_surrounding_code() -> None:
+    text, blocks = strip_solutions(SOLVED)
+    assert blocks == 1
+    assert "idle / (m + p - 1)" not in text and "SOLUTION" not in text
+    assert "    # YOUR CODE HERE\n    raise NotImplementedError" in text
+    assert text.startswith("def bubble(p, m):") and text.endswith("check(bubble)")
+    namespace: dict = {"check": lambda fn: fn(4, 8)}
+    with pytest.raises(NotImplementedError):
+        exec(text, namespace)  # the stub is valid Python and refuses to run
+
+
+def test_student_copy_strips_and_clears(src: Path, tmp_path: Path) -> None:
+    out = tmp_path / "student"
+    written = make_student_copy(src, out)
+    assert [(p.name, n) for p, n in written] == [("02_bubbles.ipynb", 2)]
+    nb = nbformat.read(out / "02_bubbles.ipynb", as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.outputs == [] and c.execution_count is None for c in code)
+    assert "raise NotImplementedError" in code[0].source and "idle /" not in code[0].source
+    assert code[1].source == "x = 1\nprint(x)"  # cells without markers are untouched
+    assert "*Your answer here.*" in nb.cells[3].source and "Because" not in nb.cells[3].source
+    # the solved notebook is left as it was
+    original = nbformat.read(src / "02_bubbles.ipynb", as_version=4)
+    assert "idle / (m + p - 1)" in original.cells[1].source and original.cells[1].outputs
+
+
+@pytest.mark.parametrize("source, line", [
+    ("a = 1\n# BEGIN SOLUTION\nb = 2", 2),
+    ("# END SOLUTION\n", 1),
+    ("# BEGIN SOLUTION\n# BEGIN SOLUTION\n# END SOLUTION", 2),
+])
+def test_unbalanced_markers_name_the_cell_and_line(source: str, line: int) -> None:
+    nb = new_notebook(cells=[new_code_cell("ok = 1"), new_code_cell(source)])
+    with pytest.raises(UsageError, match=f"x.ipynb, cell 1, line {line}"):
+        student_notebook(nb, "x.ipynb")
+
+
+def test_out_must_differ_from_src(src: Path) -> None:
+    with pytest.raises(UsageError, match="--out must differ"):
+        make_student_copy(src, src)
+    assert "idle /" in nbformat.read(src / "02_bubbles.ipynb", as_version=4).cells[1].source
+
+
+def test_cli_json_and_bad_src(src: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "copy"
+    assert main(["student-copy", "--src", str(src), "--out", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["notebooks"][0]["solutions_stripped"] == 2
+    assert (out / "02_bubbles.ipynb").is_file()
+    assert main(["student-copy", "--src", str(tmp_path / "missing"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--src" in err and len(err.strip().splitlines()) == 1
+
+
+def test_repository_notebooks_have_balanced_markers() -> None:
+    notebooks = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+    if not notebooks:
+        pytest.skip("no notebooks in notebooks/ yet")
+    for path in notebooks:
+        student, _ = student_notebook(nbformat.read(path, as_version=4), path.name)
+        text = "\n".join(c.source for c in student.cells)
+        assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text, path.name
