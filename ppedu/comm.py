@@ -139,20 +139,33 @@ def send_tensor(t: torch.Tensor, dst: int, tag: int = 0) -> None:
 
 
 class RecvHandle:
-    """An in-flight receive: the header is posted at once, the payload when ``wait()`` is called."""
+    """An in-flight receive. The header is posted at once; so is the payload when the caller
+    knows its shape (``shape=``), which lets the transfer finish in the background while this rank
+    computes (a pipeline posts its receives early). Otherwise the payload is posted by ``wait()``."""
 
-    def __init__(self, src: int, tag: int):
+    def __init__(self, src: int, tag: int, shape=None, dtype: torch.dtype = torch.float32):
         self.src, self.tag = src, tag
         self._header = torch.empty(HEADER_NUMEL, dtype=torch.int64, device=cluster.device())
         self._work = dist.irecv(self._header, src, **_tag(tag))
+        self._payload = self._payload_work = None
+        if shape is not None:
+            self._payload = torch.empty(tuple(shape), dtype=dtype, device=cluster.device())
+            self._payload_work = dist.irecv(self._payload, src, **_tag(tag))
 
     def wait(self) -> torch.Tensor:
         _wait(self._work, f"recv header from rank {self.src} (tag {self.tag})", self.src)
         code, ndim, sent_ns = (int(v) for v in self._header[:3].tolist())
         shape = [int(v) for v in self._header[4:4 + ndim].tolist()]
-        payload = torch.empty(shape, dtype=_DTYPES[code], device=cluster.device())
-        _wait(dist.irecv(payload, self.src, **_tag(self.tag)),
-              f"recv {tuple(shape)} from rank {self.src} (tag {self.tag})", self.src)
+        payload = self._payload
+        if payload is None:
+            payload = torch.empty(shape, dtype=_DTYPES[code], device=cluster.device())
+            self._payload_work = dist.irecv(payload, self.src, **_tag(self.tag))
+        elif list(payload.shape) != shape or payload.dtype != _DTYPES[code]:
+            raise ClusterError(f"rank {cluster.rank()}: expected {tuple(payload.shape)} "
+                               f"{payload.dtype} from rank {self.src} (tag {self.tag}) but the "
+                               f"sender sent {tuple(shape)} {_DTYPES[code]}", rank=cluster.rank())
+        _wait(self._payload_work, f"recv {tuple(shape)} from rank {self.src} (tag {self.tag})",
+              self.src)
         nbytes = payload.numel() * payload.element_size()
         _stats["received"][self.src]["bytes"] += nbytes
         _stats["received"][self.src]["messages"] += 1
@@ -161,9 +174,10 @@ class RecvHandle:
         return payload
 
 
-def irecv_tensor(src: int, tag: int = 0) -> RecvHandle:
-    """Post a receive from rank ``src``; ``.wait()`` returns the tensor."""
-    return RecvHandle(src, tag)
+def irecv_tensor(src: int, tag: int = 0, shape=None, dtype: torch.dtype = torch.float32) -> RecvHandle:
+    """Post a receive from rank ``src``; ``.wait()`` returns the tensor. Give ``shape`` (and
+    ``dtype``) when known to post the payload early too; a mismatch with the header is an error."""
+    return RecvHandle(src, tag, shape, dtype)
 
 
 def recv_tensor(src: int, tag: int = 0) -> torch.Tensor:
