@@ -81,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"ppedu {name}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `ppedu simulate ... | head`: the reader left, nothing is wrong
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -103,6 +103,7 @@ class TrainResult:
     per_rank: list[dict]
     losses: list[float]
     grad_max_abs_diff: float | None = None
+    hop_latency_s: float = 0.0         # measured per-message latency, added to the simulator's
     oversubscribed: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -115,6 +116,7 @@ class TrainResult:
                "simulated_bubble_fraction": self.simulated_bubble_fraction,
                "simulated_makespan_s": self.simulated_makespan_s, "step_time_s": self.step_time_s,
                "step_times_s": self.step_times_s, "per_rank": self.per_rank, "losses": self.losses,
+               "hop_latency_s": self.hop_latency_s,
                "oversubscribed": self.oversubscribed, "notes": self.notes,
                "config": {k: v for k, v in asdict(c).items() if not isinstance(v, float) or math.isfinite(v)}}
         if self.grad_max_abs_diff is not None:
@@ -156,6 +158,8 @@ def _assemble(cfg: TrainConfig, outs: list[list[dict]], oversubscribed: bool) ->
     step_times = [_timeline(ranks, cfg.p).makespan for ranks in outs]
     schedule = build_schedule(cfg.schedule, cfg.p, cfg.m, cfg.v)
     costs = cfg.cost_model() if cfg.workload == "timed" else _measured_costs(timeline, cfg)
+    hop = outs[0][0]["hop_latency_s"]  # measured once: what a message costs here beyond the link model
+    costs.latency_s += hop
     sim = simulate(schedule, costs)
     per_rank = []
     for r in last:
@@ -176,7 +180,8 @@ def _assemble(cfg: TrainConfig, outs: list[list[dict]], oversubscribed: bool) ->
     result = TrainResult(cfg, timeline, sim.timeline, timeline.bubble_fraction(),
                          theory_bubble(cfg.schedule, cfg.p, cfg.m, cfg.v, cfg.cost_model()),
                          sim.bubble_fraction, sim.makespan, sum(step_times) / len(step_times),
-                         step_times, per_rank, losses, oversubscribed=oversubscribed, notes=notes)
+                         step_times, per_rank, losses, hop_latency_s=hop,
+                         oversubscribed=oversubscribed, notes=notes)
     if cfg.check_grads and cfg.workload == "model":
         result.grad_max_abs_diff = _grad_diff(cfg, outs[0])
     return result
@@ -202,7 +207,7 @@ def reference_gradients(cfg: TrainConfig) -> tuple[float, dict]:
     x, y = get_batch(cfg.m * cfg.micro_batch_size, cfg.seq_len, seed=cfg.seed)
     _, loss = model(x, y)
     loss.backward()
-    return float(loss), {n: q.grad for n, q in model.named_parameters() if q.grad is not None}
+    return float(loss.detach()), {n: q.grad for n, q in model.named_parameters() if q.grad is not None}
 
 
 def _grad_diff(cfg: TrainConfig, ranks: list[dict]) -> float:

@@ -208,11 +208,34 @@ class StepRunner:
             handle.wait()
 
 
+def hop_latency_s(rounds: int = 8) -> float:
+    """Median one-way time of a small message between ranks 0 and 1 (0 with one rank): the
+    latency every pipeline hop pays on this machine, which the simulator is told about."""
+    if cluster.world_size() < 2 or cluster.rank() > 1:
+        return 0.0
+    peer, times = 1 - cluster.rank(), []
+    probe = torch.zeros(16, device=cluster.device())
+    tag = 1 << 30
+    for _ in range(rounds):  # receives posted before they are needed, as the executor does
+        incoming = comm.irecv_tensor(peer, tag, shape=probe.shape)
+        start = cluster.clock()
+        if cluster.rank() == 0:
+            comm.isend_tensor(probe, peer, tag).wait()
+            incoming.wait()
+        else:
+            incoming.wait()
+            comm.isend_tensor(probe, peer, tag).wait()
+        times.append((cluster.clock() - start) / 2)
+    return sorted(times)[len(times) // 2]
+
+
 def step_job(cfg, step: int) -> dict:
     """One training step on this rank (a cluster job). Step 0 builds fresh weights from the seed."""
     if step == 0 or "run" not in _STATE:
         _STATE["run"] = _build_state(cfg)
     state = _STATE["run"]
+    comm.set_link_model()
+    hop = hop_latency_s() if step == 0 else 0.0  # the bare machine, before the emulated link
     comm.reset_stats()
     comm.set_link_model(cfg.latency_ms, cfg.bandwidth_gbps)
     if state.optimizer is not None:
@@ -232,4 +255,4 @@ def step_job(cfg, step: int) -> dict:
     return {"rank": cluster.rank(), "t0": t0, "t_end": t_end, "events": runner.events,
             "loss": runner.loss if state.schedule.place_of(runner.last_stage)[0] == cluster.rank()
             else None, "peak_activation_bytes": runner.peak_bytes, "grads": grads,
-            "stats": comm.stats()}
+            "stats": comm.stats(), "hop_latency_s": hop}

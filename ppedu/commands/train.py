@@ -1,0 +1,74 @@
+"""`ppedu train`: run a schedule on real ranks and print the measured bubble beside theory."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+from ppedu.schedules import SCHEDULE_NAMES
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--schedule", default="1f1b", help=f"one of {', '.join(SCHEDULE_NAMES)}")
+    parser.add_argument("-p", type=int, default=4, help="pipeline ranks (stages), 1..16")
+    parser.add_argument("-m", type=int, default=8, help="micro-batches per step, 1..256")
+    parser.add_argument("--v", type=int, default=1, help="model chunks per rank (interleaved), 1..8")
+    parser.add_argument("--workload", default="timed",
+                        help="timed (fixed waits, like GPU kernels: faithful bubbles on any CPU) or "
+                             "model (the tiny GPT, real compute)")
+    parser.add_argument("--tf", type=float, default=20.0, help="timed: forward ms per rank (default 20)")
+    parser.add_argument("--tb", type=float, default=20.0, help="timed: backward ms per rank (default 20)")
+    parser.add_argument("--tw", type=float, default=0.0,
+                        help="timed: weight-gradient ms (zb1 runs it as W; others add it to B)")
+    parser.add_argument("--steps", type=int, default=1, help="training steps (default 1)")
+    parser.add_argument("--partition", default="uniform", help="uniform, balanced or memory")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="emulated link latency per message")
+    parser.add_argument("--bandwidth-gbps", type=float, default=math.inf,
+                        help="emulated link bandwidth in GB/s (default: unlimited)")
+    parser.add_argument("--check-grads", action="store_true",
+                        help="model workload: compare gradients with a single-process model")
+    parser.add_argument("--trace", metavar="FILE", help="write a Chrome/Perfetto trace of the last step")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ppedu.engine import TrainConfig, train
+    cfg = TrainConfig(schedule=args.schedule, p=args.p, m=args.m, v=args.v, workload=args.workload,
+                      tf_ms=args.tf, tb_ms=args.tb, tw_ms=args.tw, steps=args.steps,
+                      partition=args.partition, latency_ms=args.latency_ms,
+                      bandwidth_gbps=args.bandwidth_gbps,
+                      check_grads=args.check_grads and args.workload == "model")
+    from ppedu.cluster import connect
+    print(f"starting {cfg.p} ranks ...", file=sys.stderr, flush=True)
+    group = connect(cfg.p)
+    show = cfg.steps > 1 and group.is_driver
+    result = train(cfg, group=group,
+                   progress=(lambda i, n: print(f"step {i}/{n}", file=sys.stderr, flush=True)) if show else None)
+    if not group.is_driver:
+        return 0
+    if args.trace:
+        result.timeline.save_chrome_trace(args.trace)
+    summary = result.summary()
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(result.timeline.text_gantt(unit=(cfg.tf_ms / 1e3 / cfg.v) if cfg.workload == "timed" else None))
+    theory = result.theory_bubble_fraction
+    print(f"{cfg.schedule} p={cfg.p} m={cfg.m} v={cfg.v} workload={cfg.workload}")
+    print(f"step time        {result.step_time_s * 1e3:8.1f} ms   (simulated {result.simulated_makespan_s * 1e3:.1f} ms)")
+    print(f"bubble measured  {result.measured_bubble_fraction:8.3f}")
+    print(f"bubble simulated {result.simulated_bubble_fraction:8.3f}")
+    print(f"bubble theory    {theory:8.3f}" if theory is not None else "bubble theory         n/a")
+    for r in result.per_rank:
+        print(f"  rank {r['rank']}: busy {r['busy_s'] * 1e3:7.1f} ms, idle {r['idle_s'] * 1e3:7.1f} ms, "
+              f"peak activations {r['peak_inflight_microbatches']} micro-batches "
+              f"({r['peak_activation_bytes'] / 1e6:.2f} MB), sent {r['bytes_sent'] / 1e6:.2f} MB")
+    if result.grad_max_abs_diff is not None:
+        print(f"gradients vs single process: max |diff| = {result.grad_max_abs_diff:.2e}")
+    for note in result.notes:
+        print(f"note: {note}")
+    if args.trace:
+        print(f"trace written to {args.trace} (open it in ui.perfetto.dev)")
+    return 0
