@@ -104,6 +104,8 @@ class TrainResult:
     losses: list[float]
     grad_max_abs_diff: float | None = None
     hop_latency_s: float = 0.0         # measured per-message latency, added to the simulator's
+    wall_times_s: list[float] = field(default_factory=list)  # barrier to last rank done, per step
+    gradients: dict = field(default_factory=dict)            # step-0 gradients (check_grads)
     oversubscribed: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -182,8 +184,10 @@ def _assemble(cfg: TrainConfig, outs: list[list[dict]], oversubscribed: bool) ->
                          sim.bubble_fraction, sim.makespan, sum(step_times) / len(step_times),
                          step_times, per_rank, losses, hop_latency_s=hop,
                          oversubscribed=oversubscribed, notes=notes)
+    result.wall_times_s = [max(r["t_end"] for r in ranks) - min(r["t0"] for r in ranks) for ranks in outs]
     if cfg.check_grads and cfg.workload == "model":
-        result.grad_max_abs_diff = _grad_diff(cfg, outs[0])
+        result.gradients = {name: g for r in outs[0] for name, g in r["grads"].items()}
+        result.grad_max_abs_diff = _grad_diff(cfg, result.gradients)
     return result
 
 
@@ -210,9 +214,8 @@ def reference_gradients(cfg: TrainConfig) -> tuple[float, dict]:
     return float(loss.detach()), {n: q.grad for n, q in model.named_parameters() if q.grad is not None}
 
 
-def _grad_diff(cfg: TrainConfig, ranks: list[dict]) -> float:
+def _grad_diff(cfg: TrainConfig, got: dict) -> float:
     _, ref = reference_gradients(cfg)
-    got = {name: g for r in ranks for name, g in r["grads"].items()}
     if set(got) != set(ref):
         missing = sorted(set(ref) ^ set(got))[:3]
         raise AssertionError(f"pipeline and reference disagree on which parameters have gradients: {missing}")

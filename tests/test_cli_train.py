@@ -1,0 +1,61 @@
+"""`ppedu train` and `ppedu doctor` from the outside: JSON keys, traces, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def ppedu(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ppedu.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_train_json_has_the_promised_keys(tmp_path):
+    trace = tmp_path / "t.json"
+    out = ppedu("train", "--schedule", "1f1b", "-p", "2", "-m", "4", "--tf", "10", "--tb", "10",
+                "--json", "--trace", str(trace))
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    for key in ("schedule", "p", "m", "measured_bubble_fraction", "theory_bubble_fraction",
+                "simulated_bubble_fraction", "step_time_s", "per_rank"):
+        assert key in data
+    assert data["theory_bubble_fraction"] == pytest.approx(1 / 5)
+    assert {"busy_s", "idle_s", "peak_activation_bytes"} <= set(data["per_rank"][0])
+    events = json.loads(trace.read_text())["traceEvents"]
+    assert sum(e.get("ph") == "X" and e.get("name", "").startswith("F") for e in events) == 2 * 4
+
+
+def test_train_check_grads_reports_difference():
+    out = ppedu("train", "--workload", "model", "-p", "2", "-m", "2", "--check-grads", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["grad_max_abs_diff"] < 1e-5
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["train", "-p", "0"], "p must be an integer in 1..16 (got 0)"),
+    (["train", "-m", "-1"], "m must be an integer in 1..256 (got -1)"),
+    (["train", "--schedule", "nope"], "schedule must be one of"),
+    (["train", "--schedule", "interleaved", "-p", "4", "-m", "6", "--v", "2"],
+     "m must be a multiple of p for interleaved 1F1B"),
+    (["train", "-p", "99"], "p must be an integer in 1..16 (got 99)"),
+    (["train", "--workload", "cuda"], "workload must be one of"),
+    (["train", "-p", "two"], "invalid int value"),
+    (["doctor", "-p", "0"], "p must be an integer in 1..64 (got 0)"),
+])
+def test_bad_input_one_line_exit_2(args, needle):
+    out = ppedu(*args, timeout=60)
+    assert out.returncode == 2
+    assert needle in out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_doctor_json():
+    out = ppedu("doctor", "-p", "4", "--json")
+    assert out.returncode == 0
+    info = json.loads(out.stdout)
+    assert info["backend_for_p"] in ("gloo", "nccl") and info["cpu_cores"] >= 1
+    assert info["oversubscribed"] == (info["backend_for_p"] == "gloo" and 4 > info["cpu_cores"])
