@@ -1,0 +1,140 @@
+"""``ppedu compare-tp-pp``: the same tiny GPT, TP over n ranks vs PP over n ranks, measured.
+
+    ppedu compare-tp-pp -n 2                         # same machine: TP's all-reduces are cheap
+    ppedu compare-tp-pp -n 2 --latency-ms 5          # a cross-node link: PP's few messages win
+    ppedu compare-tp-pp -n 4 --tp 2 --json           # also a TP x PP = 2 x 2 mesh
+    torchrun --nproc-per-node=2 -m ppedu.cli compare-tp-pp -n 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+
+from ppedu.errors import UsageError, check_float, check_int
+
+HELP = "measure tensor vs pipeline parallel communication on real ranks"
+MAX_CPU_RANKS = 8
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-n", type=int, default=2, help="ranks: TP over n and PP over n (1..8 on CPU)")
+    parser.add_argument("--layers", type=int, default=4, help="transformer blocks (>= n, default 4)")
+    parser.add_argument("--hidden", type=int, default=64,
+                        help="hidden size, a multiple of --heads (default 64)")
+    parser.add_argument("--heads", type=int, default=4, help="attention heads, divisible by n (default 4)")
+    parser.add_argument("--batch", type=int, default=8, help="sequences per step (default 8)")
+    parser.add_argument("--seq", type=int, default=64, help="tokens per sequence (1..1024, default 64)")
+    parser.add_argument("-m", "--microbatches", type=int, default=1,
+                        help="PP micro-batches, dividing --batch (default 1: naive pipeline)")
+    parser.add_argument("--tp", type=int, default=None, help="also run a tp x (n/tp) mesh (tp divides n)")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="emulated latency per message (ms)")
+    parser.add_argument("--bandwidth-gbps", type=float, default=math.inf,
+                        help="emulated link bandwidth in GB/s (default: unlimited)")
+    parser.add_argument("--repeats", type=int, default=3, help="measured steps; the fastest is kept (1..20)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _max_ranks() -> int:
+    import torch
+    return max(MAX_CPU_RANKS, torch.cuda.device_count() if torch.cuda.is_available() else 0)
+
+
+def validate(args: argparse.Namespace):
+    """Check every flag before any rank starts; return the GPTConfig. UsageError names the flag."""
+    n = check_int("-n", args.n, 1, _max_ranks())
+    layers = check_int("--layers", args.layers, 1, 64)
+    heads = check_int("--heads", args.heads, 1, 256)
+    hidden = check_int("--hidden", args.hidden, 1, 8192)
+    check_int("--batch", args.batch, 1, 4096)
+    check_int("--seq", args.seq, 1, 1024)
+    check_int("--repeats", args.repeats, 1, 20)
+    check_float("--latency-ms", args.latency_ms, 0.0, 10_000.0)
+    check_float("--bandwidth-gbps", args.bandwidth_gbps, 1e-6)
+    if hidden % heads:
+        raise UsageError(f"--hidden must be a multiple of --heads={heads} (got {hidden})")
+    if heads % n:
+        raise UsageError(f"--heads={heads} must be divisible by tp=n={n} (TP splits heads across ranks)")
+    if n > layers:
+        raise UsageError(f"--layers must be >= n={n}: PP over {n} ranks needs one layer per stage "
+                         f"(got {layers})")
+    m = check_int("--microbatches", args.microbatches, 1, args.batch)
+    if args.batch % m:
+        raise UsageError(f"--microbatches must divide --batch={args.batch} (got {m})")
+    if args.tp is not None:
+        tp = check_int("--tp", args.tp, 1, n)
+        if n % tp or heads % tp:
+            raise UsageError(f"--tp must divide n={n} and --heads={heads} (got {tp})")
+    from ppedu.models import GPTConfig
+    return GPTConfig(n_layer=layers, n_head=heads, n_embd=hidden, block_size=args.seq)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = validate(args)
+    import sys
+    import warnings
+
+    from ppedu.cluster import connect
+    from ppedu.tp_vs_pp import compare_tp_pp
+    start = time.perf_counter()
+    print(f"starting {args.n} rank(s) ...", file=sys.stderr, flush=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # oversubscription: said once below, in the report
+        group = connect(args.n)
+    result = compare_tp_pp(args.n, config, args.batch, args.seq, args.microbatches, args.latency_ms,
+                           args.bandwidth_gbps, args.repeats, args.tp, group=group,
+                           progress=getattr(group, "is_driver", True))
+    result["oversubscribed"] = bool(getattr(group, "oversubscribed", False))
+    result["elapsed_s"] = round(time.perf_counter() - start, 2)
+    if not getattr(group, "is_driver", True):
+        return 0
+    print(json.dumps(result) if args.json else report(result))
+    return 0
+
+
+def _fmt_bytes(b: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if b < 1000 or unit == "GB":
+            return f"{b:.0f} {unit}" if unit == "B" else f"{b:.2f} {unit}"
+        b /= 1000
+    return ""
+
+
+def report(r: dict) -> str:
+    """The comparison as a small text table."""
+    n, link = r["n"], "none (same machine)"
+    if r["latency_ms"] or r["bandwidth_gbps"]:
+        bw = f"{r['bandwidth_gbps']} GB/s" if r["bandwidth_gbps"] else "unlimited bandwidth"
+        link = f"{r['latency_ms']} ms per message, {bw}"
+    cols = [("tp", f"TP (tp={n})"), ("pp", f"PP (pp={n}, m={r['microbatches']})")]
+    if "mesh" in r:
+        cols.append(("mesh", f"TPxPP ({r['mesh']['tp']}x{r['mesh']['pp']})"))
+    rows = [("all-reduces", lambda d: str(d["collectives"])),
+            ("P2P messages", lambda d: str(d["p2p_messages"])),
+            ("bytes moved (all ranks)", lambda d: _fmt_bytes(d["bytes"])),
+            ("comm time, worst rank", lambda d: f"{d['comm_time_s'] * 1e3:.1f} ms"),
+            ("  of which link model", lambda d: f"{d['link_delay_s'] * 1e3:.1f} ms"),
+            ("step time", lambda d: f"{d['step_time_s'] * 1e3:.1f} ms"),
+            ("params per rank (max)", lambda d: _fmt_bytes(d["param_bytes_per_rank"])),
+            ("activations per rank (max)", lambda d: _fmt_bytes(d["activation_bytes_per_rank"]))]
+    lines = [f"TP vs PP on {n} ranks: GPT {r['layers']} layers, hidden {r['hidden']}, {r['heads']} heads, "
+             f"batch {r['batch']} x seq {r['seq']}; emulated link: {link}",
+             f"{'per training step':<28}" + "".join(f"{title:>22}" for _, title in cols)]
+    lines += [f"{name:<28}" + "".join(f"{fn(r[k]):>22}" for k, _ in cols) for name, fn in rows]
+    p = r["predicted"]
+    lines.append(f"{'predicted comm (link model)':<28}{p['tp']['comm_time_s'] * 1e3:>19.1f} ms"
+                 f"{p['pp']['comm_time_s'] * 1e3:>19.1f} ms")
+    x = r["crossover_latency_ms"]
+    lines.append("theory: PP's step is shorter than TP's " +
+                 (f"above ~{x:.2f} ms latency per message" if x is not None else "at any latency")
+                 + f" (whole-model step on one rank: {r['reference_step_s'] * 1e3:.1f} ms)")
+    if r["crossover_from_measured_ms"] is not None:
+        lines.append("measured steps + the model's slopes: PP is shorter above "
+                     f"~{r['crossover_from_measured_ms']:.2f} ms")
+    lines.append("(PP's comm time includes waiting for the neighbour's compute: the bubble)")
+    if r.get("oversubscribed"):
+        lines.append(f"note: {n} ranks share fewer CPU cores: compute timings are distorted, "
+                     "counts are exact")
+    return "\n".join(lines)

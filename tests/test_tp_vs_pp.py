@@ -1,0 +1,84 @@
+"""TP vs PP measured: exact counts, and the numbers move the right way when the link gets slower.
+
+Directions only, no timing thresholds beyond generous ones: 2 shared CPU cores make times noisy.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from ppedu.models import GPT, GPTConfig
+from ppedu.tp_vs_pp import compare_tp_pp, crossover_latency_ms, predict_comm_time, predict_step_time
+
+CONFIG = GPTConfig(n_layer=4, n_head=4, n_embd=32, block_size=16)
+BATCH, SEQ, LATENCY_MS = 4, 16, 5.0
+
+
+@pytest.fixture(scope="module")
+def runs(cluster2):
+    """Same model twice: a same-machine link, then 5 ms per message (PP with 2 micro-batches)."""
+    fast = compare_tp_pp(2, CONFIG, BATCH, SEQ, microbatches=1, repeats=2, group=cluster2)
+    slow = compare_tp_pp(2, CONFIG, BATCH, SEQ, microbatches=2, latency_ms=LATENCY_MS, repeats=2,
+                         group=cluster2)
+    return fast, slow
+
+
+def test_counts_are_exact_and_match_the_cost_model(runs):
+    fast, slow = runs
+    L = CONFIG.n_layer
+    assert (fast["tp"]["collectives"], fast["tp"]["p2p_messages"]) == (4 * L, 0)
+    assert (fast["pp"]["collectives"], fast["pp"]["p2p_messages"]) == (0, 2)
+    assert slow["pp"]["p2p_messages"] == 4                       # m=2: twice the messages ...
+    assert slow["pp"]["bytes"] == fast["pp"]["bytes"]            # ... each half as big
+    for run in runs:
+        for k in ("tp", "pp"):
+            assert run[k]["messages"] == run["predicted"][k]["messages"]
+            assert run[k]["bytes"] == run["predicted"][k]["bytes"]
+
+
+def test_same_model_same_loss_and_less_memory_per_rank(runs):
+    fast, _ = runs
+    assert fast["tp"]["loss"] == pytest.approx(fast["pp"]["loss"], rel=1e-5)
+    full = sum(p.numel() * 4 for p in GPT(CONFIG).parameters())
+    for k in ("tp", "pp"):
+        assert fast[k]["param_bytes_per_rank"] < full            # each rank holds a part ...
+        assert sum(fast[k]["param_bytes"]) >= full               # ... and together all of it
+        assert fast[k]["activation_bytes_per_rank"] > 0
+
+
+def test_tp_moves_more_bytes_than_pp(runs):
+    fast, _ = runs
+    assert fast["tp"]["bytes"] > fast["pp"]["bytes"]
+    assert fast["tp"]["messages"] > fast["pp"]["messages"]
+
+
+def test_latency_hurts_tp_more_than_pp(runs):
+    fast, slow = runs
+    grow = {k: slow[k]["comm_time_s"] - fast[k]["comm_time_s"] for k in ("tp", "pp")}
+    assert grow["tp"] > grow["pp"]
+    step = {k: slow[k]["step_time_s"] - fast[k]["step_time_s"] for k in ("tp", "pp")}
+    assert step["tp"] > step["pp"]
+    # TP waits out the emulated latency once per all-reduce, on every rank
+    assert slow["tp"]["link_delay_s"] >= 0.99 * 4 * CONFIG.n_layer * LATENCY_MS / 1e3
+    assert fast["tp"]["link_delay_s"] == 0.0
+
+
+def test_cost_model_directions_and_crossover():
+    slow_bw = predict_comm_time(CONFIG, 4, latency_ms=1.0, bandwidth_gbps=0.01, batch=BATCH, seq=SEQ)
+    fast_link = predict_comm_time(CONFIG, 4, latency_ms=0.0, batch=BATCH, seq=SEQ)
+    assert fast_link["tp"]["comm_time_s"] == fast_link["pp"]["comm_time_s"] == 0.0
+    assert slow_bw["tp"]["comm_time_s"] > slow_bw["pp"]["comm_time_s"] > 0
+    assert predict_comm_time(CONFIG, 1)["tp"]["messages"] == 0
+    compute = 0.010
+    x = crossover_latency_ms(CONFIG, 2, compute, batch=BATCH, seq=SEQ)
+    assert x is not None and x > 0
+    below = predict_step_time(CONFIG, 2, compute, 0.5 * x, batch=BATCH, seq=SEQ)
+    above = predict_step_time(CONFIG, 2, compute, 2.0 * x, batch=BATCH, seq=SEQ)
+    assert below["tp"] < below["pp"] and above["pp"] < above["tp"]
+    # more layers -> more all-reduces -> the crossover comes at a lower latency
+    deeper = crossover_latency_ms(GPTConfig(n_layer=8, n_head=4, n_embd=32, block_size=16), 2, compute,
+                                  batch=BATCH, seq=SEQ)
+    assert deeper < x
+    assert math.isclose(predict_comm_time(CONFIG, 2, 2.0)["tp"]["comm_time_s"], 4 * 4 * 2e-3)
