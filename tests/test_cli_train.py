@@ -59,3 +59,15 @@ def test_doctor_json():
     info = json.loads(out.stdout)
     assert info["backend_for_p"] in ("gloo", "nccl") and info["cpu_cores"] >= 1
     assert info["oversubscribed"] == (info["backend_for_p"] == "gloo" and 4 > info["cpu_cores"])
+
+
+def test_same_job_runs_under_torchrun():
+    """Instructor labs launch the CLI with torchrun (env:// rendezvous) instead of the warm cluster."""
+    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2",
+                          "--standalone", "-m", "ppedu.cli", "train", "-p", "2", "-m", "2",
+                          "--workload", "model", "--check-grads", "--json"],
+                         capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    assert len(lines) == 1  # only the driver (rank 0) prints
+    assert json.loads(lines[0])["grad_max_abs_diff"] < 1e-5
