@@ -1,0 +1,232 @@
+"""Widget panels for the notebooks: pick a schedule and sizes, press Run, see the measurement.
+
+    training_panel(schedule="1f1b", p=4, m=8)      # Gantt measured vs simulated + memory + summary
+    bubble_sweep_panel(p=4, ms=(1, 2, 4, 8, 16))    # bubble vs m, measured against theory
+
+Nothing expensive runs when a slider moves: only the Run button starts a job on the warm cluster.
+The button handlers call plain module-level functions (``run_training``, ``run_bubble_sweep``,
+``run_latency_sweep``) that return ``(figures, summary_text)``; tests call them directly, because
+an exception inside a widget callback never fails a notebook cell. Bad values (``m`` not a multiple
+of ``p`` for interleaving, ...) come back as the UsageError's one-line message, shown in the panel.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import asdict
+from typing import Any, Callable, Sequence
+
+import plotly.graph_objects as go
+
+from ppedu import plots
+from ppedu.engine import WORKLOADS, TrainConfig, TrainResult, train
+from ppedu.errors import ClusterError, UsageError
+from ppedu.schedules import SCHEDULE_NAMES
+from ppedu.sweeps import best_m, step_time_model, sweep_m
+
+DEFAULTS: dict[str, Any] = {"schedule": "1f1b", "p": 4, "m": 8, "v": 1, "workload": "timed",
+                            "tf_ms": 20.0, "tb_ms": 20.0, "tw_ms": 0.0, "latency_ms": 0.0,
+                            "steps": 1}
+CONTROLS = ("schedule", "p", "m", "v", "workload", "tf_ms", "tb_ms", "latency_ms")
+ERROR_PREFIX = "⚠ "
+Progress = Callable[[int, int, TrainResult], None]
+
+
+def make_config(values: dict) -> TrainConfig:
+    """A TrainConfig from widget values (missing keys take ``DEFAULTS``); raises UsageError."""
+    unknown = set(values) - set(asdict(TrainConfig()))
+    if unknown:
+        raise UsageError(f"unknown setting(s) {', '.join(sorted(unknown))}; "
+                         f"use {', '.join(DEFAULTS)}")
+    return TrainConfig(**{**DEFAULTS, **values})
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+def summary_line(result: TrainResult) -> str:
+    """One line: measured vs theory vs simulated bubble, step time, and any warning note."""
+    c = result.config
+    v = f" v={c.v}" if c.schedule == "interleaved" else ""
+    line = (f"{c.schedule} p={c.p} m={c.m}{v} ({c.workload}): measured bubble "
+            f"{_fmt(result.measured_bubble_fraction)} · theory {_fmt(result.theory_bubble_fraction)}"
+            f" · simulated {_fmt(result.simulated_bubble_fraction)} · step "
+            f"{result.step_time_s * 1e3:.0f} ms")
+    return " ".join([line] + [f"— note: {n}" for n in result.notes])
+
+
+def _guarded(fn: Callable[[], tuple[list[go.Figure], str]]) -> tuple[list[go.Figure], str]:
+    """Turn bad input and cluster failures into a one-line message instead of a traceback."""
+    try:
+        return fn()
+    except UsageError as exc:
+        return [], ERROR_PREFIX + str(exc)
+    except ClusterError as exc:  # the cluster was restarted; say so in one line
+        return [], ERROR_PREFIX + str(exc).splitlines()[0] + " (press Run again for fresh ranks)"
+
+
+def run_training(values: dict, group=None) -> tuple[list[go.Figure], str]:
+    """Run one configuration: [measured-vs-simulated Gantt, activation memory], summary line."""
+    def go_() -> tuple[list[go.Figure], str]:
+        result = train(make_config(values), group=group)
+        title = f"{result.config.schedule}, p={result.config.p}, m={result.config.m}"
+        return [plots.gantt_pair(result.timeline, result.simulated,
+                                 f"{title}: measured on real ranks vs simulated"),
+                plots.activation_memory({result.config.schedule: result},
+                                        f"{title}: peak activation memory per rank")], \
+            summary_line(result)
+    return _guarded(go_)
+
+
+def parse_ms(ms: Sequence[int] | str) -> list[int]:
+    """``"1, 2, 4"`` or ``[1, 2, 4]`` -> [1, 2, 4]; anything else is a UsageError."""
+    if isinstance(ms, str):
+        try:
+            return [int(x) for x in ms.replace(",", " ").split()]
+        except ValueError:
+            raise UsageError(f"m values must be whole numbers separated by commas (got {ms!r})") from None
+    return list(ms)
+
+
+def run_bubble_sweep(values: dict, ms: Sequence[int] | str, group=None,
+                     progress: Progress | None = None) -> tuple[list[go.Figure], str]:
+    """Measure the bubble for each m: [bubble vs m figure], a line per point, theory beside it."""
+    def go_() -> tuple[list[go.Figure], str]:
+        cfg = make_config(values)
+        results = sweep_m(cfg, parse_ms(ms), group=group, progress=progress)
+        fig = plots.bubble_vs_m(results, cfg.p, cfg.schedule, cfg.v,
+                                f"Bubble vs micro-batches: {cfg.schedule}, p={cfg.p}")
+        text = "; ".join(f"m={r.config.m}: measured {r.measured_bubble_fraction:.3f} vs theory "
+                         f"{_fmt(r.theory_bubble_fraction)}" for r in results)
+        return [fig], text
+    return _guarded(go_)
+
+
+def run_latency_sweep(values: dict, ms: Sequence[int], batch_ms: float, group=None,
+                      progress: Progress | None = None) -> tuple[list[go.Figure], str]:
+    """Fixed batch of ``batch_ms`` (forward + backward per stage) split into m micro-batches under
+    ``values["latency_ms"]``: [step time vs m with the model and its m*], the fastest m."""
+    def go_() -> tuple[list[go.Figure], str]:
+        cfg = make_config(values)
+        results = sweep_m(cfg, ms, batch_ms=batch_ms, group=group, progress=progress)
+        alpha, batch_s = cfg.latency_ms / 1e3, batch_ms / 1e3
+        model = {r.config.m: step_time_model(cfg.p, r.config.m, batch_s, alpha) for r in results}
+        star = best_m(cfg.p, batch_s, alpha)
+        fig = plots.step_time_vs_m(results, model, star if star != float("inf") else None,
+                                   f"Fixed batch of {batch_ms:g} ms per stage, link latency "
+                                   f"{cfg.latency_ms:g} ms: step time over m ({cfg.schedule}, p={cfg.p})")
+        fastest = min(results, key=lambda r: r.step_time_s)
+        return [fig], (f"fastest measured: m={fastest.config.m} ({fastest.step_time_s * 1e3:.0f} ms);"
+                       f" model optimum m* ≈ {star:.1f}")
+    return _guarded(go_)
+
+
+# ---- the panels ---------------------------------------------------------------------------------
+
+def _controls(values: dict, shown: Sequence[str]) -> dict:
+    """One widget per shown setting; the others keep their value and are not displayed."""
+    import ipywidgets as w
+    style, layout = {"description_width": "130px"}, w.Layout(width="420px")
+    make = {
+        "schedule": lambda v: w.Dropdown(options=SCHEDULE_NAMES, value=v, description="schedule"),
+        "workload": lambda v: w.Dropdown(options=WORKLOADS, value=v, description="workload"),
+        "p": lambda v: w.IntSlider(value=v, min=1, max=8, description="p (stages)"),
+        "m": lambda v: w.IntSlider(value=v, min=1, max=64, description="m (micro-batches)"),
+        "v": lambda v: w.IntSlider(value=v, min=1, max=4, description="v (chunks/rank)"),
+        "tf_ms": lambda v: w.FloatSlider(value=v, min=1, max=100, step=1, description="t_f (ms)"),
+        "tb_ms": lambda v: w.FloatSlider(value=v, min=1, max=100, step=1, description="t_b (ms)"),
+        "tw_ms": lambda v: w.FloatSlider(value=v, min=0, max=100, step=1, description="t_w (ms)"),
+        "latency_ms": lambda v: w.FloatSlider(value=v, min=0, max=50, step=0.5,
+                                              description="link latency (ms)"),
+        "ms": lambda v: w.Text(value=", ".join(map(str, v)), description="m values"),
+    }
+    unknown = [n for n in shown if n not in make]
+    if unknown:
+        raise UsageError(f"controls must be among {', '.join(make)} (got {', '.join(unknown)})")
+    out = {}
+    for name in shown:
+        widget = make[name](values[name])
+        widget.style, widget.layout = style, layout
+        out[name] = widget
+    return out
+
+
+def _panel(title: str, values: dict, shown: Sequence[str], action: Callable, label: str,
+           kind: str):
+    """Controls + Run button + status/summary line + output area; ``action(values, progress)``
+    returns (figures, text)."""
+    import ipywidgets as w
+    from IPython.display import display
+
+    controls = _controls(values, shown)
+    button = w.Button(description=label, button_style="primary", icon="play")
+    button.add_class("ppedu-run")
+    bar = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="300px", visibility="hidden"))
+    summary = w.HTML("<i>Press Run to measure.</i>")
+    summary.add_class("ppedu-summary")
+    out = w.Output()
+    out.add_class("ppedu-figures")
+
+    def progress(done: int, total: int, result: TrainResult) -> None:
+        bar.max, bar.value = total, done
+        summary.value = f"<i>measured {done}/{total} (m={result.config.m})…</i>"
+
+    def on_click(_=None) -> None:
+        button.disabled, bar.value = True, 0
+        bar.layout.visibility = "visible"
+        summary.value = "<i>running on the warm cluster… (the first run starts the ranks)</i>"
+        try:
+            current = {**values, **{n: c.value for n, c in controls.items()}}
+            try:
+                figures, text = action(current, progress)
+            except Exception as exc:  # a widget callback's traceback would vanish into the log
+                figures, text = [], f"{ERROR_PREFIX}{type(exc).__name__}: {exc}".splitlines()[0]
+            if text.startswith(ERROR_PREFIX):
+                summary.value = f"<span style='color:#D55E00'><b>{html.escape(text)}</b></span>"
+                return
+            summary.value = f"<b>{html.escape(text)}</b>"
+            out.clear_output(wait=True)
+            with out:
+                for fig in figures:
+                    display(fig)
+        finally:
+            button.disabled = False
+            bar.layout.visibility = "hidden"
+
+    button.on_click(on_click)
+    header = w.HTML(f"<h4 style='margin:4px 0'>{html.escape(title)}</h4>")
+    box = w.VBox([header, w.VBox(list(controls.values())), w.HBox([button, bar]), summary, out])
+    box.add_class("ppedu-panel")
+    box.add_class(f"ppedu-{kind}-panel")  # the browser test finds panels by these classes
+    # handles for notebooks and tests: press Run from code, read the summary, set a control
+    box.run, box.summary, box.output, box.controls = on_click, summary, out, controls
+    return box
+
+
+def training_panel(controls: Sequence[str] = CONTROLS, title: str = "Run a pipeline",
+                   group=None, **defaults: Any):
+    """Controls for ``controls`` (default: schedule, p, m, v, workload, t_f, t_b, latency), a Run
+    button, the summary line, the measured-vs-simulated Gantt and the memory bars.
+
+    ``group``: a fixed cluster (tests); by default the warm cluster of the chosen p."""
+    values = {**DEFAULTS, **defaults}
+    make_config(values)  # fail now, in the cell, on a bad default
+    return _panel(title, values, controls,
+                  lambda vals, _progress: run_training(vals, group=group), "Run",
+                  "training")
+
+
+def bubble_sweep_panel(ms: Sequence[int] = (1, 2, 4, 8, 16),
+                       controls: Sequence[str] = ("schedule", "p", "tf_ms", "tb_ms"),
+                       title: str = "Sweep m: measured bubble vs theory", group=None,
+                       **defaults: Any):
+    """Run one measurement per m in ``ms`` and plot them on the theory curve, with a progress bar."""
+    values = {**DEFAULTS, **defaults}
+    make_config(values)
+
+    def action(vals: dict, progress: Progress) -> tuple[list[go.Figure], str]:
+        vals = dict(vals)
+        return run_bubble_sweep(vals, vals.pop("ms", ms), group=group, progress=progress)
+    return _panel(title, {**values, "ms": tuple(ms)}, ("ms", *controls), action, "Run sweep",
+                  "sweep")
