@@ -14,14 +14,6 @@ CFG = GPTConfig()
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine, 2 spinning OpenMP threads per process
-    turn 30 ms steps into 1.5 s ones. Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 def brute_force_min_max(costs, p):
     """Best max stage cost over every contiguous split into p non-empty stages."""
