@@ -51,6 +51,7 @@ class TrainConfig:
     n_head: int = 4
     lr: float = 0.1
     seed: int = 0
+    boundaries: list | None = None  # layer range per virtual stage; set by train() from `partition`
 
     def __post_init__(self):
         check_choice("schedule", self.schedule, SCHEDULE_NAMES)
@@ -76,6 +77,14 @@ class TrainConfig:
         from ppedu.models import GPTConfig
         return GPTConfig(block_size=max(64, self.seq_len), n_layer=self.n_layer, n_head=self.n_head,
                          n_embd=self.n_embd, seed=self.seed)
+
+    def stage_boundaries(self) -> list:
+        """Layer ranges per virtual stage. Computed once on the driver (``balanced`` measures
+        layer times, and every rank must agree on the split), uniform if never computed."""
+        if self.boundaries is None:
+            from ppedu.partition import partition
+            self.boundaries = partition(self.model_config(), self.p * self.v, "uniform").boundaries
+        return [tuple(b) for b in self.boundaries]
 
     def activation_shape(self) -> tuple[int, int, int]:
         """What travels between stages: (micro-batch, sequence, hidden), float32."""
@@ -106,6 +115,7 @@ class TrainResult:
     hop_latency_s: float = 0.0         # measured per-message latency, added to the simulator's
     wall_times_s: list[float] = field(default_factory=list)  # barrier to last rank done, per step
     gradients: dict = field(default_factory=dict)            # step-0 gradients (check_grads)
+    partition: object = None           # ppedu.partition.Partition used (model workload)
     oversubscribed: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -119,6 +129,7 @@ class TrainResult:
                "simulated_makespan_s": self.simulated_makespan_s, "step_time_s": self.step_time_s,
                "step_times_s": self.step_times_s, "per_rank": self.per_rank, "losses": self.losses,
                "hop_latency_s": self.hop_latency_s,
+               "stage_costs": self.partition.stage_costs if self.partition is not None else None,
                "oversubscribed": self.oversubscribed, "notes": self.notes,
                "config": {k: v for k, v in asdict(c).items() if not isinstance(v, float) or math.isfinite(v)}}
         if self.grad_max_abs_diff is not None:
@@ -130,6 +141,12 @@ def train(cfg: TrainConfig | None = None, group=None,
           progress: Callable[[int, int], None] | None = None, **overrides) -> TrainResult:
     """Run ``cfg.steps`` steps of ``cfg.schedule`` on ``group`` (default: a warm cluster of p ranks)."""
     cfg = TrainConfig(**{**(asdict(cfg) if cfg else {}), **overrides})
+    stage_costs = None
+    if cfg.workload == "model" and cfg.boundaries is None:
+        from ppedu.partition import partition
+        parts = partition(cfg.model_config(), cfg.p * cfg.v, cfg.partition,
+                          batch_size=cfg.micro_batch_size, seq_len=cfg.seq_len)
+        cfg.boundaries, stage_costs = [list(b) for b in parts.boundaries], parts
     if group is None:
         from ppedu.cluster import connect
         group = connect(cfg.p)
@@ -141,7 +158,10 @@ def train(cfg: TrainConfig | None = None, group=None,
         outs.append(group.run(executor.step_job, cfg, step))
         if progress:
             progress(step + 1, cfg.steps)
-    return _assemble(cfg, outs, getattr(group, "oversubscribed", False))
+    result = _assemble(cfg, outs, getattr(group, "oversubscribed", False))
+    if stage_costs is not None:
+        result.partition = stage_costs
+    return result
 
 
 def _timeline(ranks: list[dict], p: int) -> Timeline:

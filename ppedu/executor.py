@@ -47,14 +47,11 @@ _STATE: dict[str, RankState] = {}
 def _build_state(cfg) -> RankState:
     from ppedu.data import get_batch
     from ppedu.models import split_into_stages
-    from ppedu.partition import partition
     schedule = build_schedule(cfg.schedule, cfg.p, cfg.m, cfg.v)
     state = RankState(cfg, schedule)
     if cfg.workload == "model":
         config = cfg.model_config()
-        parts = partition(config, schedule.num_stages, cfg.partition, batch_size=cfg.micro_batch_size,
-                          seq_len=cfg.seq_len)
-        modules = split_into_stages(config, parts)
+        modules = split_into_stages(config, cfg.stage_boundaries())
         r = cluster.rank()
         state.stages = {s: modules[s].to(cluster.device()) for s in range(schedule.num_stages)
                         if schedule.place_of(s)[0] == r}

@@ -95,3 +95,11 @@ def test_bad_config_is_a_usage_error(kwargs, needle):
     with pytest.raises(UsageError) as info:
         TrainConfig(**kwargs)
     assert needle in str(info.value)
+
+
+@pytest.mark.parametrize("method", ["balanced", "memory"])
+def test_partitions_keep_gradients_exact(cluster2, method):
+    result = train(TrainConfig("1f1b", 2, 2, workload="model", n_layer=5, partition=method,
+                               check_grads=True), group=cluster2)
+    assert result.grad_max_abs_diff < 1e-5
+    assert len(result.partition.stage_costs) == 2 and result.partition.method == method

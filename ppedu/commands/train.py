@@ -65,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  rank {r['rank']}: busy {r['busy_s'] * 1e3:7.1f} ms, idle {r['idle_s'] * 1e3:7.1f} ms, "
               f"peak activations {r['peak_inflight_microbatches']} micro-batches "
               f"({r['peak_activation_bytes'] / 1e6:.2f} MB), sent {r['bytes_sent'] / 1e6:.2f} MB")
+    if result.partition is not None:
+        print(result.partition.table())
     if result.grad_max_abs_diff is not None:
         print(f"gradients vs single process: max |diff| = {result.grad_max_abs_diff:.2e}")
     for note in result.notes:
