@@ -367,7 +367,9 @@ def get_cluster(world_size: int, backend: str = "auto", **kwargs) -> Cluster:
     cached = _CACHED.get(key)
     if cached is not None and not cached.closed and all(p.is_alive() for p in cached._procs):
         return cached
-    shutdown()
+    for other in _CACHED.values():  # clusters made directly with Cluster(...) are left alone
+        other.close()
+    _CACHED.clear()
     _CACHED[key] = Cluster(world_size, key[1], **kwargs)
     return _CACHED[key]
 

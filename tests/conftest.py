@@ -10,22 +10,35 @@ import pytest
 from ppedu import cluster as cluster_mod
 
 
-def _warm_cluster(n: int):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the oversubscription warning is expected here
-        c = cluster_mod.Cluster(n)
-    yield c
-    c.close()
+_WARM: dict[int, cluster_mod.Cluster] = {}
 
 
-@pytest.fixture(scope="module")
-def cluster2():
-    yield from _warm_cluster(2)
+def _warm_cluster(n: int) -> cluster_mod.Cluster:
+    """One warm cluster per size for the whole session (each start costs ~5 s on 2 cores);
+    replaced if a test left it closed (a failed job kills its workers on purpose)."""
+    c = _WARM.get(n)
+    if c is None or c.closed:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the oversubscription warning is expected here
+            c = _WARM[n] = cluster_mod.Cluster(n)
+    return c
 
 
-@pytest.fixture(scope="module")
-def cluster4():
-    yield from _warm_cluster(4)
+@pytest.fixture(scope="session", autouse=True)
+def _close_warm_clusters():
+    yield
+    for c in _WARM.values():
+        c.close()
+
+
+@pytest.fixture
+def cluster2() -> cluster_mod.Cluster:
+    return _warm_cluster(2)
+
+
+@pytest.fixture
+def cluster4() -> cluster_mod.Cluster:
+    return _warm_cluster(4)
 
 
 @pytest.fixture(autouse=True, scope="session")
