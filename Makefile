@@ -22,6 +22,7 @@ test: setup-test
 
 unit: ; $(VPY) -m pytest tests
 notebooks: ; $(VPY) -m pytest --nbval-lax --sanitize-with tests/nbval_sanitize.cfg notebooks
+browser: ; scripts/setup_browser.sh && $(VPY) -m pytest tests/test_browser.py
 bench: ; $(VPY) benchmarks/bench_vs_torch_pipelining.py
 student: ; $(VPY) -m ppedu.cli student-copy --out student
 
