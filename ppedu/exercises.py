@@ -208,9 +208,13 @@ def _get(obj: Any, key: str) -> Any:
     return obj[key] if isinstance(obj, Mapping) else getattr(obj, key)
 
 
-def check_tp_vs_pp_bytes(answer: str, measured: Any) -> None:
+def check_tp_vs_pp_bytes(answer: str, measured: Any, ratio: float | None = None,
+                         rtol: float = 0.05) -> None:
     """``answer`` is "tp" or "pp": which moved more bytes per step in ``measured``, the result of
-    ``ppedu compare-tp-pp --json`` (``measured["tp"]["bytes"]`` and ``measured["pp"]["bytes"]``)."""
+    ``compare_tp_pp`` or ``ppedu compare-tp-pp --json`` (``measured["tp"]["bytes"]`` and
+    ``measured["pp"]["bytes"]``: bytes put on the wire by all ranks together).
+
+    ``ratio`` (optional): the predicted bytes of the larger over the smaller, within ``rtol``."""
     choice = str(answer).strip().lower()
     if choice not in ("tp", "pp"):
         raise AssertionError(f"Answer 'tp' or 'pp' (got {answer!r}).")
@@ -220,8 +224,13 @@ def check_tp_vs_pp_bytes(answer: str, measured: Any) -> None:
         raise AssertionError(f"Measured: TP moved {tp:,.0f} bytes, PP {pp:,.0f}. Hint: TP runs "
                              "4 all-reduces of a b x s x h tensor per layer; PP sends one "
                              "activation and one gradient per stage border and micro-batch.")
-    ratio = max(tp, pp) / max(min(tp, pp), 1.0)
-    print(f"{OK} {right.upper()} moved {ratio:.1f}x more bytes ({tp:,.0f} vs {pp:,.0f}).")
+    got = max(tp, pp) / max(min(tp, pp), 1.0)
+    if ratio is not None and not math.isclose(float(ratio), got, rel_tol=rtol):
+        raise AssertionError(f"{right.upper()} is right, but it moved {got:.2f}x more bytes, not "
+                             f"{float(ratio):.2f}x. Hint: the bytes count what all ranks put on the "
+                             "wire; a ring all-reduce of P bytes over n ranks sends 2(n-1)/n * P from "
+                             "every rank, i.e. 2(n-1) * P in total.")
+    print(f"{OK} {right.upper()} moved {got:.1f}x more bytes ({tp:,.0f} vs {pp:,.0f}).")
 
 
 def _rows(results: Any) -> dict[str, Any]:

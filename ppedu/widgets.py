@@ -38,7 +38,10 @@ def make_config(values: dict) -> TrainConfig:
     if unknown:
         raise UsageError(f"unknown setting(s) {', '.join(sorted(unknown))}; "
                          f"use {', '.join(DEFAULTS)}")
-    return TrainConfig(**{**DEFAULTS, **values})
+    merged = {**DEFAULTS, **values}
+    if merged["schedule"] != "interleaved":
+        merged["v"] = 1  # the v slider only means something for interleaving; don't fail on it
+    return TrainConfig(**merged)
 
 
 def _fmt(x: float | None) -> str:

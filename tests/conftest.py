@@ -31,12 +31,12 @@ def _close_warm_clusters():
         c.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")  # module scope so module-scoped fixtures can use it too
 def cluster2() -> cluster_mod.Cluster:
     return _warm_cluster(2)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def cluster4() -> cluster_mod.Cluster:
     return _warm_cluster(4)
 

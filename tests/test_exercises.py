@@ -119,6 +119,9 @@ def test_tp_vs_pp_bytes() -> None:
         ex.check_tp_vs_pp_bytes("pp", measured)
     with pytest.raises(AssertionError, match="'tp' or 'pp'"):
         ex.check_tp_vs_pp_bytes("both", measured)
+    ex.check_tp_vs_pp_bytes("tp", measured, ratio=30)          # 9e6 / 3e5 = 30
+    with pytest.raises(AssertionError, match="30.00x more bytes, not 15.00x"):
+        ex.check_tp_vs_pp_bytes("tp", measured, ratio=15)      # the payload ratio, not the wire's
 
 
 RESULTS = [

@@ -3,7 +3,7 @@ and the nbval sanitize rules parse and do what they claim.
 
 Each notebook must have a cell tagged ``parameters``; of the small values below, only those whose
 names that cell assigns are injected, so a notebook never receives a parameter it does not know.
-nbval (``pytest --nbval-lax --sanitize-with tests/nbval_sanitize.cfg notebooks/``) checks outputs
+nbval (``pytest --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks/``) checks outputs
 separately; this file only checks that the notebooks run end to end.
 """
 
@@ -26,6 +26,32 @@ SMALL = {"p": 2, "m": 4, "v": 2, "backend": "gloo", "steps": 1, "requests": 8, "
          "layers": 2, "hidden": 32, "batch": 4, "seq": 16}
 
 NATIVE = {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])}
+
+
+@pytest.fixture(scope="session")
+def sliced_shell_polls():
+    """Work around nbclient issue #312: a cell that displays widgets sometimes waits for its whole
+    execution timeout although the kernel replied long before (the async zmq poll misses the
+    wake-up; polled again, the reply is there). Poll in 0.5 s slices up to the same deadline."""
+    import time
+    from queue import Empty
+
+    from jupyter_client.channels import AsyncZMQSocketChannel
+
+    original = AsyncZMQSocketChannel.get_msg
+
+    async def get_msg(self, timeout: float | None = None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if await self.socket.poll(int(1000 * min(0.5, left if left is not None else 0.5))):
+                return await self._recv()
+            if left is not None and left <= 0:
+                raise Empty
+
+    AsyncZMQSocketChannel.get_msg = get_msg
+    yield
+    AsyncZMQSocketChannel.get_msg = original
 
 
 @pytest.fixture(scope="session")
@@ -71,14 +97,15 @@ def _cases() -> list:
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("path", _cases())
-def test_notebook_runs_headless(path: Path, kernel_name: str, tmp_path: Path) -> None:
+def test_notebook_runs_headless(path: Path, kernel_name: str, tmp_path: Path,
+                                sliced_shell_polls: None) -> None:
     import papermill as pm
 
     params = small_parameters(path)
     out = tmp_path / path.name
     try:
         pm.execute_notebook(str(path), str(out), parameters=params, kernel_name=kernel_name,
-                            cwd=str(path.parent), execution_timeout=300, progress_bar=False,
+                            cwd=str(path.parent), execution_timeout=240, progress_bar=False,
                             log_output=False)
     except pm.PapermillExecutionError as exc:
         pytest.fail(f"{path.name} failed in cell {exc.cell_index} with {params}: "

@@ -1,0 +1,97 @@
+"""Chapter 1's panel callback, called directly on the shared 2-rank cluster (a tiny GPT: < 1 s a run)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ppedu import widgets_tp
+from ppedu.models import GPTConfig
+
+SMALL = {"n": 2, "layers": 2, "hidden": 32, "heads": 4, "batch": 4, "seq": 16, "latency_ms": 4.0,
+         "repeats": 1}
+
+
+@pytest.fixture(scope="module")
+def comparison(cluster2):
+    return widgets_tp.run_comparison(SMALL, latencies=[0.0, 4.0], group=cluster2)
+
+
+def test_figures_have_titles_axes_and_tp_pp_traces(comparison) -> None:
+    figures, text = comparison
+    assert len(figures) == 2
+    for fig in figures:
+        assert "n=2" in fig.layout.title.text and "2 layers" in fig.layout.title.text
+        assert fig.layout.xaxis.title.text and fig.layout.xaxis2.title.text
+        assert fig.layout.yaxis.title.text and fig.layout.yaxis2.title.text
+        names = {t.name for t in fig.data}
+        assert any(n.startswith("TP") for n in names) and any(n.startswith("PP") for n in names)
+    bars, lines = figures
+    assert "kB" in bars.layout.yaxis.title.text
+    assert "(ms)" in lines.layout.xaxis.title.text and "(ms)" in lines.layout.yaxis.title.text
+    # measured points beside the cost-model lines, in both panels
+    assert {t.name for t in lines.data} == {"TP measured", "PP measured", "TP cost model",
+                                            "PP cost model"}
+    assert any("crossover" in a.text for a in lines.layout.annotations)
+    assert "\n" not in text and "crossover: theory" in text
+
+
+def test_bars_show_the_counted_bytes_and_messages(comparison) -> None:
+    bars = comparison[0][0]
+    tp = [t for t in bars.data if t.name == "TP"]
+    pp = [t for t in bars.data if t.name == "PP"]
+    # measured == cost model for the counts; TP moves 4L = 8x the bytes of PP (on the wire)
+    for t in tp + pp:
+        assert t.y[0] == pytest.approx(t.y[1])
+    assert tp[0].y[0] == pytest.approx(8 * pp[0].y[0])
+    assert (tp[1].y[0], pp[1].y[0]) == (8, 2)             # 4 all-reduces x 2 layers vs 2 sends
+
+
+def test_latency_points_move_the_right_way(comparison) -> None:
+    lines = comparison[0][1]
+    comm = next(t for t in lines.data if t.name == "TP measured" and t.xaxis == "x")
+    step = next(t for t in lines.data if t.name == "TP measured" and t.xaxis == "x2")
+    assert list(comm.x) == list(step.x) == [0.0, 4.0]
+    # the comm panel includes the emulated delay: 8 all-reduces, each waits 4 ms
+    assert comm.y[1] >= 0.99 * 8 * 4.0 and comm.y[1] > comm.y[0]
+    # the step time also grows; loosely, since a loaded CPU adds noise to the 0 ms step
+    assert step.y[1] - step.y[0] >= 0.5 * 8 * 4.0
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"hidden": 30}, "hidden must be a multiple of heads=4 (got 30)"),
+    ({"n": 3}, "heads=4 must be divisible by n=3"),
+    ({"layers": 1}, "layers must be >= n=2"),
+    ({"latency_ms": -1}, "link latency (ms) must be a number in 0.0..100.0"),
+    ({"bandwidth_gbps": "fast"}, "bandwidth (GB/s, 0 = unlimited) must be a number"),
+    ({"hiden": 32}, "unknown setting(s) hiden"),
+])
+def test_bad_values_come_back_as_one_line(values, message) -> None:
+    figures, text = widgets_tp.run_comparison({**SMALL, **values})    # fails before any rank runs
+    assert figures == []
+    assert text.startswith(widgets_tp.ERROR_PREFIX) and message in text and "\n" not in text
+
+
+def test_allreduce_grader_checks_against_the_counters() -> None:
+    measured = {"layers": 3, "n": 2, "tp": {"collectives": 12}}
+    widgets_tp.check_allreduces_per_step(lambda L, tp: 4 * L if tp > 1 else 0, measured)
+    with pytest.raises(AssertionError, match="counted 12"):
+        widgets_tp.check_allreduces_per_step(lambda L, tp: 2 * L, measured)
+    with pytest.raises(AssertionError, match="tp=1"):
+        widgets_tp.check_allreduces_per_step(lambda L, tp: 4 * L, measured)
+
+
+def test_measured_crossover_interpolates() -> None:
+    def run(lat, tp_ms, pp_ms):
+        return {"latency_ms": lat, "tp": {"step_time_s": tp_ms / 1e3}, "pp": {"step_time_s": pp_ms / 1e3}}
+    assert widgets_tp.measured_crossover_ms([run(0, 10, 20), run(2, 30, 20)]) == pytest.approx(1.0)
+    assert widgets_tp.measured_crossover_ms([run(0, 10, 20), run(2, 12, 20)]) is None
+    assert widgets_tp.measured_crossover_ms([run(0, 30, 20), run(2, 50, 20)]) == 0.0
+
+
+def test_mesh_gradients_match_reference(cluster4) -> None:
+    config = GPTConfig(n_layer=2, n_head=4, n_embd=32, block_size=16)
+    check = widgets_tp.mesh_gradients_match(config, 2, 2, 4, 16, microbatches=2, group=cluster4)
+    assert check["ok"] and check["max_abs_diff"] < 1e-4
+    assert check["mesh_loss"] == pytest.approx(check["reference_loss"], rel=1e-5)
+    assert [r["all_reduces"] for r in check["ranks"]] == [8, 8, 8, 8]   # 1 block x 4 x 2 micro-batches
+    assert [r["p2p_sends"] for r in check["ranks"]] == [2, 2, 2, 2]
