@@ -7,7 +7,7 @@ VPY := .venv/bin/python
 
 course: setup
 	$(VPY) -m ppedu.cli doctor -p 4
-	$(VPY) -m jupyter lab notebooks/00_setup.ipynb
+	$(VPY) -m jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/00_setup.ipynb
 
 setup:
 	scripts/setup.sh lab

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-from ppedu.cluster import _init_rank, cpu_cores, resolve_backend
+from ppedu.worker import _init_rank, cpu_cores, resolve_backend
 
 
 def launched_by_torchrun() -> bool:
