@@ -22,6 +22,7 @@ COMMANDS = {
     "compare-tp-pp": "compare_tp_pp",
     "serve-bench": "serve_bench",
     "student-copy": "student_copy",
+    "run-notebook": "run_notebook",
 }
 
 _HELP = {
@@ -32,6 +33,7 @@ _HELP = {
     "compare-tp-pp": "measure tensor vs pipeline parallel communication on real ranks",
     "serve-bench": "benchmark static / dynamic / continuous batching on a PP inference server",
     "student-copy": "write the course notebooks with solutions stripped",
+    "run-notebook": "run a course notebook headless with parameters (papermill, no widget stalls)",
 }
 
 

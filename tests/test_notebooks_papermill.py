@@ -29,32 +29,6 @@ NATIVE = {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.ve
 
 
 @pytest.fixture(scope="session")
-def sliced_shell_polls():
-    """Work around nbclient issue #312: a cell that displays widgets sometimes waits for its whole
-    execution timeout although the kernel replied long before (the async zmq poll misses the
-    wake-up; polled again, the reply is there). Poll in 0.5 s slices up to the same deadline."""
-    import time
-    from queue import Empty
-
-    from jupyter_client.channels import AsyncZMQSocketChannel
-
-    original = AsyncZMQSocketChannel.get_msg
-
-    async def get_msg(self, timeout: float | None = None):
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if await self.socket.poll(int(1000 * min(0.5, left if left is not None else 0.5))):
-                return await self._recv()
-            if left is not None and left <= 0:
-                raise Empty
-
-    AsyncZMQSocketChannel.get_msg = get_msg
-    yield
-    AsyncZMQSocketChannel.get_msg = original
-
-
-@pytest.fixture(scope="session")
 def kernel_name() -> str:
     """A Jupyter kernel that runs this interpreter (the venv), registering one if needed."""
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
@@ -97,16 +71,16 @@ def _cases() -> list:
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("path", _cases())
-def test_notebook_runs_headless(path: Path, kernel_name: str, tmp_path: Path,
-                                sliced_shell_polls: None) -> None:
+def test_notebook_runs_headless(path: Path, kernel_name: str, tmp_path: Path) -> None:
     import papermill as pm
+
+    from ppedu.headless import run_notebook
 
     params = small_parameters(path)
     out = tmp_path / path.name
     try:
-        pm.execute_notebook(str(path), str(out), parameters=params, kernel_name=kernel_name,
-                            cwd=str(path.parent), execution_timeout=240, progress_bar=False,
-                            log_output=False)
+        # ppedu.headless: papermill, polling around nbclient #312's stalls on widget cells
+        run_notebook(path, out, params, kernel_name=kernel_name, timeout_s=240, progress=False)
     except pm.PapermillExecutionError as exc:
         pytest.fail(f"{path.name} failed in cell {exc.cell_index} with {params}: "
                     f"{exc.ename}: {exc.evalue}", pytrace=False)
@@ -149,3 +123,18 @@ def test_sanitize_rules(text: str, expected: str) -> None:
     for regex, replace in patterns:  # nbval applies them in file order, as here
         text = re.sub(regex, replace, text)
     assert text == expected
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["notebooks/02_bubbles.ipynb", "OUT", "-p", "q", "3"],
+     "02_bubbles.ipynb has no parameter q; its parameters cell sets p, backend, steps, tf_ms"),
+    (["missing.ipynb", "OUT"], "notebook 'missing.ipynb' not found"),
+    (["notebooks/02_bubbles.ipynb", "OUT", "--timeout", "0"], "--timeout must be a number in"),
+])
+def test_run_notebook_cli_refuses_bad_input(argv: list, message: str, tmp_path: Path) -> None:
+    argv = [str(tmp_path / "out.ipynb") if a == "OUT" else a for a in argv]
+    proc = subprocess.run([sys.executable, "-m", "ppedu.cli", "run-notebook", *argv], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out.ipynb").exists()
