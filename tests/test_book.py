@@ -113,7 +113,7 @@ def test_references_and_instructor_guide(html: Path) -> None:
         assert name in refs
     guide = _text(html, "instructor")
     for needle in ("torchrun --nproc-per-node=4 -m ppedu.cli train", "--rdzv-endpoint",
-                   "papermill notebooks/03_micro_batches.ipynb", "-p backend nccl", "NCCL"):
+                   "ppedu run-notebook notebooks/03_micro_batches.ipynb", "-p backend nccl", "NCCL"):
         assert needle in guide, f"instructor guide lacks {needle!r}"
 
 
