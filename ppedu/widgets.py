@@ -12,7 +12,6 @@ of ``p`` for interleaving, ...) come back as the UsageError's one-line message, 
 
 from __future__ import annotations
 
-import html
 from dataclasses import asdict
 from typing import Any, Callable, Sequence
 
@@ -21,6 +20,7 @@ import plotly.graph_objects as go
 from ppedu import plots
 from ppedu.engine import WORKLOADS, TrainConfig, TrainResult, train
 from ppedu.errors import ClusterError, UsageError
+from ppedu.panel import ERROR_PREFIX, run_panel
 from ppedu.schedules import SCHEDULE_NAMES
 from ppedu.sweeps import best_m, step_time_model, sweep_m
 
@@ -28,7 +28,6 @@ DEFAULTS: dict[str, Any] = {"schedule": "1f1b", "p": 4, "m": 8, "v": 1, "workloa
                             "tf_ms": 20.0, "tb_ms": 20.0, "tw_ms": 0.0, "latency_ms": 0.0,
                             "steps": 1}
 CONTROLS = ("schedule", "p", "m", "v", "workload", "tf_ms", "tb_ms", "latency_ms")
-ERROR_PREFIX = "⚠ "
 Progress = Callable[[int, int, TrainResult], None]
 
 
@@ -157,54 +156,12 @@ def _controls(values: dict, shown: Sequence[str]) -> dict:
 
 def _panel(title: str, values: dict, shown: Sequence[str], action: Callable, label: str,
            kind: str):
-    """Controls + Run button + status/summary line + output area; ``action(values, progress)``
-    returns (figures, text)."""
-    import ipywidgets as w
-    from IPython.display import display
-
-    controls = _controls(values, shown)
-    button = w.Button(description=label, button_style="primary", icon="play")
-    button.add_class("ppedu-run")
-    bar = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="300px", visibility="hidden"))
-    summary = w.HTML("<i>Press Run to measure.</i>")
-    summary.add_class("ppedu-summary")
-    out = w.Output()
-    out.add_class("ppedu-figures")
-
-    def progress(done: int, total: int, result: TrainResult) -> None:
-        bar.max, bar.value = total, done
-        summary.value = f"<i>measured {done}/{total} (m={result.config.m})…</i>"
-
-    def on_click(_=None) -> None:
-        button.disabled, bar.value = True, 0
-        bar.layout.visibility = "visible"
-        summary.value = "<i>running on the warm cluster… (the first run starts the ranks)</i>"
-        try:
-            current = {**values, **{n: c.value for n, c in controls.items()}}
-            try:
-                figures, text = action(current, progress)
-            except Exception as exc:  # a widget callback's traceback would vanish into the log
-                figures, text = [], f"{ERROR_PREFIX}{type(exc).__name__}: {exc}".splitlines()[0]
-            if text.startswith(ERROR_PREFIX):
-                summary.value = f"<span style='color:#D55E00'><b>{html.escape(text)}</b></span>"
-                return
-            summary.value = f"<b>{html.escape(text)}</b>"
-            out.clear_output(wait=True)
-            with out:
-                for fig in figures:
-                    display(fig)
-        finally:
-            button.disabled = False
-            bar.layout.visibility = "hidden"
-
-    button.on_click(on_click)
-    header = w.HTML(f"<h4 style='margin:4px 0'>{html.escape(title)}</h4>")
-    box = w.VBox([header, w.VBox(list(controls.values())), w.HBox([button, bar]), summary, out])
-    box.add_class("ppedu-panel")
-    box.add_class(f"ppedu-{kind}-panel")  # the browser test finds panels by these classes
-    # handles for notebooks and tests: press Run from code, read the summary, set a control
-    box.run, box.summary, box.output, box.controls = on_click, summary, out, controls
-    return box
+    """Controls for ``shown`` + the shared Run panel; ``action(values, progress)`` returns
+    (figures, text) and reports progress with TrainResults."""
+    def run(current: dict, progress: Callable) -> tuple[list[go.Figure], str]:
+        return action(current, lambda done, total, result: progress(done, total,
+                                                                     f"m={result.config.m}"))
+    return run_panel(title, _controls(values, shown), run, kind, base=values, label=label)
 
 
 def training_panel(controls: Sequence[str] = CONTROLS, title: str = "Run a pipeline",

@@ -16,7 +16,6 @@ Tests call the plain functions directly: an exception inside a button handler ne
 
 from __future__ import annotations
 
-import html
 import math
 from typing import Any, Callable, Sequence
 
@@ -26,11 +25,11 @@ from plotly.subplots import make_subplots
 from ppedu import plots
 from ppedu.errors import ClusterError, UsageError, check_float, check_int
 from ppedu.models import GPTConfig
+from ppedu.panel import ERROR_PREFIX, run_panel
 from ppedu.tp_vs_pp import compare_tp_pp, predict_comm_time, predict_step_time
 
 DEFAULTS: dict[str, Any] = {"n": 2, "layers": 2, "hidden": 32, "heads": 4, "batch": 4, "seq": 16,
                             "latency_ms": 3.0, "bandwidth_gbps": 0.0, "repeats": 2}
-ERROR_PREFIX = "⚠ "                      # same marker as ppedu.widgets' panels
 COLORS = {"tp": plots.OKABE_ITO[0], "pp": plots.OKABE_ITO[1]}
 NAMES = {"tp": "TP", "pp": "PP"}
 
@@ -181,7 +180,6 @@ def tp_vs_pp_panel(**defaults: Any):
 
     Run measures at 0, half and the full latency on ``ppedu.cluster.get_cluster(n)``."""
     import ipywidgets as w
-    from IPython.display import display
 
     from ppedu import cluster
     values = {**DEFAULTS, **defaults}
@@ -196,35 +194,10 @@ def tp_vs_pp_panel(**defaults: Any):
                                               description="bandwidth (GB/s, 0 = ∞)")}
     for c in controls.values():
         c.style, c.layout = style, layout
-    button = w.Button(description="Run", button_style="primary", icon="play")
-    text, out = w.HTML("<i>Press Run to measure.</i>"), w.Output()
 
-    def on_click(_=None) -> None:
-        button.disabled = True
-        text.value = "<i>running on the warm cluster… (the first run starts the ranks)</i>"
-        try:
-            current = {**values, **{k: c.value for k, c in controls.items()}}
-            try:
-                group = cluster.get_cluster(int(current["n"]))
-                figures, line = run_comparison(current, group=group)
-            except Exception as exc:  # a callback's traceback would vanish into the log
-                figures, line = [], f"{ERROR_PREFIX}{type(exc).__name__}: {exc}".splitlines()[0]
-            color = "#D55E00" if line.startswith(ERROR_PREFIX) else "black"
-            text.value = f"<b style='color:{color}'>{html.escape(line)}</b>"
-            if figures:
-                out.clear_output(wait=True)
-                with out:
-                    for fig in figures:
-                        display(fig)
-        finally:
-            button.disabled = False
-
-    button.on_click(on_click)
-    box = w.VBox([w.HTML("<h4 style='margin:4px 0'>TP vs PP: measure a step</h4>"),
-                  *controls.values(), button, text, out])
-    box.add_class("ppedu-panel")
-    box.run, box.summary, box.output, box.controls = on_click, text, out, controls
-    return box
+    def action(current: dict, _progress: Callable) -> tuple[list[go.Figure], str]:
+        return run_comparison(current, group=cluster.get_cluster(int(current["n"])))
+    return run_panel("TP vs PP: measure a step", controls, action, "tp", base=values)
 
 
 # ---- lesson helpers -----------------------------------------------------------------------------
