@@ -7,13 +7,13 @@ Read top-down:
   run_policy_comparison  static / dynamic / continuous on the same workload: [bars, occupancy], line
   serving_panel          ipywidgets controls + Run button; nothing runs when a slider moves
 
-The button calls the plain functions above; tests call them directly, because an exception inside a
-widget callback never fails a notebook cell. Bad values come back as "⚠ one-line message".
+The button (``ppedu.panel.run_panel``) calls the plain functions above; tests call them directly,
+because an exception inside a widget callback never fails a notebook cell. Bad values come back as
+"⚠ one-line message".
 """
 
 from __future__ import annotations
 
-import html
 from typing import Any, Callable
 
 import plotly.graph_objects as go
@@ -21,6 +21,7 @@ import plotly.graph_objects as go
 from ppedu import plots_serving
 from ppedu.batching import POLICIES, BatchingConfig
 from ppedu.errors import ClusterError, UsageError, check_choice, check_float, check_int
+from ppedu.panel import ERROR_PREFIX, run_panel
 from ppedu.serving import WORKLOADS, serve
 from ppedu.serving_metrics import ServingResult
 from ppedu.serving_sim import ServingCost
@@ -29,7 +30,6 @@ from ppedu.workload import LENGTH_DISTRIBUTIONS, Request, make_workload
 DEFAULTS: dict[str, Any] = {"policy": "continuous", "p": 2, "inflight": 1, "max_batch": 8,
                             "requests": 32, "lengths": "longtail", "output_len": 8, "prompt_len": 4,
                             "rate": 0.0, "workload": "timed", "step_ms": 10.0, "seed": 0}
-ERROR_PREFIX = "⚠ "                      # same marker as the other panels
 
 
 def make_setup(values: dict) -> tuple[list[Request], BatchingConfig, int, str, ServingCost]:
@@ -118,7 +118,6 @@ def serving_panel(title: str = "Serve a workload on a pipeline", group=None, **d
     """Controls (policy, p, K, max batch, requests, lengths, rate, workload), a "compare all
     policies" switch and a Run button. ``group``: a fixed cluster (tests); else get_cluster(p)."""
     import ipywidgets as w
-    from IPython.display import display
 
     values = {**DEFAULTS, **defaults}
     make_setup(values)                                    # a bad default fails in the cell, now
@@ -137,35 +136,12 @@ def serving_panel(title: str = "Serve a workload on a pipeline", group=None, **d
     compare = w.Checkbox(False, description="compare all three policies")
     for c in (*controls.values(), compare):
         c.style, c.layout = style, layout
-    button = w.Button(description="Run", button_style="primary", icon="play")
-    button.add_class("ppedu-run")
-    text, out = w.HTML("<i>Press Run to measure.</i>"), w.Output()
-    text.add_class("ppedu-summary")
 
-    def on_click(_=None) -> None:
-        button.disabled = True
-        text.value = "<i>serving on the warm cluster… (the first run starts the ranks)</i>"
-        try:
-            current = {**values, **{k: c.value for k, c in controls.items()}}
-            action = run_policy_comparison if compare.value else run_serving
-            try:
-                figures, line = action(current, group=group)
-            except Exception as exc:  # a callback's traceback would vanish into the log
-                figures, line = [], f"{ERROR_PREFIX}{type(exc).__name__}: {exc}".splitlines()[0]
-            color = "#D55E00" if line.startswith(ERROR_PREFIX) else "black"
-            text.value = f"<b style='color:{color}'>{html.escape(line)}</b>"
-            if figures:
-                out.clear_output(wait=True)
-                with out:
-                    for fig in figures:
-                        display(fig)
-        finally:
-            button.disabled = False
+    def action(current: dict, _progress) -> tuple[list[go.Figure], str]:
+        run = run_policy_comparison if compare.value else run_serving
+        return run(current, group=group)
 
-    button.on_click(on_click)
-    box = w.VBox([w.HTML(f"<h4 style='margin:4px 0'>{html.escape(title)}</h4>"),
-                  *controls.values(), compare, button, text, out])
-    box.add_class("ppedu-panel")
-    box.add_class("ppedu-serving-panel")
-    box.run, box.summary, box.output, box.controls, box.compare = on_click, text, out, controls, compare
+    box = run_panel(title, controls, action, "serving", base=values, extras=[compare],
+                    busy="<i>serving on the warm cluster… (the first run starts the ranks)</i>")
+    box.compare = compare
     return box
