@@ -23,21 +23,27 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-p", type=int, default=2)
     parser.add_argument("--m", type=int, nargs="+", default=[4, 8])
-    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternate ours/torch this many times (a loaded CPU drifts)")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     group = get_cluster(args.p)
-    print(f"p={args.p}, gloo, tiny GPT (model workload), {args.steps} steps each, median step time")
+    print(f"p={args.p}, gloo, tiny GPT (model workload), {args.rounds} x {args.steps} steps each "
+          "(first of each run not timed), median step time")
     print(f"{'schedule':<8} {'m':>3} {'ppedu ms':>9} {'torch ms':>9} {'ratio':>6} {'max |grad diff|':>16}")
     for schedule in ("gpipe", "1f1b"):
         for m in args.m:
             if schedule == "1f1b" and m < args.p:
                 continue  # torch's Schedule1F1B refuses m < p
             cfg = TrainConfig(schedule, args.p, m, workload="model", steps=args.steps, check_grads=True)
-            res = train(cfg, group=group)
-            ours_times, ours_grads = res.wall_times_s, res.gradients
-            theirs = group.run(torch_step_job, cfg, args.steps)
-            torch_times = [max(t) for t in zip(*(r["times"] for r in theirs))]
+            ours_times, torch_times = [], []
+            for _ in range(args.rounds):  # side by side: ours, torch, ours, torch, ...
+                res = train(cfg, group=group)
+                ours_times += res.wall_times_s[1:]         # step 0 builds the model: not timed
+                theirs = group.run(torch_step_job, cfg, args.steps)
+                torch_times += [max(t) for t in zip(*(r["times"] for r in theirs))][1:]
+            ours_grads = res.gradients
             torch_grads = {n: g for r in theirs for n, g in r["grads"].items()}
             diff = max(float((ours_grads[n] - torch_grads[n]).abs().max()) for n in torch_grads)
             ours, ref = statistics.median(ours_times), statistics.median(torch_times)
