@@ -159,3 +159,29 @@ def result_from_timeline(timeline: Timeline) -> SimResult:
                      idle=[timeline.idle(r) for r in ranks],
                      peak_inflight=[timeline.peak_inflight(r) for r in ranks])
 
+
+
+# --------------------------------------------------------------------------------------------------
+# Chapter 1: one training step split by TP or by PP over n ranks (the crossover plot's theory)
+# --------------------------------------------------------------------------------------------------
+def tp_step_time(compute_s: float, layers: int, n: int, latency_s: float = 0.0,
+                 allreduce_bytes: float = 0.0, bandwidth_Bps: float = math.inf) -> float:
+    """Megatron TP over ``n`` ranks: every layer's compute split n ways (``compute_s / n``), plus
+    4 all-reduces per layer (g after attention and MLP forward, f before them backward), each on
+    the critical path: ``latency_s`` + what a ring puts on one rank's wire,
+    2(n-1)/n * ``allreduce_bytes``, over the bandwidth. One rank (n = 1) talks to nobody."""
+    messages = 4 * layers if n > 1 else 0
+    wire = 2 * (n - 1) / n * allreduce_bytes
+    return compute_s / n + messages * (latency_s + wire / bandwidth_Bps)
+
+
+def pp_step_time(compute_s: float, n: int, m: int = 1, latency_s: float = 0.0,
+                 activation_bytes: float = 0.0, bandwidth_Bps: float = math.inf) -> float:
+    """GPipe over ``n`` stages with ``m`` micro-batches, *simulated*: each stage's forward +
+    backward of one micro-batch costs ``compute_s / (n m)``, each message ``latency_s`` +
+    (``activation_bytes`` / m) / bandwidth. The bubble and the exposed messages fall out."""
+    from ppedu.schedules import build_schedule
+    per_action = compute_s / (2 * n * m)                 # t_f = t_b: GPipe's makespan only sees the sum
+    costs = CostModel(t_f=per_action, t_b=per_action, latency_s=latency_s,
+                      bandwidth_Bps=bandwidth_Bps, message_bytes=activation_bytes / m)
+    return simulate(build_schedule("gpipe", n, m), costs).makespan

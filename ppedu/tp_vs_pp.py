@@ -201,15 +201,17 @@ def predict_comm_time(config: GPTConfig, n: int, latency_ms: float = 0.0, bandwi
 def predict_step_time(config: GPTConfig, n: int, compute_s: float, latency_ms: float = 0.0,
                       bandwidth_gbps: float = math.inf, batch: int = 8, seq: int = 64,
                       microbatches: int = 1) -> dict:
-    """Step time = compute + exposed comm. ``compute_s``: the whole model's step on one rank.
+    """Step time = compute + exposed comm, from the simulator (``ppedu.simulator.tp_step_time``,
+    ``pp_step_time``). ``compute_s``: the whole model's step on one rank.
 
     TP splits every layer: compute_s / n. PP (GPipe, m micro-batches) runs (m + n - 1) slots of
     compute_s / (n m) each: the bubble. Replicated embeddings/head under TP are ignored (small here).
     """
-    c = predict_comm_time(config, n, latency_ms, bandwidth_gbps, batch, seq, microbatches)
-    m = microbatches
-    return {"tp": compute_s / n + c["tp"]["comm_time_s"],
-            "pp": compute_s * (m + n - 1) / (m * n) + c["pp"]["comm_time_s"]}
+    from ppedu.simulator import pp_step_time, tp_step_time
+    P = batch * seq * config.n_embd * 4                  # bytes of one b x s x h activation
+    lat, bw = latency_ms / 1e3, bandwidth_gbps * 1e9
+    return {"tp": tp_step_time(compute_s, config.n_layer, n, lat, P, bw),
+            "pp": pp_step_time(compute_s, n, microbatches, lat, P, bw)}
 
 
 def crossover_latency_ms(config: GPTConfig, n: int, compute_s: float, bandwidth_gbps: float = math.inf,

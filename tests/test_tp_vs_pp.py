@@ -82,3 +82,20 @@ def test_cost_model_directions_and_crossover():
                                   batch=BATCH, seq=SEQ)
     assert deeper < x
     assert math.isclose(predict_comm_time(CONFIG, 2, 2.0)["tp"]["comm_time_s"], 4 * 4 * 2e-3)
+
+
+@pytest.mark.parametrize("n", [2, 4])
+@pytest.mark.parametrize("m", [1, 2, 8])
+@pytest.mark.parametrize("latency_s", [0.0, 0.002, 0.05])
+def test_simulator_tp_and_pp_terms_match_the_closed_forms(n: int, m: int, latency_s: float) -> None:
+    """The crossover plot's theory comes from the simulator; with an infinitely fast wire GPipe
+    exposes (m+n-1) slots of compute/(n m) and each of the 2(n-1) borders' latency once, and TP
+    pays all 4L all-reduces."""
+    from ppedu.simulator import pp_step_time, tp_step_time
+    compute, layers = 0.12, 6
+    assert pp_step_time(compute, n, m, latency_s) == pytest.approx(
+        compute * (m + n - 1) / (m * n) + 2 * (n - 1) * latency_s)
+    assert tp_step_time(compute, layers, n, latency_s) == pytest.approx(compute / n + 4 * layers * latency_s)
+    assert tp_step_time(compute, layers, 1, latency_s) == compute     # one rank talks to nobody
+    # bandwidth: a ring all-reduce puts 2(n-1)/n of its payload on each rank's wire
+    assert tp_step_time(0.0, 1, n, 0.0, 1e6, 1e9) == pytest.approx(4 * 2 * (n - 1) / n * 1e-3)
