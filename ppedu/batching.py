@@ -122,6 +122,15 @@ class Scheduler:
     def free_slots(self) -> list[int]:
         return [k for k, busy in enumerate(self.in_flight) if not busy]
 
+    def issue(self, now: float) -> Iteration | None:
+        """The next iteration to start: the first free slot that has work (None if none has).
+        The real driver and the simulator both call this, so they issue in the same order."""
+        for slot in self.free_slots():
+            it = self.schedule(slot, now)
+            if it is not None:
+                return it
+        return None
+
     def next_event_s(self, now: float) -> float | None:
         """Earliest future time at which ``schedule`` could answer differently (None: only a
         result can change anything)."""

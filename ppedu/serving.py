@@ -190,11 +190,7 @@ def _drive(sched: Scheduler, server: _StageServer, wire: Wire, p: int, t0: float
     last_message = time.perf_counter()
     while not sched.finished():
         now = cluster.clock() - t0
-        it = None
-        for slot in sched.free_slots():                            # 1. start one iteration
-            it = sched.schedule(slot, now)
-            if it is not None:
-                break
+        it = sched.issue(now)                                      # 1. start one iteration
         if it is not None:
             y = server.step(it, torch.tensor(it.input_ids, dtype=torch.long))
             if p == 1:

@@ -67,11 +67,7 @@ def simulate_serving(requests: list[Request], config: BatchingConfig, p: int,
     launches: list[tuple[Iteration, float, float]] = []  # (iteration, start on stage 0, step time)
     now = 0.0
     while not sched.finished():
-        it = None
-        for slot in sched.free_slots():                        # 1. issue one iteration
-            it = sched.schedule(slot, now)
-            if it is not None:
-                break
+        it = sched.issue(now)                                      # 1. start one iteration
         if it is not None:
             step = cost.step_s(len(it.rids), it.prefill_tokens)
             end = now
