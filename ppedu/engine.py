@@ -14,7 +14,7 @@ with ``check_grads``, compares the gradients with a single-process model on the 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 from ppedu import executor
@@ -176,8 +176,8 @@ def _timeline(ranks: list[dict], p: int) -> Timeline:
 
 def _assemble(cfg: TrainConfig, outs: list[list[dict]], oversubscribed: bool) -> TrainResult:
     last = outs[-1]
-    timeline = _timeline(last, cfg.p)
-    step_times = [_timeline(ranks, cfg.p).makespan for ranks in outs]
+    timelines = [_timeline(ranks, cfg.p) for ranks in outs]
+    timeline, step_times = timelines[-1], [t.makespan for t in timelines]
     schedule = build_schedule(cfg.schedule, cfg.p, cfg.m, cfg.v)
     costs = cfg.cost_model() if cfg.workload == "timed" else _measured_costs(timeline, cfg)
     hop = outs[0][0]["hop_latency_s"]  # measured once: what a message costs here beyond the link model
@@ -216,11 +216,9 @@ def _measured_costs(timeline: Timeline, cfg: TrainConfig) -> CostModel:
     def mean(rank: int, kind: str) -> float:
         d = [e.end - e.start for e in timeline.rank_events(rank) if e.kind == kind]
         return cfg.v * sum(d) / len(d) if d else 0.0
-    p = cfg.p
-    return CostModel(t_f=[mean(r, "F") for r in range(p)], t_b=[mean(r, "B") for r in range(p)],
-                     t_w=[mean(r, "W") for r in range(p)], latency_s=cfg.latency_ms / 1e3,
-                     bandwidth_Bps=cfg.bandwidth_gbps * 1e9,
-                     message_bytes=4 * math.prod(cfg.activation_shape()))
+    ranks = range(cfg.p)
+    return replace(cfg.cost_model(), t_f=[mean(r, "F") for r in ranks],
+                   t_b=[mean(r, "B") for r in ranks], t_w=[mean(r, "W") for r in ranks])
 
 
 def reference_gradients(cfg: TrainConfig) -> tuple[float, dict]:
