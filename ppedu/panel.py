@@ -24,6 +24,18 @@ def error_line(exc: BaseException) -> str:
     return f"{ERROR_PREFIX}{type(exc).__name__}: {exc}".splitlines()[0]
 
 
+def guarded(fn: Callable[[], tuple[list, str]]) -> tuple[list, str]:
+    """Run a panel callback's body; bad input (UsageError) and dead ranks (ClusterError) come back
+    as ``([], "⚠ one line")`` instead of a traceback."""
+    from ppedu.errors import ClusterError, UsageError
+    try:
+        return fn()
+    except UsageError as exc:
+        return [], ERROR_PREFIX + str(exc)
+    except ClusterError as exc:  # the workers were stopped; the next get_cluster starts fresh ones
+        return [], ERROR_PREFIX + str(exc).splitlines()[0] + " (press Run again for fresh ranks)"
+
+
 def run_panel(title: str, controls: Mapping[str, Any], action: Callable, kind: str,
               base: Mapping[str, Any] | None = None, label: str = "Run",
               extras: Sequence[Any] = (), busy: str = BUSY):

@@ -19,8 +19,8 @@ import plotly.graph_objects as go
 
 from ppedu import plots
 from ppedu.engine import WORKLOADS, TrainConfig, TrainResult, train
-from ppedu.errors import ClusterError, UsageError
-from ppedu.panel import ERROR_PREFIX, run_panel
+from ppedu.errors import UsageError
+from ppedu.panel import ERROR_PREFIX, guarded, run_panel  # noqa: F401 (ERROR_PREFIX: re-export)
 from ppedu.schedules import SCHEDULE_NAMES
 from ppedu.sweeps import best_m, step_time_model, sweep_m
 
@@ -58,16 +58,6 @@ def summary_line(result: TrainResult) -> str:
     return " ".join([line] + [f"— note: {n}" for n in result.notes])
 
 
-def _guarded(fn: Callable[[], tuple[list[go.Figure], str]]) -> tuple[list[go.Figure], str]:
-    """Turn bad input and cluster failures into a one-line message instead of a traceback."""
-    try:
-        return fn()
-    except UsageError as exc:
-        return [], ERROR_PREFIX + str(exc)
-    except ClusterError as exc:  # the cluster was restarted; say so in one line
-        return [], ERROR_PREFIX + str(exc).splitlines()[0] + " (press Run again for fresh ranks)"
-
-
 def run_training(values: dict, group=None) -> tuple[list[go.Figure], str]:
     """Run one configuration: [measured-vs-simulated Gantt, activation memory], summary line."""
     def go_() -> tuple[list[go.Figure], str]:
@@ -78,7 +68,7 @@ def run_training(values: dict, group=None) -> tuple[list[go.Figure], str]:
                 plots.activation_memory({result.config.schedule: result},
                                         f"{title}: peak activation memory per rank")], \
             summary_line(result)
-    return _guarded(go_)
+    return guarded(go_)
 
 
 def parse_ms(ms: Sequence[int] | str) -> list[int]:
@@ -102,7 +92,7 @@ def run_bubble_sweep(values: dict, ms: Sequence[int] | str, group=None,
         text = "; ".join(f"m={r.config.m}: measured {r.measured_bubble_fraction:.3f} vs theory "
                          f"{_fmt(r.theory_bubble_fraction)}" for r in results)
         return [fig], text
-    return _guarded(go_)
+    return guarded(go_)
 
 
 def run_latency_sweep(values: dict, ms: Sequence[int], batch_ms: float, group=None,
@@ -121,7 +111,7 @@ def run_latency_sweep(values: dict, ms: Sequence[int], batch_ms: float, group=No
         fastest = min(results, key=lambda r: r.step_time_s)
         return [fig], (f"fastest measured: m={fastest.config.m} ({fastest.step_time_s * 1e3:.0f} ms);"
                        f" model optimum m* ≈ {star:.1f}")
-    return _guarded(go_)
+    return guarded(go_)
 
 
 # ---- the panels ---------------------------------------------------------------------------------

@@ -20,8 +20,8 @@ import plotly.graph_objects as go
 
 from ppedu import plots_serving
 from ppedu.batching import POLICIES, BatchingConfig
-from ppedu.errors import ClusterError, UsageError, check_choice, check_float, check_int
-from ppedu.panel import ERROR_PREFIX, run_panel
+from ppedu.errors import UsageError, check_choice, check_float, check_int
+from ppedu.panel import ERROR_PREFIX, guarded, run_panel  # noqa: F401 (ERROR_PREFIX: re-export)
 from ppedu.serving import WORKLOADS, serve
 from ppedu.serving_metrics import ServingResult
 from ppedu.serving_sim import ServingCost
@@ -66,15 +66,6 @@ def summary_line(result: ServingResult) -> str:
             f" · batches {d['mean_occupancy']:.0%} full · tokens match greedy: {match}")
 
 
-def _guarded(fn: Callable[[], tuple[list[go.Figure], str]]) -> tuple[list[go.Figure], str]:
-    try:
-        return fn()
-    except UsageError as exc:
-        return [], ERROR_PREFIX + str(exc)
-    except ClusterError as exc:   # the ranks were stopped; the next Run starts fresh ones
-        return [], ERROR_PREFIX + str(exc).splitlines()[0] + " (press Run again for fresh ranks)"
-
-
 def _group(p: int, group):
     from ppedu import cluster
     return group if group is not None else cluster.get_cluster(p)
@@ -90,7 +81,7 @@ def run_serving(values: dict, group=None) -> tuple[list[go.Figure], str]:
                 plots_serving.occupancy_over_time({name: result},
                                                   f"{name}: requests per iteration over time")], \
             summary_line(result)
-    return _guarded(go_)
+    return guarded(go_)
 
 
 def run_policy_comparison(values: dict, group=None) -> tuple[list[go.Figure], str]:
@@ -111,7 +102,7 @@ def run_policy_comparison(values: dict, group=None) -> tuple[list[go.Figure], st
         return [plots_serving.policy_comparison(rows, f"Batching policies ({tag})"),
                 plots_serving.occupancy_over_time(results, f"Requests per iteration ({tag})")], \
             f"{text} · continuous/static = {ratio:.2f}x · tokens match greedy: {'yes' if match else 'NO'}"
-    return _guarded(go_)
+    return guarded(go_)
 
 
 def serving_panel(title: str = "Serve a workload on a pipeline", group=None, **defaults: Any):

@@ -23,9 +23,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ppedu import plots
-from ppedu.errors import ClusterError, UsageError, check_float, check_int
+from ppedu.errors import UsageError, check_float, check_int
 from ppedu.models import GPTConfig
-from ppedu.panel import ERROR_PREFIX, run_panel
+from ppedu.panel import ERROR_PREFIX, guarded, run_panel  # noqa: F401 (ERROR_PREFIX: re-export)
 from ppedu.tp_vs_pp import compare_tp_pp, predict_comm_time, predict_step_time
 
 DEFAULTS: dict[str, Any] = {"n": 2, "layers": 2, "hidden": 32, "heads": 4, "batch": 4, "seq": 16,
@@ -161,7 +161,7 @@ def run_comparison(values: dict, latencies: Sequence[float] | None = None,
                    group=None) -> tuple[list[go.Figure], str]:
     """Measure at ``latencies`` (default 0, half and all of values["latency_ms"]): [bytes figure,
     latency figure], summary line. Bad values: ([], "⚠ one-line message")."""
-    try:
+    def go_() -> tuple[list[go.Figure], str]:
         n, config, kw = make_setup(values)
         top = float({**DEFAULTS, **values}["latency_ms"])
         lats = sorted(set(latencies if latencies is not None else (0.0, top / 2, top)))
@@ -169,10 +169,7 @@ def run_comparison(values: dict, latencies: Sequence[float] | None = None,
             check_float("latency (ms)", x, 0.0, 100.0)
         results = sweep_latency(n, config, lats, group=group, **kw)
         return [bytes_figure(results[0]), latency_figure(results)], summary(results)
-    except UsageError as exc:
-        return [], ERROR_PREFIX + str(exc)
-    except ClusterError as exc:   # the ranks died: say so in one line, the next Run starts fresh ones
-        return [], ERROR_PREFIX + str(exc).splitlines()[0]
+    return guarded(go_)
 
 
 def tp_vs_pp_panel(**defaults: Any):
