@@ -270,7 +270,8 @@ def check_policy_choice(choice: str | None, results: Any, target_s: float,
 def check_decode_bubble(answer: float, p: int, inflight: int, tol: float = 0.02) -> None:
     """Predicted decode-phase bubble with ``inflight`` batches circulating through ``p`` stages:
     (p - K)/p for K <= p (each stage busy K of every p slots), 0 once K >= p."""
-    want = max(p - inflight, 0) / p
+    from ppedu.theory import theory_decode_bubble
+    want = theory_decode_bubble(p, inflight)
     if not isinstance(answer, (int, float)) or abs(answer - want) > tol:
         raise AssertionError(f"With p={p} and K={inflight} you predict {answer!r}. Hint: a token "
                              "must cross all p stages before the next decode step of the same "

@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ppedu import plots
-from ppedu.serving_metrics import theory_decode_bubble
+from ppedu.theory import theory_decode_bubble
 
 LATENCIES = (("ttft_p50_s", "TTFT p50"), ("tpot_p50_s", "TPOT p50"), ("e2e_p50_s", "E2E p50"),
              ("e2e_p99_s", "E2E p99"))

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 
 from ppedu.batching import BatchingConfig, RequestState
+from ppedu.theory import theory_decode_bubble
 from ppedu.timeline import Timeline
 
 
@@ -26,12 +27,6 @@ def percentile(values: list[float], q: float) -> float | None:
     pos = (len(xs) - 1) * q / 100.0
     lo, hi = math.floor(pos), math.ceil(pos)
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
-
-
-def theory_decode_bubble(p: int, inflight: int) -> float:
-    """Steady-state decode bubble with K batches circulating through p stages: a batch's next step
-    needs the token its last step produced, so at most K of the p stages have work: (p-K)/p."""
-    return max(p - inflight, 0) / p
 
 
 def window_bubble(timeline: Timeline, start: float, end: float) -> float:

@@ -111,6 +111,12 @@ def min_makespan(p: int, m: int, tf: float, tb: float) -> float:
     return (m + p - 1) * (tf + tb)
 
 
+def theory_decode_bubble(p: int, inflight: int) -> float:
+    """Steady-state decode bubble with K batches circulating through p stages: a batch's next step
+    needs the token its last step produced, so at most K of the p stages have work: (p-K)/p."""
+    return max(p - inflight, 0) / p
+
+
 def theory_bubble(name: str, p: int, m: int, v: int = 1, costs=None) -> float | None:
     """Idle fraction predicted for schedule ``name``; ``costs`` is a ``CostModel`` (only ZB-H1
     depends on it). None when no closed form applies (per-rank cost lists)."""
