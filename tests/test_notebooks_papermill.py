@@ -22,7 +22,9 @@ NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 SANITIZE = Path(__file__).with_name("nbval_sanitize.cfg")
 
 # what a 2-core CI machine can afford; instructors pass bigger ones (course/instructor.md)
-SMALL = {"p": 2, "m": 4, "v": 2, "backend": "gloo", "steps": 1, "requests": 8, "n_layers": 2,
+# requests=16: with 8, chapter 5's long-tail batches are so few that static K=2 and continuous K=2
+# tie (measured 129 vs 125-129 tok/s) and its "continuous wins" check becomes a coin toss
+SMALL = {"p": 2, "m": 4, "v": 2, "backend": "gloo", "steps": 1, "requests": 16, "n_layers": 2,
          "layers": 2, "hidden": 32, "batch": 4, "seq": 16}
 
 NATIVE = {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])}
