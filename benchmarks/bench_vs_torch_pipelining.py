@@ -14,9 +14,9 @@ import statistics
 import sys
 import warnings
 
-from ppedu.cluster import get_cluster
-from ppedu.engine import TrainConfig, train
-from ppedu.torch_baseline import torch_step_job
+from ppedu.runtime.cluster import get_cluster
+from ppedu.training.engine import TrainConfig, train
+from ppedu.training.torch_baseline import torch_step_job
 
 
 def main() -> int:

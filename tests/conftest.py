@@ -7,7 +7,7 @@ import warnings
 import psutil
 import pytest
 
-from ppedu import cluster as cluster_mod
+from ppedu.runtime import cluster as cluster_mod
 
 
 _WARM: dict[int, cluster_mod.Cluster] = {}

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from ppedu.batching import BatchingConfig, Scheduler
+from ppedu.serving.scheduler import BatchingConfig, Scheduler
 from ppedu.errors import UsageError
-from ppedu.serving_metrics import percentile, theory_decode_bubble
-from ppedu.serving_sim import ServingCost, simulate_serving
-from ppedu.workload import Request, describe, make_workload
+from ppedu.serving.metrics import percentile, theory_decode_bubble
+from ppedu.serving.simulator import ServingCost, simulate_serving
+from ppedu.serving.workload import Request, describe, make_workload
 
 
 def _reqs(outs, arrivals=None, prompt=2):

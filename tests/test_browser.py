@@ -7,7 +7,7 @@ idle, changes m in the training panel, presses Run, and checks that the summary 
 and theoretical bubble) and the plotly Gantt chart changed. It saves a screenshot under the test's
 tmp dir and to ``build/screenshots/03_micro_batches.png``.
 
-Shutting down the kernel must also end the warm cluster's worker processes (ppedu.cluster): the
+Shutting down the kernel must also end the warm cluster's worker processes (ppedu.runtime.cluster): the
 test records the kernel's child processes while they run and checks that none survives.
 
 Chromium comes from ``scripts/setup_browser.sh`` (apt, run by ``make test``); the test runs that

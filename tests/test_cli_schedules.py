@@ -65,7 +65,7 @@ def test_validate_exit_codes(tmp_path):
 
 
 def test_validate_file_roundtrip(tmp_path):
-    from ppedu.validator_tables import example_text
+    from ppedu.schedules.tables import example_text
     path = tmp_path / "mine.md"
     path.write_text(example_text("1f1b_p4_m4"), encoding="utf-8")
     out = ppedu("validate", str(path), "--json")

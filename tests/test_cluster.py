@@ -15,8 +15,8 @@ import psutil
 import pytest
 
 from conftest import alive
-from ppedu import cluster as cl
-from ppedu import diagnostics
+from ppedu.runtime import cluster as cl
+from ppedu.runtime import diagnostics
 from ppedu.errors import ClusterError, UsageError
 
 
@@ -104,7 +104,7 @@ def test_workers_exit_when_parent_dies(tmp_path):
     script = tmp_path / "parent.py"
     script.write_text(textwrap.dedent("""
         import sys, time
-        from ppedu.cluster import Cluster
+        from ppedu.runtime.cluster import Cluster
         c = Cluster(2)
         print(" ".join(map(str, c.pids())), flush=True)
         time.sleep(60)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ppedu import comm, diagnostics
+from ppedu.runtime import comm, diagnostics
 
 
 TENSORS = [

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from ppedu.data import CharTokenizer, get_batch, load_corpus, synthetic_tokens
+from ppedu.model.corpus import CharTokenizer, get_batch, load_corpus, synthetic_tokens
 from ppedu.errors import UsageError
 
 

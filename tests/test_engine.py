@@ -7,8 +7,8 @@ import warnings
 
 import pytest
 
-from ppedu import cluster as cl
-from ppedu.engine import TrainConfig, reference_gradients, train
+from ppedu.runtime import cluster as cl
+from ppedu.training.engine import TrainConfig, reference_gradients, train
 from ppedu.errors import UsageError
 
 GRAD_CASES = [(s, m) for s in ("naive", "gpipe", "1f1b", "zb1") for m in (1, 2, 4, 8)]

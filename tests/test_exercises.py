@@ -7,13 +7,13 @@ import sys
 
 import pytest
 
-from ppedu import exercises as ex
+from ppedu.notebook import exercises as ex
 
 
 def test_importing_exercises_is_cheap() -> None:
-    code = "import sys, ppedu.exercises; print('torch' in sys.modules)"
+    code = "import sys, ppedu.notebook.exercises; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False", "ppedu.exercises must import other modules lazily"
+    assert out.stdout.strip() == "False", "ppedu.notebook.exercises must import other modules lazily"
 
 
 # --- bubble formula -----------------------------------------------------------------------------

@@ -5,9 +5,9 @@ import time
 import pytest
 import torch
 
-from ppedu.data import corpus_vocab_size, get_batch
+from ppedu.model.corpus import corpus_vocab_size, get_batch
 from ppedu.errors import UsageError
-from ppedu.models import (GPT, GPTConfig, KVCache, cached_generate, greedy_generate,
+from ppedu.model.gpt import (GPT, GPTConfig, KVCache, cached_generate, greedy_generate,
                           split_into_stages)
 
 CFG = GPTConfig()

@@ -76,12 +76,12 @@ def _cases() -> list:
 def test_notebook_runs_headless(path: Path, kernel_name: str, tmp_path: Path) -> None:
     import papermill as pm
 
-    from ppedu.headless import run_notebook
+    from ppedu.notebook.headless import run_notebook
 
     params = small_parameters(path)
     out = tmp_path / path.name
     try:
-        # ppedu.headless: papermill, polling around nbclient #312's stalls on widget cells
+        # ppedu.notebook.headless: papermill, polling around nbclient #312's stalls on widget cells
         run_notebook(path, out, params, kernel_name=kernel_name, timeout_s=240, progress=False)
     except pm.PapermillExecutionError as exc:
         pytest.fail(f"{path.name} failed in cell {exc.cell_index} with {params}: "

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from ppedu.errors import UsageError
-from ppedu.models import GPT, GPTConfig, split_into_stages
-from ppedu.partition import (activation_bytes, measure_layer_times, memory_costs, param_counts,
+from ppedu.model.gpt import GPT, GPTConfig, split_into_stages
+from ppedu.model.partition import (activation_bytes, measure_layer_times, memory_costs, param_counts,
                              partition, stage_costs)
 
 CFG = GPTConfig()

@@ -10,12 +10,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from ppedu import plots
+from ppedu.notebook import plots
 from ppedu.errors import UsageError
-from ppedu.schedules import build_schedule
-from ppedu.simulator import CostModel, simulate
-from ppedu.theory import theory_bubble
-from ppedu.timeline import Event, Timeline
+from ppedu.schedules.actions import build_schedule
+from ppedu.schedules.simulator import CostModel, simulate
+from ppedu.schedules.theory import theory_bubble
+from ppedu.schedules.timeline import Event, Timeline
 
 
 def sim(schedule: str, p: int, m: int, v: int = 1, tf: float = 0.01) -> Timeline:

@@ -3,8 +3,8 @@
 import pytest
 
 from ppedu.errors import UsageError
-from ppedu.schedules import SCHEDULE_NAMES, Action, build_schedule
-from ppedu.validator import validate
+from ppedu.schedules.actions import SCHEDULE_NAMES, Action, build_schedule
+from ppedu.schedules.validator import validate
 
 
 def _grid():

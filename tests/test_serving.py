@@ -11,12 +11,12 @@ import re
 
 import pytest
 
-from ppedu.batching import POLICIES, BatchingConfig
+from ppedu.serving.scheduler import POLICIES, BatchingConfig
 from ppedu.errors import UsageError
-from ppedu.serving import serve
-from ppedu.serving_metrics import theory_decode_bubble
-from ppedu.serving_sim import ServingCost, simulate_serving
-from ppedu.workload import make_workload
+from ppedu.serving.server import serve
+from ppedu.serving.metrics import theory_decode_bubble
+from ppedu.serving.simulator import ServingCost, simulate_serving
+from ppedu.serving.workload import make_workload
 
 pytestmark = pytest.mark.timeout(60)     # every recv has a timeout; this catches anything else
 
@@ -43,7 +43,7 @@ def test_tokens_match_reference_p4(cluster4):
 
 def test_mismatch_is_detected(cluster2, monkeypatch):
     """The check itself can fail: a wrong reference must make it say False."""
-    import ppedu.serving as serving
+    import ppedu.serving.server as serving
     monkeypatch.setattr(serving, "reference_tokens", lambda config, prompt, n: [0] * n)
     result = serve(MIXED[:2], BatchingConfig("continuous", 2), p=2, group=cluster2)
     assert result.tokens_match_reference is False
@@ -109,7 +109,7 @@ def test_bad_serve_arguments_fail_before_starting_ranks():
 def test_idle_gap_longer_than_the_recv_timeout():
     """Nobody arrives for 2.5 s while every receive times out after 1 s: heartbeats keep the
     idle stages alive, and the late request is still served correctly."""
-    from ppedu.cluster import Cluster
+    from ppedu.runtime.cluster import Cluster
     requests = [dataclasses.replace(r, arrival_s=2.5 * r.rid) for r in make_workload(2, output_len=3)]
     with Cluster(2, timeout_s=1.0) as group:
         result = serve(requests, BatchingConfig("continuous", 2), p=2, group=group)

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from ppedu import theory
-from ppedu.schedules import SCHEDULE_NAMES, build_schedule
-from ppedu.simulator import CostModel, Deadlock, run_task_lists, simulate
-from ppedu.timeline import Event, Timeline
+from ppedu.schedules import theory
+from ppedu.schedules.actions import SCHEDULE_NAMES, build_schedule
+from ppedu.schedules.simulator import CostModel, Deadlock, run_task_lists, simulate
+from ppedu.schedules.timeline import Event, Timeline
 
 
 @pytest.mark.parametrize("name", SCHEDULE_NAMES)

@@ -11,7 +11,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from ppedu.cli import main
 from ppedu.errors import UsageError
-from ppedu.student_copy import make_student_copy, strip_solutions, student_notebook
+from ppedu.notebook.student_copy import make_student_copy, strip_solutions, student_notebook
 
 SOLVED = '''def bubble(p, m):
     """Idle share of a GPipe step."""

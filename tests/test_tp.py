@@ -6,11 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ppedu import tp as tpm
-from ppedu.data import get_batch
+from ppedu.tensor_parallel import layers as tpm
+from ppedu.model.corpus import get_batch
 from ppedu.errors import UsageError
-from ppedu.models import GPT, GPTConfig
-from ppedu.tp_vs_pp import check_setup, mesh_step_job, stage_bounds
+from ppedu.model.gpt import GPT, GPTConfig
+from ppedu.tensor_parallel.compare import check_setup, mesh_step_job, stage_bounds
 
 CONFIG = GPTConfig(n_layer=4, n_head=4, n_embd=32, block_size=16, seed=3)
 BATCH, SEQ = 4, 16

@@ -9,8 +9,8 @@ import math
 
 import pytest
 
-from ppedu.models import GPT, GPTConfig
-from ppedu.tp_vs_pp import compare_tp_pp, crossover_latency_ms, predict_comm_time, predict_step_time
+from ppedu.model.gpt import GPT, GPTConfig
+from ppedu.tensor_parallel.compare import compare_tp_pp, crossover_latency_ms, predict_comm_time, predict_step_time
 
 CONFIG = GPTConfig(n_layer=4, n_head=4, n_embd=32, block_size=16)
 BATCH, SEQ, LATENCY_MS = 4, 16, 5.0
@@ -91,7 +91,7 @@ def test_simulator_tp_and_pp_terms_match_the_closed_forms(n: int, m: int, latenc
     """The crossover plot's theory comes from the simulator; with an infinitely fast wire GPipe
     exposes (m+n-1) slots of compute/(n m) and each of the 2(n-1) borders' latency once, and TP
     pays all 4L all-reduces."""
-    from ppedu.simulator import pp_step_time, tp_step_time
+    from ppedu.schedules.simulator import pp_step_time, tp_step_time
     compute, layers = 0.12, 6
     assert pp_step_time(compute, n, m, latency_s) == pytest.approx(
         compute * (m + n - 1) / (m * n) + 2 * (n - 1) * latency_s)

@@ -3,9 +3,9 @@
 import pytest
 
 from ppedu.errors import UsageError
-from ppedu.schedules import Action, Schedule, build_schedule
-from ppedu.simulator import simulate
-from ppedu.validator import load_example, parse_markdown_table, validate
+from ppedu.schedules.actions import Action, Schedule, build_schedule
+from ppedu.schedules.simulator import simulate
+from ppedu.schedules.validator import load_example, parse_markdown_table, validate
 
 TABLE = """
 | t | GPU 0 | GPU 1 | note |

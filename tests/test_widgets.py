@@ -9,9 +9,9 @@ import re
 
 import pytest
 
-from ppedu import widgets
-from ppedu.engine import TrainConfig, train
-from ppedu.theory import bubble_gpipe
+from ppedu.notebook import widgets
+from ppedu.training.engine import TrainConfig, train
+from ppedu.schedules.theory import bubble_gpipe
 
 FAST = {"p": 2, "m": 4, "tf_ms": 15.0, "tb_ms": 15.0}
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from ppedu import widgets_serving as ws
+from ppedu.notebook import widgets_serving as ws
 from ppedu.errors import UsageError
 
 FAST = {"p": 2, "requests": 6, "max_batch": 2, "output_len": 4, "lengths": "uniform", "step_ms": 4.0}

@@ -67,7 +67,7 @@ def validate(args: argparse.Namespace):
         tp = check_int("--tp", args.tp, 1, n)
         if n % tp or heads % tp:
             raise UsageError(f"--tp must divide n={n} and --heads={heads} (got {tp})")
-    from ppedu.models import GPTConfig
+    from ppedu.model.gpt import GPTConfig
     return GPTConfig(n_layer=layers, n_head=heads, n_embd=hidden, block_size=args.seq)
 
 
@@ -76,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import warnings
 
-    from ppedu.cluster import connect
-    from ppedu.tp_vs_pp import compare_tp_pp
+    from ppedu.runtime.cluster import connect
+    from ppedu.tensor_parallel.compare import compare_tp_pp
     start = time.perf_counter()
     print(f"starting {args.n} rank(s) ...", file=sys.stderr, flush=True)
     with warnings.catch_warnings():

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     import papermill as pm
 
     from ppedu.errors import check_float
-    from ppedu.headless import run_notebook
+    from ppedu.notebook.headless import run_notebook
 
     check_float("--timeout", args.timeout, 1.0, 86400.0)
     params = {name: _literal(value) for name, value in args.parameter}

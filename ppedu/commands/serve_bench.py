@@ -8,8 +8,8 @@ import dataclasses
 import json
 import sys
 
-from ppedu.batching import POLICIES
-from ppedu.workload import LENGTH_DISTRIBUTIONS
+from ppedu.serving.scheduler import POLICIES
+from ppedu.serving.workload import LENGTH_DISTRIBUTIONS
 
 WORKLOADS = ("model", "timed")
 
@@ -44,10 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ppedu.batching import BatchingConfig
+    from ppedu.serving.scheduler import BatchingConfig
     from ppedu.errors import check_choice, check_float, check_int
-    from ppedu.serving_sim import ServingCost, simulate_serving
-    from ppedu.workload import make_workload
+    from ppedu.serving.simulator import ServingCost, simulate_serving
+    from ppedu.serving.workload import make_workload
 
     check_int("p", args.p, 1, 1024 if args.simulate else 16)
     check_choice("workload", args.workload, WORKLOADS)
@@ -93,8 +93,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _measure(requests, config, p: int, workload: str, cost):
-    from ppedu.cluster import connect
-    from ppedu.serving import serve
+    from ppedu.runtime.cluster import connect
+    from ppedu.serving.server import serve
     print(f"starting {p} ranks ...", file=sys.stderr, flush=True)
     group = connect(p)
     print(f"serving {len(requests)} requests ({config.policy}, K={config.inflight}), then checking "

@@ -19,7 +19,7 @@ HELP = "simulate a pipeline schedule and print its Gantt chart and bubble"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ppedu.schedules import SCHEDULE_NAMES
+    from ppedu.schedules.actions import SCHEDULE_NAMES
     parser.add_argument("--schedule", default="1f1b", metavar="NAME",
                         help=f"one of {', '.join(SCHEDULE_NAMES)} (default 1f1b)")
     parser.add_argument("-p", type=int, default=4, help="pipeline stages = GPUs (1..64)")
@@ -40,9 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ppedu import theory
-    from ppedu.schedules import build_schedule
-    from ppedu.simulator import CostModel, simulate
+    from ppedu.schedules import theory
+    from ppedu.schedules.actions import build_schedule
+    from ppedu.schedules.simulator import CostModel, simulate
 
     v = args.v if args.v is not None else (2 if args.schedule == "interleaved" else 1)
     schedule = build_schedule(args.schedule, args.p, args.m, v)

@@ -1,6 +1,6 @@
 """``ppedu student-copy [--src notebooks] [--out student]``: the notebooks with solutions stripped
 (``# BEGIN SOLUTION`` ... ``# END SOLUTION`` become ``# YOUR CODE HERE`` + ``raise
-NotImplementedError``) and outputs cleared. The logic lives in ``ppedu.student_copy``."""
+NotImplementedError``) and outputs cleared. The logic lives in ``ppedu.notebook.student_copy``."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ppedu.student_copy import make_student_copy
+    from ppedu.notebook.student_copy import make_student_copy
 
     written = make_student_copy(args.src, args.out)
     if args.json:

@@ -7,7 +7,7 @@ import json
 import math
 import sys
 
-from ppedu.schedules import SCHEDULE_NAMES
+from ppedu.schedules.actions import SCHEDULE_NAMES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,13 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ppedu.engine import TrainConfig, train
+    from ppedu.training.engine import TrainConfig, train
     cfg = TrainConfig(schedule=args.schedule, p=args.p, m=args.m, v=args.v, workload=args.workload,
                       tf_ms=args.tf, tb_ms=args.tb, tw_ms=args.tw, steps=args.steps,
                       partition=args.partition, latency_ms=args.latency_ms,
                       bandwidth_gbps=args.bandwidth_gbps,
                       check_grads=args.check_grads and args.workload == "model")
-    from ppedu.cluster import connect
+    from ppedu.runtime.cluster import connect
     print(f"starting {cfg.p} ranks ...", file=sys.stderr, flush=True)
     group = connect(cfg.p)
     show = cfg.steps > 1 and group.is_driver

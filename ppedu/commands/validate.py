@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ppedu.validator import load_example, parse_markdown_table, validate
+    from ppedu.schedules.validator import load_example, parse_markdown_table, validate
 
     if args.file.startswith("example:"):
         timed = load_example(args.file.split(":", 1)[1])

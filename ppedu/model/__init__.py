@@ -1,0 +1,7 @@
+"""The model the pipelines train and serve.
+
+    gpt        a tiny GPT (one readable file), deterministic from a seed, split into stage modules
+    kvcache    per-layer key/value caches and greedy decoding (chapter 5)
+    partition  which layers go to which stage (uniform, balanced, memory), with per-stage cost
+    corpus     the shipped corpus, a character tokenizer, deterministic batches
+"""

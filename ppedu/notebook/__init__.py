@@ -1,0 +1,12 @@
+"""What the notebooks show and grade.
+
+    panel            the one Run-button panel every chapter uses
+    widgets          training and sweep panels (chapters 0, 2-4)
+    widgets_tp       the TP-vs-PP panel (chapter 1)
+    widgets_serving  the serving panel (chapter 5)
+    plots            plotly figures: Gantt, bubble vs m, memory, schedules
+    plots_serving    serving figures
+    exercises        graders with hints
+    student_copy     strip solution blocks for the student copy
+    headless         papermill runs with parameter checks (around nbclient #312)
+"""

@@ -1,0 +1,279 @@
+"""Checks for the notebooks' exercise cells.
+
+Each ``check_*`` function tests a student's answer against something real (``ppedu.schedules.theory``, the
+validator, a measured result) and either prints a line starting with ✓ or raises an
+``AssertionError`` whose message says what is wrong and gives a hint. Nothing is imported at module
+level beyond the standard library, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Callable, Iterable, Mapping
+
+OK = "\u2713"  # ✓
+
+# (formula name, arity, reference, description) for check_bubble_formula
+_FORMULAS = {
+    "naive": ("bubble_naive", ("p",), "(p-1)/p, the idle share without micro-batches"),
+    "gpipe": ("bubble_gpipe", ("p", "m"), "(p-1)/(m+p-1), GPipe's idle share of the step"),
+    "1f1b": ("bubble_1f1b", ("p", "m"), "(p-1)/(m+p-1), the same idle share as GPipe"),
+    "playbook": ("bubble_ratio_playbook", ("p", "m"), "(p-1)/m, bubble time over ideal time"),
+    "interleaved": ("bubble_interleaved", ("p", "m", "v"), "(p-1)/(v*m+p-1), idle share"),
+    "interleaved-ratio": ("bubble_ratio_interleaved", ("p", "m", "v"), "(p-1)/(v*m), ratio"),
+}
+
+# wrong answers students often give, recognised to make the hint specific
+_KNOWN_MISTAKES: dict[str, Callable[..., float]] = {
+    "the Playbook ratio (p-1)/m (bubble time / ideal time), not the idle share of the step":
+        lambda p, m=1, v=1: (p - 1) / (v * m),
+    "the naive bubble (p-1)/p: it ignores the micro-batches": lambda p, m=1, v=1: (p - 1) / p,
+    "(p-1)/(m+p): the step lasts m+p-1 slots, not m+p": lambda p, m=1, v=1: (p - 1) / (v * m + p),
+    "the idle share (p-1)/(m+p-1), but the question asks for bubble time over ideal time":
+        lambda p, m=1, v=1: (p - 1) / (v * m + p - 1),
+}
+
+
+def _grid(args: tuple[str, ...]) -> list[dict[str, int]]:
+    ps, ms, vs = [1, 2, 3, 4, 8], [1, 2, 4, 7, 8, 32], [2, 3, 4]
+    grid = [{"p": p, "m": m, "v": v} for p in ps for m in ms for v in vs]
+    seen, out = set(), []
+    for point in grid:
+        key = tuple(point[a] for a in args)
+        if key not in seen:
+            seen.add(key)
+            out.append({a: point[a] for a in args})
+    return out
+
+
+def _call_student(student_fn: Callable[..., float], args: tuple[str, ...],
+                  point: dict[str, int]) -> float:
+    """Call the student's function at one grid point; explain failures as AssertionErrors."""
+    call = ", ".join(f"{a}={point[a]}" for a in args)
+    try:
+        got = student_fn(*(point[a] for a in args))
+    except NotImplementedError:
+        raise AssertionError("Replace `raise NotImplementedError` with your formula.") from None
+    except Exception as exc:  # the student's code failed: say where
+        raise AssertionError(f"Your function raised {type(exc).__name__}: {exc} for {call}. "
+                             f"It must accept {', '.join(args)} as positional arguments.") from None
+    if not isinstance(got, (int, float)) or isinstance(got, bool) or math.isnan(got):
+        raise AssertionError(f"For {call} your function returned {got!r}; return a number "
+                             "(a fraction between 0 and 1, or a ratio).")
+    return float(got)
+
+
+def check_bubble_formula(student_fn: Callable[..., float], kind: str = "gpipe") -> None:
+    """Compare ``student_fn`` with ``ppedu.schedules.theory`` on a grid of p, m (and v).
+
+    ``kind``: ``naive`` (fn(p)), ``gpipe``/``1f1b``/``playbook`` (fn(p, m)), ``interleaved`` or
+    ``interleaved-ratio`` (fn(p, m, v)).
+    """
+    from ppedu.schedules import theory
+
+    if kind not in _FORMULAS:
+        raise ValueError(f"kind must be one of {', '.join(_FORMULAS)} (got {kind!r})")
+    name, args, description = _FORMULAS[kind]
+    reference = getattr(theory, name)
+    grid = _grid(args)
+    answers = [_call_student(student_fn, args, point) for point in grid]
+    for point, got in zip(grid, answers):
+        want = reference(*(point[a] for a in args))
+        if math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12):
+            continue
+        call = ", ".join(f"{a}={point[a]}" for a in args)
+        msg = f"For {call} you return {got:.4f}, expected {want:.4f}."
+        for why, wrong in _KNOWN_MISTAKES.items():  # a known mistake must match on the whole grid
+            if all(math.isclose(g, wrong(**pt), rel_tol=1e-9, abs_tol=1e-12)
+                   for g, pt in zip(answers, grid)):
+                msg += f" Your formula looks like {why}."
+                break
+        msg += (" Hint: draw the Gantt chart for small p and m, count the time slots of the "
+                "step and the slots in which one GPU computes.")
+        raise AssertionError(msg)
+    print(f"{OK} bubble formula ({kind}) matches ppedu.schedules.theory on {len(_grid(args))} cases: "
+          f"{description}.")
+
+
+_TOKEN = re.compile(r"^\s*([FBWfbw])\s*_?\s*(\d+)\s*$")
+
+
+def parse_actions(actions: Iterable[Any]) -> list:
+    """Turn ``["F0", "B_1", ("F", 2), Action(...)]`` into ``ppedu.schedules.actions.Action`` objects."""
+    from ppedu.schedules.actions import Action
+
+    parsed = []
+    for i, item in enumerate(actions):
+        if isinstance(item, Action):
+            parsed.append(item)
+            continue
+        if isinstance(item, (tuple, list)) and len(item) == 2:
+            item = f"{item[0]}{item[1]}"
+        match = _TOKEN.match(str(item))
+        if match is None:
+            raise AssertionError(f"Action {i} is {item!r}; write actions like 'F0', 'B3' "
+                                 "(kind F or B, then the micro-batch number, from 0).")
+        parsed.append(Action(match.group(1).upper(), int(match.group(2))))
+    return parsed
+
+
+def _peak_inflight(actions: list) -> int:
+    held = peak = 0
+    for a in actions:
+        held += a.kind == "F"
+        held -= a.kind == "B"
+        peak = max(peak, held)
+    return peak
+
+
+def check_rank_order(p: int, m: int, rank: int, actions: Iterable[Any],
+                     schedule: str = "1f1b") -> None:
+    """Grade a student's action order for one ``rank`` of a ``schedule`` (default 1F1B).
+
+    The order replaces that rank in ``build_schedule(schedule, p, m)`` and the validator runs
+    the result with blocking receives. A valid order must also be as good as the reference:
+    the same step time (unit costs) and no more activations held than 1F1B's ``min(p-rank, m)``.
+    """
+    from ppedu.schedules.actions import Schedule, build_schedule
+    from ppedu.schedules.simulator import simulate
+    from ppedu.schedules.validator import validate
+
+    student = parse_actions(actions)
+    mbs = [a.mb for a in student]
+    if mbs and min(mbs) >= 1 and max(mbs) == m:
+        raise AssertionError(f"Your micro-batches run 1..{m}; here they are numbered from 0 "
+                             f"(0..{m - 1}), as in torch.distributed.pipelining.")
+    ref = build_schedule(schedule, p, m)
+    ranks = [list(acts) for acts in ref.ranks]
+    ranks[rank] = student
+    trial = Schedule(ref.name, ref.p, ref.m, ref.v, ranks, ref.split_backward)
+    verdict = validate(trial)
+    warmup = min(p - rank - 1, m)
+    if not verdict.ok:
+        raise AssertionError(f"Your order for GPU{rank} cannot run with the other GPUs' "
+                             f"{schedule} orders: {verdict.message}\nHint: GPU{rank} starts with "
+                             f"{warmup} forward(s), then alternates F and B, then drains the B's.")
+    peak, ref_peak = _peak_inflight(student), _peak_inflight(ref.ranks[rank])
+    if peak > ref_peak:
+        raise AssertionError(f"Your order runs, but GPU{rank} holds the activations of {peak} "
+                             f"micro-batches at once; {schedule} needs at most {ref_peak}. Start "
+                             "each backward as early as you can.")
+    got, want = simulate(trial).makespan, simulate(ref).makespan
+    if got > want + 1e-9:
+        raise AssertionError(f"Your order runs, but the step takes {got:g} units instead of "
+                             f"{want:g}: GPU{rank} makes other GPUs wait. Hint: {warmup} warm-up "
+                             "forward(s), then one F and one B in turn.")
+    print(f"{OK} GPU{rank}'s order is a valid {schedule} order for p={p}, m={m}: step of "
+          f"{got:g} units, at most {peak} micro-batches of activations held.")
+
+
+def check_choose_m(m: int | None, p: int, memory_budget_mb: float, per_microbatch_mb: float,
+                   schedule: str = "gpipe", candidates: Iterable[int] = range(1, 65)) -> None:
+    """Is ``m`` the candidate with the smallest bubble whose activations fit on rank 0?
+
+    ``per_microbatch_mb``: activation memory of one micro-batch on one stage (fixed micro-batch
+    size, as in seed 002's example). GPipe holds m of them, 1F1B at most p (``ppedu.schedules.theory``).
+    ``m=None`` means "no candidate fits".
+    """
+    from ppedu.schedules.theory import bubble_gpipe, peak_activations
+
+    candidates = sorted(set(candidates))
+
+    def need(c: int) -> float:
+        return peak_activations(schedule, p, c, rank=0) * per_microbatch_mb
+
+    fitting = [c for c in candidates if need(c) <= memory_budget_mb]
+    best = fitting[-1] if fitting else None  # the bubble falls as m grows
+    if m == best:
+        detail = (f"needs {need(m):g} MB of {memory_budget_mb:g} MB, bubble "
+                  f"{bubble_gpipe(p, m):.3f}" if m is not None else "nothing fits the budget")
+        print(f"{OK} m={m} is right for {schedule}, p={p}: {detail}.")
+        return
+    if m is None:
+        raise AssertionError(f"m={best} fits: it needs {need(best):g} MB of {memory_budget_mb:g} MB.")
+    if m not in candidates:
+        raise AssertionError(f"m={m} is not one of the allowed values {candidates[0]}..{candidates[-1]}.")
+    held = peak_activations(schedule, p, m, rank=0)
+    if need(m) > memory_budget_mb:
+        raise AssertionError(f"m={m} does not fit: under {schedule} rank 0 holds {held} micro-batches "
+                             f"x {per_microbatch_mb:g} MB = {need(m):g} MB > {memory_budget_mb:g} MB.")
+    raise AssertionError(f"m={m} fits ({need(m):g} MB), but m={best} fits too and its bubble is "
+                         f"{bubble_gpipe(p, best):.3f} instead of {bubble_gpipe(p, m):.3f}. Hint: "
+                         f"under {schedule} rank 0 holds {'m' if schedule == 'gpipe' else 'at most p'} "
+                         "micro-batches.")
+
+
+def _get(obj: Any, key: str) -> Any:
+    return obj[key] if isinstance(obj, Mapping) else getattr(obj, key)
+
+
+def check_tp_vs_pp_bytes(answer: str, measured: Any, ratio: float | None = None,
+                         rtol: float = 0.05) -> None:
+    """``answer`` is "tp" or "pp": which moved more bytes per step in ``measured``, the result of
+    ``compare_tp_pp`` or ``ppedu compare-tp-pp --json`` (``measured["tp"]["bytes"]`` and
+    ``measured["pp"]["bytes"]``: bytes put on the wire by all ranks together).
+
+    ``ratio`` (optional): the predicted bytes of the larger over the smaller, within ``rtol``."""
+    choice = str(answer).strip().lower()
+    if choice not in ("tp", "pp"):
+        raise AssertionError(f"Answer 'tp' or 'pp' (got {answer!r}).")
+    tp, pp = float(_get(_get(measured, "tp"), "bytes")), float(_get(_get(measured, "pp"), "bytes"))
+    right = "tp" if tp > pp else "pp"
+    if choice != right:
+        raise AssertionError(f"Measured: TP moved {tp:,.0f} bytes, PP {pp:,.0f}. Hint: TP runs "
+                             "4 all-reduces of a b x s x h tensor per layer; PP sends one "
+                             "activation and one gradient per stage border and micro-batch.")
+    got = max(tp, pp) / max(min(tp, pp), 1.0)
+    if ratio is not None and not math.isclose(float(ratio), got, rel_tol=rtol):
+        raise AssertionError(f"{right.upper()} is right, but it moved {got:.2f}x more bytes, not "
+                             f"{float(ratio):.2f}x. Hint: the bytes count what all ranks put on the "
+                             "wire; a ring all-reduce of P bytes over n ranks sends 2(n-1)/n * P from "
+                             "every rank, i.e. 2(n-1) * P in total.")
+    print(f"{OK} {right.upper()} moved {got:.1f}x more bytes ({tp:,.0f} vs {pp:,.0f}).")
+
+
+def _rows(results: Any) -> dict[str, Any]:
+    if isinstance(results, Mapping) and "policy" not in results:
+        return dict(results)
+    rows = [results] if isinstance(results, Mapping) else list(results)
+    return {str(_get(r, "policy")): r for r in rows}
+
+
+def check_policy_choice(choice: str | None, results: Any, target_s: float,
+                        metric: str = "e2e_p99_s") -> None:
+    """Is ``choice`` the policy with the highest ``throughput_tok_s`` among those whose
+    ``metric`` (default p99 end-to-end latency, seconds) meets ``target_s``?
+
+    ``results``: ``ppedu serve-bench --json`` objects (a list, or a dict keyed by policy).
+    ``choice=None`` means "no policy meets the target".
+    """
+    rows = _rows(results)
+    ok = {name: r for name, r in rows.items() if float(_get(r, metric)) <= target_s}
+    best = max(ok, key=lambda n: float(_get(ok[n], "throughput_tok_s"))) if ok else None
+    table = "; ".join(f"{n}: {float(_get(r, 'throughput_tok_s')):.0f} tok/s, {metric} "
+                      f"{float(_get(r, metric)):.3f} s" for n, r in rows.items())
+    if choice == best:
+        print(f"{OK} {choice}: the highest throughput that meets {metric} <= {target_s:g} s ({table}).")
+        return
+    if choice is not None and choice not in rows:
+        raise AssertionError(f"Choose one of {', '.join(rows)} (got {choice!r}).")
+    if choice is not None and choice not in ok:
+        raise AssertionError(f"{choice} misses the target: {metric} = "
+                             f"{float(_get(rows[choice], metric)):.3f} s > {target_s:g} s. ({table})")
+    if best is None:
+        raise AssertionError(f"No policy meets {metric} <= {target_s:g} s; answer None. ({table})")
+    raise AssertionError(f"{choice} meets the target, but {best} does too with more throughput. "
+                         f"({table})" if choice else f"{best} meets the target. ({table})")
+
+
+def check_decode_bubble(answer: float, p: int, inflight: int, tol: float = 0.02) -> None:
+    """Predicted decode-phase bubble with ``inflight`` batches circulating through ``p`` stages:
+    (p - K)/p for K <= p (each stage busy K of every p slots), 0 once K >= p."""
+    from ppedu.schedules.theory import theory_decode_bubble
+    want = theory_decode_bubble(p, inflight)
+    if not isinstance(answer, (int, float)) or abs(answer - want) > tol:
+        raise AssertionError(f"With p={p} and K={inflight} you predict {answer!r}. Hint: a token "
+                             "must cross all p stages before the next decode step of the same "
+                             "batch can start; how many of the p stages have a batch at any time?")
+    print(f"{OK} decode bubble for p={p}, K={inflight}: {want:.3f}.")

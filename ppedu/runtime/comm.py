@@ -1,0 +1,220 @@
+"""Point-to-point communication between pipeline stages, the way seed 001's chapter describes it.
+
+A stage does not know the shape of what its neighbour will send, so every message is two sends:
+a small int64 *header* (dtype, shape, send time) and then the payload. Every wait has a timeout and
+publishes what it waits on, so a hang turns into an error that names the rank and the operation.
+
+Counters record bytes and messages per link and the time spent waiting, and an optional *link
+model* (latency + bandwidth) delays each message on the receiving side as a slower link would, so a
+cross-node link can be emulated on one machine:
+
+    set_link_model(latency_ms=5, bandwidth_gbps=1)   # a message of n bytes arrives
+                                                     # 5 ms + n / 1 GB/s after it was sent
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+
+from ppedu.runtime import cluster
+from ppedu.errors import ClusterError, check_float
+
+_DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32,
+           torch.int16, torch.int8, torch.uint8, torch.bool]
+_MAX_DIMS = 8
+HEADER_NUMEL = 4 + _MAX_DIMS           # [dtype code, ndim, send time (ns), reserved, *shape]
+HEADER_BYTES = HEADER_NUMEL * 8
+
+
+@dataclass
+class LinkModel:
+    """An emulated link: each message takes ``latency_ms + bytes / bandwidth`` to arrive."""
+    latency_ms: float = 0.0
+    bandwidth_gbps: float = float("inf")  # gigabytes per second
+
+    def transfer_s(self, nbytes: int) -> float:
+        return nbytes / (self.bandwidth_gbps * 1e9)
+
+
+_link = LinkModel()
+_link_free_at: dict[int, float] = defaultdict(float)  # per source rank: when the link is idle again
+_stats: dict = {}
+
+
+def reset_stats() -> None:
+    """Zero the counters of this rank."""
+    _stats.clear()
+    _stats.update(sent=defaultdict(lambda: {"bytes": 0, "messages": 0}),
+                  received=defaultdict(lambda: {"bytes": 0, "messages": 0}),
+                  collectives=defaultdict(lambda: {"calls": 0, "bytes": 0}),
+                  header_bytes=0, wait_s=0.0, link_delay_s=0.0)
+
+
+reset_stats()
+
+
+def stats() -> dict:
+    """This rank's counters: payload bytes/messages per peer (headers counted apart), wait time."""
+    return {"sent": {k: dict(v) for k, v in _stats["sent"].items()},
+            "received": {k: dict(v) for k, v in _stats["received"].items()},
+            "collectives": {k: dict(v) for k, v in _stats["collectives"].items()},
+            "header_bytes": _stats["header_bytes"], "wait_s": _stats["wait_s"],
+            "link_delay_s": _stats["link_delay_s"]}
+
+
+def set_link_model(latency_ms: float = 0.0, bandwidth_gbps: float = float("inf")) -> LinkModel:
+    """Emulate a slower link for every message this rank *receives* from now on."""
+    global _link
+    _link = LinkModel(check_float("latency_ms", latency_ms, 0.0, 10_000.0),
+                      check_float("bandwidth_gbps", bandwidth_gbps, 1e-6))
+    _link_free_at.clear()
+    return _link
+
+
+def _wait(work, what: str, peer: int | None = None) -> None:
+    """Wait for a torch.distributed work handle with the cluster timeout; explain a failure."""
+    cluster.set_status(what)
+    start = time.perf_counter()
+    timeout = cluster.op_timeout_s()
+    try:
+        work.wait(timeout=timedelta(seconds=timeout))
+    except RuntimeError as exc:
+        cluster.set_status(f"failed: {what}")
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        who = f" (rank {peer} did not answer: is it dead, stuck, or waiting on something else?)" \
+            if peer is not None else ""
+        raise ClusterError(f"rank {cluster.rank()}: {what} failed after "
+                           f"{time.perf_counter() - start:.1f} s{who}: {text}",
+                           rank=cluster.rank(), job=what) from None
+    _stats["wait_s"] += time.perf_counter() - start
+    cluster.set_status("running")
+
+
+def _tag(tag: int) -> dict:
+    return {"tag": tag} if cluster.backend() == "gloo" else {}  # NCCL has no tags: order is FIFO
+
+
+def _header(t: torch.Tensor) -> torch.Tensor:
+    if t.dim() > _MAX_DIMS:
+        raise ValueError(f"tensors of at most {_MAX_DIMS} dimensions can be sent (got {t.dim()})")
+    values = [_DTYPES.index(t.dtype), t.dim(), int(cluster.clock() * 1e9), 0, *t.shape]
+    values += [0] * (HEADER_NUMEL - len(values))
+    return torch.tensor(values, dtype=torch.int64, device=cluster.device())
+
+
+class SendHandle:
+    """An in-flight send; keeps the tensors alive until ``wait()``."""
+
+    def __init__(self, works: list, tensors: list, what: str, peer: int):
+        self._works, self._tensors, self._what, self._peer = works, tensors, what, peer
+
+    def wait(self) -> None:
+        for work in self._works:
+            _wait(work, self._what, self._peer)
+        self._works, self._tensors = [], []
+
+
+def isend_tensor(t: torch.Tensor, dst: int, tag: int = 0) -> SendHandle:
+    """Start sending ``t`` (header first) to rank ``dst``; call ``.wait()`` before reusing ``t``."""
+    payload = t.detach().to(cluster.device()).contiguous()
+    header = _header(payload)
+    what = f"send {tuple(payload.shape)} to rank {dst} (tag {tag})"
+    works = [dist.isend(header, dst, **_tag(tag)), dist.isend(payload, dst, **_tag(tag))]
+    nbytes = payload.numel() * payload.element_size()
+    _stats["sent"][dst]["bytes"] += nbytes
+    _stats["sent"][dst]["messages"] += 1
+    _stats["header_bytes"] += HEADER_BYTES
+    return SendHandle(works, [header, payload], what, dst)
+
+
+def send_tensor(t: torch.Tensor, dst: int, tag: int = 0) -> None:
+    """Send ``t`` to rank ``dst`` and wait until it has left."""
+    isend_tensor(t, dst, tag).wait()
+
+
+class RecvHandle:
+    """An in-flight receive. The header is posted at once; so is the payload when the caller
+    knows its shape (``shape=``), which lets the transfer finish in the background while this rank
+    computes (a pipeline posts its receives early). Otherwise the payload is posted by ``wait()``."""
+
+    def __init__(self, src: int, tag: int, shape=None, dtype: torch.dtype = torch.float32):
+        self.src, self.tag = src, tag
+        self._header = torch.empty(HEADER_NUMEL, dtype=torch.int64, device=cluster.device())
+        self._work = dist.irecv(self._header, src, **_tag(tag))
+        self._payload = self._payload_work = None
+        if shape is not None:
+            self._payload = torch.empty(tuple(shape), dtype=dtype, device=cluster.device())
+            self._payload_work = dist.irecv(self._payload, src, **_tag(tag))
+
+    def wait(self) -> torch.Tensor:
+        _wait(self._work, f"recv header from rank {self.src} (tag {self.tag})", self.src)
+        code, ndim, sent_ns = (int(v) for v in self._header[:3].tolist())
+        shape = [int(v) for v in self._header[4:4 + ndim].tolist()]
+        payload = self._payload
+        if payload is None:
+            payload = torch.empty(shape, dtype=_DTYPES[code], device=cluster.device())
+            self._payload_work = dist.irecv(payload, self.src, **_tag(self.tag))
+        elif list(payload.shape) != shape or payload.dtype != _DTYPES[code]:
+            raise ClusterError(f"rank {cluster.rank()}: expected {tuple(payload.shape)} "
+                               f"{payload.dtype} from rank {self.src} (tag {self.tag}) but the "
+                               f"sender sent {tuple(shape)} {_DTYPES[code]}", rank=cluster.rank())
+        _wait(self._payload_work, f"recv {tuple(shape)} from rank {self.src} (tag {self.tag})",
+              self.src)
+        nbytes = payload.numel() * payload.element_size()
+        _stats["received"][self.src]["bytes"] += nbytes
+        _stats["received"][self.src]["messages"] += 1
+        _stats["header_bytes"] += HEADER_BYTES
+        _apply_link_delay(self.src, sent_ns / 1e9, nbytes)
+        return payload
+
+
+def irecv_tensor(src: int, tag: int = 0, shape=None, dtype: torch.dtype = torch.float32) -> RecvHandle:
+    """Post a receive from rank ``src``; ``.wait()`` returns the tensor. Give ``shape`` (and
+    ``dtype``) when known to post the payload early too; a mismatch with the header is an error."""
+    return RecvHandle(src, tag, shape, dtype)
+
+
+def recv_tensor(src: int, tag: int = 0) -> torch.Tensor:
+    """Receive one tensor (any shape and dtype) from rank ``src``."""
+    return irecv_tensor(src, tag).wait()
+
+
+def _apply_link_delay(src: int, sent_at: float, nbytes: int) -> None:
+    """Hold the message until it would have arrived over the emulated link (one message at a time)."""
+    if _link.latency_ms == 0 and _link.bandwidth_gbps == float("inf"):
+        return
+    on_wire = max(sent_at, _link_free_at[src]) + _link.transfer_s(nbytes)
+    _link_free_at[src] = on_wire
+    delay = on_wire + _link.latency_ms / 1e3 - cluster.clock()
+    if delay > 0:
+        cluster.set_status(f"link delay from rank {src} ({delay * 1e3:.1f} ms)")
+        time.sleep(delay)
+        _stats["link_delay_s"] += delay
+
+
+def all_reduce(t: torch.Tensor, group=None, op=dist.ReduceOp.SUM) -> torch.Tensor:
+    """In-place all-reduce with timeout and counters; the emulated link adds latency + size/bandwidth
+    once per call (a ring all-reduce over n ranks moves 2(n-1)/n of the data, counted in ``bytes``)."""
+    n = dist.get_world_size(group)
+    nbytes = t.numel() * t.element_size()
+    _stats["collectives"]["all_reduce"]["calls"] += 1
+    _stats["collectives"]["all_reduce"]["bytes"] += int(2 * (n - 1) / n * nbytes)
+    if n == 1:
+        return t
+    _wait(dist.all_reduce(t, op=op, group=group, async_op=True), f"all_reduce {tuple(t.shape)}")
+    if _link.latency_ms or _link.bandwidth_gbps != float("inf"):
+        delay = _link.latency_ms / 1e3 + _link.transfer_s(int(2 * (n - 1) / n * nbytes))
+        time.sleep(delay)
+        _stats["link_delay_s"] += delay
+    return t
+
+
+def barrier(group=None) -> None:
+    """A barrier with the cluster timeout."""
+    _wait(dist.barrier(group=group, async_op=True), "barrier")

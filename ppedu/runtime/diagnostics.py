@@ -1,0 +1,56 @@
+"""Small jobs that exercise the cluster and the links: used by `ppedu doctor` and the tests."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import torch
+
+from ppedu.runtime import cluster, comm
+
+
+def whoami() -> dict:
+    """Rank, pid and backend of each worker."""
+    return {"rank": cluster.rank(), "world_size": cluster.world_size(), "pid": os.getpid(),
+            "backend": cluster.backend(), "device": str(cluster.device())}
+
+
+def fail_on(rank: int, message: str = "deliberate failure") -> int:
+    """Raise on one rank (the others return): the driver must name that rank."""
+    if cluster.rank() == rank:
+        raise ValueError(f"{message} on rank {rank}")
+    return cluster.rank()
+
+
+def ring_exchange(seconds_before_send_on: dict | None = None) -> float:
+    """Each rank sends a tensor to its right neighbour and receives from its left one.
+
+    ``seconds_before_send_on`` ({rank: seconds}) makes a rank dawdle, e.g. to be killed mid-job.
+    """
+    r, n = cluster.rank(), cluster.world_size()
+    time.sleep((seconds_before_send_on or {}).get(r, 0.0))
+    # gloo completes a send only once the receiver has posted the matching recv, so post the send,
+    # then receive, then wait for the send: blocking sends in a ring would deadlock.
+    sending = comm.isend_tensor(torch.full((4,), float(r)), (r + 1) % n)
+    received = comm.recv_tensor((r - 1) % n)
+    sending.wait()
+    return float(received[0])
+
+
+def roundtrip(tensors: list[torch.Tensor], latency_ms: float = 0.0,
+              bandwidth_gbps: float = float("inf")) -> dict:
+    """Rank 0 sends each tensor to rank 1, which sends it back; returns the echoes and counters."""
+    comm.reset_stats()
+    comm.set_link_model(latency_ms, bandwidth_gbps)
+    echoed, seconds = [], []
+    for t in tensors:
+        start = cluster.clock()
+        if cluster.rank() == 0:
+            comm.send_tensor(t, 1)
+            echoed.append(comm.recv_tensor(1))
+        elif cluster.rank() == 1:
+            comm.send_tensor(comm.recv_tensor(0), 0)
+        seconds.append(cluster.clock() - start)
+    comm.set_link_model()
+    return {"echoed": echoed, "seconds": seconds, "stats": comm.stats()}

@@ -1,0 +1,187 @@
+"""Discrete-event simulation of a pipeline schedule against a cost model.
+
+Each rank runs its actions in order. An action starts when (1) the rank finished its previous
+action and (2) every action it depends on finished, plus the time to carry the message when the
+producer lives on another rank (latency + bytes / bandwidth). That is all a pipeline is; the
+bubble falls out.
+
+The event loop (``run_task_lists``) knows nothing about pipelines: it takes per-rank task lists
+and a callback naming each task's dependencies, so the serving simulator reuses it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+
+from ppedu.errors import UsageError, check_float
+from ppedu.schedules.actions import Schedule, needs, task_key
+from ppedu.schedules.timeline import Event, Timeline
+
+Costs = float | Sequence[float]
+
+
+@dataclass
+class CostModel:
+    """Time per action, per rank's whole share of the model (seconds, or any unit you like).
+
+    ``t_b`` is the input-gradient part of backward and ``t_w`` the weight-gradient part. A
+    schedule that does not split backward runs both in one B costing ``t_b + t_w``; Zero Bubble
+    runs B (``t_b``) and W (``t_w``) separately. The default ``t_w = 0`` gives the textbook
+    picture (F and B one unit each); ``t_f = t_b = t_w = 1`` is the setting of the Zero Bubble
+    paper, where a full backward costs twice a forward.
+
+    Each cost is a number or a list with one number per rank (an unbalanced pipeline). With
+    ``v`` chunks per rank a chunk costs 1/v of its rank's time. Every message between ranks
+    costs ``latency_s + message_bytes / bandwidth_Bps``.
+    """
+
+    t_f: Costs = 1.0
+    t_b: Costs = 1.0
+    t_w: Costs = 0.0
+    latency_s: float = 0.0
+    bandwidth_Bps: float = math.inf
+    message_bytes: float = 0.0
+
+    def per_rank(self, name: str, p: int) -> list[float]:
+        value = getattr(self, name)
+        values = [value] * p if isinstance(value, (int, float)) else list(value)
+        if len(values) != p:
+            raise UsageError(f"{name} must be one number or a list of p={p} numbers "
+                             f"(got {len(values)})")
+        return [check_float(name, x, 0.0) for x in values]
+
+    def message_time(self) -> float:
+        check_float("bandwidth_Bps", self.bandwidth_Bps, 1e-12)
+        return (check_float("latency_s", self.latency_s, 0.0)
+                + check_float("message_bytes", self.message_bytes, 0.0) / self.bandwidth_Bps)
+
+
+@dataclass
+class SimResult:
+    timeline: Timeline
+    makespan: float
+    bubble_fraction: float
+    busy: list[float] = field(default_factory=list)
+    idle: list[float] = field(default_factory=list)
+    peak_inflight: list[int] = field(default_factory=list)
+
+
+class Deadlock(Exception):
+    """No rank can make progress. ``waiting[rank] = (task, missing keys)`` for stuck ranks."""
+
+    def __init__(self, waiting: dict[int, tuple[Hashable, list[Hashable]]],
+                 done: dict[Hashable, tuple[int, float, float]]):
+        super().__init__(f"deadlock: ranks {sorted(waiting)} wait forever")
+        self.waiting, self.done = waiting, done
+
+
+def run_task_lists(
+    task_lists: Sequence[Sequence[Hashable]],
+    duration: Callable[[int, Hashable], float],
+    dependencies: Callable[[int, Hashable], list[tuple[Hashable, float]]],
+) -> dict[Hashable, tuple[int, float, float]]:
+    """Run each rank's tasks in order; return ``{task: (rank, start, end)}``.
+
+    ``dependencies(rank, task)`` lists ``(other_task, delay)``: the task may start ``delay``
+    seconds after ``other_task`` ends. A rank blocks on its next task until its dependencies are
+    done (a blocking receive). Raises ``Deadlock`` when every unfinished rank is blocked.
+    """
+    done: dict[Hashable, tuple[int, float, float]] = {}
+    next_index = [0] * len(task_lists)
+    free_at = [0.0] * len(task_lists)
+    progress = True
+    while progress:
+        progress = False
+        for rank, tasks in enumerate(task_lists):
+            while next_index[rank] < len(tasks):
+                task = tasks[next_index[rank]]
+                deps = dependencies(rank, task)
+                if any(dep not in done for dep, _ in deps):
+                    break  # blocked: wait for another rank
+                start = max([free_at[rank]] + [done[dep][2] + delay for dep, delay in deps])
+                end = start + duration(rank, task)
+                done[task] = (rank, start, end)
+                free_at[rank], next_index[rank] = end, next_index[rank] + 1
+                progress = True
+    waiting = {}
+    for rank, tasks in enumerate(task_lists):
+        if next_index[rank] < len(tasks):
+            task = tasks[next_index[rank]]
+            waiting[rank] = (task, [d for d, _ in dependencies(rank, task) if d not in done])
+    if waiting:
+        raise Deadlock(waiting, done)
+    return done
+
+
+def schedule_tasks(schedule: Schedule) -> list[list[tuple]]:
+    """Per-rank task keys ``(kind, stage, mb)`` of a schedule, in order."""
+    return [[task_key(schedule, r, a) for a in actions] for r, actions in enumerate(schedule.ranks)]
+
+
+def simulate(schedule: Schedule, costs: CostModel | None = None) -> SimResult:
+    """Simulate ``schedule`` under ``costs``; return its timeline and metrics."""
+    costs = costs or CostModel()
+    p, v = schedule.p, schedule.v
+    t_f, t_b, t_w = (costs.per_rank(n, p) for n in ("t_f", "t_b", "t_w"))
+    message = costs.message_time()
+    by_key = {task_key(schedule, r, a): (r, a) for r, acts in enumerate(schedule.ranks)
+              for a in acts}
+
+    def duration(rank: int, key: tuple) -> float:
+        kind = key[0]
+        if kind == "F":
+            return t_f[rank] / v
+        if kind == "W":
+            return t_w[rank] / v
+        return (t_b[rank] if schedule.split_backward else t_b[rank] + t_w[rank]) / v
+
+    def dependencies(rank: int, key: tuple) -> list[tuple[tuple, float]]:
+        _, action = by_key[key]
+        out = []
+        for dep in needs(schedule, rank, action):
+            producer = dep[1] % p
+            out.append((dep, 0.0 if producer == rank else message))
+        return out
+
+    done = run_task_lists(schedule_tasks(schedule), duration, dependencies)
+    events = [Event(r, kind, mb, stage // p, start, end)
+              for (kind, stage, mb), (r, start, end) in done.items()]
+    return result_from_timeline(Timeline(events, p))
+
+
+def result_from_timeline(timeline: Timeline) -> SimResult:
+    ranks = range(timeline.world_size)
+    return SimResult(timeline=timeline, makespan=timeline.makespan,
+                     bubble_fraction=timeline.bubble_fraction(),
+                     busy=[timeline.busy(r) for r in ranks],
+                     idle=[timeline.idle(r) for r in ranks],
+                     peak_inflight=[timeline.peak_inflight(r) for r in ranks])
+
+
+
+# --------------------------------------------------------------------------------------------------
+# Chapter 1: one training step split by TP or by PP over n ranks (the crossover plot's theory)
+# --------------------------------------------------------------------------------------------------
+def tp_step_time(compute_s: float, layers: int, n: int, latency_s: float = 0.0,
+                 allreduce_bytes: float = 0.0, bandwidth_Bps: float = math.inf) -> float:
+    """Megatron TP over ``n`` ranks: every layer's compute split n ways (``compute_s / n``), plus
+    4 all-reduces per layer (g after attention and MLP forward, f before them backward), each on
+    the critical path: ``latency_s`` + what a ring puts on one rank's wire,
+    2(n-1)/n * ``allreduce_bytes``, over the bandwidth. One rank (n = 1) talks to nobody."""
+    messages = 4 * layers if n > 1 else 0
+    wire = 2 * (n - 1) / n * allreduce_bytes
+    return compute_s / n + messages * (latency_s + wire / bandwidth_Bps)
+
+
+def pp_step_time(compute_s: float, n: int, m: int = 1, latency_s: float = 0.0,
+                 activation_bytes: float = 0.0, bandwidth_Bps: float = math.inf) -> float:
+    """GPipe over ``n`` stages with ``m`` micro-batches, *simulated*: each stage's forward +
+    backward of one micro-batch costs ``compute_s / (n m)``, each message ``latency_s`` +
+    (``activation_bytes`` / m) / bandwidth. The bubble and the exposed messages fall out."""
+    from ppedu.schedules.actions import build_schedule
+    per_action = compute_s / (2 * n * m)                 # t_f = t_b: GPipe's makespan only sees the sum
+    costs = CostModel(t_f=per_action, t_b=per_action, latency_s=latency_s,
+                      bandwidth_Bps=bandwidth_Bps, message_bytes=activation_bytes / m)
+    return simulate(build_schedule("gpipe", n, m), costs).makespan

@@ -1,0 +1,140 @@
+"""Closed-form bubble and memory formulas, with their sources.
+
+Two ways to state a bubble circulate; both are here and the course says which is which:
+  * idle fraction  = idle GPU time / (GPUs x makespan)        (GPipe paper; what we measure)
+  * bubble ratio   = bubble time / ideal compute time          (Megatron, Ultra-Scale Playbook)
+For GPipe/1F1B they are (p-1)/(m+p-1) and (p-1)/m: same physics, other denominator.
+
+Conventions match ``ppedu.schedules.simulator.CostModel``: ``tf`` forward, ``tb`` input-gradient backward,
+``tw`` weight-gradient backward, all per rank's share of the model; a schedule that does not
+split backward pays ``tb + tw`` in one B. With equal costs and zero latency the simulator gives
+exactly these numbers for p in 1..8, m in 1..32, v in 2..4 (tests/test_simulator.py).
+"""
+
+from __future__ import annotations
+
+from ppedu.errors import UsageError
+from ppedu.schedules.actions import SCHEDULE_NAMES
+
+
+def bubble_naive(p: int) -> float:
+    """(p-1)/p: only one GPU works at a time (seed 002: 75 % for p = 4), whatever m is."""
+    return (p - 1) / p
+
+
+def bubble_gpipe(p: int, m: int) -> float:
+    """(p-1)/(m+p-1): idle fraction of GPipe (Huang et al. 2019, sec. 2.3).
+
+    The step lasts (m+p-1)(tf+tb); each GPU computes m(tf+tb) of it.
+    """
+    return (p - 1) / (m + p - 1)
+
+
+def bubble_1f1b(p: int, m: int) -> float:
+    """Same as GPipe (Narayanan et al. 2021, PipeDream-flush): 1F1B saves memory, not time."""
+    return bubble_gpipe(p, m)
+
+
+def bubble_forward_only(p: int, m: int) -> float:
+    """(p-1)/(m+p-1): inference pipeline, fill and drain of forwards only."""
+    return (p - 1) / (m + p - 1)
+
+
+def bubble_interleaved(p: int, m: int, v: int) -> float:
+    """(p-1)/(v*m + p-1): idle fraction of Megatron interleaved 1F1B with v chunks per rank.
+
+    Narayanan et al. SC'21 (arXiv 2104.04473, sec. 2.2.2): the bubble time shrinks to
+    (p-1)(tf+tb)/v while the work stays m(tf+tb), so idle / makespan = (p-1)/(v*m + p-1).
+    """
+    return (p - 1) / (v * m + p - 1)
+
+
+def bubble_ratio_interleaved(p: int, m: int, v: int) -> float:
+    """(p-1)/(v*m): the same bubble as Megatron states it (bubble time / ideal time)."""
+    return (p - 1) / (v * m)
+
+
+def bubble_ratio_playbook(p: int, m: int) -> float:
+    """(p-1)/m: GPipe/1F1B bubble time over ideal compute time (Ultra-Scale Playbook)."""
+    return (p - 1) / m
+
+
+def makespan_zb1(p: int, m: int, tf: float = 1.0, tb: float = 1.0, tw: float = 1.0) -> float:
+    """Step time of our ZB-H1 schedule.
+
+    Qi et al. 2024 (arXiv 2401.10241, sec. 3.1) give the bubble (p-1)(tf+tb-tw) per rank, so
+    the step is m(tf+tb+tw) + (p-1)(tf+tb-tw). That needs m >= p: with fewer micro-batches
+    rank 0 cannot get its first input gradient before p*tf + (p-1)*tb and still has m B's and
+    m W's to run, hence the max. Derived for, and checked by simulation at, tf = tb = tw;
+    with unequal costs the handcrafted schedule can be a little slower than this (the paper
+    switches to its ILP/heuristic scheduler there).
+    """
+    return max(m * (tf + tb + tw) + (p - 1) * (tf + tb - tw), p * tf + (p - 1) * tb + m * (tb + tw))
+
+
+def bubble_zb1(p: int, m: int, tf: float = 1.0, tb: float = 1.0, tw: float = 1.0) -> float:
+    """Idle fraction of ZB-H1. At tf = tb = tw and m >= p: (p-1)/(3m + p-1), i.e. a bubble
+    ratio of (p-1)/(3m), a third of 1F1B's (p-1)/m at the same activation memory."""
+    return 1 - m * (tf + tb + tw) / makespan_zb1(p, m, tf, tb, tw)
+
+
+def peak_activations(schedule: str, p: int, m: int, rank: int = 0, v: int = 1) -> int:
+    """Most micro-batches whose activations ``rank`` holds at once (per chunk for interleaved).
+
+    GPipe: all m. 1F1B: min(p - rank, m) (PipeDream-flush's point). ZB-H1: min(p, m) on every
+    rank, the first rank's 1F1B peak (Qi et al.: "same peak memory as 1F1B"). Naive: 1.
+    Interleaved: Megatron's warm-up 2(p-rank-1) + (v-1)p, plus the one in flight.
+    Forward-only keeps nothing after a forward: 1.
+    """
+    if schedule == "gpipe":
+        return m
+    if schedule == "1f1b":
+        return min(p - rank, m)
+    if schedule == "zb1":
+        return min(p, m)
+    if schedule == "interleaved":
+        return min(2 * (p - rank - 1) + (v - 1) * p + 1, m * v)
+    if schedule in ("naive", "forward-only"):
+        return 1
+    raise UsageError(f"schedule must be one of {', '.join(SCHEDULE_NAMES)} (got {schedule!r})")
+
+
+def total_idle_time(p: int, tf: float, tb: float) -> float:
+    """p(p-1)(tf+tb): idle time summed over all GPUs for GPipe/1F1B, whatever m is
+    (seed 002's formula, right in this sense; each GPU idles (p-1)(tf+tb))."""
+    return p * (p - 1) * (tf + tb)
+
+
+def min_makespan(p: int, m: int, tf: float, tb: float) -> float:
+    """(m+p-1)(tf+tb): the shortest GPipe/1F1B step. Seed 002's table ends at t=10 for
+    p = m = 4, but this says 14 units: the table breaks a dependency."""
+    return (m + p - 1) * (tf + tb)
+
+
+def theory_decode_bubble(p: int, inflight: int) -> float:
+    """Steady-state decode bubble with K batches circulating through p stages: a batch's next step
+    needs the token its last step produced, so at most K of the p stages have work: (p-K)/p."""
+    return max(p - inflight, 0) / p
+
+
+def theory_bubble(name: str, p: int, m: int, v: int = 1, costs=None) -> float | None:
+    """Idle fraction predicted for schedule ``name``; ``costs`` is a ``CostModel`` (only ZB-H1
+    depends on it). None when no closed form applies (per-rank cost lists)."""
+    tf, tb = 1.0, 1.0
+    tw = 1.0 if name == "zb1" else 0.0  # default: the Zero Bubble paper's setting for ZB-H1
+    if costs is not None:
+        values = (costs.t_f, costs.t_b, costs.t_w)
+        if not all(isinstance(x, (int, float)) for x in values):
+            return None  # an unbalanced pipeline: simulate it
+        tf, tb, tw = (float(x) for x in values)
+    if name == "naive":
+        return bubble_naive(p)
+    if name in ("gpipe", "1f1b"):
+        return bubble_gpipe(p, m)
+    if name == "forward-only":
+        return bubble_forward_only(p, m)
+    if name == "interleaved":
+        return bubble_interleaved(p, m, v)
+    if name == "zb1":
+        return bubble_zb1(p, m, tf, tb, tw)
+    raise UsageError(f"schedule must be one of {', '.join(SCHEDULE_NAMES)} (got {name!r})")

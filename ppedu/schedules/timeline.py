@@ -1,0 +1,164 @@
+"""Timelines: what each rank did, and when. Simulated and measured runs both produce one.
+
+Times are in seconds from the start of the step (0). An event's ``kind`` is a compute kind
+(F, B, W; "prefill"/"decode" when serving) or a communication kind ("send", "recv", "wait"),
+which is drawn but never counts as busy: a GPU waiting on a message is a bubble.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+COMPUTE_KINDS = ("F", "B", "W", "prefill", "decode")
+BACKWARD_KINDS = ("B", "W")
+
+
+@dataclass(frozen=True)
+class Event:
+    rank: int
+    kind: str
+    mb: int
+    chunk: int = 0
+    start: float = 0.0
+    end: float = 0.0
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}{self.mb}" + (f"c{self.chunk}" if self.chunk else "")
+
+
+class Timeline:
+    """Events of ``world_size`` ranks, with the metrics the course measures."""
+
+    def __init__(self, events: list[Event], world_size: int):
+        self.events = sorted(events, key=lambda e: (e.start, e.rank, e.end))
+        self.world_size = world_size
+
+    @property
+    def makespan(self) -> float:
+        return max((e.end for e in self.events), default=0.0)
+
+    def rank_events(self, rank: int, compute_only: bool = False) -> list[Event]:
+        return [e for e in self.events if e.rank == rank
+                and (not compute_only or e.kind in COMPUTE_KINDS)]
+
+    def busy(self, rank: int) -> float:
+        """Seconds rank spent computing (union of its compute intervals)."""
+        total, covered_until = 0.0, -math.inf
+        for e in sorted(self.rank_events(rank, compute_only=True), key=lambda e: e.start):
+            start = max(e.start, covered_until)
+            if e.end > start:
+                total += e.end - start
+            covered_until = max(covered_until, e.end)
+        return total
+
+    def idle(self, rank: int) -> float:
+        return self.makespan - self.busy(rank)
+
+    def bubble_fraction(self) -> float:
+        """Idle time summed over ranks / (ranks x makespan): the share of GPU time wasted."""
+        if self.makespan <= 0:
+            return 0.0
+        idle = sum(self.idle(r) for r in range(self.world_size))
+        return idle / (self.world_size * self.makespan)
+
+    def peak_inflight(self, rank: int) -> int:
+        """Most micro-batches whose activations rank holds at once.
+
+        A micro-batch (per model chunk) is held from the start of its forward until the end of
+        its last backward: W when backward is split, else B; a forward with no backward at all
+        (inference) holds them only while it runs. With interleaving each unit is one chunk's
+        activations (1/v of the rank's layers).
+        """
+        events = self.rank_events(rank, compute_only=True)
+        has_w = {(e.mb, e.chunk) for e in events if e.kind == "W"}
+        has_b = {(e.mb, e.chunk) for e in events if e.kind == "B"}
+        changes = []  # (time, +1/-1); releases sort before acquisitions at the same time
+        for e in events:
+            key = (e.mb, e.chunk)
+            if e.kind == "F":
+                changes.append((e.start, 1))
+                if key not in has_b:  # inference: nothing kept once the output is sent
+                    changes.append((e.end, -1))
+            elif e.kind == ("W" if key in has_w else "B"):
+                changes.append((e.end, -1))
+        held = peak = 0
+        for _, delta in sorted(changes):
+            held += delta
+            peak = max(peak, held)
+        return peak
+
+    # ---- drawing ---------------------------------------------------------------------------
+
+    def to_chrome_trace(self) -> dict:
+        """Chrome / Perfetto trace (open in ui.perfetto.dev): one track per rank, times in us."""
+        trace = []
+        for r in range(self.world_size):
+            trace.append({"ph": "M", "name": "process_name", "pid": r, "tid": r,
+                          "args": {"name": f"GPU {r}"}})
+            trace.append({"ph": "M", "name": "thread_name", "pid": r, "tid": r,
+                          "args": {"name": f"rank {r}"}})
+            trace.append({"ph": "M", "name": "process_sort_index", "pid": r, "tid": r,
+                          "args": {"sort_index": r}})
+        for e in self.events:
+            trace.append({"ph": "X", "name": e.label, "cat": e.kind, "pid": e.rank, "tid": e.rank,
+                          "ts": e.start * 1e6, "dur": (e.end - e.start) * 1e6,
+                          "args": {"mb": e.mb, "chunk": e.chunk, "kind": e.kind}})
+        return {"traceEvents": trace, "displayTimeUnit": "ms"}
+
+    def save_chrome_trace(self, path: str) -> None:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(self.to_chrome_trace(), f)
+
+    def text_gantt(self, unit: float | None = None, max_rows: int = 400, mb_base: int = 0,
+                   time_unit: str = "s") -> str:
+        """A Markdown table like the textbooks': one row per time slot, one column per GPU.
+
+        ``unit`` is the slot width in seconds; by default the shortest compute event, so a
+        simulation with equal costs gets one row per action. A slot shows the event covering
+        most of it, ``-`` when the GPU is idle. ``mb_base=1`` numbers micro-batches from 1, as
+        in seed 002. ``time_unit`` names the unit of the times ("s" prints ms/us as fits).
+        The output parses back with ``ppedu.schedules.validator.parse_markdown_table`` when
+        every event is one slot long.
+        """
+        compute = [e for e in self.events if e.kind in COMPUTE_KINDS and e.end > e.start]
+        if unit is None:
+            unit = min((e.end - e.start for e in compute), default=1.0)
+        if self.makespan / unit > max_rows:  # keep the table readable
+            unit = self.makespan / max_rows
+        rows = max(1, math.ceil(self.makespan / unit - 1e-9))
+        grid = [["-"] * self.world_size for _ in range(rows)]
+        best = [[0.0] * self.world_size for _ in range(rows)]
+        for e in compute:
+            first, last = int(e.start / unit + 1e-9), math.ceil(e.end / unit - 1e-9)
+            for slot in range(first, min(last, rows)):
+                overlap = min(e.end, (slot + 1) * unit) - max(e.start, slot * unit)
+                if overlap > best[slot][e.rank] + 1e-12:
+                    best[slot][e.rank] = overlap
+                    grid[slot][e.rank] = _label(e, mb_base)
+        width = max([5] + [len(c) for row in grid for c in row])
+        tw = max(1, len(str(rows - 1)))
+        header = f"| {'t'.rjust(tw)} | " + " | ".join(
+            f"GPU{r}".ljust(width) for r in range(self.world_size)) + " |"
+        rule = f"|{'-' * (tw + 2)}|" + "|".join("-" * (width + 2) for _ in range(self.world_size))
+        lines = [header, rule + "|"]
+        for t, row in enumerate(grid):
+            lines.append(f"| {str(t).rjust(tw)} | " + " | ".join(c.ljust(width) for c in row) + " |")
+        if not math.isclose(unit, 1.0):
+            width_text = _format_seconds(unit) if time_unit == "s" else f"{unit:.3g} {time_unit}"
+            lines.append(f"\n(one row = {width_text})")
+        return "\n".join(lines)
+
+
+def _label(e: Event, mb_base: int) -> str:
+    return f"{e.kind}{e.mb + mb_base}" + (f"c{e.chunk}" if e.chunk else "")
+
+
+def _format_seconds(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:.3g} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.3g} ms"
+    return f"{seconds * 1e6:.3g} us"

@@ -1,0 +1,161 @@
+"""Check a schedule and explain, in plain words, the first thing that is wrong with it.
+
+Two kinds of input:
+  * a ``Schedule`` (ordered action lists, no times): we run it with unit-time actions where a
+    rank blocks on a receive until the producing action has finished (sends are buffered, as
+    with isend or Megatron's fused send/recv). If every unfinished rank is blocked: deadlock.
+  * a ``TimedSchedule`` parsed from a textbook-style table (``ppedu.schedules.tables``): the
+    table's own time steps are the truth; an action at step t may only use results of actions
+    at steps < t.
+
+Either way each (stage, micro-batch) must have its F and B (and W when backward is split)
+exactly once, on the rank that owns the stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ppedu.schedules.actions import Schedule, TaskKey, needs, task_key
+from ppedu.schedules.simulator import Deadlock, run_task_lists, schedule_tasks
+from ppedu.schedules.timeline import Event, Timeline
+from ppedu.schedules.tables import TimedSchedule, load_example, parse_markdown_table
+
+__all__ = ["Verdict", "validate", "parse_markdown_table", "load_example", "TimedSchedule"]
+
+
+@dataclass
+class Verdict:
+    """``ok`` and a ``message`` for a student; ``problems`` lists everything found, first first."""
+
+    ok: bool
+    message: str
+    problems: list[str] = field(default_factory=list)
+    timeline: Timeline | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def validate(schedule: Schedule | TimedSchedule, *, blocking: bool = True) -> Verdict:
+    """Check ``schedule``; report the first violation (earliest in time, then lowest GPU).
+
+    ``blocking=False`` skips running an untimed schedule, so only completeness is checked.
+    """
+    timed = schedule if isinstance(schedule, TimedSchedule) else None
+    sched = timed.schedule if timed else schedule
+    names = _Namer(sched, timed.one_based if timed else False)
+    problems = _timed_problems(timed, names) if timed else []
+    problems += _completeness_problems(sched, names)
+    timeline = timed.timeline() if timed else None
+    if not problems and timed is None and blocking:
+        problems, timeline = _run_blocking(sched, names)
+    if problems:
+        return Verdict(False, "INVALID: " + problems[0], problems, timeline)
+    where = "on its time steps" if timed else "with blocking receives"
+    return Verdict(True, f"VALID: {sched.p} GPUs, {sched.m} micro-batches; every dependency is "
+                   f"met {where}.", [], timeline)
+
+
+class _Namer:
+    """Names actions the way the student wrote them (F_1 when the table counts from 1)."""
+
+    def __init__(self, schedule: Schedule, one_based: bool):
+        self.schedule, self.base = schedule, 1 if one_based else 0
+
+    def key(self, key: TaskKey) -> str:
+        kind, stage, mb = key
+        chunk = stage // self.schedule.p
+        return f"{kind}_{mb + self.base}" + (f" (chunk {chunk})" if self.schedule.v > 1 else "")
+
+    def gpu(self, stage: int) -> str:
+        return f"GPU{stage % self.schedule.p}"
+
+
+def _why(need: TaskKey, action_kind: str) -> str:
+    """What an action takes from the one it depends on."""
+    kind = need[0]
+    if action_kind == "F":
+        return "its input activations come from"
+    if action_kind == "B" and kind == "B":
+        return "its input gradient comes from"
+    if action_kind == "B":
+        return "it needs the activations saved by"
+    return "it needs the output gradient received by"
+
+
+def _timed_problems(timed: TimedSchedule, names: _Namer) -> list[str]:
+    """Dependency violations on the table's time steps, sorted by (time, GPU)."""
+    sched = timed.schedule
+    when: dict[TaskKey, list[int]] = {}
+    for r, actions in enumerate(sched.ranks):
+        for a, t in zip(actions, timed.steps[r]):
+            when.setdefault(task_key(sched, r, a), []).append(t)
+    found: list[tuple[int, int, str]] = []
+    for r, actions in enumerate(sched.ranks):
+        for a, t in zip(actions, timed.steps[r]):
+            key = task_key(sched, r, a)
+            runs = f"GPU{r} runs {names.key(key)} at t={t}"
+            if when[key][0] != t:
+                found.append((t, r, f"{runs}, but it already ran at t={when[key][0]}."))
+                continue
+            for need in needs(sched, r, a):
+                where = f"{names.key(need)} on {names.gpu(need[1])}"
+                if need not in when:
+                    found.append((t, r, f"{runs}, but {_why(need, a.kind)} {where}, "
+                                        f"which never runs."))
+                elif when[need][0] >= t:
+                    at = "also" if when[need][0] == t else "only"
+                    found.append((t, r, f"{runs}, but {_why(need, a.kind)} {where}, which {at} "
+                                        f"runs at t={when[need][0]}; a result can be used from "
+                                        f"the next step on."))
+    return [text for _, _, text in sorted(found, key=lambda x: (x[0], x[1]))]
+
+
+def _completeness_problems(sched: Schedule, names: _Namer) -> list[str]:
+    """Every (stage, mb) needs F, B (unless inference) and W (if split) exactly once."""
+    present: dict[TaskKey, int] = {}
+    problems = []
+    for r, actions in enumerate(sched.ranks):
+        for a in actions:
+            if a.kind not in ("F", "B", "W") or a.chunk >= sched.v or not 0 <= a.mb < sched.m:
+                problems.append(f"GPU{r} has an action {a} outside kinds F/B/W, "
+                                f"micro-batches 0..{sched.m - 1}, chunks 0..{sched.v - 1}.")
+                continue
+            key = task_key(sched, r, a)
+            present[key] = present.get(key, 0) + 1
+    kinds = ["F"]
+    if any(k[0] == "B" for k in present):
+        kinds.append("B")
+    if sched.split_backward or any(k[0] == "W" for k in present):
+        kinds.append("W")
+    for stage in range(sched.num_stages):
+        for mb in range(sched.m):
+            for kind in kinds:
+                key, gpu = (kind, stage, mb), names.gpu(stage)
+                count = present.get(key, 0)
+                if count == 0:
+                    problems.append(f"{gpu} never runs {names.key(key)}.")
+                elif count > 1:
+                    problems.append(f"{gpu} runs {names.key(key)} {count} times; once is right.")
+    return problems
+
+
+def _run_blocking(sched: Schedule, names: _Namer) -> tuple[list[str], Timeline | None]:
+    """Run with unit times and blocking receives; explain a deadlock if it happens."""
+    by_key = {task_key(sched, r, a): a for r, acts in enumerate(sched.ranks) for a in acts}
+    try:
+        done = run_task_lists(schedule_tasks(sched), lambda r, k: 1.0,
+                              lambda r, k: [(n, 0.0) for n in needs(sched, r, by_key[k])])
+    except Deadlock as stuck:
+        parts = []
+        for r, (key, missing) in sorted(stuck.waiting.items()):
+            for need in missing:
+                gpu = names.gpu(need[1])
+                whose = (f"its own {names.key(need)}, which comes later in its list"
+                         if gpu == f"GPU{r}" else f"{names.key(need)} from {gpu}")
+                parts.append(f"GPU{r} is stuck at {names.key(key)} waiting for {whose}")
+        return ["Deadlock: " + "; ".join(parts) + ". No GPU can move."], None
+    events = [Event(r, k[0], k[2], k[1] // sched.p, s, e) for k, (r, s, e) in done.items()]
+    return [], Timeline(events, sched.p)
+

@@ -1,0 +1,276 @@
+"""TP vs PP, measured side by side: the same tiny GPT, one training step, counted and timed.
+
+Read top-down:
+  compare_tp_pp       driver: runs TP over n ranks, PP over n ranks (and optionally a tp x pp mesh)
+  mesh_step_job       cluster job: one forward+backward of a tp x pp mesh, counters per rank
+  pipeline_step       GPipe fill-drain over the pp axis (all forwards, then all backwards)
+  summarize           per-rank counters -> messages, bytes, comm time, step time, memory per rank
+  predict_comm_time   the cost model ("TP cost term"): comm on the critical path vs latency/bandwidth
+  predict_step_time, crossover_latency_ms   where PP's step becomes shorter than TP's
+
+TP over n ranks is the mesh (tp=n, pp=1) and PP over n ranks is (tp=1, pp=n): one code path, so
+the two differ only in how the model is cut. Counting conventions (per training step):
+  messages  all-reduces (each counted once, however many ranks join) + point-to-point sends
+  bytes     bytes put on the wire by all ranks together: a ring all-reduce of P bytes over n ranks
+            sends 2(n-1)/n * P from every rank; a P2P send sends its payload (headers not counted)
+  comm_time_s  the worst rank's time blocked in communication (waits + emulated link delay); for
+            PP this includes waiting for the neighbour's compute, i.e. the bubble
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+
+import torch
+
+from ppedu.runtime import cluster, comm
+from ppedu.errors import UsageError, check_int
+from ppedu.model.gpt import GPT, GPTConfig
+from ppedu.tensor_parallel.layers import TPGPT, init_parallel_groups
+
+
+def check_setup(config: GPTConfig, tp: int, pp: int, batch: int, microbatches: int = 1) -> None:
+    """UsageError (one line, naming the parameter) unless a tp x pp mesh can run this model."""
+    if config.n_head % tp:
+        raise UsageError(f"n_head={config.n_head} must be divisible by tp={tp} "
+                         "(TP splits heads across ranks)")
+    if pp > config.n_layer:
+        raise UsageError(f"pp={pp} stages need at least {pp} layers: n_layer must be >= {pp} "
+                         f"(got {config.n_layer})")
+    check_int("microbatches", microbatches, 1, batch)
+    if batch % microbatches:
+        raise UsageError(f"batch={batch} must be divisible by microbatches={microbatches}")
+
+
+def stage_bounds(n_layer: int, pp: int) -> list[tuple[int, int]]:
+    """Contiguous layer ranges, as equal as possible (the first stages take the remainder)."""
+    q, r = divmod(n_layer, pp)
+    ends = [sum(q + (s < r) for s in range(k + 1)) for k in range(pp)]
+    return [(0 if k == 0 else ends[k - 1], ends[k]) for k in range(pp)]
+
+
+@contextlib.contextmanager
+def count_saved_bytes(out: dict, exclude: set):
+    """Record the bytes autograd saves for backward (activations), once per storage, parameters excluded."""
+    def pack(t: torch.Tensor):
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in exclude:
+            out[storage.data_ptr()] = storage.nbytes()
+        return t
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        yield
+
+
+def pipeline_step(stage: TPGPT, groups, x: torch.Tensor, y: torch.Tensor, microbatches: int) -> float | None:
+    """GPipe fill-drain on this rank's stage; returns the loss on the last stage, else None.
+
+    Sends are posted with isend and waited at the end: gloo completes a send only once the receiver
+    posted its recv, so blocking sends could deadlock. Each micro-batch has its own tag.
+    """
+    m = microbatches
+    prev = groups.global_rank(groups.pp_rank - 1) if not stage.first else None
+    nxt = groups.global_rank(groups.pp_rank + 1) if not stage.last else None
+    xs, ys = x.chunk(m), y.chunk(m)
+    inputs, outputs, sends = [], [], []
+    for i in range(m):                                   # fill: every micro-batch forward
+        inp = xs[i] if stage.first else comm.recv_tensor(prev, tag=i).requires_grad_()
+        out = stage(inp, ys[i] if stage.last else None)  # (B/m, T, C), or the loss on the last stage
+        if not stage.last:
+            sends.append(comm.isend_tensor(out, nxt, tag=i))
+        inputs.append(inp)
+        outputs.append(out)
+    loss = 0.0
+    for i in range(m):                                   # drain: every micro-batch backward
+        if stage.last:
+            (outputs[i] / m).backward()                  # mean over micro-batches = full-batch mean
+            loss += outputs[i].item() / m
+        else:
+            outputs[i].backward(comm.recv_tensor(nxt, tag=m + i))
+        if not stage.first:
+            sends.append(comm.isend_tensor(inputs[i].grad, prev, tag=m + i))
+    for s in sends:
+        s.wait()
+    return loss if stage.last else None
+
+
+def mesh_step_job(config: GPTConfig, tp: int, pp: int, batch: int = 8, seq: int = 64, microbatches: int = 1,
+                  latency_ms: float = 0.0, bandwidth_gbps: float = math.inf, repeats: int = 3,
+                  return_grads: bool = False, data_seed: int = 0) -> dict:
+    """``repeats`` measured steps (after one warm-up) of a tp x pp mesh; counters of this rank per step."""
+    from ppedu.model.corpus import get_batch
+    check_setup(config, tp, pp, batch, microbatches)
+    groups = init_parallel_groups(tp, pp)
+    start, end = stage_bounds(config.n_layer, pp)[groups.pp_rank]
+    stage = TPGPT(GPT(config), groups.tp_group, start, end, first=groups.pp_rank == 0,
+                  last=groups.pp_rank == pp - 1).to(cluster.device())
+    x, y = (t.to(cluster.device()) for t in get_batch(batch, seq, data_seed))
+    params = {p.untyped_storage().data_ptr() for p in stage.parameters()}
+    steps = []
+    comm.set_link_model(latency_ms, bandwidth_gbps)
+    try:
+        for i in range(repeats + 1):                     # step 0 warms up allocator and first calls
+            stage.zero_grad(set_to_none=True)
+            comm.barrier()
+            comm.reset_stats()
+            saved: dict = {}
+            t0 = cluster.clock()
+            with count_saved_bytes(saved, params):
+                loss = pipeline_step(stage, groups, x, y, microbatches)
+            t1 = cluster.clock()
+            s = comm.stats()
+            ar = s["collectives"].get("all_reduce", {"calls": 0, "bytes": 0})
+            if i:
+                steps.append({"t0": t0, "t1": t1, "loss": loss, "all_reduces": ar["calls"],
+                              "all_reduce_bytes": ar["bytes"],
+                              "p2p_messages": sum(v["messages"] for v in s["sent"].values()),
+                              "p2p_bytes": sum(v["bytes"] for v in s["sent"].values()),
+                              "comm_s": s["wait_s"] + s["link_delay_s"], "link_delay_s": s["link_delay_s"],
+                              "activation_bytes": sum(saved.values())})
+    finally:
+        comm.set_link_model()
+    out = {"rank": cluster.rank(), "tp_rank": groups.tp_rank, "pp_rank": groups.pp_rank, "steps": steps,
+           "param_bytes": sum(p.numel() * p.element_size() for p in stage.parameters())}
+    if return_grads:
+        out["grads"] = {n: p.grad.cpu() for n, p in stage.named_parameters()}
+    return out
+
+
+def reference_step_job(config: GPTConfig, batch: int = 8, seq: int = 64, repeats: int = 3) -> float | None:
+    """Rank 0 times forward+backward of the whole model alone (the compute the mesh splits)."""
+    from ppedu.model.corpus import get_batch
+    if cluster.rank() != 0:
+        return None
+    model = GPT(config).to(cluster.device())
+    x, y = (t.to(cluster.device()) for t in get_batch(batch, seq))
+    best = math.inf
+    for i in range(repeats + 1):
+        t0 = cluster.clock()
+        model(x, y)[1].backward()
+        if i:
+            best = min(best, cluster.clock() - t0)
+    return best
+
+
+def summarize(per_rank: list[dict], tp: int, pp: int) -> dict:
+    """Pick the fastest measured step (the same one on every rank) and total its counters."""
+    n_steps = len(per_rank[0]["steps"])
+    times = [max(r["steps"][i]["t1"] for r in per_rank) - min(r["steps"][i]["t0"] for r in per_rank)
+             for i in range(n_steps)]
+    best = min(range(n_steps), key=times.__getitem__)
+    rows = [r["steps"][best] for r in per_rank]
+    collectives = sum(r["all_reduces"] for r in rows) // tp      # each one involves tp ranks
+    p2p = sum(r["p2p_messages"] for r in rows)
+    losses = [r["loss"] for r in rows if r["loss"] is not None]
+    return {"tp": tp, "pp": pp, "messages": collectives + p2p, "collectives": collectives,
+            "p2p_messages": p2p, "bytes": sum(r["all_reduce_bytes"] + r["p2p_bytes"] for r in rows),
+            "comm_time_s": max(r["comm_s"] for r in rows),
+            "link_delay_s": max(r["link_delay_s"] for r in rows), "step_time_s": times[best],
+            "param_bytes_per_rank": max(r["param_bytes"] for r in per_rank),
+            "activation_bytes_per_rank": max(r["activation_bytes"] for r in rows),
+            "param_bytes": [r["param_bytes"] for r in per_rank],
+            "activation_bytes": [r["activation_bytes"] for r in rows],
+            "comm_time_per_rank_s": [r["comm_s"] for r in rows], "loss": losses[0] if losses else None}
+
+
+# --------------------------------------------------------------------------------------------------
+# Cost model: the TP cost term beside PP's
+# --------------------------------------------------------------------------------------------------
+def predict_comm_time(config: GPTConfig, n: int, latency_ms: float = 0.0, bandwidth_gbps: float = math.inf,
+                      batch: int = 8, seq: int = 64, microbatches: int = 1,
+                      bytes_per_element: int = 4) -> dict:
+    """Messages, bytes and communication time on the critical path of one step, TP vs PP over n ranks.
+
+    Each message costs ``latency + bytes / bandwidth`` (what ``comm.set_link_model`` emulates).
+    TP: 4 all-reduces of P = batch*seq*hidden*e bytes per layer, all on the critical path; a ring
+    puts 2(n-1)/n * P per rank on the wire. PP (GPipe): 2(n-1)*m sends of P/m; the critical path
+    crosses each of the 2(n-1) borders once (first micro-batch forward, last one backward), the
+    other sends overlap compute as long as a transfer is shorter than a stage's compute.
+    """
+    P, m, L = batch * seq * config.n_embd * bytes_per_element, microbatches, config.n_layer
+    lat, bw = latency_ms / 1e3, bandwidth_gbps * 1e9
+    wire = int(2 * (n - 1) / n * P)                      # per rank per all-reduce, as comm counts it
+    tp_msgs = 4 * L if n > 1 else 0                      # tp=1 talks to nobody
+    return {"tp": {"messages": tp_msgs, "bytes": tp_msgs * n * wire,
+                   "comm_time_s": tp_msgs * (lat + wire / bw)},
+            "pp": {"messages": 2 * (n - 1) * m, "bytes": 2 * (n - 1) * P,
+                   "comm_time_s": 2 * (n - 1) * (lat + P / m / bw)}}
+
+
+def predict_step_time(config: GPTConfig, n: int, compute_s: float, latency_ms: float = 0.0,
+                      bandwidth_gbps: float = math.inf, batch: int = 8, seq: int = 64,
+                      microbatches: int = 1) -> dict:
+    """Step time = compute + exposed comm, from the simulator (``ppedu.schedules.simulator.tp_step_time``,
+    ``pp_step_time``). ``compute_s``: the whole model's step on one rank.
+
+    TP splits every layer: compute_s / n. PP (GPipe, m micro-batches) runs (m + n - 1) slots of
+    compute_s / (n m) each: the bubble. Replicated embeddings/head under TP are ignored (small here).
+    """
+    from ppedu.schedules.simulator import pp_step_time, tp_step_time
+    P = batch * seq * config.n_embd * 4                  # bytes of one b x s x h activation
+    lat, bw = latency_ms / 1e3, bandwidth_gbps * 1e9
+    return {"tp": tp_step_time(compute_s, config.n_layer, n, lat, P, bw),
+            "pp": pp_step_time(compute_s, n, microbatches, lat, P, bw)}
+
+
+def crossover_latency_ms(config: GPTConfig, n: int, compute_s: float, bandwidth_gbps: float = math.inf,
+                         batch: int = 8, seq: int = 64, microbatches: int = 1) -> float | None:
+    """Latency per message above which PP's predicted step is shorter than TP's (None: never)."""
+    kw = dict(bandwidth_gbps=bandwidth_gbps, batch=batch, seq=seq, microbatches=microbatches)
+    at0 = predict_step_time(config, n, compute_s, 0.0, **kw)
+    msgs = predict_comm_time(config, n, **kw)
+    slope = msgs["tp"]["messages"] - 2 * (n - 1)          # extra critical-path messages of TP
+    if slope <= 0:
+        return None
+    lat_s = (at0["pp"] - at0["tp"]) / slope
+    return max(0.0, lat_s * 1e3)
+
+
+# --------------------------------------------------------------------------------------------------
+# Driver
+# --------------------------------------------------------------------------------------------------
+def compare_tp_pp(n: int, config: GPTConfig, batch: int = 8, seq: int = 64, microbatches: int = 1,
+                  latency_ms: float = 0.0, bandwidth_gbps: float = math.inf, repeats: int = 3,
+                  mesh_tp: int | None = None, group=None, progress: bool = False) -> dict:
+    """Measure TP over n ranks and PP over n ranks (and a mesh_tp x n/mesh_tp mesh if given).
+
+    ``group``: a Cluster or TorchrunGroup of n ranks (default ``cluster.connect(n)``).
+    """
+    check_setup(config, n, 1, batch, microbatches)
+    check_setup(config, 1, n, batch, microbatches)
+    check_int("seq", seq, 1, config.block_size)
+    if mesh_tp is not None:
+        if n % mesh_tp:
+            raise UsageError(f"tp={mesh_tp} must divide n={n} (the mesh is tp x pp = n ranks)")
+        check_setup(config, mesh_tp, n // mesh_tp, batch, microbatches)
+    group = group or cluster.connect(n)
+    say = (lambda s: print(s, file=sys.stderr, flush=True)) if progress else (lambda s: None)
+    kw = dict(batch=batch, seq=seq, latency_ms=latency_ms, bandwidth_gbps=bandwidth_gbps, repeats=repeats)
+    say("timing the whole model on one rank ...")
+    compute_s = group.run(reference_step_job, config, batch, seq, repeats)[0]
+    say(f"TP over {n} ranks ...")
+    result = {"n": n, "layers": config.n_layer, "hidden": config.n_embd, "heads": config.n_head,
+              "batch": batch, "seq": seq, "microbatches": microbatches, "latency_ms": latency_ms,
+              "bandwidth_gbps": bandwidth_gbps if math.isfinite(bandwidth_gbps) else None,
+              "reference_step_s": compute_s,
+              # TP needs no micro-batches (no bubble to fill): one pass over the whole batch
+              "tp": summarize(group.run(mesh_step_job, config, n, 1, microbatches=1, **kw), n, 1)}
+    say(f"PP over {n} ranks ...")
+    result["pp"] = summarize(group.run(mesh_step_job, config, 1, n, microbatches=microbatches, **kw), 1, n)
+    if mesh_tp is not None:
+        say(f"TP x PP = {mesh_tp} x {n // mesh_tp} ...")
+        result["mesh"] = summarize(group.run(mesh_step_job, config, mesh_tp, n // mesh_tp,
+                                             microbatches=microbatches, **kw), mesh_tp, n // mesh_tp)
+    model_kw = dict(batch=batch, seq=seq, microbatches=microbatches)
+    result["predicted"] = predict_comm_time(config, n, latency_ms, bandwidth_gbps, **model_kw)
+    step = predict_step_time(config, n, compute_s, latency_ms, bandwidth_gbps, **model_kw)
+    for k in ("tp", "pp"):
+        result["predicted"][k]["step_time_s"] = step[k]
+    result["crossover_latency_ms"] = crossover_latency_ms(config, n, compute_s, bandwidth_gbps, **model_kw)
+    # The same crossover extrapolated from the *measured* steps with the model's slopes (extra
+    # critical-path messages of TP): on CPU gloo's own per-call cost shifts the intercept.
+    slope = result["predicted"]["tp"]["messages"] - 2 * (n - 1)
+    gap = result["pp"]["step_time_s"] - result["tp"]["step_time_s"]
+    result["crossover_from_measured_ms"] = max(0.0, latency_ms + gap / slope * 1e3) if slope > 0 else None
+    return result
