@@ -21,6 +21,7 @@ COMMANDS = {
     "train": "train",
     "compare-tp-pp": "compare_tp_pp",
     "serve-bench": "serve_bench",
+    "serve-sweep": "serve_sweep",
     "student-copy": "student_copy",
     "run-notebook": "run_notebook",
 }
@@ -32,6 +33,7 @@ _HELP = {
     "train": "run a pipeline schedule on real ranks and measure its bubble",
     "compare-tp-pp": "measure tensor vs pipeline parallel communication on real ranks",
     "serve-bench": "benchmark static / dynamic / continuous batching on a PP inference server",
+    "serve-sweep": "goodput vs arrival rate under TTFT/TPOT targets: where the server saturates",
     "student-copy": "write the course notebooks with solutions stripped",
     "run-notebook": "run a course notebook headless with parameters (papermill, no widget stalls)",
 }
