@@ -8,6 +8,7 @@ level beyond the standard library, so importing this module stays cheap.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from typing import Any, Callable, Iterable, Mapping
@@ -96,26 +97,41 @@ def check_bubble_formula(student_fn: Callable[..., float], kind: str = "gpipe") 
           f"{description}.")
 
 
-_TOKEN = re.compile(r"^\s*([FBWfbw])\s*_?\s*(\d+)\s*$")
+_TOKEN = re.compile(r"^\s*([FBWfbw])\s*_?\s*(\d{1,7})\s*$")
+# more actions than any schedule within the library's limits gives one rank (F, B, W of every
+# micro-batch of every chunk): a longer list is an answer to another question
+_MAX_ACTIONS = 3 * 1024 * 16
 
 
 def parse_actions(actions: Iterable[Any]) -> list:
     """Turn ``["F0", "B_1", ("F", 2), Action(...)]`` into ``ppedu.schedules.actions.Action`` objects."""
     from ppedu.schedules.actions import Action
 
-    parsed = []
-    for i, item in enumerate(actions):
-        if isinstance(item, Action):
-            parsed.append(item)
-            continue
-        if isinstance(item, (tuple, list)) and len(item) == 2:
-            item = f"{item[0]}{item[1]}"
-        match = _TOKEN.match(str(item))
-        if match is None:
-            raise AssertionError(f"Action {i} is {item!r}; write actions like 'F0', 'B3' "
-                                 "(kind F or B, then the micro-batch number, from 0).")
-        parsed.append(Action(match.group(1).upper(), int(match.group(2))))
-    return parsed
+    if isinstance(actions, (str, bytes)):
+        raise AssertionError(f"actions is the string {actions[:60]!r}; give a list of actions "
+                             "like ['F0', 'F1', 'B0'] (one string per action).")
+    try:
+        items = list(itertools.islice(iter(actions), _MAX_ACTIONS + 1))
+    except TypeError:
+        raise AssertionError(f"actions is a {type(actions).__name__}; give a list of actions "
+                             "like ['F0', 'F1', 'B0'].") from None
+    if len(items) > _MAX_ACTIONS:
+        raise AssertionError(f"actions has more than {_MAX_ACTIONS} entries; one rank of a "
+                             "schedule runs at most 3 actions per micro-batch and chunk.")
+    return [_parse_action(i, item, Action) for i, item in enumerate(items)]
+
+
+def _parse_action(i: int, item: Any, action_type: type) -> Any:
+    if isinstance(item, action_type):
+        return item
+    if isinstance(item, (tuple, list)) and len(item) == 2:
+        item = f"{item[0]}{item[1]}"
+    match = _TOKEN.match(item) if isinstance(item, str) else None
+    if match is None:
+        shown = repr(item) if isinstance(item, (str, int, float, tuple, list)) else type(item).__name__
+        raise AssertionError(f"Action {i} is {shown[:60]}; write actions like 'F0', 'B3' "
+                             "(kind F or B, then the micro-batch number, from 0).")
+    return action_type(match.group(1).upper(), int(match.group(2)))
 
 
 def _peak_inflight(actions: list) -> int:
@@ -135,16 +151,19 @@ def check_rank_order(p: int, m: int, rank: int, actions: Iterable[Any],
     the result with blocking receives. A valid order must also be as good as the reference:
     the same step time (unit costs) and no more activations held than 1F1B's ``min(p-rank, m)``.
     """
+    from ppedu.errors import check_int
     from ppedu.schedules.actions import Schedule, build_schedule
     from ppedu.schedules.simulator import simulate
     from ppedu.schedules.validator import validate
 
+    ref = build_schedule(schedule, p, m)  # checks schedule, p and m (one-line UsageError)
+    rank = check_int("rank", rank, 0, ref.p - 1)
+    p, m = ref.p, ref.m
     student = parse_actions(actions)
     mbs = [a.mb for a in student]
     if mbs and min(mbs) >= 1 and max(mbs) == m:
         raise AssertionError(f"Your micro-batches run 1..{m}; here they are numbered from 0 "
                              f"(0..{m - 1}), as in torch.distributed.pipelining.")
-    ref = build_schedule(schedule, p, m)
     ranks = [list(acts) for acts in ref.ranks]
     ranks[rank] = student
     trial = Schedule(ref.name, ref.p, ref.m, ref.v, ranks, ref.split_backward)
