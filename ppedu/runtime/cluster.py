@@ -27,7 +27,7 @@ from typing import Callable
 from ppedu.errors import ClusterError, UsageError, check_int
 # what a job asks inside a rank lives in ppedu.runtime.worker; re-exported so jobs can say cluster.rank()
 from ppedu.runtime.worker import (_STATUS_BYTES, _worker_main, backend, clock, cpu_cores,  # noqa: F401
-                          device, op_timeout_s, rank, resolve_backend, set_status, world_size)
+                          device, op_timeout_s, rank, resolve_backend, set_status, where, world_size)
 MAX_WORLD_SIZE = 64
 
 # --------------------------------------------------------------------------------------------------
