@@ -9,8 +9,9 @@ level beyond the standard library, so importing this module stays cheap.
 from __future__ import annotations
 
 import math
-import re
 from typing import Any, Callable, Iterable, Mapping
+
+from ppedu.schedules.actions import peak_held
 
 OK = "\u2713"  # ✓
 
@@ -96,11 +97,9 @@ def check_bubble_formula(student_fn: Callable[..., float], kind: str = "gpipe") 
           f"{description}.")
 
 
-_TOKEN = re.compile(r"^\s*([FBWfbw])\s*_?\s*(\d+)\s*$")
-
-
 def parse_actions(actions: Iterable[Any]) -> list:
     """Turn ``["F0", "B_1", ("F", 2), Action(...)]`` into ``ppedu.schedules.actions.Action`` objects."""
+    from ppedu.errors import UsageError
     from ppedu.schedules.actions import Action
 
     parsed = []
@@ -110,21 +109,12 @@ def parse_actions(actions: Iterable[Any]) -> list:
             continue
         if isinstance(item, (tuple, list)) and len(item) == 2:
             item = f"{item[0]}{item[1]}"
-        match = _TOKEN.match(str(item))
-        if match is None:
+        try:
+            parsed.append(Action.parse(str(item)))
+        except UsageError:
             raise AssertionError(f"Action {i} is {item!r}; write actions like 'F0', 'B3' "
-                                 "(kind F or B, then the micro-batch number, from 0).")
-        parsed.append(Action(match.group(1).upper(), int(match.group(2))))
+                                 "(kind F or B, then the micro-batch number, from 0).") from None
     return parsed
-
-
-def _peak_inflight(actions: list) -> int:
-    held = peak = 0
-    for a in actions:
-        held += a.kind == "F"
-        held -= a.kind == "B"
-        peak = max(peak, held)
-    return peak
 
 
 def check_rank_order(p: int, m: int, rank: int, actions: Iterable[Any],
@@ -154,7 +144,7 @@ def check_rank_order(p: int, m: int, rank: int, actions: Iterable[Any],
         raise AssertionError(f"Your order for GPU{rank} cannot run with the other GPUs' "
                              f"{schedule} orders: {verdict.message}\nHint: GPU{rank} starts with "
                              f"{warmup} forward(s), then alternates F and B, then drains the B's.")
-    peak, ref_peak = _peak_inflight(student), _peak_inflight(ref.ranks[rank])
+    peak, ref_peak = peak_held(student), peak_held(ref.ranks[rank])
     if peak > ref_peak:
         raise AssertionError(f"Your order runs, but GPU{rank} holds the activations of {peak} "
                              f"micro-batches at once; {schedule} needs at most {ref_peak}. Start "

@@ -11,8 +11,9 @@ import json
 import math
 from dataclasses import dataclass
 
+from ppedu.schedules.actions import Action, peak_held
+
 COMPUTE_KINDS = ("F", "B", "W", "prefill", "decode")
-BACKWARD_KINDS = ("B", "W")
 
 
 @dataclass(frozen=True)
@@ -24,9 +25,12 @@ class Event:
     start: float = 0.0
     end: float = 0.0
 
+    def action(self) -> Action:
+        return Action(self.kind, self.mb, self.chunk)
+
     @property
     def label(self) -> str:
-        return f"{self.kind}{self.mb}" + (f"c{self.chunk}" if self.chunk else "")
+        return self.action().label()
 
 
 class Timeline:
@@ -35,19 +39,22 @@ class Timeline:
     def __init__(self, events: list[Event], world_size: int):
         self.events = sorted(events, key=lambda e: (e.start, e.rank, e.end))
         self.world_size = world_size
+        self._by_rank: dict[int, list[Event]] = {}  # one pass, not one per rank (p=64 is common)
+        for e in self.events:
+            self._by_rank.setdefault(e.rank, []).append(e)
 
     @property
     def makespan(self) -> float:
         return max((e.end for e in self.events), default=0.0)
 
     def rank_events(self, rank: int, compute_only: bool = False) -> list[Event]:
-        return [e for e in self.events if e.rank == rank
-                and (not compute_only or e.kind in COMPUTE_KINDS)]
+        return [e for e in self._by_rank.get(rank, [])
+                if not compute_only or e.kind in COMPUTE_KINDS]
 
     def busy(self, rank: int) -> float:
         """Seconds rank spent computing (union of its compute intervals)."""
         total, covered_until = 0.0, -math.inf
-        for e in sorted(self.rank_events(rank, compute_only=True), key=lambda e: e.start):
+        for e in self.rank_events(rank, compute_only=True):  # sorted by start already
             start = max(e.start, covered_until)
             if e.end > start:
                 total += e.end - start
@@ -72,23 +79,7 @@ class Timeline:
         (inference) holds them only while it runs. With interleaving each unit is one chunk's
         activations (1/v of the rank's layers).
         """
-        events = self.rank_events(rank, compute_only=True)
-        has_w = {(e.mb, e.chunk) for e in events if e.kind == "W"}
-        has_b = {(e.mb, e.chunk) for e in events if e.kind == "B"}
-        changes = []  # (time, +1/-1); releases sort before acquisitions at the same time
-        for e in events:
-            key = (e.mb, e.chunk)
-            if e.kind == "F":
-                changes.append((e.start, 1))
-                if key not in has_b:  # inference: nothing kept once the output is sent
-                    changes.append((e.end, -1))
-            elif e.kind == ("W" if key in has_w else "B"):
-                changes.append((e.end, -1))
-        held = peak = 0
-        for _, delta in sorted(changes):
-            held += delta
-            peak = max(peak, held)
-        return peak
+        return peak_held(e.action() for e in self.rank_events(rank, compute_only=True))
 
     # ---- drawing ---------------------------------------------------------------------------
 
@@ -137,7 +128,7 @@ class Timeline:
                 overlap = min(e.end, (slot + 1) * unit) - max(e.start, slot * unit)
                 if overlap > best[slot][e.rank] + 1e-12:
                     best[slot][e.rank] = overlap
-                    grid[slot][e.rank] = _label(e, mb_base)
+                    grid[slot][e.rank] = e.action().label(mb_base)
         width = max([5] + [len(c) for row in grid for c in row])
         tw = max(1, len(str(rows - 1)))
         header = f"| {'t'.rjust(tw)} | " + " | ".join(
@@ -150,10 +141,6 @@ class Timeline:
             width_text = _format_seconds(unit) if time_unit == "s" else f"{unit:.3g} {time_unit}"
             lines.append(f"\n(one row = {width_text})")
         return "\n".join(lines)
-
-
-def _label(e: Event, mb_base: int) -> str:
-    return f"{e.kind}{e.mb + mb_base}" + (f"c{e.chunk}" if e.chunk else "")
 
 
 def _format_seconds(seconds: float) -> str:

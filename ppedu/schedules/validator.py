@@ -65,11 +65,11 @@ class _Namer:
 
     def key(self, key: TaskKey) -> str:
         kind, stage, mb = key
-        chunk = stage // self.schedule.p
+        chunk = self.schedule.place_of(stage)[1]
         return f"{kind}_{mb + self.base}" + (f" (chunk {chunk})" if self.schedule.v > 1 else "")
 
     def gpu(self, stage: int) -> str:
-        return f"GPU{stage % self.schedule.p}"
+        return f"GPU{self.schedule.place_of(stage)[0]}"
 
 
 def _why(need: TaskKey, action_kind: str) -> str:
@@ -117,8 +117,9 @@ def _completeness_problems(sched: Schedule, names: _Namer) -> list[str]:
     present: dict[TaskKey, int] = {}
     problems = []
     for r, actions in enumerate(sched.ranks):
-        for a in actions:
-            if a.kind not in ("F", "B", "W") or a.chunk >= sched.v or not 0 <= a.mb < sched.m:
+        for a in (u for action in actions for u in action.units):
+            if a.kind not in ("F", "B", "W") or not 0 <= a.chunk < sched.v \
+                    or not 0 <= a.mb < sched.m:
                 problems.append(f"GPU{r} has an action {a} outside kinds F/B/W, "
                                 f"micro-batches 0..{sched.m - 1}, chunks 0..{sched.v - 1}.")
                 continue
@@ -127,11 +128,12 @@ def _completeness_problems(sched: Schedule, names: _Namer) -> list[str]:
     kinds = ["F"]
     if any(k[0] == "B" for k in present):
         kinds.append("B")
-    if sched.split_backward or any(k[0] == "W" for k in present):
-        kinds.append("W")
+    # W is required everywhere when every backward is split; else only checked where present
+    # (DualPipeV splits some backwards, and a B without its W is a whole backward)
+    kinds += ["W"] if sched.split_backward else []
     for stage in range(sched.num_stages):
         for mb in range(sched.m):
-            for kind in kinds:
+            for kind in kinds + (["W"] if "W" not in kinds and ("W", stage, mb) in present else []):
                 key, gpu = (kind, stage, mb), names.gpu(stage)
                 count = present.get(key, 0)
                 if count == 0:
@@ -143,10 +145,9 @@ def _completeness_problems(sched: Schedule, names: _Namer) -> list[str]:
 
 def _run_blocking(sched: Schedule, names: _Namer) -> tuple[list[str], Timeline | None]:
     """Run with unit times and blocking receives; explain a deadlock if it happens."""
-    by_key = {task_key(sched, r, a): a for r, acts in enumerate(sched.ranks) for a in acts}
+    lists, deps = schedule_tasks(sched)
     try:
-        done = run_task_lists(schedule_tasks(sched), lambda r, k: 1.0,
-                              lambda r, k: [(n, 0.0) for n in needs(sched, r, by_key[k])])
+        done = run_task_lists(lists, lambda r, k: 1.0, lambda r, k: [(n, 0.0) for n in deps[k]])
     except Deadlock as stuck:
         parts = []
         for r, (key, missing) in sorted(stuck.waiting.items()):
@@ -156,6 +157,6 @@ def _run_blocking(sched: Schedule, names: _Namer) -> tuple[list[str], Timeline |
                          if gpu == f"GPU{r}" else f"{names.key(need)} from {gpu}")
                 parts.append(f"GPU{r} is stuck at {names.key(key)} waiting for {whose}")
         return ["Deadlock: " + "; ".join(parts) + ". No GPU can move."], None
-    events = [Event(r, k[0], k[2], k[1] // sched.p, s, e) for k, (r, s, e) in done.items()]
+    events = [Event(r, k[0], k[2], sched.place_of(k[1])[1], s, e) for k, (r, s, e) in done.items()]
     return [], Timeline(events, sched.p)
 
