@@ -22,6 +22,23 @@ _SHAPE = {"naive": (1, "loop", False), "gpipe": (1, "loop", False), "1f1b": (1, 
           "dualpipev": (2, "v", False)}
 
 
+# schedules that run weight gradients as separate W actions (all or some of them)
+WEIGHT_SPLIT = ("zb1", "zb2", "interleaved-zb", "zbv", "dualpipev")
+
+
+def default_v(name: str) -> int:
+    """Chunks per rank when the user gives none: 2 where a schedule needs several, else 1."""
+    chunks = _SHAPE[name][0] if name in _SHAPE else 1
+    return 2 if chunks in (None, 2) else 1
+
+
+def fit_v(name: str, v: int) -> int:
+    """The v a schedule can use, from a slider that may be anywhere: 1 for single-chunk
+    schedules, 2 for ZB-V and DualPipeV, at least 2 for the interleaved family."""
+    chunks = _SHAPE[name][0] if name in _SHAPE else 1
+    return max(v, 2) if chunks is None else chunks
+
+
 def build(name: str, p: int, m: int, v: int = 1) -> Schedule:
     """Build schedule ``name`` for ``p`` ranks, ``m`` micro-batches, ``v`` chunks per rank.
     ZB-V and DualPipeV always use two chunks in a V: ``v`` may be left at 1 for them."""

@@ -101,13 +101,17 @@ def run_task_lists(
         tasks, i, clock = task_lists[rank], next_index[rank], free_at[rank]
         while i < len(tasks):
             task = tasks[i]
-            deps = dependencies(rank, task)
-            missing = next((dep for dep, _ in deps if dep not in done), None)
+            missing = None
+            for dep, delay in dependencies(rank, task):
+                if dep not in done:
+                    missing = dep
+                    break
+                ready = done[dep][2] + delay
+                if ready > clock:
+                    clock = ready
             if missing is not None:
                 parked.setdefault(missing, []).append(rank)
                 break
-            for dep, delay in deps:
-                clock = max(clock, done[dep][2] + delay)
             end = clock + duration(rank, task)
             done[task] = (rank, clock, end)
             clock, i = end, i + 1
@@ -142,7 +146,6 @@ def simulate(schedule: Schedule, costs: CostModel | None = None) -> SimResult:
     message = costs.message_time()
     split = [schedule.weight_split(r) for r in range(p)]
     place = [schedule.place_of(s) for s in range(schedule.num_stages)]
-    lists, deps = schedule_tasks(schedule)
 
     def duration(rank: int, key: TaskKey) -> float:
         kind, stage, mb = key
@@ -153,10 +156,13 @@ def simulate(schedule: Schedule, costs: CostModel | None = None) -> SimResult:
         whole = not schedule.split_backward and (place[stage][1], mb) not in split[rank]
         return (t_b[rank] + t_w[rank] if whole else t_b[rank]) / v
 
-    def dependencies(rank: int, key: TaskKey) -> list[tuple[TaskKey, float]]:
-        return [(dep, 0.0 if place[dep[1]][0] == rank else message) for dep in deps[key]]
-
-    done = run_task_lists(lists, duration, dependencies)
+    lists, delayed = [], {}  # each task's (dependency, message delay), worked out once
+    for rank in range(p):
+        tasks = rank_tasks(schedule, rank)
+        lists.append([key for key, _ in tasks])
+        for key, deps in tasks:
+            delayed[key] = [(d, 0.0 if place[d[1]][0] == rank else message) for d in deps]
+    done = run_task_lists(lists, duration, lambda rank, key: delayed[key])
     events = [Event(r, kind, mb, place[stage][1], start, end)
               for (kind, stage, mb), (r, start, end) in done.items()]
     return result_from_timeline(Timeline(events, p))
