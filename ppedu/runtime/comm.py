@@ -88,9 +88,9 @@ def _wait(work, what: str, peer: int | None = None, timeout_s: float | None = No
     except RuntimeError as exc:
         cluster.set_status(f"failed: {what}")
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        who = f" (rank {peer} did not answer: is it dead, stuck, or waiting on something else?)" \
-            if peer is not None else ""
-        raise ClusterError(f"rank {cluster.rank()}: {what} failed after "
+        who = f" ({cluster.where(peer)} did not answer: is it dead, stuck, or waiting on " \
+            "something else?)" if peer is not None else ""
+        raise ClusterError(f"{cluster.where()}: {what} failed after "
                            f"{time.perf_counter() - start:.1f} s{who}: {text}",
                            rank=cluster.rank(), job=what) from None
     _stats["wait_s"] += time.perf_counter() - start

@@ -22,6 +22,10 @@ SCHEDULE_NAMES = ("naive", "gpipe", "1f1b", "interleaved", "zb1", "forward-only"
 KINDS = ("F", "B", "W")
 
 MAX_P, MAX_M, MAX_V = 64, 1024, 16
+# (virtual stage, micro-batch) pairs one schedule may hold: the largest non-interleaved one,
+# 1F1B at p=64, m=1024 (131k actions). Interleaving at every limit at once would be 2M actions,
+# which no entry point answers "within a second or two" (simulator, validator, Gantt).
+MAX_TASKS = MAX_P * MAX_M
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,8 @@ def build_schedule(name: str, p: int, m: int, v: int = 1) -> Schedule:
     p = check_int("p", p, 1, MAX_P)
     m = check_int("m", m, 1, MAX_M)
     v = check_int("v", v, 1, MAX_V)
+    if p * m * v > MAX_TASKS:
+        raise UsageError(f"p*m*v must be at most {MAX_TASKS} (got {p}*{m}*{v} = {p * m * v})")
     if name == "interleaved":
         if v < 2:
             raise UsageError(f"v must be an integer in 2..{MAX_V} for interleaved 1F1B (got {v})")
