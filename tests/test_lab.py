@@ -27,34 +27,27 @@ def train_step(stage):
         stage.send_forward(mb, stage.forward(mb, x))
 """
 
-MISSING_SEND = """
+AFAB_FORWARDS = """
 def train_step(stage):
     m = stage.num_microbatches
     for mb in range(m):
         stage.send_forward(mb, stage.forward(mb, stage.recv_forward(mb)))
+"""
+
+MISSING_SEND = AFAB_FORWARDS + """
     for mb in range(m):
         g_in = stage.backward(mb, stage.recv_backward(mb))
         if not (stage.is_last and mb == 2):   # the bug: one gradient is never sent
             stage.send_backward(mb, g_in)
 """
 
-WRONG_PAIRING = """
-def train_step(stage):
-    m = stage.num_microbatches
-    for mb in range(m):
-        stage.send_forward(mb, stage.forward(mb, stage.recv_forward(mb)))
+WRONG_PAIRING = AFAB_FORWARDS + """
     grads = [stage.recv_backward(mb) for mb in range(m)]
     for mb in range(m):
         stage.send_backward(mb, stage.backward(mb, grads[m - 1 - mb]))   # the bug: reversed
 """
 
-NO_SCALING = """
-import torch
-
-def train_step(stage):
-    m = stage.num_microbatches
-    for mb in range(m):
-        stage.send_forward(mb, stage.forward(mb, stage.recv_forward(mb)))
+NO_SCALING = "import torch\n" + AFAB_FORWARDS + """
     for mb in range(m):
         g = torch.ones(()) if stage.is_last else stage.recv_backward(mb)   # the bug: no 1/m
         stage.send_backward(mb, stage.backward(mb, g))
@@ -99,41 +92,29 @@ def test_deadlock_names_each_rank_and_what_it_waits_for(cluster2):
     assert grade(LOOPS["1f1b"], "1f1b", p=2, m=4, cluster=cluster2).ok  # the cluster still works
 
 
-def test_missing_send_is_named(cluster4):
-    message = _graded(cluster4, MISSING_SEND, "afab")
-    assert "rank 2 waits in recv_backward(2) from rank 3" in message
-    assert "Rank 3 finished its step without ever calling send_backward(2): a send that never happens" in message
+# (submission, graded as, ranks, what the message must say)
+BROKEN = {
+    "missing send": (MISSING_SEND, "afab", 4, [
+        "rank 2 waits in recv_backward(2) from rank 3",
+        "Rank 3 finished its step without ever calling send_backward(2): a send that never happens"]),
+    "wrong pairing": (WRONG_PAIRING, "afab", 2, [
+        "rank 0: backward(0) was given the tensor recv_backward(3) returned",
+        "another micro-batch's activations"]),
+    "afab as 1f1b": (LOOPS["afab"], "1f1b", 2, ["This is AFAB (GPipe)", "call #3 is F2 but 1F1B runs B0"]),
+    "1f1b as afab": (LOOPS["1f1b"], "afab", 2, ["This is 1F1B; the exercise asks for AFAB"]),
+    "missing 1/m": (NO_SCALING, "afab", 2, ["4 = m times too large", "1/m"]),
+    "exception": (RAISES, "afab", 2, ["rank 0 raised AttributeError: 'Stage' object has no attribute 'forwrd'",
+                                      "line 4 of train_step"]),
+    "backward first": (BACKWARD_FIRST, "afab", 2, ["backward(0) before forward(0)"]),
+}
 
 
-def test_wrong_pairing_is_named_and_the_gradients_disagree(cluster2):
-    message = _graded(cluster2, WRONG_PAIRING, "afab")
-    assert "rank 0: backward(0) was given the tensor recv_backward(3) returned" in message
-    assert "another micro-batch's activations" in message
-
-
-def test_afab_submitted_as_1f1b(cluster2):
-    message = _graded(cluster2, LOOPS["afab"], "1f1b")
-    assert "This is AFAB (GPipe)" in message and "call #3 is F2 but 1F1B runs B0" in message
-
-
-def test_1f1b_submitted_as_afab(cluster2):
-    assert "This is 1F1B; the exercise asks for AFAB" in _graded(cluster2, LOOPS["1f1b"], "afab")
-
-
-def test_missing_scaling_is_diagnosed(cluster2):
-    message = _graded(cluster2, NO_SCALING, "afab")
-    assert "4 = m times too large" in message and "1/m" in message
-
-
-def test_an_exception_names_rank_error_and_line(cluster2):
-    message = _graded(cluster2, RAISES, "afab")
-    assert "rank 0 raised AttributeError: 'Stage' object has no attribute 'forwrd'" in message
-    assert "line 4 of train_step" in message
-
-
-def test_backward_before_forward_is_explained(cluster2):
-    message = _graded(cluster2, BACKWARD_FIRST, "afab")
-    assert "backward(0) before forward(0)" in message
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_broken_submission_gets_its_message(case, cluster2, cluster4):
+    submission, schedule, p, fragments = BROKEN[case]
+    message = _graded(cluster2 if p == 2 else cluster4, submission, schedule)
+    for fragment in fragments:
+        assert fragment in message
 
 
 def test_not_a_function_and_bad_parameters():
