@@ -23,7 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "course"
 PAGES = ["intro", "00_setup", "01_tp_vs_pp", "02_bubbles", "03_micro_batches", "04_1f1b",
-         "05_continuous_batching", "glossary", "references", "instructor"]
+         "05_continuous_batching", "source_errors", "glossary", "references", "instructor"]
 
 
 def _jupyter_book() -> list[str]:
@@ -141,6 +141,23 @@ def test_references_and_instructor_guide(html: Path) -> None:
     for needle in ("torchrun --nproc-per-node=4 -m ppedu.cli train", "--rdzv-endpoint",
                    "ppedu run-notebook notebooks/03_micro_batches.ipynb", "-p backend nccl", "NCCL"):
         assert needle in guide, f"instructor guide lacks {needle!r}"
+
+
+@pytest.mark.timeout(300)
+def test_source_documents_page_corrects_all_five(html: Path) -> None:
+    """One page names every source document and what settles each correction, with working configs."""
+    text = _text(html, "source_errors")
+    for doc in ("000", "001", "002", "003", "004"):
+        assert f"Source document {doc}" in text, f"the corrections page lacks source document {doc}"
+    for needle in ("num_layers // self.pp_size", "ppedu validate example:seed002_1f1b", "t_b \\approx 2",
+                   "partition_method", "get_pipeline_config", "gradient_accumulation_steps", "torchgpipe",
+                   "Horovod", "All-Reduce", "ppedu simulate --schedule naive -p 3 -m 1"):
+        assert needle in text, f"the corrections page lacks {needle!r}"
+    for config in ("--pipeline-model-parallel-size 4", "PipelineModule(", "Schedule1F1B(",
+                   "pipeline_parallel_degree = 4"):
+        assert config in text, f"the corrections page lacks the working config {config!r}"
+    intro = (html / "intro.html").read_text(encoding="utf-8")
+    assert 'href="source_errors.html"' in intro, "the introduction should link the corrections page"
 
 
 def test_toc_lists_only_existing_markdown_pages() -> None:

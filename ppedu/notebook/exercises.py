@@ -197,7 +197,7 @@ def check_choose_m(m: int | None, p: int, memory_budget_mb: float, per_microbatc
     """Is ``m`` the candidate with the smallest bubble whose activations fit on rank 0?
 
     ``per_microbatch_mb``: activation memory of one micro-batch on one stage (fixed micro-batch
-    size, as in seed 002's example). GPipe holds m of them, 1F1B at most p (``ppedu.schedules.theory``).
+    size). GPipe holds m of them, 1F1B at most p (``ppedu.schedules.theory``).
     ``m=None`` means "no candidate fits".
     """
     from ppedu.schedules.theory import bubble_gpipe, peak_activations

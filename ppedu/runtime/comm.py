@@ -1,4 +1,5 @@
-"""Point-to-point communication between pipeline stages, the way seed 001's chapter describes it.
+"""Point-to-point communication between pipeline stages: blocking send/recv of activations and
+gradients, as in Megatron-LM's p2p_communication and picotron's pipeline loops.
 
 A stage does not know the shape of what its neighbour will send, so every message is two sends:
 a small int64 *header* (dtype, shape, send time) and then the payload. Every wait has a timeout and
@@ -204,8 +205,10 @@ def _apply_link_delay(src: int, sent_at: float, nbytes: int) -> None:
 
 
 def all_reduce(t: torch.Tensor, group=None, op=dist.ReduceOp.SUM) -> torch.Tensor:
-    """In-place all-reduce with timeout and counters; the emulated link adds latency + size/bandwidth
-    once per call (a ring all-reduce over n ranks moves 2(n-1)/n of the data, counted in ``bytes``)."""
+    """In-place all-reduce with timeout and counters. The emulated link charges a *ring* all-reduce
+    in the alpha-beta model (Thakur, Rabenseifner & Gropp 2005): 2(n-1) steps (reduce-scatter, then
+    all-gather), each one latency alpha and S/n bytes, so 2(n-1)*alpha + 2(n-1)/n * S / beta.
+    ``bytes`` counts the 2(n-1)/n * S each rank puts on the wire."""
     n = dist.get_world_size(group)
     nbytes = t.numel() * t.element_size()
     _stats["collectives"]["all_reduce"]["calls"] += 1
@@ -214,7 +217,7 @@ def all_reduce(t: torch.Tensor, group=None, op=dist.ReduceOp.SUM) -> torch.Tenso
         return t
     _wait(dist.all_reduce(t, op=op, group=group, async_op=True), f"all_reduce {tuple(t.shape)}")
     if _link.latency_ms or _link.bandwidth_gbps != float("inf"):
-        delay = _link.latency_ms / 1e3 + _link.transfer_s(int(2 * (n - 1) / n * nbytes))
+        delay = 2 * (n - 1) * _link.latency_ms / 1e3 + _link.transfer_s(int(2 * (n - 1) / n * nbytes))
         time.sleep(delay)
         _stats["link_delay_s"] += delay
     return t

@@ -158,7 +158,7 @@ def _zb1_rank(p: int, m: int, rank: int) -> list[Action]:
 
 
 def _forward_only_rank(p: int, m: int, rank: int) -> list[Action]:
-    """Inference: micro-batched forwards only (seed 001's Gantt chart)."""
+    """Inference: micro-batched forwards only (no backward, no gradient to wait for)."""
     return [Action("F", mb) for mb in range(m)]
 
 

@@ -174,7 +174,8 @@ def parse_markdown_table(text: str) -> TimedSchedule:
 
 def load_example(name: str) -> TimedSchedule:
     """A table shipped in ``ppedu/assets/<name>.md``: ``1f1b_p4_m4`` (correct) or
-    ``seed002_1f1b`` (seed 002's table, which breaks dependencies)."""
+    ``seed002_1f1b`` (a published 1F1B table that breaks dependencies: source document 002
+    of the course, course/source_errors.md)."""
     if name not in EXAMPLES:
         raise UsageError(f"example must be one of {', '.join(EXAMPLES)} (got {name!r})")
     return parse_markdown_table(example_text(name))

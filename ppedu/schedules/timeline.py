@@ -119,7 +119,7 @@ class Timeline:
         ``unit`` is the slot width in seconds; by default the shortest compute event, so a
         simulation with equal costs gets one row per action. A slot shows the event covering
         most of it, ``-`` when the GPU is idle. ``mb_base=1`` numbers micro-batches from 1, as
-        in seed 002. ``time_unit`` names the unit of the times ("s" prints ms/us as fits).
+        hand-written textbook tables do. ``time_unit`` names the unit of the times ("s" prints ms/us as fits).
         The output parses back with ``ppedu.schedules.validator.parse_markdown_table`` when
         every event is one slot long.
         """
