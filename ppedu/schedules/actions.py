@@ -30,8 +30,12 @@ SCHEDULE_NAMES = ("naive", "gpipe", "1f1b", "interleaved", "zb1", "forward-only"
                   "looped-bfs", "interleaved-zb", "zbv", "zb2", "dualpipev")
 PLACEMENTS = ("loop", "v")
 MAX_P, MAX_M, MAX_V = 64, 1024, 16
+# (virtual stage, micro-batch) pairs one schedule may hold: the largest non-interleaved one,
+# 1F1B at p=64, m=1024 (131k actions). Interleaving at every limit at once would be 2M actions,
+# which no entry point answers "within a second or two" (simulator, validator, Gantt).
+MAX_TASKS = MAX_P * MAX_M
 
-_LABEL = re.compile(r"^([FBW])\s*_?\s*\{?(\d+)\}?(?:\s*c\s*(\d+))?$", re.IGNORECASE)
+_LABEL = re.compile(r"^([FBW])\s*_?\s*\{?(\d{1,7})\}?(?:\s*c\s*(\d{1,3}))?$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ppedu.errors import UsageError, check_int
-from ppedu.schedules.actions import MAX_M, MAX_P, MAX_V, SCHEDULE_NAMES, Action, Schedule
+from ppedu.schedules.actions import MAX_M, MAX_P, MAX_TASKS, MAX_V, SCHEDULE_NAMES, Action, Schedule
 from ppedu.schedules import builders_chunked as chunked
 from ppedu.schedules.builders_chunked import defer_weights
 
@@ -46,6 +46,8 @@ def build(name: str, p: int, m: int, v: int = 1) -> Schedule:
         raise UsageError(f"schedule must be one of {', '.join(SCHEDULE_NAMES)} (got {name!r})")
     p, m = check_int("p", p, 1, MAX_P), check_int("m", m, 1, MAX_M)
     v = check_int("v", v, 1, MAX_V)
+    if p * m * v > MAX_TASKS:
+        raise UsageError(f"p*m*v must be at most {MAX_TASKS} (got {p}*{m}*{v} = {p * m * v})")
     chunks, placement, split = _SHAPE[name]
     if chunks is None and v < 2:
         raise UsageError(f"v must be an integer in 2..{MAX_V} for {name} (got {v})")
@@ -130,7 +132,7 @@ def _zb2_rank(p: int, m: int, v: int, rank: int) -> list[Action]:
 
 
 def _forward_only_rank(p: int, m: int, v: int, rank: int) -> list[Action]:
-    """Inference: micro-batched forwards only (seed 001's Gantt chart)."""
+    """Inference: micro-batched forwards only (no backward, no gradient to wait for)."""
     return [Action("F", mb) for mb in range(m)]
 
 

@@ -181,15 +181,25 @@ def result_from_timeline(timeline: Timeline) -> SimResult:
 # --------------------------------------------------------------------------------------------------
 # Chapter 1: one training step split by TP or by PP over n ranks (the crossover plot's theory)
 # --------------------------------------------------------------------------------------------------
+def allreduce_time(n: int, nbytes: float, latency_s: float = 0.0,
+                   bandwidth_Bps: float = math.inf) -> float:
+    """A ring all-reduce of ``nbytes`` over ``n`` ranks in the alpha-beta model (Thakur, Rabenseifner
+    & Gropp 2005): 2(n-1) steps, each paying one latency and moving nbytes/n, i.e.
+    2(n-1)*alpha + 2(n-1)/n * nbytes / beta. The same alpha and beta price a point-to-point message
+    at alpha + nbytes / beta (chapters 1 and 3), and ``ppedu.runtime.comm`` emulates exactly this."""
+    if n <= 1:
+        return 0.0
+    return 2 * (n - 1) * latency_s + 2 * (n - 1) / n * nbytes / bandwidth_Bps
+
+
 def tp_step_time(compute_s: float, layers: int, n: int, latency_s: float = 0.0,
                  allreduce_bytes: float = 0.0, bandwidth_Bps: float = math.inf) -> float:
     """Megatron TP over ``n`` ranks: every layer's compute split n ways (``compute_s / n``), plus
     4 all-reduces per layer (g after attention and MLP forward, f before them backward), each on
-    the critical path: ``latency_s`` + what a ring puts on one rank's wire,
-    2(n-1)/n * ``allreduce_bytes``, over the bandwidth. One rank (n = 1) talks to nobody."""
-    messages = 4 * layers if n > 1 else 0
-    wire = 2 * (n - 1) / n * allreduce_bytes
-    return compute_s / n + messages * (latency_s + wire / bandwidth_Bps)
+    the critical path and priced by ``allreduce_time``. Nothing is overlapped: Megatron-LM hides
+    the backward all-reduces behind the weight-gradient GEMM, which this model leaves out (an
+    upper bound for TP). One rank (n = 1) talks to nobody."""
+    return compute_s / n + 4 * layers * allreduce_time(n, allreduce_bytes, latency_s, bandwidth_Bps)
 
 
 def pp_step_time(compute_s: float, n: int, m: int = 1, latency_s: float = 0.0,

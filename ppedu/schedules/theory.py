@@ -18,7 +18,7 @@ from ppedu.schedules.actions import SCHEDULE_NAMES
 
 
 def bubble_naive(p: int) -> float:
-    """(p-1)/p: only one GPU works at a time (seed 002: 75 % for p = 4), whatever m is."""
+    """(p-1)/p: only one GPU works at a time (75 % for p = 4), whatever m is."""
     return (p - 1) / p
 
 
@@ -111,7 +111,7 @@ def peak_activations(schedule: str, p: int, m: int, rank: int = 0, v: int = 1) -
 
 def total_idle_time(p: int, tf: float, tb: float) -> float:
     """p(p-1)(tf+tb): idle time summed over all GPUs for GPipe/1F1B, whatever m is
-    (seed 002's formula, right in this sense; each GPU idles (p-1)(tf+tb))."""
+    (summed over devices; each GPU idles (p-1)(tf+tb))."""
     return p * (p - 1) * (tf + tb)
 
 

@@ -122,9 +122,10 @@ class Timeline:
         ``unit`` is the slot width in seconds; by default the shortest compute event, so a
         simulation with equal costs gets one row per action. A slot shows the event covering
         most of it, ``-`` when the GPU is idle. ``mb_base=1`` numbers micro-batches from 1, as
-        in seed 002. ``time_unit`` names the unit of the times ("s" prints ms/us as fits).
-        An action longer than one row shows its label once and ``...`` below (not twice: it
-        ran once). The output parses back with ``ppedu.schedules.validator.parse_markdown_table`` when
+        hand-written textbook tables do. ``time_unit`` names the unit of the times ("s" prints
+        ms/us as fits). An action longer than one row shows its label once and ``...`` below
+        (not twice: it ran once). The output parses back with
+        ``ppedu.schedules.validator.parse_markdown_table`` when
         every event is one slot long.
         """
         compute = [e for e in self.events if e.kind in COMPUTE_KINDS and e.end > e.start]

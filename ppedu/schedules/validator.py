@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ppedu.schedules.actions import Schedule, TaskKey, needs, task_key
+from ppedu.errors import UsageError, check_int
+from ppedu.schedules.actions import MAX_M, MAX_P, MAX_V, Action, Schedule, TaskKey, needs, task_key
 from ppedu.schedules.simulator import Deadlock, run_task_lists, schedule_tasks
 from ppedu.schedules.timeline import Event, Timeline
 from ppedu.schedules.tables import TimedSchedule, load_example, parse_markdown_table
@@ -44,6 +45,7 @@ def validate(schedule: Schedule | TimedSchedule, *, blocking: bool = True) -> Ve
     """
     timed = schedule if isinstance(schedule, TimedSchedule) else None
     sched = timed.schedule if timed else schedule
+    _check_sizes(sched)
     names = _Namer(sched, timed.one_based if timed else False)
     problems = _timed_problems(timed, names) if timed else []
     problems += _completeness_problems(sched, names)
@@ -51,10 +53,39 @@ def validate(schedule: Schedule | TimedSchedule, *, blocking: bool = True) -> Ve
     if not problems and timed is None and blocking:
         problems, timeline = _run_blocking(sched, names)
     if problems:
-        return Verdict(False, "INVALID: " + problems[0], problems, timeline)
+        return Verdict(False, "INVALID: " + problems[0], _capped(problems), timeline)
     where = "on its time steps" if timed else "with blocking receives"
     return Verdict(True, f"VALID: {sched.p} GPUs, {sched.m} micro-batches; every dependency is "
                    f"met {where}.", [], timeline)
+
+
+# a verdict lists at most this many problems, then how many more there are: a table that
+# names F_1024 on one GPU only would otherwise list a million missing actions
+MAX_PROBLEMS = 50
+
+
+def _check_sizes(sched) -> None:
+    """Refuse what is not a schedule, or one larger than the library's limits, in one line:
+    the checks below cost p * v * m, so the sizes bound the time of a verdict."""
+    if not isinstance(sched, Schedule):
+        raise UsageError(f"schedule must be a Schedule or a TimedSchedule "
+                         f"(got {type(sched).__name__})")
+    check_int("p", sched.p, 1, MAX_P)
+    check_int("m", sched.m, 1, MAX_M)
+    check_int("v", sched.v, 1, MAX_V)
+    if len(sched.ranks) != sched.p:
+        raise UsageError(f"ranks must hold one action list per GPU, {sched.p} lists "
+                         f"(got {len(sched.ranks)})")
+
+
+def _capped(problems: list[str]) -> list[str]:
+    """The first MAX_PROBLEMS problems, then one line counting the others (including those
+    a "... and N more" line already stands for)."""
+    if len(problems) <= MAX_PROBLEMS + 1:
+        return problems
+    hidden = sum(int(text.split()[2]) if text.startswith("... and ") else 1
+                 for text in problems[MAX_PROBLEMS:])
+    return problems[:MAX_PROBLEMS] + [f"... and {hidden} more problems."]
 
 
 class _Namer:
@@ -117,9 +148,8 @@ def _completeness_problems(sched: Schedule, names: _Namer) -> list[str]:
     present: dict[TaskKey, int] = {}
     problems = []
     for r, actions in enumerate(sched.ranks):
-        for a in (u for action in actions for u in action.units):
-            if a.kind not in ("F", "B", "W") or not 0 <= a.chunk < sched.v \
-                    or not 0 <= a.mb < sched.m:
+        for a in (u for action in actions for u in _units(action)):
+            if not _well_formed(a, sched):
                 problems.append(f"GPU{r} has an action {a} outside kinds F/B/W, "
                                 f"micro-batches 0..{sched.m - 1}, chunks 0..{sched.v - 1}.")
                 continue
@@ -128,15 +158,41 @@ def _completeness_problems(sched: Schedule, names: _Namer) -> list[str]:
     kinds = ["F"]
     if any(k[0] == "B" for k in present):
         kinds.append("B")
-    # W is required everywhere when every backward is split; else only checked where present
-    # (DualPipeV splits some backwards, and a B without its W is a whole backward)
+    # W is required everywhere when every backward is split; else it is optional and only
+    # checked for repeats (DualPipeV splits some backwards; a B without its W is a whole one)
     kinds += ["W"] if sched.split_backward else []
+    optional = [] if sched.split_backward else ["W"]
+    return problems + _missing_or_repeated(sched, names, present, kinds, optional)
+
+
+def _units(action) -> tuple:
+    """The plain actions of one entry: an overlapped pair's two halves, else itself (anything
+    a student typed, well formed or not, so that the checks below can name it)."""
+    return action.units if isinstance(action, Action) else (action,)
+
+
+def _well_formed(a, sched: Schedule) -> bool:
+    return (isinstance(a, Action) and a.kind in ("F", "B", "W") and type(a.mb) is int
+            and type(a.chunk) is int and 0 <= a.chunk < sched.v and 0 <= a.mb < sched.m)
+
+
+def _missing_or_repeated(sched: Schedule, names: _Namer, present: dict[TaskKey, int],
+                         kinds: list[str], optional: list[str]) -> list[str]:
+    """Missing and repeated tasks in (stage, mb, kind) order. Stops naming them after
+    MAX_PROBLEMS and counts the rest, so the time is bounded by the actions present plus
+    MAX_PROBLEMS, not by p * v * m (every present key is one of the expected ones)."""
+    missing = sched.num_stages * sched.m * len(kinds) - sum(k[0] in kinds for k in present)
+    repeated = sum(1 for count in present.values() if count > 1)
+    problems: list[str] = []
     for stage in range(sched.num_stages):
         for mb in range(sched.m):
-            for kind in kinds + (["W"] if "W" not in kinds and ("W", stage, mb) in present else []):
+            for kind in kinds + optional:
+                if len(problems) == MAX_PROBLEMS:
+                    more = missing + repeated - MAX_PROBLEMS
+                    return problems + ([f"... and {more} more problems."] if more else [])
                 key, gpu = (kind, stage, mb), names.gpu(stage)
                 count = present.get(key, 0)
-                if count == 0:
+                if count == 0 and kind not in optional:
                     problems.append(f"{gpu} never runs {names.key(key)}.")
                 elif count > 1:
                     problems.append(f"{gpu} runs {names.key(key)} {count} times; once is right.")
@@ -159,4 +215,3 @@ def _run_blocking(sched: Schedule, names: _Namer) -> tuple[list[str], Timeline |
         return ["Deadlock: " + "; ".join(parts) + ". No GPU can move."], None
     events = [Event(r, k[0], k[2], sched.place_of(k[1])[1], s, e) for k, (r, s, e) in done.items()]
     return [], Timeline(events, sched.p)
-

@@ -49,6 +49,7 @@ class TrainConfig:
     n_layer: int | None = None    # default: one block per virtual stage, at least 4
     n_embd: int = 64
     n_head: int = 4
+    vocab_size: int | None = None # default: the shipped corpus's; larger = a heavier head on the last stage
     lr: float = 0.1
     seed: int = 0
     boundaries: list | None = None  # layer range per virtual stage; set by train() from `partition`
@@ -76,8 +77,9 @@ class TrainConfig:
 
     def model_config(self):
         from ppedu.model.gpt import GPTConfig
+        vocab = {} if self.vocab_size is None else {"vocab_size": self.vocab_size}
         return GPTConfig(block_size=max(64, self.seq_len), n_layer=self.n_layer, n_head=self.n_head,
-                         n_embd=self.n_embd, seed=self.seed)
+                         n_embd=self.n_embd, seed=self.seed, **vocab)
 
     def stage_boundaries(self) -> list:
         """Layer ranges per virtual stage. Computed once on the driver (``balanced`` measures
