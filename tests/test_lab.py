@@ -129,5 +129,8 @@ def test_timed_bubble_and_peak_against_theory(cluster2):
     result = grade(LOOPS["1f1b"], "1f1b", p=2, m=4, workload="timed", cluster=cluster2,
                    tf_ms=30, tb_ms=30).result
     assert result.peak_activations == result.theory_peak_activations == [2, 1]
-    # the bubble of a sleep-based step: theory plus per-message overhead, never below theory
-    assert result.theory_bubble - 0.03 <= result.measured_bubble <= result.theory_bubble + 0.15
+    # a sleep-based step: theory plus per-message overhead (large on a loaded 2-core machine), so
+    # assert what the measurement must show: no better than theory, and pipelined (nearer to
+    # (p-1)/(m+p-1) than to the naive (p-1)/p it would have without overlap)
+    naive = 1 / 2
+    assert result.theory_bubble - 0.03 <= result.measured_bubble < (result.theory_bubble + naive) / 2

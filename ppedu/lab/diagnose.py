@@ -69,6 +69,9 @@ def run_failure(reports: list[dict], deadlock_s: float) -> str | None:
     """None when every rank finished its step; else who waited for what, and why nobody came."""
     if all(r["status"] == "ok" for r in reports):
         return None
+    if any(r["status"] == "raised" and r["detail"].startswith("NotImplementedError") for r in reports):
+        return ("Your train_step is not written yet (it raises NotImplementedError): replace the "
+                "`raise NotImplementedError` line by your loop, then run the cell again.")
     waits, why = [], []
     for r in reports:
         if r["status"] == "stuck":

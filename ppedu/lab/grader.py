@@ -44,7 +44,20 @@ class LabResult:
 
     @property
     def measured_bubble(self) -> float | None:
-        return self.timeline.bubble_fraction() if self.timeline is not None else None
+        """Idle share of the measured step (None when no rank computed anything)."""
+        if self.timeline is None or not any(e.kind in ("F", "B") for e in self.timeline.events):
+            return None
+        return self.timeline.bubble_fraction()
+
+    def summary(self) -> str:
+        """One line: measured bubble and peak activations beside theory, or why nothing was measured."""
+        failed = self.failure or next((r["detail"] for r in self.reports if r["status"] != "ok"), None)
+        if failed or self.measured_bubble is None:
+            return f"nothing measured: {failed or 'no rank computed anything'}"
+        theory = "" if self.theory_bubble is None else f" (theory {self.theory_bubble:.3f})"
+        peaks = "" if self.theory_peak_activations is None else f" (theory {self.theory_peak_activations})"
+        return (f"measured bubble {self.measured_bubble:.3f}{theory}, peak activations per rank "
+                f"{self.peak_activations}{peaks}")
 
     @property
     def theory_bubble(self) -> float | None:
