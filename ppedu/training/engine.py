@@ -62,7 +62,8 @@ class TrainConfig:
         check_choice("partition", self.partition, PARTITIONS)
         self.p, self.m, self.v = check_int("p", self.p, 1, 16), check_int("m", self.m, 1, 256), \
             check_int("v", self.v, 1, 8)
-        build_schedule(self.schedule, self.p, self.m, self.v)  # schedule-specific rules (m % p ...)
+        # schedule-specific rules (torch's rounds, DualPipeV's m >= 2p); ZB-V fixes v = 2
+        self.v = build_schedule(self.schedule, self.p, self.m, self.v).v
         for name in ("tf_ms", "tb_ms", "tw_ms"):
             setattr(self, name, check_float(name, getattr(self, name), 0.0, 10_000.0))
         self.latency_ms = check_float("latency_ms", self.latency_ms, 0.0, 10_000.0)
