@@ -24,6 +24,7 @@ COMMANDS = {
     "serve-sweep": "serve_sweep",
     "student-copy": "student_copy",
     "run-notebook": "run_notebook",
+    "grade": "grade",
 }
 
 _HELP = {
@@ -36,6 +37,7 @@ _HELP = {
     "serve-sweep": "goodput vs arrival rate under TTFT/TPOT targets: where the server saturates",
     "student-copy": "write the course notebooks with solutions stripped",
     "run-notebook": "run a course notebook headless with parameters (papermill, no widget stalls)",
+    "grade": "grade a class: run student notebooks headless, one CSV row per student and exercise",
 }
 
 

@@ -121,7 +121,7 @@ def test_activation_memory_groups_schedules_per_rank() -> None:
     assert list(fig.data[0].x) == ["GPU 0", "GPU 1", "GPU 2", "GPU 3"]
     assert list(fig.data[1].y) == [8.0, 6.0, 4.0, 2.0]          # MB
     assert fig.layout.yaxis.title.text == "peak activations held (MB)"
-    assert fig.layout.barmode == "group" and list(fig.data[1].text)[0] == "4 mb"
+    assert fig.layout.barmode == "group" and list(fig.data[1].text)[0] == "4 micro-batches"
     small = plots.activation_memory([fake_result("1f1b", 2, [2, 1], 16_384, 0.3)])
     assert "(KB)" in small.layout.yaxis.title.text and small.data[0].y[0] == pytest.approx(32.768)
 
