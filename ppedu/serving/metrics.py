@@ -12,7 +12,7 @@ Pipeline health comes from the timeline: per-stage busy/idle and the bubble frac
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from ppedu.serving.scheduler import BatchingConfig, RequestState, Scheduler
 from ppedu.schedules.theory import theory_decode_bubble
@@ -48,7 +48,7 @@ def window_bubble(timeline: Timeline, start: float, end: float) -> float:
     span = end - start
     if span <= 0:
         return 0.0
-    clipped = [replace(e, start=max(e.start, start), end=min(e.end, end)) for e in timeline.events
+    clipped = [e._replace(start=max(e.start, start), end=min(e.end, end)) for e in timeline.events
                if e.end > start and e.start < end]
     window = Timeline(clipped, timeline.world_size)
     return 1.0 - sum(window.busy(r) for r in range(timeline.world_size)) / (timeline.world_size * span)

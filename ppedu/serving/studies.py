@@ -31,7 +31,8 @@ def run(requests: list[Request], config: BatchingConfig, p: int, cost: ServingCo
     result = serve(requests, config, p, workload="timed", cost=cost, group=group)
     sim = predicted(requests, config, p, cost, result)
     return {**result.to_dict(), "_result": result, "simulated_throughput_tok_s": sim["throughput_tok_s"],
-            "simulated_bubble_fraction": sim["bubble_fraction"]}
+            "simulated_bubble_fraction": sim["bubble_fraction"],
+            "simulated_decode_bubble_fraction": sim.get("decode_bubble_fraction")}
 
 
 def inflight_vs_one_batch(p: int, batch: int, xs: list[float], group=None, t0_s: float = 0.02,
