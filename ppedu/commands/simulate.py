@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-p", type=int, default=4, help="pipeline stages = GPUs (1..64)")
     parser.add_argument("-m", type=int, default=8, help="micro-batches (1..1024)")
     parser.add_argument("--v", type=int, default=None,
-                        help="model chunks per GPU, interleaved only (2..16, default 2)")
+                        help="model chunks per GPU, interleaved only (2..16 simulated, default 2)")
     parser.add_argument("--tf", type=float, default=1.0, help="forward time per stage")
     parser.add_argument("--tb", type=float, default=1.0,
                         help="backward (input-gradient) time per stage")

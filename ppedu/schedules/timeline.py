@@ -120,8 +120,9 @@ class Timeline:
         simulation with equal costs gets one row per action. A slot shows the event covering
         most of it, ``-`` when the GPU is idle. ``mb_base=1`` numbers micro-batches from 1, as
         hand-written textbook tables do. ``time_unit`` names the unit of the times ("s" prints ms/us as fits).
-        The output parses back with ``ppedu.schedules.validator.parse_markdown_table`` when
-        every event is one slot long.
+        An action longer than one slot is labelled in its first slot and shown as ``...`` in the
+        next ones (a repeated label would read as the work running twice). The output parses back
+        with ``ppedu.schedules.validator.parse_markdown_table`` when every event is one slot long.
         """
         compute = [e for e in self.events if e.kind in COMPUTE_KINDS and e.end > e.start]
         if unit is None:
@@ -129,15 +130,16 @@ class Timeline:
         if self.makespan / unit > max_rows:  # keep the table readable
             unit = self.makespan / max_rows
         rows = max(1, math.ceil(self.makespan / unit - 1e-9))
-        grid = [["-"] * self.world_size for _ in range(rows)]
+        owner: list[list[Event | None]] = [[None] * self.world_size for _ in range(rows)]
         best = [[0.0] * self.world_size for _ in range(rows)]
         for e in compute:
             first, last = int(e.start / unit + 1e-9), math.ceil(e.end / unit - 1e-9)
             for slot in range(first, min(last, rows)):
                 overlap = min(e.end, (slot + 1) * unit) - max(e.start, slot * unit)
                 if overlap > best[slot][e.rank] + 1e-12:
-                    best[slot][e.rank] = overlap
-                    grid[slot][e.rank] = _label(e, mb_base)
+                    best[slot][e.rank], owner[slot][e.rank] = overlap, e
+        grid = [["-" if e is None else "..." if t and owner[t - 1][r] is e else _label(e, mb_base)
+                 for r, e in enumerate(row)] for t, row in enumerate(owner)]
         width = max([5] + [len(c) for row in grid for c in row])
         tw = max(1, len(str(rows - 1)))
         header = f"| {'t'.rjust(tw)} | " + " | ".join(
