@@ -23,6 +23,7 @@ COMMANDS = {
     "serve-bench": "serve_bench",
     "student-copy": "student_copy",
     "run-notebook": "run_notebook",
+    "grade": "grade",
 }
 
 _HELP = {
@@ -34,6 +35,7 @@ _HELP = {
     "serve-bench": "benchmark static / dynamic / continuous batching on a PP inference server",
     "student-copy": "write the course notebooks with solutions stripped",
     "run-notebook": "run a course notebook headless with parameters (papermill, no widget stalls)",
+    "grade": "grade a class: run student notebooks headless, one CSV row per student and exercise",
 }
 
 

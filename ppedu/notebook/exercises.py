@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 from typing import Any, Callable, Iterable, Mapping
 
+from ppedu.errors import UsageError
 from ppedu.notebook.grading import grader
+from ppedu.schedules.actions import peak_held
 
 OK = "\u2713"  # ✓
 
@@ -100,7 +101,6 @@ def check_bubble_formula(student_fn: Callable[..., float], kind: str = "gpipe") 
           f"{description}.")
 
 
-_TOKEN = re.compile(r"^\s*([FBWfbw])\s*_?\s*(\d{1,7})\s*$")
 # more actions than any schedule within the library's limits gives one rank (F, B, W of every
 # micro-batch of every chunk): a longer list is an answer to another question
 _MAX_ACTIONS = 3 * 1024 * 16
@@ -129,21 +129,14 @@ def _parse_action(i: int, item: Any, action_type: type) -> Any:
         return item
     if isinstance(item, (tuple, list)) and len(item) == 2:
         item = f"{item[0]}{item[1]}"
-    match = _TOKEN.match(item) if isinstance(item, str) else None
-    if match is None:
+    try:
+        if not isinstance(item, str):
+            raise UsageError("not a string")
+        return action_type.parse(item)
+    except UsageError:
         shown = repr(item) if isinstance(item, (str, int, float, tuple, list)) else type(item).__name__
         raise AssertionError(f"Action {i} is {shown[:60]}; write actions like 'F0', 'B3' "
-                             "(kind F or B, then the micro-batch number, from 0).")
-    return action_type(match.group(1).upper(), int(match.group(2)))
-
-
-def _peak_inflight(actions: list) -> int:
-    held = peak = 0
-    for a in actions:
-        held += a.kind == "F"
-        held -= a.kind == "B"
-        peak = max(peak, held)
-    return peak
+                             "(kind F or B, then the micro-batch number, from 0).") from None
 
 
 @grader
@@ -177,7 +170,7 @@ def check_rank_order(p: int, m: int, rank: int, actions: Iterable[Any],
         raise AssertionError(f"Your order for GPU{rank} cannot run with the other GPUs' "
                              f"{schedule} orders: {verdict.message}\nHint: GPU{rank} starts with "
                              f"{warmup} forward(s), then alternates F and B, then drains the B's.")
-    peak, ref_peak = _peak_inflight(student), _peak_inflight(ref.ranks[rank])
+    peak, ref_peak = peak_held(student), peak_held(ref.ranks[rank])
     if peak > ref_peak:
         raise AssertionError(f"Your order runs, but GPU{rank} holds the activations of {peak} "
                              f"micro-batches at once; {schedule} needs at most {ref_peak}. Start "

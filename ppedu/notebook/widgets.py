@@ -23,6 +23,7 @@ from ppedu.errors import UsageError
 from ppedu.notebook.panel import (ERROR_PREFIX, check_settings, label_style, number,  # noqa: F401
                                   panel_action, run_panel)                       # (ERROR_PREFIX: re-export)
 from ppedu.schedules.actions import SCHEDULE_NAMES
+from ppedu.schedules.builders import fit_v
 from ppedu.training.sweeps import best_m, step_time_model, sweep_m
 
 DEFAULTS: dict[str, Any] = {"schedule": "1f1b", "p": 4, "m": 8, "v": 1, "workload": "timed",
@@ -36,19 +37,23 @@ def make_config(values: dict) -> TrainConfig:
     """A TrainConfig from widget values (missing keys take ``DEFAULTS``); raises UsageError."""
     check_settings(values, asdict(TrainConfig()))
     merged = {**DEFAULTS, **values}
-    if merged["schedule"] != "interleaved":
-        merged["v"] = 1  # the v slider only means something for interleaving; don't fail on it
+    if merged["schedule"] in SCHEDULE_NAMES:  # the v slider means something for some schedules
+        merged["v"] = fit_v(merged["schedule"], merged["v"])  # only; don't fail on it elsewhere
     return TrainConfig(**merged)
 
 
 def summary_line(result: TrainResult) -> str:
     """One line: measured vs theory vs simulated bubble, step time, and any warning note."""
     c = result.config
-    v = f" v={c.v}" if c.schedule == "interleaved" else ""
+    v = f" v={c.v}" if c.v > 1 else ""
     line = (f"{c.schedule} p={c.p} m={c.m}{v} ({c.workload}): measured bubble "
             f"{number(result.measured_bubble_fraction)} · theory {number(result.theory_bubble_fraction)}"
             f" · simulated {number(result.simulated_bubble_fraction)} · step "
             f"{result.step_time_s * 1e3:.0f} ms")
+    parts = " · ".join(f"rank {b['rank']}: compute {b['compute_s'] * 1e3:.0f} / overhead "
+                       f"{b['overhead_s'] * 1e3:.0f} / messages {b['messages_s'] * 1e3:.0f} / "
+                       f"bubble {b['bubble_s'] * 1e3:.0f} ms" for b in result.breakdown)
+    line += f" (simulated {result.simulation_error * 100:+.0f}%)" + (f" · {parts}" if parts else "")
     return " ".join([line] + [f"— note: {n}" for n in result.notes])
 
 

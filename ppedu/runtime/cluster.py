@@ -95,8 +95,12 @@ class Cluster:
             raise UsageError(f"job {qualname or fn!r} must be a module-level function in an importable "
                              "module (spawned workers cannot import functions defined in a notebook)")
         job = f"{module}.{qualname}"
-        for conn in self._conns:
-            conn.send(("job", module, qualname, args, kwargs))
+        try:
+            for conn in self._conns:
+                conn.send(("job", module, qualname, args, kwargs))
+        except KeyboardInterrupt:  # some ranks got the job, others not: they would wait forever
+            self._kill()
+            raise
         return self._collect(job, timeout or self.job_timeout_s)
 
     def close(self) -> None:

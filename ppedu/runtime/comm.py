@@ -78,11 +78,12 @@ def set_link_model(latency_ms: float = 0.0, bandwidth_gbps: float = float("inf")
     return _link
 
 
-def _wait(work, what: str, peer: int | None = None) -> None:
-    """Wait for a torch.distributed work handle with the cluster timeout; explain a failure."""
+def _wait(work, what: str, peer: int | None = None, timeout_s: float | None = None) -> None:
+    """Wait for a torch.distributed work handle with the cluster timeout (or ``timeout_s``);
+    explain a failure."""
     cluster.set_status(what)
     start = time.perf_counter()
-    timeout = cluster.op_timeout_s()
+    timeout = cluster.op_timeout_s() if timeout_s is None else timeout_s
     try:
         work.wait(timeout=timedelta(seconds=timeout))
     except RuntimeError as exc:
@@ -115,18 +116,21 @@ class SendHandle:
     def __init__(self, works: list, tensors: list, what: str, peer: int):
         self._works, self._tensors, self._what, self._peer = works, tensors, what, peer
 
-    def wait(self) -> None:
+    def wait(self, timeout_s: float | None = None) -> None:
         for work in self._works:
-            _wait(work, self._what, self._peer)
+            _wait(work, self._what, self._peer, timeout_s)
         self._works, self._tensors = [], []
 
 
-def isend_tensor(t: torch.Tensor, dst: int, tag: int = 0) -> SendHandle:
-    """Start sending ``t`` (header first) to rank ``dst``; call ``.wait()`` before reusing ``t``."""
+def isend_tensor(t: torch.Tensor, dst: int, tag: int = 0, group=None) -> SendHandle:
+    """Start sending ``t`` (header first) to rank ``dst``; call ``.wait()`` before reusing ``t``.
+    ``group``: a process group holding every rank (``dst`` is the global rank), e.g. one made for
+    a single attempt so that a timeout there cannot break the default group (gloo closes the pair)."""
     payload = t.detach().to(cluster.device()).contiguous()
     header = _header(payload)
     what = f"send {tuple(payload.shape)} to rank {dst} (tag {tag})"
-    works = [dist.isend(header, dst, **_tag(tag)), dist.isend(payload, dst, **_tag(tag))]
+    works = [dist.isend(header, dst, group=group, **_tag(tag)),
+             dist.isend(payload, dst, group=group, **_tag(tag))]
     nbytes = payload.numel() * payload.element_size()
     _stats["sent"][dst]["bytes"] += nbytes
     _stats["sent"][dst]["messages"] += 1
@@ -144,29 +148,29 @@ class RecvHandle:
     knows its shape (``shape=``), which lets the transfer finish in the background while this rank
     computes (a pipeline posts its receives early). Otherwise the payload is posted by ``wait()``."""
 
-    def __init__(self, src: int, tag: int, shape=None, dtype: torch.dtype = torch.float32):
-        self.src, self.tag = src, tag
+    def __init__(self, src: int, tag: int, shape=None, dtype: torch.dtype = torch.float32, group=None):
+        self.src, self.tag, self.group = src, tag, group
         self._header = torch.empty(HEADER_NUMEL, dtype=torch.int64, device=cluster.device())
-        self._work = dist.irecv(self._header, src, **_tag(tag))
+        self._work = dist.irecv(self._header, src, group=group, **_tag(tag))
         self._payload = self._payload_work = None
         if shape is not None:
             self._payload = torch.empty(tuple(shape), dtype=dtype, device=cluster.device())
-            self._payload_work = dist.irecv(self._payload, src, **_tag(tag))
+            self._payload_work = dist.irecv(self._payload, src, group=group, **_tag(tag))
 
-    def wait(self) -> torch.Tensor:
-        _wait(self._work, f"recv header from rank {self.src} (tag {self.tag})", self.src)
+    def wait(self, timeout_s: float | None = None) -> torch.Tensor:
+        _wait(self._work, f"recv header from rank {self.src} (tag {self.tag})", self.src, timeout_s)
         code, ndim, sent_ns = (int(v) for v in self._header[:3].tolist())
         shape = [int(v) for v in self._header[4:4 + ndim].tolist()]
         payload = self._payload
         if payload is None:
             payload = torch.empty(shape, dtype=_DTYPES[code], device=cluster.device())
-            self._payload_work = dist.irecv(payload, self.src, **_tag(self.tag))
+            self._payload_work = dist.irecv(payload, self.src, group=self.group, **_tag(self.tag))
         elif list(payload.shape) != shape or payload.dtype != _DTYPES[code]:
             raise ClusterError(f"rank {cluster.rank()}: expected {tuple(payload.shape)} "
                                f"{payload.dtype} from rank {self.src} (tag {self.tag}) but the "
                                f"sender sent {tuple(shape)} {_DTYPES[code]}", rank=cluster.rank())
         _wait(self._payload_work, f"recv {tuple(shape)} from rank {self.src} (tag {self.tag})",
-              self.src)
+              self.src, timeout_s)
         nbytes = payload.numel() * payload.element_size()
         _stats["received"][self.src]["bytes"] += nbytes
         _stats["received"][self.src]["messages"] += 1
@@ -175,10 +179,11 @@ class RecvHandle:
         return payload
 
 
-def irecv_tensor(src: int, tag: int = 0, shape=None, dtype: torch.dtype = torch.float32) -> RecvHandle:
+def irecv_tensor(src: int, tag: int = 0, shape=None, dtype: torch.dtype = torch.float32,
+                 group=None) -> RecvHandle:
     """Post a receive from rank ``src``; ``.wait()`` returns the tensor. Give ``shape`` (and
     ``dtype``) when known to post the payload early too; a mismatch with the header is an error."""
-    return RecvHandle(src, tag, shape, dtype)
+    return RecvHandle(src, tag, shape, dtype, group)
 
 
 def recv_tensor(src: int, tag: int = 0) -> torch.Tensor:

@@ -96,11 +96,11 @@ class _Namer:
 
     def key(self, key: TaskKey) -> str:
         kind, stage, mb = key
-        chunk = stage // self.schedule.p
+        chunk = self.schedule.place_of(stage)[1]
         return f"{kind}_{mb + self.base}" + (f" (chunk {chunk})" if self.schedule.v > 1 else "")
 
     def gpu(self, stage: int) -> str:
-        return f"GPU{stage % self.schedule.p}"
+        return f"GPU{self.schedule.place_of(stage)[0]}"
 
 
 def _why(need: TaskKey, action_kind: str) -> str:
@@ -148,7 +148,7 @@ def _completeness_problems(sched: Schedule, names: _Namer) -> list[str]:
     present: dict[TaskKey, int] = {}
     problems = []
     for r, actions in enumerate(sched.ranks):
-        for a in actions:
+        for a in (u for action in actions for u in _units(action)):
             if not _well_formed(a, sched):
                 problems.append(f"GPU{r} has an action {a} outside kinds F/B/W, "
                                 f"micro-batches 0..{sched.m - 1}, chunks 0..{sched.v - 1}.")
@@ -158,9 +158,17 @@ def _completeness_problems(sched: Schedule, names: _Namer) -> list[str]:
     kinds = ["F"]
     if any(k[0] == "B" for k in present):
         kinds.append("B")
-    if sched.split_backward or any(k[0] == "W" for k in present):
-        kinds.append("W")
-    return problems + _missing_or_repeated(sched, names, present, kinds)
+    # W is required everywhere when every backward is split; else it is optional and only
+    # checked for repeats (DualPipeV splits some backwards; a B without its W is a whole one)
+    kinds += ["W"] if sched.split_backward else []
+    optional = [] if sched.split_backward else ["W"]
+    return problems + _missing_or_repeated(sched, names, present, kinds, optional)
+
+
+def _units(action) -> tuple:
+    """The plain actions of one entry: an overlapped pair's two halves, else itself (anything
+    a student typed, well formed or not, so that the checks below can name it)."""
+    return action.units if isinstance(action, Action) else (action,)
 
 
 def _well_formed(a, sched: Schedule) -> bool:
@@ -169,22 +177,22 @@ def _well_formed(a, sched: Schedule) -> bool:
 
 
 def _missing_or_repeated(sched: Schedule, names: _Namer, present: dict[TaskKey, int],
-                         kinds: list[str]) -> list[str]:
+                         kinds: list[str], optional: list[str]) -> list[str]:
     """Missing and repeated tasks in (stage, mb, kind) order. Stops naming them after
     MAX_PROBLEMS and counts the rest, so the time is bounded by the actions present plus
     MAX_PROBLEMS, not by p * v * m (every present key is one of the expected ones)."""
-    missing = sched.num_stages * sched.m * len(kinds) - len(present)
+    missing = sched.num_stages * sched.m * len(kinds) - sum(k[0] in kinds for k in present)
     repeated = sum(1 for count in present.values() if count > 1)
     problems: list[str] = []
     for stage in range(sched.num_stages):
         for mb in range(sched.m):
-            for kind in kinds:
+            for kind in kinds + optional:
                 if len(problems) == MAX_PROBLEMS:
                     more = missing + repeated - MAX_PROBLEMS
                     return problems + ([f"... and {more} more problems."] if more else [])
                 key, gpu = (kind, stage, mb), names.gpu(stage)
                 count = present.get(key, 0)
-                if count == 0:
+                if count == 0 and kind not in optional:
                     problems.append(f"{gpu} never runs {names.key(key)}.")
                 elif count > 1:
                     problems.append(f"{gpu} runs {names.key(key)} {count} times; once is right.")
@@ -193,10 +201,9 @@ def _missing_or_repeated(sched: Schedule, names: _Namer, present: dict[TaskKey, 
 
 def _run_blocking(sched: Schedule, names: _Namer) -> tuple[list[str], Timeline | None]:
     """Run with unit times and blocking receives; explain a deadlock if it happens."""
-    by_key = {task_key(sched, r, a): a for r, acts in enumerate(sched.ranks) for a in acts}
+    lists, deps = schedule_tasks(sched)
     try:
-        done = run_task_lists(schedule_tasks(sched), lambda r, k: 1.0,
-                              lambda r, k: [(n, 0.0) for n in needs(sched, r, by_key[k])])
+        done = run_task_lists(lists, lambda r, k: 1.0, lambda r, k: [(n, 0.0) for n in deps[k]])
     except Deadlock as stuck:
         parts = []
         for r, (key, missing) in sorted(stuck.waiting.items()):
@@ -206,6 +213,5 @@ def _run_blocking(sched: Schedule, names: _Namer) -> tuple[list[str], Timeline |
                          if gpu == f"GPU{r}" else f"{names.key(need)} from {gpu}")
                 parts.append(f"GPU{r} is stuck at {names.key(key)} waiting for {whose}")
         return ["Deadlock: " + "; ".join(parts) + ". No GPU can move."], None
-    events = [Event(r, k[0], k[2], k[1] // sched.p, s, e) for k, (r, s, e) in done.items()]
+    events = [Event(r, k[0], k[2], sched.place_of(k[1])[1], s, e) for k, (r, s, e) in done.items()]
     return [], Timeline(events, sched.p)
-
