@@ -16,7 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-p", type=int, default=4, help="pipeline ranks (stages), 1..16")
     parser.add_argument("-m", type=int, default=8, help="micro-batches per step, 1..256")
     parser.add_argument("--v", type=int, default=None,
-                        help="model chunks per GPU, interleaved only (2..8 on real ranks, default 2)")
+                        help="model chunks per GPU: 2..8 for interleaved, looped-bfs and "
+                             "interleaved-zb (default 2); zbv and dualpipev use 2; else 1 (as simulate; "
+                             "real ranks stop at 8)")
     parser.add_argument("--workload", default="timed",
                         help="timed (fixed waits, like GPU kernels: faithful bubbles on any CPU) or "
                              "model (the tiny GPT, real compute)")
@@ -55,7 +57,8 @@ def _plural(n: int, word: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from ppedu.training.engine import TrainConfig, train
     check_trace_path(args.trace)
-    v = args.v if args.v is not None else (2 if args.schedule == "interleaved" else 1)  # as `simulate`
+    from ppedu.schedules.builders import default_v
+    v = args.v if args.v is not None else default_v(args.schedule)   # the same default as `simulate`
     cfg = TrainConfig(schedule=args.schedule, p=args.p, m=args.m, v=v, workload=args.workload,
                       tf_ms=args.tf, tb_ms=args.tb, tw_ms=args.tw, steps=args.steps,
                       partition=args.partition, latency_ms=args.latency_ms,
