@@ -89,6 +89,9 @@ def _add_gantt(fig: go.Figure, timeline: Timeline, row: int | None = None,
             seen.add(kind)
     fig.update_yaxes(categoryorder="array", categoryarray=ranks, autorange="reversed",
                      title_text="rank", **where)
+    # plotly shrinks a label until it fits its bar, down to unreadable 4-px text on the short bars of
+    # interleaved chunks: below 10 px it is hidden instead (the hover still names the action)
+    fig.update_layout(uniformtext=dict(minsize=10, mode="hide"))
 
 
 def _labels_fit(timeline: Timeline) -> bool:
