@@ -45,7 +45,12 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse that reports errors on one line (no usage dump) and exits 2."""
 
     def error(self, message: str):  # noqa: D401 - argparse API
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
+
+
+def _one_line(text: object) -> str:
+    """An argument may hold a newline (``ppedu simulate $'\\n'``): echo it as ``\\n``."""
+    return str(text).replace("\r", "\\r").replace("\n", "\\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(module.run(args) or 0)
     except UsageError as exc:
-        print(f"ppedu {name}: error: {exc}", file=sys.stderr)
+        print(f"ppedu {name}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except ClusterError as exc:
         print(f"ppedu {name}: failed: {exc}", file=sys.stderr)
