@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 from ppedu.training import executor
-from ppedu.errors import check_choice, check_float, check_int
+from ppedu.errors import UsageError, check_choice, check_float, check_int
 from ppedu.schedules.actions import SCHEDULE_NAMES, build_schedule
 from ppedu.schedules.simulator import CostModel, simulate
 from ppedu.schedules.theory import theory_bubble
@@ -26,6 +26,7 @@ from ppedu.schedules.timeline import Event, Timeline
 
 WORKLOADS = ("timed", "model")
 PARTITIONS = ("uniform", "balanced", "memory")
+RECOMPUTE = ("none", "selective", "full")   # ppedu.model.gpt.RECOMPUTE (imported lazily: torch)
 
 
 @dataclass
@@ -51,12 +52,17 @@ class TrainConfig:
     n_head: int = 4
     lr: float = 0.1
     seed: int = 0
+    recompute: str = "none"       # activation recomputation: none, selective (attention core), full
     boundaries: list | None = None  # layer range per virtual stage; set by train() from `partition`
 
     def __post_init__(self):
         check_choice("schedule", self.schedule, SCHEDULE_NAMES)
         check_choice("workload", self.workload, WORKLOADS)
         check_choice("partition", self.partition, PARTITIONS)
+        check_choice("recompute", self.recompute, RECOMPUTE)
+        if self.recompute != "none" and self.workload != "model":
+            raise UsageError(f"recompute={self.recompute!r} needs workload='model' (the timed "
+                             "workload has no activations to recompute)")
         self.p, self.m, self.v = check_int("p", self.p, 1, 16), check_int("m", self.m, 1, 256), \
             check_int("v", self.v, 1, 8)
         build_schedule(self.schedule, self.p, self.m, self.v)  # schedule-specific rules (m % p ...)
@@ -118,6 +124,7 @@ class TrainResult:
     partition: object = None           # ppedu.model.partition.Partition used (model workload)
     oversubscribed: bool = False
     notes: list[str] = field(default_factory=list)
+    activation_memory_method: str = ""   # cuda_allocator, saved_tensor_hooks or held_tensors
 
     def summary(self) -> dict:
         """The JSON-friendly part (what ``ppedu train --json`` prints)."""
@@ -131,6 +138,7 @@ class TrainResult:
                "hop_latency_s": self.hop_latency_s,
                "stage_costs": self.partition.stage_costs if self.partition is not None else None,
                "oversubscribed": self.oversubscribed, "notes": self.notes,
+               "activation_memory_method": self.activation_memory_method,
                "config": {k: v for k, v in asdict(c).items() if not isinstance(v, float) or math.isfinite(v)}}
         if self.grad_max_abs_diff is not None:
             out["grad_max_abs_diff"] = self.grad_max_abs_diff
@@ -189,6 +197,7 @@ def _assemble(cfg: TrainConfig, outs: list[list[dict]], oversubscribed: bool) ->
         per_rank.append({"rank": r["rank"], "busy_s": timeline.busy(r["rank"]),
                          "idle_s": timeline.idle(r["rank"]),
                          "peak_activation_bytes": r["peak_activation_bytes"],
+                         "activation_memory_method": r["activation_memory_method"],
                          "peak_inflight_microbatches": timeline.peak_inflight(r["rank"]),
                          "bytes_sent": sum(v["bytes"] for v in sent.values()),
                          "messages_sent": sum(v["messages"] for v in sent.values()),
@@ -204,6 +213,10 @@ def _assemble(cfg: TrainConfig, outs: list[list[dict]], oversubscribed: bool) ->
                          sim.bubble_fraction, sim.makespan, sum(step_times) / len(step_times),
                          step_times, per_rank, losses, hop_latency_s=hop,
                          oversubscribed=oversubscribed, notes=notes)
+    result.activation_memory_method = last[0]["activation_memory_method"]
+    if result.activation_memory_method == "saved_tensor_hooks" and cfg.steps > 1:
+        notes.append("activation memory measured with saved-tensor hooks on step 0 only "
+                     "(its step time includes the hooks' cost)")
     result.wall_times_s = [max(r["t_end"] for r in ranks) - min(r["t0"] for r in ranks) for ranks in outs]
     if cfg.check_grads and cfg.workload == "model":
         result.gradients = {name: g for r in outs[0] for name, g in r["grads"].items()}
