@@ -24,6 +24,7 @@ COMMANDS = {
     "serve-bench": "serve_bench",
     "student-copy": "student_copy",
     "run-notebook": "run_notebook",
+    "grade": "grade",
 }
 
 _HELP = {
@@ -36,6 +37,7 @@ _HELP = {
     "serve-bench": "benchmark static / dynamic / continuous batching on a PP inference server",
     "student-copy": "write the course notebooks with solutions stripped",
     "run-notebook": "run a course notebook headless with parameters (papermill, no widget stalls)",
+    "grade": "grade a class: run student notebooks headless, one CSV row per student and exercise",
 }
 
 

@@ -3,6 +3,10 @@
 The build runs with ``-W -n --keep-going``: any Sphinx warning (a broken ``{term}`` or ``{ref}``, a
 malformed directive, a page missing from the toc) fails the test. Notebooks are not executed here
 (``execute_notebooks: off``); nbval and papermill test them separately.
+
+The book's figures are measured first: ``ppedu.notebook.book_figures`` runs the small training and
+serving runs on warm local ranks (~30 s on 2 busy cores) and writes them into a copy of course/,
+which is then built; the tests check that every figure, its plotly.js and its caption reach the HTML.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "course"
 PAGES = ["intro", "00_setup", "01_tp_vs_pp", "02_bubbles", "03_micro_batches", "04_1f1b",
-         "05_continuous_batching", "glossary", "references", "instructor"]
+         "05_continuous_batching", "source_errors", "glossary", "references", "instructor"]
 
 
 def _jupyter_book() -> list[str]:
@@ -36,8 +40,13 @@ def _jupyter_book() -> list[str]:
 @pytest.fixture(scope="module")
 def html(tmp_path_factory) -> Path:
     """Build the book once into a temp dir; return the HTML folder."""
+    from ppedu.notebook import book_figures
+
     out = tmp_path_factory.mktemp("book")
-    cmd = _jupyter_book() + ["build", str(COURSE), "--path-output", str(out),
+    source = out / "course"
+    shutil.copytree(COURSE, source, ignore=shutil.ignore_patterns("_build", "_figures", "_static"))
+    book_figures.build(source)
+    cmd = _jupyter_book() + ["build", str(source), "--path-output", str(out),
                              "-W", "-n", "--keep-going"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=280, cwd=ROOT)
     log = proc.stdout + proc.stderr
@@ -50,6 +59,23 @@ def _text(html_dir: Path, page: str) -> str:
     """Visible text of a built page (tags stripped), for content assertions."""
     raw = (html_dir / f"{page}.html").read_text(encoding="utf-8")
     return htmllib.unescape(re.sub(r"<[^>]+>", "", raw))
+
+
+@pytest.mark.timeout(300)
+def test_every_figure_is_measured_and_shown(html: Path) -> None:
+    """At least ten measured figures across the chapters, each with plotly.js and its command."""
+    from ppedu.notebook.book_figures import FIGURES
+
+    assert len(FIGURES) >= 10
+    assert (html / "_static" / "plotly.min.js").is_file(), "plotly.js must ship with the book (offline)"
+    for fig in FIGURES:
+        raw = (html / f"{fig.page}.html").read_text(encoding="utf-8")
+        assert f'id="figure-{fig.name}"' in raw, f"{fig.page}.html lacks figure {fig.name}"
+        assert "plotly.min.js" in raw and "Plotly.newPlot" in raw, f"{fig.page}.html draws no plotly figure"
+        assert htmllib.escape(fig.command) in raw, f"{fig.name}'s caption must name its command"
+    chapters = {fig.page for fig in FIGURES}
+    assert chapters >= {"01_tp_vs_pp", "02_bubbles", "03_micro_batches", "04_1f1b",
+                        "05_continuous_batching"}, "every chapter shows a measured figure"
 
 
 @pytest.mark.timeout(300)
@@ -115,6 +141,23 @@ def test_references_and_instructor_guide(html: Path) -> None:
     for needle in ("torchrun --nproc-per-node=4 -m ppedu.cli train", "--rdzv-endpoint",
                    "ppedu run-notebook notebooks/03_micro_batches.ipynb", "-p backend nccl", "NCCL"):
         assert needle in guide, f"instructor guide lacks {needle!r}"
+
+
+@pytest.mark.timeout(300)
+def test_source_documents_page_corrects_all_five(html: Path) -> None:
+    """One page names every source document and what settles each correction, with working configs."""
+    text = _text(html, "source_errors")
+    for doc in ("000", "001", "002", "003", "004"):
+        assert f"Source document {doc}" in text, f"the corrections page lacks source document {doc}"
+    for needle in ("num_layers // self.pp_size", "ppedu validate example:seed002_1f1b", "t_b \\approx 2",
+                   "partition_method", "get_pipeline_config", "gradient_accumulation_steps", "torchgpipe",
+                   "Horovod", "All-Reduce", "ppedu simulate --schedule naive -p 3 -m 1"):
+        assert needle in text, f"the corrections page lacks {needle!r}"
+    for config in ("--pipeline-model-parallel-size 4", "PipelineModule(", "Schedule1F1B(",
+                   "pipeline_parallel_degree = 4"):
+        assert config in text, f"the corrections page lacks the working config {config!r}"
+    intro = (html / "intro.html").read_text(encoding="utf-8")
+    assert 'href="source_errors.html"' in intro, "the introduction should link the corrections page"
 
 
 def test_toc_lists_only_existing_markdown_pages() -> None:

@@ -36,7 +36,8 @@ def test_simulate_prints_gantt_and_writes_trace(tmp_path):
 
 
 @pytest.mark.parametrize("args, text", [
-    (["--schedule", "interleaved", "-p", "4", "-m", "6"], "m must be a multiple of p"),
+    (["--schedule", "interleaved", "-p", "4", "-m", "9"], "m must be a multiple of max(1, m // p) = 2"),
+    (["--schedule", "dualpipev", "-p", "4", "-m", "6"], "m must be an integer in 8..1024 for dualpipev"),
     (["--schedule", "nope"], "schedule must be one of"),
     (["-p", "0"], "p must be an integer in 1..64 (got 0)"),
     (["--tf", "-1"], "tf must be a number"),

@@ -95,6 +95,25 @@ def test_interleaving_factor_and_gpipe():
     assert gpipe["microbatches_held"] == 16
 
 
+def test_zero_bubble_and_v_schedules_hold_what_theory_says():
+    """ZB-H2 holds 2p-1 micro-batches on rank 0 (Qi et al. 2024, sec. 3.1); ZB-V 2p chunks of
+    L/(2p) layers, 1F1B's L layers' worth, at a smaller bubble; the simulator answers where no
+    closed form does (ZB-V with m < 2p-1)."""
+    spec, p = get_model("gpt3-175b"), 8
+    one = plan(spec, Layout(tp=8, pp=p, m=64, recompute="selective"))
+    zb2 = plan(spec, Layout(tp=8, pp=p, m=64, schedule="zb2", recompute="selective"))
+    zbv = plan(spec, Layout(tp=8, pp=p, m=64, schedule="zbv", recompute="selective"))
+    assert zb2["stages"][0]["microbatches_held"] == 2 * p - 1
+    assert zbv["layout"]["v"] == 2 and zbv["stages"][0]["layers"] == 2 * 96 // (2 * p)
+    per_layer = fm.layer_activation_bytes(S, 1, 12288, 96, 8, True, "selective")
+    ends = 8 * (fm.embedding_activation_bytes(S, 1, 12288, 8, True)      # V: rank 0 also holds
+                + fm.head_activation_bytes(S, 1, 12288, 51200, 8))          # the output layer
+    assert (zbv["stages"][0]["activation_bytes"] - ends) / per_layer == pytest.approx(96)
+    assert zbv["bubble_fraction"] < one["bubble_fraction"]
+    small = plan(spec, Layout(tp=8, pp=p, m=4, schedule="zbv", recompute="selective"))
+    assert 0 < small["bubble_fraction"] < 1
+
+
 def test_state_bytes_and_zero1():
     spec = get_model("llama2-70b")
     r = plan(spec, Layout(tp=8, pp=4, dp=8, m=32))
@@ -132,7 +151,7 @@ def test_choose_m_keeps_the_global_batch():
     ({"tp": 7}, "tp must divide heads=96"), ({"pp": 200}, "at least as many layers"),
     ({"recompute": "half"}, "recompute must be one of none, selective, full"),
     ({"schedule": "interleaved", "v": 2, "pp": 8, "m": 12}, "m must be a multiple of p=8"),
-    ({"v": 2}, "v=2 needs schedule interleaved"), ({"schedule": "pipedream"}, "schedule must be one of")])
+    ({"v": 2}, "v=2 needs a chunked schedule"), ({"schedule": "pipedream"}, "schedule must be one of")])
 def test_bad_layouts_name_the_parameter(kwargs, needle):
     with pytest.raises(UsageError, match=needle):
         plan(get_model("gpt3-175b"), Layout(**kwargs))

@@ -4,28 +4,49 @@ import json
 
 import pytest
 
+from ppedu.errors import UsageError
 from ppedu.schedules import theory
 from ppedu.schedules.actions import SCHEDULE_NAMES, build_schedule
 from ppedu.schedules.simulator import CostModel, Deadlock, run_task_lists, simulate
 from ppedu.schedules.timeline import Event, Timeline
 
 
+SPLIT = ("zb1", "zb2", "interleaved-zb", "zbv", "dualpipev")  # T_W matters: T_F = T_B = T_W
+CHUNKS = {"interleaved": [2, 3, 4], "looped-bfs": [2, 3], "interleaved-zb": [2, 3]}
+SMALLEST_M = {"zbv": lambda p: 2 * p - 1, "dualpipev": lambda p: 2 * p}  # else m >= p
+
+
 @pytest.mark.parametrize("name", SCHEDULE_NAMES)
 @pytest.mark.parametrize("cost", [1.0, 2.5])
 def test_simulator_equals_theory_on_grid(name, cost):
-    tw = cost if name == "zb1" else 0.0
-    costs = CostModel(t_f=cost, t_b=cost, t_w=tw)
+    costs = CostModel(t_f=cost, t_b=cost, t_w=cost if name in SPLIT else 0.0)
+    compared = 0
     for p in range(1, 9):
-        for m in range(1, 33):
-            for v in ([2, 3, 4] if name == "interleaved" else [1]):
-                if name == "interleaved" and m % p:
+        for m in range(max(p, SMALLEST_M.get(name, lambda p: 1)(p)), 33):
+            for v in CHUNKS.get(name, [1]):
+                try:
+                    schedule = build_schedule(name, p, m, v)
+                except UsageError:  # torch's rounds rule
                     continue
-                result = simulate(build_schedule(name, p, m, v), costs)
+                result = simulate(schedule, costs)
                 expected = theory.theory_bubble(name, p, m, v, costs)
                 assert result.bubble_fraction == pytest.approx(expected, abs=1e-12), (p, m, v)
                 for rank in range(p):
                     assert result.peak_inflight[rank] == theory.peak_activations(
-                        name, p, m, rank, v), (p, m, v, rank)
+                        name, p, m, rank, schedule.v), (p, m, v, rank)
+                compared += 1
+    assert compared >= 150
+
+
+def test_equal_costs_zero_bubble_family_far_below_1f1b():
+    """T_F = T_B = T_W, p = 4, m = 8: ZB-H1 is a third of 1F1B's bubble time, ZB-V and ZB1P
+    (v = 2) a sixth; ZB-H2 within one flushed step is no better than ZB-H1."""
+    costs, p, m = CostModel(1, 1, 1), 4, 8
+    bubble = {name: simulate(build_schedule(name, p, m, 2 if name in CHUNKS else 1), costs)
+              for name in ("1f1b", "zb1", "zb2", "zbv", "interleaved-zb")}
+    per_rank_idle = {name: r.makespan - 3 * m for name, r in bubble.items()}
+    assert per_rank_idle == {"1f1b": 9, "zb1": 3, "zb2": 3, "zbv": 1.5, "interleaved-zb": 1.5}
+    assert bubble["zbv"].bubble_fraction < bubble["1f1b"].bubble_fraction / 4
 
 
 @pytest.mark.parametrize("tf, tb", [(1, 1), (1, 2), (2, 0.5)])

@@ -104,3 +104,28 @@ def test_repository_notebooks_have_balanced_markers() -> None:
         student, _ = student_notebook(nbformat.read(path, as_version=4), path.name)
         text = "\n".join(c.source for c in student.cells)
         assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text, path.name
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+@pytest.mark.parametrize("name", ["02_bubbles", "06_build_your_pipeline"])
+def test_unanswered_exercises_fail_with_a_helpful_message(name: str, tmp_path: Path) -> None:
+    """The student copy runs: every unanswered exercise fails with its own message (never a
+    NameError, which would mean a cell depends on an answer the student has not written)."""
+    from ppedu.notebook.autograde import _error_of, execute, exercises
+
+    root = Path(__file__).resolve().parents[1] / "notebooks"
+    nb, _ = student_notebook(nbformat.read(root / f"{name}.ipynb", as_version=4), name)
+    path = tmp_path / f"{name}.ipynb"
+    nbformat.write(nb, path)
+    ran, fatal = execute(path, cell_timeout_s=240)
+    assert fatal is None, fatal
+    errors = {i: _error_of(cell) for i, cell in enumerate(ran.cells) if cell.cell_type == "code"}
+    names = [f"cell {i}: {e}" for i, e in errors.items() if e and e.startswith("NameError")]
+    assert not names, names
+    groups = exercises(ran)
+    assert groups, f"{name} has no exercise"
+    for exercise, cells in groups.items():
+        failures = [errors[i] for i in cells if errors[i]]
+        assert failures, f"{exercise} passes without an answer"
+        assert all(len(f.split(": ", 1)[-1]) > 20 for f in failures), f"{exercise}: {failures}"

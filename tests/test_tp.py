@@ -10,7 +10,8 @@ from ppedu.tensor_parallel import layers as tpm
 from ppedu.model.corpus import get_batch
 from ppedu.errors import UsageError
 from ppedu.model.gpt import GPT, GPTConfig
-from ppedu.tensor_parallel.compare import check_setup, mesh_step_job, stage_bounds
+from ppedu.model.partition import uniform_bounds
+from ppedu.tensor_parallel.compare import check_setup, mesh_step_job
 
 CONFIG = GPTConfig(n_layer=4, n_head=4, n_embd=32, block_size=16, seed=3)
 BATCH, SEQ = 4, 16
@@ -93,4 +94,4 @@ def test_bad_meshes_raise_usage_errors():
         tpm.init_parallel_groups(2, 2)                      # outside a cluster the world is 1 rank
     with pytest.raises(UsageError, match="dropout"):
         tpm.TPGPT(GPT(GPTConfig(n_layer=1, dropout=0.1)))
-    assert stage_bounds(5, 2) == [(0, 3), (3, 5)]
+    assert uniform_bounds(5, 2) == [(0, 3), (3, 5)]

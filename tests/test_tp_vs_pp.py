@@ -60,8 +60,8 @@ def test_latency_hurts_tp_more_than_pp(runs):
     assert grow["tp"] > grow["pp"]
     step = {k: slow[k]["step_time_s"] - fast[k]["step_time_s"] for k in ("tp", "pp")}
     assert step["tp"] > step["pp"]
-    # TP waits out the emulated latency once per all-reduce, on every rank
-    assert slow["tp"]["link_delay_s"] >= 0.99 * 4 * CONFIG.n_layer * LATENCY_MS / 1e3
+    # a ring all-reduce over n=2 ranks pays 2(n-1) = 2 latencies, 4 all-reduces per layer, on every rank
+    assert slow["tp"]["link_delay_s"] >= 0.99 * 4 * CONFIG.n_layer * 2 * LATENCY_MS / 1e3
     assert fast["tp"]["link_delay_s"] == 0.0
 
 
@@ -81,7 +81,9 @@ def test_cost_model_directions_and_crossover():
     deeper = crossover_latency_ms(GPTConfig(n_layer=8, n_head=4, n_embd=32, block_size=16), 2, compute,
                                   batch=BATCH, seq=SEQ)
     assert deeper < x
-    assert math.isclose(predict_comm_time(CONFIG, 2, 2.0)["tp"]["comm_time_s"], 4 * 4 * 2e-3)
+    # alpha-beta ring: 4L all-reduces of 2(n-1) latencies each (L=4, n=2, alpha=2 ms)
+    assert math.isclose(predict_comm_time(CONFIG, 2, 2.0)["tp"]["comm_time_s"], 4 * 4 * 2 * 2e-3)
+    assert math.isclose(predict_comm_time(CONFIG, 4, 2.0)["tp"]["comm_time_s"], 4 * 4 * 6 * 2e-3)
 
 
 @pytest.mark.parametrize("n", [2, 4])
@@ -90,12 +92,13 @@ def test_cost_model_directions_and_crossover():
 def test_simulator_tp_and_pp_terms_match_the_closed_forms(n: int, m: int, latency_s: float) -> None:
     """The crossover plot's theory comes from the simulator; with an infinitely fast wire GPipe
     exposes (m+n-1) slots of compute/(n m) and each of the 2(n-1) borders' latency once, and TP
-    pays all 4L all-reduces."""
+    pays all 4L all-reduces, each a ring of 2(n-1) latency steps."""
     from ppedu.schedules.simulator import pp_step_time, tp_step_time
     compute, layers = 0.12, 6
     assert pp_step_time(compute, n, m, latency_s) == pytest.approx(
         compute * (m + n - 1) / (m * n) + 2 * (n - 1) * latency_s)
-    assert tp_step_time(compute, layers, n, latency_s) == pytest.approx(compute / n + 4 * layers * latency_s)
+    assert tp_step_time(compute, layers, n, latency_s) == pytest.approx(
+        compute / n + 4 * layers * 2 * (n - 1) * latency_s)
     assert tp_step_time(compute, layers, 1, latency_s) == compute     # one rank talks to nobody
     # bandwidth: a ring all-reduce puts 2(n-1)/n of its payload on each rank's wire
     assert tp_step_time(0.0, 1, n, 0.0, 1e6, 1e9) == pytest.approx(4 * 2 * (n - 1) / n * 1e-3)

@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dp", type=int, default=1, help="data-parallel replicas (default 1)")
     parser.add_argument("-m", type=int, default=1, help="micro-batches per step (default 1)")
     parser.add_argument("--micro-batch-size", type=int, default=1, help="sequences per micro-batch b")
-    parser.add_argument("--schedule", default="1f1b", help="1f1b, gpipe, interleaved, zb1, naive")
+    parser.add_argument("--schedule", default="1f1b", help="1f1b, gpipe, interleaved (--v), zb1, zb2, zbv, ...")
     parser.add_argument("--v", type=int, default=1, help="model chunks per rank (interleaved)")
     parser.add_argument("--recompute", default="none", help="none, selective (attention core) or full")
     parser.add_argument("--gpu-memory-gb", type=float, default=80.0, help="GiB per GPU (default 80)")

@@ -3,6 +3,7 @@
     ppedu simulate --schedule 1f1b -p 4 -m 8
     ppedu simulate --schedule zb1 -p 4 -m 8 --tf 1 --tb 1 --tw 1 --json
     ppedu simulate --schedule interleaved -p 4 -m 8 --v 2 --trace step.json   # ui.perfetto.dev
+    ppedu simulate --schedule zbv -p 4 -m 8          # ZB-V: two chunks per GPU in a V
 
 Times are in whatever unit you give (``--tf 1.5`` can mean 1.5 ms); the trace file reads them
 as seconds.
@@ -25,14 +26,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-p", type=int, default=4, help="pipeline stages = GPUs (1..64)")
     parser.add_argument("-m", type=int, default=8, help="micro-batches (1..1024)")
     parser.add_argument("--v", type=int, default=None,
-                        help="model chunks per GPU, interleaved only (2..16, default 2)")
+                        help="model chunks per GPU: 2..16 for interleaved, looped-bfs and "
+                             "interleaved-zb (default 2); zbv and dualpipev use 2; else 1")
     parser.add_argument("--tf", type=float, default=1.0, help="forward time per stage")
     parser.add_argument("--tb", type=float, default=1.0,
                         help="backward (input-gradient) time per stage")
     parser.add_argument("--tw", type=float, default=None,
                         help="weight-gradient time per stage; a schedule that does not split "
-                             "backward pays tb+tw in one B (default 1 for zb1, else 0; use the "
-                             "same value for every schedule you compare)")
+                             "backward pays tb+tw in one B (default 1 for zb1, zb2, "
+                             "interleaved-zb, zbv and dualpipev, else 0; use the same value for "
+                             "every schedule you compare)")
     parser.add_argument("--latency", type=float, default=0.0,
                         help="time per message between GPUs (same unit)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -42,11 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ppedu.schedules import theory
     from ppedu.schedules.actions import build_schedule
+    from ppedu.schedules.builders import WEIGHT_SPLIT, default_v
     from ppedu.schedules.simulator import CostModel, simulate
 
-    v = args.v if args.v is not None else (2 if args.schedule == "interleaved" else 1)
+    v = args.v if args.v is not None else default_v(args.schedule)
     schedule = build_schedule(args.schedule, args.p, args.m, v)
-    tw = args.tw if args.tw is not None else (1.0 if args.schedule == "zb1" else 0.0)
+    tw = args.tw if args.tw is not None else (1.0 if args.schedule in WEIGHT_SPLIT else 0.0)
     costs = CostModel(t_f=check_float("tf", args.tf, 0.001, 1e6),
                       t_b=check_float("tb", args.tb, 0.001, 1e6),
                       t_w=check_float("tw", tw, 0.0, 1e6),

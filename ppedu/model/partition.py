@@ -79,7 +79,7 @@ def partition(config: GPTConfig, p: int, method: str = "uniform", layer_costs: l
         costs = measure_layer_times(config, batch_size, seq_len)
     else:
         costs = memory_costs(config, batch_size, seq_len)
-    bounds = _uniform(n, p) if method == "uniform" else _min_max_split(costs, p)
+    bounds = uniform_bounds(n, p) if method == "uniform" else _min_max_split(costs, p)
     return Partition(bounds, stage_costs(bounds, costs), method, UNITS[method])
 
 
@@ -92,8 +92,9 @@ def stage_costs(boundaries, layer_costs: list[float]) -> list[float]:
     return out
 
 
-def _uniform(n: int, p: int) -> list[tuple[int, int]]:
-    """Equal block counts; the remainder goes one block each to the first stages."""
+def uniform_bounds(n: int, p: int) -> list[tuple[int, int]]:
+    """Equal block counts; the remainder goes one block each to the first stages (n=5, p=2:
+    [(0, 3), (3, 5)]). Unlike ``n // p`` layers per stage, no layer is dropped."""
     q, r = divmod(n, p)
     sizes = [q + (s < r) for s in range(p)]
     starts = [sum(sizes[:s]) for s in range(p)]

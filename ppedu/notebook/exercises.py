@@ -8,9 +8,13 @@ level beyond the standard library, so importing this module stays cheap.
 
 from __future__ import annotations
 
+import itertools
 import math
-import re
 from typing import Any, Callable, Iterable, Mapping
+
+from ppedu.errors import UsageError
+from ppedu.notebook.grading import grader
+from ppedu.schedules.actions import peak_held
 
 OK = "\u2713"  # ✓
 
@@ -64,6 +68,7 @@ def _call_student(student_fn: Callable[..., float], args: tuple[str, ...],
     return float(got)
 
 
+@grader
 def check_bubble_formula(student_fn: Callable[..., float], kind: str = "gpipe") -> None:
     """Compare ``student_fn`` with ``ppedu.schedules.theory`` on a grid of p, m (and v).
 
@@ -96,37 +101,45 @@ def check_bubble_formula(student_fn: Callable[..., float], kind: str = "gpipe") 
           f"{description}.")
 
 
-_TOKEN = re.compile(r"^\s*([FBWfbw])\s*_?\s*(\d+)\s*$")
+# more actions than any schedule within the library's limits gives one rank (F, B, W of every
+# micro-batch of every chunk): a longer list is an answer to another question
+_MAX_ACTIONS = 3 * 1024 * 16
 
 
 def parse_actions(actions: Iterable[Any]) -> list:
     """Turn ``["F0", "B_1", ("F", 2), Action(...)]`` into ``ppedu.schedules.actions.Action`` objects."""
     from ppedu.schedules.actions import Action
 
-    parsed = []
-    for i, item in enumerate(actions):
-        if isinstance(item, Action):
-            parsed.append(item)
-            continue
-        if isinstance(item, (tuple, list)) and len(item) == 2:
-            item = f"{item[0]}{item[1]}"
-        match = _TOKEN.match(str(item))
-        if match is None:
-            raise AssertionError(f"Action {i} is {item!r}; write actions like 'F0', 'B3' "
-                                 "(kind F or B, then the micro-batch number, from 0).")
-        parsed.append(Action(match.group(1).upper(), int(match.group(2))))
-    return parsed
+    if isinstance(actions, (str, bytes)):
+        raise AssertionError(f"actions is the string {actions[:60]!r}; give a list of actions "
+                             "like ['F0', 'F1', 'B0'] (one string per action).")
+    try:
+        items = list(itertools.islice(iter(actions), _MAX_ACTIONS + 1))
+    except TypeError:
+        raise AssertionError(f"actions is a {type(actions).__name__}; give a list of actions "
+                             "like ['F0', 'F1', 'B0'].") from None
+    if len(items) > _MAX_ACTIONS:
+        raise AssertionError(f"actions has more than {_MAX_ACTIONS} entries; one rank of a "
+                             "schedule runs at most 3 actions per micro-batch and chunk.")
+    return [_parse_action(i, item, Action) for i, item in enumerate(items)]
 
 
-def _peak_inflight(actions: list) -> int:
-    held = peak = 0
-    for a in actions:
-        held += a.kind == "F"
-        held -= a.kind == "B"
-        peak = max(peak, held)
-    return peak
+def _parse_action(i: int, item: Any, action_type: type) -> Any:
+    if isinstance(item, action_type):
+        return item
+    if isinstance(item, (tuple, list)) and len(item) == 2:
+        item = f"{item[0]}{item[1]}"
+    try:
+        if not isinstance(item, str):
+            raise UsageError("not a string")
+        return action_type.parse(item)
+    except UsageError:
+        shown = repr(item) if isinstance(item, (str, int, float, tuple, list)) else type(item).__name__
+        raise AssertionError(f"Action {i} is {shown[:60]}; write actions like 'F0', 'B3' "
+                             "(kind F or B, then the micro-batch number, from 0).") from None
 
 
+@grader
 def check_rank_order(p: int, m: int, rank: int, actions: Iterable[Any],
                      schedule: str = "1f1b") -> None:
     """Grade a student's action order for one ``rank`` of a ``schedule`` (default 1F1B).
@@ -135,16 +148,19 @@ def check_rank_order(p: int, m: int, rank: int, actions: Iterable[Any],
     the result with blocking receives. A valid order must also be as good as the reference:
     the same step time (unit costs) and no more activations held than 1F1B's ``min(p-rank, m)``.
     """
+    from ppedu.errors import check_int
     from ppedu.schedules.actions import Schedule, build_schedule
     from ppedu.schedules.simulator import simulate
     from ppedu.schedules.validator import validate
 
+    ref = build_schedule(schedule, p, m)  # checks schedule, p and m (one-line UsageError)
+    rank = check_int("rank", rank, 0, ref.p - 1)
+    p, m = ref.p, ref.m
     student = parse_actions(actions)
     mbs = [a.mb for a in student]
     if mbs and min(mbs) >= 1 and max(mbs) == m:
         raise AssertionError(f"Your micro-batches run 1..{m}; here they are numbered from 0 "
                              f"(0..{m - 1}), as in torch.distributed.pipelining.")
-    ref = build_schedule(schedule, p, m)
     ranks = [list(acts) for acts in ref.ranks]
     ranks[rank] = student
     trial = Schedule(ref.name, ref.p, ref.m, ref.v, ranks, ref.split_backward)
@@ -154,7 +170,7 @@ def check_rank_order(p: int, m: int, rank: int, actions: Iterable[Any],
         raise AssertionError(f"Your order for GPU{rank} cannot run with the other GPUs' "
                              f"{schedule} orders: {verdict.message}\nHint: GPU{rank} starts with "
                              f"{warmup} forward(s), then alternates F and B, then drains the B's.")
-    peak, ref_peak = _peak_inflight(student), _peak_inflight(ref.ranks[rank])
+    peak, ref_peak = peak_held(student), peak_held(ref.ranks[rank])
     if peak > ref_peak:
         raise AssertionError(f"Your order runs, but GPU{rank} holds the activations of {peak} "
                              f"micro-batches at once; {schedule} needs at most {ref_peak}. Start "
@@ -168,17 +184,24 @@ def check_rank_order(p: int, m: int, rank: int, actions: Iterable[Any],
           f"{got:g} units, at most {peak} micro-batches of activations held.")
 
 
+@grader
 def check_choose_m(m: int | None, p: int, memory_budget_mb: float, per_microbatch_mb: float,
                    schedule: str = "gpipe", candidates: Iterable[int] = range(1, 65)) -> None:
     """Is ``m`` the candidate with the smallest bubble whose activations fit on rank 0?
 
     ``per_microbatch_mb``: activation memory of one micro-batch on one stage (fixed micro-batch
-    size, as in seed 002's example). GPipe holds m of them, 1F1B at most p (``ppedu.schedules.theory``).
+    size). GPipe holds m of them, 1F1B at most p (``ppedu.schedules.theory``).
     ``m=None`` means "no candidate fits".
     """
     from ppedu.schedules.theory import bubble_gpipe, peak_activations
 
-    candidates = sorted(set(candidates))
+    from ppedu.errors import check_float, check_int
+    from ppedu.schedules.actions import MAX_M, MAX_P
+    p = check_int("p", p, 1, MAX_P)
+    memory_budget_mb = check_float("memory_budget_mb", memory_budget_mb, 0.0)
+    per_microbatch_mb = check_float("per_microbatch_mb", per_microbatch_mb, 0.0)
+    candidates = sorted({check_int("candidate m", c, 1, MAX_M)
+                         for c in itertools.islice(candidates, MAX_M + 1)})
 
     def need(c: int) -> float:
         return peak_activations(schedule, p, c, rank=0) * per_microbatch_mb
@@ -204,76 +227,7 @@ def check_choose_m(m: int | None, p: int, memory_budget_mb: float, per_microbatc
                          "micro-batches.")
 
 
-def _get(obj: Any, key: str) -> Any:
-    return obj[key] if isinstance(obj, Mapping) else getattr(obj, key)
-
-
-def check_tp_vs_pp_bytes(answer: str, measured: Any, ratio: float | None = None,
-                         rtol: float = 0.05) -> None:
-    """``answer`` is "tp" or "pp": which moved more bytes per step in ``measured``, the result of
-    ``compare_tp_pp`` or ``ppedu compare-tp-pp --json`` (``measured["tp"]["bytes"]`` and
-    ``measured["pp"]["bytes"]``: bytes put on the wire by all ranks together).
-
-    ``ratio`` (optional): the predicted bytes of the larger over the smaller, within ``rtol``."""
-    choice = str(answer).strip().lower()
-    if choice not in ("tp", "pp"):
-        raise AssertionError(f"Answer 'tp' or 'pp' (got {answer!r}).")
-    tp, pp = float(_get(_get(measured, "tp"), "bytes")), float(_get(_get(measured, "pp"), "bytes"))
-    right = "tp" if tp > pp else "pp"
-    if choice != right:
-        raise AssertionError(f"Measured: TP moved {tp:,.0f} bytes, PP {pp:,.0f}. Hint: TP runs "
-                             "4 all-reduces of a b x s x h tensor per layer; PP sends one "
-                             "activation and one gradient per stage border and micro-batch.")
-    got = max(tp, pp) / max(min(tp, pp), 1.0)
-    if ratio is not None and not math.isclose(float(ratio), got, rel_tol=rtol):
-        raise AssertionError(f"{right.upper()} is right, but it moved {got:.2f}x more bytes, not "
-                             f"{float(ratio):.2f}x. Hint: the bytes count what all ranks put on the "
-                             "wire; a ring all-reduce of P bytes over n ranks sends 2(n-1)/n * P from "
-                             "every rank, i.e. 2(n-1) * P in total.")
-    print(f"{OK} {right.upper()} moved {got:.1f}x more bytes ({tp:,.0f} vs {pp:,.0f}).")
-
-
-def _rows(results: Any) -> dict[str, Any]:
-    if isinstance(results, Mapping) and "policy" not in results:
-        return dict(results)
-    rows = [results] if isinstance(results, Mapping) else list(results)
-    return {str(_get(r, "policy")): r for r in rows}
-
-
-def check_policy_choice(choice: str | None, results: Any, target_s: float,
-                        metric: str = "e2e_p99_s") -> None:
-    """Is ``choice`` the policy with the highest ``throughput_tok_s`` among those whose
-    ``metric`` (default p99 end-to-end latency, seconds) meets ``target_s``?
-
-    ``results``: ``ppedu serve-bench --json`` objects (a list, or a dict keyed by policy).
-    ``choice=None`` means "no policy meets the target".
-    """
-    rows = _rows(results)
-    ok = {name: r for name, r in rows.items() if float(_get(r, metric)) <= target_s}
-    best = max(ok, key=lambda n: float(_get(ok[n], "throughput_tok_s"))) if ok else None
-    table = "; ".join(f"{n}: {float(_get(r, 'throughput_tok_s')):.0f} tok/s, {metric} "
-                      f"{float(_get(r, metric)):.3f} s" for n, r in rows.items())
-    if choice == best:
-        print(f"{OK} {choice}: the highest throughput that meets {metric} <= {target_s:g} s ({table}).")
-        return
-    if choice is not None and choice not in rows:
-        raise AssertionError(f"Choose one of {', '.join(rows)} (got {choice!r}).")
-    if choice is not None and choice not in ok:
-        raise AssertionError(f"{choice} misses the target: {metric} = "
-                             f"{float(_get(rows[choice], metric)):.3f} s > {target_s:g} s. ({table})")
-    if best is None:
-        raise AssertionError(f"No policy meets {metric} <= {target_s:g} s; answer None. ({table})")
-    raise AssertionError(f"{choice} meets the target, but {best} does too with more throughput. "
-                         f"({table})" if choice else f"{best} meets the target. ({table})")
-
-
-def check_decode_bubble(answer: float, p: int, inflight: int, tol: float = 0.02) -> None:
-    """Predicted decode-phase bubble with ``inflight`` batches circulating through ``p`` stages:
-    (p - K)/p for K <= p (each stage busy K of every p slots), 0 once K >= p."""
-    from ppedu.schedules.theory import theory_decode_bubble
-    want = theory_decode_bubble(p, inflight)
-    if not isinstance(answer, (int, float)) or abs(answer - want) > tol:
-        raise AssertionError(f"With p={p} and K={inflight} you predict {answer!r}. Hint: a token "
-                             "must cross all p stages before the next decode step of the same "
-                             "batch can start; how many of the p stages have a batch at any time?")
-    print(f"{OK} decode bubble for p={p}, K={inflight}: {want:.3f}.")
+# the checkers of the tensor-parallel and serving chapters live beside this module; importable
+# from here as before
+from ppedu.notebook.exercises_tp_serving import (  # noqa: E402,F401
+    check_decode_bubble, check_policy_choice, check_tp_vs_pp_bytes)

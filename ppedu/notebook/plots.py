@@ -205,7 +205,7 @@ def activation_memory(results: Mapping[str, Any] | Sequence[Any],
         fig.add_trace(go.Bar(x=[f"GPU {pr['rank']}" for pr in r.per_rank],
                              y=[pr["peak_activation_bytes"] / scale for pr in r.per_rank],
                              name=name, marker_color=OKABE_ITO[i % len(OKABE_ITO)],
-                             text=[f"{pr['peak_inflight_microbatches']} mb" for pr in r.per_rank],
+                             text=[_held(pr['peak_inflight_microbatches']) for pr in r.per_rank],
                              textposition="outside",
                              hovertemplate=f"{name} %{{x}}: %{{y:.3g}} {unit}<extra></extra>"))
     fig.update_xaxes(title_text="rank")
@@ -214,6 +214,11 @@ def activation_memory(results: Mapping[str, Any] | Sequence[Any],
     fig = _layout(fig, title, height=430)
     fig.update_layout(barmode="group")
     return fig
+
+
+def _held(n: int) -> str:
+    # spelled out: "8 mb" beside an axis in MB read as megabytes
+    return f"{n} micro-batch{'' if n == 1 else 'es'}"
 
 
 def schedule_comparison(results: Mapping[str, Any] | Sequence[Any],

@@ -10,7 +10,7 @@ In the repository, exercise cells keep their solution between marker lines::
 so CI runs the solved notebooks. The student copy replaces each marked block by::
 
         # YOUR CODE HERE
-        raise NotImplementedError
+        raise NotImplementedError("exercise not answered yet: ...")
 
 at the indentation of the BEGIN marker. Markdown cells may mark an answer with
 ``<!-- BEGIN SOLUTION -->`` / ``<!-- END SOLUTION -->``; it becomes *Your answer here.*
@@ -24,8 +24,10 @@ from pathlib import Path
 from ppedu.errors import UsageError
 
 BEGIN, END = "BEGIN SOLUTION", "END SOLUTION"
-CODE_STUB = ("# YOUR CODE HERE", "raise NotImplementedError")
+CODE_STUB = ("# YOUR CODE HERE",
+             'raise NotImplementedError("exercise not answered yet: replace these two lines by your answer")')
 MARKDOWN_STUB = ("*Your answer here.*",)
+EXERCISE_TAG = "exercise"
 
 
 def _marker(line: str) -> str | None:
@@ -80,6 +82,10 @@ def student_notebook(nb, name: str = "notebook"):
         where = f"{name}, cell {index}"
         if cell.cell_type == "code":
             cell.source, n = strip_solutions(cell.source, CODE_STUB, where)
+            if n:  # `ppedu grade` finds the exercises of a submission by this tag
+                tags = cell.metadata.setdefault("tags", [])
+                if EXERCISE_TAG not in tags:
+                    tags.append(EXERCISE_TAG)
             cell.outputs = []
             cell.execution_count = None
             cell.metadata.pop("execution", None)

@@ -22,6 +22,7 @@ from ppedu.training.engine import RECOMPUTE, WORKLOADS, TrainConfig, TrainResult
 from ppedu.errors import UsageError
 from ppedu.notebook.panel import ERROR_PREFIX, guarded, run_panel  # noqa: F401 (ERROR_PREFIX: re-export)
 from ppedu.schedules.actions import SCHEDULE_NAMES
+from ppedu.schedules.builders import fit_v
 from ppedu.training.sweeps import best_m, step_time_model, sweep_m
 
 DEFAULTS: dict[str, Any] = {"schedule": "1f1b", "p": 4, "m": 8, "v": 1, "workload": "timed",
@@ -38,8 +39,8 @@ def make_config(values: dict) -> TrainConfig:
         raise UsageError(f"unknown setting(s) {', '.join(sorted(unknown))}; "
                          f"use {', '.join(DEFAULTS)}")
     merged = {**DEFAULTS, **values}
-    if merged["schedule"] != "interleaved":
-        merged["v"] = 1  # the v slider only means something for interleaving; don't fail on it
+    if merged["schedule"] in SCHEDULE_NAMES:  # the v slider means something for some schedules
+        merged["v"] = fit_v(merged["schedule"], merged["v"])  # only; don't fail on it elsewhere
     return TrainConfig(**merged)
 
 
@@ -50,7 +51,7 @@ def _fmt(x: float | None) -> str:
 def summary_line(result: TrainResult) -> str:
     """One line: measured vs theory vs simulated bubble, step time, and any warning note."""
     c = result.config
-    v = f" v={c.v}" if c.schedule == "interleaved" else ""
+    v = f" v={c.v}" if c.v > 1 else ""
     rc = f", recompute {c.recompute}" if c.recompute != "none" else ""
     line = (f"{c.schedule} p={c.p} m={c.m}{v} ({c.workload}{rc}): measured bubble "
             f"{_fmt(result.measured_bubble_fraction)} · theory {_fmt(result.theory_bubble_fraction)}"

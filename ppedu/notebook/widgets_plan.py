@@ -18,13 +18,13 @@ from ppedu.errors import UsageError
 from ppedu.notebook.panel import guarded, run_panel
 from ppedu.notebook.plots_memory import plan_memory, plan_tradeoff
 from ppedu.planner.models import MODELS, get_model
-from ppedu.planner.plan import GIB, Layout, choose_m, plan
+from ppedu.planner.plan import CHUNKED, GIB, Layout, choose_m, plan
 
 DEFAULTS: dict[str, Any] = {"model": "gpt3-175b", "tp": 8, "p": 8, "dp": 1, "m": 64,
                             "micro_batch_size": 1, "schedule": "1f1b", "v": 1,
                             "recompute": "selective", "sequence_parallel": True, "zero1": False,
                             "gpu_memory_gb": 80.0, "max_bubble": 0.1}
-SCHEDULES = ("1f1b", "gpipe", "interleaved", "zb1")
+SCHEDULES = ("1f1b", "gpipe", "interleaved", "zb1", "zb2", "interleaved-zb", "zbv", "dualpipev")
 
 
 def make_layout(values: dict) -> tuple[Any, Layout, float]:
@@ -35,7 +35,7 @@ def make_layout(values: dict) -> tuple[Any, Layout, float]:
     v = {**DEFAULTS, **values}
     spec = get_model(v["model"])
     layout = Layout(tp=v["tp"], pp=v["p"], dp=v["dp"], m=v["m"], micro_batch_size=v["micro_batch_size"],
-                    schedule=v["schedule"], v=v["v"] if v["schedule"] == "interleaved" else 1,
+                    schedule=v["schedule"], v=v["v"] if v["schedule"] in CHUNKED else 1,
                     recompute=v["recompute"], sequence_parallel=bool(v["sequence_parallel"]) and v["tp"] > 1,
                     zero1=bool(v["zero1"]), gpu_memory_gb=v["gpu_memory_gb"])
     return spec, layout, v["max_bubble"]

@@ -23,6 +23,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ppedu.notebook import plots
+from ppedu.notebook.grading import grader
 from ppedu.errors import UsageError, check_float, check_int
 from ppedu.model.gpt import GPTConfig
 from ppedu.notebook.panel import ERROR_PREFIX, guarded, run_panel  # noqa: F401 (ERROR_PREFIX: re-export)
@@ -164,9 +165,10 @@ def run_comparison(values: dict, latencies: Sequence[float] | None = None,
     def go_() -> tuple[list[go.Figure], str]:
         n, config, kw = make_setup(values)
         top = float({**DEFAULTS, **values}["latency_ms"])
-        lats = sorted(set(latencies if latencies is not None else (0.0, top / 2, top)))
-        for x in lats:
-            check_float("latency (ms)", x, 0.0, 100.0)
+        asked = latencies if latencies is not None else (0.0, top / 2, top)
+        if not isinstance(asked, (list, tuple, range)):
+            raise UsageError(f"latencies must be a list of milliseconds (got {asked!r})")
+        lats = sorted({check_float("latency (ms)", x, 0.0, 100.0) for x in asked})
         results = sweep_latency(n, config, lats, group=group, **kw)
         return [bytes_figure(results[0]), latency_figure(results)], summary(results)
     return guarded(go_)
@@ -234,6 +236,7 @@ def mesh_gradients_match(config: GPTConfig, tp: int, pp: int, batch: int, seq: i
                                              "p2p_sends": r["steps"][-1]["p2p_messages"]} for r in out]}
 
 
+@grader
 def check_allreduces_per_step(fn: Callable[[int, int], int], measured: dict) -> None:
     """Grader: ``fn(layers, tp)`` = all-reduces one training step makes (TP over tp ranks), checked
     against the measured counters of a ``compare_tp_pp`` result and against tp=1 (no partner)."""

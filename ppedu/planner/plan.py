@@ -20,6 +20,8 @@ from ppedu.planner import formulas as fm
 from ppedu.schedules.theory import peak_activations, theory_bubble
 
 GIB = 2 ** 30
+CHUNKED = ("interleaved", "interleaved-zb", "looped-bfs")   # v model chunks per rank, looped
+V_SHAPED = ("zbv", "dualpipev")                             # two chunks: stages r and 2p-1-r
 
 
 @dataclass
@@ -46,8 +48,11 @@ class Layout:
         self.gpu_memory_gb = check_float("gpu_memory_gb", self.gpu_memory_gb, 0.001, 1e6)
         if self.sequence_parallel is None:
             self.sequence_parallel = self.tp > 1
-        if self.v > 1 and self.schedule != "interleaved":
-            raise UsageError(f"v={self.v} needs schedule interleaved (got {self.schedule!r})")
+        if self.schedule in V_SHAPED:
+            self.v = 2
+        elif self.v > 1 and self.schedule not in CHUNKED:
+            raise UsageError(f"v={self.v} needs a chunked schedule ({', '.join(CHUNKED)}; "
+                             f"got {self.schedule!r})")
 
 
 def _check(spec, layout: Layout) -> None:
@@ -59,7 +64,18 @@ def _check(spec, layout: Layout) -> None:
                          f"(model has {spec.layers})")
     if layout.schedule == "interleaved" and layout.m % layout.pp:
         raise UsageError(f"m must be a multiple of p={layout.pp} for interleaved (got m={layout.m})")
-    theory_bubble(layout.schedule, layout.pp, layout.m, layout.v)   # unknown schedule -> UsageError
+    peak_activations(layout.schedule, layout.pp, layout.m, 0, layout.v)   # unknown -> UsageError
+
+
+def bubble(layout: Layout) -> float:
+    """Idle fraction at t_F = t_B = t_W: the closed form, else the simulator (small-m corners)."""
+    closed = theory_bubble(layout.schedule, layout.pp, layout.m, layout.v)
+    if closed is not None:
+        return closed
+    from ppedu.schedules.actions import build_schedule
+    from ppedu.schedules.simulator import CostModel, simulate
+    schedule = build_schedule(layout.schedule, layout.pp, layout.m, layout.v)
+    return simulate(schedule, CostModel(t_f=1.0, t_b=1.0, t_w=1.0)).bubble_fraction
 
 
 def stage_layers(layers: int, stages: int) -> list[int]:
@@ -72,7 +88,7 @@ def rank_memory(spec, layout: Layout, rank: int) -> dict:
     """Parameters and bytes held by pipeline rank ``rank`` (one GPU of its tp group)."""
     p, v, t = layout.pp, layout.v, layout.tp
     per_stage = stage_layers(spec.layers, p * v)
-    mine = [c * p + rank for c in range(v)]
+    mine = [rank, 2 * p - 1 - rank] if layout.schedule in V_SHAPED else [c * p + rank for c in range(v)]
     layers = sum(per_stage[s] for s in mine)
     first, last = 0 in mine, p * v - 1 in mine
     params = layers * fm.layer_params(spec) + (fm.embedding_params(spec) if first else 0)
@@ -85,10 +101,11 @@ def rank_memory(spec, layout: Layout, rank: int) -> dict:
     per_layer = fm.layer_activation_bytes(s, b, spec.hidden, spec.heads, t, sp, layout.recompute,
                                           spec.ffn_width, spec.kv, spec.swiglu, spec.dropout)
     acts = held * (layers / v) * per_layer
+    per_chunk = min(held / v, layout.m)   # the embedding / output layer sit in one chunk of v
     if first:
-        acts += min(held, layout.m) * fm.embedding_activation_bytes(s, b, spec.hidden, t, sp, spec.dropout)
+        acts += per_chunk * fm.embedding_activation_bytes(s, b, spec.hidden, t, sp, spec.dropout)
     if last:
-        acts += min(held, layout.m) * fm.head_activation_bytes(s, b, spec.hidden, spec.vocab, t)
+        acts += per_chunk * fm.head_activation_bytes(s, b, spec.hidden, spec.vocab, t)
     optimizer = fm.OPTIMIZER_BYTES * params / (layout.dp if layout.zero1 else 1)
     out = {"rank": rank, "layers": layers, "params": params,
            "param_bytes": fm.WEIGHT_BYTES * params, "grad_bytes": fm.GRAD_BYTES * params,
@@ -113,7 +130,7 @@ def plan(spec, layout: Layout) -> dict:
             "optimizer_bytes_per_gpu": busiest["optimizer_bytes"],
             "activation_bytes_per_gpu": busiest["activation_bytes"],
             "total_bytes_per_gpu": busiest["total_bytes"],
-            "bubble_fraction": theory_bubble(layout.schedule, layout.pp, layout.m, layout.v),
+            "bubble_fraction": bubble(layout),
             "fits": fits, "reason": _reason(busiest, layout, fits), "stages": ranks,
             "activation_method": "formula: Korthikanti et al. 2022, sec. 4 (Table 2)",
             "notes": notes(spec, layout)}

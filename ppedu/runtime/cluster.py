@@ -21,14 +21,13 @@ import multiprocessing.connection
 import os
 import sys
 import time
-import warnings
 from datetime import timedelta
 from typing import Callable
 
 from ppedu.errors import ClusterError, UsageError, check_int
 # what a job asks inside a rank lives in ppedu.runtime.worker; re-exported so jobs can say cluster.rank()
 from ppedu.runtime.worker import (_STATUS_BYTES, _worker_main, backend, clock, cpu_cores,  # noqa: F401
-                          device, op_timeout_s, rank, resolve_backend, set_status, world_size)
+                          device, op_timeout_s, rank, resolve_backend, set_status, where, world_size)
 MAX_WORLD_SIZE = 64
 
 # --------------------------------------------------------------------------------------------------
@@ -57,9 +56,13 @@ class Cluster:
         self.is_driver = True  # the notebook / CLI process prints results (cf. TorchrunGroup)
         if self.oversubscribed and not _warned_oversubscribed:
             _warned_oversubscribed = True
-            warnings.warn(f"{world_size} ranks on {cpu_cores()} CPU cores: the CPU is oversubscribed, so "
-                          "timings of real-compute workloads are distorted (use the timed workload to "
-                          "measure bubbles).", stacklevel=2)
+            # One plain line, not warnings.warn: Jupyter draws a warning (and any stderr) as a pink
+            # box with a source line, which reads as an error to a newcomer. In a kernel it goes to
+            # stdout; on the CLI to stderr, so `--json` stays one JSON object on stdout.
+            print(f"note: {world_size} ranks on {cpu_cores()} CPU cores: the CPU is oversubscribed, so "
+                  "timings of real-compute workloads are distorted (the timed workload still measures "
+                  "bubbles faithfully).", file=sys.stdout if "ipykernel" in sys.modules else sys.stderr,
+                  flush=True)
         from torch.distributed import TCPStore
         self._store = TCPStore("127.0.0.1", 0, world_size + 1, is_master=True, wait_for_workers=False,
                                timeout=timedelta(seconds=start_timeout_s))
@@ -92,8 +95,12 @@ class Cluster:
             raise UsageError(f"job {qualname or fn!r} must be a module-level function in an importable "
                              "module (spawned workers cannot import functions defined in a notebook)")
         job = f"{module}.{qualname}"
-        for conn in self._conns:
-            conn.send(("job", module, qualname, args, kwargs))
+        try:
+            for conn in self._conns:
+                conn.send(("job", module, qualname, args, kwargs))
+        except KeyboardInterrupt:  # some ranks got the job, others not: they would wait forever
+            self._kill()
+            raise
         return self._collect(job, timeout or self.job_timeout_s)
 
     def close(self) -> None:

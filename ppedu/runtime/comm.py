@@ -1,4 +1,5 @@
-"""Point-to-point communication between pipeline stages, the way seed 001's chapter describes it.
+"""Point-to-point communication between pipeline stages: blocking send/recv of activations and
+gradients, as in Megatron-LM's p2p_communication and picotron's pipeline loops.
 
 A stage does not know the shape of what its neighbour will send, so every message is two sends:
 a small int64 *header* (dtype, shape, send time) and then the payload. Every wait has a timeout and
@@ -77,19 +78,20 @@ def set_link_model(latency_ms: float = 0.0, bandwidth_gbps: float = float("inf")
     return _link
 
 
-def _wait(work, what: str, peer: int | None = None) -> None:
-    """Wait for a torch.distributed work handle with the cluster timeout; explain a failure."""
+def _wait(work, what: str, peer: int | None = None, timeout_s: float | None = None) -> None:
+    """Wait for a torch.distributed work handle with the cluster timeout (or ``timeout_s``);
+    explain a failure."""
     cluster.set_status(what)
     start = time.perf_counter()
-    timeout = cluster.op_timeout_s()
+    timeout = cluster.op_timeout_s() if timeout_s is None else timeout_s
     try:
         work.wait(timeout=timedelta(seconds=timeout))
     except RuntimeError as exc:
         cluster.set_status(f"failed: {what}")
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        who = f" (rank {peer} did not answer: is it dead, stuck, or waiting on something else?)" \
-            if peer is not None else ""
-        raise ClusterError(f"rank {cluster.rank()}: {what} failed after "
+        who = f" ({cluster.where(peer)} did not answer: is it dead, stuck, or waiting on " \
+            "something else?)" if peer is not None else ""
+        raise ClusterError(f"{cluster.where()}: {what} failed after "
                            f"{time.perf_counter() - start:.1f} s{who}: {text}",
                            rank=cluster.rank(), job=what) from None
     _stats["wait_s"] += time.perf_counter() - start
@@ -114,18 +116,21 @@ class SendHandle:
     def __init__(self, works: list, tensors: list, what: str, peer: int):
         self._works, self._tensors, self._what, self._peer = works, tensors, what, peer
 
-    def wait(self) -> None:
+    def wait(self, timeout_s: float | None = None) -> None:
         for work in self._works:
-            _wait(work, self._what, self._peer)
+            _wait(work, self._what, self._peer, timeout_s)
         self._works, self._tensors = [], []
 
 
-def isend_tensor(t: torch.Tensor, dst: int, tag: int = 0) -> SendHandle:
-    """Start sending ``t`` (header first) to rank ``dst``; call ``.wait()`` before reusing ``t``."""
+def isend_tensor(t: torch.Tensor, dst: int, tag: int = 0, group=None) -> SendHandle:
+    """Start sending ``t`` (header first) to rank ``dst``; call ``.wait()`` before reusing ``t``.
+    ``group``: a process group holding every rank (``dst`` is the global rank), e.g. one made for
+    a single attempt so that a timeout there cannot break the default group (gloo closes the pair)."""
     payload = t.detach().to(cluster.device()).contiguous()
     header = _header(payload)
     what = f"send {tuple(payload.shape)} to rank {dst} (tag {tag})"
-    works = [dist.isend(header, dst, **_tag(tag)), dist.isend(payload, dst, **_tag(tag))]
+    works = [dist.isend(header, dst, group=group, **_tag(tag)),
+             dist.isend(payload, dst, group=group, **_tag(tag))]
     nbytes = payload.numel() * payload.element_size()
     _stats["sent"][dst]["bytes"] += nbytes
     _stats["sent"][dst]["messages"] += 1
@@ -143,29 +148,29 @@ class RecvHandle:
     knows its shape (``shape=``), which lets the transfer finish in the background while this rank
     computes (a pipeline posts its receives early). Otherwise the payload is posted by ``wait()``."""
 
-    def __init__(self, src: int, tag: int, shape=None, dtype: torch.dtype = torch.float32):
-        self.src, self.tag = src, tag
+    def __init__(self, src: int, tag: int, shape=None, dtype: torch.dtype = torch.float32, group=None):
+        self.src, self.tag, self.group = src, tag, group
         self._header = torch.empty(HEADER_NUMEL, dtype=torch.int64, device=cluster.device())
-        self._work = dist.irecv(self._header, src, **_tag(tag))
+        self._work = dist.irecv(self._header, src, group=group, **_tag(tag))
         self._payload = self._payload_work = None
         if shape is not None:
             self._payload = torch.empty(tuple(shape), dtype=dtype, device=cluster.device())
-            self._payload_work = dist.irecv(self._payload, src, **_tag(tag))
+            self._payload_work = dist.irecv(self._payload, src, group=group, **_tag(tag))
 
-    def wait(self) -> torch.Tensor:
-        _wait(self._work, f"recv header from rank {self.src} (tag {self.tag})", self.src)
+    def wait(self, timeout_s: float | None = None) -> torch.Tensor:
+        _wait(self._work, f"recv header from rank {self.src} (tag {self.tag})", self.src, timeout_s)
         code, ndim, sent_ns = (int(v) for v in self._header[:3].tolist())
         shape = [int(v) for v in self._header[4:4 + ndim].tolist()]
         payload = self._payload
         if payload is None:
             payload = torch.empty(shape, dtype=_DTYPES[code], device=cluster.device())
-            self._payload_work = dist.irecv(payload, self.src, **_tag(self.tag))
+            self._payload_work = dist.irecv(payload, self.src, group=self.group, **_tag(self.tag))
         elif list(payload.shape) != shape or payload.dtype != _DTYPES[code]:
             raise ClusterError(f"rank {cluster.rank()}: expected {tuple(payload.shape)} "
                                f"{payload.dtype} from rank {self.src} (tag {self.tag}) but the "
                                f"sender sent {tuple(shape)} {_DTYPES[code]}", rank=cluster.rank())
         _wait(self._payload_work, f"recv {tuple(shape)} from rank {self.src} (tag {self.tag})",
-              self.src)
+              self.src, timeout_s)
         nbytes = payload.numel() * payload.element_size()
         _stats["received"][self.src]["bytes"] += nbytes
         _stats["received"][self.src]["messages"] += 1
@@ -174,10 +179,11 @@ class RecvHandle:
         return payload
 
 
-def irecv_tensor(src: int, tag: int = 0, shape=None, dtype: torch.dtype = torch.float32) -> RecvHandle:
+def irecv_tensor(src: int, tag: int = 0, shape=None, dtype: torch.dtype = torch.float32,
+                 group=None) -> RecvHandle:
     """Post a receive from rank ``src``; ``.wait()`` returns the tensor. Give ``shape`` (and
     ``dtype``) when known to post the payload early too; a mismatch with the header is an error."""
-    return RecvHandle(src, tag, shape, dtype)
+    return RecvHandle(src, tag, shape, dtype, group)
 
 
 def recv_tensor(src: int, tag: int = 0) -> torch.Tensor:
@@ -199,8 +205,10 @@ def _apply_link_delay(src: int, sent_at: float, nbytes: int) -> None:
 
 
 def all_reduce(t: torch.Tensor, group=None, op=dist.ReduceOp.SUM) -> torch.Tensor:
-    """In-place all-reduce with timeout and counters; the emulated link adds latency + size/bandwidth
-    once per call (a ring all-reduce over n ranks moves 2(n-1)/n of the data, counted in ``bytes``)."""
+    """In-place all-reduce with timeout and counters. The emulated link charges a *ring* all-reduce
+    in the alpha-beta model (Thakur, Rabenseifner & Gropp 2005): 2(n-1) steps (reduce-scatter, then
+    all-gather), each one latency alpha and S/n bytes, so 2(n-1)*alpha + 2(n-1)/n * S / beta.
+    ``bytes`` counts the 2(n-1)/n * S each rank puts on the wire."""
     n = dist.get_world_size(group)
     nbytes = t.numel() * t.element_size()
     _stats["collectives"]["all_reduce"]["calls"] += 1
@@ -209,7 +217,7 @@ def all_reduce(t: torch.Tensor, group=None, op=dist.ReduceOp.SUM) -> torch.Tenso
         return t
     _wait(dist.all_reduce(t, op=op, group=group, async_op=True), f"all_reduce {tuple(t.shape)}")
     if _link.latency_ms or _link.bandwidth_gbps != float("inf"):
-        delay = _link.latency_ms / 1e3 + _link.transfer_s(int(2 * (n - 1) / n * nbytes))
+        delay = 2 * (n - 1) * _link.latency_ms / 1e3 + _link.transfer_s(int(2 * (n - 1) / n * nbytes))
         time.sleep(delay)
         _stats["link_delay_s"] += delay
     return t

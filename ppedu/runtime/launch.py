@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-from ppedu.runtime.worker import _init_rank, cpu_cores, resolve_backend
+from ppedu.runtime.worker import (_RANK, _exit_with_parent, _init_rank, cpu_cores, resolve_backend,
+                                  where)
 
 
 def launched_by_torchrun() -> bool:
@@ -28,13 +29,29 @@ class TorchrunGroup:
         self.backend = resolve_backend(backend, local) if backend == "auto" else backend
         self.oversubscribed = self.backend == "gloo" and local > cpu_cores()
         self.is_driver = self.rank == 0
+        # a rank whose launcher was killed must not live on: its peers on the other node would
+        # wait for it until the timeout instead of seeing its connections close
+        _exit_with_parent(os.getppid())
+        if size > local:
+            _RANK["ranks_per_node"] = local  # errors then say "rank 2 on node 1"
         _init_rank(self.rank, size, self.backend, timeout_s)
 
     def run(self, fn: Callable, *args, timeout: float | None = None, **kwargs) -> list:
+        """``fn`` on this rank, everyone's results gathered. A failed collective (a peer gone)
+        is a ClusterError naming this rank and node, not a gloo traceback."""
         import torch.distributed as dist
-        result = fn(*args, **kwargs)
-        everyone: list = [None] * self.world_size
-        dist.all_gather_object(everyone, result)
+        from ppedu.errors import ClusterError
+        job = getattr(fn, "__name__", "job")
+        try:
+            result = fn(*args, **kwargs)
+            everyone: list = [None] * self.world_size
+            dist.all_gather_object(everyone, result)
+        except ClusterError:
+            raise
+        except RuntimeError as exc:  # gloo/NCCL: "Connection closed by peer", timeouts
+            first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+            raise ClusterError(f"{where()}: {job} failed: {first}", rank=self.rank,
+                               job=job) from None
         return everyone
 
     def close(self) -> None:

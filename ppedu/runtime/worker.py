@@ -38,6 +38,14 @@ def world_size() -> int:
     return _RANK["world_size"]
 
 
+def where(rank_: int | None = None) -> str:
+    """``rank 2``, or ``rank 2 on node 1`` when the ranks span several nodes (torchrun gives
+    each node a contiguous block of ranks, so node = rank // ranks per node)."""
+    r = rank() if rank_ is None else rank_
+    per_node = _RANK.get("ranks_per_node")
+    return f"rank {r} on node {r // per_node}" if per_node else f"rank {r}"
+
+
 def backend() -> str:
     """``gloo`` or ``nccl``."""
     return _RANK["backend"]

@@ -16,7 +16,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 from ppedu.errors import UsageError, check_float
-from ppedu.schedules.actions import Schedule, needs, task_key
+from ppedu.schedules.actions import Schedule, TaskKey, rank_tasks
 from ppedu.schedules.timeline import Event, Timeline
 
 Costs = float | Sequence[float]
@@ -87,24 +87,37 @@ def run_task_lists(
     ``dependencies(rank, task)`` lists ``(other_task, delay)``: the task may start ``delay``
     seconds after ``other_task`` ends. A rank blocks on its next task until its dependencies are
     done (a blocking receive). Raises ``Deadlock`` when every unfinished rank is blocked.
+
+    Linear in the number of tasks: a blocked rank parks on the task it misses and is woken when
+    that task finishes, instead of every rank being polled again after each step.
     """
     done: dict[Hashable, tuple[int, float, float]] = {}
     next_index = [0] * len(task_lists)
     free_at = [0.0] * len(task_lists)
-    progress = True
-    while progress:
-        progress = False
-        for rank, tasks in enumerate(task_lists):
-            while next_index[rank] < len(tasks):
-                task = tasks[next_index[rank]]
-                deps = dependencies(rank, task)
-                if any(dep not in done for dep, _ in deps):
-                    break  # blocked: wait for another rank
-                start = max([free_at[rank]] + [done[dep][2] + delay for dep, delay in deps])
-                end = start + duration(rank, task)
-                done[task] = (rank, start, end)
-                free_at[rank], next_index[rank] = end, next_index[rank] + 1
-                progress = True
+    parked: dict[Hashable, list[int]] = {}   # missing task -> ranks waiting for it
+    runnable = list(range(len(task_lists)))
+    while runnable:
+        rank = runnable.pop()
+        tasks, i, clock = task_lists[rank], next_index[rank], free_at[rank]
+        while i < len(tasks):
+            task = tasks[i]
+            missing = None
+            for dep, delay in dependencies(rank, task):
+                if dep not in done:
+                    missing = dep
+                    break
+                ready = done[dep][2] + delay
+                if ready > clock:
+                    clock = ready
+            if missing is not None:
+                parked.setdefault(missing, []).append(rank)
+                break
+            end = clock + duration(rank, task)
+            done[task] = (rank, clock, end)
+            clock, i = end, i + 1
+            if task in parked:
+                runnable += parked.pop(task)
+        next_index[rank], free_at[rank] = i, clock
     waiting = {}
     for rank, tasks in enumerate(task_lists):
         if next_index[rank] < len(tasks):
@@ -115,9 +128,14 @@ def run_task_lists(
     return done
 
 
-def schedule_tasks(schedule: Schedule) -> list[list[tuple]]:
-    """Per-rank task keys ``(kind, stage, mb)`` of a schedule, in order."""
-    return [[task_key(schedule, r, a) for a in actions] for r, actions in enumerate(schedule.ranks)]
+def schedule_tasks(schedule: Schedule) -> tuple[list[list[TaskKey]], dict[TaskKey, list[TaskKey]]]:
+    """Per-rank task keys ``(kind, stage, mb)`` of a schedule in order, and what each waits for."""
+    lists, deps = [], {}
+    for rank in range(schedule.p):
+        tasks = rank_tasks(schedule, rank)
+        lists.append([key for key, _ in tasks])
+        deps.update(tasks)
+    return lists, deps
 
 
 def simulate(schedule: Schedule, costs: CostModel | None = None) -> SimResult:
@@ -126,27 +144,26 @@ def simulate(schedule: Schedule, costs: CostModel | None = None) -> SimResult:
     p, v = schedule.p, schedule.v
     t_f, t_b, t_w = (costs.per_rank(n, p) for n in ("t_f", "t_b", "t_w"))
     message = costs.message_time()
-    by_key = {task_key(schedule, r, a): (r, a) for r, acts in enumerate(schedule.ranks)
-              for a in acts}
+    split = [schedule.weight_split(r) for r in range(p)]
+    place = [schedule.place_of(s) for s in range(schedule.num_stages)]
 
-    def duration(rank: int, key: tuple) -> float:
-        kind = key[0]
+    def duration(rank: int, key: TaskKey) -> float:
+        kind, stage, mb = key
         if kind == "F":
             return t_f[rank] / v
         if kind == "W":
             return t_w[rank] / v
-        return (t_b[rank] if schedule.split_backward else t_b[rank] + t_w[rank]) / v
+        whole = not schedule.split_backward and (place[stage][1], mb) not in split[rank]
+        return (t_b[rank] + t_w[rank] if whole else t_b[rank]) / v
 
-    def dependencies(rank: int, key: tuple) -> list[tuple[tuple, float]]:
-        _, action = by_key[key]
-        out = []
-        for dep in needs(schedule, rank, action):
-            producer = dep[1] % p
-            out.append((dep, 0.0 if producer == rank else message))
-        return out
-
-    done = run_task_lists(schedule_tasks(schedule), duration, dependencies)
-    events = [Event(r, kind, mb, stage // p, start, end)
+    lists, delayed = [], {}  # each task's (dependency, message delay), worked out once
+    for rank in range(p):
+        tasks = rank_tasks(schedule, rank)
+        lists.append([key for key, _ in tasks])
+        for key, deps in tasks:
+            delayed[key] = [(d, 0.0 if place[d[1]][0] == rank else message) for d in deps]
+    done = run_task_lists(lists, duration, lambda rank, key: delayed[key])
+    events = [Event(r, kind, mb, place[stage][1], start, end)
               for (kind, stage, mb), (r, start, end) in done.items()]
     return result_from_timeline(Timeline(events, p))
 
@@ -164,15 +181,25 @@ def result_from_timeline(timeline: Timeline) -> SimResult:
 # --------------------------------------------------------------------------------------------------
 # Chapter 1: one training step split by TP or by PP over n ranks (the crossover plot's theory)
 # --------------------------------------------------------------------------------------------------
+def allreduce_time(n: int, nbytes: float, latency_s: float = 0.0,
+                   bandwidth_Bps: float = math.inf) -> float:
+    """A ring all-reduce of ``nbytes`` over ``n`` ranks in the alpha-beta model (Thakur, Rabenseifner
+    & Gropp 2005): 2(n-1) steps, each paying one latency and moving nbytes/n, i.e.
+    2(n-1)*alpha + 2(n-1)/n * nbytes / beta. The same alpha and beta price a point-to-point message
+    at alpha + nbytes / beta (chapters 1 and 3), and ``ppedu.runtime.comm`` emulates exactly this."""
+    if n <= 1:
+        return 0.0
+    return 2 * (n - 1) * latency_s + 2 * (n - 1) / n * nbytes / bandwidth_Bps
+
+
 def tp_step_time(compute_s: float, layers: int, n: int, latency_s: float = 0.0,
                  allreduce_bytes: float = 0.0, bandwidth_Bps: float = math.inf) -> float:
     """Megatron TP over ``n`` ranks: every layer's compute split n ways (``compute_s / n``), plus
     4 all-reduces per layer (g after attention and MLP forward, f before them backward), each on
-    the critical path: ``latency_s`` + what a ring puts on one rank's wire,
-    2(n-1)/n * ``allreduce_bytes``, over the bandwidth. One rank (n = 1) talks to nobody."""
-    messages = 4 * layers if n > 1 else 0
-    wire = 2 * (n - 1) / n * allreduce_bytes
-    return compute_s / n + messages * (latency_s + wire / bandwidth_Bps)
+    the critical path and priced by ``allreduce_time``. Nothing is overlapped: Megatron-LM hides
+    the backward all-reduces behind the weight-gradient GEMM, which this model leaves out (an
+    upper bound for TP). One rank (n = 1) talks to nobody."""
+    return compute_s / n + 4 * layers * allreduce_time(n, allreduce_bytes, latency_s, bandwidth_Bps)
 
 
 def pp_step_time(compute_s: float, n: int, m: int = 1, latency_s: float = 0.0,

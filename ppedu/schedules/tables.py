@@ -19,10 +19,13 @@ from dataclasses import dataclass
 from importlib import resources
 
 from ppedu.errors import UsageError
-from ppedu.schedules.actions import Action, Schedule
+from ppedu.schedules.actions import MAX_M, MAX_P, MAX_V, Action, Schedule
 from ppedu.schedules.timeline import Event, Timeline
 
 EXAMPLES = ("1f1b_p4_m4", "seed002_1f1b")
+# the longest step a table may name: every action of the largest schedule one after another
+# on one GPU (F, B and W of MAX_M micro-batches in MAX_V chunks), with room for idle rows
+MAX_STEP = 4 * MAX_M * MAX_V
 
 _GPU_HEADER = re.compile(r"^(?:GPU|rank|device)\s*_?\s*(\d+)", re.IGNORECASE)
 _TIME_HEADER = re.compile(r"^(?:t|time|step|时间|时刻)\b|^时间|^时刻", re.IGNORECASE)
@@ -58,69 +61,112 @@ def _clean(cell: str) -> str:
     return cell.replace("*", "").replace("`", "").replace("$", "").strip()
 
 
+def _number(text: str, what: str, hi: int, where: str) -> int:
+    """``text`` (digits) as an int in 0..hi, else the one-line range error.
+
+    Checked on the digits before ``int()``: a cell like ``F_100000000`` would otherwise make
+    every later step (completeness, timeline) scale with the number, not with the table.
+    """
+    if len(text) > len(str(hi)) or int(text) > hi:
+        raise UsageError(f"{where}: {what} must be an integer in 0..{hi} (got {text[:12]}"
+                         f"{'...' if len(text) > 12 else ''})")
+    return int(text)
+
+
+def _read_header(header_no: int, header: str) -> tuple[dict[int, int], int | None, int]:
+    """(column index -> rank, time column or None, number of the first GPU) from the header."""
+    columns: dict[int, int] = {}  # column index -> GPU number
+    time_column = None
+    where = f"line {header_no}"
+    for i, cell in enumerate(_cells(header)):
+        cell = _clean(cell)
+        if (match := _GPU_HEADER.match(cell)) is not None:
+            columns[i] = _number(match.group(1), "the GPU number", MAX_P, where)
+        elif time_column is None and _TIME_HEADER.match(cell):
+            time_column = i
+    if not columns:
+        raise UsageError(f"{where}: no GPU columns in the header {header.strip()!r}; "
+                         f"expected e.g. | t | GPU0 | GPU1 |")
+    gpus = sorted(columns.values())
+    if gpus != list(range(gpus[0], gpus[0] + len(gpus))):
+        raise UsageError(f"{where}: GPU columns must be numbered without gaps "
+                         f"(got {', '.join(f'GPU{g}' for g in gpus)})")
+    if len(gpus) > MAX_P:
+        raise UsageError(f"{where}: p (GPU columns) must be an integer in 1..{MAX_P} "
+                         f"(got {len(gpus)})")
+    return {col: gpu - gpus[0] for col, gpu in columns.items()}, time_column, gpus[0]
+
+
+def _read_cell(cell: str, number: int, gpu: int, line: str) -> tuple[str, int, int] | None:
+    """(kind, micro-batch as written, chunk) of one cell, None when idle."""
+    if cell.lower() in _IDLE:
+        return None
+    match = _CELL.match(cell)
+    if match is None:
+        raise UsageError(f"line {number}: cannot read cell {cell[:40]!r} for GPU{gpu} "
+                         f"(expected F_1, B3, W_2, F1c1, - or empty): {line.strip()[:200]}")
+    where = f"line {number}, GPU{gpu}"
+    mb = _number(match.group(2), "the micro-batch number", MAX_M, where)
+    chunk = _number(match.group(3) or "0", "the chunk", MAX_V - 1, where)
+    return match.group(1).upper(), mb, chunk
+
+
+def _read_rows(lines: list[tuple[int, str]], rank_of: dict[int, int], time_column: int | None,
+               first_gpu: int) -> list[tuple[int, int, str, int, int]]:
+    """Every non-idle cell as (rank, time step, kind, micro-batch as written, chunk)."""
+    cells: list[tuple[int, int, str, int, int]] = []
+    seen_times: dict[int, int] = {}
+    for number, line in lines:
+        values = _cells(line)
+        if all(re.fullmatch(r":?-{2,}:?", v.strip()) for v in values if v.strip()):
+            continue  # the |---|---| separator
+        t = len(seen_times)
+        if time_column is not None and time_column < len(values):
+            raw = _clean(values[time_column])
+            if not re.fullmatch(r"\d+", raw):
+                raise UsageError(f"line {number}: time step {raw[:40]!r} is not a whole number: "
+                                 f"{line.strip()[:200]}")
+            t = _number(raw, "the time step", MAX_STEP, f"line {number}")
+        if t in seen_times:
+            raise UsageError(f"line {number}: time step {t} already used on line {seen_times[t]}")
+        seen_times[t] = number
+        for col, rank in rank_of.items():
+            read = _read_cell(_clean(values[col]) if col < len(values) else "", number,
+                              rank + first_gpu, line)
+            if read is not None:
+                cells.append((rank, t, *read))
+    return cells
+
+
 def parse_markdown_table(text: str) -> TimedSchedule:
-    """Parse the first Markdown table in ``text`` into a ``TimedSchedule``."""
+    """Parse the first Markdown table in ``text`` into a ``TimedSchedule``.
+
+    Sizes are capped at the library's limits (``MAX_P`` GPUs, ``MAX_M`` micro-batches,
+    ``MAX_V`` chunks, ``MAX_STEP`` time steps): a larger number is a one-line UsageError.
+    """
+    if not isinstance(text, str):
+        raise UsageError(f"text must be a string holding a Markdown table (got {type(text).__name__})")
     lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1)
              if line.strip().startswith("|")]
     if not lines:
         raise UsageError("no Markdown table found: expected lines like | t | GPU0 | GPU1 |")
     header_no, header = lines[0]
-    columns: dict[int, int] = {}  # column index -> GPU number
-    time_column = None
-    for i, cell in enumerate(_cells(header)):
-        cell = _clean(cell)
-        if (match := _GPU_HEADER.match(cell)) is not None:
-            columns[i] = int(match.group(1))
-        elif time_column is None and _TIME_HEADER.match(cell):
-            time_column = i
-    if not columns:
-        raise UsageError(f"line {header_no}: no GPU columns in the header {header.strip()!r}; "
-                         f"expected e.g. | t | GPU0 | GPU1 |")
-    gpus = sorted(columns.values())
-    if gpus != list(range(gpus[0], gpus[0] + len(gpus))):
-        raise UsageError(f"line {header_no}: GPU columns must be numbered without gaps "
-                         f"(got {', '.join(f'GPU{g}' for g in gpus)})")
-    rank_of = {col: gpu - gpus[0] for col, gpu in columns.items()}
-
-    cells: list[tuple[int, int, str, str, int]] = []  # (rank, time, kind, mb/chunk...) raw
-    seen_times: dict[int, int] = {}
-    row = 0
-    for number, line in lines[1:]:
-        values = _cells(line)
-        if all(re.fullmatch(r":?-{2,}:?", v.strip()) for v in values if v.strip()):
-            continue  # the |---|---| separator
-        t = row
-        if time_column is not None and time_column < len(values):
-            raw = _clean(values[time_column])
-            if not re.fullmatch(r"\d+", raw):
-                raise UsageError(f"line {number}: time step {raw!r} is not a whole number: "
-                                 f"{line.strip()}")
-            t = int(raw)
-        if t in seen_times:
-            raise UsageError(f"line {number}: time step {t} already used on line {seen_times[t]}")
-        seen_times[t] = number
-        row += 1
-        for col, rank in rank_of.items():
-            cell = _clean(values[col]) if col < len(values) else ""
-            if cell.lower() in _IDLE:
-                continue
-            match = _CELL.match(cell)
-            if match is None:
-                raise UsageError(f"line {number}: cannot read cell {cell!r} for GPU{rank + gpus[0]} "
-                                 f"(expected F_1, B3, W_2, F1c1, - or empty): {line.strip()}")
-            kind, mb, chunk = match.group(1).upper(), int(match.group(2)), int(match.group(3) or 0)
-            cells.append((rank, t, kind, mb, chunk))
+    rank_of, time_column, first_gpu = _read_header(header_no, header)
+    cells = _read_rows(lines[1:], rank_of, time_column, first_gpu)
     if not cells:
         raise UsageError(f"line {header_no}: the table has no actions (only idle cells)")
     numbers = {mb for _, _, _, mb, _ in cells}
     one_based = min(numbers) == 1 and 0 not in numbers
-    p = len(gpus)
+    m = max(numbers) + (0 if one_based else 1)
+    if m > MAX_M:  # F_0 .. F_1024 is 1025 micro-batches
+        raise UsageError(f"m (micro-batches in the table) must be an integer in 1..{MAX_M} "
+                         f"(got {m})")
+    p = len(rank_of)
     ranks: list[list[Action]] = [[] for _ in range(p)]
     steps: list[list[int]] = [[] for _ in range(p)]
     for rank, t, kind, mb, chunk in sorted(cells, key=lambda c: (c[0], c[1])):
         ranks[rank].append(Action(kind, mb - one_based, chunk))
         steps[rank].append(t)
-    m = max(numbers) + (0 if one_based else 1)
     v = max(chunk for *_, chunk in cells) + 1
     split = any(kind == "W" for _, _, kind, _, _ in cells)
     return TimedSchedule(Schedule("table", p, m, v, ranks, split), steps, one_based)
@@ -128,7 +174,8 @@ def parse_markdown_table(text: str) -> TimedSchedule:
 
 def load_example(name: str) -> TimedSchedule:
     """A table shipped in ``ppedu/assets/<name>.md``: ``1f1b_p4_m4`` (correct) or
-    ``seed002_1f1b`` (seed 002's table, which breaks dependencies)."""
+    ``seed002_1f1b`` (a published 1F1B table that breaks dependencies: source document 002
+    of the course, course/source_errors.md)."""
     if name not in EXAMPLES:
         raise UsageError(f"example must be one of {', '.join(EXAMPLES)} (got {name!r})")
     return parse_markdown_table(example_text(name))

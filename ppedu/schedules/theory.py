@@ -18,7 +18,7 @@ from ppedu.schedules.actions import SCHEDULE_NAMES
 
 
 def bubble_naive(p: int) -> float:
-    """(p-1)/p: only one GPU works at a time (seed 002: 75 % for p = 4), whatever m is."""
+    """(p-1)/p: only one GPU works at a time (75 % for p = 4), whatever m is."""
     return (p - 1) / p
 
 
@@ -78,30 +78,40 @@ def bubble_zb1(p: int, m: int, tf: float = 1.0, tb: float = 1.0, tw: float = 1.0
     return 1 - m * (tf + tb + tw) / makespan_zb1(p, m, tf, tb, tw)
 
 
+def bubble_zero_bubble_chunked(p: int, m: int, v: int) -> float:
+    """(p-1)/(3vm + p-1): idle fraction of ZB1P (interleaved zero bubble) with v chunks and of
+    ZB-V (v = 2) at t_F = t_B = t_W. Every rank starts (p-1)/v chunk-forwards late at most and
+    W's fill the drain, so the step is 3m + (p-1)/v units. Holds for m >= p (ZB1P) and
+    m >= 2p-1 (ZB-V, whose warm-up needs that many micro-batches); checked by simulation."""
+    return (p - 1) / (3 * v * m + p - 1)
+
+
 def peak_activations(schedule: str, p: int, m: int, rank: int = 0, v: int = 1) -> int:
-    """Most micro-batches whose activations ``rank`` holds at once (per chunk for interleaved).
+    """Most micro-batches whose activations ``rank`` holds at once (per chunk for v > 1).
 
     GPipe: all m. 1F1B: min(p - rank, m) (PipeDream-flush's point). ZB-H1: min(p, m) on every
-    rank, the first rank's 1F1B peak (Qi et al.: "same peak memory as 1F1B"). Naive: 1.
-    Interleaved: Megatron's warm-up 2(p-rank-1) + (v-1)p, plus the one in flight.
-    Forward-only keeps nothing after a forward: 1.
+    rank, the first rank's 1F1B peak (Qi et al.: "same peak memory as 1F1B"). ZB-H2: 2p-1-rank
+    (2p-1 on the first rank, Qi et al. sec. 3.1). Interleaved: Megatron's warm-up
+    2(p-rank-1) + (v-1)R, plus the one in flight (R = p micro-batches per round when p divides
+    m). On rank 0 that is vp + p - 1 chunks = p + (p-1)/v micro-batches' worth (Korthikanti
+    et al. 2022, after Eq. 5). ZB1P: (v-1)R + p chunks on every rank (vp, i.e. p
+    micro-batches' worth when R = p: ZB-H1's). ZB-V: 2p chunks = p micro-batches' worth, 1F1B's first rank.
+    DualPipeV: 2p+1 chunks. Looped BFS: every chunk of every micro-batch, vm. Naive and
+    forward-only: 1. Closed forms for m >= p (ZB-V, DualPipeV: m >= 2p).
     """
-    if schedule == "gpipe":
-        return m
-    if schedule == "1f1b":
-        return min(p - rank, m)
-    if schedule == "zb1":
-        return min(p, m)
-    if schedule == "interleaved":
-        return min(2 * (p - rank - 1) + (v - 1) * p + 1, m * v)
-    if schedule in ("naive", "forward-only"):
-        return 1
-    raise UsageError(f"schedule must be one of {', '.join(SCHEDULE_NAMES)} (got {schedule!r})")
+    per_round = m // max(1, m // p)  # p when m % p == 0 (Megatron); torch's rounds otherwise
+    forms = {"gpipe": m, "1f1b": min(p - rank, m), "zb1": min(p, m), "zb2": min(2 * p - 1 - rank, m),
+             "interleaved": min(2 * (p - rank - 1) + (v - 1) * per_round + 1, m * v),
+             "interleaved-zb": min((v - 1) * per_round + p, m * v), "zbv": 2 * p, "dualpipev": 2 * p + 1, "looped-bfs": v * m,
+             "naive": 1, "forward-only": 1}
+    if schedule not in forms:
+        raise UsageError(f"schedule must be one of {', '.join(SCHEDULE_NAMES)} (got {schedule!r})")
+    return forms[schedule]
 
 
 def total_idle_time(p: int, tf: float, tb: float) -> float:
     """p(p-1)(tf+tb): idle time summed over all GPUs for GPipe/1F1B, whatever m is
-    (seed 002's formula, right in this sense; each GPU idles (p-1)(tf+tb))."""
+    (summed over devices; each GPU idles (p-1)(tf+tb))."""
     return p * (p - 1) * (tf + tb)
 
 
@@ -118,23 +128,30 @@ def theory_decode_bubble(p: int, inflight: int) -> float:
 
 
 def theory_bubble(name: str, p: int, m: int, v: int = 1, costs=None) -> float | None:
-    """Idle fraction predicted for schedule ``name``; ``costs`` is a ``CostModel`` (only ZB-H1
-    depends on it). None when no closed form applies (per-rank cost lists)."""
-    tf, tb = 1.0, 1.0
-    tw = 1.0 if name == "zb1" else 0.0  # default: the Zero Bubble paper's setting for ZB-H1
+    """Idle fraction predicted for schedule ``name``; ``costs`` is a ``CostModel``. None when no
+    closed form applies: per-rank cost lists, zero bubble schedules other than ZB-H1 away from
+    t_F = t_B = t_W, and the small-m corners listed with each formula."""
+    tf, tb, tw = 1.0, 1.0, 1.0  # default: the Zero Bubble paper's setting
     if costs is not None:
         values = (costs.t_f, costs.t_b, costs.t_w)
         if not all(isinstance(x, (int, float)) for x in values):
             return None  # an unbalanced pipeline: simulate it
         tf, tb, tw = (float(x) for x in values)
+    equal = tf == tb == tw
+    if name not in SCHEDULE_NAMES:
+        raise UsageError(f"schedule must be one of {', '.join(SCHEDULE_NAMES)} (got {name!r})")
     if name == "naive":
         return bubble_naive(p)
-    if name in ("gpipe", "1f1b"):
+    if name in ("gpipe", "1f1b", "forward-only"):
         return bubble_gpipe(p, m)
-    if name == "forward-only":
-        return bubble_forward_only(p, m)
-    if name == "interleaved":
-        return bubble_interleaved(p, m, v)
+    if name in ("interleaved", "looped-bfs"):
+        return bubble_interleaved(p, m, v) if m >= p else None
     if name == "zb1":
         return bubble_zb1(p, m, tf, tb, tw)
-    raise UsageError(f"schedule must be one of {', '.join(SCHEDULE_NAMES)} (got {name!r})")
+    if not equal:
+        return None
+    if name in ("zb2", "dualpipev"):  # as ZB-H1: rank p-1 starts p-1 units late (pairs run in turn)
+        return bubble_zb1(p, m) if m >= p else None
+    if name == "interleaved-zb":
+        return bubble_zero_bubble_chunked(p, m, v) if m >= p else None
+    return bubble_zero_bubble_chunked(p, m, 2) if m >= 2 * p - 1 else None  # zbv

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from operator import attrgetter
+from typing import NamedTuple
+
+from ppedu.schedules.actions import Action, peak_held
 
 COMPUTE_KINDS = ("F", "B", "W", "prefill", "decode")
-BACKWARD_KINDS = ("B", "W")
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
+    """One thing one rank did: compute (F/B/W, prefill/decode) or waiting on a message.
+    A NamedTuple, not a dataclass: a 64-rank simulation makes 10^5 of them."""
+
     rank: int
     kind: str
     mb: int
@@ -24,30 +28,45 @@ class Event:
     start: float = 0.0
     end: float = 0.0
 
+    def action(self) -> Action:
+        return Action(self.kind, self.mb, self.chunk)
+
     @property
     def label(self) -> str:
-        return f"{self.kind}{self.mb}" + (f"c{self.chunk}" if self.chunk else "")
+        return self.action().label()
 
 
 class Timeline:
     """Events of ``world_size`` ranks, with the metrics the course measures."""
 
     def __init__(self, events: list[Event], world_size: int):
-        self.events = sorted(events, key=lambda e: (e.start, e.rank, e.end))
+        self.events = sorted(events, key=attrgetter("start", "rank", "end"))
         self.world_size = world_size
+        self._makespan: float | None = None
+        self._busy: dict[int, float] = {}
+        self._by_rank: dict[int, list[Event]] = {}  # one pass, not one per rank (p=64 is common)
+        for e in self.events:
+            self._by_rank.setdefault(e.rank, []).append(e)
 
     @property
     def makespan(self) -> float:
-        return max((e.end for e in self.events), default=0.0)
+        if self._makespan is None:  # asked once per rank by idle(): compute it once
+            self._makespan = max((e.end for e in self.events), default=0.0)
+        return self._makespan
 
     def rank_events(self, rank: int, compute_only: bool = False) -> list[Event]:
-        return [e for e in self.events if e.rank == rank
-                and (not compute_only or e.kind in COMPUTE_KINDS)]
+        return [e for e in self._by_rank.get(rank, [])
+                if not compute_only or e.kind in COMPUTE_KINDS]
 
     def busy(self, rank: int) -> float:
         """Seconds rank spent computing (union of its compute intervals)."""
+        if rank not in self._busy:  # idle() and bubble_fraction() ask again: compute it once
+            self._busy[rank] = self._union(rank)
+        return self._busy[rank]
+
+    def _union(self, rank: int) -> float:
         total, covered_until = 0.0, -math.inf
-        for e in sorted(self.rank_events(rank, compute_only=True), key=lambda e: e.start):
+        for e in self.rank_events(rank, compute_only=True):  # sorted by start already
             start = max(e.start, covered_until)
             if e.end > start:
                 total += e.end - start
@@ -72,23 +91,7 @@ class Timeline:
         (inference) holds them only while it runs. With interleaving each unit is one chunk's
         activations (1/v of the rank's layers).
         """
-        events = self.rank_events(rank, compute_only=True)
-        has_w = {(e.mb, e.chunk) for e in events if e.kind == "W"}
-        has_b = {(e.mb, e.chunk) for e in events if e.kind == "B"}
-        changes = []  # (time, +1/-1); releases sort before acquisitions at the same time
-        for e in events:
-            key = (e.mb, e.chunk)
-            if e.kind == "F":
-                changes.append((e.start, 1))
-                if key not in has_b:  # inference: nothing kept once the output is sent
-                    changes.append((e.end, -1))
-            elif e.kind == ("W" if key in has_w else "B"):
-                changes.append((e.end, -1))
-        held = peak = 0
-        for _, delta in sorted(changes):
-            held += delta
-            peak = max(peak, held)
-        return peak
+        return peak_held(self.rank_events(rank, compute_only=True))
 
     # ---- drawing ---------------------------------------------------------------------------
 
@@ -119,8 +122,10 @@ class Timeline:
         ``unit`` is the slot width in seconds; by default the shortest compute event, so a
         simulation with equal costs gets one row per action. A slot shows the event covering
         most of it, ``-`` when the GPU is idle. ``mb_base=1`` numbers micro-batches from 1, as
-        in seed 002. ``time_unit`` names the unit of the times ("s" prints ms/us as fits).
-        The output parses back with ``ppedu.schedules.validator.parse_markdown_table`` when
+        hand-written textbook tables do. ``time_unit`` names the unit of the times ("s" prints
+        ms/us as fits). An action longer than one row shows its label once and ``...`` below
+        (not twice: it ran once). The output parses back with
+        ``ppedu.schedules.validator.parse_markdown_table`` when
         every event is one slot long.
         """
         compute = [e for e in self.events if e.kind in COMPUTE_KINDS and e.end > e.start]
@@ -129,15 +134,17 @@ class Timeline:
         if self.makespan / unit > max_rows:  # keep the table readable
             unit = self.makespan / max_rows
         rows = max(1, math.ceil(self.makespan / unit - 1e-9))
-        grid = [["-"] * self.world_size for _ in range(rows)]
+        owner: list[list[Event | None]] = [[None] * self.world_size for _ in range(rows)]
         best = [[0.0] * self.world_size for _ in range(rows)]
         for e in compute:
             first, last = int(e.start / unit + 1e-9), math.ceil(e.end / unit - 1e-9)
             for slot in range(first, min(last, rows)):
                 overlap = min(e.end, (slot + 1) * unit) - max(e.start, slot * unit)
                 if overlap > best[slot][e.rank] + 1e-12:
-                    best[slot][e.rank] = overlap
-                    grid[slot][e.rank] = _label(e, mb_base)
+                    best[slot][e.rank], owner[slot][e.rank] = overlap, e
+        grid = [["-" if e is None else "..." if t and owner[t - 1][r] is e
+                 else e.action().label(mb_base) for r, e in enumerate(row)]
+                for t, row in enumerate(owner)]
         width = max([5] + [len(c) for row in grid for c in row])
         tw = max(1, len(str(rows - 1)))
         header = f"| {'t'.rjust(tw)} | " + " | ".join(
@@ -150,10 +157,6 @@ class Timeline:
             width_text = _format_seconds(unit) if time_unit == "s" else f"{unit:.3g} {time_unit}"
             lines.append(f"\n(one row = {width_text})")
         return "\n".join(lines)
-
-
-def _label(e: Event, mb_base: int) -> str:
-    return f"{e.kind}{e.mb + mb_base}" + (f"c{e.chunk}" if e.chunk else "")
 
 
 def _format_seconds(seconds: float) -> str:

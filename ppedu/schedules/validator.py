@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ppedu.schedules.actions import Schedule, TaskKey, needs, task_key
+from ppedu.errors import UsageError, check_int
+from ppedu.schedules.actions import MAX_M, MAX_P, MAX_V, Action, Schedule, TaskKey, needs, task_key
 from ppedu.schedules.simulator import Deadlock, run_task_lists, schedule_tasks
 from ppedu.schedules.timeline import Event, Timeline
 from ppedu.schedules.tables import TimedSchedule, load_example, parse_markdown_table
@@ -44,6 +45,7 @@ def validate(schedule: Schedule | TimedSchedule, *, blocking: bool = True) -> Ve
     """
     timed = schedule if isinstance(schedule, TimedSchedule) else None
     sched = timed.schedule if timed else schedule
+    _check_sizes(sched)
     names = _Namer(sched, timed.one_based if timed else False)
     problems = _timed_problems(timed, names) if timed else []
     problems += _completeness_problems(sched, names)
@@ -51,10 +53,39 @@ def validate(schedule: Schedule | TimedSchedule, *, blocking: bool = True) -> Ve
     if not problems and timed is None and blocking:
         problems, timeline = _run_blocking(sched, names)
     if problems:
-        return Verdict(False, "INVALID: " + problems[0], problems, timeline)
+        return Verdict(False, "INVALID: " + problems[0], _capped(problems), timeline)
     where = "on its time steps" if timed else "with blocking receives"
     return Verdict(True, f"VALID: {sched.p} GPUs, {sched.m} micro-batches; every dependency is "
                    f"met {where}.", [], timeline)
+
+
+# a verdict lists at most this many problems, then how many more there are: a table that
+# names F_1024 on one GPU only would otherwise list a million missing actions
+MAX_PROBLEMS = 50
+
+
+def _check_sizes(sched) -> None:
+    """Refuse what is not a schedule, or one larger than the library's limits, in one line:
+    the checks below cost p * v * m, so the sizes bound the time of a verdict."""
+    if not isinstance(sched, Schedule):
+        raise UsageError(f"schedule must be a Schedule or a TimedSchedule "
+                         f"(got {type(sched).__name__})")
+    check_int("p", sched.p, 1, MAX_P)
+    check_int("m", sched.m, 1, MAX_M)
+    check_int("v", sched.v, 1, MAX_V)
+    if len(sched.ranks) != sched.p:
+        raise UsageError(f"ranks must hold one action list per GPU, {sched.p} lists "
+                         f"(got {len(sched.ranks)})")
+
+
+def _capped(problems: list[str]) -> list[str]:
+    """The first MAX_PROBLEMS problems, then one line counting the others (including those
+    a "... and N more" line already stands for)."""
+    if len(problems) <= MAX_PROBLEMS + 1:
+        return problems
+    hidden = sum(int(text.split()[2]) if text.startswith("... and ") else 1
+                 for text in problems[MAX_PROBLEMS:])
+    return problems[:MAX_PROBLEMS] + [f"... and {hidden} more problems."]
 
 
 class _Namer:
@@ -65,11 +96,11 @@ class _Namer:
 
     def key(self, key: TaskKey) -> str:
         kind, stage, mb = key
-        chunk = stage // self.schedule.p
+        chunk = self.schedule.place_of(stage)[1]
         return f"{kind}_{mb + self.base}" + (f" (chunk {chunk})" if self.schedule.v > 1 else "")
 
     def gpu(self, stage: int) -> str:
-        return f"GPU{stage % self.schedule.p}"
+        return f"GPU{self.schedule.place_of(stage)[0]}"
 
 
 def _why(need: TaskKey, action_kind: str) -> str:
@@ -117,8 +148,8 @@ def _completeness_problems(sched: Schedule, names: _Namer) -> list[str]:
     present: dict[TaskKey, int] = {}
     problems = []
     for r, actions in enumerate(sched.ranks):
-        for a in actions:
-            if a.kind not in ("F", "B", "W") or a.chunk >= sched.v or not 0 <= a.mb < sched.m:
+        for a in (u for action in actions for u in _units(action)):
+            if not _well_formed(a, sched):
                 problems.append(f"GPU{r} has an action {a} outside kinds F/B/W, "
                                 f"micro-batches 0..{sched.m - 1}, chunks 0..{sched.v - 1}.")
                 continue
@@ -127,14 +158,41 @@ def _completeness_problems(sched: Schedule, names: _Namer) -> list[str]:
     kinds = ["F"]
     if any(k[0] == "B" for k in present):
         kinds.append("B")
-    if sched.split_backward or any(k[0] == "W" for k in present):
-        kinds.append("W")
+    # W is required everywhere when every backward is split; else it is optional and only
+    # checked for repeats (DualPipeV splits some backwards; a B without its W is a whole one)
+    kinds += ["W"] if sched.split_backward else []
+    optional = [] if sched.split_backward else ["W"]
+    return problems + _missing_or_repeated(sched, names, present, kinds, optional)
+
+
+def _units(action) -> tuple:
+    """The plain actions of one entry: an overlapped pair's two halves, else itself (anything
+    a student typed, well formed or not, so that the checks below can name it)."""
+    return action.units if isinstance(action, Action) else (action,)
+
+
+def _well_formed(a, sched: Schedule) -> bool:
+    return (isinstance(a, Action) and a.kind in ("F", "B", "W") and type(a.mb) is int
+            and type(a.chunk) is int and 0 <= a.chunk < sched.v and 0 <= a.mb < sched.m)
+
+
+def _missing_or_repeated(sched: Schedule, names: _Namer, present: dict[TaskKey, int],
+                         kinds: list[str], optional: list[str]) -> list[str]:
+    """Missing and repeated tasks in (stage, mb, kind) order. Stops naming them after
+    MAX_PROBLEMS and counts the rest, so the time is bounded by the actions present plus
+    MAX_PROBLEMS, not by p * v * m (every present key is one of the expected ones)."""
+    missing = sched.num_stages * sched.m * len(kinds) - sum(k[0] in kinds for k in present)
+    repeated = sum(1 for count in present.values() if count > 1)
+    problems: list[str] = []
     for stage in range(sched.num_stages):
         for mb in range(sched.m):
-            for kind in kinds:
+            for kind in kinds + optional:
+                if len(problems) == MAX_PROBLEMS:
+                    more = missing + repeated - MAX_PROBLEMS
+                    return problems + ([f"... and {more} more problems."] if more else [])
                 key, gpu = (kind, stage, mb), names.gpu(stage)
                 count = present.get(key, 0)
-                if count == 0:
+                if count == 0 and kind not in optional:
                     problems.append(f"{gpu} never runs {names.key(key)}.")
                 elif count > 1:
                     problems.append(f"{gpu} runs {names.key(key)} {count} times; once is right.")
@@ -143,10 +201,9 @@ def _completeness_problems(sched: Schedule, names: _Namer) -> list[str]:
 
 def _run_blocking(sched: Schedule, names: _Namer) -> tuple[list[str], Timeline | None]:
     """Run with unit times and blocking receives; explain a deadlock if it happens."""
-    by_key = {task_key(sched, r, a): a for r, acts in enumerate(sched.ranks) for a in acts}
+    lists, deps = schedule_tasks(sched)
     try:
-        done = run_task_lists(schedule_tasks(sched), lambda r, k: 1.0,
-                              lambda r, k: [(n, 0.0) for n in needs(sched, r, by_key[k])])
+        done = run_task_lists(lists, lambda r, k: 1.0, lambda r, k: [(n, 0.0) for n in deps[k]])
     except Deadlock as stuck:
         parts = []
         for r, (key, missing) in sorted(stuck.waiting.items()):
@@ -156,6 +213,5 @@ def _run_blocking(sched: Schedule, names: _Namer) -> tuple[list[str], Timeline |
                          if gpu == f"GPU{r}" else f"{names.key(need)} from {gpu}")
                 parts.append(f"GPU{r} is stuck at {names.key(key)} waiting for {whose}")
         return ["Deadlock: " + "; ".join(parts) + ". No GPU can move."], None
-    events = [Event(r, k[0], k[2], k[1] // sched.p, s, e) for k, (r, s, e) in done.items()]
+    events = [Event(r, k[0], k[2], sched.place_of(k[1])[1], s, e) for k, (r, s, e) in done.items()]
     return [], Timeline(events, sched.p)
-

@@ -28,6 +28,7 @@ from ppedu.runtime import cluster, comm
 from ppedu.errors import UsageError, check_int
 from ppedu.model.gpt import GPT, GPTConfig
 from ppedu.model.memory import SavedTensorMeter
+from ppedu.model.partition import uniform_bounds
 from ppedu.tensor_parallel.layers import TPGPT, init_parallel_groups
 
 
@@ -42,13 +43,6 @@ def check_setup(config: GPTConfig, tp: int, pp: int, batch: int, microbatches: i
     check_int("microbatches", microbatches, 1, batch)
     if batch % microbatches:
         raise UsageError(f"batch={batch} must be divisible by microbatches={microbatches}")
-
-
-def stage_bounds(n_layer: int, pp: int) -> list[tuple[int, int]]:
-    """Contiguous layer ranges, as equal as possible (the first stages take the remainder)."""
-    q, r = divmod(n_layer, pp)
-    ends = [sum(q + (s < r) for s in range(k + 1)) for k in range(pp)]
-    return [(0 if k == 0 else ends[k - 1], ends[k]) for k in range(pp)]
 
 
 def pipeline_step(stage: TPGPT, groups, x: torch.Tensor, y: torch.Tensor, microbatches: int) -> float | None:
@@ -90,7 +84,7 @@ def mesh_step_job(config: GPTConfig, tp: int, pp: int, batch: int = 8, seq: int 
     from ppedu.model.corpus import get_batch
     check_setup(config, tp, pp, batch, microbatches)
     groups = init_parallel_groups(tp, pp)
-    start, end = stage_bounds(config.n_layer, pp)[groups.pp_rank]
+    start, end = uniform_bounds(config.n_layer, pp)[groups.pp_rank]
     stage = TPGPT(GPT(config), groups.tp_group, start, end, first=groups.pp_rank == 0,
                   last=groups.pp_rank == pp - 1).to(cluster.device())
     x, y = (t.to(cluster.device()) for t in get_batch(batch, seq, data_seed))
@@ -169,19 +163,24 @@ def predict_comm_time(config: GPTConfig, n: int, latency_ms: float = 0.0, bandwi
                       bytes_per_element: int = 4) -> dict:
     """Messages, bytes and communication time on the critical path of one step, TP vs PP over n ranks.
 
-    Each message costs ``latency + bytes / bandwidth`` (what ``comm.set_link_model`` emulates).
-    TP: 4 all-reduces of P = batch*seq*hidden*e bytes per layer, all on the critical path; a ring
-    puts 2(n-1)/n * P per rank on the wire. PP (GPipe): 2(n-1)*m sends of P/m; the critical path
+    The alpha-beta model, the one ``comm.set_link_model`` emulates: a send costs
+    ``latency + bytes / bandwidth``; a ring all-reduce 2(n-1) latencies + 2(n-1)/n * bytes / bandwidth
+    (``ppedu.schedules.simulator.allreduce_time``). TP: 4 all-reduces of P = batch*seq*hidden*e bytes
+    per layer, all on the critical path. PP (GPipe): 2(n-1)*m sends of P/m; the critical path
     crosses each of the 2(n-1) borders once (first micro-batch forward, last one backward), the
     other sends overlap compute as long as a transfer is shorter than a stage's compute.
+    ``latency_terms``: how many latencies the critical path pays (the slope in alpha).
     """
+    from ppedu.schedules.simulator import allreduce_time
     P, m, L = batch * seq * config.n_embd * bytes_per_element, microbatches, config.n_layer
     lat, bw = latency_ms / 1e3, bandwidth_gbps * 1e9
     wire = int(2 * (n - 1) / n * P)                      # per rank per all-reduce, as comm counts it
     tp_msgs = 4 * L if n > 1 else 0                      # tp=1 talks to nobody
     return {"tp": {"messages": tp_msgs, "bytes": tp_msgs * n * wire,
-                   "comm_time_s": tp_msgs * (lat + wire / bw)},
+                   "latency_terms": tp_msgs * 2 * (n - 1),
+                   "comm_time_s": tp_msgs * allreduce_time(n, P, lat, bw)},
             "pp": {"messages": 2 * (n - 1) * m, "bytes": 2 * (n - 1) * P,
+                   "latency_terms": 2 * (n - 1),
                    "comm_time_s": 2 * (n - 1) * (lat + P / m / bw)}}
 
 
@@ -207,7 +206,7 @@ def crossover_latency_ms(config: GPTConfig, n: int, compute_s: float, bandwidth_
     kw = dict(bandwidth_gbps=bandwidth_gbps, batch=batch, seq=seq, microbatches=microbatches)
     at0 = predict_step_time(config, n, compute_s, 0.0, **kw)
     msgs = predict_comm_time(config, n, **kw)
-    slope = msgs["tp"]["messages"] - 2 * (n - 1)          # extra critical-path messages of TP
+    slope = msgs["tp"]["latency_terms"] - msgs["pp"]["latency_terms"]   # extra latencies TP pays
     if slope <= 0:
         return None
     lat_s = (at0["pp"] - at0["tp"]) / slope
@@ -257,7 +256,7 @@ def compare_tp_pp(n: int, config: GPTConfig, batch: int = 8, seq: int = 64, micr
     result["crossover_latency_ms"] = crossover_latency_ms(config, n, compute_s, bandwidth_gbps, **model_kw)
     # The same crossover extrapolated from the *measured* steps with the model's slopes (extra
     # critical-path messages of TP): on CPU gloo's own per-call cost shifts the intercept.
-    slope = result["predicted"]["tp"]["messages"] - 2 * (n - 1)
+    slope = result["predicted"]["tp"]["latency_terms"] - result["predicted"]["pp"]["latency_terms"]
     gap = result["pp"]["step_time_s"] - result["tp"]["step_time_s"]
     result["crossover_from_measured_ms"] = max(0.0, latency_ms + gap / slope * 1e3) if slope > 0 else None
     return result

@@ -7,7 +7,7 @@ Read top-down:
   RowParallelLinear      Y = g(sum_i X_i B_i) + b: each rank keeps a slice of the *input* features
   TPMLP, TPAttention     column then row: c_fc | c_proj, and heads split across ranks c_attn | c_proj
   TPBlock, TPGPT         a GPT (or a pipeline stage of it) whose blocks are tensor parallel
-  init_parallel_groups   the TP x PP mesh of process groups (seed 001's ``init_pipeline_parallel``)
+  init_parallel_groups   the TP x PP mesh of process groups (rank = pp_rank * tp + tp_rank)
   shard, tp_step_job     the slice of a full tensor a rank owns; one training step as a cluster job
 
 Every TP layer is built by *slicing the weights of the single-process model* (``ppedu.model.gpt.GPT``),
@@ -232,9 +232,9 @@ class TPGPT(nn.Module):
 class ParallelGroups:
     """This rank's place in a tp x pp mesh, with rank = pp_rank * tp + tp_rank.
 
-    That is seed 001's picture (TP=2, PP=2: GPUs 0,1 are stage 0, GPUs 2,3 stage 1) and Megatron's
-    order with the data-parallel axis left out: TP ranks are neighbours (the same server, NVLink),
-    so the per-layer all-reduces stay on the fast links and only PP messages cross servers.
+    TP=2, PP=2 puts GPUs 0,1 on stage 0 and GPUs 2,3 on stage 1: Megatron-LM's rank order
+    (``megatron/core/parallel_state.py``) with the data-parallel axis left out. TP ranks are
+    neighbours (the same server, NVLink), so the per-layer all-reduces stay on the fast links and only PP messages cross servers.
     """
     tp: int
     pp: int

@@ -50,6 +50,7 @@ class TrainConfig:
     n_layer: int | None = None    # default: one block per virtual stage, at least 4
     n_embd: int = 64
     n_head: int = 4
+    vocab_size: int | None = None # default: the shipped corpus's; larger = a heavier head on the last stage
     lr: float = 0.1
     seed: int = 0
     recompute: str = "none"       # activation recomputation: none, selective (attention core), full
@@ -65,7 +66,8 @@ class TrainConfig:
                              "workload has no activations to recompute)")
         self.p, self.m, self.v = check_int("p", self.p, 1, 16), check_int("m", self.m, 1, 256), \
             check_int("v", self.v, 1, 8)
-        build_schedule(self.schedule, self.p, self.m, self.v)  # schedule-specific rules (m % p ...)
+        # schedule-specific rules (torch's rounds, DualPipeV's m >= 2p); ZB-V fixes v = 2
+        self.v = build_schedule(self.schedule, self.p, self.m, self.v).v
         for name in ("tf_ms", "tb_ms", "tw_ms"):
             setattr(self, name, check_float(name, getattr(self, name), 0.0, 10_000.0))
         self.latency_ms = check_float("latency_ms", self.latency_ms, 0.0, 10_000.0)
@@ -81,8 +83,9 @@ class TrainConfig:
 
     def model_config(self):
         from ppedu.model.gpt import GPTConfig
+        vocab = {} if self.vocab_size is None else {"vocab_size": self.vocab_size}
         return GPTConfig(block_size=max(64, self.seq_len), n_layer=self.n_layer, n_head=self.n_head,
-                         n_embd=self.n_embd, seed=self.seed)
+                         n_embd=self.n_embd, seed=self.seed, **vocab)
 
     def stage_boundaries(self) -> list:
         """Layer ranges per virtual stage. Computed once on the driver (``balanced`` measures

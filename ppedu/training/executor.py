@@ -4,31 +4,35 @@
         F: x = recv from previous stage (or read the batch); y = stage(x); isend y to the next stage
         B: g = recv from next stage (or start from the loss); backward; isend x.grad to the previous
         W: (zero bubble only) the weight-gradient half of backward, which nobody waits for
+        O: (DualPipeV) an F and a B issued together: both inputs first, then both
 
 Sends are asynchronous (handles are waited at the end of the step), receives block: that is
 exactly the execution model the validator and the simulator assume, so a schedule they accept
 cannot deadlock here. Every action is timed on the shared clock and returned to the driver.
 
-Two workloads share this loop: ``model`` runs the tiny GPT for real (autograd, gradients that are
-checked against a single-process model), ``timed`` waits a fixed t_f / t_b / t_w like a GPU kernel
-(the host idles) while real activation tensors still travel, so bubbles are measurable on 2 cores.
+Which rank a message goes to is the schedule's business (``Schedule.neighbours``: Megatron's
+loop or ZB-V's V placement). Two workloads share this loop (``ppedu.training.stages``): ``model``
+runs the tiny GPT for real (autograd, gradients checked against a single-process model),
+``timed`` waits a fixed t_f / t_b / t_w like a GPU kernel while real activation tensors still
+travel, so bubbles are measurable on 2 cores. A rank that fails says where in its schedule.
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
 from dataclasses import dataclass, field
 
 import torch
 
 from ppedu.runtime import cluster, comm
 from ppedu.schedules.actions import Action, Schedule, build_schedule
+from ppedu.training.stages import ModelStage, TimedStage
 
-_MAX_MB = 1024  # tags encode (stage, micro-batch, direction)
+_MAX_MB = 1024  # message tags encode (producer stage, micro-batch, direction)
 
 
-def _tag(producer_stage: int, mb: int, backward: bool) -> int:
+def _message_tag(producer_stage: int, mb: int, backward: bool) -> int:
+    """The P2P tag of one pipeline message (comm adds its own header/payload tags on top)."""
     return (producer_stage * _MAX_MB + mb) * 2 + int(backward)
 
 
@@ -69,20 +73,25 @@ class StepRunner:
 
     def __init__(self, state: RankState):
         self.state, self.cfg, self.schedule = state, state.cfg, state.schedule
-        self.rank, self.p = cluster.rank(), self.schedule.p
+        self.rank = cluster.rank()
         self.last_stage = self.schedule.num_stages - 1
+        self.split = self.schedule.weight_split(self.rank)  # (chunk, mb) with a separate W
+        self.work = TimedStage(self.cfg, self.schedule.v) if self.cfg.workload == "timed" else \
+            ModelStage(self.cfg, state.stages, state.batch, self.last_stage)
         self.held: dict[tuple[int, int], dict] = {}     # (stage, mb) -> tensors kept for backward
         self.sends: list = []
         self.posted: dict[int, comm.RecvHandle] = {}    # tag -> receive posted at step start
         self.local: dict[int, torch.Tensor] = {}        # messages to a stage on this same rank
         self.events: list[tuple] = []                  # (kind, mb, chunk, start, end)
         self.held_bytes = self.peak_bytes = 0
-        self.loss = 0.0
+
+    @property
+    def loss(self) -> float:
+        return getattr(self.work, "loss", 0.0)
 
     # -- messages --------------------------------------------------------------------------------
-    def _send(self, t: torch.Tensor, to_stage: int, tag: int) -> None:
-        dst = self.schedule.place_of(to_stage)[0]
-        if dst == self.rank:
+    def _send(self, t: torch.Tensor, dst: int, tag: int) -> None:
+        if dst == self.rank:  # the next stage lives here too (a V turns on the last rank)
             self.local[tag] = t.detach()
         else:
             self.sends.append(comm.isend_tensor(t, dst, tag))
@@ -90,19 +99,17 @@ class StepRunner:
     def post_receives(self, actions: list[Action]) -> None:
         """Post every receive of the step up front (shapes are known), in the order they will be
         consumed, so messages land while this rank computes instead of when it asks for them."""
-        for a in actions:
-            s = self.schedule.stage_of(self.rank, a.chunk)
-            if a.kind == "F" and s > 0:
-                self._post(s - 1, _tag(s - 1, a.mb, False))
-            elif a.kind == "B" and s < self.last_stage:
-                self._post(s + 1, _tag(s + 1, a.mb, True))
+        for a in (u for action in actions for u in action.units):
+            s, (before, after) = self.schedule.stage_of(self.rank, a.chunk), \
+                self.schedule.neighbours(self.rank, a.chunk)
+            if a.kind == "F" and before not in (None, self.rank):
+                tag = _message_tag(s - 1, a.mb, False)
+                self.posted[tag] = comm.irecv_tensor(before, tag, shape=self.cfg.activation_shape())
+            elif a.kind == "B" and after not in (None, self.rank):
+                tag = _message_tag(s + 1, a.mb, True)
+                self.posted[tag] = comm.irecv_tensor(after, tag, shape=self.cfg.activation_shape())
 
-    def _post(self, from_stage: int, tag: int) -> None:
-        src = self.schedule.place_of(from_stage)[0]
-        if src != self.rank:
-            self.posted[tag] = comm.irecv_tensor(src, tag, shape=self.cfg.activation_shape())
-
-    def _recv(self, from_stage: int, tag: int, mb: int, chunk: int) -> torch.Tensor:
+    def _recv(self, tag: int, mb: int, chunk: int) -> torch.Tensor:
         if tag in self.local:
             return self.local.pop(tag)
         start = cluster.clock()
@@ -111,9 +118,6 @@ class StepRunner:
         return t
 
     # -- compute ---------------------------------------------------------------------------------
-    def _timed(self, ms: float) -> None:
-        time.sleep(ms / 1e3 / self.schedule.v)  # a chunk is 1/v of the rank's share of the model
-
     def _record(self, kind: str, action: Action, start: float) -> None:
         if cluster.device().type == "cuda":
             torch.cuda.synchronize()
@@ -128,72 +132,64 @@ class StepRunner:
     def _release(self, key) -> None:
         self.held_bytes -= self.held.pop(key)["bytes"]
 
-    def forward(self, a: Action) -> None:
-        s = self.schedule.stage_of(self.rank, a.chunk)
-        if s == 0:
-            inp = self.state.batch[0][a.mb].to(cluster.device()) if self.cfg.workload == "model" \
-                else torch.zeros(self.cfg.activation_shape(), device=cluster.device())
-        else:
-            inp = self._recv(s - 1, _tag(s - 1, a.mb, False), a.mb, a.chunk)
+    def forward(self, a: Action, inp: torch.Tensor) -> None:
+        s, (_, after) = self.schedule.stage_of(self.rank, a.chunk), \
+            self.schedule.neighbours(self.rank, a.chunk)
         start = cluster.clock()
-        if self.cfg.workload == "timed":
-            self._timed(self.cfg.tf_ms)
-            out, saved = inp.clone(), inp.numel() * inp.element_size()
-        else:
-            if s > 0:
-                inp.requires_grad_(True)
-            target = self.state.batch[1][a.mb].to(cluster.device()) if s == self.last_stage else None
-            out = self.state.stages[s](inp, target)  # what it saves is measured by step_job's meter
-            saved = 0
-            if s == self.last_stage:
-                self.loss += float(out.detach()) / self.cfg.m
-                out = out / self.cfg.m  # gradient accumulation: the step's loss is the mean
+        out, saved = self.work.forward(s, a.mb, inp)
         self._record("F", a, start)
         self._hold((s, a.mb), {"inp": inp, "out": out}, saved)
-        if s < self.last_stage:
-            self._send(out, s + 1, _tag(s, a.mb, False))
+        if after is not None:
+            self._send(out, after, _message_tag(s, a.mb, False))
 
-    def backward(self, a: Action) -> None:
-        s = self.schedule.stage_of(self.rank, a.chunk)
-        grad = None if s == self.last_stage else self._recv(s + 1, _tag(s + 1, a.mb, True), a.mb, a.chunk)
-        entry = self.held[(s, a.mb)]
+    def backward(self, a: Action, grad: torch.Tensor | None) -> None:
+        s, (before, _) = self.schedule.stage_of(self.rank, a.chunk), \
+            self.schedule.neighbours(self.rank, a.chunk)
+        split = (a.chunk, a.mb) in self.split
         start = cluster.clock()
-        split = self.schedule.split_backward
-        if self.cfg.workload == "timed":
-            self._timed(self.cfg.tb_ms if split else self.cfg.tb_ms + self.cfg.tw_ms)
-            grad_in = entry["inp"] if s > 0 else None
-        elif split:  # input gradient only; the weight gradient waits for W
-            grad_in = None
-            if s > 0:
-                (grad_in,) = torch.autograd.grad(entry["out"], entry["inp"], grad, retain_graph=True)
-            entry["grad"] = grad
-        else:
-            torch.autograd.backward(entry["out"], grad)
-            grad_in = entry["inp"].grad if s > 0 else None
+        grad_in = self.work.backward(s, self.held[(s, a.mb)], grad, split)
         self._record("B", a, start)
-        if s > 0:
-            self._send(grad_in, s - 1, _tag(s, a.mb, True))
+        if before is not None:
+            self._send(grad_in, before, _message_tag(s, a.mb, True))
         if not split:
             self._release((s, a.mb))
 
     def weight_grad(self, a: Action) -> None:
         s = self.schedule.stage_of(self.rank, a.chunk)
-        entry = self.held[(s, a.mb)]
         start = cluster.clock()
-        if self.cfg.workload == "timed":
-            self._timed(self.cfg.tw_ms)
-        else:
-            params = [q for q in self.state.stages[s].parameters() if q.requires_grad]
-            torch.autograd.backward(entry["out"], entry.get("grad"), inputs=params)
+        self.work.weight(s, self.held[(s, a.mb)])
         self._record("W", a, start)
         self._release((s, a.mb))
 
+    def input_of(self, a: Action) -> torch.Tensor | None:
+        """What F or B of ``a`` starts from: the batch, the loss (None), or a message."""
+        s = self.schedule.stage_of(self.rank, a.chunk)
+        if a.kind == "F":
+            return self.work.first_input(a.mb, cluster.device()) if s == 0 else \
+                self._recv(_message_tag(s - 1, a.mb, False), a.mb, a.chunk)
+        return None if s == self.last_stage else \
+            self._recv(_message_tag(s + 1, a.mb, True), a.mb, a.chunk)
+
+    def overlapped(self, a: Action) -> None:
+        """DualPipeV's pair: both inputs first, then F and B. On a GPU the two would run on two
+        streams, one's compute hiding the other's communication; on a CPU they run in turn."""
+        forward, backward = a.parts
+        inp, grad = self.input_of(forward), self.input_of(backward)
+        self.forward(forward, inp)
+        self.backward(backward, grad)
+
     def run(self, actions: list[Action]) -> None:
-        do = {"F": self.forward, "B": self.backward, "W": self.weight_grad}
+        do = {"F": lambda a: self.forward(a, self.input_of(a)),
+              "B": lambda a: self.backward(a, self.input_of(a)),
+              "W": self.weight_grad, "O": self.overlapped}
         self.post_receives(actions)
-        for action in actions:
+        for index, action in enumerate(actions):
             cluster.set_status(f"step: {action}")
-            do[action.kind](action)
+            try:
+                do[action.kind](action)
+            except Exception as error:  # say where in the schedule, then the original error
+                raise RuntimeError(f"{self.schedule.where_it_failed(self.rank, index)}\n"
+                                   f"{type(error).__name__}: {error}") from error
         for handle in self.sends:
             handle.wait()
 

@@ -1,0 +1,63 @@
+"""Simulator cost: is ``ppedu.schedules.simulator.simulate`` linear in actions, and how fast?
+
+Targets (issue 17): 1F1B at p=64, m=512 (65,536 actions) takes at most ~100 times as long as
+p=8, m=64 (1,024 actions; 64 times fewer), and the simulator runs >= 200k actions/s. The time
+covers everything a caller pays: task lists, the event loop, the Timeline and its metrics
+(busy, idle, bubble, peak activations per rank). Best of several repeats (a loaded CPU drifts).
+
+    .venv/bin/python benchmarks/bench_simulator.py [--repeats 5] [--schedules 1f1b zbv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from ppedu.schedules.actions import build_schedule
+from ppedu.schedules.builders import default_v
+from ppedu.schedules.simulator import CostModel, simulate
+
+SIZES = [(8, 64), (16, 128), (32, 256), (64, 512)]
+
+
+def best_time(name: str, p: int, m: int, repeats: int) -> tuple[int, float]:
+    schedule = build_schedule(name, p, m, default_v(name))
+    actions = sum(len(u.units) for row in schedule.ranks for u in row)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        simulate(schedule, CostModel(1, 1, 1))
+        times.append(time.perf_counter() - start)
+    return actions, min(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--schedules", nargs="+", default=["1f1b", "zbv"])
+    args = parser.parse_args()
+    ok = True
+    start = time.perf_counter()
+    table = {(i, "F", i): i for i in range(10**6)}
+    print(f"machine speed now: 10^6 dict inserts in {time.perf_counter() - start:.2f} s "
+          f"(about 0.1-0.2 s on an idle core; a loaded CPU slows everything below alike)")
+    del table
+    for name in args.schedules:
+        print(f"\n{name}:  p    m   actions   seconds   actions/s   time / smallest")
+        rows = [(p, m, *best_time(name, p, m, args.repeats)) for p, m in SIZES]
+        small = rows[0]
+        for p, m, actions, seconds in rows:
+            print(f"{'':>6}{p:>3} {m:>4} {actions:>9} {seconds:>9.4f} {actions / seconds:>11,.0f}"
+                  f" {seconds / small[3]:>10.1f}x  (actions {actions / small[2]:.0f}x)")
+        largest = rows[-1]
+        ratio, rate = largest[3] / small[3], largest[2] / largest[3]
+        verdict = ratio <= 100 and rate >= 200_000
+        ok &= verdict
+        print(f"      p=64,m=512 vs p=8,m=64: {ratio:.0f}x the time for 64x the actions "
+              f"(target <= ~100x); {rate:,.0f} actions/s (target >= 200,000): "
+              f"{'met' if verdict else 'NOT met'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

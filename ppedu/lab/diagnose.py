@@ -1,0 +1,154 @@
+"""Turn what the ranks reported into plain words: who waited for what, where the order left the
+schedule, and which bug the gradients point to.
+
+Gradients are diagnosed by writing each rank's gradient G as a combination of the single-process
+model's per-micro-batch gradients g_0 .. g_{m-1} (least squares): a correct step gives
+G = (1/m) sum g_k, a missing 1/m gives coefficients 1, a lost micro-batch a coefficient 0, one
+counted twice 2/m, and a gradient applied to another micro-batch's activations fits no combination.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ppedu.lab.stage import call_name
+from ppedu.schedules.actions import Action, build_schedule
+
+SCHEDULE_OF = {"afab": "gpipe", "1f1b": "1f1b", "interleaved": "interleaved"}
+TITLE = {"afab": "AFAB (GPipe)", "1f1b": "1F1B", "interleaved": "interleaved 1F1B"}
+GRAD_TOL = 1e-5
+_PAIR = {"recv_forward": "send_forward", "recv_backward": "send_backward",
+         "send_forward": "recv_forward", "send_backward": "recv_backward"}
+
+
+def compute_order(report: dict) -> list[Action]:
+    """The rank's forward/backward calls as schedule actions (F0, B0, F1c1, ...)."""
+    kinds = {"forward": "F", "backward": "B"}
+    return [Action(kinds[n], mb, c) for n, mb, c in report["calls"] if n in kinds]
+
+
+def _fmt(actions: list[Action], upto: int = 12) -> str:
+    text = " ".join(map(str, actions[:upto]))
+    return text + (" ..." if len(actions) > upto else "")
+
+
+def order_difference(schedule: str, p: int, m: int, v: int, orders: list[list[Action]]) -> str | None:
+    """None when every rank ran the named schedule's order, else the first difference explained."""
+    want = build_schedule(SCHEDULE_OF[schedule], p, m, v).ranks
+    for rank, (got, expected) in enumerate(zip(orders, want)):
+        if got == expected:
+            continue
+        i = next((k for k, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
+        ran = str(got[i]) if i < len(got) else "missing (the rank stopped before it)"
+        should = str(expected[i]) if i < len(expected) else "nothing (the step is over)"
+        text = (f"rank {rank}'s compute call #{i + 1} is {ran} but {TITLE[schedule]} runs {should} there "
+                f"(expected: {_fmt(expected)}; yours: {_fmt(got)})")
+        return text + _which_schedule(schedule, p, m, v, rank, got)
+    return None
+
+
+def _which_schedule(schedule: str, p: int, m: int, v: int, rank: int, got: list[Action]) -> str:
+    """Recognise a well-known mistake: the other schedule, or 1F1B with another warm-up."""
+    if v == 1 and schedule == "1f1b" and got == build_schedule("gpipe", p, m).ranks[rank]:
+        return (f". This is AFAB (GPipe): every forward, then every backward. 1F1B starts the "
+                f"backwards after a warm-up of p - rank - 1 = {p - rank - 1} forward(s) on rank {rank}")
+    if v == 1 and schedule == "afab" and got == build_schedule("1f1b", p, m).ranks[rank]:
+        return ". This is 1F1B; the exercise asks for AFAB: all m forwards first, then all m backwards"
+    warm = next((k for k, a in enumerate(got) if a.kind == "B"), len(got))
+    if schedule == "1f1b" and warm != min(p - rank - 1, m):
+        return (f". Rank {rank} warms up with {warm} forward(s) before its first backward; "
+                f"1F1B's warm-up is min(p - rank - 1, m) = {min(p - rank - 1, m)}")
+    return ""
+
+
+def _peer_did(report: dict, name: str, mb: int, chunk: int) -> bool:
+    return any(c == (name, mb, chunk) for c in report["calls"])
+
+
+def run_failure(reports: list[dict], deadlock_s: float) -> str | None:
+    """None when every rank finished its step; else who waited for what, and why nobody came."""
+    if all(r["status"] == "ok" for r in reports):
+        return None
+    if any(r["status"] == "raised" and r["detail"].startswith("NotImplementedError") for r in reports):
+        return ("Your train_step is not written yet (it raises NotImplementedError): replace the "
+                "`raise NotImplementedError` line by your loop, then run the cell again.")
+    waits, why = [], []
+    for r in reports:
+        if r["status"] == "stuck":
+            waits.append(f"rank {r['rank']} waits in {r['detail']}")
+            why.extend(_explain_wait(r, reports))
+        elif r["status"] == "misuse":
+            waits.append(r["detail"])
+        elif r["status"] == "raised":
+            waits.append(f"rank {r['rank']} raised {r['detail']}")
+    stuck_only = all(r["status"] in ("ok", "stuck") for r in reports)
+    head = f"Deadlock (nothing moved for {deadlock_s:.0f} s): " if stuck_only else "Your train_step failed: "
+    text = head + "; ".join(waits) + "."
+    if why:
+        text += " " + " ".join(why)
+    return text + " The ranks gave up waiting; the cluster is still warm, so fix the loop and run again."
+
+
+def _finished_loop(report: dict) -> bool:
+    """The rank's train_step returned (it may still wait for its sends to be received)."""
+    return report["status"] == "ok" or (report["status"] == "stuck" and report["waits_on"][0].startswith("send"))
+
+
+def _explain_wait(r: dict, reports: list[dict]) -> list[str]:
+    """The root cause behind one wait, if this wait is one (a chain of waits is explained once)."""
+    name, mb, chunk, peer = r["waits_on"]  # e.g. ("recv_backward", 0, 0, 1)
+    other, partner = reports[peer], _PAIR[name]
+    partner_call = call_name(partner, mb, chunk)
+    if _peer_did(other, partner, mb, chunk):
+        return []
+    if name.startswith("send"):
+        return [f"Rank {peer} never called {partner_call}: a message nobody receives."] \
+            if _finished_loop(other) else []
+    if _finished_loop(other):
+        return [f"Rank {peer} finished its step without ever calling {partner_call}: a send that never happens."]
+    if other["status"] == "stuck" and other["waits_on"][3] == r["rank"] and r["rank"] < peer:
+        return [f"Ranks {r['rank']} and {peer} wait for each other: each receives before it sends "
+                f"(rank {peer} has not called {partner_call})."]
+    return []
+
+
+def diagnose_gradients(rank_grads: list[dict], per_mb: list[dict], expected_names: list[list[str]],
+                       m: int) -> tuple[str | None, float]:
+    """(None or the likely bug, largest |pipeline - reference| over all parameters)."""
+    worst, verdict = 0.0, None
+    for rank in reversed(range(len(rank_grads))):  # gradients flow from the last rank to the first
+        names = expected_names[rank]
+        missing = [n for n in names if n not in rank_grads[rank]]
+        if missing:
+            verdict = verdict or (f"rank {rank} has no gradient for {missing[0]}"
+                                  f"{' and others' if len(missing) > 1 else ''}: did its backward run?")
+            worst = float("inf")
+            continue
+        got = torch.cat([rank_grads[rank][n].flatten() for n in names]).double()
+        basis = torch.stack([torch.cat([g[n].flatten() for n in names]) for g in per_mb], 1).double()
+        diff = float((got - basis.mean(1)).abs().max())
+        worst = max(worst, diff)
+        if diff > GRAD_TOL and verdict is None:
+            verdict = f"rank {rank}'s gradients differ from the single-process model by up to {diff:.2g}: " \
+                      + _likely_bug(got, basis, m)
+    return verdict, worst
+
+
+def _likely_bug(got: torch.Tensor, basis: torch.Tensor, m: int) -> str:
+    coef = torch.linalg.lstsq(basis, got[:, None]).solution[:, 0]
+    residual = float((basis @ coef - got).norm() / got.norm().clamp_min(1e-30))
+    if residual > 1e-3:
+        return ("they are no combination of micro-batch gradients, so a gradient was applied to "
+                "another micro-batch's activations (backward(mb, g) must get the g received for mb)")
+    scaled = coef * m  # 1 for every micro-batch when the step is right
+    if torch.allclose(scaled, torch.full_like(scaled, float(m)), rtol=1e-3, atol=1e-3):
+        return (f"they are {m} = m times too large: the loss gradient was not scaled by 1/m "
+                "(on the last stage call backward(mb, None): the stage scales by 1/m)")
+    lost = [k for k, c in enumerate(scaled.tolist()) if abs(c) < 1e-3]
+    if lost:
+        return (f"micro-batch(es) {lost} contribute nothing: their backward never ran or their "
+                "gradient was never sent")
+    twice = [k for k, c in enumerate(scaled.tolist()) if abs(c - 2) < 1e-3]
+    if twice:
+        return f"micro-batch(es) {twice} count twice: their backward ran more than once"
+    return "each micro-batch k counts " + ", ".join(f"{c:.2f}" for c in scaled.tolist()) + " times (1 expected)"

@@ -1,0 +1,189 @@
+"""Run a student's ``train_step(stage)`` on the warm cluster's real ranks and grade it.
+
+    result = measure(train_step, p=2, m=4, workload="timed")       # run + measure, no verdict
+    verdict = grade(train_step, schedule="1f1b", p=2, m=4)         # Grade(ok, message, result)
+    assert verdict.ok, verdict.message
+
+``grade`` never raises for a student's bug: a deadlock, an exception, a wrong order or wrong
+gradients all come back as ``ok=False`` with a message in plain words. Bad *parameters* of the
+call itself (p=99) are a ``UsageError``, as everywhere in ppedu.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+
+from ppedu.errors import ClusterError, check_choice, check_float, check_int
+from ppedu.lab import diagnose
+from ppedu.lab.job import lab_job
+from ppedu.lab.workloads import WORKLOADS, LabSpec
+from ppedu.schedules.actions import build_schedule
+from ppedu.schedules.theory import peak_activations, theory_bubble
+from ppedu.schedules.timeline import Event, Timeline
+
+SCHEDULES = tuple(diagnose.SCHEDULE_OF)
+_KIND = {"forward": "F", "backward": "B", "recv_forward": "recv", "recv_backward": "recv",
+         "send_forward": "send", "send_backward": "send"}
+
+
+@dataclass
+class LabResult:
+    """One measured run of a student's step (``timeline`` for the Gantt chart)."""
+    spec: LabSpec
+    schedule: str | None
+    reports: list[dict] = field(default_factory=list)    # one per rank (ppedu.lab.job.lab_job)
+    timeline: Timeline | None = None
+    failure: str | None = None                            # the run itself failed (see message)
+    wall_s: float = 0.0
+    grad_max_abs_diff: float | None = None
+
+    @property
+    def orders(self) -> list[list]:
+        return [diagnose.compute_order(r) for r in self.reports]
+
+    @property
+    def measured_bubble(self) -> float | None:
+        """Idle share of the measured step (None when no rank computed anything)."""
+        if self.timeline is None or not any(e.kind in ("F", "B") for e in self.timeline.events):
+            return None
+        return self.timeline.bubble_fraction()
+
+    def summary(self) -> str:
+        """One line: measured bubble and peak activations beside theory, or why nothing was measured."""
+        failed = self.failure or next((r["detail"] for r in self.reports if r["status"] != "ok"), None)
+        if failed or self.measured_bubble is None:
+            return f"nothing measured: {failed or 'no rank computed anything'}"
+        theory = "" if self.theory_bubble is None else f" (theory {self.theory_bubble:.3f})"
+        peaks = "" if self.theory_peak_activations is None else f" (theory {self.theory_peak_activations})"
+        return (f"measured bubble {self.measured_bubble:.3f}{theory}, peak activations per rank "
+                f"{self.peak_activations}{peaks}")
+
+    @property
+    def theory_bubble(self) -> float | None:
+        if self.schedule is None:
+            return None
+        return theory_bubble(diagnose.SCHEDULE_OF[self.schedule], self.spec.p, self.spec.m, self.spec.v)
+
+    @property
+    def peak_activations(self) -> list[int]:
+        """Most micro-batches (x chunks) each rank held between forward and backward (measured)."""
+        return [r["peak_held"] for r in self.reports]
+
+    @property
+    def theory_peak_activations(self) -> list[int] | None:
+        if self.schedule is None:
+            return None
+        name, s = diagnose.SCHEDULE_OF[self.schedule], self.spec
+        return [peak_activations(name, s.p, s.m, r, s.v) for r in range(s.p)]
+
+
+@dataclass
+class Grade:
+    ok: bool
+    message: str
+    result: LabResult | None = None
+
+    def __str__(self) -> str:
+        return ("\u2713 " if self.ok else "\u2717 ") + self.message
+
+
+def make_spec(p: int, m: int, v: int = 1, workload: str = "model", **overrides) -> LabSpec:
+    check_choice("workload", workload, WORKLOADS)
+    spec = replace(LabSpec(), p=check_int("p", p, 2, 8), m=check_int("m", m, 1, 64),
+                   v=check_int("v", v, 1, 4), workload=workload, **overrides)
+    spec.deadlock_s = check_float("deadlock_s", spec.deadlock_s, 0.5, 60.0)
+    return spec
+
+
+def measure(train_step, p: int = 2, m: int = 4, workload: str = "model", v: int = 1,
+            schedule: str | None = None, cluster=None, **overrides) -> LabResult:
+    """Run ``train_step`` once on p real ranks and record what every rank did (never raises for
+    the student's bug: a failure is in ``.failure`` and in the reports)."""
+    if schedule is not None:
+        check_choice("schedule", schedule, SCHEDULES)
+        if schedule == "interleaved":
+            v = max(v, 2)
+            build_schedule("interleaved", p, m, v)  # m % p == 0, as a UsageError
+    spec = make_spec(p, m, v, workload, **overrides)
+    result = LabResult(spec, schedule)
+    try:
+        import cloudpickle
+        payload = cloudpickle.dumps(train_step)
+    except Exception as exc:  # noqa: BLE001 - e.g. a closure over an open file
+        result.failure = f"train_step could not be shipped to the ranks: {type(exc).__name__}: {exc}"
+        return result
+    start = time.monotonic()
+    try:
+        group = cluster if cluster is not None else _connect(p)
+        result.reports = group.run(lab_job, payload, spec, timeout=2 * spec.deadlock_s + 60)
+    except ClusterError as exc:
+        result.failure = (f"the run did not finish ({str(exc).splitlines()[0]}); an endless loop in "
+                          "train_step? The workers were restarted: run the cell again.")
+        return result
+    result.wall_s = time.monotonic() - start
+    result.timeline = _timeline(result.reports, p)
+    return result
+
+
+def _connect(p: int):
+    from ppedu.runtime.cluster import connect
+    return connect(p)
+
+
+def _timeline(reports: list[dict], p: int) -> Timeline:
+    """One Timeline of every rank's calls; time 0 is the first compute of the step."""
+    starts = [e[3] for r in reports for e in r["events"] if e[0] in ("forward", "backward")]
+    t0 = min(starts, default=min(r["t0"] for r in reports))
+    return Timeline([Event(r["rank"], _KIND[n], mb, c, s - t0, e - t0)
+                     for r in reports for n, mb, c, s, e in r["events"]], p)
+
+
+def grade(train_step, schedule: str = "1f1b", p: int = 2, m: int = 4, workload: str = "model",
+          v: int = 2, cluster=None, **overrides) -> Grade:
+    """Run ``train_step`` on p real ranks and grade it against ``schedule`` (afab, 1f1b,
+    interleaved with v chunks): the run finishes, every rank's order of forward/backward calls is
+    the schedule's, and (model workload) the gradients equal the single-process model's."""
+    check_choice("schedule", schedule, SCHEDULES)
+    if not callable(train_step):
+        return Grade(False, f"train_step must be a function train_step(stage) (got {type(train_step).__name__})")
+    result = measure(train_step, p, m, workload, v if schedule == "interleaved" else 1, schedule,
+                     cluster, **overrides)
+    if result.failure:
+        return Grade(False, result.failure, result)
+    problems = [diagnose.run_failure(result.reports, result.spec.deadlock_s)]
+    notes = [n for r in result.reports for n in r["notes"]]
+    problems.append(notes[0] if notes else None)
+    if all(r["status"] == "ok" for r in result.reports) and workload == "model":
+        problems.append(_gradient_problem(result))
+    orders = diagnose.order_difference(schedule, p, m, result.spec.v, result.orders)
+    problems.append(f"The order differs from {diagnose.TITLE[schedule]}: {orders}." if orders else None)
+    problems = [x for x in problems if x]
+    if problems:
+        also = "".join(f"\nAlso: {x}" for x in problems[1:])
+        return Grade(False, problems[0] + also, result)
+    return Grade(True, _success(result, workload), result)
+
+
+def _gradient_problem(result: LabResult) -> str | None:
+    from ppedu.lab.reference import expected_parameter_names, per_microbatch_gradients
+    spec = result.spec
+    verdict, worst = diagnose.diagnose_gradients([r["gradients"] for r in result.reports],
+                                                 per_microbatch_gradients(spec),
+                                                 expected_parameter_names(spec), spec.m)
+    result.grad_max_abs_diff = worst
+    return verdict
+
+
+def _success(result: LabResult, workload: str) -> str:
+    s, name = result.spec, diagnose.TITLE[result.schedule]
+    text = f"{name} on p={s.p} ranks, m={s.m} micro-batches: every rank ran {name}'s order"
+    if result.grad_max_abs_diff is not None:
+        text += f", and the gradients equal the single-process model's (max diff {result.grad_max_abs_diff:.1e})"
+    text += (f". Measured bubble {result.measured_bubble:.2f} (theory {result.theory_bubble:.2f}); "
+             f"peak activations per rank {result.peak_activations} micro-batches "
+             f"(theory {result.theory_peak_activations}).")
+    if workload == "model":
+        text += " (Real compute on shared CPU cores: for a clean bubble use workload='timed'.)"
+    return text
+

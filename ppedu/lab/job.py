@@ -1,0 +1,69 @@
+"""The cluster job of the lab: run a student's ``train_step(stage)`` on this rank, never raise.
+
+The function arrives by value (cloudpickle bytes): spawned workers cannot import a function that
+was defined in a notebook, and cloudpickle serialises its code and the globals it uses. Whatever the
+function does (returns, raises, waits forever on a message), the job returns a report: so the
+driver can explain the failure and the warm cluster survives it.
+
+Each attempt gets a fresh process group. A gloo operation that times out closes its connection
+("Application timeout caused pair closure"), which would break every later job on the default
+group; a group of its own costs ~2 ms and is simply abandoned when an attempt deadlocked.
+"""
+
+from __future__ import annotations
+
+import traceback
+from datetime import timedelta
+
+from ppedu.lab.stage import Stage, StageMisuse, StageStuck
+from ppedu.lab.workloads import LabSpec
+from ppedu.runtime import comm, worker
+
+_GROUPS: list = []  # groups of attempts that deadlocked: never reused, kept so nothing is freed
+
+
+def lab_job(fn_bytes: bytes, spec: LabSpec) -> dict:
+    """Run the student's step on this rank and say what happened: ``status`` (ok, stuck, misuse,
+    raised), ``detail`` and ``waits_on`` (what it waited for), its ``calls`` and timed ``events``."""
+    import cloudpickle
+    import torch
+    import torch.distributed as dist
+
+    rank = worker.rank()
+    torch.manual_seed(spec.seed)
+    group = dist.new_group(backend="gloo", timeout=timedelta(seconds=spec.deadlock_s + 5))
+    stage = Stage(spec, rank, group)
+    comm.barrier()  # on the default group: nothing of the student's has run yet, so it cannot time out
+    t0 = worker.clock()
+    status, detail, waits_on = "ok", None, None
+    try:
+        train_step = cloudpickle.loads(fn_bytes)
+        train_step(stage)
+        stage.finish()
+    except StageStuck as exc:
+        status, detail, waits_on = "stuck", exc.waiting, exc.call
+    except StageMisuse as exc:
+        status, detail = "misuse", f"{exc}{_student_line(exc)}"
+    except BaseException as exc:  # noqa: BLE001 - a student's bug of any kind is reported, not raised
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        status, detail = "raised", f"{type(exc).__name__}: {first}{_student_line(exc)}"
+    worker.set_status(f"lab: {status}")
+    if status == "ok":
+        dist.destroy_process_group(group)
+    else:
+        _GROUPS.append(group)
+    return {"rank": rank, "status": status, "detail": detail, "waits_on": waits_on, "t0": t0,
+            "events": stage.events, "calls": stage.calls, "notes": stage.notes,
+            "peak_held": stage.peak_held, "loss_sum": stage.loss_sum,
+            "gradients": stage.gradients() if status == "ok" else {}}
+
+
+def _student_line(exc: BaseException) -> str:
+    """`` (line 7 of your code: g = stage.recv_backward(mb))``: the last frame outside ppedu."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if "/ppedu/" not in f.filename.replace("\\", "/")]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    code = f": {frame.line.strip()}" if frame.line else ""
+    return f" (line {frame.lineno} of {frame.name}{code})"
