@@ -106,3 +106,14 @@ def test_cli_train_recompute(capsys, cluster2):
     assert out["activation_memory_method"] == "saved_tensor_hooks"
     assert main(["train", "-p", "2", "--workload", "model", "--recompute", "most"]) == 2
     assert "recompute must be one of none, selective, full" in capsys.readouterr().err
+
+
+def test_training_panel_has_a_recompute_control(cluster2):
+    from ppedu.notebook import widgets
+    panel = widgets.training_panel(controls=("schedule", "p", "m", "workload", "recompute"),
+                                   workload="model", p=2, m=2, recompute="selective", group=cluster2)
+    assert list(panel.controls["recompute"].options) == ["none", "selective", "full"]
+    figs, text = widgets.run_training({"workload": "model", "p": 2, "m": 2, "recompute": "full"},
+                                      group=cluster2)
+    assert "recompute full" in text and "saved-tensor hooks" in figs[1].layout.yaxis.title.text
+    assert widgets.run_training({"recompute": "full"}, group=cluster2)[1].startswith("⚠")
