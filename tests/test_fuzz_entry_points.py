@@ -103,3 +103,29 @@ def test_every_checker_answers_any_input(a, b, c, d, measured, rows, fn):
     _grade(exercises.check_policy_choice, a, rows, b)
     _grade(exercises.check_decode_bubble, a, b, c)
     _grade(widgets_tp.check_allreduces_per_step, fn, measured)
+
+
+_LAB_OVERRIDES = st.dictionaries(
+    st.sampled_from(["tf_ms", "tb_ms", "deadlock_s", "seq_len", "n_embd", "n_head", "seed",
+                     "micro_batch_size", "bogus"]), _ANY, max_size=3)
+
+
+@FUZZ
+@given(train_step=st.sampled_from([lambda stage: None, None, 3, "f", print]),
+       schedule=st.sampled_from(["1f1b", "afab", "interleaved", "gpipe", "x", None]),
+       p=_ANY, m=_ANY, workload=st.sampled_from(["model", "timed", "x", 0]), v=_ANY,
+       overrides=_LAB_OVERRIDES)
+def test_lab_grader_answers_any_arguments(train_step, schedule, p, m, workload, v, overrides):
+    """``ppedu.lab.grade`` with the ranks replaced by a marker: every argument it cannot use is a
+    one-line UsageError or a failed Grade, at once; the rest reaches the ranks."""
+    from ppedu.lab import grade, grader
+
+    def call():
+        try:
+            verdict = grade(train_step, schedule, p, m, workload, v, **overrides)
+        except _Accepted:
+            return None
+        assert not verdict.ok and str(verdict).strip()
+        return verdict
+    with mock.patch.object(grader, "_connect", side_effect=_Accepted):
+        _bounded(call)

@@ -20,8 +20,9 @@ import plotly.graph_objects as go
 
 from ppedu.notebook import plots_serving
 from ppedu.serving.scheduler import POLICIES, BatchingConfig
-from ppedu.errors import UsageError, check_choice, check_float, check_int
-from ppedu.notebook.panel import ERROR_PREFIX, guarded, run_panel  # noqa: F401 (ERROR_PREFIX: re-export)
+from ppedu.errors import check_choice, check_float, check_int
+from ppedu.notebook.panel import (ERROR_PREFIX, check_settings, number, panel_action,  # noqa: F401
+                                  run_panel)                                     # (ERROR_PREFIX: re-export)
 from ppedu.serving.server import WORKLOADS, serve
 from ppedu.serving.metrics import ServingResult
 from ppedu.serving.simulator import ServingCost
@@ -34,9 +35,7 @@ DEFAULTS: dict[str, Any] = {"policy": "continuous", "p": 2, "inflight": 1, "max_
 
 def make_setup(values: dict) -> tuple[list[Request], BatchingConfig, int, str, ServingCost]:
     """Validate widget values (missing keys take DEFAULTS); the UsageError names the setting."""
-    unknown = set(values) - set(DEFAULTS)
-    if unknown:
-        raise UsageError(f"unknown setting(s) {', '.join(sorted(unknown))}; use {', '.join(DEFAULTS)}")
+    check_settings(values, DEFAULTS)
     v = {**DEFAULTS, **values}
     p = check_int("p (stages)", v["p"], 1, 8)
     config = BatchingConfig(v["policy"], v["max_batch"], check_int("inflight K", v["inflight"], 1, p))
@@ -51,7 +50,7 @@ def make_setup(values: dict) -> tuple[list[Request], BatchingConfig, int, str, S
 
 
 def _ms(x: float | None) -> str:
-    return "n/a" if x is None else f"{x * 1e3:.0f} ms"
+    return number(x, ".0f", 1e3, " ms")
 
 
 def summary_line(result: ServingResult) -> str:
@@ -71,38 +70,36 @@ def _group(p: int, group):
     return group if group is not None else cluster.get_cluster(p)
 
 
+@panel_action
 def run_serving(values: dict, group=None) -> tuple[list[go.Figure], str]:
     """One run on the warm cluster of p ranks: [timeline, occupancy over time], summary line."""
-    def go_() -> tuple[list[go.Figure], str]:
-        requests, config, p, workload, cost = make_setup(values)
-        result = serve(requests, config, p, workload=workload, cost=cost, group=_group(p, group))
-        name = f"{config.policy}, p={p}, K={config.inflight}"
-        return [plots_serving.serving_gantt(result, f"{name}: what each stage did"),
-                plots_serving.occupancy_over_time({name: result},
-                                                  f"{name}: requests per iteration over time")], \
-            summary_line(result)
-    return guarded(go_)
+    requests, config, p, workload, cost = make_setup(values)
+    result = serve(requests, config, p, workload=workload, cost=cost, group=_group(p, group))
+    name = f"{config.policy}, p={p}, K={config.inflight}"
+    return [plots_serving.serving_gantt(result, f"{name}: what each stage did"),
+            plots_serving.occupancy_over_time({name: result},
+                                              f"{name}: requests per iteration over time")], \
+        summary_line(result)
 
 
+@panel_action
 def run_policy_comparison(values: dict, group=None) -> tuple[list[go.Figure], str]:
     """The three policies on the same workload (values' policy is ignored): [throughput and
     latency bars, occupancy over time], one line with each policy's throughput and E2E p99."""
-    def go_() -> tuple[list[go.Figure], str]:
-        requests, config, p, workload, cost = make_setup(values)
-        results = {}
-        for policy in POLICIES:
-            cfg = BatchingConfig(policy, config.max_batch, config.inflight)
-            results[policy] = serve(requests, cfg, p, workload=workload, cost=cost, group=_group(p, group))
-        tag = f"p={p}, K={config.inflight}, max batch {config.max_batch}, {len(requests)} requests"
-        rows = {k: r.to_dict() for k, r in results.items()}
-        ratio = rows["continuous"]["throughput_tok_s"] / rows["static"]["throughput_tok_s"]
-        text = " · ".join(f"{k}: {d['throughput_tok_s']:.0f} tok/s, E2E p99 {_ms(d['e2e_p99_s'])}"
-                          for k, d in rows.items())
-        match = all(r.tokens_match_reference for r in results.values())
-        return [plots_serving.policy_comparison(rows, f"Batching policies ({tag})"),
-                plots_serving.occupancy_over_time(results, f"Requests per iteration ({tag})")], \
-            f"{text} · continuous/static = {ratio:.2f}x · tokens match greedy: {'yes' if match else 'NO'}"
-    return guarded(go_)
+    requests, config, p, workload, cost = make_setup(values)
+    results = {}
+    for policy in POLICIES:
+        cfg = BatchingConfig(policy, config.max_batch, config.inflight)
+        results[policy] = serve(requests, cfg, p, workload=workload, cost=cost, group=_group(p, group))
+    tag = f"p={p}, K={config.inflight}, max batch {config.max_batch}, {len(requests)} requests"
+    rows = {k: r.to_dict() for k, r in results.items()}
+    ratio = rows["continuous"]["throughput_tok_s"] / rows["static"]["throughput_tok_s"]
+    text = " · ".join(f"{k}: {d['throughput_tok_s']:.0f} tok/s, E2E p99 {_ms(d['e2e_p99_s'])}"
+                      for k, d in rows.items())
+    match = all(r.tokens_match_reference for r in results.values())
+    return [plots_serving.policy_comparison(rows, f"Batching policies ({tag})"),
+            plots_serving.occupancy_over_time(results, f"Requests per iteration ({tag})")], \
+        f"{text} · continuous/static = {ratio:.2f}x · tokens match greedy: {'yes' if match else 'NO'}"
 
 
 def serving_panel(title: str = "Serve a workload on a pipeline", group=None, **defaults: Any):
