@@ -207,17 +207,7 @@ def _assemble(cfg: TrainConfig, outs: list[list[dict]], oversubscribed: bool) ->
         costs = calibrated_costs(cfg.cost_model(), cal, cfg.v, schedule.split_backward,
                                  hop + cfg.cost_model().message_time())
     sim = simulate(schedule, costs)
-    per_rank = []
-    for r in last:
-        sent = r["stats"]["sent"]
-        per_rank.append({"rank": r["rank"], "busy_s": timeline.busy(r["rank"]),
-                         "idle_s": timeline.idle(r["rank"]),
-                         "peak_activation_bytes": r["peak_activation_bytes"],
-                         "activation_memory_method": r["activation_memory_method"],
-                         "peak_inflight_microbatches": timeline.peak_inflight(r["rank"]),
-                         "bytes_sent": sum(v["bytes"] for v in sent.values()),
-                         "messages_sent": sum(v["messages"] for v in sent.values()),
-                         "comm_wait_s": r["stats"]["wait_s"]})
+    per_rank = _per_rank(last, timeline)
     losses = [next(r["loss"] for r in ranks if r["loss"] is not None) for ranks in outs] \
         if cfg.workload == "model" else []
     notes = []
@@ -231,8 +221,7 @@ def _assemble(cfg: TrainConfig, outs: list[list[dict]], oversubscribed: bool) ->
                          oversubscribed=oversubscribed, notes=notes)
     result.activation_memory_method = last[0]["activation_memory_method"]
     if result.activation_memory_method == "saved_tensor_hooks" and cfg.steps > 1:
-        notes.append("activation memory measured with saved-tensor hooks on step 0 only "
-                     "(its step time includes the hooks' cost)")
+        notes.append("activation memory measured with saved-tensor hooks on step 0 only")
     result.wall_times_s = [max(r["t_end"] for r in ranks) - min(r["t0"] for r in ranks) for ranks in outs]
     result.calibration, result.breakdown = cal, breakdown(timeline, cal)
     if cfg.workload == "model":
@@ -245,6 +234,21 @@ def _assemble(cfg: TrainConfig, outs: list[list[dict]], oversubscribed: bool) ->
         result.gradients = {name: g for r in outs[0] for name, g in r["grads"].items()}
         result.grad_max_abs_diff = _grad_diff(cfg, result.gradients)
     return result
+
+
+def _per_rank(last: list[dict], timeline: Timeline) -> list[dict]:
+    """The last step's counters per rank: busy/idle, measured activations, messages."""
+    rows = []
+    for r in last:
+        sent = r["stats"]["sent"]
+        rows.append({"rank": r["rank"], "busy_s": timeline.busy(r["rank"]), "idle_s": timeline.idle(r["rank"]),
+                     "peak_activation_bytes": r["peak_activation_bytes"],
+                     "activation_memory_method": r["activation_memory_method"],
+                     "peak_inflight_microbatches": timeline.peak_inflight(r["rank"]),
+                     "bytes_sent": sum(v["bytes"] for v in sent.values()),
+                     "messages_sent": sum(v["messages"] for v in sent.values()),
+                     "comm_wait_s": r["stats"]["wait_s"]})
+    return rows
 
 
 def reference_gradients(cfg: TrainConfig) -> tuple[float, dict]:
