@@ -115,5 +115,5 @@ def test_training_panel_has_a_recompute_control(cluster2):
     assert list(panel.controls["recompute"].options) == ["none", "selective", "full"]
     figs, text = widgets.run_training({"workload": "model", "p": 2, "m": 2, "recompute": "full"},
                                       group=cluster2)
-    assert "recompute full" in text and "saved-tensor hooks" in figs[1].layout.yaxis.title.text
+    assert "recompute full" in text and "saved-tensor hooks" in figs[1].layout.xaxis.title.text
     assert widgets.run_training({"recompute": "full"}, group=cluster2)[1].startswith("⚠")

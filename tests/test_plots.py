@@ -126,7 +126,7 @@ def test_activation_memory_groups_schedules_per_rank() -> None:
     assert "(KiB)" in small.layout.yaxis.title.text and small.data[0].y[0] == pytest.approx(32.0)
     measured = fake_result("1f1b", 2, [2, 1], 16_384, 0.3)
     measured.activation_memory_method = "saved_tensor_hooks"
-    assert "saved-tensor hooks" in plots.activation_memory([measured]).layout.yaxis.title.text
+    assert "saved-tensor hooks" in plots.activation_memory([measured]).layout.xaxis.title.text
 
 
 def test_schedule_comparison_and_generic_helpers() -> None:

@@ -208,9 +208,9 @@ def activation_memory(results: Mapping[str, Any] | Sequence[Any],
                              text=[_held(pr['peak_inflight_microbatches']) for pr in r.per_rank],
                              textposition="outside",
                              hovertemplate=f"{name} %{{x}}: %{{y:.3g}} {unit}<extra></extra>"))
-    fig.update_xaxes(title_text="rank")
-    how = f", {' / '.join(sorted(METHOD_LABELS.get(m, m) for m in methods))}" if methods else ""
-    fig.update_yaxes(title_text=f"peak activations held ({unit}){how}", rangemode="tozero")
+    how = f" (bytes {' / '.join(sorted(METHOD_LABELS.get(m, m) for m in methods))})" if methods else ""
+    fig.update_xaxes(title_text=f"rank{how}")
+    fig.update_yaxes(title_text=f"peak activations held ({unit})", rangemode="tozero")
     fig = _layout(fig, title, height=430)
     fig.update_layout(barmode="group")
     return fig
