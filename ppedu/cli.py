@@ -22,6 +22,7 @@ COMMANDS = {
     "plan": "plan",
     "compare-tp-pp": "compare_tp_pp",
     "serve-bench": "serve_bench",
+    "serve-sweep": "serve_sweep",
     "student-copy": "student_copy",
     "run-notebook": "run_notebook",
     "grade": "grade",
@@ -35,6 +36,7 @@ _HELP = {
     "plan": "plan a real model's layout: bytes per GPU (weights, grads, Adam, activations), bubble, fits",
     "compare-tp-pp": "measure tensor vs pipeline parallel communication on real ranks",
     "serve-bench": "benchmark static / dynamic / continuous batching on a PP inference server",
+    "serve-sweep": "goodput vs arrival rate under TTFT/TPOT targets: where the server saturates",
     "student-copy": "write the course notebooks with solutions stripped",
     "run-notebook": "run a course notebook headless with parameters (papermill, no widget stalls)",
     "grade": "grade a class: run student notebooks headless, one CSV row per student and exercise",
@@ -45,7 +47,12 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse that reports errors on one line (no usage dump) and exits 2."""
 
     def error(self, message: str):  # noqa: D401 - argparse API
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
+
+
+def _one_line(text: object) -> str:
+    """An argument may hold a newline (``ppedu simulate $'\\n'``): echo it as ``\\n``."""
+    return str(text).replace("\r", "\\r").replace("\n", "\\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(module.run(args) or 0)
     except UsageError as exc:
-        print(f"ppedu {name}: error: {exc}", file=sys.stderr)
+        print(f"ppedu {name}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except ClusterError as exc:
         print(f"ppedu {name}: failed: {exc}", file=sys.stderr)

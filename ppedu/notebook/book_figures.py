@@ -139,17 +139,17 @@ def _serving(clusters: dict) -> go.Figure:
     from ppedu.notebook.plots_serving import policy_comparison
     from ppedu.serving.scheduler import BatchingConfig
     from ppedu.serving.server import serve
-    from ppedu.serving.simulator import ServingCost
+    from ppedu.serving.cost import ServingCost
     from ppedu.serving.workload import make_workload
     requests = make_workload(16, output_len=8, prompt_len=4, seed=0)
-    cost = ServingCost(t_decode_s=0.004, t_prefill_token_s=0.0005)
+    cost = ServingCost(t0_s=0.004, c_s=0.0005)
     runs = {policy: serve(requests, BatchingConfig(policy, 4, 2), 2, workload="timed", cost=cost,
                           group=clusters[2]) for policy in ("static", "continuous")}
     return policy_comparison(runs, title="Static vs continuous, p=2, K=2")
 
 
 SERVE_CMD = ("ppedu serve-bench --policy {static,continuous} -p 2 --inflight 2 --max-batch 4 "
-             "--requests 16 --output-len 8 --step-ms 4")
+             "--requests 16 --output-len 8 --t0-ms 4 --c-ms 0.5")
 
 FIGURES: tuple[BookFigure, ...] = (
     BookFigure("ch1_tp_vs_pp", "01_tp_vs_pp",
