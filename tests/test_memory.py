@@ -117,3 +117,19 @@ def test_training_panel_has_a_recompute_control(cluster2):
                                       group=cluster2)
     assert "recompute full" in text and "saved-tensor hooks" in figs[1].layout.xaxis.title.text
     assert widgets.run_training({"recompute": "full"}, group=cluster2)[1].startswith("⚠")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the allocator method needs a GPU")
+def test_cuda_allocator_sees_at_least_what_autograd_saves():
+    device = torch.device("cuda")
+    model = GPT(GPTConfig(n_layer=2, n_head=NH, n_embd=C)).to(device)
+    x, y = (t.to(device) for t in get_batch(4, T, seed=0))
+    hooks = SavedTensorMeter(exclude=model.parameters())
+    with hooks:
+        model(x, y)[1].backward()
+    model.zero_grad(set_to_none=True)
+    allocator = activation_meter(device, model.parameters())
+    with allocator:
+        model(x, y)[1].backward()
+    assert allocator.method == "cuda_allocator"
+    assert allocator.peak_bytes >= hooks.peak_bytes > 0   # it also sees gradients and temporaries
