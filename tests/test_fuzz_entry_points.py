@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ppedu.errors import UsageError
-from ppedu.notebook import exercises, widgets, widgets_serving, widgets_tp
+from ppedu.notebook import exercises, exercises_partition, widgets, widgets_serving, widgets_tp
 from ppedu.notebook.panel import ERROR_PREFIX
 from tests.test_fuzz import FUZZ, _bounded
 
@@ -103,6 +103,10 @@ def test_every_checker_answers_any_input(a, b, c, d, measured, rows, fn):
     _grade(exercises.check_policy_choice, a, rows, b)
     _grade(exercises.check_decode_bubble, a, b, c)
     _grade(widgets_tp.check_allreduces_per_step, fn, measured)
+    costs = [1.0e6, 3.0e6, 3.0e6, 3.0e6, 3.0e6, 9.0e6]
+    _grade(exercises_partition.check_partition_choice, a, b, costs)
+    _grade(exercises_partition.check_partition_choice, 1, 3, c)
+    _grade(exercises_partition.check_partition_choice, 1, 3, [a, b, c, d])
 
 
 _LAB_OVERRIDES = st.dictionaries(

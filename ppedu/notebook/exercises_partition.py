@@ -15,6 +15,7 @@ times, which follow the FLOPs only roughly (a large matmul runs faster per FLOP 
 from __future__ import annotations
 
 from ppedu.notebook.exercises import OK
+from ppedu.notebook.grading import grader
 
 # fixed micro-batch of 8 sequences x 64 tokens; 3 steps so the fastest one is free of warm-up
 UNBALANCED = dict(schedule="gpipe", p=2, m=4, workload="model", n_layer=8, vocab_size=8192,
@@ -40,10 +41,15 @@ def stage_times(blocks_on_gpu0: int, costs: list[float]) -> list[float]:
     return stage_costs([(0, blocks_on_gpu0), (blocks_on_gpu0, n)], costs)
 
 
+@grader
 def check_partition_choice(bottleneck: int, blocks_on_gpu0: int, costs: list[float],
                            tol: float = 0.05) -> None:
     """Is ``bottleneck`` the slower GPU of the uniform split, and does ``blocks_on_gpu0`` make the
     slowest stage (within ``tol``) as fast as the best contiguous split of these ``costs``?"""
+    if not isinstance(costs, (list, tuple)) or not 4 <= len(costs) <= 66:
+        raise AssertionError("costs must be layer_costs(): [embedding, blocks..., head], at least "
+                             f"two blocks (got {type(costs).__name__} of length "
+                             f"{len(costs) if hasattr(costs, '__len__') else '?'}).")
     n = len(costs) - 2
     uniform = stage_times(n // 2, costs)
     slow = max(range(2), key=lambda s: uniform[s])
