@@ -14,7 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--schedule", default="1f1b", help=f"one of {', '.join(SCHEDULE_NAMES)}")
     parser.add_argument("-p", type=int, default=4, help="pipeline ranks (stages), 1..16")
     parser.add_argument("-m", type=int, default=8, help="micro-batches per step, 1..256")
-    parser.add_argument("--v", type=int, default=1, help="model chunks per rank (interleaved), 1..8")
+    parser.add_argument("--v", type=int, default=None,
+                        help="model chunks per rank: 2..8 for interleaved, looped-bfs and "
+                             "interleaved-zb (default 2); zbv and dualpipev use 2; else 1")
     parser.add_argument("--workload", default="timed",
                         help="timed (fixed waits, like GPU kernels: faithful bubbles on any CPU) or "
                              "model (the tiny GPT, real compute)")
@@ -35,7 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ppedu.training.engine import TrainConfig, train
-    cfg = TrainConfig(schedule=args.schedule, p=args.p, m=args.m, v=args.v, workload=args.workload,
+    from ppedu.schedules.builders import default_v
+    v = args.v if args.v is not None else default_v(args.schedule)
+    cfg = TrainConfig(schedule=args.schedule, p=args.p, m=args.m, v=v, workload=args.workload,
                       tf_ms=args.tf, tb_ms=args.tb, tw_ms=args.tw, steps=args.steps,
                       partition=args.partition, latency_ms=args.latency_ms,
                       bandwidth_gbps=args.bandwidth_gbps,
