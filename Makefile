@@ -5,9 +5,16 @@ VPY := .venv/bin/python
 
 .PHONY: course test setup setup-test unit notebooks browser bench student clean
 
+# The student copy (solutions stripped) lives in course-work/, outside the tracked notebooks: a
+# student's edits never dirty the repository, `git pull` keeps working, and a notebook already
+# there is never overwritten (new chapters are added). JupyterLab opens on 00_setup, not the Launcher.
+WORK := course-work
+LAB_FLAGS := --ServerApp.root_dir=$(WORK) --LabApp.default_url=/lab/tree/00_setup.ipynb --LabApp.news_url=None
+
 course: setup
 	$(VPY) -m ppedu.cli doctor -p 4
-	$(VPY) -m jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/00_setup.ipynb
+	$(VPY) -m ppedu.cli student-copy --src notebooks --out $(WORK) --keep-existing
+	$(VPY) -m jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_FLAGS)
 
 setup:
 	scripts/setup.sh lab
@@ -27,4 +34,4 @@ bench: ; $(VPY) benchmarks/bench_vs_torch_pipelining.py
 student: ; $(VPY) -m ppedu.cli student-copy --out student
 
 clean:
-	rm -rf .venv build *.egg-info course/_build student
+	rm -rf .venv build *.egg-info course/_build student  # never course-work/: the students' own work

@@ -23,7 +23,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "course"
 PAGES = ["intro", "00_setup", "01_tp_vs_pp", "02_bubbles", "03_micro_batches", "04_1f1b",
-         "05_continuous_batching", "source_errors", "glossary", "references", "instructor"]
+         "05_continuous_batching", "06_build_your_pipeline", "source_errors", "glossary", "references",
+         "instructor"]
 
 
 def _jupyter_book() -> list[str]:

@@ -16,20 +16,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder with the solved notebooks (default: notebooks)")
     parser.add_argument("--out", default="student",
                         help="folder for the student copy (default: student)")
+    parser.add_argument("--keep-existing", action="store_true",
+                        help="leave notebooks already in --out alone (never overwrite a student's work)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
     from ppedu.notebook.student_copy import make_student_copy
 
-    written = make_student_copy(args.src, args.out)
+    written = make_student_copy(args.src, args.out, keep_existing=args.keep_existing)
     if args.json:
         print(json.dumps({"src": args.src, "out": args.out,
                           "notebooks": [{"path": str(p), "solutions_stripped": n}
                                         for p, n in written]}))
         return 0
     if not written:
-        print(f"no notebooks in {args.src}/ (nothing written)", file=sys.stderr)
+        why = "every notebook is already there, kept as it is" if args.keep_existing else "no notebooks"
+        print(f"{args.out}/: nothing written ({why})", file=sys.stderr)
     for path, blocks in written:
         print(f"{path}: {blocks} solution block(s) stripped, outputs cleared")
     return 0

@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  rank {r['rank']}: busy {r['busy_s'] * 1e3:7.1f} ms, idle {r['idle_s'] * 1e3:7.1f} ms, "
               f"peak activations {r['peak_inflight_microbatches']} micro-batches "
               f"({r['peak_activation_bytes'] / 1e6:.2f} MB), sent {r['bytes_sent'] / 1e6:.2f} MB")
+    _print_breakdown(result)
     if result.partition is not None:
         print(result.partition.table())
     if result.grad_max_abs_diff is not None:
@@ -78,3 +79,17 @@ def run(args: argparse.Namespace) -> int:
     if args.trace:
         print(f"trace written to {args.trace} (open it in ui.perfetto.dev)")
     return 0
+
+
+def _print_breakdown(result) -> None:
+    """Where each rank's step went (ppedu.training.calibration.breakdown), and how well the
+    simulator, fed those parts, replays the step."""
+    print("where the step went (ms): compute / overhead between actions / messages / bubble")
+    for row in result.breakdown:
+        print(f"  rank {row['rank']}: {row['compute_s'] * 1e3:7.1f} / {row['overhead_s'] * 1e3:6.1f} / "
+              f"{row['messages_s'] * 1e3:6.1f} / {row['bubble_s'] * 1e3:7.1f}")
+    cal = result.calibration
+    what = "each step replayed from its measured parts" if result.config.workload == "model" \
+        else "the configured costs"
+    print(f"simulated vs measured step: {result.simulation_error * 100:+.1f}% ({what}; one message "
+          f"{cal.message_s * 1e3:.2f} ms, from {cal.message_samples} waited receives)")

@@ -127,8 +127,10 @@ def measure(train_step, p: int = 2, m: int = 4, workload: str = "model", v: int 
 
 
 def _connect(p: int):
-    from ppedu.runtime.cluster import connect
-    return connect(p)
+    """The warm gloo cluster: the lab's tensors live on the CPU (on a GPU node too), and a timeout
+    in a gloo group is a clean error, where NCCL's watchdog may tear the process down."""
+    from ppedu.runtime.cluster import get_cluster
+    return get_cluster(p, "gloo")
 
 
 def _timeline(reports: list[dict], p: int) -> Timeline:

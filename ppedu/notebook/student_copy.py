@@ -98,11 +98,14 @@ def student_notebook(nb, name: str = "notebook"):
     return nb, total
 
 
-def make_student_copy(src: str | Path = "notebooks", out: str | Path = "student") -> list[tuple[Path, int]]:
+def make_student_copy(src: str | Path = "notebooks", out: str | Path = "student",
+                      keep_existing: bool = False) -> list[tuple[Path, int]]:
     """Write the student copy of every ``src/*.ipynb`` into ``out``.
 
-    Returns (written path, solution blocks removed) per notebook, in name order. ``out`` must
-    not be ``src``: the solutions would be lost.
+    Returns (written path, solution blocks removed) per notebook written, in name order. With
+    ``keep_existing`` a notebook already in ``out`` is left alone (a student's work is never
+    overwritten; only chapters added since are written). ``out`` must not be ``src``: the
+    solutions would be lost.
     """
     import nbformat
 
@@ -115,9 +118,11 @@ def make_student_copy(src: str | Path = "notebooks", out: str | Path = "student"
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for path in sorted(src.glob("*.ipynb")):
+        target = out / path.name
+        if keep_existing and target.exists():
+            continue
         nb = nbformat.read(path, as_version=4)
         student, blocks = student_notebook(nb, path.name)
-        target = out / path.name
         nbformat.write(student, target)
         written.append((target, blocks))
     return written

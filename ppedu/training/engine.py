@@ -14,10 +14,12 @@ with ``check_grads``, compares the gradients with a single-process model on the 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from ppedu.training import executor
+from ppedu.training.calibration import (Calibration, breakdown, calibrate, calibrated_costs,
+                                        replay_errors)
 from ppedu.errors import check_choice, check_float, check_int
 from ppedu.schedules.actions import SCHEDULE_NAMES, build_schedule
 from ppedu.schedules.simulator import CostModel, simulate
@@ -121,6 +123,9 @@ class TrainResult:
     partition: object = None           # ppedu.model.partition.Partition used (model workload)
     oversubscribed: bool = False
     notes: list[str] = field(default_factory=list)
+    calibration: Calibration | None = None  # means the simulator was fed (ppedu.training.calibration)
+    breakdown: list[dict] = field(default_factory=list)  # last step, per rank: compute/overhead/messages/bubble
+    simulation_error: float = 0.0      # simulated / measured step - 1: model: median of per-step replays
 
     def summary(self) -> dict:
         """The JSON-friendly part (what ``ppedu train --json`` prints)."""
@@ -134,6 +139,8 @@ class TrainResult:
                "hop_latency_s": self.hop_latency_s,
                "stage_costs": self.partition.stage_costs if self.partition is not None else None,
                "oversubscribed": self.oversubscribed, "notes": self.notes,
+               "breakdown": self.breakdown, "simulation_error": self.simulation_error,
+               "calibration": self.calibration.to_dict() if self.calibration else None,
                "config": {k: v for k, v in asdict(c).items() if not isinstance(v, float) or math.isfinite(v)}}
         if self.grad_max_abs_diff is not None:
             out["grad_max_abs_diff"] = self.grad_max_abs_diff
@@ -182,9 +189,15 @@ def _assemble(cfg: TrainConfig, outs: list[list[dict]], oversubscribed: bool) ->
     timelines = [_timeline(ranks, cfg.p) for ranks in outs]
     timeline, step_times = timelines[-1], [t.makespan for t in timelines]
     schedule = build_schedule(cfg.schedule, cfg.p, cfg.m, cfg.v)
-    costs = cfg.cost_model() if cfg.workload == "timed" else _measured_costs(timeline, cfg)
     hop = outs[0][0]["hop_latency_s"]  # measured once: what a message costs here beyond the link model
-    costs.latency_s += hop
+    steady = timelines[1:] or timelines  # the first step fills caches and allocator pools
+    cal = calibrate(steady, schedule, cfg.v)
+    if cfg.workload == "timed":  # the costs we asked for: the simulator checks the executor
+        costs = cfg.cost_model()
+        costs.latency_s += hop
+    else:  # real compute: the costs the ranks measured, overhead and messages included
+        costs = calibrated_costs(cfg.cost_model(), cal, cfg.v, schedule.split_backward,
+                                 hop + cfg.cost_model().message_time())
     sim = simulate(schedule, costs)
     per_rank = []
     for r in last:
@@ -208,20 +221,17 @@ def _assemble(cfg: TrainConfig, outs: list[list[dict]], oversubscribed: bool) ->
                          step_times, per_rank, losses, hop_latency_s=hop,
                          oversubscribed=oversubscribed, notes=notes)
     result.wall_times_s = [max(r["t_end"] for r in ranks) - min(r["t0"] for r in ranks) for ranks in outs]
+    result.calibration, result.breakdown = cal, breakdown(timeline, cal)
+    if cfg.workload == "model":
+        errors = replay_errors(steady, schedule, cfg.cost_model(), hop + cfg.cost_model().message_time())
+        result.simulation_error = sorted(errors)[len(errors) // 2] if errors else 0.0
+    else:
+        measured = sum(t.makespan for t in steady) / len(steady)
+        result.simulation_error = sim.makespan / measured - 1 if measured > 0 else 0.0
     if cfg.check_grads and cfg.workload == "model":
         result.gradients = {name: g for r in outs[0] for name, g in r["grads"].items()}
         result.grad_max_abs_diff = _grad_diff(cfg, result.gradients)
     return result
-
-
-def _measured_costs(timeline: Timeline, cfg: TrainConfig) -> CostModel:
-    """Per-rank mean action times from the measurement (a chunk costs 1/v of a rank's share)."""
-    def mean(rank: int, kind: str) -> float:
-        d = [e.end - e.start for e in timeline.rank_events(rank) if e.kind == kind]
-        return cfg.v * sum(d) / len(d) if d else 0.0
-    ranks = range(cfg.p)
-    return replace(cfg.cost_model(), t_f=[mean(r, "F") for r in ranks],
-                   t_b=[mean(r, "B") for r in ranks], t_w=[mean(r, "W") for r in ranks])
 
 
 def reference_gradients(cfg: TrainConfig) -> tuple[float, dict]:

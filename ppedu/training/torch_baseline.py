@@ -31,8 +31,9 @@ def _loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
 
 
-def torch_step_job(cfg, steps: int = 3) -> dict:
-    """Time ``steps`` steps of torch's ScheduleGPipe / Schedule1F1B; return times and step-0 grads."""
+def torch_step_job(cfg, steps: int = 3, profiler=None) -> dict:
+    """Time ``steps`` steps of torch's ScheduleGPipe / Schedule1F1B; return times and step-0 grads.
+    ``profiler`` (a cProfile.Profile) runs around the steps after the first, not the set-up."""
     from torch.distributed.pipelining import PipelineStage, Schedule1F1B, ScheduleGPipe
 
     from ppedu.model.corpus import get_batch
@@ -47,6 +48,8 @@ def torch_step_job(cfg, steps: int = 3) -> dict:
     x, y = get_batch(cfg.m * cfg.micro_batch_size, cfg.seq_len, seed=cfg.seed)
     times, grads = [], {}
     for step in range(steps):
+        if profiler is not None and step == 1:
+            profiler.enable()
         module.zero_grad(set_to_none=True)
         comm.barrier()
         start = time.perf_counter()
@@ -59,4 +62,6 @@ def torch_step_job(cfg, steps: int = 3) -> dict:
         times.append(time.perf_counter() - start)
         if step == 0:
             grads = {n: q.grad.detach().clone() for n, q in module.named_parameters() if q.grad is not None}
+    if profiler is not None:
+        profiler.disable()
     return {"times": times, "grads": grads}

@@ -1,0 +1,147 @@
+"""What a real-compute step spends its time on, measured, and a cost model that adds it up.
+
+The textbook cost model knows compute only (t_f, t_b per stage). A step on real ranks also pays
+  * per-action overhead: Python between two actions on one rank (posting a send, building its
+    header, bookkeeping of saved activations), time in which the rank neither computes nor waits;
+  * message time: from the end of the producing action to the moment the consumer holds the
+    tensor, when the consumer was already waiting for it;
+  * stage imbalance: stages do not cost the same (the last one computes the loss).
+All three are read off the ranks' own timelines (``recv`` events are the waits the executor
+recorded; action events are compute), pooled over the steps after the first (the first builds
+caches and allocator pools). The calibrated ``CostModel`` charges each rank its mean compute
+plus its mean overhead per action, and every message the mean measured message time, so the
+simulator replays the step from its parts; ``breakdown`` splits each rank's step into compute /
+overhead / messages / bubble, the four things a student reads off a real-compute Gantt chart.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field, replace
+
+from ppedu.schedules.simulator import CostModel, simulate
+from ppedu.schedules.timeline import Timeline
+
+KINDS = ("F", "B", "W")
+
+
+@dataclass
+class Calibration:
+    """Means over the measured actions: compute and overhead per rank and kind (seconds per
+    action of one chunk), the time of one message, and how many messages it was read from."""
+    compute: dict[str, list[float]] = field(default_factory=dict)
+    overhead: dict[str, list[float]] = field(default_factory=dict)
+    message_s: float = 0.0
+    message_samples: int = 0
+
+    def to_dict(self) -> dict:
+        return {"compute_s": self.compute, "overhead_s": self.overhead,
+                "message_s": self.message_s, "message_samples": self.message_samples}
+
+
+def _mean(values: list[float]) -> float:
+    # means, not means: the simulated step must add up to the measured one, and on a shared CPU
+    # the time a rank is descheduled lands in a few actions' durations, which a mean drops
+    return statistics.fmean(values) if values else 0.0
+
+
+def _walk(timeline: Timeline, rank: int):
+    """Each compute event of ``rank`` with the waits (recv events) just before it and its
+    overhead: the time since the previous action ended in which the rank neither computed nor
+    waited (for the first action, the time since its last wait ended)."""
+    prev_end, waits = None, []
+    for e in sorted(timeline.rank_events(rank), key=lambda e: (e.start, e.end)):
+        if e.kind == "recv":
+            waits.append(e)
+            continue
+        if e.kind not in KINDS:
+            continue
+        waited = sum(w.end - w.start for w in waits)
+        if prev_end is not None:
+            overhead = max(0.0, e.start - prev_end - waited)
+        else:
+            overhead = max(0.0, e.start - waits[-1].end) if waits else 0.0
+        yield e, waits, overhead
+        prev_end, waits = e.end, []
+
+
+def _producer_end(timeline_index: dict, schedule, rank: int, e, v: int) -> float | None:
+    """When the action whose output ``e`` (an F or B on ``rank``) received finished."""
+    stage = schedule.stage_of(rank, e.chunk)
+    source = stage - 1 if e.kind == "F" else stage + 1
+    if source < 0 or source >= schedule.num_stages:
+        return None
+    src_rank, src_chunk = schedule.place_of(source)
+    if src_rank == rank:
+        return None  # same rank: no message
+    return timeline_index.get((src_rank, e.kind, e.mb, src_chunk))
+
+
+def calibrate(timelines: list[Timeline], schedule, v: int) -> Calibration:
+    """Means over ``timelines`` (pass the steps after the first when there are several)."""
+    p = schedule.p
+    compute = {k: [[] for _ in range(p)] for k in KINDS}
+    overhead = {k: [[] for _ in range(p)] for k in KINDS}
+    messages: list[float] = []
+    for tl in timelines:
+        index = {(e.rank, e.kind, e.mb, e.chunk): e.end for e in tl.events if e.kind in KINDS}
+        for r in range(p):
+            for e, waits, extra in _walk(tl, r):
+                compute[e.kind][r].append(e.end - e.start)
+                overhead[e.kind][r].append(extra)
+                produced = _producer_end(index, schedule, r, e, v) if waits else None
+                # the rank was already waiting when the producer finished: its wait ended when
+                # the message arrived, so arrival - production is the message's time. (Waits
+                # that began later also end at arrival, but on a shared CPU they mostly measure
+                # a sender that was not scheduled; with them the replay overshoots by 15-35%.)
+                if produced is not None and waits[-1].start < produced:
+                    messages.append(max(0.0, waits[-1].end - produced))
+    return Calibration({k: [_mean(x) for x in compute[k]] for k in KINDS},
+                       {k: [_mean(x) for x in overhead[k]] for k in KINDS},
+                       # a median: waits are where a descheduled rank shows up, and one
+                       # message charged 20 ms would be charged to every hop of the replay
+                       statistics.median(messages) if messages else 0.0, len(messages))
+
+
+def calibrated_costs(base: CostModel, cal: Calibration, v: int, split_backward: bool,
+                     fallback_message_s: float) -> CostModel:
+    """``base`` with per-rank compute + overhead (a rank's share is v chunks) and the measured
+    message time as latency (the bandwidth term is then part of it, so it is switched off)."""
+    def share(kind: str) -> list[float]:
+        return [v * (c + o) for c, o in zip(cal.compute[kind], cal.overhead[kind])]
+    t_w = share("W") if split_backward else [0.0] * len(cal.compute["F"])
+    message = cal.message_s if cal.message_samples else fallback_message_s
+    return replace(base, t_f=share("F"), t_b=share("B"), t_w=t_w, latency_s=message,
+                   bandwidth_Bps=float("inf"))
+
+
+def breakdown(timeline: Timeline, cal: Calibration) -> list[dict]:
+    """Per rank: seconds of compute, overhead (between actions, neither computing nor waiting),
+    messages (the part of each wait a message in flight explains, at most ``cal.message_s`` per
+    waited receive) and bubble (the rest of the step: waiting for work that was not ready)."""
+    rows = []
+    for r in range(timeline.world_size):
+        compute = overhead = messages = 0.0
+        for e, waits, extra in _walk(timeline, r):
+            compute += e.end - e.start
+            overhead += extra
+            messages += sum(min(w.end - w.start, cal.message_s) for w in waits)
+        bubble = max(0.0, timeline.makespan - compute - overhead - messages)
+        rows.append({"rank": r, "compute_s": compute, "overhead_s": overhead,
+                     "messages_s": messages, "bubble_s": bubble})
+    return rows
+
+
+def replay_errors(timelines: list[Timeline], schedule, base: CostModel, fallback_message_s: float
+                  ) -> list[float]:
+    """Each measured step replayed from its own calibration: simulated makespan / measured - 1.
+    Per step, so that a step slowed down by a neighbour on a shared CPU is compared with its own
+    parts, not with the average step."""
+    errors = []
+    for tl in timelines:
+        if tl.makespan <= 0:
+            continue
+        costs = calibrated_costs(base, calibrate([tl], schedule, schedule.v), schedule.v,
+                                 schedule.split_backward, fallback_message_s)
+        errors.append(simulate(schedule, costs).makespan / tl.makespan - 1)
+    return errors
