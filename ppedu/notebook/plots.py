@@ -44,7 +44,10 @@ def _layout(fig: go.Figure, title: str, height: int, top: int = 90) -> go.Figure
                       template="plotly_white", margin=dict(l=70, r=20, t=top, b=60),
                       legend=dict(orientation="h", yanchor="top", y=1 - 44 / height,
                                   yref="container", x=0.0, xanchor="left"),
-                      barmode="overlay")
+                      barmode="overlay",
+                      # a label that does not fit its bar at 10 pt is hidden, not shrunk to an
+                      # unreadable speck (interleaved chunks are half-width bars)
+                      uniformtext=dict(minsize=10, mode="hide"))
     return fig
 
 
