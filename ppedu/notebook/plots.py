@@ -82,7 +82,9 @@ def _add_gantt(fig: go.Figure, timeline: Timeline, row: int | None = None,
                             pattern=dict(shape=[CHUNK_PATTERNS[e.chunk % len(CHUNK_PATTERNS)]
                                                 for e in events], fgcolor="white")),
                 width=0.35 if comm else 0.8,
-                text=None if comm or not show_labels else [e.label for e in events],
+                # the hatching says the chunk, so the bar says only kind and micro-batch ("F3",
+                # not "F3c1"): short enough to stay readable in a half-width chunk bar
+                text=None if comm or not show_labels else [e._replace(chunk=0).label for e in events],
                 textposition="inside", insidetextanchor="middle", textangle=0,
                 textfont=dict(color="white", size=12),
                 customdata=[[e.label, e.start * scale, e.end * scale] for e in events],
