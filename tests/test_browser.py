@@ -343,8 +343,7 @@ def _drive(page, lab: Lab, expect, shot: Path) -> None:
     expect(readout).to_have_text(str(new_m))
     panel.locator("button.ppedu-run").click()
 
-    # the summary line and the Gantt follow (the notebook's last cell closed the cluster, so this
-    # run also starts fresh ranks)
+    # the summary line and the Gantt follow (on the cluster the notebook left warm)
     expect(summary).to_contain_text(f"m={new_m} ", timeout=120_000)
     expect(summary).not_to_contain_text("running")
     after_text = summary.inner_text()
@@ -372,3 +371,25 @@ def _drive(page, lab: Lab, expect, shot: Path) -> None:
     page.screenshot(path=str(shot))
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(shot, SCREENSHOT)
+    _check_chinese_text(page, notebook, shot.with_name("chinese_text.png"))
+
+
+# Two different CJK characters drawn with the page's sans-serif fallback: without a CJK font both come
+# out as the same empty box (the .notdef glyph), so equal bitmaps mean the text is unreadable.
+_DRAW_GLYPHS = """chars => {
+  const c = document.createElement('canvas'); c.width = 48; c.height = 48;
+  const g = c.getContext('2d');
+  return chars.map(ch => { g.clearRect(0, 0, 48, 48); g.font = '40px sans-serif';
+                           g.fillText(ch, 2, 40); return c.toDataURL(); });
+}"""
+
+
+def _check_chinese_text(page, notebook, shot: Path) -> None:
+    """The notebook's Chinese text (the source documents' titles) renders as glyphs, not boxes."""
+    cell = notebook.locator(".jp-MarkdownCell").filter(has_text="流水线并行深度解析").first
+    cell.scroll_into_view_if_needed()
+    cell.screenshot(path=str(shot))
+    shutil.copy(shot, SCREENSHOT.with_name("03_micro_batches_chinese.png"))
+    bitmaps = page.evaluate(_DRAW_GLYPHS, ["流", "水", "线"])
+    assert len(set(bitmaps)) == 3, ("Chinese characters render as identical boxes: no CJK font "
+                                    "(scripts/setup_browser.sh installs fonts-noto-cjk)")

@@ -44,6 +44,7 @@ def test_train_check_grads_reports_difference():
     (["train", "-p", "99"], "p must be an integer in 1..16 (got 99)"),
     (["train", "--workload", "cuda"], "workload must be one of"),
     (["train", "-p", "two"], "invalid int value"),
+    (["train", "-p", "2", "--trace", "/no/such/dir/t.json"], "--trace must be a file in an existing folder"),
     (["doctor", "-p", "0"], "p must be an integer in 1..64 (got 0)"),
 ])
 def test_bad_input_one_line_exit_2(args, needle):
@@ -71,3 +72,20 @@ def test_same_job_runs_under_torchrun():
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
     assert len(lines) == 1  # only the driver (rank 0) prints
     assert json.loads(lines[0])["grad_max_abs_diff"] < 1e-5
+
+
+def test_interleaved_defaults_to_two_chunks_like_simulate():
+    """`--v` defaults to 2 for interleaved in both commands, and a B longer than one row of the
+    text Gantt is shown once, then as "..." (not as the same label twice)."""
+    out = ppedu("train", "--schedule", "interleaved", "-p", "2", "-m", "2", "--tf", "5", "--tb", "10",
+                timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "interleaved p=2 m=2 v=2" in out.stdout
+    rows = [line for line in out.stdout.splitlines() if line.startswith("| ") and "GPU" not in line]
+    grid = [[c.strip() for c in row.strip().strip("|").split("|")[1:]] for row in rows]
+    assert any("..." in row for row in grid)
+    for gpu in range(2):
+        labels = [row[gpu] for row in grid if row[gpu] not in ("-", "...")]
+        assert len(labels) == len(set(labels)), f"GPU{gpu}: an action is labelled in two rows {labels}"
+    sim = ppedu("simulate", "--schedule", "interleaved", "-p", "2", "-m", "2", "--json", timeout=60)
+    assert json.loads(sim.stdout)["v"] == 2

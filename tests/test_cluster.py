@@ -124,3 +124,29 @@ def test_workers_exit_when_parent_dies(tmp_path):
 def test_bad_world_size_is_a_usage_error():
     with pytest.raises(UsageError, match=r"world_size must be an integer in 1\.\.64 \(got 0\)"):
         cl.Cluster(0)
+
+
+@pytest.mark.timeout(60)
+def test_sigint_to_the_process_group_prints_no_worker_traceback(tmp_path):
+    """A kernel shutdown sends SIGINT to the kernel's process group, workers included: the driver
+    handles it (and kills the workers); the workers print nothing, not one traceback per rank."""
+    script = tmp_path / "driver.py"
+    script.write_text(textwrap.dedent("""
+        import time
+        from ppedu.runtime.cluster import Cluster
+        c = Cluster(2)
+        print(" ".join(map(str, c.pids())), flush=True)
+        time.sleep(30)
+    """))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    pids = [int(x) for x in proc.stdout.readline().split()]
+    assert len(pids) == 2
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert err.count("KeyboardInterrupt") == 1, err      # the driver's own, none from the ranks
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and alive(pids):
+        time.sleep(0.1)
+    assert not alive(pids), f"workers survived the interrupt: {alive(pids)}"

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ppedu.errors import UsageError
-from ppedu.notebook import exercises, widgets, widgets_serving, widgets_tp
+from ppedu.notebook import exercises, exercises_partition, widgets, widgets_serving, widgets_tp
 from ppedu.notebook.panel import ERROR_PREFIX
 from tests.test_fuzz import FUZZ, _bounded
 
@@ -103,3 +103,33 @@ def test_every_checker_answers_any_input(a, b, c, d, measured, rows, fn):
     _grade(exercises.check_policy_choice, a, rows, b)
     _grade(exercises.check_decode_bubble, a, b, c)
     _grade(widgets_tp.check_allreduces_per_step, fn, measured)
+    costs = [1.0e6, 3.0e6, 3.0e6, 3.0e6, 3.0e6, 9.0e6]
+    _grade(exercises_partition.check_partition_choice, a, b, costs)
+    _grade(exercises_partition.check_partition_choice, 1, 3, c)
+    _grade(exercises_partition.check_partition_choice, 1, 3, [a, b, c, d])
+
+
+_LAB_OVERRIDES = st.dictionaries(
+    st.sampled_from(["tf_ms", "tb_ms", "deadlock_s", "seq_len", "n_embd", "n_head", "seed",
+                     "micro_batch_size", "bogus"]), _ANY, max_size=3)
+
+
+@FUZZ
+@given(train_step=st.sampled_from([lambda stage: None, None, 3, "f", print]),
+       schedule=st.sampled_from(["1f1b", "afab", "interleaved", "gpipe", "x", None]),
+       p=_ANY, m=_ANY, workload=st.sampled_from(["model", "timed", "x", 0]), v=_ANY,
+       overrides=_LAB_OVERRIDES)
+def test_lab_grader_answers_any_arguments(train_step, schedule, p, m, workload, v, overrides):
+    """``ppedu.lab.grade`` with the ranks replaced by a marker: every argument it cannot use is a
+    one-line UsageError or a failed Grade, at once; the rest reaches the ranks."""
+    from ppedu.lab import grade, grader
+
+    def call():
+        try:
+            verdict = grade(train_step, schedule, p, m, workload, v, **overrides)
+        except _Accepted:
+            return None
+        assert not verdict.ok and str(verdict).strip()
+        return verdict
+    with mock.patch.object(grader, "_connect", side_effect=_Accepted):
+        _bounded(call)

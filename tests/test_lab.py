@@ -134,3 +134,29 @@ def test_timed_bubble_and_peak_against_theory(cluster2):
     # (p-1)/(m+p-1) than to the naive (p-1)/p it would have without overlap)
     naive = 1 / 2
     assert result.theory_bubble - 0.03 <= result.measured_bubble < (result.theory_bubble + naive) / 2
+
+
+def _study(bubbles: dict, peaks: dict, diffs: dict):
+    """A WarmupStudy as the lab would measure it (no ranks needed to test the checker)."""
+    from types import SimpleNamespace
+
+    from ppedu.lab.warmup import WarmupStudy
+    timed = {n: SimpleNamespace(peak_activations=[peaks[n], 1]) for n in bubbles}
+    return WarmupStudy(2, 4, timed, dict(bubbles), dict(diffs))
+
+
+def test_warmup_prediction_checker():
+    from ppedu.notebook.exercises_lab import check_warmup_prediction
+    study = _study({"1f1b": 0.2, "more": 0.2, "less": 0.5}, {"1f1b": 2, "more": 3, "less": 1},
+                   {"1f1b": 1e-8, "more": 1e-8, "less": 1e-8})
+    right = {"more": {"bubble": "same", "peak_rank0": 3, "correct": True},
+             "less": {"bubble": "up", "peak_rank0": 1, "correct": True}}
+    check_warmup_prediction(right, study)
+    wrong = {**right, "less": {"bubble": "same", "peak_rank0": 1, "correct": True}}
+    with pytest.raises(AssertionError, match="less: you predicted bubble = 'same', the run says 'up'"):
+        check_warmup_prediction(wrong, study)
+    with pytest.raises(AssertionError, match="one entry per variant"):
+        check_warmup_prediction({"more": right["more"]}, study)
+    study.failures["less"] = "rank 0: NotImplementedError: exercise not answered yet"
+    with pytest.raises(AssertionError, match="variant 'less' did not run through"):
+        check_warmup_prediction(right, study)

@@ -1,5 +1,6 @@
-"""The PP inference server on real ranks: batching never changes tokens; K in flight fills the
-pipe; continuous batching beats static on long-tailed outputs; the simulator predicts the server.
+"""The PP inference server on real ranks: batching, chunked prefill and preemption never change
+tokens; K in flight fills the pipe; continuous batching beats static on skewed outputs; the
+simulator predicts the server.
 
 Timing claims use the ``timed`` workload (every stage step lasts a fixed time, like a GPU kernel),
 so they hold on a loaded CPU; the simulator is given the per-hop latency measured in the run."""
@@ -15,7 +16,9 @@ from ppedu.serving.scheduler import POLICIES, BatchingConfig
 from ppedu.errors import UsageError
 from ppedu.serving.server import serve
 from ppedu.serving.metrics import theory_decode_bubble
-from ppedu.serving.simulator import ServingCost, simulate_serving
+from ppedu.serving.calibrate import predicted
+from ppedu.serving.cost import ServingCost
+from ppedu.serving.simulator import simulate_serving
 from ppedu.serving.workload import make_workload
 
 pytestmark = pytest.mark.timeout(60)     # every recv has a timeout; this catches anything else
@@ -35,6 +38,24 @@ def test_tokens_match_reference_p2(cluster2, policy, inflight):
     assert result.timeline.world_size == 2 and len(result.occupancy) > 0
 
 
+@pytest.mark.parametrize("budget,kv_blocks", [(3, None), (None, 4), (3, 4)])
+def test_tokens_match_under_chunking_and_preemption(cluster2, budget, kv_blocks):
+    """Prompts split into chunks of a 3-token budget, and/or 4 KV blocks of 4 tokens for 6
+    requests of up to 16 tokens (preemption by recomputation): the tokens do not change, every
+    stage counted the same blocks, and none leaked."""
+    reqs = make_workload(6, output_len=6, output_dist="uniform", prompt_len=6, prompt_dist="uniform",
+                         seed=5)
+    config = BatchingConfig("continuous", 3, 2, token_budget=budget, kv_blocks=kv_blocks, block_size=4)
+    result = serve(reqs, config, p=2, group=cluster2)
+    d = result.to_dict()
+    assert result.tokens_match_reference is True
+    assert d["kv_leaked_blocks"] == 0 and d["kv_stage_peak_blocks"] == [d["kv_peak_blocks"]] * 2
+    if budget:
+        assert d["max_iteration_tokens"] <= 3 < max(r.prompt_len for r in reqs)
+    if kv_blocks:
+        assert d["preemptions"] > 0 and d["kv_peak_blocks"] <= kv_blocks
+
+
 def test_tokens_match_reference_p4(cluster4):
     config = BatchingConfig("continuous", max_batch=2, inflight=4)
     result = serve(MIXED, config, p=4, group=cluster4)
@@ -50,36 +71,54 @@ def test_mismatch_is_detected(cluster2, monkeypatch):
 
 
 def _timed(group, requests, config, p, cost):
+    """A measured timed run and the simulator's prediction for it (given its overheads)."""
     measured = serve(requests, config, p=p, workload="timed", cost=cost, group=group)
     assert measured.tokens_match_reference is True
-    hop = measured.to_dict()["hop_s"]
-    simulated = simulate_serving(requests, config, p, dataclasses.replace(cost, t_hop_s=hop))
-    return measured.to_dict(), simulated.to_dict()
+    return measured.to_dict(), predicted(requests, config, p, cost, measured)
 
 
-def test_decode_bubble_vs_inflight_and_simulator(cluster2):
-    """K=1: one stage busy at a time, bubble (p-1)/p; K=p: both stages busy, bubble near 0.
-    On the same runs the simulator's throughput and bubble are within 10% of the measured ones."""
-    cost = ServingCost(t_decode_s=0.05, t_prefill_token_s=0.001)
+def test_decode_bubble_vs_inflight(cluster2):
+    """K=1: one stage busy at a time, bubble (p-1)/p; K=p: both stages busy, and what is left is
+    the messages' time, which the simulator (given the measured hops) accounts for."""
+    cost = ServingCost(t0_s=0.04, c_s=0.001)
     requests = make_workload(4, output_len=8, prompt_len=4, seed=1)
+    bubbles = {}
     for k in (1, 2):
         m, s = _timed(cluster2, requests, BatchingConfig("continuous", 2, k), 2, cost)
-        want = theory_decode_bubble(2, k)
-        assert m["decode_bubble_fraction"] == pytest.approx(want, abs=0.1), (k, m)
-        assert s["throughput_tok_s"] == pytest.approx(m["throughput_tok_s"], rel=0.1), (k, m, s)
-        assert s["bubble_fraction"] == pytest.approx(m["bubble_fraction"], rel=0.1, abs=0.02), (k, m, s)
-    assert m["overran_steps"] == 0
+        bubbles[k] = m["decode_bubble_fraction"]
+        assert bubbles[k] == pytest.approx(s["decode_bubble_fraction"], abs=0.05), (k, m, s)
+    assert bubbles[1] == pytest.approx(theory_decode_bubble(2, 1), abs=0.1)
+    assert bubbles[2] < bubbles[1] - 0.3, bubbles
 
 
-def test_continuous_beats_static_on_long_tail(cluster2):
+# Long enough to be meaningful (70-140 iterations of 40-60 ms), short enough to be cheap.
+FIDELITY = [BatchingConfig("static", 4, 1), BatchingConfig("continuous", 4, 2),
+            BatchingConfig("continuous", 4, 2, token_budget=8),
+            BatchingConfig("continuous", 4, 2, kv_blocks=12, block_size=4)]
+
+
+@pytest.mark.parametrize("config", FIDELITY, ids=["static-K1", "continuous-K2", "budget8", "kv12"])
+def test_simulator_predicts_the_timed_server(cluster2, config):
+    """Given the overheads the run measured (hop, return, driver, late wake-ups; drawn from their
+    measured samples), the simulator's throughput is within 5% and its bubble within 0.03 of the
+    measured ones (issue 14's bar), for each policy, K, token budget and KV budget."""
+    cost = ServingCost(t0_s=0.04, c_s=0.002)          # steps long next to a loaded CPU's hiccups
+    requests = make_workload(32, output_len=8, output_dist="uniform", prompt_len=8,
+                             prompt_dist="uniform", max_len=24, seed=0)
+    m, s = _timed(cluster2, requests, config, 2, cost)
+    assert s["throughput_tok_s"] == pytest.approx(m["throughput_tok_s"], rel=0.05), (m, s)
+    assert s["bubble_fraction"] == pytest.approx(m["bubble_fraction"], abs=0.03), (m, s)
+    if config.kv_blocks:
+        assert m["preemptions"] > 0
+
+
+def test_continuous_beats_static_on_skewed_lengths(cluster2):
     """Static batches wait for their longest request; continuous refills the seats at once."""
-    requests = make_workload(64, output_len=6, output_dist="longtail", prompt_len=4, seed=0)
-    cost = ServingCost(t_decode_s=0.008, t_prefill_token_s=0.0004)
+    requests = make_workload(64, output_len=6, output_dist="exponential", prompt_len=4, seed=0)
+    cost = ServingCost(t0_s=0.008, c_s=0.0004)
     out = {}
     for policy in ("static", "continuous"):
-        m, s = _timed(cluster2, requests, BatchingConfig(policy, 8, 1), 2, cost)
-        out[policy] = m
-        assert s["throughput_tok_s"] == pytest.approx(m["throughput_tok_s"], rel=0.1), (policy, m, s)
+        out[policy], _ = _timed(cluster2, requests, BatchingConfig(policy, 8, 1), 2, cost)
     ratio = out["continuous"]["throughput_tok_s"] / out["static"]["throughput_tok_s"]
     assert ratio >= 1.5, out
     assert out["continuous"]["mean_occupancy"] > out["static"]["mean_occupancy"]

@@ -122,3 +122,35 @@ def test_sweep_panel_has_an_editable_list_of_m(cluster2) -> None:
     panel.run()
     assert "m=2: measured" in panel.summary.value and "m=4: measured" in panel.summary.value
     assert "m=1:" not in panel.summary.value
+
+
+def test_panel_clears_the_previous_chart_after_a_bad_input() -> None:
+    """A failed run leaves no chart under its error line: the old one would read as its result."""
+    import ipywidgets as w
+    from ppedu.notebook.panel import ERROR_PREFIX, run_panel
+    from ppedu.notebook import plots
+
+    control = w.IntText(2, description="m (micro-batches)")
+
+    def action(values, _progress):
+        if values["m"] < 1:
+            return [], ERROR_PREFIX + "m must be an integer in 1..256 (got 0)"
+        return [plots.line_chart({"x": ([1, 2], [1, 2])}, "t", "x", "y")], "ok"
+
+    box = run_panel("test", {"m": control}, action, "test")
+    box.run()
+    assert "ok" in box.summary.value
+    control.value = 0
+    box.run()
+    assert "m must be" in box.summary.value and box.output.outputs == ()
+
+
+def test_shared_panel_helpers() -> None:
+    from ppedu.errors import UsageError
+    from ppedu.notebook.panel import check_settings, label_style, number
+    with pytest.raises(UsageError, match=r"unknown setting\(s\) mm; use m, p"):
+        check_settings({"mm": 1}, ["m", "p"])
+    assert number(None) == "n/a" and number(0.0123, ".0f", 1e3, " ms") == "12 ms"
+    short, long = label_style(["p"]), label_style(["hidden (multiple of heads)"])
+    assert int(long["description_width"][:-2]) >= 7 * len("hidden (multiple of heads)")
+    assert int(short["description_width"][:-2]) < int(long["description_width"][:-2])

@@ -24,7 +24,7 @@ def test_run_serving_returns_titled_figures_and_a_summary(cluster2):
     gantt, occupancy = figures
     assert "continuous, p=2, K=2" in gantt.layout.title.text
     assert {y for t in gantt.data for y in t.y} == {"GPU 0", "GPU 1"}
-    assert {t.name for t in gantt.data} >= {"prefill", "decode"}
+    assert {t.name for t in gantt.data} >= {"batch 0 · prefill", "batch 1 · decode"}   # colour = slot
     assert "(ms)" in gantt.layout.xaxis.title.text and "(ms)" in occupancy.layout.xaxis.title.text
     assert occupancy.layout.yaxis.title.text == "requests in the iteration"
     assert max(max(t.y) for t in occupancy.data) <= 2                 # never above max batch
@@ -44,12 +44,14 @@ def test_more_batches_in_flight_shrink_the_bubble(cluster2):
 @pytest.mark.timeout(90)
 def test_policy_comparison_covers_the_three_policies(cluster2):
     figures, text = ws.run_policy_comparison({**FAST, "requests": 16, "max_batch": 4,
-                                              "lengths": "longtail"}, group=cluster2)
+                                              "lengths": "exponential"}, group=cluster2)
     bars, occupancy = figures
     assert list(bars.data[0].x) == ["static", "dynamic", "continuous"]
     assert bars.layout.yaxis.title.text == "output tokens per second (tok/s)"
     assert bars.layout.yaxis2.title.text == "latency (ms)"
-    assert {t.name for t in bars.data[1:]} == {"TTFT p50", "TPOT p50", "E2E p50", "E2E p99"}
+    assert bars.layout.yaxis3.title.text == "time per output token (ms)"      # TPOT: its own axis
+    assert {t.name for t in bars.data[1:]} == {"TTFT p50", "E2E p50", "E2E p99", "TPOT p50", "TPOT p99"}
+    assert {t.name for t in bars.data if t.xaxis == "x3"} == {"TPOT p50", "TPOT p99"}
     assert [t.name for t in occupancy.data] == ["static", "dynamic", "continuous"]
     assert "tokens match greedy: yes" in text and _number(r"continuous/static = (\d+\.\d+)x", text) > 1.0
 
@@ -57,7 +59,8 @@ def test_policy_comparison_covers_the_three_policies(cluster2):
 @pytest.mark.parametrize("values,message", [
     ({"inflight": 3}, "inflight K must be an integer in 1..2 (got 3)"),
     ({"policy": "orca"}, "policy must be one of static, dynamic, continuous (got 'orca')"),
-    ({"lengths": "zipf"}, "lengths must be one of fixed, uniform, longtail (got 'zipf')"),
+    ({"lengths": "zipf"}, "lengths must be one of fixed, uniform, exponential, lognormal (got 'zipf')"),
+    ({"token_budget": 1}, "token_budget must be an integer in 2..1048576 (got 1)"),
     ({"rate": -2}, "rate must be a number in >= 0.0 (got -2.0)"),
     ({"step_ms": 0}, "step_ms must be a number in 0.1..1000.0 (got 0.0)"),
     ({"k": 2}, "unknown setting(s) k"),

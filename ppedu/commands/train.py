@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 
 from ppedu.schedules.actions import SCHEDULE_NAMES
@@ -15,8 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-p", type=int, default=4, help="pipeline ranks (stages), 1..16")
     parser.add_argument("-m", type=int, default=8, help="micro-batches per step, 1..256")
     parser.add_argument("--v", type=int, default=None,
-                        help="model chunks per rank: 2..8 for interleaved, looped-bfs and "
-                             "interleaved-zb (default 2); zbv and dualpipev use 2; else 1")
+                        help="model chunks per GPU: 2..8 for interleaved, looped-bfs and "
+                             "interleaved-zb (default 2); zbv and dualpipev use 2; else 1 (as simulate; "
+                             "real ranks stop at 8)")
     parser.add_argument("--workload", default="timed",
                         help="timed (fixed waits, like GPU kernels: faithful bubbles on any CPU) or "
                              "model (the tiny GPT, real compute)")
@@ -35,10 +37,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
+def check_trace_path(path: str | None) -> None:
+    """Refuse a --trace file that cannot be written *before* the run, not after it."""
+    if path is None:
+        return
+    from pathlib import Path
+    from ppedu.errors import UsageError
+    folder = Path(path).expanduser().resolve().parent
+    if not folder.is_dir():
+        raise UsageError(f"--trace must be a file in an existing folder (got {path!r}: no folder {str(folder)!r})")
+    if Path(path).is_dir() or not os.access(folder, os.W_OK):
+        raise UsageError(f"--trace must be a writable file (got {path!r})")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "es")
+
+
 def run(args: argparse.Namespace) -> int:
     from ppedu.training.engine import TrainConfig, train
+    check_trace_path(args.trace)
     from ppedu.schedules.builders import default_v
-    v = args.v if args.v is not None else default_v(args.schedule)
+    v = args.v if args.v is not None else default_v(args.schedule)   # the same default as `simulate`
     cfg = TrainConfig(schedule=args.schedule, p=args.p, m=args.m, v=v, workload=args.workload,
                       tf_ms=args.tf, tb_ms=args.tb, tw_ms=args.tw, steps=args.steps,
                       partition=args.partition, latency_ms=args.latency_ms,
@@ -67,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"bubble theory    {theory:8.3f}" if theory is not None else "bubble theory         n/a")
     for r in result.per_rank:
         print(f"  rank {r['rank']}: busy {r['busy_s'] * 1e3:7.1f} ms, idle {r['idle_s'] * 1e3:7.1f} ms, "
-              f"peak activations {r['peak_inflight_microbatches']} micro-batches "
+              f"peak activations {_plural(r['peak_inflight_microbatches'], 'micro-batch')} "
               f"({r['peak_activation_bytes'] / 1e6:.2f} MB), sent {r['bytes_sent'] / 1e6:.2f} MB")
     _print_breakdown(result)
     if result.partition is not None:

@@ -12,9 +12,9 @@ call itself (p=99) are a ``UsageError``, as everywhere in ppedu.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
-from ppedu.errors import ClusterError, check_choice, check_float, check_int
+from ppedu.errors import ClusterError, UsageError, check_choice, check_float, check_int
 from ppedu.lab import diagnose
 from ppedu.lab.job import lab_job
 from ppedu.lab.workloads import WORKLOADS, LabSpec
@@ -91,9 +91,21 @@ class Grade:
 def make_spec(p: int, m: int, v: int = 1, workload: str = "model", **overrides) -> LabSpec:
     check_choice("workload", workload, WORKLOADS)
     spec = replace(LabSpec(), p=check_int("p", p, 2, 8), m=check_int("m", m, 1, 64),
-                   v=check_int("v", v, 1, 4), workload=workload, **overrides)
+                   v=check_int("v", v, 1, 4), workload=workload, **_checked(overrides))
     spec.deadlock_s = check_float("deadlock_s", spec.deadlock_s, 0.5, 60.0)
     return spec
+
+
+def _checked(overrides: dict) -> dict:
+    """The LabSpec settings a caller may change, each within a range the ranks can run."""
+    known = {f.name: f.default for f in fields(LabSpec)} if overrides else {}
+    unknown = sorted(set(overrides) - set(known) - {"p", "m", "v", "workload"})
+    if unknown:
+        raise UsageError(f"unknown setting(s) {', '.join(unknown)}; use "
+                         f"{', '.join(k for k in known if k not in ('p', 'm', 'v', 'workload'))}")
+    return {name: (check_float(name, value, 0.0, 10_000.0) if isinstance(known[name], float)
+                   else check_int(name, value, 0 if name == "seed" else 1, 1024))
+            for name, value in overrides.items()}
 
 
 def measure(train_step, p: int = 2, m: int = 4, workload: str = "model", v: int = 1,
@@ -103,8 +115,9 @@ def measure(train_step, p: int = 2, m: int = 4, workload: str = "model", v: int 
     if schedule is not None:
         check_choice("schedule", schedule, SCHEDULES)
         if schedule == "interleaved":
-            v = max(v, 2)
-            build_schedule("interleaved", p, m, v)  # m % p == 0, as a UsageError
+            v = max(check_int("v", v, 1, 4), 2)
+            # m % p == 0, as a UsageError (sizes checked first: build_schedule's limits are wider)
+            build_schedule("interleaved", check_int("p", p, 2, 8), check_int("m", m, 1, 64), v)
     spec = make_spec(p, m, v, workload, **overrides)
     result = LabResult(spec, schedule)
     try:

@@ -170,7 +170,10 @@ class Stage:
     def _recv(self, name: str, mb: int, chunk: int, from_stage: int, backward: bool) -> torch.Tensor:
         src = from_stage % self.spec.p
         start = worker.clock()
-        handle = comm.irecv_tensor(src, message_tag(from_stage, mb, backward), group=self._group)
+        # the shape is known (activations and their gradients), so header and payload are posted
+        # together and the rank wakes up once per message, not twice
+        handle = comm.irecv_tensor(src, message_tag(from_stage, mb, backward), group=self._group,
+                                   shape=self.spec.activation_shape())
         worker.set_status(f"waits in {call_name(name, mb, chunk)} from rank {src}")
         try:
             t = handle.wait(timeout_s=self.spec.deadlock_s)
@@ -184,6 +187,10 @@ class Stage:
         if not isinstance(t, torch.Tensor):
             raise StageMisuse(f"rank {self.rank}: {call_name(name, mb, chunk)} needs a tensor "
                               f"(got {type(t).__name__}); send what forward/backward returned")
+        if tuple(t.shape) != self.spec.activation_shape():
+            raise StageMisuse(f"rank {self.rank}: {call_name(name, mb, chunk)} got a tensor of shape "
+                              f"{tuple(t.shape)}; the neighbour expects {self.spec.activation_shape()}: "
+                              "send what forward/backward returned")
         dst = to_stage % self.spec.p
         start = worker.clock()
         self._sends.append((comm.isend_tensor(t, dst, tag, group=self._group), (name, mb, chunk), dst))

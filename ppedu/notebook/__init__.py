@@ -6,7 +6,9 @@
     widgets_serving  the serving panel (chapter 5)
     plots            plotly figures: Gantt, bubble vs m, memory, schedules
     plots_serving    serving figures
-    exercises        graders with hints
+    plots_lab        chapter 6: the student's measured Gantt chart, bubble and memory beside theory
+    exercises        graders with hints (exercises_lab: chapter 6, grading: the @grader contract)
     student_copy     strip solution blocks for the student copy
     headless         papermill runs with parameter checks (around nbclient #312)
+    autograde        grade a class: run submissions headless, score every exercise (ppedu grade)
 """

@@ -74,24 +74,11 @@ def _naive(clusters: dict) -> go.Figure:
                             title=f"Naive, p=4, m=1: bubble {r.measured_bubble_fraction:.0%} (theory 75%)")
 
 
-# An unbalanced model: a large vocabulary makes the head (on the last stage) cost several blocks.
-UNBALANCED = dict(schedule="gpipe", p=2, m=4, workload="model", n_layer=8, vocab_size=8192,
-                  micro_batch_size=8, seq_len=64, steps=3)
-
-
-def partition_runs(group, methods=("uniform", "balanced")) -> dict:
-    """Train the unbalanced model once per split method on ``group`` (2 ranks); also notebook 02's."""
-    from ppedu.training.engine import TrainConfig, train
-    return {method: train(TrainConfig(**UNBALANCED, partition=method), group=group) for method in methods}
-
-
 def _partition(clusters: dict) -> go.Figure:
-    runs = partition_runs(clusters[2])
-    names = [f"{k}: blocks {[b - a for a, b in r.config.boundaries]}" for k, r in runs.items()]
-    series = {f"GPU {i} busy": [r.per_rank[i]["busy_s"] * 1e3 for r in runs.values()] for i in range(2)}
-    series["step (fastest of 3)"] = [min(r.step_times_s) * 1e3 for r in runs.values()]
-    return plots.bar_chart(names, series, title="Uniform vs balanced split, p=2",
-                           x_title="partition (blocks per stage)", y_title="time (ms)", text_format=".0f")
+    from ppedu.notebook.exercises_partition import (UNBALANCED, best_split, layer_costs,
+                                                    partition_figure, run_splits)
+    splits = {"uniform": UNBALANCED["n_layer"] // 2, "balanced": best_split(layer_costs())}
+    return partition_figure(run_splits(splits, clusters[2]))
 
 
 # ---- chapter 3: micro-batches --------------------------------------------------------------------
@@ -161,17 +148,17 @@ def _serving(clusters: dict) -> go.Figure:
     from ppedu.notebook.plots_serving import policy_comparison
     from ppedu.serving.scheduler import BatchingConfig
     from ppedu.serving.server import serve
-    from ppedu.serving.simulator import ServingCost
+    from ppedu.serving.cost import ServingCost
     from ppedu.serving.workload import make_workload
     requests = make_workload(16, output_len=8, prompt_len=4, seed=0)
-    cost = ServingCost(t_decode_s=0.004, t_prefill_token_s=0.0005)
+    cost = ServingCost(t0_s=0.004, c_s=0.0005)
     runs = {policy: serve(requests, BatchingConfig(policy, 4, 2), 2, workload="timed", cost=cost,
                           group=clusters[2]) for policy in ("static", "continuous")}
     return policy_comparison(runs, title="Static vs continuous, p=2, K=2")
 
 
 SERVE_CMD = ("ppedu serve-bench --policy {static,continuous} -p 2 --inflight 2 --max-batch 4 "
-             "--requests 16 --output-len 8 --step-ms 4")
+             "--requests 16 --output-len 8 --t0-ms 4 --c-ms 0.5")
 
 FIGURES: tuple[BookFigure, ...] = (
     BookFigure("ch1_tp_vs_pp", "01_tp_vs_pp",
@@ -182,11 +169,10 @@ FIGURES: tuple[BookFigure, ...] = (
                "The naive pipeline on four ranks: one rank works at a time.", _cmd("naive", 4, 1), _naive),
     BookFigure("ch2_partition", "02_bubbles",
                "Per-rank busy time and step time of a GPT whose head (8192-token vocabulary) costs "
-               "several blocks, split uniformly and by measured layer time (real compute, noisy on a "
-               "shared CPU); the pipeline runs at the pace of its busier rank.",
-               "train(TrainConfig(schedule='gpipe', p=2, m=4, workload='model', n_layer=8, "
-               "vocab_size=8192, micro_batch_size=8, seq_len=64, steps=3, partition=...)), "
-               "notebook 02 exercise 4",
+               "several blocks, split uniformly and by a min-max split of its FLOPs (real compute, "
+               "noisy on a shared CPU); the pipeline runs at the pace of its busier rank.",
+               "notebook 02, exercise 4: run_splits({'uniform': 4, 'balanced': best_split(layer_costs())}) "
+               "from ppedu.notebook.exercises_partition",
                _partition),
     BookFigure("ch3_gpipe", "03_micro_batches",
                "GPipe with eight micro-batches: the fill and drain triangles are the bubble.",
@@ -261,7 +247,7 @@ def build(course_dir: str | Path, only: list[str] | None = None) -> list[Path]:
 
 def _sizes(spec: BookFigure) -> int:
     """The world size a figure's runs need (each figure uses one)."""
-    return 2 if any(s in spec.command for s in (" -p 2", " -n 2", "p=2")) else 4
+    return 2 if any(s in spec.command for s in (" -p 2", " -n 2", "exercise 4")) else 4
 
 
 def main(argv: list[str] | None = None) -> int:

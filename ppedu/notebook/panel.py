@@ -3,6 +3,12 @@
     box = run_panel("Run a pipeline", controls, action, kind="training")
     box.run()            # what a click does, callable from a cell or a test
 
+    @panel_action        # the chapters' plain functions: bad input -> ([], "⚠ one line")
+    def run_x(values): ...
+
+Also the small helpers every widget module shares: ``check_settings`` (unknown keys),
+``number`` (a value or "n/a"), ``label_style`` (labels wide enough not to be cut off).
+
 ``action(values, progress)`` is a plain function returning ``(figures, summary_text)``; ``values``
 maps each control's name to its current value (on top of ``base``), and ``progress(done, total,
 label)`` moves the progress bar. Nothing runs on a slider tick, only on Run. An exception inside a
@@ -12,8 +18,11 @@ the panel, marked with ``ERROR_PREFIX``.
 
 from __future__ import annotations
 
+import functools
 import html
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 ERROR_PREFIX = "⚠ "
 BUSY = "<i>running on the warm cluster… (the first run starts the ranks)</i>"
@@ -36,6 +45,64 @@ def guarded(fn: Callable[[], tuple[list, str]]) -> tuple[list, str]:
         return [], ERROR_PREFIX + str(exc).splitlines()[0] + " (press Run again for fresh ranks)"
 
 
+def panel_action(fn: F) -> F:
+    """Decorator for a panel's plain function ``run_x(values, ...) -> (figures, summary)``: the
+    body runs under ``guarded``, so tests and the Run button both get ``([], "⚠ line")`` for bad
+    input instead of an exception."""
+    @functools.wraps(fn)
+    def action(*args: Any, **kwargs: Any) -> tuple[list, str]:
+        return guarded(lambda: fn(*args, **kwargs))
+    return action  # type: ignore[return-value]
+
+
+def check_settings(values: Mapping[str, Any], known: Iterable[str]) -> None:
+    """UsageError naming any key of ``values`` that is not a setting in ``known``."""
+    from ppedu.errors import UsageError
+    known = list(known)
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise UsageError(f"unknown setting(s) {', '.join(unknown)}; use {', '.join(known)}")
+
+
+def number(x: float | None, spec: str = ".3f", scale: float = 1.0, unit: str = "") -> str:
+    """``x * scale`` formatted with ``spec`` and ``unit``, or "n/a" when there is no value."""
+    return "n/a" if x is None else f"{x * scale:{spec}}{unit}"
+
+
+def label_style(descriptions: Iterable[str]) -> dict:
+    """A ``description_width`` wide enough for the longest label (ipywidgets cuts labels off with
+    "…" at a fixed width): about 7.5 px per character of the 13 px UI font, plus a margin."""
+    longest = max((len(d) for d in descriptions), default=10)
+    return {"description_width": f"{int(7.5 * longest) + 12}px"}
+
+
+def _parts(label: str):
+    """The panel's fixed widgets: Run button, progress bar, summary line, figure area."""
+    import ipywidgets as w
+    button = w.Button(description=label, button_style="primary", icon="play")
+    button.add_class("ppedu-run")
+    bar = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="300px", visibility="hidden"))
+    summary = w.HTML("<i>Press Run to measure.</i>")
+    summary.add_class("ppedu-summary")
+    out = w.Output()
+    out.add_class("ppedu-figures")
+    return button, bar, summary, out
+
+
+def _show(summary, out, figures: list, text: str) -> None:
+    """Put a run's result in the panel. A failed run also clears the figures: an error line above
+    the previous run's chart would read as if that chart belonged to the bad input."""
+    from IPython.display import display
+    out.clear_output(wait=not text.startswith(ERROR_PREFIX))
+    if text.startswith(ERROR_PREFIX):
+        summary.value = f"<span style='color:#D55E00'><b>{html.escape(text)}</b></span>"
+        return
+    summary.value = f"<b>{html.escape(text)}</b>"
+    with out:
+        for fig in figures:
+            display(fig)
+
+
 def run_panel(title: str, controls: Mapping[str, Any], action: Callable, kind: str,
               base: Mapping[str, Any] | None = None, label: str = "Run",
               extras: Sequence[Any] = (), busy: str = BUSY):
@@ -46,15 +113,7 @@ def run_panel(title: str, controls: Mapping[str, Any], action: Callable, kind: s
     ``ppedu-figures`` let the browser test find the parts. Handles: ``box.run()``,
     ``box.summary``, ``box.output``, ``box.controls``."""
     import ipywidgets as w
-    from IPython.display import display
-
-    button = w.Button(description=label, button_style="primary", icon="play")
-    button.add_class("ppedu-run")
-    bar = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="300px", visibility="hidden"))
-    summary = w.HTML("<i>Press Run to measure.</i>")
-    summary.add_class("ppedu-summary")
-    out = w.Output()
-    out.add_class("ppedu-figures")
+    button, bar, summary, out = _parts(label)
 
     def progress(done: int, total: int, what: str = "") -> None:
         bar.max, bar.value = total, done
@@ -70,14 +129,7 @@ def run_panel(title: str, controls: Mapping[str, Any], action: Callable, kind: s
                 figures, text = action(values, progress)
             except Exception as exc:
                 figures, text = [], error_line(exc)
-            if text.startswith(ERROR_PREFIX):
-                summary.value = f"<span style='color:#D55E00'><b>{html.escape(text)}</b></span>"
-                return
-            summary.value = f"<b>{html.escape(text)}</b>"
-            out.clear_output(wait=True)
-            with out:
-                for fig in figures:
-                    display(fig)
+            _show(summary, out, figures, text)
         finally:
             button.disabled = False
             bar.layout.visibility = "hidden"

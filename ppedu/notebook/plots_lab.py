@@ -30,11 +30,13 @@ def lab_gantt(result, title: str | None = None) -> go.Figure:
 
 
 def lab_comparison(results: Mapping[str, object], title: str = "Your runs: measured vs theory") -> go.Figure:
-    """Bubble (idle share) measured and predicted, and rank 0's peak activations, one group per run."""
+    """Bubble (idle share) measured and predicted, and rank 0's peak activations as a share of
+    AFAB's (all m micro-batches), one group per run."""
     names = list(results)
     rows = list(results.values())
     series = {"measured bubble (idle share)": [r.measured_bubble or 0.0 for r in rows],
               "theory bubble": [r.theory_bubble or 0.0 for r in rows],
-              "rank 0 peak activations / m": [r.peak_activations[0] / r.spec.m if r.reports else 0.0
-                                              for r in rows]}
-    return bar_chart(names, series, title, "run", "fraction (bubble: of the step; activations: of m)", ".2f")
+              # a chunk holds 1/v of the rank's layers, so v chunk-activations weigh one micro-batch
+              "rank 0 peak activations (share of AFAB's)": [
+                  r.peak_activations[0] / (r.spec.v * r.spec.m) if r.reports else 0.0 for r in rows]}
+    return bar_chart(names, series, title, "run", "share (bubble: of the step)", ".2f")

@@ -1,15 +1,19 @@
-"""Plotly figures for chapter 5 (serving): policies side by side, the decode bubble vs K, batch
-occupancy over time, and a serving timeline.
+"""Plotly figures for chapter 5 (serving).
 
 Read top-down:
-  policy_comparison     throughput and latency percentiles per policy (or any labelled runs)
+  policy_comparison     throughput | TTFT and E2E | TPOT per run (TPOT on its own axis: it is
+                        tens of times smaller than E2E and would vanish beside it)
   decode_bubble_vs_k    measured (and simulated) decode bubble for each K on the theory (p-K)/p
+  inflight_gain         K batches in flight over one big batch vs x = c B / t0, with the theory
+  chunked_prefill       TPOT p99 and stage-0 step spread, with and without a token budget
+  kv_memory             peak KV blocks paged vs reserving max length, and preemptions
+  goodput_vs_rate       the knee: goodput (requests/s meeting the SLOs) per arrival rate
   occupancy_over_time   how many requests each issued iteration carried, per run
-  serving_gantt         the stages' timeline: prefill and decode steps, labelled by slot
+  serving_gantt         the stages' timeline, coloured by batch in flight (slot), prefill hatched
 
 Every function takes ``ServingResult.to_dict()`` dicts (or ServingResults) so the CLI's ``--json``
-output plots the same way. Same look as ``ppedu.notebook.plots``: titles, axis titles with units, legends,
-Okabe-Ito colours.
+output plots the same way. Same look as ``ppedu.notebook.plots``: titles, axis titles with units,
+legends, Okabe-Ito colours.
 """
 
 from __future__ import annotations
@@ -21,32 +25,40 @@ from plotly.subplots import make_subplots
 
 from ppedu.notebook import plots
 from ppedu.schedules.theory import theory_decode_bubble
+from ppedu.serving.cost import inflight_gain as theory_gain
 
-LATENCIES = (("ttft_p50_s", "TTFT p50"), ("tpot_p50_s", "TPOT p50"), ("e2e_p50_s", "E2E p50"),
-             ("e2e_p99_s", "E2E p99"))
+C = plots.OKABE_ITO
 
 
 def _d(result: Any) -> dict:
     return result.to_dict() if hasattr(result, "to_dict") else dict(result)
 
 
+def _bars(fig: go.Figure, names: list[str], rows: list[dict], key: str, label: str, color: str,
+          col: int, scale: float = 1e3, legend: bool = True) -> None:
+    ys = [(r.get(key) or 0.0) * scale for r in rows]
+    fig.add_trace(go.Bar(x=names, y=ys, name=label, marker_color=color, showlegend=legend,
+                         text=[f"{y:.3g}" for y in ys], textposition="outside", cliponaxis=False),
+                  row=1, col=col)
+
+
 def policy_comparison(results: Mapping[str, Any], title: str) -> go.Figure:
-    """Left: output tokens/s per run. Right: TTFT/TPOT/E2E percentiles (ms), grouped by run."""
+    """Three panels per run: output tokens/s; TTFT p50 and E2E p50/p99 (ms); TPOT p50/p99 (ms)."""
     names, rows = list(results), [_d(r) for r in results.values()]
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.35, 0.65], horizontal_spacing=0.12,
-                        subplot_titles=("throughput (higher is better)", "latency (lower is better)"))
-    fig.add_trace(go.Bar(x=names, y=[r["throughput_tok_s"] for r in rows], name="throughput",
-                         marker_color=plots.OKABE_ITO[2], showlegend=False,
-                         text=[f"{r['throughput_tok_s']:.0f}" for r in rows], textposition="outside"),
-                  row=1, col=1)
-    for i, (key, label) in enumerate(LATENCIES):
-        ys = [(r[key] or 0.0) * 1e3 for r in rows]
-        fig.add_trace(go.Bar(x=names, y=ys, name=label, marker_color=plots.OKABE_ITO[(i + 3) % 8],
-                             text=[f"{y:.0f}" for y in ys], textposition="outside"), row=1, col=2)
-    fig.update_xaxes(title_text="run")
+    fig = make_subplots(rows=1, cols=3, column_widths=[0.28, 0.44, 0.28], horizontal_spacing=0.08,
+                        subplot_titles=("throughput (higher is better)", "TTFT and end-to-end (lower is better)",
+                                        "TPOT, per output token"))
+    _bars(fig, names, rows, "throughput_tok_s", "throughput", C[2], 1, scale=1.0, legend=False)
+    for i, (key, label) in enumerate((("ttft_p50_s", "TTFT p50"), ("e2e_p50_s", "E2E p50"),
+                                      ("e2e_p99_s", "E2E p99"))):
+        _bars(fig, names, rows, key, label, C[3 + i], 2)
+    _bars(fig, names, rows, "tpot_p50_s", "TPOT p50", C[0], 3)
+    _bars(fig, names, rows, "tpot_p99_s", "TPOT p99", C[1], 3)
     fig.update_yaxes(title_text="output tokens per second (tok/s)", rangemode="tozero", row=1, col=1)
     fig.update_yaxes(title_text="latency (ms)", rangemode="tozero", row=1, col=2)
-    plots._layout(fig, title, 460, top=120)
+    fig.update_yaxes(title_text="time per output token (ms)", rangemode="tozero", row=1, col=3)
+    fig.update_xaxes(title_text="run")
+    plots._layout(fig, title, 480, top=130)
     fig.update_layout(barmode="group")
     return fig
 
@@ -54,24 +66,95 @@ def policy_comparison(results: Mapping[str, Any], title: str) -> go.Figure:
 def decode_bubble_vs_k(measured: Sequence[Any], p: int, simulated: Sequence[Any] = (),
                        title: str | None = None) -> go.Figure:
     """Decode-phase bubble for each K in flight: theory (p-K)/p as a line, measured diamonds,
-    simulated circles (the simulator given the measured hop)."""
+    simulated circles (the simulator given the run's measured overheads)."""
     ks = list(range(1, p + 1))
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=ks, y=[theory_decode_bubble(p, k) for k in ks], mode="lines",
-                             name="theory (p-K)/p (no message cost)",
-                             line=dict(color=plots.OKABE_ITO[0], width=3)))
+                             name="theory (p-K)/p (no message cost)", line=dict(color=C[0], width=3)))
     for rows, name, symbol, color in ((measured, "measured on real ranks", "diamond", 5),
-                                      (simulated, "simulated (measured hop)", "circle-open", 7)):
+                                      (simulated, "simulated (measured overheads)", "circle-open", 7)):
         rows = [_d(r) for r in rows]
         if rows:
             fig.add_trace(go.Scatter(x=[r["inflight"] for r in rows],
                                      y=[r["decode_bubble_fraction"] for r in rows], mode="markers",
-                                     name=name, marker=dict(color=plots.OKABE_ITO[color], size=13,
-                                                            symbol=symbol, line=dict(width=2))))
+                                     name=name, marker=dict(color=C[color], size=13, symbol=symbol,
+                                                            line=dict(width=2))))
     fig.update_xaxes(title_text="batches in flight K", dtick=1)
-    fig.update_yaxes(title_text="decode bubble (idle share of stage time)", range=[0, 1],
-                     tickformat=".0%")
+    fig.update_yaxes(title_text="decode bubble (idle share of stage time)", range=[0, 1], tickformat=".0%")
     return plots._layout(fig, title or f"Decode bubble vs batches in flight, p={p}", 450)
+
+
+def inflight_gain(rows: Sequence[Mapping], p: int, title: str) -> go.Figure:
+    """Throughput of K = p batches in flight / one batch of the same p*B requests, vs x = c B / t0:
+    the theory (1 + p x)/(1 + x) as a line, measured diamonds, simulated circles."""
+    xs = [r["x"] for r in rows]
+    grid = [max(xs) * i / 50 for i in range(51)]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=grid, y=[theory_gain(p, x) for x in grid], mode="lines",
+                             name=f"theory (1 + {p}x)/(1 + x)", line=dict(color=C[0], width=3)))
+    source = "simulated" if rows and rows[0]["inflight"].get("source") == "simulated" else "measured"
+    fig.add_trace(go.Scatter(x=xs, y=[r["gain"] for r in rows], mode="markers", name=source,
+                             marker=dict(color=C[5], size=13, symbol="diamond")))
+    sims = [r["inflight"].get("simulated_throughput_tok_s") for r in rows]
+    if all(s is not None for s in sims):
+        fig.add_trace(go.Scatter(x=xs, y=[s / r["one_batch"]["simulated_throughput_tok_s"]
+                                          for s, r in zip(sims, rows)], mode="markers",
+                                 name="simulated (measured overheads)",
+                                 marker=dict(color=C[7], size=13, symbol="circle-open", line=dict(width=2))))
+    fig.add_hline(y=1.0, line=dict(color="grey", dash="dash"), annotation_text="no gain",
+                  annotation_position="bottom right")
+    fig.update_xaxes(title_text="x = c·B / t0 (compute per batch over the weight read; 0 = flat cost)")
+    fig.update_yaxes(title_text=f"throughput, {p} batches in flight / one batch", rangemode="tozero")
+    return plots._layout(fig, title, 450)
+
+
+def chunked_prefill(results: Mapping[str, Any], title: str) -> go.Figure:
+    """Per token budget: TPOT p99 (decode stalls, ms), stage-0 step spread, throughput."""
+    names, rows = list(results), [_d(r) for r in results.values()]
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.1,
+                        subplot_titles=("TPOT p99: decode stalls", "step-time spread (std/mean)",
+                                        "throughput"))
+    _bars(fig, names, rows, "tpot_p99_s", "TPOT p99", C[0], 1, legend=False)
+    _bars(fig, names, rows, "step_cv", "step spread", C[3], 2, scale=1.0, legend=False)
+    _bars(fig, names, rows, "throughput_tok_s", "throughput", C[2], 3, scale=1.0, legend=False)
+    fig.update_yaxes(title_text="ms per output token", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="std / mean of stage-0 steps", rangemode="tozero", row=1, col=2)
+    fig.update_yaxes(title_text="output tokens/s", rangemode="tozero", row=1, col=3)
+    fig.update_xaxes(title_text="token budget per iteration")
+    return plots._layout(fig, title, 450, top=110)
+
+
+def kv_memory(results: Mapping[str, Any], title: str) -> go.Figure:
+    """Per KV budget: peak blocks in use (paged) vs what reserving every running request's max
+    length would need, and the number of preemptions (right)."""
+    names, rows = list(results), [_d(r) for r in results.values()]
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.12,
+                        subplot_titles=("KV blocks per stage at the peak", "preemptions (recomputed)"))
+    _bars(fig, names, rows, "kv_peak_blocks", "paged: blocks in use", C[2], 1, scale=1.0)
+    _bars(fig, names, rows, "kv_peak_reserved_blocks", "reserving max length", C[5], 1, scale=1.0)
+    _bars(fig, names, rows, "preemptions", "preemptions", C[3], 2, scale=1.0, legend=False)
+    fig.update_yaxes(title_text="blocks", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="preemptions", rangemode="tozero", row=1, col=2)
+    fig.update_xaxes(title_text="KV memory budget")
+    plots._layout(fig, title, 450, top=120)
+    fig.update_layout(barmode="group")
+    return fig
+
+
+def goodput_vs_rate(sweep: Mapping[str, Sequence[Mapping]], title: str) -> go.Figure:
+    """Goodput (requests/s meeting both SLOs) per arrival rate, one line per configuration; the
+    diagonal is "every request meets its targets"."""
+    series = {label: ([pt["rate"] for pt in pts], [pt["goodput_req_s"] for pt in pts])
+              for label, pts in sweep.items()}
+    fig = plots.line_chart(series, title, "arrival rate (requests/s, Poisson; log scale)",
+                           "goodput (req/s within SLOs)")
+    rates = sorted({r for xs, _ in series.values() for r in xs})
+    fig.add_trace(go.Scatter(x=rates, y=rates, mode="lines", name="ideal: all meet the targets",
+                             line=dict(color="grey", dash="dash")))
+    top = max((y for _, ys in series.values() for y in ys if y is not None), default=1.0)
+    fig.update_xaxes(type="log")
+    fig.update_yaxes(range=[0, 1.25 * top])
+    return fig
 
 
 def occupancy_over_time(results: Mapping[str, Any], title: str) -> go.Figure:
@@ -82,8 +165,7 @@ def occupancy_over_time(results: Mapping[str, Any], title: str) -> go.Figure:
         occ = sorted(result.occupancy)
         fig.add_trace(go.Scatter(x=[t * 1e3 for t, _, _ in occ], y=[n for _, _, n in occ],
                                  mode="lines+markers", line_shape="hv", name=name,
-                                 line=dict(color=plots.OKABE_ITO[i % 8], width=2,
-                                           dash="solid" if i == 0 else "dot"),
+                                 line=dict(color=C[i % 8], width=2, dash="solid" if i == 0 else "dot"),
                                  marker=dict(size=5)))
     top = max((r.config.max_batch for r in results.values()), default=1)
     fig.add_hline(y=top, line=dict(color="grey", dash="dash"), annotation_text=f"max batch {top}",
@@ -94,7 +176,22 @@ def occupancy_over_time(results: Mapping[str, Any], title: str) -> go.Figure:
 
 
 def serving_gantt(result: Any, title: str) -> go.Figure:
-    """The stages' timeline of a serving run: prefill/decode steps, labelled by slot (batch)."""
-    fig = plots.gantt(result.timeline, title)
-    fig.update_xaxes(title_text="time since the first request (ms); label = kind + slot")
-    return fig
+    """The stages' timeline: one colour per batch in flight (slot), prompt-carrying steps hatched.
+    No text in the bars (serving steps are too many and too thin); hover for the details."""
+    tl = result.timeline
+    ranks = [f"GPU {r}" for r in range(tl.world_size)]
+    fig = go.Figure()
+    for slot in sorted({e.mb for e in tl.events}):
+        for kind, shape in (("decode", ""), ("prefill", "/")):
+            evs = [e for e in tl.events if e.mb == slot and e.kind == kind]
+            if evs:
+                fig.add_trace(go.Bar(
+                    y=[ranks[e.rank] for e in evs], base=[e.start * 1e3 for e in evs],
+                    x=[(e.end - e.start) * 1e3 for e in evs], orientation="h", width=0.8,
+                    name=f"batch {slot} · {kind}", legendgroup=f"{slot}",
+                    marker=dict(color=C[slot % 8], line=dict(width=0.5, color="white"),
+                                pattern=dict(shape=shape, fgcolor="white")),
+                    hovertemplate=f"batch {slot} {kind}<br>%{{base:.1f}} ms, %{{x:.1f}} ms long<extra></extra>"))
+    fig.update_yaxes(categoryorder="array", categoryarray=ranks, autorange="reversed", title_text="rank")
+    fig.update_xaxes(title_text="time since the first request (ms)", rangemode="tozero")
+    return plots._layout(fig, title, height=200 + 45 * tl.world_size)

@@ -20,7 +20,8 @@ import plotly.graph_objects as go
 from ppedu.notebook import plots
 from ppedu.training.engine import WORKLOADS, TrainConfig, TrainResult, train
 from ppedu.errors import UsageError
-from ppedu.notebook.panel import ERROR_PREFIX, guarded, run_panel  # noqa: F401 (ERROR_PREFIX: re-export)
+from ppedu.notebook.panel import (ERROR_PREFIX, check_settings, label_style, number,  # noqa: F401
+                                  panel_action, run_panel)                       # (ERROR_PREFIX: re-export)
 from ppedu.schedules.actions import SCHEDULE_NAMES
 from ppedu.schedules.builders import fit_v
 from ppedu.training.sweeps import best_m, step_time_model, sweep_m
@@ -34,18 +35,11 @@ Progress = Callable[[int, int, TrainResult], None]
 
 def make_config(values: dict) -> TrainConfig:
     """A TrainConfig from widget values (missing keys take ``DEFAULTS``); raises UsageError."""
-    unknown = set(values) - set(asdict(TrainConfig()))
-    if unknown:
-        raise UsageError(f"unknown setting(s) {', '.join(sorted(unknown))}; "
-                         f"use {', '.join(DEFAULTS)}")
+    check_settings(values, asdict(TrainConfig()))
     merged = {**DEFAULTS, **values}
     if merged["schedule"] in SCHEDULE_NAMES:  # the v slider means something for some schedules
         merged["v"] = fit_v(merged["schedule"], merged["v"])  # only; don't fail on it elsewhere
     return TrainConfig(**merged)
-
-
-def _fmt(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.3f}"
 
 
 def summary_line(result: TrainResult) -> str:
@@ -53,8 +47,8 @@ def summary_line(result: TrainResult) -> str:
     c = result.config
     v = f" v={c.v}" if c.v > 1 else ""
     line = (f"{c.schedule} p={c.p} m={c.m}{v} ({c.workload}): measured bubble "
-            f"{_fmt(result.measured_bubble_fraction)} · theory {_fmt(result.theory_bubble_fraction)}"
-            f" · simulated {_fmt(result.simulated_bubble_fraction)} · step "
+            f"{number(result.measured_bubble_fraction)} · theory {number(result.theory_bubble_fraction)}"
+            f" · simulated {number(result.simulated_bubble_fraction)} · step "
             f"{result.step_time_s * 1e3:.0f} ms")
     parts = " · ".join(f"rank {b['rank']}: compute {b['compute_s'] * 1e3:.0f} / overhead "
                        f"{b['overhead_s'] * 1e3:.0f} / messages {b['messages_s'] * 1e3:.0f} / "
@@ -63,17 +57,16 @@ def summary_line(result: TrainResult) -> str:
     return " ".join([line] + [f"— note: {n}" for n in result.notes])
 
 
+@panel_action
 def run_training(values: dict, group=None) -> tuple[list[go.Figure], str]:
     """Run one configuration: [measured-vs-simulated Gantt, activation memory], summary line."""
-    def go_() -> tuple[list[go.Figure], str]:
-        result = train(make_config(values), group=group)
-        title = f"{result.config.schedule}, p={result.config.p}, m={result.config.m}"
-        return [plots.gantt_pair(result.timeline, result.simulated,
-                                 f"{title}: measured on real ranks vs simulated"),
-                plots.activation_memory({result.config.schedule: result},
-                                        f"{title}: peak activation memory per rank")], \
-            summary_line(result)
-    return guarded(go_)
+    result = train(make_config(values), group=group)
+    title = f"{result.config.schedule}, p={result.config.p}, m={result.config.m}"
+    return [plots.gantt_pair(result.timeline, result.simulated,
+                             f"{title}: measured on real ranks vs simulated"),
+            plots.activation_memory({result.config.schedule: result},
+                                    f"{title}: peak activation memory per rank")], \
+        summary_line(result)
 
 
 def parse_ms(ms: Sequence[int] | str) -> list[int]:
@@ -86,37 +79,35 @@ def parse_ms(ms: Sequence[int] | str) -> list[int]:
     return list(ms)
 
 
+@panel_action
 def run_bubble_sweep(values: dict, ms: Sequence[int] | str, group=None,
                      progress: Progress | None = None) -> tuple[list[go.Figure], str]:
     """Measure the bubble for each m: [bubble vs m figure], a line per point, theory beside it."""
-    def go_() -> tuple[list[go.Figure], str]:
-        cfg = make_config(values)
-        results = sweep_m(cfg, parse_ms(ms), group=group, progress=progress)
-        fig = plots.bubble_vs_m(results, cfg.p, cfg.schedule, cfg.v,
-                                f"Bubble vs micro-batches: {cfg.schedule}, p={cfg.p}")
-        text = "; ".join(f"m={r.config.m}: measured {r.measured_bubble_fraction:.3f} vs theory "
-                         f"{_fmt(r.theory_bubble_fraction)}" for r in results)
-        return [fig], text
-    return guarded(go_)
+    cfg = make_config(values)
+    results = sweep_m(cfg, parse_ms(ms), group=group, progress=progress)
+    fig = plots.bubble_vs_m(results, cfg.p, cfg.schedule, cfg.v,
+                            f"Bubble vs micro-batches: {cfg.schedule}, p={cfg.p}")
+    text = "; ".join(f"m={r.config.m}: measured {r.measured_bubble_fraction:.3f} vs theory "
+                     f"{number(r.theory_bubble_fraction)}" for r in results)
+    return [fig], text
 
 
+@panel_action
 def run_latency_sweep(values: dict, ms: Sequence[int], batch_ms: float, group=None,
                       progress: Progress | None = None) -> tuple[list[go.Figure], str]:
     """Fixed batch of ``batch_ms`` (forward + backward per stage) split into m micro-batches under
     ``values["latency_ms"]``: [step time vs m with the model and its m*], the fastest m."""
-    def go_() -> tuple[list[go.Figure], str]:
-        cfg = make_config(values)
-        results = sweep_m(cfg, ms, batch_ms=batch_ms, group=group, progress=progress)
-        alpha, batch_s = cfg.latency_ms / 1e3, batch_ms / 1e3
-        model = {r.config.m: step_time_model(cfg.p, r.config.m, batch_s, alpha) for r in results}
-        star = best_m(cfg.p, batch_s, alpha)
-        fig = plots.step_time_vs_m(results, model, star if star != float("inf") else None,
-                                   f"Fixed batch of {batch_ms:g} ms per stage, link latency "
-                                   f"{cfg.latency_ms:g} ms: step time over m ({cfg.schedule}, p={cfg.p})")
-        fastest = min(results, key=lambda r: r.step_time_s)
-        return [fig], (f"fastest measured: m={fastest.config.m} ({fastest.step_time_s * 1e3:.0f} ms);"
-                       f" model optimum m* ≈ {star:.1f}")
-    return guarded(go_)
+    cfg = make_config(values)
+    results = sweep_m(cfg, ms, batch_ms=batch_ms, group=group, progress=progress)
+    alpha, batch_s = cfg.latency_ms / 1e3, batch_ms / 1e3
+    model = {r.config.m: step_time_model(cfg.p, r.config.m, batch_s, alpha) for r in results}
+    star = best_m(cfg.p, batch_s, alpha)
+    fig = plots.step_time_vs_m(results, model, star if star != float("inf") else None,
+                               f"Fixed batch of {batch_ms:g} ms per stage, link latency "
+                               f"{cfg.latency_ms:g} ms: step time over m ({cfg.schedule}, p={cfg.p})")
+    fastest = min(results, key=lambda r: r.step_time_s)
+    return [fig], (f"fastest measured: m={fastest.config.m} ({fastest.step_time_s * 1e3:.0f} ms);"
+                   f" model optimum m* ≈ {star:.1f}")
 
 
 # ---- the panels ---------------------------------------------------------------------------------
@@ -124,7 +115,6 @@ def run_latency_sweep(values: dict, ms: Sequence[int], batch_ms: float, group=No
 def _controls(values: dict, shown: Sequence[str]) -> dict:
     """One widget per shown setting; the others keep their value and are not displayed."""
     import ipywidgets as w
-    style, layout = {"description_width": "130px"}, w.Layout(width="420px")
     make = {
         "schedule": lambda v: w.Dropdown(options=SCHEDULE_NAMES, value=v, description="schedule"),
         "workload": lambda v: w.Dropdown(options=WORKLOADS, value=v, description="workload"),
@@ -141,11 +131,11 @@ def _controls(values: dict, shown: Sequence[str]) -> dict:
     unknown = [n for n in shown if n not in make]
     if unknown:
         raise UsageError(f"controls must be among {', '.join(make)} (got {', '.join(unknown)})")
-    out = {}
-    for name in shown:
-        widget = make[name](values[name])
-        widget.style, widget.layout = style, layout
-        out[name] = widget
+    out = {name: make[name](values[name]) for name in shown}
+    style = label_style(widget.description for widget in out.values())
+    for widget in out.values():
+        widget.style = style
+        widget.layout = w.Layout(width=f"{int(style['description_width'][:-2]) + 300}px")
     return out
 
 

@@ -26,7 +26,8 @@ from ppedu.notebook import plots
 from ppedu.notebook.grading import grader
 from ppedu.errors import UsageError, check_float, check_int
 from ppedu.model.gpt import GPTConfig
-from ppedu.notebook.panel import ERROR_PREFIX, guarded, run_panel  # noqa: F401 (ERROR_PREFIX: re-export)
+from ppedu.notebook.panel import (ERROR_PREFIX, check_settings, label_style, number,  # noqa: F401
+                                  panel_action, run_panel)                       # (ERROR_PREFIX: re-export)
 from ppedu.tensor_parallel.compare import compare_tp_pp, predict_comm_time, predict_step_time
 
 DEFAULTS: dict[str, Any] = {"n": 2, "layers": 2, "hidden": 32, "heads": 4, "batch": 4, "seq": 16,
@@ -37,9 +38,7 @@ NAMES = {"tp": "TP", "pp": "PP"}
 
 def make_setup(values: dict) -> tuple[int, GPTConfig, dict]:
     """Validate widget values (missing keys take DEFAULTS): (n, config, kwargs for compare_tp_pp)."""
-    unknown = set(values) - set(DEFAULTS)
-    if unknown:
-        raise UsageError(f"unknown setting(s) {', '.join(sorted(unknown))}; use {', '.join(DEFAULTS)}")
+    check_settings(values, DEFAULTS)
     v = {**DEFAULTS, **values}
     n = check_int("n (ranks)", v["n"], 1, 8)
     layers = check_int("layers", v["layers"], 1, 32)
@@ -149,29 +148,31 @@ def summary(results: list[dict]) -> str:
     lo, hi = results[0], results[-1]
     ratio = lo["tp"]["bytes"] / max(lo["pp"]["bytes"], 1)
     th, me = lo["crossover_latency_ms"], measured_crossover_ms(results)
-    fmt = lambda x: "never" if x is None else f"≈ {x:.2f} ms"   # noqa: E731
     return (f"TP: {lo['tp']['messages']} all-reduces, {lo['tp']['bytes'] / 1e3:.1f} kB; PP: "
             f"{lo['pp']['messages']} sends, {lo['pp']['bytes'] / 1e3:.1f} kB (TP/PP = {ratio:.1f}x) · "
             f"step at {lo['latency_ms']:g} ms: TP {lo['tp']['step_time_s'] * 1e3:.1f} ms, PP "
             f"{lo['pp']['step_time_s'] * 1e3:.1f} ms; at {hi['latency_ms']:g} ms: TP "
             f"{hi['tp']['step_time_s'] * 1e3:.1f} ms, PP {hi['pp']['step_time_s'] * 1e3:.1f} ms · "
-            f"crossover: theory {fmt(th)}, measured {fmt(me)}")
+            f"crossover: theory {_crossing(th)}, measured {_crossing(me)}")
 
 
+def _crossing(x: float | None) -> str:
+    return "never" if x is None else "≈ " + number(x, ".2f", unit=" ms")
+
+
+@panel_action
 def run_comparison(values: dict, latencies: Sequence[float] | None = None,
                    group=None) -> tuple[list[go.Figure], str]:
     """Measure at ``latencies`` (default 0, half and all of values["latency_ms"]): [bytes figure,
     latency figure], summary line. Bad values: ([], "⚠ one-line message")."""
-    def go_() -> tuple[list[go.Figure], str]:
-        n, config, kw = make_setup(values)
-        top = float({**DEFAULTS, **values}["latency_ms"])
-        asked = latencies if latencies is not None else (0.0, top / 2, top)
-        if not isinstance(asked, (list, tuple, range)):
-            raise UsageError(f"latencies must be a list of milliseconds (got {asked!r})")
-        lats = sorted({check_float("latency (ms)", x, 0.0, 100.0) for x in asked})
-        results = sweep_latency(n, config, lats, group=group, **kw)
-        return [bytes_figure(results[0]), latency_figure(results)], summary(results)
-    return guarded(go_)
+    n, config, kw = make_setup(values)
+    top = float({**DEFAULTS, **values}["latency_ms"])
+    asked = latencies if latencies is not None else (0.0, top / 2, top)
+    if not isinstance(asked, (list, tuple, range)):
+        raise UsageError(f"latencies must be a list of milliseconds (got {asked!r})")
+    lats = sorted({check_float("latency (ms)", x, 0.0, 100.0) for x in asked})
+    results = sweep_latency(n, config, lats, group=group, **kw)
+    return [bytes_figure(results[0]), latency_figure(results)], summary(results)
 
 
 def tp_vs_pp_panel(**defaults: Any):
@@ -183,7 +184,6 @@ def tp_vs_pp_panel(**defaults: Any):
     from ppedu.runtime import cluster
     values = {**DEFAULTS, **defaults}
     make_setup(values)                                   # a bad default fails in the cell, now
-    style, layout = {"description_width": "170px"}, w.Layout(width="440px")
     controls = {"n": w.IntSlider(values["n"], min=1, max=4, description="n (ranks)"),
                 "layers": w.IntSlider(values["layers"], min=1, max=12, description="layers"),
                 "hidden": w.IntText(values["hidden"], description="hidden (multiple of heads)"),
@@ -191,8 +191,9 @@ def tp_vs_pp_panel(**defaults: Any):
                                             description="link latency (ms)"),
                 "bandwidth_gbps": w.FloatText(values["bandwidth_gbps"],
                                               description="bandwidth (GB/s, 0 = ∞)")}
+    style = label_style(c.description for c in controls.values())   # long labels, not cut off
     for c in controls.values():
-        c.style, c.layout = style, layout
+        c.style, c.layout = style, w.Layout(width=f"{int(style['description_width'][:-2]) + 260}px")
 
     def action(current: dict, _progress: Callable) -> tuple[list[go.Figure], str]:
         return run_comparison(current, group=cluster.get_cluster(int(current["n"])))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import signal
 import socket
 import threading
 import time
@@ -149,6 +150,10 @@ def _resolve(module: str, qualname: str) -> Callable:
 
 def _worker_main(rank_: int, size: int, backend_: str, port: int, timeout_s: float, threads: int,
                  conn, status, parent_pid: int) -> None:
+    # Ctrl-C, "interrupt kernel" and a kernel shutdown send SIGINT to the whole process group. The
+    # driver answers it (Cluster._collect kills the workers); a worker that raised KeyboardInterrupt
+    # itself would only print one traceback per rank into the server's terminal.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent(parent_pid)
     _RANK["status"] = status
     import torch

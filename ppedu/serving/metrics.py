@@ -14,9 +14,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ppedu.serving.scheduler import BatchingConfig, RequestState
+from ppedu.serving.scheduler import BatchingConfig, RequestState, Scheduler
 from ppedu.schedules.theory import theory_decode_bubble
-from ppedu.schedules.timeline import Timeline
+from ppedu.schedules.timeline import Event, Timeline
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -29,36 +29,46 @@ def percentile(values: list[float], q: float) -> float | None:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
+def request_latency(s: RequestState) -> tuple[float, float | None, float]:
+    """(TTFT, TPOT or None for a one-token request, E2E) of a served request, in seconds."""
+    n = s.request.output_len
+    tpot = (s.finish_s - s.first_token_s) / (n - 1) if n > 1 else None
+    return s.first_token_s - s.request.arrival_s, tpot, s.finish_s - s.request.arrival_s
+
+
+def slot_event(rank: int, kind: str, slot: int, start: float, end: float) -> Event:
+    """A serving step as a timeline Event. Serving has no micro-batches: the Event's ``mb`` field
+    holds the *slot* (which of the K batches in flight ran), so Gantt charts colour by batch."""
+    return Event(rank, kind, mb=slot, chunk=0, start=start, end=end)
+
+
 def window_bubble(timeline: Timeline, start: float, end: float) -> float:
-    """Idle share of all stages between ``start`` and ``end`` (compute events clipped to it)."""
+    """Idle share of all stages between ``start`` and ``end``: the timeline's busy-time union of
+    its compute events clipped to the window."""
     span = end - start
     if span <= 0:
         return 0.0
-    busy = 0.0
-    for r in range(timeline.world_size):
-        covered = start
-        for e in sorted(timeline.rank_events(r, compute_only=True), key=lambda e: e.start):
-            lo, hi = max(e.start, covered), min(e.end, end)
-            if hi > lo:
-                busy += hi - lo
-            covered = max(covered, min(e.end, end))
-    return 1.0 - busy / (timeline.world_size * span)
+    clipped = [e._replace(start=max(e.start, start), end=min(e.end, end)) for e in timeline.events
+               if e.end > start and e.start < end]
+    window = Timeline(clipped, timeline.world_size)
+    return 1.0 - sum(window.busy(r) for r in range(timeline.world_size)) / (timeline.world_size * span)
 
 
-def measured_hop_s(timeline: Timeline) -> float | None:
-    """Median time from "stage s-1 finished iteration i" to "stage s started it", counted only
-    where stage s sat idle waiting for it (else the wait hides behind its own work). Stages run
-    iterations FIFO, so the k-th event of every rank is the same iteration. None for p = 1."""
-    ranks = [timeline.rank_events(r, compute_only=True) for r in range(timeline.world_size)]
-    waited, all_gaps = [], []
-    for prev, cur in zip(ranks, ranks[1:]):
-        for k, (a, b) in enumerate(zip(prev, cur)):
-            gap = b.start - a.end
-            all_gaps.append(gap)
-            if k == 0 or a.end >= cur[k - 1].end:
-                waited.append(gap)
-    gaps = sorted(waited or all_gaps)
-    return max(0.0, gaps[len(gaps) // 2]) if gaps else None
+def kv_report(sched: Scheduler) -> dict:
+    """Paged KV memory of a run (per stage): peak blocks, and the waste of paging vs reserving
+    every running request's maximum length up front (vLLM SOSP'23 §3, Fig. 2). Waste is the share
+    of allocated token slots holding no token, averaged over iterations."""
+    samples, B = sched.kv_samples, sched.blocks.block_size
+    paged = [1 - tokens / (used * B) for used, tokens, _ in samples if used]
+    reserved = [1 - tokens / (res * B) for _, tokens, res in samples if res]
+    return {"kv_blocks": sched.config.kv_blocks, "block_size": B,
+            "kv_peak_blocks": sched.blocks.peak_used,
+            "kv_peak_reserved_blocks": max((res for _, _, res in samples), default=0),
+            "kv_waste_paged": sum(paged) / len(paged) if paged else 0.0,
+            "kv_waste_reserved": sum(reserved) / len(reserved) if reserved else 0.0,
+            "kv_leaked_blocks": sched.blocks.used,
+            "max_iteration_tokens": max(sched.iteration_tokens, default=0),
+            "preemptions": sched.preemptions}
 
 
 @dataclass
@@ -70,9 +80,18 @@ class ServingResult:
     states: list[RequestState]
     timeline: Timeline
     occupancy: list[tuple[float, int, int]]        # (issued_s, slot, batch size) per iteration
+    kv: dict = field(default_factory=dict)         # kv_report()
     tokens_match_reference: bool | None = None
     overran_steps: int = 0                         # timed steps whose real compute exceeded the budget
+    measured: dict = field(default_factory=dict)   # calibrate.measured_overheads() of a real run
     extra: dict = field(default_factory=dict)
+    jitter: dict = field(default_factory=dict)     # measured overhead samples (calibrate), not in JSON
+
+    @classmethod
+    def of(cls, sched: Scheduler, **kwargs) -> "ServingResult":
+        """The result of a run driven by ``sched``."""
+        return cls(config=sched.config, states=list(sched.states.values()), occupancy=sched.occupancy,
+                   kv=kv_report(sched), **kwargs)
 
     @property
     def tokens(self) -> dict[int, list[int]]:
@@ -83,15 +102,10 @@ class ServingResult:
         return max((s.finish_s or 0.0) for s in self.states)
 
     def latencies(self) -> dict[str, list[float]]:
-        """Per-request TTFT, TPOT, E2E in seconds."""
-        ttft, tpot, e2e = [], [], []
-        for s in self.states:
-            arrival = s.request.arrival_s
-            ttft.append(s.first_token_s - arrival)
-            e2e.append(s.finish_s - arrival)
-            if s.request.output_len > 1:
-                tpot.append((s.finish_s - s.first_token_s) / (s.request.output_len - 1))
-        return {"ttft": ttft, "tpot": tpot, "e2e": e2e}
+        """Per-request TTFT, TPOT (requests with > 1 token), E2E in seconds."""
+        rows = [request_latency(s) for s in self.states]
+        return {"ttft": [r[0] for r in rows], "tpot": [r[1] for r in rows if r[1] is not None],
+                "e2e": [r[2] for r in rows]}
 
     def decode_bubble_fraction(self) -> float | None:
         """The bubble while decoding: idle stage-time share from the first decode-only iteration
@@ -100,6 +114,16 @@ class ServingResult:
         if not decodes:
             return None
         return window_bubble(self.timeline, min(e.start for e in decodes), max(e.end for e in decodes))
+
+    def step_cv(self) -> float:
+        """Spread of stage 0's step times (std / mean): how unequal the in-flight batches'
+        iterations are -- a long prompt makes one much longer, and the next stage waits for it
+        (Sarathi-Serve §3.3's pipeline bubbles). 0 when every step is equally long."""
+        steps = [e.end - e.start for e in self.timeline.rank_events(0, compute_only=True)]
+        if len(steps) < 2:
+            return 0.0
+        mean = sum(steps) / len(steps)
+        return math.sqrt(sum((x - mean) ** 2 for x in steps) / len(steps)) / mean
 
     def mean_occupancy(self) -> float:
         """Average batch size per iteration / max_batch: 1.0 means every seat was used."""
@@ -115,7 +139,8 @@ class ServingResult:
         tl = self.timeline
         report = {
             "policy": self.config.policy, "p": self.p, "inflight": self.config.inflight,
-            "max_batch": self.config.max_batch, "source": self.source,
+            "max_batch": self.config.max_batch, "token_budget": self.config.token_budget,
+            "source": self.source,
             "requests": len(self.states), "output_tokens": out_tokens, "duration_s": duration,
             "throughput_tok_s": out_tokens / duration if duration > 0 else None,
             "throughput_req_s": len(self.states) / duration if duration > 0 else None,
@@ -130,13 +155,25 @@ class ServingResult:
             "busy_s": [tl.busy(r) for r in range(self.p)],
             "idle_s": [tl.idle(r) for r in range(self.p)],
             "iterations": len(self.occupancy),
+            "step_cv": self.step_cv(),
             "mean_occupancy": self.mean_occupancy(),
-            "hop_s": measured_hop_s(tl) if self.source != "simulated" else None,
             "tokens_match_reference": self.tokens_match_reference,
             "overran_steps": self.overran_steps,
         })
+        report.update(self.kv)
+        report.update(self.measured)
         report.update(self.extra)
         return report
+
+    def goodput(self, slo_ttft_s: float, slo_tpot_s: float) -> dict:
+        """Requests meeting both latency targets (DistServe's goodput): count, share, per second.
+        A one-token request has no TPOT and meets that target."""
+        ok = sum(ttft <= slo_ttft_s and (tpot or 0.0) <= slo_tpot_s
+                 for ttft, tpot, _ in map(request_latency, self.states))
+        duration = self.duration_s
+        return {"slo_ttft_s": slo_ttft_s, "slo_tpot_s": slo_tpot_s, "slo_met": ok,
+                "slo_attainment": ok / len(self.states),
+                "goodput_req_s": ok / duration if duration > 0 else None}
 
     def summary(self) -> str:
         """A few human-readable lines."""
@@ -154,5 +191,9 @@ class ServingResult:
             f"bubble       {d['bubble_fraction']:.3f} of stage time idle; batches "
             f"{d['mean_occupancy']:.0%} full on average",
             "busy/stage   " + "  ".join(f"{b:.3f}s" for b in d["busy_s"]),
+            f"KV cache     peak {d['kv_peak_blocks']} blocks of {d['block_size']} tokens per stage "
+            f"(budget {d['kv_blocks'] or 'unlimited'}), {d['preemptions']} preemptions; waste "
+            f"{d['kv_waste_paged']:.0%} paged vs {d['kv_waste_reserved']:.0%} reserving max length "
+            f"({d['kv_peak_reserved_blocks']} blocks)",
             f"tokens match single-process greedy decoding: {match}",
         ])

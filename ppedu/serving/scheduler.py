@@ -1,11 +1,13 @@
 """Which requests run together, and when: the driver-side scheduler of a serving pipeline.
 
-Pure Python, no ranks, no torch: the runtime (``ppedu.serving.server``) and the simulator
-(``ppedu.serving.simulator``) drive the very same object, so a policy behaves identically in both.
+Pure Python, no ranks, no torch: the real pipe (``ppedu.serving.server``) and the simulated one
+(``ppedu.serving.simulator``) drive the very same object through the very same loop
+(``ppedu.serving.driver.drive``), so a policy behaves identically in both.
 
 Read top-down:
-  BatchingConfig  policy, max batch, K batches in flight, queue delay, token budget
-  Iteration       one forward pass of one batch through all p stages (prefills and/or decodes)
+  BatchingConfig  policy, max batch, K batches in flight, token budget, KV blocks
+  RequestState    a request while served: tokens in its KV cache (``fed``), tokens generated
+  Iteration       one pass of one batch through all p stages: a chunk of tokens per request
   Scheduler       arrivals -> waiting queue -> K slots; ``schedule(slot, now)`` / ``complete(...)``
 
 The three policies only differ in *when a waiting request may join a slot's batch*:
@@ -13,15 +15,18 @@ The three policies only differ in *when a waiting request may join a slot's batc
               come); the batch then runs until its longest request is done.
   dynamic     (Triton's dynamic batcher) only when the slot is empty AND (a full batch is
               waiting OR the oldest request has waited ``max_queue_delay_s``); runs to completion.
-  continuous  (Orca's iteration-level scheduling) before *every* iteration: finished requests
-              have left, waiting ones join up to ``max_batch`` requests / ``token_budget`` tokens.
+  continuous  (Orca's iteration-level scheduling, vLLM's continuous batching) before *every*
+              iteration: finished requests have left, waiting ones join up to ``max_batch``.
+
+An iteration's tokens (``ppedu.serving.planner``): every running decode first (one token each),
+then prompt chunks up to ``token_budget`` tokens in all (Sarathi-Serve's stall-free batching;
+no budget: whole prompts), each request's KV growing block by block (vLLM's paged KV cache:
+out of blocks, the newest request of the batch is preempted and later recomputed).
 
 In-flight batches (``inflight = K``): K slots, each holding its own batch of *disjoint* requests
-(vLLM V1's batch queue of ``max_concurrent_batches = pp_size``, vLLM V0's virtual engines, SGLang's
-pp micro-batch slots). A slot has at most one iteration in the pipeline: its next iteration needs
-the tokens its last one produced (autoregression). With K = 1 only one stage can be busy at a time
--- the bubble is (p-1)/p; with K = p every stage has a batch to work on. This is *not* splitting
-one batch into micro-batches: each slot is a batch of its own, continuously re-formed.
+(Orca §4.2, vLLM V1's batch queue of ``max_concurrent_batches = pp_size``, SGLang's PP
+micro-batches, Sarathi-Serve's micro-batches). A slot has at most one iteration in the pipeline:
+its next iteration needs the tokens its last one produced (autoregression).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from ppedu.errors import UsageError, check_choice, check_float, check_int
+from ppedu.serving.blocks import BlockManager, blocks_for
 from ppedu.serving.workload import Request
 
 POLICIES = ("static", "dynamic", "continuous")
@@ -37,20 +43,26 @@ POLICIES = ("static", "dynamic", "continuous")
 
 @dataclass(frozen=True)
 class BatchingConfig:
-    """How the scheduler forms batches. ``max_batch`` is per slot: K slots run up to K*max_batch."""
+    """How the scheduler forms batches. ``max_batch`` is per slot: K slots run up to K*max_batch
+    requests at once. ``kv_blocks`` None: as many blocks as the whole workload could need."""
     policy: str = "continuous"
     max_batch: int = 8
     inflight: int = 1
     max_queue_delay_s: float = 0.02       # dynamic only (Triton: max_queue_delay_microseconds)
-    token_budget: int | None = None       # continuous only: new tokens per iteration (prompts + 1/decode)
+    token_budget: int | None = None       # new tokens per iteration (prompt chunks + 1 per decode)
+    kv_blocks: int | None = None          # KV memory per stage, in blocks
+    block_size: int = 16                  # tokens per block (vLLM's default)
 
     def __post_init__(self):
         check_choice("policy", self.policy, POLICIES)
         check_int("max_batch", self.max_batch, 1, 4096)
         check_int("inflight", self.inflight, 1, 64)
         check_float("max_queue_delay_s", self.max_queue_delay_s, 0.0, 3600.0)
-        if self.token_budget is not None:
-            check_int("token_budget", self.token_budget, 1)
+        if self.token_budget is not None:   # every running decode must fit: no decode ever stalls
+            check_int("token_budget", self.token_budget, self.max_batch, 1 << 20)
+        if self.kv_blocks is not None:
+            check_int("kv_blocks", self.kv_blocks, 1, 1 << 24)
+        check_int("block_size", self.block_size, 1, 4096)
 
 
 @dataclass
@@ -63,6 +75,22 @@ class RequestState:
     admitted_s: float | None = None
     first_token_s: float | None = None
     finish_s: float | None = None
+    preemptions: int = 0
+
+    @property
+    def known(self) -> list[int]:
+        """Every token the model has seen or made: the prompt, then the generated tokens."""
+        return list(self.request.prompt) + self.generated
+
+    @property
+    def todo(self) -> int:
+        """Tokens still to feed before the next token can be sampled (1 while decoding)."""
+        return self.request.prompt_len + len(self.generated) - self.fed
+
+    @property
+    def decoding(self) -> bool:
+        """Past its prompt: feeds one token (its last) per iteration."""
+        return bool(self.generated) and self.todo == 1
 
     @property
     def done(self) -> bool:
@@ -72,46 +100,58 @@ class RequestState:
 @dataclass
 class Iteration:
     """One pass of a slot's batch through all stages. Request ``rids[i]`` feeds ``lengths[i]``
-    tokens at positions ``positions[i]..``: its prompt (prefill, position 0) or its last token."""
+    tokens at positions ``positions[i]..``: a prompt chunk, or its last token (a decode)."""
     index: int                  # issue order (stages see iterations in this order: FIFO)
     slot: int
     rids: list[int]
     positions: list[int]
     lengths: list[int]
     input_ids: list[int]        # all new tokens back to back (sum(lengths))
-    released: list[int]         # requests finished since the last iteration: stages free their caches
+    released: list[int]         # finished or preempted since the last iteration: stages free them
     issued_s: float
+    prefill_tokens: int = 0     # tokens of prompt chunks (the rest are decodes, one each)
 
     @property
-    def prefill_tokens(self) -> int:
-        return sum(n for pos, n in zip(self.positions, self.lengths) if pos == 0)
+    def tokens(self) -> int:
+        return sum(self.lengths)
 
     @property
     def kind(self) -> str:
-        """``prefill`` if any request starts here (Orca mixes them with decodes), else ``decode``."""
-        return "prefill" if 0 in self.positions else "decode"
+        """``prefill`` if it carries any prompt chunk (Orca mixes them with decodes), else ``decode``."""
+        return "prefill" if self.prefill_tokens else "decode"
 
 
 class Scheduler:
-    """Arrivals -> FCFS waiting queue -> K slots. The driver calls, in a loop:
+    """Arrivals -> FCFS waiting queue -> K slots. The driver loop calls:
 
-    ``schedule(slot, now)`` for a free slot: an Iteration to run, or None (nothing to do yet);
+    ``issue(now)``: the next Iteration for the first free slot with work, or None;
     ``complete(iteration, tokens, now)`` when that iteration's tokens came back;
     ``next_event_s(now)``: when waiting could change something without a result (an arrival or
-    a dynamic-batching deadline), so the driver knows how long it may sleep.
+    a dynamic-batching deadline), so the driver knows how long it may idle.
     """
 
-    def __init__(self, requests: list[Request], config: BatchingConfig):
-        self.config = config
-        self.pending = deque(sorted(requests, key=lambda r: (r.arrival_s, r.rid)))   # not arrived
+    def __init__(self, requests: list[Request], config: BatchingConfig, max_len: int | None = None):
         if len({r.rid for r in requests}) != len(requests):
             raise UsageError("request ids must be unique")
+        self.config = config
+        self.max_len = max_len or max(r.prompt_len + r.output_len for r in requests)
+        longest = blocks_for(max(r.prompt_len + r.output_len for r in requests), config.block_size)
+        if config.kv_blocks is not None and config.kv_blocks < longest:
+            raise UsageError(f"kv_blocks must be at least {longest}, the blocks of the longest request "
+                             f"(got {config.kv_blocks})")
+        n_blocks = config.kv_blocks or sum(blocks_for(r.prompt_len + r.output_len, config.block_size)
+                                           for r in requests)
+        self.blocks = BlockManager(n_blocks, config.block_size)
+        self.pending = deque(sorted(requests, key=lambda r: (r.arrival_s, r.rid)))   # not arrived
         self.waiting: deque[RequestState] = deque()          # arrived, not in a batch yet
         self.running: list[list[RequestState]] = [[] for _ in range(config.inflight)]
         self.in_flight = [False] * config.inflight            # slot has an iteration in the pipe
         self.states = {r.rid: RequestState(r) for r in requests}
         self.to_release: list[int] = []
         self.occupancy: list[tuple[float, int, int]] = []    # (issued_s, slot, batch size)
+        self.iteration_tokens: list[int] = []                 # tokens each iteration carried
+        self.kv_samples: list[tuple[int, int, int]] = []     # (blocks used, tokens stored, max-length reserve)
+        self.preemptions = 0
         self.issued = 0
         self.n_unfinished = sum(r.output_len > 0 for r in requests)
 
@@ -119,16 +159,13 @@ class Scheduler:
     def finished(self) -> bool:
         return self.n_unfinished == 0
 
-    def free_slots(self) -> list[int]:
-        return [k for k, busy in enumerate(self.in_flight) if not busy]
-
     def issue(self, now: float) -> Iteration | None:
-        """The next iteration to start: the first free slot that has work (None if none has).
-        The real driver and the simulator both call this, so they issue in the same order."""
-        for slot in self.free_slots():
-            it = self.schedule(slot, now)
-            if it is not None:
-                return it
+        """The next iteration to start: the first free slot that has work (None if none has)."""
+        for slot, busy in enumerate(self.in_flight):
+            if not busy:
+                it = self.schedule(slot, now)
+                if it is not None:
+                    return it
         return None
 
     def next_event_s(self, now: float) -> float | None:
@@ -144,60 +181,36 @@ class Scheduler:
                 times.append(deadline)
         return min(times) if times else None
 
-    # -- the two calls of the driver loop --------------------------------------------------------
     def poll(self, now: float) -> None:
         """Move requests that have arrived by ``now`` into the waiting queue."""
         while self.pending and self.pending[0].arrival_s <= now:
             self.waiting.append(self.states[self.pending.popleft().rid])
 
+    # -- schedule: who runs, how many tokens each -------------------------------------------------
     def schedule(self, slot: int, now: float) -> Iteration | None:
         """Form the next iteration of ``slot`` (which must be free), or None if it has no work."""
+        from ppedu.serving.planner import plan_iteration
         if self.in_flight[slot]:
             raise UsageError(f"slot {slot} already has an iteration in the pipeline")
         self.poll(now)
-        running = self.running[slot]
-        if self.config.policy == "continuous":
-            self._admit_continuous(slot, now)
-        elif not running and self._batch_ready(now):       # static / dynamic: only an empty slot
-            self._admit(slot, min(self.config.max_batch, len(self.waiting)), now)
-        if not running:
+        may_admit = self.config.policy == "continuous" or (not self.running[slot] and self._batch_ready(now))
+        plan = plan_iteration(self, slot, may_admit, now)
+        if not plan:
             return None
-        prefill = [s.fed == 0 for s in running]
-        new_tokens = [list(s.request.prompt) if p else [s.generated[-1]] for s, p in zip(running, prefill)]
-        it = Iteration(index=self.issued, slot=slot, rids=[s.request.rid for s in running],
-                       positions=[s.fed for s in running], lengths=[len(t) for t in new_tokens],
-                       input_ids=[t for toks in new_tokens for t in toks],
-                       released=self.to_release, issued_s=now)
+        chunks = [s.known[s.fed:s.fed + n] for s, n in plan]
+        it = Iteration(index=self.issued, slot=slot, rids=[s.request.rid for s, _ in plan],
+                       positions=[s.fed for s, _ in plan], lengths=[n for _, n in plan],
+                       input_ids=[t for chunk in chunks for t in chunk], released=self.to_release,
+                       issued_s=now, prefill_tokens=sum(n for s, n in plan if not s.decoding))
         self.to_release = []
         self.issued += 1
         self.in_flight[slot] = True
-        self.occupancy.append((now, slot, len(running)))
+        self.occupancy.append((now, slot, len(plan)))
+        self.iteration_tokens.append(it.tokens)
+        reserve = sum(blocks_for(self.max_len, self.config.block_size) for run in self.running for _ in run)
+        self.kv_samples.append((self.blocks.used, self.blocks.stored_tokens(), reserve))
         return it
 
-    def complete(self, it: Iteration, tokens: list[int], now: float) -> list[int]:
-        """Record one new token per request of ``it``; return the requests that just finished."""
-        if len(tokens) != len(it.rids):
-            raise UsageError(f"tokens must have one entry per request of iteration {it.index} "
-                             f"({len(it.rids)}), got {len(tokens)}")
-        finished = []
-        for rid, n, token in zip(it.rids, it.lengths, tokens):
-            state = self.states[rid]
-            state.fed += n
-            state.generated.append(int(token))
-            if state.first_token_s is None:
-                state.first_token_s = now
-            if state.done:
-                state.finish_s = now
-                finished.append(rid)
-                self.n_unfinished -= 1
-        # Finished requests leave the batch now: under continuous batching their seats are
-        # refilled next iteration; under static/dynamic the seats stay empty until all are done.
-        self.running[it.slot] = [s for s in self.running[it.slot] if not s.done]
-        self.to_release.extend(finished)
-        self.in_flight[it.slot] = False
-        return finished
-
-    # -- policies ---------------------------------------------------------------------------------
     def _batch_ready(self, now: float) -> bool:
         """static / dynamic: may an empty slot start a new batch now?"""
         if not self.waiting:
@@ -208,23 +221,30 @@ class Scheduler:
             return now >= self.waiting[0].request.arrival_s + self.config.max_queue_delay_s
         return False
 
-    def _admit_continuous(self, slot: int, now: float) -> None:
-        """FCFS joins while the batch has seats and the iteration stays within the token budget."""
-        running = self.running[slot]
-        budget = self.config.token_budget
-        tokens = len(running)                                  # one new token per decoding request
-        n = 0
-        for state in self.waiting:
-            if len(running) + n >= self.config.max_batch:
-                break
-            if budget is not None and tokens > 0 and tokens + state.request.prompt_len > budget:
-                break                                          # FCFS: no overtaking
-            tokens += state.request.prompt_len
-            n += 1
-        self._admit(slot, n, now)
-
-    def _admit(self, slot: int, n: int, now: float) -> None:
-        for _ in range(n):
-            state = self.waiting.popleft()
-            state.slot, state.admitted_s = slot, now
-            self.running[slot].append(state)
+    # -- complete: the tokens came back ---------------------------------------------------------
+    def complete(self, it: Iteration, tokens: list[int], now: float) -> list[int]:
+        """Record the tokens of ``it`` (one per request; a request whose prompt is not yet fully
+        fed samples nothing); return the requests that just finished."""
+        if len(tokens) != len(it.rids):
+            raise UsageError(f"tokens must have one entry per request of iteration {it.index} "
+                             f"({len(it.rids)}), got {len(tokens)}")
+        finished = []
+        for rid, n, token in zip(it.rids, it.lengths, tokens):
+            state = self.states[rid]
+            state.fed += n
+            if state.todo > 0:                 # a prompt chunk: more of the prompt to come
+                continue
+            state.generated.append(int(token))
+            if state.first_token_s is None:
+                state.first_token_s = now
+            if state.done:
+                state.finish_s = now
+                finished.append(rid)
+                self.n_unfinished -= 1
+                self.blocks.free(rid)
+        # Finished requests leave the batch now: under continuous batching their seats are
+        # refilled next iteration; under static/dynamic the seats stay empty until all are done.
+        self.running[it.slot] = [s for s in self.running[it.slot] if not s.done]
+        self.to_release.extend(finished)
+        self.in_flight[it.slot] = False
+        return finished

@@ -3,33 +3,19 @@
     from ppedu.serving.server import serve
     from ppedu.serving.scheduler import BatchingConfig
     from ppedu.serving.workload import make_workload
-    result = serve(make_workload(16, output_dist="longtail"), BatchingConfig("continuous", 4, 2), p=2)
+    result = serve(make_workload(16, output_dist="lognormal"), BatchingConfig("continuous", 4, 2), p=2)
     print(result.summary())
 
-Rank r holds stage r of the tiny GPT and, for every request it has seen, the KV cache of its own
-layers (a ``KVCache`` per request id, dropped when the driver says the request finished).
-
-The driver (``ppedu.serving.scheduler.Scheduler``) runs on **rank 0**, the first stage: prompts enter there
-and the next token must be fed back there, so a scheduler on rank 0 needs exactly one message per
-iteration back from the last stage (the sampled token ids) and none the other way. (On the last
-rank it would have to send the new batch's token ids forward to rank 0 -- also one message, but
-the arrivals and the first-stage compute would live on different ranks.) Under torchrun, rank 0
-is also the process that prints.
+The driver (``ppedu.serving.driver.drive`` over a ``RankPipe``) runs on **rank 0**, the first
+stage: prompts enter there and the next token must be fed back there, so a scheduler on rank 0
+needs exactly one message per iteration back from the last stage (the sampled token ids) and
+none the other way. Under torchrun, rank 0 is also the process that prints. The other ranks run
+``ppedu.serving.stage.serve_stage``.
 
 One iteration of one batch, ``p`` stages:
     rank 0: schedule -> embed + its layers -> send (meta, activations) to rank 1
     rank r: recv -> its layers -> send to rank r+1
     rank p-1: recv -> its layers + head -> argmax -> send token ids to rank 0   (greedy decoding)
-Stages run iterations in the order they arrive (FIFO), so results come back in issue order. No
-rank ever waits on a send (gloo finishes a send only when the receiver posts its recv, and the ring
-0 -> 1 -> ... -> p-1 -> 0 could deadlock). Rank 0 loops like vLLM V1's ``step_with_batch_queue``:
-if a free slot has work, issue it; else block on the *oldest* in-flight iteration's tokens (gloo
-cannot poll a receive: ``is_completed()`` only turns true inside ``wait()``); else sleep until
-the next arrival. So a request arriving while rank 0 waits for tokens joins at the next result.
-
-Workloads: ``model`` computes and is timed as it is; ``timed`` computes too (so the tokens can still
-be checked) and then waits until the step has lasted ``ServingCost.step_s(...)``, like a GPU kernel
-of known length -- the pipeline behaviour becomes independent of how loaded the CPU is.
 """
 
 from __future__ import annotations
@@ -41,16 +27,20 @@ from functools import lru_cache
 
 import torch
 
-from ppedu.runtime import cluster, comm
-from ppedu.serving.scheduler import BatchingConfig, Iteration, Scheduler
 from ppedu.errors import UsageError, check_choice, check_int
-from ppedu.model.kvcache import KVCache, greedy_generate
 from ppedu.model.gpt import GPT, GPTConfig, split_into_stages
+from ppedu.model.kvcache import greedy_generate
 from ppedu.model.partition import partition
-from ppedu.serving.metrics import ServingResult
-from ppedu.serving.simulator import ServingCost
-from ppedu.serving.wire import HEARTBEAT, STOP, TAG_RESULT, TAG_WORK, Wire
-from ppedu.schedules.timeline import Event, Timeline
+from ppedu.runtime import cluster, comm
+from ppedu.schedules.timeline import Timeline
+from ppedu.serving.blocks import BlockManager
+from ppedu.serving.calibrate import IDLE, LAUNCH, measured_overheads, overhead_samples, trimmed_mean
+from ppedu.serving.cost import ServingCost
+from ppedu.serving.driver import drive
+from ppedu.serving.metrics import ServingResult, slot_event
+from ppedu.serving.scheduler import BatchingConfig, Iteration, Scheduler
+from ppedu.serving.stage import StageServer, serve_stage
+from ppedu.serving.wire import HEARTBEAT, STOP, TAG_WORK, Wire
 from ppedu.serving.workload import Request
 
 WORKLOADS = ("model", "timed")
@@ -78,23 +68,28 @@ def serve(requests: list[Request], config: BatchingConfig, p: int, workload: str
                          f"(got {longest})")
     if p > model_config.n_layer:
         raise UsageError(f"p must be at most n_layer={model_config.n_layer} (got {p})")
+    Scheduler(requests, config, model_config.block_size)        # bad KV settings fail here, not on a rank
     group = group or cluster.connect(p)
     if group.world_size != p:
         raise UsageError(f"p must equal the cluster's world_size={group.world_size} (got {p})")
     outs = group.run(serve_job, requests, config, workload, cost, model_config)
     t0 = outs[0]["t0"]
-    events = [Event(r, kind, slot, 0, start - t0, end - t0)
-              for r, out in enumerate(outs) for kind, slot, start, end in out["events"]]
-    states = outs[0]["states"]
+    timeline = Timeline([slot_event(r, kind, slot, start - t0, end - t0)
+                         for r, out in enumerate(outs) for kind, slot, start, end in out["events"]], p)
+    sched = outs[0]["sched"]
+    late = [x for o in outs for x in o["late_s"]]
+    jitter = {**overhead_samples(timeline, outs[0]["follows"]), "late": late}
     match = None
     if check_tokens and getattr(group, "is_driver", True):
         match = all(s.generated == reference_tokens(model_config, s.request.prompt, s.request.output_len)
-                    for s in states)
-    return ServingResult(config=config, p=p, source=workload, states=states,
-                         timeline=Timeline(events, p), occupancy=outs[0]["occupancy"],
-                         tokens_match_reference=match,
-                         overran_steps=sum(o["overran"] for o in outs),
-                         extra={"cost": cost.__dict__ if workload == "timed" else None})
+                    for s in sched.states.values())
+    return ServingResult.of(sched, p=p, source=workload, timeline=timeline, tokens_match_reference=match,
+                            overran_steps=sum(o["overran"] for o in outs),
+                            measured={**measured_overheads(timeline, outs[0]["follows"]),
+                                      "late_s": trimmed_mean(late),
+                                      "kv_stage_peak_blocks": [o["kv_peak"] for o in outs]},
+                            extra={"cost": cost.to_dict() if workload == "timed" else None},
+                            jitter=jitter)
 
 
 def reference_tokens(config: GPTConfig, prompt, n: int) -> list[int]:
@@ -112,143 +107,85 @@ def _reference_model(config: tuple) -> GPT:
     return GPT(GPTConfig(*config)).eval()
 
 
-# --------------------------------------------------------------------------------------------------
-# The job: every rank runs serve_job; rank 0 drives, the others serve their stage
-# --------------------------------------------------------------------------------------------------
 def serve_job(requests: list[Request], config: BatchingConfig, workload: str, cost: ServingCost,
               model_config: GPTConfig) -> dict:
+    """Every rank runs this: rank 0 drives (and computes stage 0), the others serve their stage."""
     r, p = cluster.rank(), cluster.world_size()
     stage = split_into_stages(GPT(model_config), partition(model_config, p).boundaries)[r].eval()
-    server = _StageServer(stage, workload, cost)
+    sched = Scheduler(requests, config, model_config.block_size)     # every rank: the same block count
+    server = StageServer(stage, workload, cost, BlockManager(sched.blocks.n_blocks, config.block_size))
+    server.warm_up(list(requests[0].prompt))
+    wire = Wire.for_run(requests, config, model_config.n_embd)
     comm.barrier()
     t0 = cluster.clock()                      # rank 0's t0 becomes time zero of the whole run
-    wire = Wire.for_run(requests, config, model_config.n_embd)
+    out: dict = {}
     if r == 0:
-        out = _drive(Scheduler(requests, config), server, wire, p, t0)
+        pipe = RankPipe(server, wire, p, t0)
+        drive(sched, pipe)
+        pipe.close(sched.issued)
+        out = {"sched": sched, "follows": pipe.follows}
     else:
-        out = _serve_stage(server, wire, r, p)
+        serve_stage(server, wire, r, p)
     server.wait_sends()
-    return {**out, "t0": t0, "events": server.events, "overran": server.overran}
+    return {**out, "t0": t0, "events": server.events, "overran": server.overran, "late_s": server.late_s,
+            "kv_peak": server.blocks.peak_used}
 
 
-class _StageServer:
-    """One rank's stage: its layers, one KVCache per request, the steps it ran, its pending sends."""
+class RankPipe:
+    """The driver's pipe on rank 0: ``launch`` computes stage 0 and sends the activations on,
+    ``wait_oldest`` blocks on the oldest iteration's tokens, ``idle_until`` sleeps (and keeps the
+    idle stages' receives alive with heartbeats)."""
 
-    def __init__(self, stage, workload: str, cost: ServingCost):
-        self.stage, self.workload, self.cost = stage, workload, cost
-        self.caches: dict[int, KVCache] = {}
-        self.events: list[tuple[str, int, float, float]] = []   # (kind, slot, start, end), raw clock
-        self.overran = 0
-        self.sends: list = []
+    def __init__(self, server: StageServer, wire: Wire, p: int, t0: float):
+        self.server, self.wire, self.p, self.t0 = server, wire, p, t0
+        self.queue: deque[tuple[Iteration, list[int] | None]] = deque()   # in issue order
+        self.result = wire.post_result(p - 1) if p > 1 else None
+        self.last_message = time.perf_counter()
+        self.follows: list[int] = []          # per launch: what came right before (calibrate)
+        self._previous = IDLE
 
-    def step(self, it: Iteration, x: torch.Tensor) -> torch.Tensor:
-        """Run this stage for one iteration: (N,) ids or (N, C) activations in; activations out,
-        or token ids (R,) on the last stage."""
-        start = cluster.clock()
-        for rid in it.released:                                   # finished: free their memory
-            self.caches.pop(rid, None)
-        caches = [self.caches.setdefault(rid, KVCache()) for rid in it.rids]
-        y = self.stage.forward_infer(x, caches, it.positions, it.lengths)
-        if self.stage.is_last:
-            y = y.argmax(dim=-1)                                  # greedy: (R,) next tokens
-        if self.workload == "timed":                              # pad to the step's fixed length
-            left = start + self.cost.step_s(len(it.rids), it.prefill_tokens) - cluster.clock()
-            if left > 0:
-                time.sleep(left)
-            else:
-                self.overran += 1
-        self.events.append((it.kind, it.slot, start, cluster.clock()))
-        return y
+    @property
+    def in_flight(self) -> int:
+        return len(self.queue)
 
-    def send(self, t: torch.Tensor, dst: int, tag: int, index: int) -> None:
-        """Send without blocking (see the module docstring), remembering the iteration it belongs to."""
-        self.sends.append((index, comm.isend_tensor(t, dst, tag)))
+    def now(self) -> float:
+        return cluster.clock() - self.t0
 
-    def prune_sends(self, acked: int) -> None:
-        """Forget the sends of iterations <= ``acked``: their results reached rank 0, so every
-        receiver got them and ``wait()`` returns at once. (gloo marks a send complete only inside
-        ``wait()``, so completion cannot be polled; without pruning the buffers would pile up.)"""
-        keep = []
-        for index, handle in self.sends:
-            if index <= acked:
-                handle.wait()
-            else:
-                keep.append((index, handle))
-        self.sends = keep
+    def launch(self, it: Iteration) -> None:
+        self.follows.append(self._previous)
+        self._previous = LAUNCH
+        y = self.server.step(it, torch.tensor(it.input_ids, dtype=torch.long))
+        if self.p == 1:
+            self.queue.append((it, y.tolist()))
+            return
+        acked = (self.queue[0][0].index if self.queue else it.index) - 1   # results all back up to here
+        self.server.send(self.wire.work(it, acked, y), 1, TAG_WORK, it.index)
+        self.queue.append((it, None))
+        self.last_message = time.perf_counter()
 
-    def wait_sends(self) -> None:
-        for _, handle in self.sends:
-            handle.wait()
-        self.sends = []
+    def wait_oldest(self) -> tuple[Iteration, list[int]]:
+        it, tokens = self.queue.popleft()
+        if tokens is None:
+            msg = self.result.wait()
+            self.result = self.wire.post_result(self.p - 1)
+            tokens = self.wire.tokens(msg)
+            self.server.prune_sends(it.index)    # its result is back: every hop of it was received
+        self._previous = it.index
+        return it, tokens
 
-
-def _drive(sched: Scheduler, server: _StageServer, wire: Wire, p: int, t0: float) -> dict:
-    """Rank 0: the scheduler loop plus stage 0 -- issue an iteration for a free slot if one has
-    work, else wait for the oldest iteration's tokens, else sleep until the next arrival."""
-    in_flight: deque[Iteration] = deque()
-    result = wire.post_result(p - 1) if p > 1 else None
-    last_message = time.perf_counter()
-    while not sched.finished():
-        now = cluster.clock() - t0
-        it = sched.issue(now)                                      # 1. start one iteration
-        if it is not None:
-            y = server.step(it, torch.tensor(it.input_ids, dtype=torch.long))
-            if p == 1:
-                sched.complete(it, y.tolist(), cluster.clock() - t0)
-            else:
-                acked = (in_flight[0].index if in_flight else it.index) - 1   # results all back up to here
-                server.send(wire.work(it, acked, y), 1, TAG_WORK, it.index)
-                in_flight.append(it)
-                last_message = time.perf_counter()
-            continue
-        if in_flight:                                              # 2. wait for the oldest result
-            msg = result.wait()
-            result = wire.post_result(p - 1)
-            done = in_flight.popleft()
-            sched.complete(done, wire.tokens(msg), cluster.clock() - t0)
-            server.prune_sends(done.index)    # its result is back: every hop of it was received
-            continue
-        wake = sched.next_event_s(now)                             # 3. idle until the next arrival
-        if wake is None:
-            raise RuntimeError("serving stalled: no iteration in flight and nothing to wait for")
+    def idle_until(self, t: float) -> None:
+        self._previous = IDLE
         heartbeat_s = HEARTBEAT_SHARE * cluster.op_timeout_s()
-        time.sleep(max(0.0, min(wake - now, heartbeat_s / 4)))
-        if p > 1 and time.perf_counter() - last_message > heartbeat_s:
-            server.send(wire.control(HEARTBEAT), 1, TAG_WORK, sched.issued)   # keep stage recvs alive
-            last_message = time.perf_counter()
-    if p > 1:
-        server.send(wire.control(STOP), 1, TAG_WORK, sched.issued)
-        echo = result.wait()                                       # the STOP went round the ring
-        if wire.code(echo) != STOP:
-            raise RuntimeError(f"expected the STOP echo, got {wire.tokens(echo)}")
-    return {"states": list(sched.states.values()), "occupancy": sched.occupancy}
+        time.sleep(max(0.0, min(t - self.now(), heartbeat_s / 4)))
+        if self.p > 1 and time.perf_counter() - self.last_message > heartbeat_s:
+            self.server.send(self.wire.control(HEARTBEAT), 1, TAG_WORK, len(self.follows))
+            self.last_message = time.perf_counter()
 
-
-def _serve_stage(server: _StageServer, wire: Wire, r: int, p: int) -> dict:
-    """Ranks 1..p-1: receive, compute, pass on, until STOP comes by. The next receive is posted
-    before computing, so the sender's message finds it waiting (see ``ppedu.serving.wire``)."""
-    last = r == p - 1
-    index = -1                                        # the last iteration seen (tags control messages)
-    pending = wire.post_work(r - 1)
-    while True:
-        msg = pending.wait()                          # a timeout here means rank 0 went silent
-        code = wire.code(msg)
-        if code == STOP:                              # no receive left posted: the next job is clean
-            if last:
-                server.send(wire.control(STOP, work=False), 0, TAG_RESULT, index + 1)
-            else:
-                server.send(msg, r + 1, TAG_WORK, index + 1)
-            return {}
-        pending = wire.post_work(r - 1)
-        if code == HEARTBEAT:
-            if not last:
-                server.send(msg, r + 1, TAG_WORK, index + 1)
-            continue
-        it, acked, x = wire.unpack_work(msg)
-        index = it.index
-        server.prune_sends(acked)
-        y = server.step(it, x)
-        if last:
-            server.send(wire.result(y), 0, TAG_RESULT, it.index)
-        else:
-            server.send(wire.work(it, acked, y), r + 1, TAG_WORK, it.index)
+    def close(self, issued: int) -> None:
+        """Send STOP round the ring and wait for its echo: every stage has left its loop."""
+        if self.p == 1:
+            return
+        self.server.send(self.wire.control(STOP), 1, TAG_WORK, issued)
+        echo = self.result.wait()
+        if self.wire.code(echo) != STOP:
+            raise RuntimeError(f"expected the STOP echo, got {self.wire.tokens(echo)}")

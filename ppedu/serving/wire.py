@@ -8,7 +8,8 @@ message of a run therefore has the same length, known to all ranks in advance, s
 its next receive (header *and* payload) before it starts computing, and a send finds it waiting.
 
 A message is ``[M, head (M values), body..., padding]``:
-  work    (stage s -> s+1)  head = [slot, index, acked, R, F, rids, positions, lengths, released],
+  work    (stage s -> s+1)  head = [slot, index, acked, R, F, P, rids, positions, lengths, released]
+                            (P: prompt-chunk tokens; F: requests to free),
                             body = the (N, C) float32 activations, bit-cast to int32 (exact);
   result  (last -> rank 0)  head = the R sampled token ids (>= 0), no body;
   control (either channel)  head = [code], a negative code (STOP, HEARTBEAT).
@@ -38,11 +39,15 @@ class Wire:
 
     @classmethod
     def for_run(cls, requests: list[Request], config: BatchingConfig, n_embd: int) -> "Wire":
-        """Upper bounds: an iteration holds at most max_batch requests, each feeding at most its
-        whole prompt; between two issues at most every running request (K x max_batch) finishes."""
+        """Upper bounds: an iteration holds at most max_batch requests, each feeding at most the
+        token budget, or its whole sequence (a preempted request recomputes prompt + generated);
+        between two issues at most every running request (K x max_batch) finishes and a batch's
+        worth is preempted."""
         B, K = config.max_batch, config.inflight
-        max_tokens = B * max(r.prompt_len for r in requests)
-        head = 5 + 3 * B + K * B
+        max_tokens = B * max(r.prompt_len + r.output_len for r in requests)
+        if config.token_budget is not None:
+            max_tokens = min(max_tokens, config.token_budget)
+        head = 6 + 3 * B + (K + 1) * B
         return cls(work_cap=1 + head + max_tokens * n_embd, result_cap=1 + B, n_embd=n_embd)
 
     # -- receives (posted early, with the known size) --------------------------------------------
@@ -54,8 +59,8 @@ class Wire:
 
     # -- messages ---------------------------------------------------------------------------------
     def work(self, it: Iteration, acked: int, y: torch.Tensor) -> torch.Tensor:
-        head = [it.slot, it.index, acked, len(it.rids), len(it.released), *it.rids, *it.positions,
-                *it.lengths, *it.released]
+        head = [it.slot, it.index, acked, len(it.rids), len(it.released), it.prefill_tokens,
+                *it.rids, *it.positions, *it.lengths, *it.released]
         bits = y.detach().to(torch.float32).contiguous().view(torch.int32).flatten()
         return self._frame(head, bits, self.work_cap)
 
@@ -78,10 +83,10 @@ class Wire:
     def unpack_work(self, msg: torch.Tensor) -> tuple[Iteration, int, torch.Tensor]:
         """(iteration, acked, activations (N, C)) of a work message."""
         M = int(msg[0])
-        slot, index, acked, R, F, *body = msg[1:1 + M].tolist()
+        slot, index, acked, R, F, P, *body = msg[1:1 + M].tolist()
         lengths = body[2 * R:3 * R]
         it = Iteration(index=index, slot=slot, rids=body[:R], positions=body[R:2 * R], lengths=lengths,
-                       input_ids=[], released=body[3 * R:3 * R + F], issued_s=0.0)
+                       input_ids=[], released=body[3 * R:3 * R + F], issued_s=0.0, prefill_tokens=P)
         n = sum(lengths) * self.n_embd
         x = msg[1 + M:1 + M + n].contiguous().view(torch.float32).view(-1, self.n_embd)
         return it, acked, x

@@ -3,12 +3,15 @@
 Read top-down:
   Request         one request: id, arrival time, prompt token ids, number of tokens to generate
   make_workload   n requests, seeded: Poisson arrivals (or all at t=0), prompt/output lengths
-  sample_length   fixed | uniform | longtail (exponential, capped) lengths
+  sample_length   fixed | uniform | exponential (capped) | lognormal (capped) lengths
 
 Why the length distribution matters: a static batch runs until its *longest* request is done, so
 the more output lengths vary, the more slots sit empty (the Anyscale continuous-batching blog draws
-exponential lengths with caps 32..1536 and sees the gain grow with the variance). ``longtail`` does
-the same: most requests are short, a few are long.
+exponential lengths with caps 32..1536 and sees the gain grow with the variance). ``exponential``
+is skewed (most requests shorter than the mean) but light-tailed: P(n > 3 x mean) = 5%, and the
+cap cuts it further. ``lognormal`` is heavy-tailed (its tail decays slower than any exponential);
+``sigma`` sets its spread -- real chat traces' output lengths are often fitted this way -- so
+sigma 0.25 .. 1.5 sweeps the variance at a fixed mean.
 
 Arrivals: ``rate`` requests per second with exponential gaps (a Poisson process, what vLLM's
 ``benchmarks/serve.py`` calls burstiness 1); ``rate=0`` (or None) means everyone arrives at t=0,
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 
 from ppedu.errors import UsageError, check_choice, check_float, check_int
 
-LENGTH_DISTRIBUTIONS = ("fixed", "uniform", "longtail")
+LENGTH_DISTRIBUTIONS = ("fixed", "uniform", "exponential", "lognormal")
 
 
 @dataclass(frozen=True)
@@ -39,30 +42,34 @@ class Request:
         return len(self.prompt)
 
 
-def sample_length(rng: random.Random, dist: str, mean: int, cap: int) -> int:
-    """One length in 1..cap with the given mean (before capping).
+def sample_length(rng: random.Random, dist: str, mean: int, cap: int, sigma: float = 1.0) -> int:
+    """One length in 1..cap with the given mean (before capping and rounding up).
 
-    fixed: always ``mean``. uniform: 1 .. 2*mean-1 (mean ``mean``). longtail: exponential with
-    mean ``mean``, rounded up -- about 63% of requests are shorter than the mean, 5% longer than
-    3x the mean, which is what makes a static batch wait for its straggler.
+    fixed: always ``mean``. uniform: 1 .. 2*mean-1. exponential: about 63% of requests are
+    shorter than the mean, 5% longer than 3x the mean, which makes a static batch wait for its
+    straggler. lognormal: exp(N(mu, sigma^2)) with mu = ln(mean) - sigma^2/2 (so the mean is
+    ``mean``); the median is mean * exp(-sigma^2/2), and the rare long requests are longer still.
     """
     if dist == "fixed":
         n = mean
     elif dist == "uniform":
         n = rng.randint(1, 2 * mean - 1)
-    else:
+    elif dist == "exponential":
         n = math.ceil(rng.expovariate(1.0 / mean))
+    else:
+        n = math.ceil(rng.lognormvariate(math.log(mean) - sigma ** 2 / 2, sigma))
     return max(1, min(cap, n))
 
 
 def make_workload(n_requests: int, rate: float | None = None, output_len: int = 16,
                   output_dist: str = "fixed", prompt_len: int = 8, prompt_dist: str = "fixed",
-                  max_len: int = 64, seed: int = 0, tokens=None) -> list[Request]:
+                  max_len: int = 64, seed: int = 0, tokens=None, sigma: float = 1.0) -> list[Request]:
     """``n_requests`` requests sorted by arrival, a pure function of the arguments.
 
     Args:
         rate: mean arrivals per second (Poisson); None or 0: all arrive at t=0.
-        output_len, prompt_len: mean lengths in tokens; ``*_dist`` in fixed | uniform | longtail.
+        output_len, prompt_len: mean lengths in tokens; ``*_dist`` in LENGTH_DISTRIBUTIONS.
+        sigma: spread of the lognormal distribution (log-space standard deviation).
         max_len: cap on prompt + output tokens (the model's block_size when it really runs).
         tokens: 1-D tensor or list of token ids prompts are cut from (default: the shipped corpus).
     """
@@ -74,6 +81,7 @@ def make_workload(n_requests: int, rate: float | None = None, output_len: int = 
     check_int("prompt_len", prompt_len, 1, max_len - 1)
     check_int("output_len", output_len, 1, max_len - 1)
     check_int("seed", seed, 0)
+    check_float("sigma", sigma, 0.0, 4.0)
     if tokens is None:
         from ppedu.model.corpus import corpus_tokens
         tokens = corpus_tokens()
@@ -86,8 +94,8 @@ def make_workload(n_requests: int, rate: float | None = None, output_len: int = 
     for rid in range(n_requests):
         if rate > 0:
             t += arrivals_rng.expovariate(rate)          # exponential gaps = Poisson arrivals
-        n_prompt = sample_length(lengths_rng, prompt_dist, prompt_len, max_len - 1)
-        n_out = sample_length(lengths_rng, output_dist, output_len, max_len - n_prompt)
+        n_prompt = sample_length(lengths_rng, prompt_dist, prompt_len, max_len - 1, sigma)
+        n_out = sample_length(lengths_rng, output_dist, output_len, max_len - n_prompt, sigma)
         start = text_rng.randrange(len(tokens) - n_prompt)
         requests.append(Request(rid, t, tuple(tokens[start:start + n_prompt]), n_out))
     return requests
@@ -100,5 +108,12 @@ def describe(requests: list[Request]) -> dict:
     return {"requests": len(requests), "output_tokens": sum(outs),
             "output_len_mean": sum(outs) / len(outs), "output_len_max": outs[-1],
             "output_len_p50": outs[len(outs) // 2],
+            "output_len_cv": _cv(outs),
             "prompt_len_mean": sum(prompts) / len(prompts),
             "duration_of_arrivals_s": max(r.arrival_s for r in requests)}
+
+
+def _cv(xs: list[int]) -> float:
+    """Coefficient of variation (standard deviation / mean): the spread static batching pays for."""
+    mean = sum(xs) / len(xs)
+    return math.sqrt(sum((x - mean) ** 2 for x in xs) / len(xs)) / mean

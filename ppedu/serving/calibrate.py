@@ -1,0 +1,82 @@
+"""The overheads a real run pays beside its stage steps, measured from its own timeline, so the
+simulator (``ppedu.serving.simulator.SimPipe``) can be given them and checked against the run.
+
+    hop_s     stage s-1 finished iteration i -> stage s started it, where stage s was idle when
+              the message left (so it started the moment the message was in). Selecting on
+              "stage s waited" instead would keep only the slow deliveries: a fast one often
+              arrives while stage s is still busy and goes unseen.
+    return_s  the last stage finished iteration j -> rank 0 started its next iteration, where
+              rank 0 was blocked waiting for j's tokens (return message + bookkeeping + schedule)
+    driver_s  rank 0 finished a step -> started the next one straight away (pack, send, schedule)
+    late_s    (timed workload) how much longer a step lasted than its price: the OS wakes a
+              sleeping rank up a little late, more so on a loaded machine (``ppedu.serving.stage``)
+
+Stages run iterations first-in first-out, so the k-th compute event of every rank is iteration k.
+``follows[k]`` (recorded by rank 0) says what rank 0 did right before launching iteration k: the
+index of the iteration whose tokens it waited for, ``LAUNCH`` (it had just launched k-1) or
+``IDLE`` (it slept until an arrival; such gaps measure nothing).
+"""
+
+from __future__ import annotations
+
+from ppedu.schedules.timeline import Timeline
+
+LAUNCH, IDLE = -1, -2
+
+
+def trimmed_mean(values: list[float], trim: float = 0.1) -> float | None:
+    """Mean without the lowest and highest ``trim`` share (a stray scheduler hiccup of the OS
+    should not set the price of every message); None if empty."""
+    xs = sorted(values)
+    if not xs:
+        return None
+    k = int(len(xs) * trim)
+    xs = xs[k:len(xs) - k] or xs
+    return sum(xs) / len(xs)
+
+
+def measured_overheads(timeline: Timeline, follows: list[int]) -> dict:
+    """``hop_s``, ``return_s``, ``driver_s`` (seconds, None when nothing measured them)."""
+    samples = overhead_samples(timeline, follows)
+    clip = lambda x: None if x is None else max(0.0, x)      # noqa: E731
+    return {f"{name}_s": clip(trimmed_mean(xs)) for name, xs in samples.items()}
+
+
+def overhead_samples(timeline: Timeline, follows: list[int]) -> dict[str, list[float]]:
+    """Every measured ``hop``, ``return`` and ``driver`` gap (seconds), in run order."""
+    ranks = [timeline.rank_events(r, compute_only=True) for r in range(timeline.world_size)]
+    hops = []
+    for prev, cur in zip(ranks, ranks[1:]):
+        for k, (a, b) in enumerate(zip(prev, cur)):
+            if k == 0 or cur[k - 1].end <= a.end:     # stage s was idle when the message left
+                hops.append(b.start - a.end)
+    first, last = ranks[0], ranks[-1]
+    returns, drivers = [], []
+    for k in range(1, min(len(first), len(follows))):
+        gap_from_own = first[k].start - first[k - 1].end
+        if follows[k] == LAUNCH:
+            drivers.append(gap_from_own)
+        elif follows[k] >= 0 and first[k - 1].end < last[follows[k]].end:
+            returns.append(first[k].start - last[follows[k]].end)
+    return {"hop": hops, "return": returns, "driver": drivers}
+
+
+def calibrated(cost, measured: dict):
+    """``cost`` (a ServingCost) with the overheads a real run measured; unmeasured ones: the hop
+    for the return trip (the same kind of message), nothing for the driver."""
+    from dataclasses import replace
+    hop = measured.get("hop_s") or 0.0
+    ret = measured.get("return_s")
+    return replace(cost, t_hop_s=hop, t_return_s=hop if ret is None else ret,
+                   t_driver_s=measured.get("driver_s") or 0.0, t_late_s=max(0.0, measured.get("late_s") or 0.0))
+
+
+def predicted(requests, config, p: int, cost, result, draws: int = 3) -> dict:
+    """What the simulator predicts for a measured timed run ``result``: its throughput and
+    bubble, averaged over ``draws`` seeded draws of the run's measured overheads."""
+    from ppedu.serving.simulator import simulate_serving
+    runs = [simulate_serving(requests, config, p, calibrated(cost, result.measured), jitter=result.jitter,
+                             seed=seed).to_dict() for seed in range(draws)]
+    return {key: sum(r[key] for r in runs) / draws
+            for key in ("throughput_tok_s", "bubble_fraction", "decode_bubble_fraction")
+            if all(r[key] is not None for r in runs)}
