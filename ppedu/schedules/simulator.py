@@ -123,6 +123,12 @@ def run_task_lists(
             if parked and task in parked:
                 runnable += parked.pop(task)
         next_index[rank], free_at[rank] = i, clock
+    _raise_if_stuck(task_lists, next_index, dependencies, done)
+    return done
+
+
+def _raise_if_stuck(task_lists, next_index: list[int], dependencies, done: dict) -> None:
+    """Every rank that did not finish is blocked for good: name what each one waits for."""
     waiting = {}
     for rank, tasks in enumerate(task_lists):
         if next_index[rank] < len(tasks):
@@ -130,7 +136,6 @@ def run_task_lists(
             waiting[rank] = (task, [d for d, _ in dependencies(rank, task) if d not in done])
     if waiting:
         raise Deadlock(waiting, done)
-    return done
 
 
 def schedule_tasks(schedule: Schedule) -> tuple[list[list[TaskKey]], dict[TaskKey, list[TaskKey]]]:
