@@ -19,6 +19,7 @@ COMMANDS = {
     "simulate": "simulate",
     "validate": "validate",
     "train": "train",
+    "plan": "plan",
     "compare-tp-pp": "compare_tp_pp",
     "serve-bench": "serve_bench",
     "serve-sweep": "serve_sweep",
@@ -32,6 +33,7 @@ _HELP = {
     "simulate": "simulate a pipeline schedule and print its Gantt chart and bubble",
     "validate": "check a hand-written schedule (Markdown table) and explain the first error",
     "train": "run a pipeline schedule on real ranks and measure its bubble",
+    "plan": "plan a real model's layout: bytes per GPU (weights, grads, Adam, activations), bubble, fits",
     "compare-tp-pp": "measure tensor vs pipeline parallel communication on real ranks",
     "serve-bench": "benchmark static / dynamic / continuous batching on a PP inference server",
     "serve-sweep": "goodput vs arrival rate under TTFT/TPOT targets: where the server saturates",
@@ -45,7 +47,12 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse that reports errors on one line (no usage dump) and exits 2."""
 
     def error(self, message: str):  # noqa: D401 - argparse API
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
+
+
+def _one_line(text: object) -> str:
+    """An argument may hold a newline (``ppedu simulate $'\\n'``): echo it as ``\\n``."""
+    return str(text).replace("\r", "\\r").replace("\n", "\\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(module.run(args) or 0)
     except UsageError as exc:
-        print(f"ppedu {name}: error: {exc}", file=sys.stderr)
+        print(f"ppedu {name}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except ClusterError as exc:
         print(f"ppedu {name}: failed: {exc}", file=sys.stderr)

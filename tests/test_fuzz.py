@@ -151,7 +151,8 @@ def _argv_tokens():
                             "--steps", "--workload", "--partition", "--latency-ms",
                             "--bandwidth-gbps", "--json", "--bogus", "-h", "--policy", "--inflight",
                             "--requests", "--max-batch", "-n", "--layers", "--hidden", "--heads",
-                            "--tp", "--simulate", "--output-len", "--seq", "--batch"])
+                            "--tp", "--simulate", "--output-len", "--seq", "--batch",
+                            "--start-cluster", "notebooks/02_bubbles.ipynb", "out.ipynb"])
     value = st.one_of(st.sampled_from(["1f1b", "gpipe", "interleaved", "zb1", "timed", "model",
                                        "balanced", "nan", "inf", "-inf", "1e308", "0", "-1",
                                        "2", "4", "8", "100000000", "", "é", "example:nope"]),
@@ -164,6 +165,7 @@ def _run_cli(argv: list[str]) -> tuple[int, str]:
     # in a scratch folder: an abbreviated --trace may name a file to write
     with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(scratch), \
             mock.patch("ppedu.runtime.cluster.connect", side_effect=_NoCluster), \
+            mock.patch("ppedu.runtime.cluster.get_cluster", side_effect=_NoCluster), \
             contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
         try:
             code = cli.main(argv)
@@ -175,7 +177,8 @@ def _run_cli(argv: list[str]) -> tuple[int, str]:
 
 
 @FUZZ
-@given(command=st.sampled_from(["simulate", "validate", "train", "compare-tp-pp", "serve-bench"]),
+@given(command=st.sampled_from(["simulate", "validate", "train", "compare-tp-pp", "serve-bench",
+                                 "doctor", "student-copy", "run-notebook"]),
        tokens=_argv_tokens())
 def test_cli_arguments_answer_with_an_exit_code_and_one_line(command, tokens):
     code, err = _bounded(lambda: _run_cli([command] + tokens))
