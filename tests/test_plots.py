@@ -119,11 +119,14 @@ def test_activation_memory_groups_schedules_per_rank() -> None:
     fig = plots.activation_memory({"GPipe": gpipe, "1F1B": f1b})
     assert [t.name for t in fig.data] == ["GPipe", "1F1B"]
     assert list(fig.data[0].x) == ["GPU 0", "GPU 1", "GPU 2", "GPU 3"]
-    assert list(fig.data[1].y) == [8.0, 6.0, 4.0, 2.0]          # MB
-    assert fig.layout.yaxis.title.text == "peak activations held (MB)"
+    assert list(fig.data[1].y) == pytest.approx([8e6 / 2**20, 6e6 / 2**20, 4e6 / 2**20, 2e6 / 2**20])
+    assert fig.layout.yaxis.title.text == "peak activations held (MiB)"
     assert fig.layout.barmode == "group" and list(fig.data[1].text)[0] == "4 micro-batches"
     small = plots.activation_memory([fake_result("1f1b", 2, [2, 1], 16_384, 0.3)])
-    assert "(KB)" in small.layout.yaxis.title.text and small.data[0].y[0] == pytest.approx(32.768)
+    assert "(KiB)" in small.layout.yaxis.title.text and small.data[0].y[0] == pytest.approx(32.0)
+    measured = fake_result("1f1b", 2, [2, 1], 16_384, 0.3)
+    measured.activation_memory_method = "saved_tensor_hooks"
+    assert "saved-tensor hooks" in plots.activation_memory([measured]).layout.xaxis.title.text
 
 
 def test_schedule_comparison_and_generic_helpers() -> None:

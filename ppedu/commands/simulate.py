@@ -87,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
           f"(idle GPU time / (GPUs x makespan))")
     for r in range(schedule.p):
         print(f"GPU{r}: busy {result.busy[r]:g}  idle {result.idle[r]:g}  "
-              f"peak activations held: {result.peak_inflight[r]} micro-batches")
+              f"peak activations held: {result.peak_inflight[r]} micro-batch"
+              f"{'' if result.peak_inflight[r] == 1 else 'es'}")
     if args.trace:
         print(f"trace written to {args.trace} (open it in ui.perfetto.dev)")
     return 0

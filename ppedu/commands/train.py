@@ -10,6 +10,10 @@ import sys
 
 from ppedu.schedules.actions import SCHEDULE_NAMES
 
+_METHOD = {"cuda_allocator": "measured, CUDA allocator peak (torch.cuda.max_memory_allocated)",
+           "saved_tensor_hooks": "measured, bytes autograd saved (saved-tensor hooks, step 0)",
+           "held_tensors": "counted, bytes of the activation tensors each rank holds (timed workload)"}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--schedule", default="1f1b", help=f"one of {', '.join(SCHEDULE_NAMES)}")
@@ -33,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="emulated link bandwidth in GB/s (default: unlimited)")
     parser.add_argument("--check-grads", action="store_true",
                         help="model workload: compare gradients with a single-process model")
+    parser.add_argument("--recompute", default="none",
+                        help="model workload: activation recomputation none, selective (attention "
+                             "core) or full (each block re-runs its forward in backward)")
     parser.add_argument("--trace", metavar="FILE", help="write a Chrome/Perfetto trace of the last step")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -62,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(schedule=args.schedule, p=args.p, m=args.m, v=v, workload=args.workload,
                       tf_ms=args.tf, tb_ms=args.tb, tw_ms=args.tw, steps=args.steps,
                       partition=args.partition, latency_ms=args.latency_ms,
-                      bandwidth_gbps=args.bandwidth_gbps,
+                      bandwidth_gbps=args.bandwidth_gbps, recompute=args.recompute,
                       check_grads=args.check_grads and args.workload == "model")
     from ppedu.runtime.cluster import connect
     print(f"starting {cfg.p} ranks ...", file=sys.stderr, flush=True)
@@ -89,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  rank {r['rank']}: busy {r['busy_s'] * 1e3:7.1f} ms, idle {r['idle_s'] * 1e3:7.1f} ms, "
               f"peak activations {_plural(r['peak_inflight_microbatches'], 'micro-batch')} "
               f"({r['peak_activation_bytes'] / 1e6:.2f} MB), sent {r['bytes_sent'] / 1e6:.2f} MB")
+    print(f"activation memory: {_METHOD[result.activation_memory_method]}")
     _print_breakdown(result)
     if result.partition is not None:
         print(result.partition.table())

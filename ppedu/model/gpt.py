@@ -7,6 +7,7 @@ Read top-down:
   StageModule          forward() for training, forward_infer() for serving many requests at once
   Block, CausalSelfAttention, MLP   the transformer block; one attention code path for both uses
   causal_attention     softmax(q k^T / sqrt(hd)) v with a causal mask that knows the cache offset
+  set_recompute        activation recomputation: none, selective (attention core) or full (block)
 KV cache and decoding (LayerKV, KVCache, greedy_generate, cached_generate) live in
 ppedu.model.kvcache and are re-exported here.
 
@@ -24,9 +25,10 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from ppedu.model.corpus import corpus_vocab_size
-from ppedu.errors import UsageError, check_float, check_int
+from ppedu.errors import UsageError, check_choice, check_float, check_int
 from ppedu.model.kvcache import KVCache, LayerKV, cached_generate, greedy_generate  # noqa: F401 (re-export)
 
 
@@ -189,14 +191,22 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd)
         self.mlp = MLP(config)
         self.drop = nn.Dropout(config.dropout)
+        self.recompute_block = False    # full recomputation: keep only x, re-run the block in backward
 
     def forward(self, x: torch.Tensor, kv_caches: list[LayerKV] | None = None,
                 lengths: list[int] | None = None) -> torch.Tensor:
         """Training: x (B, T, C). Decoding: x (N, C) new tokens of len(kv_caches) requests."""
-        if kv_caches is None:
-            x = x + self.drop(self.attn(self.ln_1(x)))
-        else:
+        if kv_caches is not None:
             x = x + self.attn.forward_cached(self.ln_1(x), kv_caches, lengths)
+            return x + self.drop(self.mlp(self.ln_2(x)))
+        if self.recompute_block and torch.is_grad_enabled():
+            # Megatron's full recomputation (GPipe's re-materialization): autograd saves only the
+            # block's input; backward runs the forward again (~1/3 more compute) to rebuild the rest.
+            return checkpoint(self._train_forward, x, use_reentrant=False)
+        return self._train_forward(x)
+
+    def _train_forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.ln_1(x)))
         return x + self.drop(self.mlp(self.ln_2(x)))     # the MLP never mixes tokens: batch freely
 
 
@@ -221,12 +231,18 @@ class CausalSelfAttention(nn.Module):
         self.n_head = config.n_head
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)   # q, k, v in one matmul
         self.c_proj = nn.Linear(config.n_embd, config.n_embd)
+        self.recompute_core = False     # selective recomputation: drop the (B, nh, T, T) softmax
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)                                      # 3 x (B, T, C)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-        y = causal_attention(q, k, v, start=0)                                        # (B, nh, T, hd)
+        if self.recompute_core and torch.is_grad_enabled():
+            # Korthikanti et al. 2022, sec. 4.2: the attention core stores the 5as/h term (quadratic
+            # in T) but is cheap to redo: keep q, k, v and recompute softmax(q k^T) v in backward.
+            y = checkpoint(causal_attention, q, k, v, 0, use_reentrant=False)        # (B, nh, T, hd)
+        else:
+            y = causal_attention(q, k, v, start=0)                                    # (B, nh, T, hd)
         return self.c_proj(y.transpose(1, 2).reshape(B, T, C))                        # (B, T, C)
 
     def forward_cached(self, x: torch.Tensor, caches: list[LayerKV], lengths: list[int]) -> torch.Tensor:
@@ -256,3 +272,21 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, start: i
     k_pos = torch.arange(S, device=q.device)[None, :]
     att = att.masked_fill(k_pos > q_pos, float("-inf"))                  # no peeking at the future
     return F.softmax(att, dim=-1) @ v                                    # (..., L, hd)
+
+
+RECOMPUTE = ("none", "selective", "full")
+
+
+def set_recompute(module: nn.Module, mode: str) -> nn.Module:
+    """Switch activation recomputation for every Block in ``module`` (a GPT or a StageModule).
+
+    none: autograd keeps everything. selective: recompute the attention core (Korthikanti et al.
+    2022, sec. 4.2). full: keep each block's input only (sec. 4.1; GPipe's re-materialization).
+    Numbers are unchanged: the forward is re-run with the same weights (and dropout RNG state).
+    """
+    check_choice("recompute", mode, RECOMPUTE)
+    for block in module.modules():
+        if isinstance(block, Block):
+            block.recompute_block = mode == "full"
+            block.attn.recompute_core = mode == "selective"
+    return module

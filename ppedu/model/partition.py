@@ -168,11 +168,13 @@ def activation_bytes(config: GPTConfig, batch_size: int = 8, seq_len: int | None
     """fp32 bytes autograd saves for backward per item, for one (batch_size, seq_len) micro-batch.
 
     Per block: inputs of ln_1, c_attn, c_proj, ln_2, c_fc (5 x BTC), q/k/v (3 x BTC), GELU input
-    and output (2 x 4BTC): 16 BTC, plus the softmax output (B nh T T), the quadratic term.
+    and output (2 x 4BTC): 16 BTC, plus the softmax output (B nh T T), the quadratic term: the
+    Korthikanti et al. 2022 formula at fp32 without dropout (``ppedu.planner.formulas``).
     Head: ln_f and lm_head inputs (2 BTC) and the log-softmax output (BTV). Embedding: the int64 ids.
     """
+    from ppedu.planner.formulas import layer_activation_bytes
     B, T, C, V = batch_size, seq_len or config.block_size, config.n_embd, config.vocab_size
-    block = 4 * (16 * B * T * C + B * config.n_head * T * T)
+    block = layer_activation_bytes(T, B, C, config.n_head, dropout=False, value_bytes=4)
     return [8.0 * B * T] + [float(block)] * config.n_layer + [4.0 * (2 * B * T * C + B * T * V)]
 
 

@@ -36,6 +36,19 @@ CHUNK_PATTERNS = ("", "/", "x", ".", "\\", "+", "-", "|")
 FONT = dict(family="DejaVu Sans, Arial, sans-serif", size=14)
 
 
+METHOD_LABELS = {"cuda_allocator": "measured: CUDA allocator", "saved_tensor_hooks":
+                 "measured: saved-tensor hooks", "held_tensors": "counted: tensors held",
+                 "formula": "formula: Korthikanti et al. 2022"}
+
+
+def binary_unit(peak_bytes: float) -> tuple[str, float]:
+    """(unit, bytes per unit) so that ``peak_bytes`` reads as a few digits: GiB, MiB or KiB."""
+    for unit, scale in (("GiB", 2 ** 30), ("MiB", 2 ** 20)):
+        if peak_bytes >= 0.5 * scale:
+            return unit, float(scale)
+    return "KiB", 1024.0
+
+
 def _layout(fig: go.Figure, title: str, height: int, top: int = 90) -> go.Figure:
     """Common look: readable fonts, white background, legend between the title and the plot."""
     fig.update_layout(title=dict(text=title, x=0.01, y=1.0, yanchor="top", yref="container",
@@ -44,7 +57,10 @@ def _layout(fig: go.Figure, title: str, height: int, top: int = 90) -> go.Figure
                       template="plotly_white", margin=dict(l=70, r=20, t=top, b=60),
                       legend=dict(orientation="h", yanchor="top", y=1 - 44 / height,
                                   yref="container", x=0.0, xanchor="left"),
-                      barmode="overlay")
+                      barmode="overlay",
+                      # a label that does not fit its bar at 10 pt is hidden, not shrunk to an
+                      # unreadable speck (interleaved chunks are half-width bars)
+                      uniformtext=dict(minsize=10, mode="hide"))
     return fig
 
 
@@ -79,7 +95,9 @@ def _add_gantt(fig: go.Figure, timeline: Timeline, row: int | None = None,
                             pattern=dict(shape=[CHUNK_PATTERNS[e.chunk % len(CHUNK_PATTERNS)]
                                                 for e in events], fgcolor="white")),
                 width=0.35 if comm else 0.8,
-                text=None if comm or not show_labels else [e.label for e in events],
+                # the hatching says the chunk, so the bar says only kind and micro-batch ("F3",
+                # not "F3c1"): short enough to stay readable in a half-width chunk bar
+                text=None if comm or not show_labels else [e._replace(chunk=0).label for e in events],
                 textposition="inside", insidetextanchor="middle", textangle=0,
                 textfont=dict(color="white", size=12),
                 customdata=[[e.label, e.start * scale, e.end * scale] for e in events],
@@ -89,6 +107,9 @@ def _add_gantt(fig: go.Figure, timeline: Timeline, row: int | None = None,
             seen.add(kind)
     fig.update_yaxes(categoryorder="array", categoryarray=ranks, autorange="reversed",
                      title_text="rank", **where)
+    # plotly shrinks a label until it fits its bar, down to unreadable 4-px text on the short bars of
+    # interleaved chunks: below 10 px it is hidden instead (the hover still names the action)
+    fig.update_layout(uniformtext=dict(minsize=10, mode="hide"))
 
 
 def _labels_fit(timeline: Timeline) -> bool:
@@ -185,8 +206,8 @@ def activation_memory(results: Mapping[str, Any] | Sequence[Any],
         [(f"{r.config.schedule} m={r.config.m}", r) for r in results]
     items = list(items)
     peak = max((pr["peak_activation_bytes"] for _, r in items for pr in r.per_rank), default=0)
-    # MB as the brief's unit; tiny CPU models get KB so the numbers are not all 0.00
-    unit, scale = ("MB", 1e6) if peak >= 1e5 else ("KB", 1e3)
+    unit, scale = binary_unit(peak)   # tiny CPU models get KiB so the numbers are not all 0.00
+    methods = {getattr(r, "activation_memory_method", "") for _, r in items} - {""}
     fig = go.Figure()
     for i, (name, r) in enumerate(items):
         fig.add_trace(go.Bar(x=[f"GPU {pr['rank']}" for pr in r.per_rank],
@@ -195,7 +216,8 @@ def activation_memory(results: Mapping[str, Any] | Sequence[Any],
                              text=[_held(pr['peak_inflight_microbatches']) for pr in r.per_rank],
                              textposition="outside",
                              hovertemplate=f"{name} %{{x}}: %{{y:.3g}} {unit}<extra></extra>"))
-    fig.update_xaxes(title_text="rank")
+    how = f" (bytes {' / '.join(sorted(METHOD_LABELS.get(m, m) for m in methods))})" if methods else ""
+    fig.update_xaxes(title_text=f"rank{how}")
     fig.update_yaxes(title_text=f"peak activations held ({unit})", rangemode="tozero")
     fig = _layout(fig, title, height=430)
     fig.update_layout(barmode="group")

@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 import plotly.graph_objects as go
 
 from ppedu.notebook import plots
-from ppedu.training.engine import WORKLOADS, TrainConfig, TrainResult, train
+from ppedu.training.engine import RECOMPUTE, WORKLOADS, TrainConfig, TrainResult, train
 from ppedu.errors import UsageError
 from ppedu.notebook.panel import (ERROR_PREFIX, check_settings, label_style, number,  # noqa: F401
                                   panel_action, run_panel)                       # (ERROR_PREFIX: re-export)
@@ -28,7 +28,7 @@ from ppedu.training.sweeps import best_m, step_time_model, sweep_m
 
 DEFAULTS: dict[str, Any] = {"schedule": "1f1b", "p": 4, "m": 8, "v": 1, "workload": "timed",
                             "tf_ms": 20.0, "tb_ms": 20.0, "tw_ms": 0.0, "latency_ms": 0.0,
-                            "steps": 1}
+                            "steps": 1, "recompute": "none"}
 CONTROLS = ("schedule", "p", "m", "v", "workload", "tf_ms", "tb_ms", "latency_ms")
 Progress = Callable[[int, int, TrainResult], None]
 
@@ -46,7 +46,8 @@ def summary_line(result: TrainResult) -> str:
     """One line: measured vs theory vs simulated bubble, step time, and any warning note."""
     c = result.config
     v = f" v={c.v}" if c.v > 1 else ""
-    line = (f"{c.schedule} p={c.p} m={c.m}{v} ({c.workload}): measured bubble "
+    rc = f", recompute {c.recompute}" if c.recompute != "none" else ""
+    line = (f"{c.schedule} p={c.p} m={c.m}{v} ({c.workload}{rc}): measured bubble "
             f"{number(result.measured_bubble_fraction)} · theory {number(result.theory_bubble_fraction)}"
             f" · simulated {number(result.simulated_bubble_fraction)} · step "
             f"{result.step_time_s * 1e3:.0f} ms")
@@ -118,6 +119,7 @@ def _controls(values: dict, shown: Sequence[str]) -> dict:
     make = {
         "schedule": lambda v: w.Dropdown(options=SCHEDULE_NAMES, value=v, description="schedule"),
         "workload": lambda v: w.Dropdown(options=WORKLOADS, value=v, description="workload"),
+        "recompute": lambda v: w.Dropdown(options=RECOMPUTE, value=v, description="recompute"),
         "p": lambda v: w.IntSlider(value=v, min=1, max=8, description="p (stages)"),
         "m": lambda v: w.IntSlider(value=v, min=1, max=64, description="m (micro-batches)"),
         "v": lambda v: w.IntSlider(value=v, min=1, max=4, description="v (chunks/rank)"),

@@ -23,8 +23,8 @@ import plotly.graph_objects as go
 from ppedu.notebook import plots_serving
 from ppedu.serving.scheduler import POLICIES, BatchingConfig
 from ppedu.errors import check_choice, check_float, check_int
-from ppedu.notebook.panel import (ERROR_PREFIX, check_settings, number, panel_action,  # noqa: F401
-                                  run_panel)                                     # (ERROR_PREFIX: re-export)
+from ppedu.notebook.panel import (ERROR_PREFIX, check_settings, label_style, number,  # noqa: F401
+                                  panel_action, run_panel)                       # (ERROR_PREFIX: re-export)
 from ppedu.serving.server import WORKLOADS, serve
 from ppedu.serving.metrics import ServingResult
 from ppedu.serving.cost import ServingCost
@@ -116,7 +116,6 @@ def serving_panel(title: str = "Serve a workload on a pipeline", group=None, **d
 
     values = {**DEFAULTS, **defaults}
     make_setup(values)                                    # a bad default fails in the cell, now
-    style, layout = {"description_width": "150px"}, w.Layout(width="430px")
     controls = {
         "policy": w.Dropdown(options=POLICIES, value=values["policy"], description="policy"),
         "p": w.IntSlider(values["p"], min=1, max=4, description="p (stages)"),
@@ -131,6 +130,8 @@ def serving_panel(title: str = "Serve a workload on a pipeline", group=None, **d
         "workload": w.Dropdown(options=WORKLOADS, value=values["workload"], description="workload"),
     }
     compare = w.Checkbox(False, description="compare all three policies")
+    style = label_style(c.description for c in controls.values())   # no label cut off with "…"
+    layout = w.Layout(width=f"{int(style['description_width'][:-2]) + 260}px")
     for c in (*controls.values(), compare):
         c.style, c.layout = style, layout
 

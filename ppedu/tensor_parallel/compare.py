@@ -19,7 +19,6 @@ the two differ only in how the model is cut. Counting conventions (per training 
 
 from __future__ import annotations
 
-import contextlib
 import math
 import sys
 
@@ -28,6 +27,7 @@ import torch
 from ppedu.runtime import cluster, comm
 from ppedu.errors import UsageError, check_int
 from ppedu.model.gpt import GPT, GPTConfig
+from ppedu.model.memory import SavedTensorMeter
 from ppedu.model.partition import uniform_bounds
 from ppedu.tensor_parallel.layers import TPGPT, init_parallel_groups
 
@@ -43,18 +43,6 @@ def check_setup(config: GPTConfig, tp: int, pp: int, batch: int, microbatches: i
     check_int("microbatches", microbatches, 1, batch)
     if batch % microbatches:
         raise UsageError(f"batch={batch} must be divisible by microbatches={microbatches}")
-
-
-@contextlib.contextmanager
-def count_saved_bytes(out: dict, exclude: set):
-    """Record the bytes autograd saves for backward (activations), once per storage, parameters excluded."""
-    def pack(t: torch.Tensor):
-        storage = t.untyped_storage()
-        if storage.data_ptr() not in exclude:
-            out[storage.data_ptr()] = storage.nbytes()
-        return t
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        yield
 
 
 def pipeline_step(stage: TPGPT, groups, x: torch.Tensor, y: torch.Tensor, microbatches: int) -> float | None:
@@ -100,7 +88,6 @@ def mesh_step_job(config: GPTConfig, tp: int, pp: int, batch: int = 8, seq: int 
     stage = TPGPT(GPT(config), groups.tp_group, start, end, first=groups.pp_rank == 0,
                   last=groups.pp_rank == pp - 1).to(cluster.device())
     x, y = (t.to(cluster.device()) for t in get_batch(batch, seq, data_seed))
-    params = {p.untyped_storage().data_ptr() for p in stage.parameters()}
     steps = []
     comm.set_link_model(latency_ms, bandwidth_gbps)
     try:
@@ -108,9 +95,9 @@ def mesh_step_job(config: GPTConfig, tp: int, pp: int, batch: int = 8, seq: int 
             stage.zero_grad(set_to_none=True)
             comm.barrier()
             comm.reset_stats()
-            saved: dict = {}
+            meter = SavedTensorMeter(exclude=stage.parameters())  # the executor's measurement too
             t0 = cluster.clock()
-            with count_saved_bytes(saved, params):
+            with meter:
                 loss = pipeline_step(stage, groups, x, y, microbatches)
             t1 = cluster.clock()
             s = comm.stats()
@@ -121,7 +108,7 @@ def mesh_step_job(config: GPTConfig, tp: int, pp: int, batch: int = 8, seq: int 
                               "p2p_messages": sum(v["messages"] for v in s["sent"].values()),
                               "p2p_bytes": sum(v["bytes"] for v in s["sent"].values()),
                               "comm_s": s["wait_s"] + s["link_delay_s"], "link_delay_s": s["link_delay_s"],
-                              "activation_bytes": sum(saved.values())})
+                              "activation_bytes": meter.peak_bytes})
     finally:
         comm.set_link_model()
     out = {"rank": cluster.rank(), "tp_rank": groups.tp_rank, "pp_rank": groups.pp_rank, "steps": steps,

@@ -20,7 +20,7 @@ from typing import Callable
 from ppedu.training import executor
 from ppedu.training.calibration import (Calibration, breakdown, calibrate, calibrated_costs,
                                         replay_errors)
-from ppedu.errors import check_choice, check_float, check_int
+from ppedu.errors import UsageError, check_choice, check_float, check_int
 from ppedu.schedules.actions import SCHEDULE_NAMES, build_schedule
 from ppedu.schedules.simulator import CostModel, simulate
 from ppedu.schedules.theory import theory_bubble
@@ -28,6 +28,7 @@ from ppedu.schedules.timeline import Event, Timeline
 
 WORKLOADS = ("timed", "model")
 PARTITIONS = ("uniform", "balanced", "memory")
+RECOMPUTE = ("none", "selective", "full")   # ppedu.model.gpt.RECOMPUTE (imported lazily: torch)
 
 
 @dataclass
@@ -54,12 +55,17 @@ class TrainConfig:
     vocab_size: int | None = None # default: the shipped corpus's; larger = a heavier head on the last stage
     lr: float = 0.1
     seed: int = 0
+    recompute: str = "none"       # activation recomputation: none, selective (attention core), full
     boundaries: list | None = None  # layer range per virtual stage; set by train() from `partition`
 
     def __post_init__(self):
         check_choice("schedule", self.schedule, SCHEDULE_NAMES)
         check_choice("workload", self.workload, WORKLOADS)
         check_choice("partition", self.partition, PARTITIONS)
+        check_choice("recompute", self.recompute, RECOMPUTE)
+        if self.recompute != "none" and self.workload != "model":
+            raise UsageError(f"recompute={self.recompute!r} needs workload='model' (the timed "
+                             "workload has no activations to recompute)")
         self.p, self.m, self.v = check_int("p", self.p, 1, 16), check_int("m", self.m, 1, 256), \
             check_int("v", self.v, 1, 8)
         # schedule-specific rules (torch's rounds, DualPipeV's m >= 2p); ZB-V fixes v = 2
@@ -123,6 +129,7 @@ class TrainResult:
     partition: object = None           # ppedu.model.partition.Partition used (model workload)
     oversubscribed: bool = False
     notes: list[str] = field(default_factory=list)
+    activation_memory_method: str = ""   # cuda_allocator, saved_tensor_hooks or held_tensors
     calibration: Calibration | None = None  # means the simulator was fed (ppedu.training.calibration)
     breakdown: list[dict] = field(default_factory=list)  # last step, per rank: compute/overhead/messages/bubble
     simulation_error: float = 0.0      # simulated / measured step - 1: model: median of per-step replays
@@ -139,6 +146,7 @@ class TrainResult:
                "hop_latency_s": self.hop_latency_s,
                "stage_costs": self.partition.stage_costs if self.partition is not None else None,
                "oversubscribed": self.oversubscribed, "notes": self.notes,
+               "activation_memory_method": self.activation_memory_method,
                "breakdown": self.breakdown, "simulation_error": self.simulation_error,
                "calibration": self.calibration.to_dict() if self.calibration else None,
                "config": {k: v for k, v in asdict(c).items() if not isinstance(v, float) or math.isfinite(v)}}
@@ -199,16 +207,7 @@ def _assemble(cfg: TrainConfig, outs: list[list[dict]], oversubscribed: bool) ->
         costs = calibrated_costs(cfg.cost_model(), cal, cfg.v, schedule.split_backward,
                                  hop + cfg.cost_model().message_time())
     sim = simulate(schedule, costs)
-    per_rank = []
-    for r in last:
-        sent = r["stats"]["sent"]
-        per_rank.append({"rank": r["rank"], "busy_s": timeline.busy(r["rank"]),
-                         "idle_s": timeline.idle(r["rank"]),
-                         "peak_activation_bytes": r["peak_activation_bytes"],
-                         "peak_inflight_microbatches": timeline.peak_inflight(r["rank"]),
-                         "bytes_sent": sum(v["bytes"] for v in sent.values()),
-                         "messages_sent": sum(v["messages"] for v in sent.values()),
-                         "comm_wait_s": r["stats"]["wait_s"]})
+    per_rank = _per_rank(last, timeline)
     losses = [next(r["loss"] for r in ranks if r["loss"] is not None) for ranks in outs] \
         if cfg.workload == "model" else []
     notes = []
@@ -220,6 +219,9 @@ def _assemble(cfg: TrainConfig, outs: list[list[dict]], oversubscribed: bool) ->
                          sim.bubble_fraction, sim.makespan, sum(step_times) / len(step_times),
                          step_times, per_rank, losses, hop_latency_s=hop,
                          oversubscribed=oversubscribed, notes=notes)
+    result.activation_memory_method = last[0]["activation_memory_method"]
+    if result.activation_memory_method == "saved_tensor_hooks" and cfg.steps > 1:
+        notes.append("activation memory measured with saved-tensor hooks on step 0 only")
     result.wall_times_s = [max(r["t_end"] for r in ranks) - min(r["t0"] for r in ranks) for ranks in outs]
     result.calibration, result.breakdown = cal, breakdown(timeline, cal)
     if cfg.workload == "model":
@@ -232,6 +234,21 @@ def _assemble(cfg: TrainConfig, outs: list[list[dict]], oversubscribed: bool) ->
         result.gradients = {name: g for r in outs[0] for name, g in r["grads"].items()}
         result.grad_max_abs_diff = _grad_diff(cfg, result.gradients)
     return result
+
+
+def _per_rank(last: list[dict], timeline: Timeline) -> list[dict]:
+    """The last step's counters per rank: busy/idle, measured activations, messages."""
+    rows = []
+    for r in last:
+        sent = r["stats"]["sent"]
+        rows.append({"rank": r["rank"], "busy_s": timeline.busy(r["rank"]), "idle_s": timeline.idle(r["rank"]),
+                     "peak_activation_bytes": r["peak_activation_bytes"],
+                     "activation_memory_method": r["activation_memory_method"],
+                     "peak_inflight_microbatches": timeline.peak_inflight(r["rank"]),
+                     "bytes_sent": sum(v["bytes"] for v in sent.values()),
+                     "messages_sent": sum(v["messages"] for v in sent.values()),
+                     "comm_wait_s": r["stats"]["wait_s"]})
+    return rows
 
 
 def reference_gradients(cfg: TrainConfig) -> tuple[float, dict]:

@@ -19,6 +19,7 @@ travel, so bubbles are measurable on 2 cores. A rank that fails says where in it
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import torch
@@ -43,7 +44,7 @@ class RankState:
     stages: dict[int, torch.nn.Module] = field(default_factory=dict)   # virtual stage -> module
     optimizer: torch.optim.Optimizer | None = None
     batch: tuple | None = None       # (x, y) micro-batches, model workload
-    saved_bytes: dict[int, int] = field(default_factory=dict)  # stage -> activation bytes of one F
+    activation_bytes: int = 0        # measured peak (model workload, CPU: the measurement step's)
 
 
 _STATE: dict[str, RankState] = {}
@@ -51,12 +52,12 @@ _STATE: dict[str, RankState] = {}
 
 def _build_state(cfg) -> RankState:
     from ppedu.model.corpus import get_batch
-    from ppedu.model.gpt import split_into_stages
+    from ppedu.model.gpt import set_recompute, split_into_stages
     schedule = build_schedule(cfg.schedule, cfg.p, cfg.m, cfg.v)
     state = RankState(cfg, schedule)
     if cfg.workload == "model":
         config = cfg.model_config()
-        modules = split_into_stages(config, cfg.stage_boundaries())
+        modules = [set_recompute(mod, cfg.recompute) for mod in split_into_stages(config, cfg.stage_boundaries())]
         r = cluster.rank()
         state.stages = {s: modules[s].to(cluster.device()) for s in range(schedule.num_stages)
                         if schedule.place_of(s)[0] == r}
@@ -76,7 +77,7 @@ class StepRunner:
         self.last_stage = self.schedule.num_stages - 1
         self.split = self.schedule.weight_split(self.rank)  # (chunk, mb) with a separate W
         self.work = TimedStage(self.cfg, self.schedule.v) if self.cfg.workload == "timed" else \
-            ModelStage(self.cfg, state.stages, state.batch, self.last_stage, state.saved_bytes)
+            ModelStage(self.cfg, state.stages, state.batch, self.last_stage)
         self.held: dict[tuple[int, int], dict] = {}     # (stage, mb) -> tensors kept for backward
         self.sends: list = []
         self.posted: dict[int, comm.RecvHandle] = {}    # tag -> receive posted at step start
@@ -226,10 +227,13 @@ def step_job(cfg, step: int) -> dict:
     if state.optimizer is not None:
         state.optimizer.zero_grad(set_to_none=True)
     runner = StepRunner(state)
+    meter = _meter(state, step)
     comm.barrier()
     t0 = cluster.clock()
-    runner.run(state.schedule.ranks[cluster.rank()])
+    with meter:
+        runner.run(state.schedule.ranks[cluster.rank()])
     t_end = cluster.clock()
+    peak, method = _peak_activations(state, runner, meter)
     grads = {}
     if cfg.check_grads and step == 0:
         grads = {name: q.grad.detach().cpu().clone() for mod in state.stages.values()
@@ -239,5 +243,25 @@ def step_job(cfg, step: int) -> dict:
     comm.set_link_model()
     return {"rank": cluster.rank(), "t0": t0, "t_end": t_end, "events": runner.events,
             "loss": runner.loss if state.schedule.place_of(runner.last_stage)[0] == cluster.rank()
-            else None, "peak_activation_bytes": runner.peak_bytes, "grads": grads,
+            else None, "peak_activation_bytes": peak, "activation_memory_method": method, "grads": grads,
             "stats": comm.stats(), "hop_latency_s": hop}
+
+
+def _meter(state: RankState, step: int):
+    """Step 0 is the measurement step on CPU (saved-tensor hooks slow a step); CUDA's allocator
+    statistics are free, so a GPU measures every step. The timed workload has no autograd."""
+    if state.cfg.workload != "model":
+        return contextlib.nullcontext()
+    from ppedu.model.memory import activation_meter
+    params = [q for mod in state.stages.values() for q in mod.parameters()]
+    return activation_meter(cluster.device(), params, measure=step == 0)
+
+
+def _peak_activations(state: RankState, runner: StepRunner, meter) -> tuple[int, str]:
+    """(peak activation bytes of this step, how it was measured): see ppedu.model.memory."""
+    if state.cfg.workload != "model":
+        return runner.peak_bytes, "held_tensors"   # bytes of the activation tensors held, counted
+    if isinstance(meter, contextlib.nullcontext):
+        return state.activation_bytes, "saved_tensor_hooks"   # measured on step 0, same shapes
+    state.activation_bytes = meter.peak_bytes
+    return meter.peak_bytes, meter.method

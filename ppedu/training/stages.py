@@ -1,7 +1,7 @@
 """The two workloads a rank's stage can run: the tiny GPT for real, or timed waits.
 
 Both answer the executor's three questions the same way, so its loop never asks which one runs:
-    forward(stage, mb, inp)           -> (out, saved activation bytes)
+    forward(stage, mb, inp)           -> (out, activation bytes it holds; 0 when measured instead)
     backward(stage, entry, grad, split) -> gradient for the previous stage (None on stage 0)
     weight(stage, entry)              -> the weight-gradient half, when backward was split
 ``entry`` is what the forward kept for backward: {"inp", "out"} (+ "grad" after a split B).
@@ -42,12 +42,9 @@ class TimedStage:
 class ModelStage:
     """The tiny GPT's stage modules with autograd; the last stage returns the loss."""
 
-    def __init__(self, cfg, modules: dict, batch: tuple, last_stage: int, saved_bytes: dict):
+    def __init__(self, cfg, modules: dict, batch: tuple, last_stage: int):
         self.cfg, self.modules, self.batch, self.last_stage = cfg, modules, batch, last_stage
-        self.saved_bytes = saved_bytes  # stage -> activation bytes of one F (kept across steps)
         self.loss = 0.0
-        self.param_ptrs = {q.untyped_storage().data_ptr() for mod in modules.values()
-                           for q in mod.parameters()}
 
     def first_input(self, mb: int, device) -> torch.Tensor:
         return self.batch[0][mb].to(device)
@@ -56,22 +53,11 @@ class ModelStage:
         if stage > 0:
             inp.requires_grad_(True)
         target = self.batch[1][mb].to(inp.device) if stage == self.last_stage else None
-        if stage in self.saved_bytes:
-            out = self.modules[stage](inp, target)
-        else:  # count once per stage: shapes never change, and a Python hook on every saved
-            counted = [0]  # tensor cost ~10% of a 1F1B step when run on each F
-
-            def pack(t: torch.Tensor):  # count activation memory autograd really keeps
-                if t.untyped_storage().data_ptr() not in self.param_ptrs:
-                    counted[0] += t.numel() * t.element_size()
-                return t
-            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-                out = self.modules[stage](inp, target)
-            self.saved_bytes[stage] = counted[0]
+        out = self.modules[stage](inp, target)  # what autograd saves: the step's meter measures it
         if stage == self.last_stage:
             self.loss += float(out.detach()) / self.cfg.m
             out = out / self.cfg.m  # gradient accumulation: the step's loss is the mean
-        return out, self.saved_bytes[stage]
+        return out, 0   # bytes are measured per step (ppedu.model.memory), not counted per F
 
     def backward(self, stage: int, entry: dict, grad, split: bool):
         if split:  # input gradient only; the weight gradient waits for W

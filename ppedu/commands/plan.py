@@ -1,0 +1,107 @@
+"""`ppedu plan`: memory per GPU and the bubble of a parallel layout for a real model (no GPUs needed)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ppedu.errors import UsageError
+
+HELP = "plan a real model's layout: bytes per GPU (weights, grads, Adam, activations), bubble, fits"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ppedu.planner.models import ALIASES, MODELS
+    parser.add_argument("--model", help=f"one of {', '.join([*MODELS, *ALIASES])}; or give the shape:")
+    for flag, what in (("--layers", "transformer layers"), ("--hidden", "hidden size h"),
+                       ("--heads", "attention heads a"), ("--seq", "sequence length s (default 2048)"),
+                       ("--vocab", "vocabulary (default 51200)")):
+        parser.add_argument(flag, type=int, help=what)
+    parser.add_argument("--tp", type=int, default=1, help="tensor-parallel ranks T (default 1)")
+    parser.add_argument("-p", type=int, default=1, help="pipeline stages (default 1)")
+    parser.add_argument("--dp", type=int, default=1, help="data-parallel replicas (default 1)")
+    parser.add_argument("-m", type=int, default=1, help="micro-batches per step (default 1)")
+    parser.add_argument("--micro-batch-size", type=int, default=1, help="sequences per micro-batch b")
+    parser.add_argument("--schedule", default="1f1b", help="1f1b, gpipe, interleaved (--v), zb1, zb2, zbv, ...")
+    parser.add_argument("--v", type=int, default=1, help="model chunks per rank (interleaved)")
+    parser.add_argument("--recompute", default="none", help="none, selective (attention core) or full")
+    parser.add_argument("--gpu-memory-gb", type=float, default=80.0, help="GiB per GPU (default 80)")
+    parser.add_argument("--no-sequence-parallel", action="store_true",
+                        help="turn off sequence parallelism (on by default when --tp > 1)")
+    parser.add_argument("--zero1", action="store_true", help="shard the optimizer state over --dp")
+    parser.add_argument("--choose-m", action="store_true",
+                        help="pick the smallest m with bubble <= --max-bubble that fits (needs --global-batch)")
+    parser.add_argument("--global-batch", type=int, help="sequences per step B (for --choose-m)")
+    parser.add_argument("--max-bubble", type=float, default=0.1, help="bubble target for --choose-m")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def model_from_args(args: argparse.Namespace):
+    """A named model, or one built from --layers --hidden --heads [--seq --vocab]."""
+    from ppedu.planner.models import ModelSpec, get_model
+    shape = (args.layers, args.hidden, args.heads)
+    if args.model:
+        if any(x is not None for x in shape):
+            raise UsageError("give either --model or --layers/--hidden/--heads, not both")
+        return get_model(args.model)
+    if any(x is None for x in shape):
+        raise UsageError("give --model NAME or all of --layers, --hidden, --heads")
+    return ModelSpec("custom", *shape, seq=args.seq or 2048, vocab=args.vocab or 51200)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ppedu.planner.plan import Layout, choose_m, plan
+    spec = model_from_args(args)
+    layout = Layout(tp=args.tp, pp=args.p, dp=args.dp, m=args.m, micro_batch_size=args.micro_batch_size,
+                    schedule=args.schedule, v=args.v, recompute=args.recompute,
+                    sequence_parallel=False if args.no_sequence_parallel else None,
+                    zero1=args.zero1, gpu_memory_gb=args.gpu_memory_gb)
+    if args.choose_m:
+        if args.global_batch is None:
+            raise UsageError("--choose-m needs --global-batch B (sequences per step)")
+        search = choose_m(spec, layout, args.global_batch, args.max_bubble)
+        result = search["chosen"]
+        if args.json:
+            print(json.dumps(search))
+            return 0
+        _print_candidates(search)
+        if result is None:
+            return 0
+    else:
+        result = plan(spec, layout)
+        if args.json:
+            print(json.dumps(result))
+            return 0
+    _print_plan(result)
+    return 0
+
+
+def _print_plan(result: dict) -> None:
+    gib, lay = 2 ** 30, result["layout"]
+    print(f"{result['model']['name']}: {result['params_total'] / 1e9:.1f}B parameters on "
+          f"{result['gpus']} GPUs (tp={lay['tp']} x pp={lay['pp']} x dp={lay['dp']}), "
+          f"{lay['schedule']} m={lay['m']} b={lay['micro_batch_size']} recompute={lay['recompute']} "
+          f"sequence-parallel={'on' if lay['sequence_parallel'] else 'off'}")
+    print(f"{'rank':>4} {'layers':>6} {'params':>9} {'weights':>8} {'grads':>8} {'Adam':>8} "
+          f"{'activ.':>8} {'held':>5} {'total GiB':>9}")
+    for r in result["stages"]:
+        print(f"{r['rank']:>4} {r['layers']:>6} {r['params'] / 1e9:>8.2f}B {r['param_bytes'] / gib:>8.1f} "
+              f"{r['grad_bytes'] / gib:>8.1f} {r['optimizer_bytes'] / gib:>8.1f} "
+              f"{r['activation_bytes'] / gib:>8.1f} {r['microbatches_held']:>5} {r['total_bytes'] / gib:>9.1f}")
+    print(f"bubble (idle fraction) {result['bubble_fraction']:.3f}")
+    print(("FITS: " if result["fits"] else "DOES NOT FIT: ") + result["reason"])
+    print(f"activations: {result['activation_method']}")
+    for note in result["notes"]:
+        print(f"note: {note}")
+
+
+def _print_candidates(search: dict) -> None:
+    print(f"global batch {search['global_batch']}, bubble target {search['max_bubble']:.3f}")
+    print(f"{'m':>5} {'b':>5} {'bubble':>7} {'GiB/GPU':>8} fits")
+    for c in search["candidates"]:
+        print(f"{c['m']:>5} {c['micro_batch_size']:>5} {c['bubble_fraction']:>7.3f} "
+              f"{c['total_bytes_per_gpu'] / 2 ** 30:>8.1f} {'yes' if c['fits'] else 'no'}")
+    if search["chosen"] is None:
+        print("no m fits with the bubble under the target: add GPUs (tp, pp), recompute, or relax the target")
+    else:
+        print(f"chosen: m={search['chosen']['layout']['m']}\n")

@@ -1,0 +1,95 @@
+"""Bytes of a transformer: parameters, mixed-precision Adam state, activations (with sources).
+
+Activations follow Korthikanti et al. 2022 ("Reducing Activation Recomputation in Large
+Transformer Models", arXiv 2205.05198), sec. 4.1: per layer, per micro-batch of b sequences of
+length s, hidden h, a heads, 16-bit values and 1-byte dropout masks,
+
+    attention  11 sbh + 5 a s^2 b     (QKV input 2, Q and K 4, V 2, projection input 2, mask 1;
+                                       softmax 2, its dropout mask 1, dropout output 2)
+    MLP        19 sbh                 (inputs of both linears 2 + 8, GELU input 8, mask 1)
+    LayerNorms  4 sbh
+    total      sbh (34 + 5 a s / h)                                        (eq. 1)
+
+and their Table 2: tensor parallel t: sbh (10 + 24/t + 5as/(ht)) (eq. 2); with sequence
+parallelism sbh (34 + 5as/h) / t (eq. 4); selective recomputation (the attention core) drops the
+5as/h term (eq. 6: 34 sbh / t with SP); full recomputation keeps each layer's input, 2 sbh.
+``layer_activation_bytes`` computes the same terms element by element, so it also covers what the
+paper did not derive: fp32 values (the course's tiny GPT), no dropout, GQA (K and V shrink by
+kv/a) and SwiGLU (three ffn-wide tensors instead of two); those cases are approximations.
+"""
+
+from __future__ import annotations
+
+from ppedu.errors import check_choice, check_int
+
+RECOMPUTE = ("none", "selective", "full")
+# Mixed-precision Adam (Rajbhandari et al. 2020, ZeRO, sec. 3.1): fp16 weight 2 + fp16 grad 2 +
+# fp32 master weight, momentum and variance 4 + 4 + 4 = 16 bytes per parameter.
+WEIGHT_BYTES, GRAD_BYTES, OPTIMIZER_BYTES = 2, 2, 12
+
+
+def layer_params(spec) -> int:
+    """Parameters of one transformer layer. GPT (Megatron-LM 2021, sec. 5.1): 12h^2 + 13h."""
+    h, f, hd = spec.hidden, spec.ffn_width, spec.hidden // spec.heads
+    kv_width = spec.kv * hd
+    if spec.swiglu:  # Llama: no biases, RMSNorm weight only, gate/up/down
+        return 2 * h * h + 2 * h * kv_width + 3 * h * f + 2 * h
+    return (h * (h + 2 * kv_width) + h + 2 * kv_width) + (h * h + h) + (2 * h * f + f + h) + 4 * h
+
+
+def embedding_params(spec) -> int:
+    """Token (and learned position) embedding of the first stage."""
+    return spec.vocab * spec.hidden + (spec.seq * spec.hidden if spec.learned_positions else 0)
+
+
+def head_params(spec) -> int:
+    """Final norm + output layer of the last stage. Tied embeddings still need a copy of the
+    word embedding there when the first and last stage differ (Megatron keeps one and all-reduces
+    its gradient); ``total_params`` counts it once."""
+    norm = spec.hidden if spec.swiglu else 2 * spec.hidden
+    return norm + spec.vocab * spec.hidden
+
+
+def total_params(spec) -> int:
+    """All parameters. For GPT: 12 L h^2 (1 + 13/(12h) + (V+s)/(12 L h)) (Megatron-LM 2021, sec. 5.1)
+    plus the final LayerNorm."""
+    head = head_params(spec) - (spec.vocab * spec.hidden if spec.tied_embeddings else 0)
+    return spec.layers * layer_params(spec) + embedding_params(spec) + head
+
+
+def layer_activation_bytes(s: int, b: int, h: int, a: int, t: int = 1, sp: bool = False,
+                           recompute: str = "none", ffn: int = 0, kv: int = 0, swiglu: bool = False,
+                           dropout: bool = True, value_bytes: int = 2) -> float:
+    """Bytes one transformer layer keeps for backward for one micro-batch (Korthikanti et al. 2022).
+
+    ``t`` tensor-parallel ranks, ``sp`` sequence parallelism (the replicated LayerNorm/dropout
+    activations are split along the sequence too), ``recompute`` none | selective | full.
+    Defaults give eq. 1: s b h (34 + 5 a s / h).
+    """
+    check_choice("recompute", recompute, RECOMPUTE)
+    for name, value in (("s", s), ("b", b), ("h", h), ("a", a), ("t", t)):
+        check_int(name, value, 1)
+    e, f, kv_share = value_bytes, ffn or 4 * h, (kv or a) / a
+    sbh = s * b * h
+    outside = t if sp else 1               # what TP alone leaves replicated, SP splits
+    if recompute == "full":
+        return e * sbh / outside           # the layer's input only (paper: 2 sbh)
+    replicated = 4 * e * sbh + (2 * sbh if dropout else 0)  # 2 LN, QKV and fc1 inputs; 2 masks
+    split = (e * sbh * (1 + 2 * kv_share)       # Q, K, V
+             + e * sbh                          # attention-output projection input
+             + (3 if swiglu else 2) * e * s * b * f)   # GELU input + fc2 input (fused SwiGLU: 3)
+    core = 0.0 if recompute == "selective" else \
+        a * s * s * b * ((2 * e + 1) if dropout else e)   # softmax (+ its mask and dropout output)
+    return replicated / outside + (split + core) / t
+
+
+def embedding_activation_bytes(s: int, b: int, h: int, t: int = 1, sp: bool = False,
+                               dropout: bool = True) -> float:
+    """First stage, per micro-batch: the embedding-dropout mask s b h / t (sec. 4.3; with SP)."""
+    return s * b * h / (t if sp else 1) if dropout else 0.0
+
+
+def head_activation_bytes(s: int, b: int, h: int, vocab: int, t: int = 1) -> float:
+    """Last stage, per micro-batch: LayerNorm, output projection and cross entropy,
+    4 s b h (1 + V/h) / t (sec. 4.3)."""
+    return 4 * s * b * h * (1 + vocab / h) / t
