@@ -111,6 +111,8 @@ def test_simulator_predicts_the_timed_server(cluster2, config):
     assert s["bubble_fraction"] == pytest.approx(m["bubble_fraction"], abs=0.03), (m, s)
     if config.kv_blocks:
         assert m["preemptions"] > 0
+    assert m["fit_t0_s"] == pytest.approx(cost.t0_s, rel=0.1)            # the run recovers its price
+    assert m["fit_c_s"] == pytest.approx(cost.c_s, rel=0.25)
 
 
 def test_continuous_beats_static_on_skewed_lengths(cluster2):

@@ -92,7 +92,7 @@ def bench(args: argparse.Namespace, rate: float, group=None):
     if result is None:
         return None, None
     report = result.to_dict()
-    if args.workload == "timed":
+    if args.workload == "timed":   # a model run reports its own fitted t0 and c (fit_t0_s, fit_c_s)
         sim = predicted(requests, config, args.p, cost, result)
         report["simulated_throughput_tok_s"] = sim["throughput_tok_s"]
         report["simulated_bubble_fraction"] = sim["bubble_fraction"]

@@ -80,3 +80,21 @@ def predicted(requests, config, p: int, cost, result, draws: int = 3) -> dict:
     return {key: sum(r[key] for r in runs) / draws
             for key in ("throughput_tok_s", "bubble_fraction", "decode_bubble_fraction")
             if all(r[key] is not None for r in runs)}
+
+
+def fit_step_cost(timeline: Timeline, tokens: list[int]) -> dict:
+    """Least-squares ``t0 + c * tokens`` through every stage step of a run (the k-th step of each
+    rank is iteration k, which carried ``tokens[k]``): what a ``model`` run's steps cost, measured,
+    so its simulation needs no assumed cost; on a ``timed`` run it recovers the price (+ lateness)."""
+    xs, ys = [], []
+    for r in range(timeline.world_size):
+        for e, n in zip(timeline.rank_events(r, compute_only=True), tokens):
+            xs.append(float(n))
+            ys.append(e.end - e.start)
+    if len(xs) < 2:
+        return {"fit_t0_s": None, "fit_c_s": None}
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    c = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx if sxx > 0 else 0.0
+    c = max(0.0, c)
+    return {"fit_t0_s": max(0.0, my - c * mx), "fit_c_s": c}

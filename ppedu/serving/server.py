@@ -34,7 +34,8 @@ from ppedu.model.partition import partition
 from ppedu.runtime import cluster, comm
 from ppedu.schedules.timeline import Timeline
 from ppedu.serving.blocks import BlockManager
-from ppedu.serving.calibrate import IDLE, LAUNCH, measured_overheads, overhead_samples, trimmed_mean
+from ppedu.serving.calibrate import (IDLE, LAUNCH, fit_step_cost, measured_overheads, overhead_samples,
+                                    trimmed_mean)
 from ppedu.serving.cost import ServingCost
 from ppedu.serving.driver import drive
 from ppedu.serving.metrics import ServingResult, slot_event
@@ -86,6 +87,7 @@ def serve(requests: list[Request], config: BatchingConfig, p: int, workload: str
     return ServingResult.of(sched, p=p, source=workload, timeline=timeline, tokens_match_reference=match,
                             overran_steps=sum(o["overran"] for o in outs),
                             measured={**measured_overheads(timeline, outs[0]["follows"]),
+                                      **fit_step_cost(timeline, sched.iteration_tokens),
                                       "late_s": trimmed_mean(late),
                                       "kv_stage_peak_blocks": [o["kv_peak"] for o in outs]},
                             extra={"cost": cost.to_dict() if workload == "timed" else None},
