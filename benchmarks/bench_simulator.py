@@ -3,7 +3,9 @@
 Targets (issue 17): 1F1B at p=64, m=512 (65,536 actions) takes at most ~100 times as long as
 p=8, m=64 (1,024 actions; 64 times fewer), and the simulator runs >= 200k actions/s. The time
 covers everything a caller pays: task lists, the event loop, the Timeline and its metrics
-(busy, idle, bubble, peak activations per rank). Best of several repeats (a loaded CPU drifts).
+(busy, idle, bubble, peak activations per rank). Times are this process's CPU time
+(``time.process_time``: waiting for a core on a shared machine is not counted), best of several
+repeats.
 
     .venv/bin/python benchmarks/bench_simulator.py [--repeats 5] [--schedules 1f1b zbv]
 """
@@ -25,9 +27,9 @@ def best_time(name: str, p: int, m: int, repeats: int) -> tuple[int, float]:
     actions = sum(len(u.units) for row in schedule.ranks for u in row)
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = time.process_time()
         simulate(schedule, CostModel(1, 1, 1))
-        times.append(time.perf_counter() - start)
+        times.append(time.process_time() - start)
     return actions, min(times)
 
 
@@ -37,10 +39,10 @@ def main() -> int:
     parser.add_argument("--schedules", nargs="+", default=["1f1b", "zbv"])
     args = parser.parse_args()
     ok = True
-    start = time.perf_counter()
+    start = time.process_time()
     table = {(i, "F", i): i for i in range(10**6)}
-    print(f"machine speed now: 10^6 dict inserts in {time.perf_counter() - start:.2f} s "
-          f"(about 0.1-0.2 s on an idle core; a loaded CPU slows everything below alike)")
+    print(f"machine speed now: 10^6 dict inserts in {time.process_time() - start:.2f} s of CPU "
+          f"(about 0.1-0.2 s on an idle core; a shared CPU slows everything below alike)")
     del table
     for name in args.schedules:
         print(f"\n{name}:  p    m   actions   seconds   actions/s   time / smallest")

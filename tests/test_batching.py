@@ -207,3 +207,13 @@ def test_k_batches_vs_one_big_batch_follows_the_cost_model(x):
     gain = many["throughput_tok_s"] / one["throughput_tok_s"]
     assert gain == pytest.approx(inflight_gain(p, x), rel=0.05), (gain, x)
     assert inflight_gain(p, 0.0) == 1.0
+
+
+def test_lognormal_is_heavier_tailed_than_exponential_at_the_same_mean():
+    """Same mean; the lognormal's far tail (p99.5 over the mean) is longer, and sigma sets it."""
+    def tail(dist, sigma=1.5):
+        outs = sorted(r.output_len for r in make_workload(4000, output_len=20, output_dist=dist,
+                                                          prompt_len=1, max_len=4096, sigma=sigma, seed=0))
+        return outs[int(0.995 * len(outs))] / (sum(outs) / len(outs))
+    assert tail("lognormal") > 1.3 * tail("exponential")
+    assert tail("lognormal", 0.5) < tail("lognormal", 1.5)

@@ -71,3 +71,25 @@ def test_validate_file_roundtrip(tmp_path):
     path.write_text(example_text("1f1b_p4_m4"), encoding="utf-8")
     out = ppedu("validate", str(path), "--json")
     assert out.returncode == 0 and json.loads(out.stdout)["ok"] is True
+
+
+NEW_NAMES = ["looped-bfs", "interleaved-zb", "zbv", "zb2", "dualpipev"]
+
+
+@pytest.mark.parametrize("name", NEW_NAMES)
+def test_simulate_accepts_every_new_schedule(name):
+    out = ppedu("simulate", "--schedule", name, "-p", "4", "-m", "8", "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["v"] == (1 if name == "zb2" else 2)
+    assert report["tw"] == (0.0 if name == "looped-bfs" else 1.0)  # the W-splitting ones: T_W = T_B
+    assert report["bubble_fraction"] == pytest.approx(report["theory_bubble_fraction"])
+    assert report["peak_inflight_microbatches"] == report["theory_peak_inflight_microbatches"]
+
+
+@pytest.mark.parametrize("name", ["looped-bfs", "zbv"])  # default v; the V placement. Every new
+def test_train_check_grads_accepts_new_schedules(name):  # name's gradients: tests/test_engine.py
+    out = ppedu("train", "--schedule", name, "-p", "2", "-m", "4", "--workload", "model",
+                "--check-grads", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["grad_max_abs_diff"] < 1e-5

@@ -4,7 +4,7 @@ import pytest
 
 from ppedu.errors import UsageError
 from ppedu.schedules.actions import Action, Schedule, build_schedule
-from ppedu.schedules.simulator import simulate
+from ppedu.schedules.simulator import CostModel, simulate
 from ppedu.schedules.validator import load_example, parse_markdown_table, validate
 
 TABLE = """
@@ -103,3 +103,12 @@ def test_simulated_gantt_parses_back():
     timeline = simulate(build_schedule("1f1b", 3, 5)).timeline
     verdict = validate(parse_markdown_table(timeline.text_gantt()))
     assert verdict.ok and verdict.timeline.makespan == timeline.makespan
+
+
+def test_v_placement_table_from_a_simulated_zbv_gantt():
+    """A ZB-V timetable validates only when the reader is told the chunks form a V."""
+    gantt = simulate(build_schedule("zbv", 2, 3), CostModel(1, 1, 1)).timeline.text_gantt()
+    assert validate(parse_markdown_table(gantt, placement="v")).ok
+    assert not validate(parse_markdown_table(gantt)).ok  # read as Megatron's loop: wrong stages
+    with pytest.raises(UsageError, match="placement must be one of loop, v"):
+        parse_markdown_table(gantt, placement="zigzag")

@@ -18,6 +18,9 @@ HELP = "check a hand-written schedule (Markdown table) and explain the first err
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE",
                         help="Markdown file with the table, or example:NAME")
+    parser.add_argument("--placement", default="loop",
+                        help="which stage a chunk is: loop (Megatron: chunk c of GPU r is stage "
+                             "c*p + r, default) or v (ZB-V: chunk 1 of GPU r is stage 2p-1-r)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -32,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
                 text = f.read()
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"FILE: cannot read {args.file!r} ({exc})") from None
-        timed = parse_markdown_table(text)
+        timed = parse_markdown_table(text, placement=args.placement)
     verdict = validate(timed)
     sched = timed.schedule
     if args.json:

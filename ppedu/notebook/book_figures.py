@@ -133,6 +133,15 @@ def _schedules(clusters: dict) -> go.Figure:
     return plots.schedule_comparison(runs, title="Bubble by schedule, p=4, m=8")
 
 
+def _frontier(clusters: dict) -> go.Figure:
+    from ppedu.notebook.plots_frontier import frontier
+    from ppedu.training.frontier import frontier as measure
+    return frontier(measure(4, 8, FRONTIER_MS, group=clusters[4]), with_table=True)
+
+
+FRONTIER_MS = 15.0  # ms per F, B and W: chunk actions of 7.5 ms stay well above per-action overhead
+
+
 # ---- chapter 5: serving --------------------------------------------------------------------------
 
 def _serving(clusters: dict) -> go.Figure:
@@ -191,6 +200,14 @@ FIGURES: tuple[BookFigure, ...] = (
                _cmd("zb1", 4, 8, f" --tw {TF_MS:g}"), _gantt("zb1", tw=TF_MS)),
     BookFigure("ch4_schedules", "04_1f1b", "The four schedules measured side by side.",
                "ppedu train --schedule {gpipe,1f1b,interleaved,zb1} -p 4 -m 8 --workload timed", _schedules),
+    BookFigure("ch4_frontier", "04_1f1b",
+               "Every schedule at p=4, m=8 with T_F = T_B = T_W: bubble (from the ranks' recorded "
+               "timelines) against peak activations held (from the same timelines, in micro-batches' "
+               "worth of one rank's layers) and against point-to-point messages per step (the ranks' "
+               "P2P counters), each beside the simulator fed the measured per-message latency.",
+               "ppedu train --schedule {gpipe,1f1b,interleaved,looped-bfs,zb1,zb2,interleaved-zb,zbv,"
+               "dualpipev} -p 4 -m 8 --workload timed --tf 15 --tb 15 --tw 15 (ppedu.training.frontier)",
+               _frontier),
     BookFigure("ch5_policies", "05_continuous_batching",
                "Continuous batching refills a slot when a request finishes; static batching waits for "
                "the longest request of the batch.", SERVE_CMD, _serving),

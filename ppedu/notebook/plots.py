@@ -57,7 +57,10 @@ def _layout(fig: go.Figure, title: str, height: int, top: int = 90) -> go.Figure
                       template="plotly_white", margin=dict(l=70, r=20, t=top, b=60),
                       legend=dict(orientation="h", yanchor="top", y=1 - 44 / height,
                                   yref="container", x=0.0, xanchor="left"),
-                      barmode="overlay")
+                      barmode="overlay",
+                      # a label that does not fit its bar at 10 pt is hidden, not shrunk to an
+                      # unreadable speck (interleaved chunks are half-width bars)
+                      uniformtext=dict(minsize=10, mode="hide"))
     return fig
 
 
@@ -92,7 +95,9 @@ def _add_gantt(fig: go.Figure, timeline: Timeline, row: int | None = None,
                             pattern=dict(shape=[CHUNK_PATTERNS[e.chunk % len(CHUNK_PATTERNS)]
                                                 for e in events], fgcolor="white")),
                 width=0.35 if comm else 0.8,
-                text=None if comm or not show_labels else [e.label for e in events],
+                # the hatching says the chunk, so the bar says only kind and micro-batch ("F3",
+                # not "F3c1"): short enough to stay readable in a half-width chunk bar
+                text=None if comm or not show_labels else [e._replace(chunk=0).label for e in events],
                 textposition="inside", insidetextanchor="middle", textangle=0,
                 textfont=dict(color="white", size=12),
                 customdata=[[e.label, e.start * scale, e.end * scale] for e in events],

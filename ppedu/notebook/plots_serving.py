@@ -42,6 +42,17 @@ def _bars(fig: go.Figure, names: list[str], rows: list[dict], key: str, label: s
                   row=1, col=col)
 
 
+def _finish(fig: go.Figure, y_titles: Sequence[str], x_title: str, title: str, height: int,
+            top: int) -> go.Figure:
+    """Panels side by side: one y-axis title per panel (from zero), one x title, grouped bars."""
+    for col, text in enumerate(y_titles, start=1):
+        fig.update_yaxes(title_text=text, rangemode="tozero", row=1, col=col)
+    fig.update_xaxes(title_text=x_title)
+    plots._layout(fig, title, height, top=top)
+    fig.update_layout(barmode="group")
+    return fig
+
+
 def policy_comparison(results: Mapping[str, Any], title: str) -> go.Figure:
     """Three panels per run: output tokens/s; TTFT p50 and E2E p50/p99 (ms); TPOT p50/p99 (ms)."""
     names, rows = list(results), [_d(r) for r in results.values()]
@@ -54,13 +65,8 @@ def policy_comparison(results: Mapping[str, Any], title: str) -> go.Figure:
         _bars(fig, names, rows, key, label, C[3 + i], 2)
     _bars(fig, names, rows, "tpot_p50_s", "TPOT p50", C[0], 3)
     _bars(fig, names, rows, "tpot_p99_s", "TPOT p99", C[1], 3)
-    fig.update_yaxes(title_text="output tokens per second (tok/s)", rangemode="tozero", row=1, col=1)
-    fig.update_yaxes(title_text="latency (ms)", rangemode="tozero", row=1, col=2)
-    fig.update_yaxes(title_text="time per output token (ms)", rangemode="tozero", row=1, col=3)
-    fig.update_xaxes(title_text="run")
-    plots._layout(fig, title, 480, top=130)
-    fig.update_layout(barmode="group")
-    return fig
+    return _finish(fig, ("output tokens per second (tok/s)", "latency (ms)", "time per output token (ms)"),
+                   "run", title, 480, 130)
 
 
 def decode_bubble_vs_k(measured: Sequence[Any], p: int, simulated: Sequence[Any] = (),
@@ -117,11 +123,8 @@ def chunked_prefill(results: Mapping[str, Any], title: str) -> go.Figure:
     _bars(fig, names, rows, "tpot_p99_s", "TPOT p99", C[0], 1, legend=False)
     _bars(fig, names, rows, "step_cv", "step spread", C[3], 2, scale=1.0, legend=False)
     _bars(fig, names, rows, "throughput_tok_s", "throughput", C[2], 3, scale=1.0, legend=False)
-    fig.update_yaxes(title_text="ms per output token", rangemode="tozero", row=1, col=1)
-    fig.update_yaxes(title_text="std / mean of stage-0 steps", rangemode="tozero", row=1, col=2)
-    fig.update_yaxes(title_text="output tokens/s", rangemode="tozero", row=1, col=3)
-    fig.update_xaxes(title_text="token budget per iteration")
-    return plots._layout(fig, title, 450, top=110)
+    return _finish(fig, ("ms per output token", "std / mean of stage-0 steps", "output tokens/s"),
+                   "token budget per iteration", title, 450, 110)
 
 
 def kv_memory(results: Mapping[str, Any], title: str) -> go.Figure:
@@ -133,12 +136,7 @@ def kv_memory(results: Mapping[str, Any], title: str) -> go.Figure:
     _bars(fig, names, rows, "kv_peak_blocks", "paged: blocks in use", C[2], 1, scale=1.0)
     _bars(fig, names, rows, "kv_peak_reserved_blocks", "reserving max length", C[5], 1, scale=1.0)
     _bars(fig, names, rows, "preemptions", "preemptions", C[3], 2, scale=1.0, legend=False)
-    fig.update_yaxes(title_text="blocks", rangemode="tozero", row=1, col=1)
-    fig.update_yaxes(title_text="preemptions", rangemode="tozero", row=1, col=2)
-    fig.update_xaxes(title_text="KV memory budget")
-    plots._layout(fig, title, 450, top=120)
-    fig.update_layout(barmode="group")
-    return fig
+    return _finish(fig, ("blocks", "preemptions"), "KV memory budget", title, 450, 120)
 
 
 def goodput_vs_rate(sweep: Mapping[str, Sequence[Mapping]], title: str) -> go.Figure:

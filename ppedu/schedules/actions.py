@@ -202,10 +202,13 @@ def rank_tasks(schedule: Schedule, rank: int) -> list[tuple[TaskKey, list[TaskKe
     overlapped pair also waits for what the second half needs: the pair starts when both of its
     inputs are there. (Written for speed: the simulator calls it for 10^5 actions.)"""
     last, stage_of = schedule.num_stages - 1, schedule.stage_of
+    stages = [stage_of(rank, c) for c in range(schedule.v)]
     out = []
     for action in schedule.ranks[rank]:
         if not action.parts:
-            key = (action.kind, stage_of(rank, action.chunk), action.mb)
+            chunk = action.chunk
+            key = (action.kind, stages[chunk] if 0 <= chunk < len(stages)
+                   else stage_of(rank, chunk), action.mb)
             out.append((key, _needs(key, last)))
             continue
         first, second = ((u.kind, stage_of(rank, u.chunk), u.mb) for u in action.parts)

@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
-from ppedu.errors import UsageError
-from ppedu.schedules.actions import MAX_M, MAX_P, MAX_V, Action, Schedule
+from ppedu.errors import UsageError, check_choice
+from ppedu.schedules.actions import MAX_M, MAX_P, MAX_V, PLACEMENTS, Action, Schedule
 from ppedu.schedules.timeline import Event, Timeline
 
 EXAMPLES = ("1f1b_p4_m4", "seed002_1f1b")
@@ -138,14 +138,18 @@ def _read_rows(lines: list[tuple[int, str]], rank_of: dict[int, int], time_colum
     return cells
 
 
-def parse_markdown_table(text: str) -> TimedSchedule:
+def parse_markdown_table(text: str, placement: str = "loop") -> TimedSchedule:
     """Parse the first Markdown table in ``text`` into a ``TimedSchedule``.
+
+    ``placement`` says which stage a chunk is (a table cannot): ``loop`` (Megatron, chunk c of
+    GPU r is stage c*p + r) or ``v`` (ZB-V: chunk 1 of GPU r is stage 2p-1-r).
 
     Sizes are capped at the library's limits (``MAX_P`` GPUs, ``MAX_M`` micro-batches,
     ``MAX_V`` chunks, ``MAX_STEP`` time steps): a larger number is a one-line UsageError.
     """
     if not isinstance(text, str):
         raise UsageError(f"text must be a string holding a Markdown table (got {type(text).__name__})")
+    check_choice("placement", placement, PLACEMENTS)
     lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1)
              if line.strip().startswith("|")]
     if not lines:
@@ -168,8 +172,11 @@ def parse_markdown_table(text: str) -> TimedSchedule:
         ranks[rank].append(Action(kind, mb - one_based, chunk))
         steps[rank].append(t)
     v = max(chunk for *_, chunk in cells) + 1
-    split = any(kind == "W" for _, _, kind, _, _ in cells)
-    return TimedSchedule(Schedule("table", p, m, v, ranks, split), steps, one_based)
+    # every backward split (each B has its W): W is then required everywhere; a table that splits
+    # only some (DualPipeV's tail) is checked for the W's it has
+    has = {kind: {(r, c, mb) for r, _, k, mb, c in cells if k == kind} for kind in ("B", "W")}
+    split = bool(has["W"]) and has["B"] <= has["W"]
+    return TimedSchedule(Schedule("table", p, m, v, ranks, split, placement), steps, one_based)
 
 
 def load_example(name: str) -> TimedSchedule:

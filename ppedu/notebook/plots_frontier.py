@@ -1,0 +1,76 @@
+"""The schedule frontier (chapter 4): bubble against peak activation memory and against messages
+per step, every schedule measured (filled) beside simulated (hollow)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ppedu.notebook.plots import OKABE_ITO, _layout
+
+_SYMBOLS = {"measured": "circle", "simulated": "diamond-open"}
+
+
+def frontier(points: Sequence, title: str = "", with_table: bool = False) -> go.Figure:
+    """``points``: ``ppedu.training.frontier.FrontierPoint`` list. Left: bubble vs the largest
+    peak of held activations over ranks (micro-batches' worth of one rank's layers); right:
+    bubble vs point-to-point messages in one step. Down and to the left is better on both.
+    ``with_table`` adds the numbers below the plots (the book shows both from one run)."""
+    rows = 2 if with_table else 1
+    fig = make_subplots(
+        rows=rows, cols=2, horizontal_spacing=0.1, vertical_spacing=0.16,
+        row_heights=[0.58, 0.42] if with_table else None,
+        specs=[[{"type": "xy"}, {"type": "xy"}]] + ([[{"type": "table", "colspan": 2}, None]]
+                                                   if with_table else []),
+        subplot_titles=("bubble vs peak activation memory", "bubble vs messages per step"))
+    colours = OKABE_ITO[:6] + ("#000000", "#999999", "#8C564B")  # no yellow on white
+    for i, pt in enumerate(points):
+        colour = colours[i % len(colours)]
+        for side in ("measured", "simulated"):
+            bubble = getattr(pt, f"{side}_bubble")
+            xs = (getattr(pt, f"{side}_peak"), getattr(pt, f"{side}_messages"))
+            for col, x in enumerate(xs, start=1):
+                fig.add_trace(go.Scatter(
+                    x=[x], y=[bubble * 100],
+                    mode="markers+text" if side == "measured" and col == 1 else "markers",
+                    text=[pt.label] if side == "measured" and col == 1 else None,
+                    textposition="top center",
+                    textfont=dict(size=11, color=colour),
+                    marker=dict(symbol=_SYMBOLS[side], size=13 if side == "measured" else 15,
+                                color=colour, line=dict(width=2, color=colour)),
+                    name=f"{pt.label}", legendgroup=pt.label,
+                    showlegend=side == "measured" and col == 1,
+                    hovertemplate=f"{pt.label} ({side})<br>bubble %{{y:.1f}} %<br>"
+                                  f"{'peak' if col == 1 else 'messages'} %{{x}}<extra></extra>"),
+                    row=1, col=col)
+    for col, field in ((1, "peak"), (2, "messages")):  # room for the labels at the right edge
+        right = max(max(getattr(pt, f"{side}_{field}") for side in _SYMBOLS) for pt in points)
+        fig.update_xaxes(range=[0, right * 1.18], row=1, col=col)
+    fig.update_yaxes(title_text="bubble: idle share of the step (%)", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(rangemode="tozero", row=1, col=2)
+    fig.update_xaxes(title_text="peak activations held (micro-batches' worth of a rank's layers)",
+                     rangemode="tozero", row=1, col=1)
+    fig.update_xaxes(title_text="point-to-point messages per step (all ranks)", rangemode="tozero",
+                     row=1, col=2)
+    fig.add_annotation(text="filled: measured on real ranks · hollow diamond: simulated",
+                       xref="paper", yref="paper", x=1.0, y=1.0, yanchor="bottom", xanchor="right",
+                       yshift=30, showarrow=False, font=dict(size=12))
+    if with_table:
+        fig.add_trace(_table(points), row=2, col=1)
+    p_m = f"p={points[0].p}, m={points[0].m}, " if points else ""
+    return _layout(fig, title or f"The schedule frontier: {p_m}T_F = T_B = T_W",
+                   height=960 if with_table else 560, top=130)
+
+
+def _table(points: Sequence) -> go.Table:
+    header = ["schedule", "bubble measured", "bubble simulated", "peak act. measured",
+              "peak act. simulated", "messages measured", "messages simulated"]
+    cells = [[pt.label for pt in points],
+             [f"{pt.measured_bubble:.1%}" for pt in points],
+             [f"{pt.simulated_bubble:.1%}" for pt in points],
+             [f"{pt.measured_peak:g}" for pt in points], [f"{pt.simulated_peak:g}" for pt in points],
+             [pt.measured_messages for pt in points], [pt.simulated_messages for pt in points]]
+    return go.Table(header=dict(values=header, align="left", font=dict(size=13)),
+                    cells=dict(values=cells, align="left", font=dict(size=13), height=26))
