@@ -177,7 +177,7 @@ def _run_cli(argv: list[str]) -> tuple[int, str]:
 
 
 @FUZZ
-@given(command=st.sampled_from(["simulate", "validate", "train", "compare-tp-pp", "serve-bench",
+@given(command=st.sampled_from(["simulate", "validate", "train", "compare-tp-pp", "serve-bench", "serve-sweep",
                                  "doctor", "student-copy", "run-notebook"]),
        tokens=_argv_tokens())
 def test_cli_arguments_answer_with_an_exit_code_and_one_line(command, tokens):

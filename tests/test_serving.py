@@ -92,12 +92,13 @@ def test_decode_bubble_vs_inflight(cluster2):
 
 
 # Long enough to be meaningful (70-140 iterations of 40-60 ms), short enough to be cheap.
-FIDELITY = [BatchingConfig("static", 4, 1), BatchingConfig("continuous", 4, 2),
+FIDELITY = [BatchingConfig("static", 4, 1), BatchingConfig("dynamic", 4, 2, max_queue_delay_s=0.05),
+            BatchingConfig("continuous", 4, 2),
             BatchingConfig("continuous", 4, 2, token_budget=8),
             BatchingConfig("continuous", 4, 2, kv_blocks=12, block_size=4)]
 
 
-@pytest.mark.parametrize("config", FIDELITY, ids=["static-K1", "continuous-K2", "budget8", "kv12"])
+@pytest.mark.parametrize("config", FIDELITY, ids=["static-K1", "dynamic-K2", "continuous-K2", "budget8", "kv12"])
 def test_simulator_predicts_the_timed_server(cluster2, config):
     """Given the overheads the run measured (hop, return, driver, late wake-ups; drawn from their
     measured samples), the simulator's throughput is within 5% and its bubble within 0.03 of the

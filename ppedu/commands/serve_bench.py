@@ -67,8 +67,9 @@ def setup(args: argparse.Namespace, rate: float):
                             token_budget=args.token_budget, kv_blocks=args.kv_blocks,
                             block_size=args.block_size)
     check_int("inflight", args.inflight, 1, args.p)
-    ms = lambda name: check_float(name, getattr(args, name), 0, 10_000) / 1e3     # noqa: E731
-    cost = ServingCost(t0_s=ms("t0_ms"), c_s=ms("c_ms"), t_hop_s=ms("hop_ms"), t_return_s=ms("hop_ms"))
+    ms = lambda name, lo=0: check_float(name, getattr(args, name), lo, 10_000) / 1e3     # noqa: E731
+    cost = ServingCost(t0_s=ms("t0_ms", 0.001), c_s=ms("c_ms"), t_hop_s=ms("hop_ms"),  # a step takes time
+                       t_return_s=ms("hop_ms"))
     requests = make_workload(args.requests, rate=rate, output_len=args.output_len,
                              output_dist=check_choice("lengths", args.lengths, LENGTH_DISTRIBUTIONS),
                              prompt_len=args.prompt_len,

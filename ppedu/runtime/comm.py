@@ -87,15 +87,19 @@ def _wait(work, what: str, peer: int | None = None, timeout_s: float | None = No
     try:
         work.wait(timeout=timedelta(seconds=timeout))
     except RuntimeError as exc:
-        cluster.set_status(f"failed: {what}")
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        who = f" ({cluster.where(peer)} did not answer: is it dead, stuck, or waiting on " \
-            "something else?)" if peer is not None else ""
-        raise ClusterError(f"{cluster.where()}: {what} failed after "
-                           f"{time.perf_counter() - start:.1f} s{who}: {text}",
-                           rank=cluster.rank(), job=what) from None
+        raise _failed(what, peer, exc, time.perf_counter() - start) from None
     _stats["wait_s"] += time.perf_counter() - start
     cluster.set_status("running")
+
+
+def _failed(what: str, peer: int | None, exc: RuntimeError, after_s: float) -> ClusterError:
+    """The error for a failed operation: this rank, the operation, the peer that did not answer."""
+    cluster.set_status(f"failed: {what}")
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    who = f" ({cluster.where(peer)} did not answer: is it dead, stuck, or waiting on " \
+        "something else?)" if peer is not None else ""
+    return ClusterError(f"{cluster.where()}: {what} failed after {after_s:.1f} s{who}: {text}",
+                        rank=cluster.rank(), job=what)
 
 
 def _tag(tag: int) -> dict:
@@ -129,8 +133,11 @@ def isend_tensor(t: torch.Tensor, dst: int, tag: int = 0, group=None) -> SendHan
     payload = t.detach().to(cluster.device()).contiguous()
     header = _header(payload)
     what = f"send {tuple(payload.shape)} to rank {dst} (tag {tag})"
-    works = [dist.isend(header, dst, group=group, **_tag(tag)),
-             dist.isend(payload, dst, group=group, **_tag(tag))]
+    try:  # a peer already gone fails here, before any wait
+        works = [dist.isend(header, dst, group=group, **_tag(tag)),
+                 dist.isend(payload, dst, group=group, **_tag(tag))]
+    except RuntimeError as exc:
+        raise _failed(what, dst, exc, 0.0) from None
     nbytes = payload.numel() * payload.element_size()
     _stats["sent"][dst]["bytes"] += nbytes
     _stats["sent"][dst]["messages"] += 1
@@ -151,11 +158,14 @@ class RecvHandle:
     def __init__(self, src: int, tag: int, shape=None, dtype: torch.dtype = torch.float32, group=None):
         self.src, self.tag, self.group = src, tag, group
         self._header = torch.empty(HEADER_NUMEL, dtype=torch.int64, device=cluster.device())
-        self._work = dist.irecv(self._header, src, group=group, **_tag(tag))
         self._payload = self._payload_work = None
-        if shape is not None:
-            self._payload = torch.empty(tuple(shape), dtype=dtype, device=cluster.device())
-            self._payload_work = dist.irecv(self._payload, src, group=group, **_tag(tag))
+        try:  # a peer already gone fails here, before any wait
+            self._work = dist.irecv(self._header, src, group=group, **_tag(tag))
+            if shape is not None:
+                self._payload = torch.empty(tuple(shape), dtype=dtype, device=cluster.device())
+                self._payload_work = dist.irecv(self._payload, src, group=group, **_tag(tag))
+        except RuntimeError as exc:
+            raise _failed(f"post recv from rank {src} (tag {tag})", src, exc, 0.0) from None
 
     def wait(self, timeout_s: float | None = None) -> torch.Tensor:
         _wait(self._work, f"recv header from rank {self.src} (tag {self.tag})", self.src, timeout_s)

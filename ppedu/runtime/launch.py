@@ -7,7 +7,10 @@ gathers the results, with the same API as ``Cluster.run``. ``ppedu.runtime.clust
 
 from __future__ import annotations
 
+import atexit
 import os
+import threading
+import time
 from typing import Callable
 
 from ppedu.runtime.worker import (_RANK, _exit_with_parent, _init_rank, cpu_cores, resolve_backend,
@@ -35,6 +38,7 @@ class TorchrunGroup:
         if size > local:
             _RANK["ranks_per_node"] = local  # errors then say "rank 2 on node 1"
         _init_rank(self.rank, size, self.backend, timeout_s)
+        self._beats = _Heartbeats(self.rank, size) if size > local else None
 
     def run(self, fn: Callable, *args, timeout: float | None = None, **kwargs) -> list:
         """``fn`` on this rank, everyone's results gathered. A failed collective (a peer gone)
@@ -50,11 +54,59 @@ class TorchrunGroup:
             raise
         except RuntimeError as exc:  # gloo/NCCL: "Connection closed by peer", timeouts
             first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+            cause = exc.__cause__  # the executor says where in the schedule, then re-raises
+            if isinstance(cause, ClusterError):  # comm's error names the peer that went away
+                first = f"{first.rstrip(':')}: {str(cause).splitlines()[0][:400]}"
+            gone = self._beats.silent() if self._beats is not None else []
+            if gone:  # a collective cannot say who left; the heartbeats can
+                first = f"{', '.join(where(r) for r in gone)} stopped answering; {first}"
             raise ClusterError(f"{where()}: {job} failed: {first}", rank=self.rank,
                                job=job) from None
         return everyone
 
     def close(self) -> None:
         import torch.distributed as dist
+        if self._beats is not None:
+            self._beats.stop()
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+class _Heartbeats:
+    """Every rank bumps a counter in the rendezvous store (served on node 0) twice a second; after
+    a failure, the ranks whose counter stands still are the ones that are gone. Only for several
+    nodes, where "Connection closed by peer" from a barrier would name nobody."""
+
+    PERIOD_S = 0.5
+
+    def __init__(self, rank: int, world_size: int):
+        import torch.distributed as dist
+        self.world_size = world_size
+        self.store = dist.distributed_c10d._get_default_store()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, args=(rank,), daemon=True,
+                                        name="ppedu-heartbeat")
+        self._thread.start()
+        atexit.register(self.stop)  # a daemon thread inside a store call at exit may abort
+
+    def _beat(self, rank: int) -> None:
+        while not self._stop.is_set():
+            try:
+                self.store.add(f"ppedu/beat/{rank}", 1)
+            except Exception:  # noqa: BLE001 - the store's host is gone: nothing left to tell
+                return
+            self._stop.wait(self.PERIOD_S)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+    def silent(self) -> list[int]:
+        """Ranks whose counter did not move in four periods ([] if the store is unreachable)."""
+        try:
+            before = [self.store.add(f"ppedu/beat/{r}", 0) for r in range(self.world_size)]
+            time.sleep(4 * self.PERIOD_S)
+            after = [self.store.add(f"ppedu/beat/{r}", 0) for r in range(self.world_size)]
+        except Exception:  # noqa: BLE001
+            return []
+        return [r for r in range(self.world_size) if after[r] == before[r]]

@@ -123,6 +123,8 @@ class ServingResult:
         if len(steps) < 2:
             return 0.0
         mean = sum(steps) / len(steps)
+        if mean <= 0:
+            return 0.0
         return math.sqrt(sum((x - mean) ** 2 for x in steps) / len(steps)) / mean
 
     def mean_occupancy(self) -> float:
