@@ -78,7 +78,7 @@ def _partition(clusters: dict) -> go.Figure:
     from ppedu.notebook.exercises_partition import (UNBALANCED, best_split, layer_costs,
                                                     partition_figure, run_splits)
     splits = {"uniform": UNBALANCED["n_layer"] // 2, "balanced": best_split(layer_costs())}
-    return partition_figure(run_splits(splits, clusters[2]))
+    return partition_figure(run_splits(splits, clusters[2]), splits)
 
 
 # ---- chapter 3: micro-batches --------------------------------------------------------------------
@@ -169,8 +169,9 @@ FIGURES: tuple[BookFigure, ...] = (
                "The naive pipeline on four ranks: one rank works at a time.", _cmd("naive", 4, 1), _naive),
     BookFigure("ch2_partition", "02_bubbles",
                "Per-rank busy time and step time of a GPT whose head (8192-token vocabulary) costs "
-               "several blocks, split uniformly and by a min-max split of its FLOPs (real compute, "
-               "noisy on a shared CPU); the pipeline runs at the pace of its busier rank.",
+               "about nine blocks, split uniformly and by a min-max split of its FLOPs; timed workload, "
+               "each stage waiting in proportion to its FLOPs. The pipeline runs at the pace of its "
+               "busier rank.",
                "notebook 02, exercise 4: run_splits({'uniform': 4, 'balanced': best_split(layer_costs())}) "
                "from ppedu.notebook.exercises_partition",
                _partition),

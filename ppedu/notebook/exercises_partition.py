@@ -2,14 +2,14 @@
 
     costs = layer_costs()                        # [embedding, block 0..7, head]: FLOPs per micro-batch
     check_partition_choice(bottleneck=1, blocks_on_gpu0=6, costs=costs)
-    runs = run_splits({"uniform": 4, "yours": 6}, group)   # both splits measured on 2 real ranks
+    runs = run_splits({"uniform": 4, "yours": 6}, group)   # both splits measured on 2 real ranks (timed)
 
 The model (``UNBALANCED``) is the course's tiny GPT with an 8192-token vocabulary: its output head
 (ln_f + lm_head + loss, on the last stage) costs several transformer blocks, so the uniform split
 (4 + 4 blocks) leaves GPU 0 waiting for GPU 1 on every micro-batch. The grader judges the choice
 against the analytic FLOP counts (``ppedu.model.partition.flop_costs``): deterministic, where layer
-times measured on a shared CPU can be off by 2x for a block. The runs then show the measured busy
-times, which follow the FLOPs only roughly (a large matmul runs faster per FLOP than a small one).
+times measured on a shared CPU can be off by 2x for a block. The runs then measure both splits with
+the timed workload, each stage waiting as long as its FLOPs would take at a fixed rate.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from __future__ import annotations
 from ppedu.notebook.exercises import OK
 from ppedu.notebook.grading import grader
 
-# fixed micro-batch of 8 sequences x 64 tokens; 3 steps so the fastest one is free of warm-up
+# the model whose FLOPs set the stage times: micro-batches of 8 sequences x 64 tokens
 UNBALANCED = dict(schedule="gpipe", p=2, m=4, workload="model", n_layer=8, vocab_size=8192,
-                  micro_batch_size=8, seq_len=64, steps=3)
+                  micro_batch_size=8, seq_len=64, steps=2)
 
 
 def _config(**overrides):
@@ -72,11 +72,23 @@ def check_partition_choice(bottleneck: int, blocks_on_gpu0: int, costs: list[flo
           f"{got / 1e6:.0f} MFLOP (best split: {best} blocks on GPU 0).")
 
 
-def run_splits(splits: dict[str, int], group) -> dict:
-    """Train the model once per ``{name: blocks_on_gpu0}`` on ``group`` (2 ranks); TrainResults."""
-    from ppedu.training.engine import train
-    n = UNBALANCED["n_layer"]
-    return {name: train(_config(boundaries=[[0, k], [k, n]]), group=group) for name, k in splits.items()}
+def run_splits(splits: dict[str, int], group, forward_ms: float = 20.0) -> dict:
+    """Run GPipe on ``group`` (2 ranks) once per ``{name: blocks_on_gpu0}``; TrainResults.
+
+    The timed workload, each stage waiting in proportion to its FLOPs (``layer_costs``), as a GPU
+    running at a fixed FLOP rate would: an average stage's forward takes ``forward_ms``, every
+    backward twice its forward (two matmuls per forward matmul). Sleeps are faithful on a busy
+    CPU, where the tiny GPT's real compute is dominated by other programs' load."""
+    from ppedu.training.engine import TrainConfig, train
+    costs = layer_costs()
+    out = {}
+    for name, k in splits.items():
+        stage = stage_times(k, costs)
+        scale = [c / (sum(stage) / len(stage)) for c in stage]
+        out[name] = train(TrainConfig(schedule="gpipe", p=2, m=UNBALANCED["m"], workload="timed",
+                                      tf_ms=forward_ms, tb_ms=2 * forward_ms, stage_scale=scale),
+                          group=group)
+    return out
 
 
 def best_split(costs: list[float]) -> int:
@@ -85,10 +97,11 @@ def best_split(costs: list[float]) -> int:
     return partition(_config().model_config(), 2, "balanced", layer_costs=costs).boundaries[0][1]
 
 
-def partition_figure(runs: dict):
-    """Busy time of each GPU and the step time, one bar group per split (``run_splits``'s result)."""
+def partition_figure(runs: dict, splits: dict[str, int]):
+    """Busy time of each GPU and the step time, one bar group per split (``run_splits(splits)``)."""
     from ppedu.notebook import plots
-    names = [f"{k}: blocks {[b - a for a, b in r.config.stage_boundaries()]}" for k, r in runs.items()]
+    n = UNBALANCED["n_layer"]
+    names = [f"{k}: blocks [{splits[k]}, {n - splits[k]}]" for k in runs]
     series = {f"GPU {i} busy": [r.per_rank[i]["busy_s"] * 1e3 for r in runs.values()] for i in range(2)}
     series["step (same timeline)"] = [r.timeline.makespan * 1e3 for r in runs.values()]
     return plots.bar_chart(names, series, title="Uniform vs balanced split, p=2",

@@ -57,6 +57,7 @@ class TrainConfig:
     seed: int = 0
     recompute: str = "none"       # activation recomputation: none, selective (attention core), full
     boundaries: list | None = None  # layer range per virtual stage; set by train() from `partition`
+    stage_scale: list | None = None  # timed, v=1: rank r waits stage_scale[r] x t_f, t_b, t_w (unbalanced)
 
     def __post_init__(self):
         check_choice("schedule", self.schedule, SCHEDULE_NAMES)
@@ -82,6 +83,17 @@ class TrainConfig:
             self.n_layer = max(4, stages)
         self.n_layer = check_int("n_layer", self.n_layer, stages, 64) if self.workload == "model" \
             else check_int("n_layer", self.n_layer, 1, 64)
+        self._check_stage_scale()
+
+    def _check_stage_scale(self) -> None:
+        """An unbalanced timed pipeline: one factor per rank on its t_f, t_b and t_w."""
+        if self.stage_scale is None:
+            return
+        if self.workload != "timed" or self.v != 1:
+            raise UsageError(f"stage_scale needs workload='timed' and v=1 (got {self.workload!r}, v={self.v})")
+        if len(self.stage_scale) != self.p:
+            raise UsageError(f"stage_scale must hold p={self.p} factors (got {len(self.stage_scale)})")
+        self.stage_scale = [check_float("stage_scale", x, 0.01, 100.0) for x in self.stage_scale]
 
     def model_config(self):
         from ppedu.model.gpt import GPTConfig
@@ -103,7 +115,11 @@ class TrainConfig:
 
     def cost_model(self) -> CostModel:
         nbytes = 4 * math.prod(self.activation_shape())
-        return CostModel(t_f=self.tf_ms / 1e3, t_b=self.tb_ms / 1e3, t_w=self.tw_ms / 1e3,
+        scale = self.stage_scale
+
+        def per_rank(ms: float):      # one number, or one per rank for an unbalanced pipeline
+            return ms / 1e3 if scale is None else [ms / 1e3 * f for f in scale]
+        return CostModel(t_f=per_rank(self.tf_ms), t_b=per_rank(self.tb_ms), t_w=per_rank(self.tw_ms),
                          latency_s=self.latency_ms / 1e3, bandwidth_Bps=self.bandwidth_gbps * 1e9,
                          message_bytes=nbytes)
 

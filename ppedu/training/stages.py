@@ -21,22 +21,23 @@ class TimedStage:
     def __init__(self, cfg, chunks: int):
         self.cfg, self.chunks = cfg, chunks
 
-    def _wait(self, ms: float) -> None:
-        time.sleep(ms / 1e3 / self.chunks)  # a chunk is 1/v of the rank's share of the model
+    def _wait(self, ms: float, stage: int) -> None:
+        scale = self.cfg.stage_scale[stage] if self.cfg.stage_scale else 1.0   # unbalanced (v = 1)
+        time.sleep(ms * scale / 1e3 / self.chunks)  # a chunk is 1/v of the rank's share of the model
 
     def first_input(self, mb: int, device) -> torch.Tensor:
         return torch.zeros(self.cfg.activation_shape(), device=device)
 
     def forward(self, stage: int, mb: int, inp: torch.Tensor) -> tuple[torch.Tensor, int]:
-        self._wait(self.cfg.tf_ms)
+        self._wait(self.cfg.tf_ms, stage)
         return inp.clone(), inp.numel() * inp.element_size()
 
     def backward(self, stage: int, entry: dict, grad, split: bool):
-        self._wait(self.cfg.tb_ms if split else self.cfg.tb_ms + self.cfg.tw_ms)
+        self._wait(self.cfg.tb_ms if split else self.cfg.tb_ms + self.cfg.tw_ms, stage)
         return entry["inp"] if stage > 0 else None
 
     def weight(self, stage: int, entry: dict) -> None:
-        self._wait(self.cfg.tw_ms)
+        self._wait(self.cfg.tw_ms, stage)
 
 
 class ModelStage:
