@@ -16,7 +16,7 @@ because an exception inside a widget callback never fails a notebook cell. Bad v
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any
 
 import plotly.graph_objects as go
 

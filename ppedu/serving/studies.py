@@ -11,8 +11,6 @@ Read top-down:
 
 from __future__ import annotations
 
-import dataclasses
-
 from ppedu.serving.calibrate import predicted
 from ppedu.serving.cost import ServingCost, inflight_gain
 from ppedu.serving.scheduler import BatchingConfig
@@ -116,6 +114,3 @@ def without_result(d: dict) -> dict:
     """A report dict without the attached result object (for printing / JSON)."""
     return {k: v for k, v in d.items() if k != "_result"}
 
-
-__all__ = ["run", "inflight_vs_one_batch", "chunked_prefill", "kv_budget", "length_variance",
-           "rate_sweep", "without_result", "dataclasses"]
