@@ -217,3 +217,21 @@ def test_lognormal_is_heavier_tailed_than_exponential_at_the_same_mean():
         return outs[int(0.995 * len(outs))] / (sum(outs) / len(outs))
     assert tail("lognormal") > 1.3 * tail("exponential")
     assert tail("lognormal", 0.5) < tail("lognormal", 1.5)
+
+
+def test_paged_kv_returns_what_a_contiguous_cache_returns():
+    """Tokens written chunk by chunk into scattered blocks come back in order, as LayerKV's do."""
+    import torch
+    from ppedu.model.kvcache import LayerKV
+    from ppedu.serving.paged import BlockPool, PagedKVCache
+    pool = BlockPool(n_blocks=6, block_size=4, n_head=2, head_dim=3)
+    table = [5, 1]                                     # not contiguous, not in order
+    paged, plain = PagedKVCache(pool, table).layer(0), LayerKV()
+    torch.manual_seed(0)
+    for n in (3, 1, 4, 1):                             # chunks crossing block boundaries
+        if -(-(paged.length + n) // 4) > len(table):
+            table.append(len(table) + 2)               # the block manager grows the table in place
+        k, v = torch.randn(2, n, 3), torch.randn(2, n, 3)
+        got, want = paged.append(k, v), plain.append(k, v)
+        assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+    assert paged.length == plain.length == 9 and torch.count_nonzero(pool.k[0][0]) == 0   # block 0 unused

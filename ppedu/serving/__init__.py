@@ -1,9 +1,13 @@
 """A pipeline-parallel inference server (chapter 5).
 
-    workload   seeded requests: arrivals and prompt/output lengths
-    scheduler  batching policies (static, dynamic, continuous) and K batches in flight
-    server     the driver on rank 0 and the stage loop on every rank, with KV caches
-    wire       the fixed-size messages between stages
-    simulator  the same scheduler on a fake clock
-    metrics    throughput, TTFT/TPOT/E2E, decode bubble: ServingResult
+    workload   seeded requests: Poisson or t=0 arrivals, fixed/uniform/exponential/lognormal lengths
+    cost       what a stage step costs: t0 + c * tokens (defaults: Llama-2-7B on an A100)
+    scheduler  batching policies (static, dynamic, continuous), K batches in flight
+    planner    what one iteration carries: decodes first, prompt chunks (token budget), KV blocks
+    blocks     the paged KV cache's block manager; paged: the blocks on a stage
+    driver     THE serving loop (schedule -> run -> postprocess) over a pipe, real or simulated
+    server     the real pipe on rank 0 of real ranks; stage: the other ranks; wire: their messages
+    simulator  the simulated pipe: the same scheduler and loop on a fake clock
+    calibrate  the overheads a real run measured, for the simulator; metrics: ServingResult
+    studies    the chapter's experiments, one function each
 """

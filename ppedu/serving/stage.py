@@ -1,11 +1,11 @@
 """One rank's side of the serving pipeline: its stage of the model, its KV caches, its loop.
 
 Rank r holds stage r of the tiny GPT and, for every request it has seen, the KV cache of its own
-layers (a ``KVCache`` per request id, dropped when the driver says the request finished or was
-preempted). It also keeps its own ``BlockManager``, fed the same allocations as the driver's in
-the same order, and fails loudly if its KV blocks ever run out: the driver's block accounting is
-checked on every rank, every step. (The KV itself is stored as growing tensors per request, not
-in a preallocated block pool: the blocks are counted, not laid out.)
+layers, stored in blocks of a preallocated pool (``ppedu.serving.paged``): a ``PagedKVCache`` per
+request id, whose blocks are freed when the driver says the request finished or was preempted.
+Its own ``BlockManager`` is fed the same allocations as the driver's in the same order and fails
+loudly if the blocks ever run out: the driver's block accounting is checked on every rank, every
+step, against memory that really is that size.
 
 A step on the ``timed`` workload computes (so the tokens can still be checked) and then waits
 until it has lasted ``ServingCost.step_s(tokens)``, like a GPU kernel of known length.
@@ -21,6 +21,7 @@ from ppedu.model.kvcache import KVCache
 from ppedu.runtime import cluster, comm
 from ppedu.serving.blocks import BlockManager
 from ppedu.serving.cost import ServingCost
+from ppedu.serving.paged import BlockPool, PagedKVCache
 from ppedu.serving.scheduler import Iteration
 from ppedu.serving.wire import HEARTBEAT, STOP, TAG_RESULT, TAG_WORK, Wire
 
@@ -30,7 +31,9 @@ class StageServer:
 
     def __init__(self, stage, workload: str, cost: ServingCost, blocks: BlockManager):
         self.stage, self.workload, self.cost, self.blocks = stage, workload, cost, blocks
-        self.caches: dict[int, KVCache] = {}
+        n_head = stage.config.n_head
+        self.pool = BlockPool(blocks.n_blocks, blocks.block_size, n_head, stage.config.n_embd // n_head)
+        self.caches: dict[int, PagedKVCache] = {}
         self.events: list[tuple[str, int, float, float]] = []   # (kind, slot, start, end), raw clock
         self.overran = 0
         self.late_s: list[float] = []                               # timed: step length - its price
@@ -51,9 +54,10 @@ class StageServer:
         for rid in it.released:                                   # finished / preempted: free
             self.caches.pop(rid, None)
             self.blocks.free(rid)
+        caches = []
         for rid, pos, n in zip(it.rids, it.positions, it.lengths):
-            self.blocks.allocate(rid, pos + n)                    # raises if the driver miscounted
-        caches = [self.caches.setdefault(rid, KVCache()) for rid in it.rids]
+            table = self.blocks.allocate(rid, pos + n)            # raises if the driver miscounted
+            caches.append(self.caches.setdefault(rid, PagedKVCache(self.pool, table)))
         with torch.no_grad():
             y = self.stage.forward_infer(x, caches, it.positions, it.lengths)
         if self.stage.is_last:
