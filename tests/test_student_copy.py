@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -131,3 +132,44 @@ def test_unanswered_exercises_fail_with_a_helpful_message(name: str, tmp_path: P
         failures = [errors[i] for i in cells if errors[i]]
         assert failures, f"{exercise} passes without an answer"
         assert all(len(f.split(": ", 1)[-1]) > 20 for f in failures), f"{exercise}: {failures}"
+
+
+def _answer_names(source: str) -> set[str]:
+    """Names a cell's top-level solution blocks assign (the student copy leaves them undefined)."""
+    names: set[str] = set()
+    block: list[str] | None = None
+    for line in source.splitlines():
+        marker = line.strip().lstrip("#").strip().upper()
+        if marker == "BEGIN SOLUTION":
+            block = [] if not line[: len(line) - len(line.lstrip())] else None
+        elif marker == "END SOLUTION":
+            for stmt in ast.parse("\n".join(block or [])).body:  # top-level names only
+                if isinstance(stmt, (ast.FunctionDef, ast.ClassDef)):
+                    names.add(stmt.name)
+                if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                    names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+            block = None
+        elif block is not None:
+            block.append(line)
+    return names
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb")),
+                         ids=lambda p: p.stem)
+def test_no_cell_depends_on_an_unanswered_exercise(path: Path) -> None:
+    """In the student copy an exercise's answer is undefined until the student writes it, so only
+    the exercise's own cell may read it: a later cell that does would end in a NameError instead
+    of the exercise's helpful message (a static check of every chapter; the lab's student copy is
+    also run for real above)."""
+    cells = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    answers: dict[str, int] = {}
+    for i, source in enumerate(cells):
+        code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        names = [n for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name)]
+        loads = {n.id for n in names if isinstance(n.ctx, ast.Load)}
+        stores = {n.id for n in names if isinstance(n.ctx, ast.Store)}  # a cell that sets it first
+        late = sorted(name for name in (loads - stores) & set(answers) if answers[name] != i)
+        assert not late, f"{path.name} code cell {i} reads {late}, answered in code cell(s) " \
+                         f"{sorted({answers[n] for n in late})}: compute it from the library instead"
+        answers.update({name: i for name in _answer_names(source)})

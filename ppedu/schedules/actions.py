@@ -35,7 +35,9 @@ MAX_P, MAX_M, MAX_V = 64, 1024, 16
 # which no entry point answers "within a second or two" (simulator, validator, Gantt).
 MAX_TASKS = MAX_P * MAX_M
 
-_LABEL = re.compile(r"^([FBW])\s*_?\s*\{?(\d{1,7})\}?(?:\s*c\s*(\d{1,3}))?$", re.IGNORECASE)
+# One action as people write it: F3, B_1, W{2}, F1c1 (kind, micro-batch, optional chunk). The only
+# pattern for it: Action.parse and the Markdown table reader (schedules.tables) both use it.
+ACTION_LABEL = re.compile(r"^([FBW])\s*_?\s*\{?(\d+)\}?(?:\s*c\s*(\d+))?$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -74,9 +76,9 @@ class Action:
         halves = str(text).split("+")
         if len(halves) == 2:
             return cls.overlap(cls.parse(halves[0], base), cls.parse(halves[1], base))
-        match = _LABEL.match(str(text).strip())
-        if match is None:
-            raise UsageError(f"action must look like F0, B3, W2c1 or F4c1+B0 (got {text!r})")
+        match = ACTION_LABEL.match(str(text).strip())
+        if match is None or len(match.group(2)) > 7 or len(match.group(3) or "") > 3:
+            raise UsageError(f"action must look like F0, B3, W2c1 or F4c1+B0 (got {str(text)[:40]!r})")
         return cls(match.group(1).upper(), int(match.group(2)) - base, int(match.group(3) or 0))
 
 

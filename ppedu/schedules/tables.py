@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from ppedu.errors import UsageError, check_choice
-from ppedu.schedules.actions import MAX_M, MAX_P, MAX_V, PLACEMENTS, Action, Schedule
+from ppedu.schedules.actions import ACTION_LABEL, MAX_M, MAX_P, MAX_V, PLACEMENTS, Action, Schedule
 from ppedu.schedules.timeline import Event, Timeline
 
 EXAMPLES = ("1f1b_p4_m4", "seed002_1f1b")
@@ -29,7 +29,6 @@ MAX_STEP = 4 * MAX_M * MAX_V
 
 _GPU_HEADER = re.compile(r"^(?:GPU|rank|device)\s*_?\s*(\d+)", re.IGNORECASE)
 _TIME_HEADER = re.compile(r"^(?:t|time|step|时间|时刻)\b|^时间|^时刻", re.IGNORECASE)
-_CELL = re.compile(r"^([FBW])\s*_?\s*\{?(\d+)\}?(?:\s*c\s*(\d+))?$", re.IGNORECASE)
 _IDLE = {"", "-", "--", "—", "–", ".", "idle", "空闲", "bubble", "气泡"}
 
 
@@ -101,7 +100,7 @@ def _read_cell(cell: str, number: int, gpu: int, line: str) -> tuple[str, int, i
     """(kind, micro-batch as written, chunk) of one cell, None when idle."""
     if cell.lower() in _IDLE:
         return None
-    match = _CELL.match(cell)
+    match = ACTION_LABEL.match(cell)
     if match is None:
         raise UsageError(f"line {number}: cannot read cell {cell[:40]!r} for GPU{gpu} "
                          f"(expected F_1, B3, W_2, F1c1, - or empty): {line.strip()[:200]}")
