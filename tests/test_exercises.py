@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from ppedu.notebook import exercises as ex
+from ppedu.notebook import exercises_tp_serving as ex_tp
 
 
 def test_importing_exercises_is_cheap() -> None:
@@ -114,14 +115,14 @@ def test_choose_m_1f1b_is_not_bounded_by_m(capsys) -> None:
 
 def test_tp_vs_pp_bytes() -> None:
     measured = {"tp": {"bytes": 9_000_000, "messages": 96}, "pp": {"bytes": 300_000, "messages": 6}}
-    ex.check_tp_vs_pp_bytes("TP", measured)
+    ex_tp.check_tp_vs_pp_bytes("TP", measured)
     with pytest.raises(AssertionError, match="4 all-reduces"):
-        ex.check_tp_vs_pp_bytes("pp", measured)
+        ex_tp.check_tp_vs_pp_bytes("pp", measured)
     with pytest.raises(AssertionError, match="'tp' or 'pp'"):
-        ex.check_tp_vs_pp_bytes("both", measured)
-    ex.check_tp_vs_pp_bytes("tp", measured, ratio=30)          # 9e6 / 3e5 = 30
+        ex_tp.check_tp_vs_pp_bytes("both", measured)
+    ex_tp.check_tp_vs_pp_bytes("tp", measured, ratio=30)          # 9e6 / 3e5 = 30
     with pytest.raises(AssertionError, match="30.00x more bytes, not 15.00x"):
-        ex.check_tp_vs_pp_bytes("tp", measured, ratio=15)      # the payload ratio, not the wire's
+        ex_tp.check_tp_vs_pp_bytes("tp", measured, ratio=15)      # the payload ratio, not the wire's
 
 
 RESULTS = [
@@ -132,19 +133,19 @@ RESULTS = [
 
 
 def test_policy_choice() -> None:
-    ex.check_policy_choice("continuous", RESULTS, target_s=7.0)
-    ex.check_policy_choice("dynamic", RESULTS, target_s=5.0)
-    ex.check_policy_choice(None, RESULTS, target_s=1.0)
+    ex_tp.check_policy_choice("continuous", RESULTS, target_s=7.0)
+    ex_tp.check_policy_choice("dynamic", RESULTS, target_s=5.0)
+    ex_tp.check_policy_choice(None, RESULTS, target_s=1.0)
     with pytest.raises(AssertionError, match="misses the target"):
-        ex.check_policy_choice("continuous", RESULTS, target_s=5.0)
+        ex_tp.check_policy_choice("continuous", RESULTS, target_s=5.0)
     with pytest.raises(AssertionError, match="more throughput"):
-        ex.check_policy_choice("dynamic", {r["policy"]: r for r in RESULTS}, target_s=7.0)
+        ex_tp.check_policy_choice("dynamic", {r["policy"]: r for r in RESULTS}, target_s=7.0)
     with pytest.raises(AssertionError, match="Choose one of"):
-        ex.check_policy_choice("orca", RESULTS, target_s=7.0)
+        ex_tp.check_policy_choice("orca", RESULTS, target_s=7.0)
 
 
 def test_decode_bubble() -> None:
-    ex.check_decode_bubble(0.75, p=4, inflight=1)
-    ex.check_decode_bubble(0.0, p=4, inflight=4)
+    ex_tp.check_decode_bubble(0.75, p=4, inflight=1)
+    ex_tp.check_decode_bubble(0.0, p=4, inflight=4)
     with pytest.raises(AssertionError, match="how many of the p stages"):
-        ex.check_decode_bubble(0.0, p=4, inflight=1)
+        ex_tp.check_decode_bubble(0.0, p=4, inflight=1)

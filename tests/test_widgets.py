@@ -10,6 +10,7 @@ import re
 import pytest
 
 from ppedu.notebook import widgets
+from ppedu.notebook.panel import ERROR_PREFIX
 from ppedu.training.engine import TrainConfig, train
 from ppedu.schedules.theory import bubble_gpipe
 
@@ -54,7 +55,7 @@ def test_more_micro_batches_change_the_summary(cluster2) -> None:
 def test_bad_values_come_back_as_one_line(values, message, cluster2) -> None:
     figures, text = widgets.run_training({**FAST, **values}, group=cluster2)
     assert figures == []
-    assert text.startswith(widgets.ERROR_PREFIX) and message in text and "\n" not in text
+    assert text.startswith(ERROR_PREFIX) and message in text and "\n" not in text
 
 
 def test_p_must_match_the_cluster(cluster2) -> None:
@@ -84,7 +85,7 @@ def test_latency_sweep_has_a_model_and_an_optimum(cluster2) -> None:
     assert [t.name.split()[0] for t in fig.data] == ["measured", "model", "model"]
     assert "m* ≈ 2.0" in text                               # sqrt((2-1)*40/(2*5))
     _, bad = widgets.run_latency_sweep(FAST, [2], batch_ms=-1, group=cluster2)
-    assert bad.startswith(widgets.ERROR_PREFIX) and "batch_ms" in bad
+    assert bad.startswith(ERROR_PREFIX) and "batch_ms" in bad
 
 
 def test_summary_line_carries_notes(cluster2) -> None:
@@ -127,7 +128,7 @@ def test_sweep_panel_has_an_editable_list_of_m(cluster2) -> None:
 def test_panel_clears_the_previous_chart_after_a_bad_input() -> None:
     """A failed run leaves no chart under its error line: the old one would read as its result."""
     import ipywidgets as w
-    from ppedu.notebook.panel import ERROR_PREFIX, run_panel
+    from ppedu.notebook.panel import run_panel
     from ppedu.notebook import plots
 
     control = w.IntText(2, description="m (micro-batches)")

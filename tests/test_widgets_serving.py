@@ -7,6 +7,7 @@ import re
 import pytest
 
 from ppedu.notebook import widgets_serving as ws
+from ppedu.notebook.panel import ERROR_PREFIX
 from ppedu.errors import UsageError
 
 FAST = {"p": 2, "requests": 6, "max_batch": 2, "output_len": 4, "lengths": "uniform", "step_ms": 4.0}
@@ -68,7 +69,7 @@ def test_policy_comparison_covers_the_three_policies(cluster2):
 def test_bad_values_come_back_as_one_line(values, message):
     figures, text = ws.run_serving({**FAST, **values}, group=None)
     assert figures == []
-    assert text.startswith(ws.ERROR_PREFIX) and message in text and "\n" not in text
+    assert text.startswith(ERROR_PREFIX) and message in text and "\n" not in text
 
 
 @pytest.mark.timeout(60)

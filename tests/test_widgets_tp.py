@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ppedu.notebook import widgets_tp
+from ppedu.notebook.panel import ERROR_PREFIX
 from ppedu.model.gpt import GPTConfig
 
 SMALL = {"n": 2, "layers": 2, "hidden": 32, "heads": 4, "batch": 4, "seq": 16, "latency_ms": 4.0,
@@ -68,7 +69,7 @@ def test_latency_points_move_the_right_way(comparison) -> None:
 def test_bad_values_come_back_as_one_line(values, message) -> None:
     figures, text = widgets_tp.run_comparison({**SMALL, **values})    # fails before any rank runs
     assert figures == []
-    assert text.startswith(widgets_tp.ERROR_PREFIX) and message in text and "\n" not in text
+    assert text.startswith(ERROR_PREFIX) and message in text and "\n" not in text
 
 
 def test_allreduce_grader_checks_against_the_counters() -> None:

@@ -239,8 +239,3 @@ def check_choose_m(m: int | None, p: int, memory_budget_mb: float, per_microbatc
                          f"under {schedule} rank 0 holds {'m' if schedule == 'gpipe' else 'at most p'} "
                          "micro-batches.")
 
-
-# the checkers of the tensor-parallel and serving chapters live beside this module; importable
-# from here as before
-from ppedu.notebook.exercises_tp_serving import (  # noqa: E402,F401
-    check_decode_bubble, check_policy_choice, check_tp_vs_pp_bytes)

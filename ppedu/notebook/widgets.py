@@ -20,8 +20,7 @@ import plotly.graph_objects as go
 from ppedu.notebook import plots
 from ppedu.training.engine import RECOMPUTE, WORKLOADS, TrainConfig, TrainResult, train
 from ppedu.errors import UsageError
-from ppedu.notebook.panel import (ERROR_PREFIX, check_settings, label_style, number,  # noqa: F401
-                                  panel_action, run_panel)                       # (ERROR_PREFIX: re-export)
+from ppedu.notebook.panel import check_settings, label_style, number, panel_action, run_panel
 from ppedu.schedules.actions import SCHEDULE_NAMES
 from ppedu.schedules.builders import fit_v
 from ppedu.training.sweeps import best_m, step_time_model, sweep_m

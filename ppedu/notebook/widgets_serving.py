@@ -23,8 +23,7 @@ import plotly.graph_objects as go
 from ppedu.notebook import plots_serving
 from ppedu.serving.scheduler import POLICIES, BatchingConfig
 from ppedu.errors import check_choice, check_float, check_int
-from ppedu.notebook.panel import (ERROR_PREFIX, check_settings, label_style, number,  # noqa: F401
-                                  panel_action, run_panel)                       # (ERROR_PREFIX: re-export)
+from ppedu.notebook.panel import check_settings, label_style, number, panel_action, run_panel
 from ppedu.serving.server import WORKLOADS, serve
 from ppedu.serving.metrics import ServingResult
 from ppedu.serving.cost import ServingCost

@@ -26,8 +26,7 @@ from ppedu.notebook import plots
 from ppedu.notebook.grading import grader
 from ppedu.errors import UsageError, check_float, check_int
 from ppedu.model.gpt import GPTConfig
-from ppedu.notebook.panel import (ERROR_PREFIX, check_settings, label_style, number,  # noqa: F401
-                                  panel_action, run_panel)                       # (ERROR_PREFIX: re-export)
+from ppedu.notebook.panel import check_settings, label_style, number, panel_action, run_panel
 from ppedu.tensor_parallel.compare import compare_tp_pp, predict_comm_time, predict_step_time
 
 DEFAULTS: dict[str, Any] = {"n": 2, "layers": 2, "hidden": 32, "heads": 4, "batch": 4, "seq": 16,
