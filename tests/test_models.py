@@ -7,8 +7,8 @@ import torch
 
 from ppedu.model.corpus import corpus_vocab_size, get_batch
 from ppedu.errors import UsageError
-from ppedu.model.gpt import (GPT, GPTConfig, KVCache, cached_generate, greedy_generate,
-                          split_into_stages)
+from ppedu.model.gpt import GPT, GPTConfig, split_into_stages
+from ppedu.model.kvcache import KVCache, cached_generate, greedy_generate
 
 CFG = GPTConfig()
 SPLITS = [

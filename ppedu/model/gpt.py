@@ -9,7 +9,7 @@ Read top-down:
   causal_attention     softmax(q k^T / sqrt(hd)) v with a causal mask that knows the cache offset
   set_recompute        activation recomputation: none, selective (attention core) or full (block)
 KV cache and decoding (LayerKV, KVCache, greedy_generate, cached_generate) live in
-ppedu.model.kvcache and are re-exported here.
+ppedu.model.kvcache; this module only uses the cache types.
 
 Shapes: B batch, T sequence, C n_embd, nh n_head, hd = C // nh, V vocab, N flat tokens.
 Stage parameters keep the full model's names (``blocks.2.attn.c_attn.weight``), so a pipeline's
@@ -29,7 +29,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ppedu.model.corpus import corpus_vocab_size
 from ppedu.errors import UsageError, check_choice, check_float, check_int
-from ppedu.model.kvcache import KVCache, LayerKV, cached_generate, greedy_generate  # noqa: F401 (re-export)
+from ppedu.model.kvcache import KVCache, LayerKV
 
 
 @dataclass
