@@ -6,7 +6,7 @@ producer lives on another rank (latency + bytes / bandwidth). That is all a pipe
 bubble falls out.
 
 The event loop (``run_task_lists``) knows nothing about pipelines: it takes per-rank task lists
-and a callback naming each task's dependencies, so the serving simulator reuses it.
+and a callback naming each task's dependencies, so the validator reuses it (unit-length tasks).
 """
 
 from __future__ import annotations
