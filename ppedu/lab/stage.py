@@ -24,7 +24,6 @@ from ppedu.errors import ClusterError
 from ppedu.lab.workloads import LabSpec, make_work
 from ppedu.runtime import comm, worker
 
-_MAX_MB = 1024
 _ABANDONED: list = []  # handles of timed-out messages: kept alive, gloo may still write into them
 
 
@@ -38,11 +37,6 @@ class StageStuck(Exception):
 
 class StageMisuse(Exception):
     """The student called the stage in a way that cannot work (the message says how to fix it)."""
-
-
-def message_tag(stage: int, mb: int, backward: bool) -> int:
-    """Tag of the message virtual stage ``stage`` sends for micro-batch ``mb``."""
-    return (stage * _MAX_MB + mb) * 2 + int(backward)
 
 
 def call_name(name: str, mb: int, chunk: int = 0) -> str:
@@ -90,14 +84,14 @@ class Stage:
         s = self._check("send_forward", mb, chunk)
         self._expect_origin("send_forward", mb, chunk, y, "forward")
         if s < self.spec.num_stages - 1:
-            self._send("send_forward", mb, chunk, y, s + 1, message_tag(s, mb, False))
+            self._send("send_forward", mb, chunk, y, s + 1, comm.pipeline_tag(s, mb, False))
 
     def send_backward(self, mb: int, g: torch.Tensor | None, chunk: int = 0) -> None:
         """Send ``backward``'s input gradient of ``mb`` to the previous stage (nothing on the first)."""
         s = self._check("send_backward", mb, chunk)
         if s > 0:
             self._expect_origin("send_backward", mb, chunk, g, "backward")
-            self._send("send_backward", mb, chunk, g, s - 1, message_tag(s, mb, True))
+            self._send("send_backward", mb, chunk, g, s - 1, comm.pipeline_tag(s, mb, True))
 
     # -- compute -----------------------------------------------------------------------------------
     def forward(self, mb: int, x: torch.Tensor | None, chunk: int = 0) -> torch.Tensor:
@@ -172,7 +166,7 @@ class Stage:
         start = worker.clock()
         # the shape is known (activations and their gradients), so header and payload are posted
         # together and the rank wakes up once per message, not twice
-        handle = comm.irecv_tensor(src, message_tag(from_stage, mb, backward), group=self._group,
+        handle = comm.irecv_tensor(src, comm.pipeline_tag(from_stage, mb, backward), group=self._group,
                                    shape=self.spec.activation_shape())
         worker.set_status(f"waits in {call_name(name, mb, chunk)} from rank {src}")
         try:

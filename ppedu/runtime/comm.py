@@ -102,6 +102,16 @@ def _failed(what: str, peer: int | None, exc: RuntimeError, after_s: float) -> C
                         rank=cluster.rank(), job=what)
 
 
+_MAX_MB = 1024  # pipeline message tags encode (producer stage, micro-batch, direction)
+
+
+def pipeline_tag(producer_stage: int, mb: int, backward: bool) -> int:
+    """The tag of one pipeline message: the activation (or, ``backward``, the gradient) that
+    virtual stage ``producer_stage`` sends for micro-batch ``mb``. The executor and the lab's
+    Stage both use it; comm adds its own header/payload tags on top."""
+    return (producer_stage * _MAX_MB + mb) * 2 + int(backward)
+
+
 def _tag(tag: int) -> dict:
     return {"tag": tag} if cluster.backend() == "gloo" else {}  # NCCL has no tags: order is FIFO
 

@@ -28,13 +28,6 @@ from ppedu.runtime import cluster, comm
 from ppedu.schedules.actions import Action, Schedule, build_schedule
 from ppedu.training.stages import ModelStage, TimedStage
 
-_MAX_MB = 1024  # message tags encode (producer stage, micro-batch, direction)
-
-
-def _message_tag(producer_stage: int, mb: int, backward: bool) -> int:
-    """The P2P tag of one pipeline message (comm adds its own header/payload tags on top)."""
-    return (producer_stage * _MAX_MB + mb) * 2 + int(backward)
-
 
 @dataclass
 class RankState:
@@ -103,10 +96,10 @@ class StepRunner:
             s, (before, after) = self.schedule.stage_of(self.rank, a.chunk), \
                 self.schedule.neighbours(self.rank, a.chunk)
             if a.kind == "F" and before not in (None, self.rank):
-                tag = _message_tag(s - 1, a.mb, False)
+                tag = comm.pipeline_tag(s - 1, a.mb, False)
                 self.posted[tag] = comm.irecv_tensor(before, tag, shape=self.cfg.activation_shape())
             elif a.kind == "B" and after not in (None, self.rank):
-                tag = _message_tag(s + 1, a.mb, True)
+                tag = comm.pipeline_tag(s + 1, a.mb, True)
                 self.posted[tag] = comm.irecv_tensor(after, tag, shape=self.cfg.activation_shape())
 
     def _recv(self, tag: int, mb: int, chunk: int) -> torch.Tensor:
@@ -140,7 +133,7 @@ class StepRunner:
         self._record("F", a, start)
         self._hold((s, a.mb), {"inp": inp, "out": out}, saved)
         if after is not None:
-            self._send(out, after, _message_tag(s, a.mb, False))
+            self._send(out, after, comm.pipeline_tag(s, a.mb, False))
 
     def backward(self, a: Action, grad: torch.Tensor | None) -> None:
         s, (before, _) = self.schedule.stage_of(self.rank, a.chunk), \
@@ -150,7 +143,7 @@ class StepRunner:
         grad_in = self.work.backward(s, self.held[(s, a.mb)], grad, split)
         self._record("B", a, start)
         if before is not None:
-            self._send(grad_in, before, _message_tag(s, a.mb, True))
+            self._send(grad_in, before, comm.pipeline_tag(s, a.mb, True))
         if not split:
             self._release((s, a.mb))
 
@@ -166,9 +159,9 @@ class StepRunner:
         s = self.schedule.stage_of(self.rank, a.chunk)
         if a.kind == "F":
             return self.work.first_input(a.mb, cluster.device()) if s == 0 else \
-                self._recv(_message_tag(s - 1, a.mb, False), a.mb, a.chunk)
+                self._recv(comm.pipeline_tag(s - 1, a.mb, False), a.mb, a.chunk)
         return None if s == self.last_stage else \
-            self._recv(_message_tag(s + 1, a.mb, True), a.mb, a.chunk)
+            self._recv(comm.pipeline_tag(s + 1, a.mb, True), a.mb, a.chunk)
 
     def overlapped(self, a: Action) -> None:
         """DualPipeV's pair: both inputs first, then F and B. On a GPU the two would run on two
