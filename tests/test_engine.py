@@ -105,9 +105,14 @@ def test_training_steps_reduce_the_loss(cluster2):
 @pytest.mark.parametrize("p,m", [(2, 1), (2, 4), (2, 8), (4, 1), (4, 4), (4, 8)])
 def test_timed_bubble_matches_theory(cluster2, cluster4, schedule, p, m):
     group = cluster2 if p == 2 else cluster4
-    result = train(TrainConfig(schedule, p, m, workload="timed", tf_ms=30, tb_ms=30), group=group)
-    assert result.measured_bubble_fraction == pytest.approx(result.theory_bubble_fraction, abs=0.03)
-    assert result.simulated_makespan_s == pytest.approx(result.step_time_s, rel=0.05)
+    """Three steps, judged on the fastest: a busy CPU (a CI runner) only ever *adds* wake-up
+    delay to a timed wait, while a wrong schedule would be off in every step alike."""
+    result = train(TrainConfig(schedule, p, m, workload="timed", tf_ms=30, tb_ms=30, steps=3),
+                   group=group)
+    best = min(range(3), key=lambda s: result.step_times_s[s])
+    assert result.step_bubble_fractions[best] == pytest.approx(result.theory_bubble_fraction, abs=0.03)
+    assert result.simulated_makespan_s == pytest.approx(result.step_times_s[best], rel=0.05)
+    assert result.step_bubble_fractions[-1] == result.measured_bubble_fraction
 
 
 def test_activation_memory_1f1b_bounded_by_p_gpipe_holds_m(cluster4):

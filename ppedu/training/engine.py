@@ -149,6 +149,7 @@ class TrainResult:
     calibration: Calibration | None = None  # means the simulator was fed (ppedu.training.calibration)
     breakdown: list[dict] = field(default_factory=list)  # last step, per rank: compute/overhead/messages/bubble
     simulation_error: float = 0.0      # simulated / measured step - 1: model: median of per-step replays
+    step_bubble_fractions: list[float] = field(default_factory=list)  # measured, one per step
 
     def summary(self) -> dict:
         """The JSON-friendly part (what ``ppedu train --json`` prints)."""
@@ -158,7 +159,8 @@ class TrainResult:
                "theory_bubble_fraction": self.theory_bubble_fraction,
                "simulated_bubble_fraction": self.simulated_bubble_fraction,
                "simulated_makespan_s": self.simulated_makespan_s, "step_time_s": self.step_time_s,
-               "step_times_s": self.step_times_s, "per_rank": self.per_rank, "losses": self.losses,
+               "step_times_s": self.step_times_s, "step_bubble_fractions": self.step_bubble_fractions,
+               "per_rank": self.per_rank, "losses": self.losses,
                "hop_latency_s": self.hop_latency_s,
                "stage_costs": self.partition.stage_costs if self.partition is not None else None,
                "oversubscribed": self.oversubscribed, "notes": self.notes,
@@ -238,6 +240,7 @@ def _assemble(cfg: TrainConfig, outs: list[list[dict]], oversubscribed: bool) ->
     result.activation_memory_method = last[0]["activation_memory_method"]
     if result.activation_memory_method == "saved_tensor_hooks" and cfg.steps > 1:
         notes.append("activation memory measured with saved-tensor hooks on step 0 only")
+    result.step_bubble_fractions = [t.bubble_fraction() for t in timelines]
     result.wall_times_s = [max(r["t_end"] for r in ranks) - min(r["t0"] for r in ranks) for ranks in outs]
     result.calibration, result.breakdown = cal, breakdown(timeline, cal)
     if cfg.workload == "model":
