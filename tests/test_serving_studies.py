@@ -20,7 +20,7 @@ def test_measured_gain_of_continuous_grows_with_the_spread(cluster2):
     """16 requests, max batch 2, K=1: the cost model says 1.00x at sigma 0 (fixed lengths) and 1.40x at 1.5;
     measured (fastest of two runs each), the gain must grow by a clear margin, and the simulator,
     given each run's measured overheads, must land near it."""
-    rows = studies.length_variance([0.0, 1.5], 2, group=cluster2, n=16, max_batch=2)
+    rows = studies.length_variance([0.0, 1.5], 2, group=cluster2, n=16, max_batch=2, repeats=2)
     assert rows[0]["cv"] < rows[1]["cv"]
     for r in rows:
         for policy in ("static", "continuous"):
@@ -71,8 +71,8 @@ def test_measured_label_names_workload_ranks_and_backend(cluster2):
 
 
 def _rows(simulated: bool) -> list[dict]:
-    return [{"cv": cv, "gain": g, "simulated_gain": (g + 0.02) if simulated else None}
-            for cv, g in ((0.2, 1.1), (0.6, 1.4), (1.2, 1.7))]
+    return [{"sigma": sigma, "cv": cv, "gain": g, "simulated_gain": (g + 0.02) if simulated else None}
+            for sigma, cv, g in ((0.0, 0.0, 1.0), (0.75, 0.6, 1.4), (1.5, 1.2, 1.7))]
 
 
 def test_length_variance_plot_shows_measured_solid_and_simulated_dashed():
@@ -80,7 +80,8 @@ def test_length_variance_plot_shows_measured_solid_and_simulated_dashed():
     measured, simulated = fig.data
     assert measured.name == "measured (timed workload, 2 ranks, gloo)" and measured.line.dash == "solid"
     assert simulated.name.startswith("simulated") and simulated.line.dash == "dash"
-    assert list(simulated.y) == [1.12, 1.42, 1.72] and list(measured.x) == [0.2, 0.6, 1.2]
+    assert list(simulated.y) == [1.02, 1.42, 1.72] and list(measured.x) == [0.0, 0.6, 1.2]
+    assert list(measured.text) == ["σ = 0", "σ = 0.75", "σ = 1.5"]          # each point's workload
     assert fig.layout.title.text == "Gain vs spread"
     assert "coefficient of variation" in fig.layout.xaxis.title.text
     assert "ratio" in fig.layout.yaxis.title.text

@@ -165,6 +165,9 @@ def length_variance(rows: Sequence[Mapping], title: str, measured_name: str = "m
     fig = go.Figure()
     _measured_and_simulated(fig, [r["cv"] for r in rows], [r["gain"] for r in rows],
                             [r.get("simulated_gain") for r in rows], "", measured_name, C[5])
+    if all("sigma" in r for r in rows):           # which workload each point is (as printed)
+        fig.data[0].update(mode="lines+markers+text", text=[f"σ = {r['sigma']:g}" for r in rows],
+                           textposition="top left")
     fig.add_hline(y=1.0, line=dict(color="grey", dash="dot"), annotation_text="1 = no gain",
                   annotation_position="bottom right")
     fig.update_xaxes(title_text="spread of output lengths: coefficient of variation (std / mean, no unit)",

@@ -90,12 +90,15 @@ def kv_budget(p: int, blocks: list[int | None], group=None, n: int = 24, block_s
 
 
 # Short steps (4 ms + 0.2 ms per token: crossover 20 tokens) so that a measured sweep of several
-# workloads takes seconds, not minutes; still long next to a CPU's ~1 ms messages.
+# workloads takes seconds, not minutes. Long next to a CPU's ~1 ms messages, but the tiny GPT's own
+# compute (which the timed workload still runs, to check the tokens) takes 1.5-4 ms a step on a
+# busy 2-core machine, so some steps overrun their price: each run measures by how much
+# (``late_s``) and the simulator is given that too.
 QUICK = ServingCost(t0_s=0.004, c_s=0.0002)
 
 
 def length_variance(sigmas: list[float], p: int, group=None, n: int = 24, max_batch: int = 4,
-                    output_len: int = 8, cost: ServingCost | None = None, repeats: int = 2,
+                    output_len: int = 8, cost: ServingCost | None = None, repeats: int = 3,
                     simulate: bool = False) -> list[dict]:
     """Continuous / static throughput (K = 1, all requests at t=0) as lognormal output lengths
     spread at a fixed mean: measured on ``group`` (timed) with ``gain`` and the calibrated
@@ -117,6 +120,7 @@ def length_variance(sigmas: list[float], p: int, group=None, n: int = 24, max_ba
         sims = [runs[k].get("simulated_throughput_tok_s") for k in ("continuous", "static")]
         rows.append({"sigma": sigma, "cv": describe(requests)["output_len_cv"],
                      "output_len_max": describe(requests)["output_len_max"], **runs,
+                     "tries_tok_s": {k: [t[k]["throughput_tok_s"] for t in tries] for k in runs},
                      "gain": runs["continuous"]["throughput_tok_s"] / runs["static"]["throughput_tok_s"],
                      "simulated_gain": None if None in sims else sims[0] / sims[1]})
     return rows
