@@ -21,32 +21,68 @@ import sys
 import warnings
 
 from ppedu.runtime.cluster import get_cluster
+from ppedu.training import executor
 from ppedu.training.engine import TrainConfig, train
 from ppedu.training.profiling import BINS, profile_step_job
 from ppedu.training.torch_baseline import torch_step_job
 
 
-def _time_rows(group, p: int, ms: list[int], steps: int, rounds: int) -> list[float]:
-    """The timing table for one p; returns the ratios."""
-    ratios = []
+def _wall(ranks_start_end) -> float:
+    """One step's time, the same for both: first rank out of the barrier to the last rank done,
+    on the shared clock."""
+    starts, ends = zip(*ranks_start_end)
+    return max(ends) - min(starts)
+
+
+def _where(ranks: list[dict]) -> dict:
+    """Where one of our steps went, mean over ranks, from the events the ranks recorded: compute
+    (F/B/W), waiting for a message (recv), the rest up to the last action (the executor's Python,
+    posting and starting messages), and waiting for the step's sends to leave at the end."""
+    out = dict.fromkeys(WHERE, 0.0)
+    for r in ranks:
+        ev = r["events"]
+        compute = sum(e - s for k, *_, s, e in ev if k != "recv")
+        waiting = sum(e - s for k, *_, s, e in ev if k == "recv")
+        last = max((e for *_, e in ev), default=r["t0"])
+        for key, sec in zip(WHERE, (compute, waiting, last - r["t0"] - compute - waiting,
+                                    r["t_end"] - last)):
+            out[key] += sec / len(ranks)
+    return out
+
+
+WHERE = ("compute", "waiting", "python+set-up", "send tail")
+
+
+def _time_rows(group, p: int, ms: list[int], pairs: int) -> tuple[list[float], list[str]]:
+    """The timing table for one p; returns the ratios and the where-the-time-goes lines."""
+    ratios, where_lines = [], []
     for schedule in ("gpipe", "1f1b"):
         for m in ms:
             if schedule == "1f1b" and m < p:
                 continue  # torch's Schedule1F1B refuses m < p
-            cfg = TrainConfig(schedule, p, m, workload="model", steps=steps, check_grads=True)
-            ours_times, torch_times = [], []
-            for _ in range(rounds):  # side by side: ours, torch, ours, torch, ...
-                res = train(cfg, group=group)
-                ours_times += res.wall_times_s[1:]         # step 0 builds the model: not timed
-                theirs = group.run(torch_step_job, cfg, steps)
-                torch_times += [max(t) for t in zip(*(r["times"] for r in theirs))][1:]
+            res = train(TrainConfig(schedule, p, m, workload="model", steps=2, check_grads=True),
+                        group=group)                           # step 0 builds (and grads), 1 warms
+            cfg = res.config                                   # with the stage boundaries it used
+            theirs = group.run(torch_step_job, cfg, 2)         # fresh, grads, then warm
             torch_grads = {n: g for r in theirs for n, g in r["grads"].items()}
             diff = max(float((res.gradients[n] - torch_grads[n]).abs().max()) for n in torch_grads)
-            ours, ref = statistics.median(ours_times), statistics.median(torch_times)
-            ratios.append(ours / ref)
-            print(f"{p:>2} {schedule:<8} {m:>3} {ours * 1e3:>9.1f} {ref * 1e3:>9.1f} "
-                  f"{ours / ref:>6.2f} {diff:>16.2e}")
-    return ratios
+            ours_t, torch_t, where = [], [], []
+            for i in range(pairs):  # side by side, one step each: a loaded CPU drifts slowly
+                ours = group.run(executor.step_job, cfg, 2 + i)
+                ours_t.append(_wall([(r["t0"], r["t_end"]) for r in ours]))
+                where.append(_where(ours))
+                theirs = group.run(torch_step_job, cfg, 1, None, False)
+                torch_t.append(_wall([(r["starts"][0], r["ends"][0]) for r in theirs]))
+            paired = statistics.median(o / t for o, t in zip(ours_t, torch_t))
+            quart = statistics.quantiles([o / t for o, t in zip(ours_t, torch_t)], n=4)
+            ours_ms, ref_ms = statistics.median(ours_t) * 1e3, statistics.median(torch_t) * 1e3
+            ratios.append(paired)
+            print(f"{p:>2} {schedule:<8} {m:>3} {ours_ms:>9.1f} {ref_ms:>9.1f} {paired:>6.2f} "
+                  f"{quart[0]:>5.2f}-{quart[2]:<5.2f} {diff:>12.2e}")
+            mean = {k: statistics.median(w[k] for w in where) * 1e3 for k in WHERE}
+            where_lines.append(f"{p:>2} {schedule:<8} {m:>3} " + "".join(
+                f"{mean[k]:>15.1f}" for k in WHERE) + f"{ours_ms:>10.1f}")
+    return ratios, where_lines
 
 
 def _profile(group, p: int, m: int, steps: int) -> None:
@@ -72,20 +108,25 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-p", type=int, nargs="+", default=[2, 4])
     parser.add_argument("--m", type=int, nargs="+", default=[4, 8])
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="alternate ours/torch this many times (a loaded CPU drifts)")
+    parser.add_argument("--pairs", type=int, default=15,
+                        help="timed steps of each, alternated ours, torch, ours, ... (a loaded CPU drifts)")
     parser.add_argument("--no-profile", action="store_true")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    print(f"gloo, tiny GPT (model workload), {args.rounds} x {args.steps} steps each "
-          "(first of each run not timed), median step time")
+    print(f"gloo, tiny GPT (model workload), {args.pairs} steps each, ours and torch alternated "
+          "step by step after two warm-up steps; median step time, median and quartiles of the "
+          "ratio of neighbouring steps")
     print(f"{'p':>2} {'schedule':<8} {'m':>3} {'ppedu ms':>9} {'torch ms':>9} {'ratio':>6} "
-          f"{'max |grad diff|':>16}")
-    ratios = []
+          f"{'quartiles':>11} {'|grad diff|':>12}")
+    ratios, where_lines = [], []
     for p in args.p:
-        ratios += _time_rows(get_cluster(p), p, args.m, args.steps, args.rounds)
+        row_ratios, lines = _time_rows(get_cluster(p), p, args.m, args.pairs)
+        ratios, where_lines = ratios + row_ratios, where_lines + lines
     print(f"largest ratio ours/torch: {max(ratios):.2f} (goal <= 1.0)")
+    print("\nwhere our step goes (median over steps of the mean over ranks, ms, from the events "
+          "the ranks recorded on the shared clock):")
+    print(f"{'p':>2} {'schedule':<8} {'m':>3} " + "".join(f"{k:>15}" for k in WHERE) + f"{'step':>10}")
+    print("\n".join(where_lines))
     if not args.no_profile:
         for p in args.p:
             _profile(get_cluster(p), p, max(args.m), 4)
