@@ -20,6 +20,7 @@ travel, so bubbles are measurable on 2 cores. A rank that fails says where in it
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass, field
 
 import torch
@@ -77,6 +78,7 @@ class StepRunner:
         self.local: dict[int, torch.Tensor] = {}        # messages to a stage on this same rank
         self.events: list[tuple] = []                  # (kind, mb, chunk, start, end)
         self.held_bytes = self.peak_bytes = 0
+        self.cpu_s = 0.0    # CPU seconds this rank's thread got from its first action to its last
         # Both ends know a boundary's shape, so the header only carries the send time that an
         # emulated link needs; without one a message is one gloo send instead of two.
         self.header = comm.link_emulated()
@@ -180,6 +182,7 @@ class StepRunner:
               "B": lambda a: self.backward(a, self.input_of(a)),
               "W": self.weight_grad, "O": self.overlapped}
         self.post_receives(actions)
+        cpu_start = time.thread_time()  # this thread's CPU clock: what the OS actually gave us
         for index, action in enumerate(actions):
             cluster.set_status(f"step: {action}")
             try:
@@ -187,6 +190,7 @@ class StepRunner:
             except Exception as error:  # say where in the schedule, then the original error
                 raise RuntimeError(f"{self.schedule.where_it_failed(self.rank, index)}\n"
                                    f"{type(error).__name__}: {error}") from error
+        self.cpu_s = time.thread_time() - cpu_start
         for handle in self.sends:
             handle.wait()
 
@@ -241,7 +245,7 @@ def step_job(cfg, step: int) -> dict:
     return {"rank": cluster.rank(), "t0": t0, "t_end": t_end, "events": runner.events,
             "loss": runner.loss if state.schedule.place_of(runner.last_stage)[0] == cluster.rank()
             else None, "peak_activation_bytes": peak, "activation_memory_method": method, "grads": grads,
-            "stats": comm.stats(), "hop_latency_s": hop}
+            "stats": comm.stats(), "hop_latency_s": hop, "cpu_s": runner.cpu_s}
 
 
 def steps_job(cfg, first_step: int, count: int) -> list[dict]:
