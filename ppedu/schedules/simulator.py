@@ -18,6 +18,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 from ppedu.errors import UsageError, check_float
+from ppedu.schedules import compiled
 from ppedu.schedules.actions import Schedule, TaskKey, rank_tasks
 from ppedu.schedules.timeline import Event, Timeline
 
@@ -164,9 +165,33 @@ def _without_cyclic_gc():
 
 
 def simulate(schedule: Schedule, costs: CostModel | None = None) -> SimResult:
-    """Simulate ``schedule`` under ``costs``; return its timeline and metrics."""
+    """Simulate ``schedule`` under ``costs``; return its timeline and metrics.
+
+    A well-formed schedule runs on the fast path (``ppedu.schedules.compiled``); anything else
+    (a task twice, a micro-batch out of range, a deadlock) on ``simulate_reference``, which
+    computes the same numbers the plain way and names what is wrong."""
+    with _without_cyclic_gc():
+        return _simulate_fast(schedule, costs or CostModel()) or _simulate(schedule, costs)
+
+
+def simulate_reference(schedule: Schedule, costs: CostModel | None = None) -> SimResult:
+    """``simulate`` without the fast path: tuple keys and callbacks, the model as written above."""
     with _without_cyclic_gc():
         return _simulate(schedule, costs)
+
+
+def _simulate_fast(schedule: Schedule, costs: CostModel) -> SimResult | None:
+    """``_simulate`` on numbers; None where the reference must answer."""
+    p, v = schedule.p, schedule.v
+    t_f, t_b, t_w = (costs.per_rank(n, p) for n in ("t_f", "t_b", "t_w"))
+    program = compiled.compile_schedule(schedule, costs.message_time())
+    if program is None:
+        return None
+    ran = compiled.run_program(program, compiled.durations(program, schedule.split_backward,
+                                                           t_f, t_b, t_w, v))
+    if ran is None:
+        return None
+    return result_from_timeline(compiled.timeline_of(program, *ran), compiled.peaks_of(program))
 
 
 def _simulate(schedule: Schedule, costs: CostModel | None) -> SimResult:
@@ -220,13 +245,14 @@ def _id_of(key: TaskKey, ids: dict[TaskKey, int], keys: list[TaskKey]) -> int:
     return ids[key]
 
 
-def result_from_timeline(timeline: Timeline) -> SimResult:
+def result_from_timeline(timeline: Timeline, peaks: list[int] | None = None) -> SimResult:
+    """The metrics of ``timeline``; ``peaks``: its ``peak_inflight`` per rank, if known."""
     ranks = range(timeline.world_size)
     return SimResult(timeline=timeline, makespan=timeline.makespan,
                      bubble_fraction=timeline.bubble_fraction(),
                      busy=[timeline.busy(r) for r in ranks],
                      idle=[timeline.idle(r) for r in ranks],
-                     peak_inflight=[timeline.peak_inflight(r) for r in ranks])
+                     peak_inflight=peaks or [timeline.peak_inflight(r) for r in ranks])
 
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ppedu.errors import UsageError, check_int
+from ppedu.schedules import compiled
 from ppedu.schedules.actions import MAX_M, MAX_P, MAX_V, Action, Schedule, TaskKey, needs, task_key
 from ppedu.schedules.simulator import Deadlock, run_task_lists, schedule_tasks
 from ppedu.schedules.timeline import Event, Timeline
@@ -200,6 +201,16 @@ def _missing_or_repeated(sched: Schedule, names: _Namer, present: dict[TaskKey, 
 
 
 def _run_blocking(sched: Schedule, names: _Namer) -> tuple[list[str], Timeline | None]:
+    """Run with unit times and blocking receives on the simulator's fast path (a complete
+    schedule is well-formed); a deadlock is explained by the reference below."""
+    program = compiled.compile_schedule(sched, 0.0)
+    ran = program and compiled.run_program(program, [[1.0] * len(row) for row in program.codes])
+    if not ran:
+        return _run_blocking_reference(sched, names)
+    return [], compiled.timeline_of(program, *ran)
+
+
+def _run_blocking_reference(sched: Schedule, names: _Namer) -> tuple[list[str], Timeline | None]:
     """Run with unit times and blocking receives; explain a deadlock if it happens."""
     lists, deps = schedule_tasks(sched)
     try:
