@@ -105,3 +105,17 @@ def test_validator_timeline_equals_the_blocking_reference():
         assert verdict.timeline.events == timeline.events
         assert [verdict.timeline.busy(r) for r in range(schedule.p)] == \
             [timeline.busy(r) for r in range(schedule.p)]
+
+
+def test_quick_completeness_agrees_with_the_full_check():
+    """The validator's quick answer for well-formed schedules (``_complete``) never hides a
+    problem the full check would name, and says "complete" whenever the full check finds none."""
+    from ppedu.schedules.validator import _complete, _completeness_problems, _Namer
+    short = build_schedule("zb1", 3, 4)
+    no_w = Schedule("zb1", 3, 4, 1, [[a for a in r if a.kind != "W"] for r in short.ranks], True)
+    candidates = [*_schedules(), *_broken(), no_w]
+    for schedule in candidates:
+        program = compiled.compile_schedule(schedule, 0.0)
+        full = _completeness_problems(schedule, _Namer(schedule, False))
+        assert _complete(schedule, program) == (not full), (schedule.name, full[:1])
+    assert sum(not _complete(s, compiled.compile_schedule(s, 0.0)) for s in candidates) >= 4

@@ -11,9 +11,7 @@ and a callback naming each task's dependencies, so the validator reuses it (unit
 
 from __future__ import annotations
 
-import gc
 import math
-from contextlib import contextmanager
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
@@ -149,34 +147,19 @@ def schedule_tasks(schedule: Schedule) -> tuple[list[list[TaskKey]], dict[TaskKe
     return lists, deps
 
 
-@contextmanager
-def _without_cyclic_gc():
-    """The simulator allocates about ten small tuples per action, all alive until it returns and
-    none in a reference cycle; the cyclic collector would re-scan them again and again (measured:
-    it made p=64, m=512 cost 5-10x more per action than p=8, m=64). Reference counting still
-    frees everything; the collector is back on when we return."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def simulate(schedule: Schedule, costs: CostModel | None = None) -> SimResult:
     """Simulate ``schedule`` under ``costs``; return its timeline and metrics.
 
     A well-formed schedule runs on the fast path (``ppedu.schedules.compiled``); anything else
     (a task twice, a micro-batch out of range, a deadlock) on ``simulate_reference``, which
     computes the same numbers the plain way and names what is wrong."""
-    with _without_cyclic_gc():
+    with compiled.without_cyclic_gc():
         return _simulate_fast(schedule, costs or CostModel()) or _simulate(schedule, costs)
 
 
 def simulate_reference(schedule: Schedule, costs: CostModel | None = None) -> SimResult:
     """``simulate`` without the fast path: tuple keys and callbacks, the model as written above."""
-    with _without_cyclic_gc():
+    with compiled.without_cyclic_gc():
         return _simulate(schedule, costs)
 
 

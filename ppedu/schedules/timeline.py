@@ -69,7 +69,7 @@ class Timeline:
     @property
     def makespan(self) -> float:
         if self._makespan is None:  # asked once per rank by idle(): compute it once
-            self._makespan = max((e.end for e in self.events), default=0.0)
+            self._makespan = max(map(attrgetter("end"), self.events), default=0.0)
         return self._makespan
 
     def rank_events(self, rank: int, compute_only: bool = False) -> list[Event]:
