@@ -160,27 +160,29 @@ def durations(program: Program, split_backward: bool, t_f: list[float], t_b: lis
     return rows
 
 
-def run_program(program: Program, durations: list[list[float]]) -> list[float] | None:
+def run_program(program: Program, durations: list[list[float]]) -> tuple[list, list] | None:
     """The event loop of ``simulator.run_task_lists`` on numbers: each rank runs its tasks in
     order, a task starting when the rank is free and every task it waits for has ended (plus the
     message delay). A blocked rank parks on the task it misses until that task ends.
 
-    Returns ``begin``, ``end`` (start and end time by task code, None where no task ran), or
-    None on a deadlock (the reference names who waits for what)."""
-    begin: list = [None] * program.size
-    finish: list = [None] * program.size
+    Returns each rank's start and end times, in its order, or None on a deadlock (the
+    reference names who waits for what)."""
+    finish: list = [None] * program.size  # end time by task code: what the others look up
     p = len(program.codes)
-    rows = [list(zip(c, d, w)) for c, d, w in zip(program.codes, durations, program.waits)]
+    begins = [[0.0] * len(codes) for codes in program.codes]
+    ends = [[0.0] * len(codes) for codes in program.codes]
     position, free_at = [0] * p, [0.0] * p
     parked: dict[int, list[int]] = {}  # missing task -> ranks waiting for it
     runnable = list(range(p))
     while runnable:
         rank = runnable.pop()
-        row, i, clock = rows[rank], position[rank], free_at[rank]
-        n = len(row)
+        codes, durs, waits = program.codes[rank], durations[rank], program.waits[rank]
+        begin, end_at = begins[rank], ends[rank]
+        i, clock = position[rank], free_at[rank]
+        n = len(codes)
         while i < n:
-            task, duration, waits = row[i]
-            for shift, delay in waits:
+            task = codes[i]
+            for shift, delay in waits[i]:
                 end = finish[task + shift]
                 if end is None:  # not done yet: park on it (the for-else below is skipped)
                     parked.setdefault(task + shift, []).append(rank)
@@ -188,33 +190,32 @@ def run_program(program: Program, durations: list[list[float]]) -> list[float] |
                 if end + delay > clock:
                     clock = end + delay
             else:
-                begin[task] = clock
-                clock = finish[task] = clock + duration
+                begin[i] = clock
+                clock = finish[task] = end_at[i] = clock + durs[i]
                 i += 1
                 if parked and task in parked:
                     runnable += parked.pop(task)
                 continue
             break
         position[rank], free_at[rank] = i, clock
-    if any(i < len(row) for i, row in zip(position, rows)):
+    if any(i < len(codes) for i, codes in zip(position, program.codes)):
         return None
-    return begin, finish
+    return begins, ends
 
 
-def timeline_of(program: Program, begin: list, finish: list) -> Timeline:
+def timeline_of(program: Program, begins: list[list[float]], ends: list[list[float]]) -> Timeline:
     """The timeline of a finished run, with each rank's busy time summed on the way (exactly as
     ``Timeline.busy`` sums it: in time order, the intervals never overlap on one rank)."""
     rows, busy = [], []
     for rank, codes in enumerate(program.codes):
-        starts = list(map(begin.__getitem__, codes))
-        ends = list(map(finish.__getitem__, codes))
+        starts, stops = begins[rank], ends[rank]
         total = 0.0
-        for start, end in zip(starts, ends):
+        for start, end in zip(starts, stops):
             if end > start:
                 total += end - start
         busy.append(total)
         fields = zip(repeat(rank), program.kinds[rank], program.mbs[rank], program.chunks[rank],
-                     starts, ends)
+                     starts, stops)
         rows.append(list(map(tuple.__new__, repeat(Event), fields)))  # Event(*f), without a call
     return Timeline.from_ranks(rows, len(program.codes), busy)
 

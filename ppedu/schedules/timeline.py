@@ -55,12 +55,13 @@ class Timeline:
         rank r's events back to back in time order (each starts when the one before ended or
         later: a simulation's). Then a stable sort by start alone of the rows one after another
         is the sort by (start, rank, end): equal starts keep the lower rank first, and on one
-        rank a zero-length event ends before the next one. ``busy[r]``, when the caller already
-        summed it, must be what ``busy(r)`` would compute."""
+        rank a zero-length event ends before the next one; the last event of a row ends last.
+        ``busy[r]``, when the caller already summed it, must be what ``busy(r)`` computes."""
         timeline = cls([], world_size)
         events = [e for row in rows for e in row]
         events.sort(key=attrgetter("start"))
         timeline.events = events
+        timeline._makespan = max((row[-1].end for row in rows if row), default=0.0)
         timeline._by_rank = {rank: row for rank, row in enumerate(rows) if row}
         if busy is not None:
             timeline._busy = dict(enumerate(busy))
