@@ -77,6 +77,9 @@ class StepRunner:
         self.local: dict[int, torch.Tensor] = {}        # messages to a stage on this same rank
         self.events: list[tuple] = []                  # (kind, mb, chunk, start, end)
         self.held_bytes = self.peak_bytes = 0
+        # Both ends know a boundary's shape, so the header only carries the send time that an
+        # emulated link needs; without one a message is one gloo send instead of two.
+        self.header = comm.link_emulated()
 
     @property
     def loss(self) -> float:
@@ -87,20 +90,21 @@ class StepRunner:
         if dst == self.rank:  # the next stage lives here too (a V turns on the last rank)
             self.local[tag] = t.detach()
         else:
-            self.sends.append(comm.isend_tensor(t, dst, tag))
+            self.sends.append(comm.isend_tensor(t, dst, tag, header=self.header))
 
     def post_receives(self, actions: list[Action]) -> None:
         """Post every receive of the step up front (shapes are known), in the order they will be
         consumed, so messages land while this rank computes instead of when it asks for them."""
+        shape = self.cfg.activation_shape()
         for a in (u for action in actions for u in action.units):
             s, (before, after) = self.schedule.stage_of(self.rank, a.chunk), \
                 self.schedule.neighbours(self.rank, a.chunk)
             if a.kind == "F" and before not in (None, self.rank):
                 tag = comm.pipeline_tag(s - 1, a.mb, False)
-                self.posted[tag] = comm.irecv_tensor(before, tag, shape=self.cfg.activation_shape())
+                self.posted[tag] = comm.irecv_tensor(before, tag, shape, header=self.header)
             elif a.kind == "B" and after not in (None, self.rank):
                 tag = comm.pipeline_tag(s + 1, a.mb, True)
-                self.posted[tag] = comm.irecv_tensor(after, tag, shape=self.cfg.activation_shape())
+                self.posted[tag] = comm.irecv_tensor(after, tag, shape, header=self.header)
 
     def _recv(self, tag: int, mb: int, chunk: int) -> torch.Tensor:
         if tag in self.local:
@@ -238,6 +242,12 @@ def step_job(cfg, step: int) -> dict:
             "loss": runner.loss if state.schedule.place_of(runner.last_stage)[0] == cluster.rank()
             else None, "peak_activation_bytes": peak, "activation_memory_method": method, "grads": grads,
             "stats": comm.stats(), "hop_latency_s": hop}
+
+
+def steps_job(cfg, first_step: int, count: int) -> list[dict]:
+    """``count`` steps in one job, as a training loop runs them (``step_job`` for each): timing
+    the steady state without a job round trip from the driver between steps."""
+    return [step_job(cfg, step) for step in range(first_step, first_step + count)]
 
 
 def _meter(state: RankState, step: int):
