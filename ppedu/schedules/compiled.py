@@ -2,10 +2,9 @@
 
 ``ppedu.schedules.simulator`` explains the model with tuple keys ``(kind, stage, mb)``, dicts and
 callbacks (``simulate_reference``). This module computes exactly the same numbers, bit for bit
-(tests/test_simulator_fast.py compares every builder), about 3 times faster (1.8x for
-DualPipeV, whose overlapped pairs take a slower road below), for the planner, the frontier
-sweeps, the validator and the widgets, which simulate up to 10^5 actions at a time. Where the
-time went (benchmarks/bench_simulator.py measures it):
+(tests/test_simulator_fast.py compares every builder), about 3 times faster, for the planner,
+the frontier sweeps, the validator and the widgets, which simulate up to 10^5 actions at a
+time. Where the time went (benchmarks/bench_simulator.py measures it):
 
   * a task is one int, ``code = kind offset + stage * m + mb``: lists indexed by it replace dicts
     keyed by tuples (hashing a tuple costs more than the rest of a step of the event loop);
@@ -38,10 +37,10 @@ KINDS = ("F", "B", "W")
 
 @contextmanager
 def without_cyclic_gc():
-    """The simulator (and the validator) allocate a few small objects per action, all alive until
-    it returns and none in a reference cycle; the cyclic collector would re-scan them again and again (measured:
-    it made p=64, m=512 cost 5-10x more per action than p=8, m=64). Reference counting still
-    frees everything; the collector is back on when we return."""
+    """The simulator and the validator allocate a few small objects per action, all alive until
+    they return and none in a reference cycle; the cyclic collector would re-scan them again and
+    again (measured: it made p=64, m=512 cost 5-10x more per action than p=8, m=64). Reference
+    counting still frees everything; the collector is back on when we return."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -83,7 +82,7 @@ def _compile_rank(schedule: Schedule, rank: int, message: float, offset: dict) -
     actions = schedule.ranks[rank]
     if not set(map(type, actions)) <= {Action}:
         return None
-    pairs = {i for i, a in enumerate(actions) if a.parts}
+    pairs = [i for i, a in enumerate(actions) if a.parts]  # overlapped pairs, in order
     units = [u for a in actions for u in (a.parts or (a,))] if pairs else actions
     if pairs and not set(map(type, units)) <= {Action}:
         return None
@@ -101,7 +100,7 @@ def _compile_rank(schedule: Schedule, rank: int, message: float, offset: dict) -
     if pairs:
         if any(len(actions[i].parts) != 2 for i in pairs):
             return None
-        _pairs_wait_for_both(schedule, rank, message, offset, pairs, codes, waits)
+        _pairs_wait_for_both(schedule, rank, message, offset, pairs, waits)
     return codes, waits, kinds, mbs, chunks, stage_slots
 
 
@@ -131,20 +130,24 @@ def _wait_table(schedule: Schedule, rank: int, message: float) -> dict[str, list
 
 
 def _pairs_wait_for_both(schedule: Schedule, rank: int, message: float, offset: dict,
-                         pairs: set[int], codes: list[int], waits: list[tuple]) -> None:
+                         pairs: list[int], waits: list[tuple]) -> None:
     """An overlapped pair starts when both halves' inputs are there: its first half also waits
-    for what the second needs (``actions.rank_tasks``, the reference, does the same)."""
+    for what the second needs (``actions.rank_tasks``, the reference, does the same). Code
+    offsets depend on the halves' kinds, chunks and micro-batch distance only, so pairs of one
+    shape share one answer (DualPipeV repeats a few shapes thousands of times)."""
     m, last = schedule.m, schedule.num_stages - 1
-    position = 0
-    for index, action in enumerate(schedule.ranks[rank]):
-        if index in pairs:
-            first, second = ((u.kind, schedule.stage_of(rank, u.chunk), u.mb) for u in action.parts)
+    shapes: dict[tuple, tuple] = {}
+    for before, index in enumerate(pairs):  # each earlier pair adds one unit before this one
+        f, b = schedule.ranks[rank][index].parts
+        shape = (f.kind, f.chunk, b.kind, b.chunk, b.mb - f.mb)
+        if shape not in shapes:
+            first, second = ((u.kind, schedule.stage_of(rank, u.chunk), u.mb) for u in (f, b))
             needs = _needs(first, last) + [d for d in _needs(second, last) if d != first]
-            code = codes[position]
-            waits[position] = tuple(
-                (offset[k] + s * m + mb - code,
-                 0.0 if schedule.place_of(s)[0] == rank else message) for k, s, mb in needs)
-        position += len(action.parts) or 1
+            code = offset[first[0]] + first[1] * m + first[2]
+            shapes[shape] = tuple((offset[k] + s * m + mb - code,
+                                   0.0 if schedule.place_of(s)[0] == rank else message)
+                                  for k, s, mb in needs)
+        waits[index + before] = shapes[shape]
 
 
 def durations(program: Program, split_backward: bool, t_f: list[float], t_b: list[float],
