@@ -8,6 +8,12 @@ pooled means against the mean measured step, and where rank 0's and the last ran
 (compute / overhead / messages / bubble, ms). A shared CPU makes single steps noisy (a rank
 that is descheduled shows up as a long action or a long wait): compare medians, not steps.
 
+With more ranks than cores (p=4 on 2 cores) an action's duration depends on how many ranks
+compute at the same time, so the replay shares the cores among the ranks ready to run
+(processor sharing, ``ppedu.schedules.shared_cpu``); the column "cores" is the median of the
+cores the ranks measurably had (their threads' CPU clocks; fewer than the machine's when other
+programs run), "-" where every rank had a core of its own.
+
     .venv/bin/python benchmarks/bench_simulator_vs_real.py [-p 2 4] [--m 4 8] [--steps 6]
 """
 
@@ -35,7 +41,7 @@ def main() -> int:
     warnings.simplefilter("ignore")
     print(f"model workload, {args.steps} steps each (the first not used), gloo")
     print(f"{'p':>2} {'schedule':<8} {'m':>3} {'replay err':>10} {'pooled sim ms':>13} "
-          f"{'mean step ms':>12} {'message ms':>10}  rank 0 / last rank: compute/overhead/messages/bubble ms")
+          f"{'mean step ms':>12} {'message ms':>10} {'cores':>5}  rank 0 / last rank: compute/overhead/messages/bubble ms")
     worst = 0.0
     for p in args.p:
         group = get_cluster(p)
@@ -45,9 +51,11 @@ def main() -> int:
                           group=group)
                 mean = statistics.fmean(r.step_times_s[1:] or r.step_times_s)
                 worst = max(worst, abs(r.simulation_error))
+                shared = r.calibration.effective_cores
+                cores = f"{shared:.2f}" if shared else "-"
                 print(f"{p:>2} {schedule:<8} {m:>3} {r.simulation_error * 100:>+9.1f}% "
                       f"{r.simulated_makespan_s * 1e3:>13.1f} {mean * 1e3:>12.1f} "
-                      f"{r.calibration.message_s * 1e3:>10.2f}  {_parts(r.breakdown[0])} | "
+                      f"{r.calibration.message_s * 1e3:>10.2f} {cores:>5}  {_parts(r.breakdown[0])} | "
                       f"{_parts(r.breakdown[-1])}")
     print(f"largest |replay error|: {worst * 100:.1f}% (goal <= 10%)")
     return 0 if worst <= 0.10 else 1

@@ -1,10 +1,15 @@
 """Step time of ppedu's engine vs torch.distributed.pipelining, same model, p and m, on gloo.
 
-Both run in the same warm cluster, one after the other, several steps each, timed the same way
-(from a barrier to the last rank done); the table prints the median step time of each and the ratio ours / torch (goal: <= 1.0), and the largest gradient
-difference between the two after the first step (they must agree).
+Both run in the same warm cluster and are timed the same way: a step runs from the first rank
+out of the barrier to the last rank done, on the shared clock; steps run in a loop inside one job
+(a training loop, no driver round trip between steps), and the two alternate in rounds (ours,
+torch, ours, ...) because a shared CPU's load drifts. The table prints the median step time of
+each, the ratio ours / torch (goal: <= 1.0), the range of the per-round ratios (the spread a
+loaded machine adds) and the largest gradient difference after the first step (they must agree).
+Then "where our step goes": the ranks' own event records split each step into compute, waiting
+for a message, the executor's Python and message set-up, and waiting for sends at the end.
 
-    .venv/bin/python benchmarks/bench_vs_torch_pipelining.py [-p 2 4] [--m 4 8] [--steps 5]
+    .venv/bin/python benchmarks/bench_vs_torch_pipelining.py [-p 2 4] [--m 4 8] [--steps 5] [--rounds 4]
 
 Then a profile (cProfile on every rank, ``ppedu.training.profiling``): each rank's own time per
 step in five bins (waiting in a work handle, message set-up, torch compute, torch's Python, other
@@ -21,32 +26,68 @@ import sys
 import warnings
 
 from ppedu.runtime.cluster import get_cluster
+from ppedu.training import executor
 from ppedu.training.engine import TrainConfig, train
 from ppedu.training.profiling import BINS, profile_step_job
 from ppedu.training.torch_baseline import torch_step_job
 
 
-def _time_rows(group, p: int, ms: list[int], steps: int, rounds: int) -> list[float]:
-    """The timing table for one p; returns the ratios."""
-    ratios = []
+def _wall(ranks_start_end) -> float:
+    """One step's time, the same for both: first rank out of the barrier to the last rank done,
+    on the shared clock."""
+    starts, ends = zip(*ranks_start_end)
+    return max(ends) - min(starts)
+
+
+def _where(ranks: list[dict]) -> dict:
+    """Where one of our steps went, mean over ranks, from the events the ranks recorded: compute
+    (F/B/W), waiting for a message (recv), the rest up to the last action (the executor's Python,
+    posting and starting messages), and waiting for the step's sends to leave at the end."""
+    out = dict.fromkeys(WHERE, 0.0)
+    for r in ranks:
+        ev = r["events"]
+        compute = sum(e - s for k, *_, s, e in ev if k != "recv")
+        waiting = sum(e - s for k, *_, s, e in ev if k == "recv")
+        last = max((e for *_, e in ev), default=r["t0"])
+        for key, sec in zip(WHERE, (compute, waiting, last - r["t0"] - compute - waiting,
+                                    r["t_end"] - last)):
+            out[key] += sec / len(ranks)
+    return out
+
+
+WHERE = ("compute", "waiting", "python+set-up", "send tail")
+
+
+def _time_rows(group, p: int, ms: list[int], steps: int, rounds: int) -> tuple[list[float], list[str]]:
+    """The timing table for one p; returns the ratios and the where-the-time-goes lines."""
+    ratios, where_lines = [], []
     for schedule in ("gpipe", "1f1b"):
         for m in ms:
             if schedule == "1f1b" and m < p:
                 continue  # torch's Schedule1F1B refuses m < p
-            cfg = TrainConfig(schedule, p, m, workload="model", steps=steps, check_grads=True)
-            ours_times, torch_times = [], []
-            for _ in range(rounds):  # side by side: ours, torch, ours, torch, ...
-                res = train(cfg, group=group)
-                ours_times += res.wall_times_s[1:]         # step 0 builds the model: not timed
-                theirs = group.run(torch_step_job, cfg, steps)
-                torch_times += [max(t) for t in zip(*(r["times"] for r in theirs))][1:]
+            res = train(TrainConfig(schedule, p, m, workload="model", steps=2, check_grads=True),
+                        group=group)                           # step 0 builds (and grads), 1 warms
+            cfg = res.config                                   # with the stage boundaries it used
+            theirs = group.run(torch_step_job, cfg, 2)         # fresh, grads, then warm
             torch_grads = {n: g for r in theirs for n, g in r["grads"].items()}
             diff = max(float((res.gradients[n] - torch_grads[n]).abs().max()) for n in torch_grads)
-            ours, ref = statistics.median(ours_times), statistics.median(torch_times)
-            ratios.append(ours / ref)
-            print(f"{p:>2} {schedule:<8} {m:>3} {ours * 1e3:>9.1f} {ref * 1e3:>9.1f} "
-                  f"{ours / ref:>6.2f} {diff:>16.2e}")
-    return ratios
+            ours_t, torch_t, where, paired = [], [], [], []
+            for i in range(rounds):  # side by side, ours, torch, ours, ...: a loaded CPU drifts
+                ours = group.run(executor.steps_job, cfg, 2 + i * steps, steps)
+                ours_t += [_wall([(r["t0"], r["t_end"]) for r in step]) for step in zip(*ours)]
+                where += [_where(list(step)) for step in zip(*ours)]
+                theirs = group.run(torch_step_job, cfg, steps, None, False)
+                torch_t += [_wall([(r["starts"][j], r["ends"][j]) for r in theirs]) for j in range(steps)]
+                paired.append(statistics.median(ours_t[-steps:]) / statistics.median(torch_t[-steps:]))
+            ours_ms, ref_ms = statistics.median(ours_t) * 1e3, statistics.median(torch_t) * 1e3
+            ratio = ours_ms / ref_ms
+            ratios.append(ratio)
+            print(f"{p:>2} {schedule:<8} {m:>3} {ours_ms:>9.1f} {ref_ms:>9.1f} {ratio:>6.2f} "
+                  f"{min(paired):>5.2f}-{max(paired):<5.2f} {diff:>12.2e}")
+            mean = {k: statistics.median(w[k] for w in where) * 1e3 for k in WHERE}
+            where_lines.append(f"{p:>2} {schedule:<8} {m:>3} " + "".join(
+                f"{mean[k]:>15.1f}" for k in WHERE) + f"{ours_ms:>10.1f}")
+    return ratios, where_lines
 
 
 def _profile(group, p: int, m: int, steps: int) -> None:
@@ -72,20 +113,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-p", type=int, nargs="+", default=[2, 4])
     parser.add_argument("--m", type=int, nargs="+", default=[4, 8])
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per run")
+    parser.add_argument("--rounds", type=int, default=4,
                         help="alternate ours/torch this many times (a loaded CPU drifts)")
     parser.add_argument("--no-profile", action="store_true")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    print(f"gloo, tiny GPT (model workload), {args.rounds} x {args.steps} steps each "
-          "(first of each run not timed), median step time")
+    print(f"gloo, tiny GPT (model workload), {args.rounds} rounds of {args.steps} steps each in "
+          "one job per round (a training loop), ours and torch alternated, after two warm-up steps; "
+          "median step time, ratio of the medians, and the range of the per-round ratios")
     print(f"{'p':>2} {'schedule':<8} {'m':>3} {'ppedu ms':>9} {'torch ms':>9} {'ratio':>6} "
-          f"{'max |grad diff|':>16}")
-    ratios = []
+          f"{'rounds':>11} {'|grad diff|':>12}")
+    ratios, where_lines = [], []
     for p in args.p:
-        ratios += _time_rows(get_cluster(p), p, args.m, args.steps, args.rounds)
+        row_ratios, lines = _time_rows(get_cluster(p), p, args.m, args.steps, args.rounds)
+        ratios, where_lines = ratios + row_ratios, where_lines + lines
     print(f"largest ratio ours/torch: {max(ratios):.2f} (goal <= 1.0)")
+    print("\nwhere our step goes (median over steps of the mean over ranks, ms, from the events "
+          "the ranks recorded on the shared clock):")
+    print(f"{'p':>2} {'schedule':<8} {'m':>3} " + "".join(f"{k:>15}" for k in WHERE) + f"{'step':>10}")
+    print("\n".join(where_lines))
     if not args.no_profile:
         for p in args.p:
             _profile(get_cluster(p), p, max(args.m), 4)

@@ -32,6 +32,26 @@ def test_roundtrip_shapes_dtypes_and_counters(cluster2):
         assert stats["header_bytes"] == 2 * len(TENSORS) * comm.HEADER_BYTES
 
 
+def test_headerless_messages_arrive_intact_and_send_no_header(cluster2):
+    out = cluster2.run(diagnostics.roundtrip, TENSORS, header=False)
+    for sent, echoed in zip(TENSORS, out[0]["echoed"]):
+        assert echoed.dtype == sent.dtype and torch.equal(echoed, sent)
+    for rank in (0, 1):
+        assert out[rank]["stats"]["sent"][1 - rank]["messages"] == len(TENSORS)
+        assert out[rank]["stats"]["header_bytes"] == 0
+
+
+def test_headerless_receive_refuses_an_emulated_link():
+    comm.set_link_model(latency_ms=1.0)
+    try:  # the link delay needs the send time that only the header carries
+        with pytest.raises(ValueError, match="emulated link"):
+            comm.irecv_tensor(1, shape=(4,), header=False)
+    finally:
+        comm.set_link_model()
+    with pytest.raises(ValueError, match="shape"):
+        comm.irecv_tensor(1, header=False)
+
+
 def test_link_model_adds_the_configured_delay(cluster2):
     tensors = [torch.zeros(1000)] * 3
     fast = cluster2.run(diagnostics.roundtrip, tensors)[0]["seconds"]

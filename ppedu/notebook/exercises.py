@@ -140,12 +140,21 @@ def _parse_action(i: int, item: Any, action_type: type) -> Any:
                              "(kind F or B, then the micro-batch number, from 0).") from None
 
 
-@functools.lru_cache(maxsize=32)
-def _reference_makespan(schedule: str, p: int, m: int) -> float:
-    """Unit-time step of the library's schedule (a student re-runs the check many times)."""
+def _reference(schedule: str, p: int, m: int) -> tuple[Any, float]:
+    """The library's ``schedule`` for p, m and its unit-time step. A student re-runs the check
+    many times, so both are kept (``check_rank_order`` never changes them: it copies)."""
+    try:
+        return _cached_reference(schedule, p, m)
+    except TypeError:  # an unhashable argument is no cache key: the builder names what is wrong
+        return _cached_reference.__wrapped__(schedule, p, m)
+
+
+@functools.lru_cache(maxsize=4)  # a 64-rank, 1024-micro-batch schedule is 10^5 actions: keep few
+def _cached_reference(schedule: str, p: int, m: int) -> tuple[Any, float]:
     from ppedu.schedules.actions import build_schedule
     from ppedu.schedules.simulator import simulate
-    return simulate(build_schedule(schedule, p, m)).makespan
+    ref = build_schedule(schedule, p, m)
+    return ref, simulate(ref).makespan
 
 
 @grader
@@ -158,11 +167,11 @@ def check_rank_order(p: int, m: int, rank: int, actions: Iterable[Any],
     the same step time (unit costs) and no more activations held than 1F1B's ``min(p-rank, m)``.
     """
     from ppedu.errors import check_int
-    from ppedu.schedules.actions import Schedule, build_schedule
+    from ppedu.schedules.actions import Schedule
     from ppedu.schedules.simulator import simulate
     from ppedu.schedules.validator import validate
 
-    ref = build_schedule(schedule, p, m)  # checks schedule, p and m (one-line UsageError)
+    ref, want = _reference(schedule, p, m)  # checks schedule, p and m (one-line UsageError)
     rank = check_int("rank", rank, 0, ref.p - 1)
     p, m = ref.p, ref.m
     student = parse_actions(actions)
@@ -188,7 +197,6 @@ def check_rank_order(p: int, m: int, rank: int, actions: Iterable[Any],
     # simulator's default cost model, so its makespan is the trial's step (one run saved; at
     # p=64, m=1024 each run is ~10^5 actions)
     got = verdict.timeline.makespan if verdict.timeline is not None else simulate(trial).makespan
-    want = _reference_makespan(schedule, p, m)
     if got > want + 1e-9:
         raise AssertionError(f"Your order runs, but the step takes {got:g} units instead of "
                              f"{want:g}: GPU{rank} makes other GPUs wait. Hint: {warmup} warm-up "

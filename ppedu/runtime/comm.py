@@ -1,9 +1,12 @@
 """Point-to-point communication between pipeline stages: blocking send/recv of activations and
 gradients, as in Megatron-LM's p2p_communication and picotron's pipeline loops.
 
-A stage does not know the shape of what its neighbour will send, so every message is two sends:
-a small int64 *header* (dtype, shape, send time) and then the payload. Every wait has a timeout and
-publishes what it waits on, so a hang turns into an error that names the rank and the operation.
+A stage does not always know the shape of what its neighbour will send, so a message is two sends:
+a small int64 *header* (dtype, shape, send time) and then the payload. When both sides know the
+shape (a pipeline's stage boundary: fixed activation shape) and no link is emulated (nobody needs
+the send time), ``header=False`` sends the payload alone: one gloo message instead of two, which
+halves the per-message set-up and wake-ups. Every wait has a timeout and publishes what it waits
+on, so a hang turns into an error that names the rank and the operation.
 
 Counters record bytes and messages per link and the time spent waiting, and an optional *link
 model* (latency + bandwidth) delays each message on the receiving side as a slower link would, so a
@@ -78,6 +81,11 @@ def set_link_model(latency_ms: float = 0.0, bandwidth_gbps: float = float("inf")
     return _link
 
 
+def link_emulated() -> bool:
+    """Whether this rank emulates a slower link (then messages need the header's send time)."""
+    return _link.latency_ms > 0 or _link.bandwidth_gbps != float("inf")
+
+
 def _wait(work, what: str, peer: int | None = None, timeout_s: float | None = None) -> None:
     """Wait for a torch.distributed work handle with the cluster timeout (or ``timeout_s``);
     explain a failure."""
@@ -136,23 +144,25 @@ class SendHandle:
         self._works, self._tensors = [], []
 
 
-def isend_tensor(t: torch.Tensor, dst: int, tag: int = 0, group=None) -> SendHandle:
+def isend_tensor(t: torch.Tensor, dst: int, tag: int = 0, group=None,
+                 header: bool = True) -> SendHandle:
     """Start sending ``t`` (header first) to rank ``dst``; call ``.wait()`` before reusing ``t``.
     ``group``: a process group holding every rank (``dst`` is the global rank), e.g. one made for
-    a single attempt so that a timeout there cannot break the default group (gloo closes the pair)."""
+    a single attempt so that a timeout there cannot break the default group (gloo closes the pair).
+    ``header=False``: the payload alone; the receiver must post ``irecv_tensor(..., shape=,
+    header=False)`` with the same shape and dtype."""
     payload = t.detach().to(cluster.device()).contiguous()
-    header = _header(payload)
+    tensors = [_header(payload), payload] if header else [payload]
     what = f"send {tuple(payload.shape)} to rank {dst} (tag {tag})"
     try:  # a peer already gone fails here, before any wait
-        works = [dist.isend(header, dst, group=group, **_tag(tag)),
-                 dist.isend(payload, dst, group=group, **_tag(tag))]
+        works = [dist.isend(x, dst, group=group, **_tag(tag)) for x in tensors]
     except RuntimeError as exc:
         raise _failed(what, dst, exc, 0.0) from None
     nbytes = payload.numel() * payload.element_size()
     _stats["sent"][dst]["bytes"] += nbytes
     _stats["sent"][dst]["messages"] += 1
-    _stats["header_bytes"] += HEADER_BYTES
-    return SendHandle(works, [header, payload], what, dst)
+    _stats["header_bytes"] += HEADER_BYTES if header else 0
+    return SendHandle(works, tensors, what, dst)
 
 
 def send_tensor(t: torch.Tensor, dst: int, tag: int = 0) -> None:
@@ -163,14 +173,21 @@ def send_tensor(t: torch.Tensor, dst: int, tag: int = 0) -> None:
 class RecvHandle:
     """An in-flight receive. The header is posted at once; so is the payload when the caller
     knows its shape (``shape=``), which lets the transfer finish in the background while this rank
-    computes (a pipeline posts its receives early). Otherwise the payload is posted by ``wait()``."""
+    computes (a pipeline posts its receives early). Otherwise the payload is posted by ``wait()``.
+    ``header=False`` (needs ``shape``): the sender sends the payload alone."""
 
-    def __init__(self, src: int, tag: int, shape=None, dtype: torch.dtype = torch.float32, group=None):
+    def __init__(self, src: int, tag: int, shape=None, dtype: torch.dtype = torch.float32,
+                 group=None, header: bool = True):
+        if not header and (shape is None or link_emulated()):
+            raise ValueError("a receive without header needs its shape and no emulated link "
+                             "(the link delay needs the header's send time)")
         self.src, self.tag, self.group = src, tag, group
-        self._header = torch.empty(HEADER_NUMEL, dtype=torch.int64, device=cluster.device())
-        self._payload = self._payload_work = None
+        self._header = torch.empty(HEADER_NUMEL, dtype=torch.int64, device=cluster.device()) \
+            if header else None
+        self._payload = self._payload_work = self._work = None
         try:  # a peer already gone fails here, before any wait
-            self._work = dist.irecv(self._header, src, group=group, **_tag(tag))
+            if header:
+                self._work = dist.irecv(self._header, src, group=group, **_tag(tag))
             if shape is not None:
                 self._payload = torch.empty(tuple(shape), dtype=dtype, device=cluster.device())
                 self._payload_work = dist.irecv(self._payload, src, group=group, **_tag(tag))
@@ -178,32 +195,42 @@ class RecvHandle:
             raise _failed(f"post recv from rank {src} (tag {tag})", src, exc, 0.0) from None
 
     def wait(self, timeout_s: float | None = None) -> torch.Tensor:
-        _wait(self._work, f"recv header from rank {self.src} (tag {self.tag})", self.src, timeout_s)
-        code, ndim, sent_ns = (int(v) for v in self._header[:3].tolist())
-        shape = [int(v) for v in self._header[4:4 + ndim].tolist()]
+        sent_ns = None
+        if self._header is not None:
+            sent_ns = self._wait_header(timeout_s)
         payload = self._payload
-        if payload is None:
-            payload = torch.empty(shape, dtype=_DTYPES[code], device=cluster.device())
-            self._payload_work = dist.irecv(payload, self.src, group=self.group, **_tag(self.tag))
-        elif list(payload.shape) != shape or payload.dtype != _DTYPES[code]:
-            raise ClusterError(f"rank {cluster.rank()}: expected {tuple(payload.shape)} "
-                               f"{payload.dtype} from rank {self.src} (tag {self.tag}) but the "
-                               f"sender sent {tuple(shape)} {_DTYPES[code]}", rank=cluster.rank())
-        _wait(self._payload_work, f"recv {tuple(shape)} from rank {self.src} (tag {self.tag})",
-              self.src, timeout_s)
+        _wait(self._payload_work, f"recv {tuple(payload.shape)} from rank {self.src} "
+              f"(tag {self.tag})", self.src, timeout_s)
         nbytes = payload.numel() * payload.element_size()
         _stats["received"][self.src]["bytes"] += nbytes
         _stats["received"][self.src]["messages"] += 1
-        _stats["header_bytes"] += HEADER_BYTES
-        _apply_link_delay(self.src, sent_ns / 1e9, nbytes)
+        if sent_ns is not None:
+            _stats["header_bytes"] += HEADER_BYTES
+            _apply_link_delay(self.src, sent_ns / 1e9, nbytes)
         return payload
+
+    def _wait_header(self, timeout_s: float | None) -> int:
+        """Wait for the header, post (or check) the payload; returns the send time in ns."""
+        _wait(self._work, f"recv header from rank {self.src} (tag {self.tag})", self.src, timeout_s)
+        code, ndim, sent_ns = (int(v) for v in self._header[:3].tolist())
+        shape = [int(v) for v in self._header[4:4 + ndim].tolist()]
+        if self._payload is None:
+            self._payload = torch.empty(shape, dtype=_DTYPES[code], device=cluster.device())
+            self._payload_work = dist.irecv(self._payload, self.src, group=self.group,
+                                            **_tag(self.tag))
+        elif list(self._payload.shape) != shape or self._payload.dtype != _DTYPES[code]:
+            raise ClusterError(f"rank {cluster.rank()}: expected {tuple(self._payload.shape)} "
+                               f"{self._payload.dtype} from rank {self.src} (tag {self.tag}) but "
+                               f"the sender sent {tuple(shape)} {_DTYPES[code]}", rank=cluster.rank())
+        return sent_ns
 
 
 def irecv_tensor(src: int, tag: int = 0, shape=None, dtype: torch.dtype = torch.float32,
-                 group=None) -> RecvHandle:
+                 group=None, header: bool = True) -> RecvHandle:
     """Post a receive from rank ``src``; ``.wait()`` returns the tensor. Give ``shape`` (and
-    ``dtype``) when known to post the payload early too; a mismatch with the header is an error."""
-    return RecvHandle(src, tag, shape, dtype, group)
+    ``dtype``) when known to post the payload early too; a mismatch with the header is an error.
+    ``header=False``: the sender sends no header (``isend_tensor(..., header=False)``)."""
+    return RecvHandle(src, tag, shape, dtype, group, header)
 
 
 def recv_tensor(src: int, tag: int = 0) -> torch.Tensor:

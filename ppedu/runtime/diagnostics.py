@@ -23,34 +23,39 @@ def fail_on(rank: int, message: str = "deliberate failure") -> int:
     return cluster.rank()
 
 
-def ring_exchange(seconds_before_send_on: dict | None = None) -> float:
+def ring_exchange(seconds_before_send_on: dict | None = None, header: bool = True) -> float:
     """Each rank sends a tensor to its right neighbour and receives from its left one.
 
     ``seconds_before_send_on`` ({rank: seconds}) makes a rank dawdle, e.g. to be killed mid-job.
+    ``header=False``: the payload alone, as the executor's pipeline messages travel.
     """
     r, n = cluster.rank(), cluster.world_size()
     time.sleep((seconds_before_send_on or {}).get(r, 0.0))
     # gloo completes a send only once the receiver has posted the matching recv, so post the send,
     # then receive, then wait for the send: blocking sends in a ring would deadlock.
-    sending = comm.isend_tensor(torch.full((4,), float(r)), (r + 1) % n)
-    received = comm.recv_tensor((r - 1) % n)
+    sending = comm.isend_tensor(torch.full((4,), float(r)), (r + 1) % n, header=header)
+    received = comm.irecv_tensor((r - 1) % n, shape=(4,), header=header).wait()
     sending.wait()
     return float(received[0])
 
 
 def roundtrip(tensors: list[torch.Tensor], latency_ms: float = 0.0,
-              bandwidth_gbps: float = float("inf")) -> dict:
-    """Rank 0 sends each tensor to rank 1, which sends it back; returns the echoes and counters."""
+              bandwidth_gbps: float = float("inf"), header: bool = True) -> dict:
+    """Rank 0 sends each tensor to rank 1, which sends it back; returns the echoes and counters.
+    ``header=False``: payloads alone, each receive posted with the tensor's shape and dtype."""
     comm.reset_stats()
     comm.set_link_model(latency_ms, bandwidth_gbps)
     echoed, seconds = [], []
     for t in tensors:
         start = cluster.clock()
-        if cluster.rank() == 0:
-            comm.send_tensor(t, 1)
-            echoed.append(comm.recv_tensor(1))
-        elif cluster.rank() == 1:
-            comm.send_tensor(comm.recv_tensor(0), 0)
+        if cluster.rank() in (0, 1):
+            peer = 1 - cluster.rank()
+            incoming = comm.irecv_tensor(peer, shape=t.shape, dtype=t.dtype, header=header)
+            if cluster.rank() == 0:
+                comm.isend_tensor(t, 1, header=header).wait()
+                echoed.append(incoming.wait())
+            else:
+                comm.isend_tensor(incoming.wait(), 0, header=header).wait()
         seconds.append(cluster.clock() - start)
     comm.set_link_model()
     return {"echoed": echoed, "seconds": seconds, "stats": comm.stats()}

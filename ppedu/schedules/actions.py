@@ -89,16 +89,22 @@ def peak_held(actions: Iterable) -> int:
     only while it runs. ``actions``: Actions, or anything with ``kind``, ``mb`` and ``chunk``
     (a timeline's events, in time order)."""
     units = [u for a in actions for u in (getattr(a, "parts", ()) or (a,))]
-    has_w = {(u.mb, u.chunk) for u in units if u.kind == "W"}
-    has_b = {(u.mb, u.chunk) for u in units if u.kind == "B"}
+    return peak_of([u.kind for u in units], [(u.mb, u.chunk) for u in units])
+
+
+def peak_of(kinds: list[str], keys: list) -> int:
+    """``peak_held`` of units given as two lists: ``kinds[i]`` and ``keys[i]``, anything that
+    names unit i's (micro-batch, chunk) (the simulator's fast path passes one int per pair)."""
+    has_w = {key for kind, key in zip(kinds, keys) if kind == "W"}
+    has_b = {key for kind, key in zip(kinds, keys) if kind == "B"}
     held = peak = 0
-    for u in units:
-        key = (u.mb, u.chunk)
-        if u.kind == "F":
+    for kind, key in zip(kinds, keys):
+        if kind == "F":
             held += 1
-            peak = max(peak, held)
+            if held > peak:
+                peak = held
             held -= key not in has_b
-        elif u.kind == ("W" if key in has_w else "B"):
+        elif kind == ("W" if key in has_w else "B"):
             held -= 1
     return peak
 

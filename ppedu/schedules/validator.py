@@ -14,9 +14,11 @@ exactly once, on the rank that owns the stage.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from ppedu.errors import UsageError, check_int
+from ppedu.schedules import compiled
 from ppedu.schedules.actions import MAX_M, MAX_P, MAX_V, Action, Schedule, TaskKey, needs, task_key
 from ppedu.schedules.simulator import Deadlock, run_task_lists, schedule_tasks
 from ppedu.schedules.timeline import Event, Timeline
@@ -43,15 +45,21 @@ def validate(schedule: Schedule | TimedSchedule, *, blocking: bool = True) -> Ve
 
     ``blocking=False`` skips running an untimed schedule, so only completeness is checked.
     """
+    with compiled.without_cyclic_gc():  # 10^5 small tuples, none in a cycle (see there)
+        return _validate(schedule, blocking)
+
+
+def _validate(schedule: Schedule | TimedSchedule, blocking: bool) -> Verdict:
     timed = schedule if isinstance(schedule, TimedSchedule) else None
     sched = timed.schedule if timed else schedule
     _check_sizes(sched)
     names = _Namer(sched, timed.one_based if timed else False)
     problems = _timed_problems(timed, names) if timed else []
-    problems += _completeness_problems(sched, names)
+    program = compiled.compile_schedule(sched, 0.0)  # None unless well-formed
+    problems += [] if _complete(sched, program) else _completeness_problems(sched, names)
     timeline = timed.timeline() if timed else None
     if not problems and timed is None and blocking:
-        problems, timeline = _run_blocking(sched, names)
+        problems, timeline = _run_blocking(sched, names, program)
     if problems:
         return Verdict(False, "INVALID: " + problems[0], _capped(problems), timeline)
     where = "on its time steps" if timed else "with blocking receives"
@@ -143,6 +151,17 @@ def _timed_problems(timed: TimedSchedule, names: _Namer) -> list[str]:
     return [text for _, _, text in sorted(found, key=lambda x: (x[0], x[1]))]
 
 
+def _complete(sched: Schedule, program: compiled.Program | None) -> bool:
+    """The quick answer for a well-formed schedule (every action F/B/W, in range, none twice):
+    complete when it counts every F, every B (if any), and every W when backward is split.
+    Otherwise ``_completeness_problems`` looks at each action and names what is wrong."""
+    if program is None:
+        return False
+    counts = Counter(kind for row in program.kinds for kind in row)
+    kinds = ["F"] + ["B"] * (counts["B"] > 0) + ["W"] * sched.split_backward
+    return all(counts[kind] == sched.num_stages * sched.m for kind in kinds)
+
+
 def _completeness_problems(sched: Schedule, names: _Namer) -> list[str]:
     """Every (stage, mb) needs F, B (unless inference) and W (if split) exactly once."""
     present: dict[TaskKey, int] = {}
@@ -184,22 +203,36 @@ def _missing_or_repeated(sched: Schedule, names: _Namer, present: dict[TaskKey, 
     missing = sched.num_stages * sched.m * len(kinds) - sum(k[0] in kinds for k in present)
     repeated = sum(1 for count in present.values() if count > 1)
     problems: list[str] = []
+    if not missing and not repeated:
+        return problems
     for stage in range(sched.num_stages):
         for mb in range(sched.m):
             for kind in kinds + optional:
                 if len(problems) == MAX_PROBLEMS:
                     more = missing + repeated - MAX_PROBLEMS
                     return problems + ([f"... and {more} more problems."] if more else [])
-                key, gpu = (kind, stage, mb), names.gpu(stage)
+                key = (kind, stage, mb)
                 count = present.get(key, 0)
                 if count == 0 and kind not in optional:
-                    problems.append(f"{gpu} never runs {names.key(key)}.")
+                    problems.append(f"{names.gpu(stage)} never runs {names.key(key)}.")
                 elif count > 1:
-                    problems.append(f"{gpu} runs {names.key(key)} {count} times; once is right.")
+                    problems.append(f"{names.gpu(stage)} runs {names.key(key)} {count} times; "
+                                    "once is right.")
     return problems
 
 
-def _run_blocking(sched: Schedule, names: _Namer) -> tuple[list[str], Timeline | None]:
+def _run_blocking(sched: Schedule, names: _Namer,
+                  program: compiled.Program | None) -> tuple[list[str], Timeline | None]:
+    """Run with unit times and blocking receives on the simulator's fast path (``program``:
+    ``sched`` compiled; a complete schedule is well-formed); the reference below explains a
+    deadlock."""
+    ran = program and compiled.run_program(program, [[1.0] * len(row) for row in program.codes])
+    if not ran:
+        return _run_blocking_reference(sched, names)
+    return [], compiled.timeline_of(program, *ran)
+
+
+def _run_blocking_reference(sched: Schedule, names: _Namer) -> tuple[list[str], Timeline | None]:
     """Run with unit times and blocking receives; explain a deadlock if it happens."""
     lists, deps = schedule_tasks(sched)
     try:

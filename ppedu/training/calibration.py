@@ -12,6 +12,14 @@ caches and allocator pools). The calibrated ``CostModel`` charges each rank its 
 plus its mean overhead per action, and every message the mean measured message time, so the
 simulator replays the step from its parts; ``breakdown`` splits each rank's step into compute /
 overhead / messages / bubble, the four things a student reads off a real-compute Gantt chart.
+
+More ranks than CPU cores (4 ranks on 2 cores) adds a fourth thing: an action's duration depends
+on how many ranks compute at the same time (warm-up and cool-down run at full speed, the steady
+state at cores / p of it). There the replay charges each action its *work* (CPU seconds) and
+shares the cores among the ranks that are ready (``ppedu.schedules.shared_cpu``). The cores the
+ranks actually had are measured, not assumed: each rank reads its thread's CPU clock over the
+step, and ``effective_cores`` finds the core count under which the processor-sharing model gives
+the ranks exactly that much CPU (2 on an idle 2-core machine, fewer while other programs run).
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field, replace
 
+from ppedu.schedules import shared_cpu
+from ppedu.schedules.actions import rank_tasks
 from ppedu.schedules.simulator import CostModel, simulate
 from ppedu.schedules.timeline import Timeline
 
@@ -33,10 +43,12 @@ class Calibration:
     overhead: dict[str, list[float]] = field(default_factory=dict)
     message_s: float = 0.0
     message_samples: int = 0
+    effective_cores: float = 0.0   # measured cores the ranks shared (0: not oversubscribed)
 
     def to_dict(self) -> dict:
         return {"compute_s": self.compute, "overhead_s": self.overhead,
-                "message_s": self.message_s, "message_samples": self.message_samples}
+                "message_s": self.message_s, "message_samples": self.message_samples,
+                "effective_cores": self.effective_cores}
 
 
 def _mean(values: list[float]) -> float:
@@ -132,16 +144,73 @@ def breakdown(timeline: Timeline, cal: Calibration) -> list[dict]:
     return rows
 
 
-def replay_errors(timelines: list[Timeline], schedule, base: CostModel, fallback_message_s: float
-                  ) -> list[float]:
+def replay_errors(timelines: list[Timeline], schedule, base: CostModel, fallback_message_s: float,
+                  cores: int | None = None, cpu_s: list[list[float]] | None = None) -> list[float]:
     """Each measured step replayed from its own calibration: simulated makespan / measured - 1.
     Per step, so that a step slowed down by a neighbour on a shared CPU is compared with its own
-    parts, not with the average step."""
+    parts, not with the average step. With fewer ``cores`` than ranks and each step's per-rank
+    CPU seconds ``cpu_s``, the replay shares the measured effective cores (``replay_shared``)."""
     errors = []
-    for tl in timelines:
+    for i, tl in enumerate(timelines):
         if tl.makespan <= 0:
             continue
-        costs = calibrated_costs(base, calibrate([tl], schedule, schedule.v), schedule.v,
-                                 schedule.split_backward, fallback_message_s)
-        errors.append(simulate(schedule, costs).makespan / tl.makespan - 1)
+        cal = calibrate([tl], schedule, schedule.v)
+        if cores is not None and cpu_s is not None and cores < schedule.p:
+            message = cal.message_s if cal.message_samples else fallback_message_s
+            makespan = replay_shared(tl, schedule, message, effective_cores(tl, cpu_s[i], cores))
+        else:
+            costs = calibrated_costs(base, cal, schedule.v, schedule.split_backward, fallback_message_s)
+            makespan = simulate(schedule, costs).makespan
+        errors.append(makespan / tl.makespan - 1)
     return errors
+
+
+def replay_median(timelines: list[Timeline], schedule, base: CostModel, fallback_message_s: float,
+                  cores: int | None = None, cpu_s: list[list[float]] | None = None
+                  ) -> tuple[float, float]:
+    """The median of ``replay_errors`` and, when the ranks shared ``cores`` (fewer than p), the
+    median of the steps' ``effective_cores`` (else 0)."""
+    errors = sorted(replay_errors(timelines, schedule, base, fallback_message_s, cores, cpu_s))
+    shared = sorted(effective_cores(t, c, cores) for t, c in zip(timelines, cpu_s)) \
+        if cores is not None and cpu_s is not None and cores < schedule.p else []
+    return (errors[len(errors) // 2] if errors else 0.0,
+            shared[len(shared) // 2] if shared else 0.0)
+
+
+def effective_cores(timeline: Timeline, cpu_s: list[float], cores: int) -> float:
+    """The cores the ranks had in this step: the C under which processor sharing (each busy rank
+    gets min(1, C / n_busy) of a core) hands them the CPU seconds their clocks measured
+    (``cpu_s`` per rank), by bisection; at most ``cores``."""
+    profile = shared_cpu.busy_profile(timeline)
+    spans = [iv for r in range(timeline.world_size) for iv in shared_cpu.busy_intervals(timeline, r)]
+
+    def given(c: float) -> float:
+        return sum(shared_cpu.work_in(profile, start, end, c) for start, end in spans)
+    if sum(cpu_s) >= given(cores):
+        return float(cores)
+    low, high = 0.01, float(cores)
+    for _ in range(30):  # given() grows with c: halve the bracket
+        mid = (low + high) / 2
+        low, high = (mid, high) if given(mid) < sum(cpu_s) else (low, mid)
+    return (low + high) / 2
+
+
+def replay_shared(timeline: Timeline, schedule, message_s: float, cores: float) -> float:
+    """The simulated makespan of ``timeline``'s step on ``cores`` shared cores: each action costs
+    its rank's mean work for its kind (CPU seconds of compute + the overhead before it, read
+    off the timeline with ``cores``), messages ``message_s``; see ``shared_cpu.replay``."""
+    profile = shared_cpu.busy_profile(timeline)
+    work: dict[tuple[int, str], list[float]] = {}
+    for r in range(schedule.p):
+        for e, _, extra in _walk(timeline, r):
+            work.setdefault((r, e.kind), []).append(
+                shared_cpu.work_in(profile, e.start - extra, e.end, cores))
+    mean = {key: _mean(values) for key, values in work.items()}
+    tasks = [rank_tasks(schedule, r) for r in range(schedule.p)]
+    needs = {key: deps for rank_list in tasks for key, deps in rank_list}
+    done = shared_cpu.replay([[key for key, _ in rank_list] for rank_list in tasks],
+                             lambda key: needs.get(key, []),
+                             lambda r, key: mean.get((r, key[0]), 0.0),
+                             lambda r, dep: 0.0 if schedule.place_of(dep[1])[0] == r else message_s,
+                             cores)
+    return max((end for _, _, end in done.values()), default=0.0)

@@ -19,7 +19,7 @@ from typing import Callable
 
 from ppedu.training import executor
 from ppedu.training.calibration import (Calibration, breakdown, calibrate, calibrated_costs,
-                                        replay_errors)
+                                        replay_median)
 from ppedu.errors import UsageError, check_choice, check_float, check_int
 from ppedu.schedules.actions import SCHEDULE_NAMES, build_schedule
 from ppedu.schedules.simulator import CostModel, simulate
@@ -244,8 +244,10 @@ def _assemble(cfg: TrainConfig, outs: list[list[dict]], oversubscribed: bool) ->
     result.wall_times_s = [max(r["t_end"] for r in ranks) - min(r["t0"] for r in ranks) for ranks in outs]
     result.calibration, result.breakdown = cal, breakdown(timeline, cal)
     if cfg.workload == "model":
-        errors = replay_errors(steady, schedule, cfg.cost_model(), hop + cfg.cost_model().message_time())
-        result.simulation_error = sorted(errors)[len(errors) // 2] if errors else 0.0
+        cpu = [[r["cpu_s"] for r in ranks] for ranks in outs[1:] or outs]  # aligned with steady
+        result.simulation_error, cal.effective_cores = replay_median(
+            steady, schedule, cfg.cost_model(), hop + cfg.cost_model().message_time(),
+            _shared_cores(cfg.p, oversubscribed), cpu)
     else:
         measured = sum(t.makespan for t in steady) / len(steady)
         result.simulation_error = sim.makespan / measured - 1 if measured > 0 else 0.0
@@ -253,6 +255,12 @@ def _assemble(cfg: TrainConfig, outs: list[list[dict]], oversubscribed: bool) ->
         result.gradients = {name: g for r in outs[0] for name, g in r["grads"].items()}
         result.grad_max_abs_diff = _grad_diff(cfg, result.gradients)
     return result
+
+
+def _shared_cores(p: int, oversubscribed: bool) -> int | None:
+    """The machine's cores when p ranks share fewer of them, else None."""
+    from ppedu.runtime.cluster import cpu_cores
+    return cpu_cores() if oversubscribed and cpu_cores() < p else None
 
 
 def _per_rank(last: list[dict], timeline: Timeline) -> list[dict]:

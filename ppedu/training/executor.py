@@ -20,6 +20,7 @@ travel, so bubbles are measurable on 2 cores. A rank that fails says where in it
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass, field
 
 import torch
@@ -77,6 +78,10 @@ class StepRunner:
         self.local: dict[int, torch.Tensor] = {}        # messages to a stage on this same rank
         self.events: list[tuple] = []                  # (kind, mb, chunk, start, end)
         self.held_bytes = self.peak_bytes = 0
+        self.cpu_s = 0.0    # CPU seconds this rank's thread got from its first action to its last
+        # Both ends know a boundary's shape, so the header only carries the send time that an
+        # emulated link needs; without one a message is one gloo send instead of two.
+        self.header = comm.link_emulated()
 
     @property
     def loss(self) -> float:
@@ -87,20 +92,21 @@ class StepRunner:
         if dst == self.rank:  # the next stage lives here too (a V turns on the last rank)
             self.local[tag] = t.detach()
         else:
-            self.sends.append(comm.isend_tensor(t, dst, tag))
+            self.sends.append(comm.isend_tensor(t, dst, tag, header=self.header))
 
     def post_receives(self, actions: list[Action]) -> None:
         """Post every receive of the step up front (shapes are known), in the order they will be
         consumed, so messages land while this rank computes instead of when it asks for them."""
+        shape = self.cfg.activation_shape()
         for a in (u for action in actions for u in action.units):
             s, (before, after) = self.schedule.stage_of(self.rank, a.chunk), \
                 self.schedule.neighbours(self.rank, a.chunk)
             if a.kind == "F" and before not in (None, self.rank):
                 tag = comm.pipeline_tag(s - 1, a.mb, False)
-                self.posted[tag] = comm.irecv_tensor(before, tag, shape=self.cfg.activation_shape())
+                self.posted[tag] = comm.irecv_tensor(before, tag, shape, header=self.header)
             elif a.kind == "B" and after not in (None, self.rank):
                 tag = comm.pipeline_tag(s + 1, a.mb, True)
-                self.posted[tag] = comm.irecv_tensor(after, tag, shape=self.cfg.activation_shape())
+                self.posted[tag] = comm.irecv_tensor(after, tag, shape, header=self.header)
 
     def _recv(self, tag: int, mb: int, chunk: int) -> torch.Tensor:
         if tag in self.local:
@@ -176,6 +182,7 @@ class StepRunner:
               "B": lambda a: self.backward(a, self.input_of(a)),
               "W": self.weight_grad, "O": self.overlapped}
         self.post_receives(actions)
+        cpu_start = time.thread_time()  # this thread's CPU clock: what the OS actually gave us
         for index, action in enumerate(actions):
             cluster.set_status(f"step: {action}")
             try:
@@ -183,6 +190,7 @@ class StepRunner:
             except Exception as error:  # say where in the schedule, then the original error
                 raise RuntimeError(f"{self.schedule.where_it_failed(self.rank, index)}\n"
                                    f"{type(error).__name__}: {error}") from error
+        self.cpu_s = time.thread_time() - cpu_start
         for handle in self.sends:
             handle.wait()
 
@@ -237,7 +245,13 @@ def step_job(cfg, step: int) -> dict:
     return {"rank": cluster.rank(), "t0": t0, "t_end": t_end, "events": runner.events,
             "loss": runner.loss if state.schedule.place_of(runner.last_stage)[0] == cluster.rank()
             else None, "peak_activation_bytes": peak, "activation_memory_method": method, "grads": grads,
-            "stats": comm.stats(), "hop_latency_s": hop}
+            "stats": comm.stats(), "hop_latency_s": hop, "cpu_s": runner.cpu_s}
+
+
+def steps_job(cfg, first_step: int, count: int) -> list[dict]:
+    """``count`` steps in one job, as a training loop runs them (``step_job`` for each): timing
+    the steady state without a job round trip from the driver between steps."""
+    return [step_job(cfg, step) for step in range(first_step, first_step + count)]
 
 
 def _meter(state: RankState, step: int):

@@ -8,8 +8,6 @@ stage and scales gradients by 1/m, which is what our engine does by dividing the
 
 from __future__ import annotations
 
-import time
-
 import torch
 import torch.nn.functional as F
 
@@ -31,37 +29,52 @@ def _loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
 
 
-def torch_step_job(cfg, steps: int = 3, profiler=None) -> dict:
-    """Time ``steps`` steps of torch's ScheduleGPipe / Schedule1F1B; return times and step-0 grads.
-    ``profiler`` (a cProfile.Profile) runs around the steps after the first, not the set-up."""
+_BUILT: dict = {}   # this rank's pipeline for the last config, so a timing job can run one step
+
+
+def _pipeline(cfg, fresh: bool) -> tuple:
+    """(module, schedule, x, y) on this rank; built again when ``fresh`` or the config changed."""
     from torch.distributed.pipelining import PipelineStage, Schedule1F1B, ScheduleGPipe
 
     from ppedu.model.corpus import get_batch
     from ppedu.model.gpt import split_into_stages
     from ppedu.model.partition import partition
+    if fresh or _BUILT.get("cfg") != repr(cfg):
+        r, p = cluster.rank(), cluster.world_size()
+        config = cfg.model_config()
+        module = split_into_stages(config, partition(config, p, cfg.partition))[r]
+        stage = PipelineStage(_LogitsStage(module), r, p, cluster.device())
+        cls = {"gpipe": ScheduleGPipe, "1f1b": Schedule1F1B}[cfg.schedule]
+        x, y = get_batch(cfg.m * cfg.micro_batch_size, cfg.seq_len, seed=cfg.seed)
+        _BUILT.update(cfg=repr(cfg), parts=(module, cls(stage, n_microbatches=cfg.m, loss_fn=_loss), x, y))
+    return _BUILT["parts"]
+
+
+def torch_step_job(cfg, steps: int = 3, profiler=None, fresh: bool = True) -> dict:
+    """Time ``steps`` steps of torch's ScheduleGPipe / Schedule1F1B; return each step's start and
+    end on the shared clock (``cluster.clock``, as the executor's ``t0``/``t_end``), its duration
+    on this rank, and the step-0 gradients. ``fresh=False`` reuses the pipeline built by the last
+    call with this config (torch infers shapes on its first step: a warm pipeline can time one
+    step). ``profiler`` (a cProfile.Profile) runs around the steps after the first."""
     r, p = cluster.rank(), cluster.world_size()
-    config = cfg.model_config()
-    module = split_into_stages(config, partition(config, p, cfg.partition))[r]
-    stage = PipelineStage(_LogitsStage(module), r, p, cluster.device())
-    cls = {"gpipe": ScheduleGPipe, "1f1b": Schedule1F1B}[cfg.schedule]
-    schedule = cls(stage, n_microbatches=cfg.m, loss_fn=_loss)
-    x, y = get_batch(cfg.m * cfg.micro_batch_size, cfg.seq_len, seed=cfg.seed)
-    times, grads = [], {}
+    module, schedule, x, y = _pipeline(cfg, fresh)
+    starts, ends, grads = [], [], {}
     for step in range(steps):
         if profiler is not None and step == 1:
             profiler.enable()
         module.zero_grad(set_to_none=True)
         comm.barrier()
-        start = time.perf_counter()
+        starts.append(cluster.clock())
         if r == 0:
             schedule.step(x)
         elif r == p - 1:
             schedule.step(target=y)
         else:
             schedule.step()
-        times.append(time.perf_counter() - start)
-        if step == 0:
+        ends.append(cluster.clock())
+        if step == 0 and fresh:
             grads = {n: q.grad.detach().clone() for n, q in module.named_parameters() if q.grad is not None}
     if profiler is not None:
         profiler.disable()
-    return {"times": times, "grads": grads}
+    return {"times": [e - s for s, e in zip(starts, ends)], "starts": starts, "ends": ends,
+            "grads": grads}
