@@ -1,7 +1,8 @@
 """`ppedu serve-bench`: serve a seeded workload on a p-stage pipeline and print throughput,
 latency percentiles, the bubble and the KV cache -- measured on real ranks, or simulated
-(``--simulate``). A timed run also prints what the simulator predicts for it, given the message
-and driver overheads the run measured."""
+(``--simulate``). A real run also prints what the simulator predicts for it, given the message
+and driver overheads the run measured and its step cost: a timed run's price, or the ``t0 + c x
+tokens`` fitted through a model run's own steps (``ppedu.serving.calibrate.simulation_cost``)."""
 
 from __future__ import annotations
 
@@ -83,7 +84,7 @@ def setup(args: argparse.Namespace, rate: float):
 def bench(args: argparse.Namespace, rate: float, group=None, slo: tuple[float, float] | None = None):
     """One run: (ServingResult, report dict) or (None, None) on a torchrun rank other than 0.
     ``slo`` (TTFT, TPOT targets, s): a timed run's report adds the simulated goodput too."""
-    from ppedu.serving.calibrate import predicted
+    from ppedu.serving.calibrate import predicted, simulation_cost
     from ppedu.serving.simulator import simulate_serving
     requests, config, cost = setup(args, rate)
     if args.simulate:
@@ -93,8 +94,10 @@ def bench(args: argparse.Namespace, rate: float, group=None, slo: tuple[float, f
     if result is None:
         return None, None
     report = result.to_dict()
-    if args.workload == "timed":   # a model run reports its own fitted t0 and c (fit_t0_s, fit_c_s)
-        sim = predicted(requests, config, args.p, cost, result, slo=slo)
+    sim_cost = simulation_cost(result, cost)      # timed: its price; model: its own fitted t0, c
+    if sim_cost is not None:
+        sim = predicted(requests, config, args.p, sim_cost, result, slo=slo)
+        report["simulated_step_cost"] = "price" if args.workload == "timed" else "fitted"
         report["simulated_throughput_tok_s"] = sim["throughput_tok_s"]
         report["simulated_bubble_fraction"] = sim["bubble_fraction"]
         if slo:
@@ -115,8 +118,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"decode bubble {_f(report['decode_bubble_fraction'])} measured, "
           f"{report['theory_decode_bubble']:.3f} theory (p-K)/p")
     if "simulated_throughput_tok_s" in report:
+        steps = ("" if report["simulated_step_cost"] == "price" else
+                 f"this run's fitted steps, {report['fit_t0_s'] * 1e3:.2f} ms + "
+                 f"{report['fit_c_s'] * 1e3:.3f} ms/token, and ")
         print(f"simulator     {report['simulated_throughput_tok_s']:.1f} tokens/s, bubble "
-              f"{report['simulated_bubble_fraction']:.3f} (given the measured overheads: hop "
+              f"{report['simulated_bubble_fraction']:.3f} (given {steps}the measured overheads: hop "
               f"{_f(report['hop_s'], 1e3)} ms, return {_f(report['return_s'], 1e3)} ms, driver "
               f"{_f(report['driver_s'], 1e3)} ms)")
     if args.trace:

@@ -1,5 +1,7 @@
 """The overheads a real run pays beside its stage steps, measured from its own timeline, so the
-simulator (``ppedu.serving.simulator.SimPipe``) can be given them and checked against the run.
+simulator (``ppedu.serving.simulator.SimPipe``) can be given them and checked against the run
+(``predicted``; a model run's simulation uses the step cost fitted through its own steps,
+``simulation_cost``).
 
     hop_s     stage s-1 finished iteration i -> stage s started it, where stage s was idle when
               the message left (so it started the moment the message was in). Selecting on
@@ -54,7 +56,7 @@ def overhead_samples(timeline: Timeline, follows: list[int]) -> dict[str, list[f
     returns, drivers = [], []
     for k in range(1, min(len(first), len(follows))):
         gap_from_own = first[k].start - first[k - 1].end
-        if follows[k] == LAUNCH:
+        if follows[k] == LAUNCH and k > 1:    # k = 1 pays one-off costs (first message on the link)
             drivers.append(gap_from_own)
         elif follows[k] >= 0 and first[k - 1].end < last[follows[k]].end:
             returns.append(first[k].start - last[follows[k]].end)
@@ -69,6 +71,18 @@ def calibrated(cost, measured: dict):
     ret = measured.get("return_s")
     return replace(cost, t_hop_s=hop, t_return_s=hop if ret is None else ret,
                    t_driver_s=measured.get("driver_s") or 0.0, t_late_s=max(0.0, measured.get("late_s") or 0.0))
+
+
+def simulation_cost(result, cost):
+    """The step cost to simulate a measured run with: a timed run's price ``cost``; a model run's
+    own least-squares fit through its steps (``fit_step_cost``), None if too few steps to fit.
+    For a model run this is in-sample: the fit gets the mean step right by construction, so what
+    the comparison then tests is everything else -- how the steps overlap, wait and pay messages."""
+    from dataclasses import replace
+    if result.source == "timed":
+        return cost
+    t0, c = result.measured.get("fit_t0_s"), result.measured.get("fit_c_s")
+    return None if t0 is None or c is None else replace(cost, t0_s=t0, c_s=c)
 
 
 def predicted(requests, config, p: int, cost, result, draws: int = 3,
