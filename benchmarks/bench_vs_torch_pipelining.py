@@ -71,13 +71,15 @@ def _time_rows(group, p: int, ms: list[int], steps: int, rounds: int) -> tuple[l
             theirs = group.run(torch_step_job, cfg, 2)         # fresh, grads, then warm
             torch_grads = {n: g for r in theirs for n, g in r["grads"].items()}
             diff = max(float((res.gradients[n] - torch_grads[n]).abs().max()) for n in torch_grads)
-            ours_t, torch_t, where, paired = [], [], [], []
+            ours_t, torch_t, where, paired, cpu = [], [], [], [], {"ours": [], "torch": []}
             for i in range(rounds):  # side by side, ours, torch, ours, ...: a loaded CPU drifts
                 ours = group.run(executor.steps_job, cfg, 2 + i * steps, steps)
                 ours_t += [_wall([(r["t0"], r["t_end"]) for r in step]) for step in zip(*ours)]
                 where += [_where(list(step)) for step in zip(*ours)]
+                cpu["ours"] += [statistics.fmean(r["step_cpu_s"] for r in step) for step in zip(*ours)]
                 theirs = group.run(torch_step_job, cfg, steps, None, False)
                 torch_t += [_wall([(r["starts"][j], r["ends"][j]) for r in theirs]) for j in range(steps)]
+                cpu["torch"] += [statistics.fmean(c) for c in zip(*(r["cpu_s"] for r in theirs))]
                 paired.append(statistics.median(ours_t[-steps:]) / statistics.median(torch_t[-steps:]))
             ours_ms, ref_ms = statistics.median(ours_t) * 1e3, statistics.median(torch_t) * 1e3
             ratio = ours_ms / ref_ms
@@ -86,7 +88,8 @@ def _time_rows(group, p: int, ms: list[int], steps: int, rounds: int) -> tuple[l
                   f"{min(paired):>5.2f}-{max(paired):<5.2f} {diff:>12.2e}")
             mean = {k: statistics.median(w[k] for w in where) * 1e3 for k in WHERE}
             where_lines.append(f"{p:>2} {schedule:<8} {m:>3} " + "".join(
-                f"{mean[k]:>15.1f}" for k in WHERE) + f"{ours_ms:>10.1f}")
+                f"{mean[k]:>15.1f}" for k in WHERE) + f"{ours_ms:>10.1f}" + "".join(
+                f"{statistics.median(cpu[k]) * 1e3:>10.1f}" for k in ("ours", "torch")))
     return ratios, where_lines
 
 
@@ -131,7 +134,10 @@ def main() -> int:
     print(f"largest ratio ours/torch: {max(ratios):.2f} (goal <= 1.0)")
     print("\nwhere our step goes (median over steps of the mean over ranks, ms, from the events "
           "the ranks recorded on the shared clock):")
-    print(f"{'p':>2} {'schedule':<8} {'m':>3} " + "".join(f"{k:>15}" for k in WHERE) + f"{'step':>10}")
+    print("(cpu: the CPU a rank's thread got per step, median, ours and torch's: the engine's own cost,"
+          " which other programs on the machine disturb far less than wall time)")
+    print(f"{'p':>2} {'schedule':<8} {'m':>3} " + "".join(f"{k:>15}" for k in WHERE) + f"{'step':>10}"
+          f"{'cpu ours':>10}{'cpu torch':>10}")
     print("\n".join(where_lines))
     if not args.no_profile:
         for p in args.p:
