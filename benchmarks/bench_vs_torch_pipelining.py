@@ -9,7 +9,7 @@ loaded machine adds) and the largest gradient difference after the first step (t
 Then "where our step goes": the ranks' own event records split each step into compute, waiting
 for a message, the executor's Python and message set-up, and waiting for sends at the end.
 
-    .venv/bin/python benchmarks/bench_vs_torch_pipelining.py [-p 2 4] [--m 4 8] [--steps 5] [--rounds 4]
+    .venv/bin/python benchmarks/bench_vs_torch_pipelining.py [-p 2 4] [--m 4 8] [--steps 5] [--rounds 6]
 
 Then a profile (cProfile on every rank, ``ppedu.training.profiling``): each rank's own time per
 step in five bins (waiting in a work handle, message set-up, torch compute, torch's Python, other
@@ -58,9 +58,27 @@ def _where(ranks: list[dict]) -> dict:
 WHERE = ("compute", "waiting", "python+set-up", "send tail")
 
 
-def _time_rows(group, p: int, ms: list[int], steps: int, rounds: int) -> tuple[list[float], list[str]]:
-    """The timing table for one p; returns the ratios and the where-the-time-goes lines."""
-    ratios, where_lines = [], []
+def _measure(group, cfg, steps: int, rounds: int) -> dict:
+    """``rounds`` x ``steps`` timed steps of ours and of torch's, alternated; medians and spread."""
+    ours_t, torch_t, where, paired, cpu = [], [], [], [], {"ours": [], "torch": []}
+    for i in range(rounds):  # side by side, ours, torch, ours, ...: a loaded CPU drifts
+        ours = group.run(executor.steps_job, cfg, 2 + i * steps, steps)
+        ours_t += [_wall([(r["t0"], r["t_end"]) for r in step]) for step in zip(*ours)]
+        where += [_where(list(step)) for step in zip(*ours)]
+        cpu["ours"] += [statistics.fmean(r["step_cpu_s"] for r in step) for step in zip(*ours)]
+        theirs = group.run(torch_step_job, cfg, steps, None, False)
+        torch_t += [_wall([(r["starts"][j], r["ends"][j]) for r in theirs]) for j in range(steps)]
+        cpu["torch"] += [statistics.fmean(c) for c in zip(*(r["cpu_s"] for r in theirs))]
+        paired.append(statistics.median(ours_t[-steps:]) / statistics.median(torch_t[-steps:]))
+    return {"ours": statistics.median(ours_t), "torch": statistics.median(torch_t),
+            "rounds": (min(paired), max(paired)),
+            "where": {k: statistics.median(w[k] for w in where) for k in WHERE},
+            "cpu": {k: statistics.median(v) for k, v in cpu.items()}}
+
+
+def _time_rows(group, p: int, ms: list[int], steps: int, rounds: int) -> list[dict]:
+    """The timing table for one p (printed as it goes); returns its rows."""
+    rows = []
     for schedule in ("gpipe", "1f1b"):
         for m in ms:
             if schedule == "1f1b" and m < p:
@@ -71,23 +89,31 @@ def _time_rows(group, p: int, ms: list[int], steps: int, rounds: int) -> tuple[l
             theirs = group.run(torch_step_job, cfg, 2)         # fresh, grads, then warm
             torch_grads = {n: g for r in theirs for n, g in r["grads"].items()}
             diff = max(float((res.gradients[n] - torch_grads[n]).abs().max()) for n in torch_grads)
-            ours_t, torch_t, where, paired = [], [], [], []
-            for i in range(rounds):  # side by side, ours, torch, ours, ...: a loaded CPU drifts
-                ours = group.run(executor.steps_job, cfg, 2 + i * steps, steps)
-                ours_t += [_wall([(r["t0"], r["t_end"]) for r in step]) for step in zip(*ours)]
-                where += [_where(list(step)) for step in zip(*ours)]
-                theirs = group.run(torch_step_job, cfg, steps, None, False)
-                torch_t += [_wall([(r["starts"][j], r["ends"][j]) for r in theirs]) for j in range(steps)]
-                paired.append(statistics.median(ours_t[-steps:]) / statistics.median(torch_t[-steps:]))
-            ours_ms, ref_ms = statistics.median(ours_t) * 1e3, statistics.median(torch_t) * 1e3
-            ratio = ours_ms / ref_ms
-            ratios.append(ratio)
-            print(f"{p:>2} {schedule:<8} {m:>3} {ours_ms:>9.1f} {ref_ms:>9.1f} {ratio:>6.2f} "
-                  f"{min(paired):>5.2f}-{max(paired):<5.2f} {diff:>12.2e}")
-            mean = {k: statistics.median(w[k] for w in where) * 1e3 for k in WHERE}
-            where_lines.append(f"{p:>2} {schedule:<8} {m:>3} " + "".join(
-                f"{mean[k]:>15.1f}" for k in WHERE) + f"{ours_ms:>10.1f}")
-    return ratios, where_lines
+            row = dict(_measure(group, cfg, steps, rounds), p=p, schedule=schedule, m=m)
+            row["ratio"] = row["ours"] / row["torch"]
+            rows.append(row)
+            print(f"{p:>2} {schedule:<8} {m:>3} {row['ours'] * 1e3:>9.1f} {row['torch'] * 1e3:>9.1f} "
+                  f"{row['ratio']:>6.2f} {row['rounds'][0]:>5.2f}-{row['rounds'][1]:<5.2f} {diff:>12.2e}")
+    return rows
+
+
+def _print_where(rows: list[dict]) -> None:
+    """Where our step goes, row by row, and what the rows say together."""
+    print("\nwhere our step goes (median over steps of the mean over ranks, ms, from the events "
+          "the ranks recorded on the shared clock); cpu: the CPU a rank's thread got per step, "
+          "ours and torch's (the engines' own cost, which other programs disturb far less than "
+          "wall time)")
+    print(f"{'p':>2} {'schedule':<8} {'m':>3} " + "".join(f"{k:>15}" for k in WHERE)
+          + f"{'step':>10}{'cpu ours':>10}{'cpu torch':>10}")
+    for r in rows:
+        print(f"{r['p']:>2} {r['schedule']:<8} {r['m']:>3} " + "".join(
+            f"{r['where'][k] * 1e3:>15.1f}" for k in WHERE) + f"{r['ours'] * 1e3:>10.1f}"
+            f"{r['cpu']['ours'] * 1e3:>10.1f}{r['cpu']['torch'] * 1e3:>10.1f}")
+    share = {k: statistics.fmean(r["where"][k] / r["ours"] for r in rows) for k in WHERE}
+    cpu = [r["cpu"]["ours"] / r["cpu"]["torch"] for r in rows]
+    print("summary: of our step, " + ", ".join(f"{k} {share[k]:.0%}" for k in WHERE)
+          + f" (mean over rows); our CPU per rank and step is {min(cpu):.2f}-{max(cpu):.2f} x "
+          "torch's; the rest of a step is waiting: the bubble, messages, and ranks the OS did not run")
 
 
 def _profile(group, p: int, m: int, steps: int) -> None:
@@ -114,7 +140,7 @@ def main() -> int:
     parser.add_argument("-p", type=int, nargs="+", default=[2, 4])
     parser.add_argument("--m", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--steps", type=int, default=5, help="timed steps per run")
-    parser.add_argument("--rounds", type=int, default=4,
+    parser.add_argument("--rounds", type=int, default=6,
                         help="alternate ours/torch this many times (a loaded CPU drifts)")
     parser.add_argument("--no-profile", action="store_true")
     args = parser.parse_args()
@@ -124,15 +150,10 @@ def main() -> int:
           "median step time, ratio of the medians, and the range of the per-round ratios")
     print(f"{'p':>2} {'schedule':<8} {'m':>3} {'ppedu ms':>9} {'torch ms':>9} {'ratio':>6} "
           f"{'rounds':>11} {'|grad diff|':>12}")
-    ratios, where_lines = [], []
-    for p in args.p:
-        row_ratios, lines = _time_rows(get_cluster(p), p, args.m, args.steps, args.rounds)
-        ratios, where_lines = ratios + row_ratios, where_lines + lines
-    print(f"largest ratio ours/torch: {max(ratios):.2f} (goal <= 1.0)")
-    print("\nwhere our step goes (median over steps of the mean over ranks, ms, from the events "
-          "the ranks recorded on the shared clock):")
-    print(f"{'p':>2} {'schedule':<8} {'m':>3} " + "".join(f"{k:>15}" for k in WHERE) + f"{'step':>10}")
-    print("\n".join(where_lines))
+    rows = [row for p in args.p for row in _time_rows(get_cluster(p), p, args.m, args.steps,
+                                                      args.rounds)]
+    print(f"largest ratio ours/torch: {max(r['ratio'] for r in rows):.2f} (goal <= 1.0)")
+    _print_where(rows)
     if not args.no_profile:
         for p in args.p:
             _profile(get_cluster(p), p, max(args.m), 4)

@@ -230,10 +230,10 @@ def step_job(cfg, step: int) -> dict:
     runner = StepRunner(state)
     meter = _meter(state, step)
     comm.barrier()
-    t0 = cluster.clock()
+    t0, cpu0 = cluster.clock(), time.thread_time()
     with meter:
         runner.run(state.schedule.ranks[cluster.rank()])
-    t_end = cluster.clock()
+    t_end, step_cpu = cluster.clock(), time.thread_time() - cpu0
     peak, method = _peak_activations(state, runner, meter)
     grads = {}
     if cfg.check_grads and step == 0:
@@ -245,7 +245,8 @@ def step_job(cfg, step: int) -> dict:
     return {"rank": cluster.rank(), "t0": t0, "t_end": t_end, "events": runner.events,
             "loss": runner.loss if state.schedule.place_of(runner.last_stage)[0] == cluster.rank()
             else None, "peak_activation_bytes": peak, "activation_memory_method": method, "grads": grads,
-            "stats": comm.stats(), "hop_latency_s": hop, "cpu_s": runner.cpu_s}
+            "stats": comm.stats(), "hop_latency_s": hop, "cpu_s": runner.cpu_s,
+            "step_cpu_s": step_cpu}
 
 
 def steps_job(cfg, first_step: int, count: int) -> list[dict]:

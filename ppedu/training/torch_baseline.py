@@ -8,6 +8,8 @@ stage and scales gradients by 1/m, which is what our engine does by dividing the
 
 from __future__ import annotations
 
+import time
+
 import torch
 import torch.nn.functional as F
 
@@ -53,18 +55,20 @@ def _pipeline(cfg, fresh: bool) -> tuple:
 def torch_step_job(cfg, steps: int = 3, profiler=None, fresh: bool = True) -> dict:
     """Time ``steps`` steps of torch's ScheduleGPipe / Schedule1F1B; return each step's start and
     end on the shared clock (``cluster.clock``, as the executor's ``t0``/``t_end``), its duration
-    on this rank, and the step-0 gradients. ``fresh=False`` reuses the pipeline built by the last
-    call with this config (torch infers shapes on its first step: a warm pipeline can time one
-    step). ``profiler`` (a cProfile.Profile) runs around the steps after the first."""
+    on this rank, the CPU seconds this rank's thread got in it, and the step-0 gradients.
+    ``fresh=False`` reuses the pipeline built by the last call with this config (torch infers
+    shapes on its first step: a warm pipeline can time one step). ``profiler`` (a
+    cProfile.Profile) runs around the steps after the first."""
     r, p = cluster.rank(), cluster.world_size()
     module, schedule, x, y = _pipeline(cfg, fresh)
-    starts, ends, grads = [], [], {}
+    starts, ends, cpu, grads = [], [], [], {}
     for step in range(steps):
         if profiler is not None and step == 1:
             profiler.enable()
         module.zero_grad(set_to_none=True)
         comm.barrier()
         starts.append(cluster.clock())
+        cpu_start = time.thread_time()
         if r == 0:
             schedule.step(x)
         elif r == p - 1:
@@ -72,9 +76,10 @@ def torch_step_job(cfg, steps: int = 3, profiler=None, fresh: bool = True) -> di
         else:
             schedule.step()
         ends.append(cluster.clock())
+        cpu.append(time.thread_time() - cpu_start)
         if step == 0 and fresh:
             grads = {n: q.grad.detach().clone() for n, q in module.named_parameters() if q.grad is not None}
     if profiler is not None:
         profiler.disable()
     return {"times": [e - s for s, e in zip(starts, ends)], "starts": starts, "ends": ends,
-            "grads": grads}
+            "cpu_s": cpu, "grads": grads}
