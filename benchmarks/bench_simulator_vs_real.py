@@ -23,7 +23,7 @@ import argparse
 import statistics
 import warnings
 
-from ppedu.runtime.cluster import get_cluster
+from ppedu.runtime.cluster import cpu_cores, get_cluster
 from ppedu.training.engine import train
 
 
@@ -39,7 +39,12 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=6)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    print(f"model workload, {args.steps} steps each (the first not used), gloo")
+    print(f"model workload, {args.steps} steps each (the first not used), gloo, {cpu_cores()} CPU cores")
+    if max(args.p) > cpu_cores():
+        print(f"p > {cpu_cores()} cores: an action's duration depends on how many ranks compute at "
+              "once, so those rows replay each action's work (CPU seconds) with the cores shared "
+              "among the ranks ready to run (processor sharing); 'cores' is how many the ranks "
+              "measurably had (their threads' CPU clocks: fewer while other programs run)")
     print(f"{'p':>2} {'schedule':<8} {'m':>3} {'replay err':>10} {'pooled sim ms':>13} "
           f"{'mean step ms':>12} {'message ms':>10} {'cores':>5}  rank 0 / last rank: compute/overhead/messages/bubble ms")
     worst = 0.0
