@@ -157,3 +157,16 @@ def test_idle_gap_longer_than_the_recv_timeout():
         result = serve(requests, BatchingConfig("continuous", 2), p=2, group=group)
     assert result.tokens_match_reference is True
     assert result.states[1].first_token_s >= 2.5
+
+
+def test_reference_tokens_extend_and_cut_the_longest_decoding():
+    """The reference keeps the longest greedy decoding per prompt: asking for fewer tokens cuts
+    it, asking for more decodes on; both must equal a fresh greedy_generate."""
+    from ppedu.model.gpt import GPT, GPTConfig
+    from ppedu.model.kvcache import greedy_generate
+    from ppedu.serving.server import reference_tokens
+    config = GPTConfig(n_layer=2, block_size=32)
+    model = GPT(config).eval()
+    prompt = [5, 9, 2]
+    for n in (4, 2, 11, 7):
+        assert reference_tokens(config, prompt, n) == greedy_generate(model, prompt, n), n

@@ -80,8 +80,9 @@ def setup(args: argparse.Namespace, rate: float):
     return requests, config, cost
 
 
-def bench(args: argparse.Namespace, rate: float, group=None):
-    """One run: (ServingResult, report dict) or (None, None) on a torchrun rank other than 0."""
+def bench(args: argparse.Namespace, rate: float, group=None, slo: tuple[float, float] | None = None):
+    """One run: (ServingResult, report dict) or (None, None) on a torchrun rank other than 0.
+    ``slo`` (TTFT, TPOT targets, s): a timed run's report adds the simulated goodput too."""
     from ppedu.serving.calibrate import predicted
     from ppedu.serving.simulator import simulate_serving
     requests, config, cost = setup(args, rate)
@@ -93,9 +94,11 @@ def bench(args: argparse.Namespace, rate: float, group=None):
         return None, None
     report = result.to_dict()
     if args.workload == "timed":   # a model run reports its own fitted t0 and c (fit_t0_s, fit_c_s)
-        sim = predicted(requests, config, args.p, cost, result)
+        sim = predicted(requests, config, args.p, cost, result, slo=slo)
         report["simulated_throughput_tok_s"] = sim["throughput_tok_s"]
         report["simulated_bubble_fraction"] = sim["bubble_fraction"]
+        if slo:
+            report["simulated_goodput_req_s"] = sim["goodput_req_s"]
     return result, report
 
 

@@ -55,10 +55,12 @@ def sweep(args: argparse.Namespace) -> dict | None:
         group = connect(args.p)
     points = []
     for rate in rates:
-        result, report = bench(args, rate, group)
+        result, report = bench(args, rate, group, slo=(slo_ttft, slo_tpot))
         if result is None:
             return None
         point = {"rate": rate, **{k: report[k] for k in POINT_KEYS}, **result.goodput(slo_ttft, slo_tpot)}
+        if "simulated_goodput_req_s" in report:      # timed: what the calibrated simulator predicts
+            point["simulated_goodput_req_s"] = report["simulated_goodput_req_s"]
         points.append(point)
     return {"policy": args.policy, "p": args.p, "inflight": args.inflight, "max_batch": args.max_batch,
             "token_budget": args.token_budget, "kv_blocks": args.kv_blocks,
@@ -75,9 +77,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{out['policy']} batching, p={out['p']}, K={out['inflight']}, max batch {out['max_batch']} "
           f"({out['source']}); targets TTFT <= {out['slo_ttft_s']:g} s, TPOT <= {out['slo_tpot_s']:g} s")
-    print(f"{'rate/s':>8} {'tok/s':>8} {'goodput req/s':>14} {'met':>6} {'TTFT p99':>10} {'TPOT p99':>10}")
+    sim = all("simulated_goodput_req_s" in pt for pt in out["points"])
+    print(f"{'rate/s':>8} {'tok/s':>8} {'goodput req/s':>14} {'met':>6} {'TTFT p99':>10} {'TPOT p99':>10}"
+          + (f" {'simulated goodput':>18}" if sim else ""))
     for pt in out["points"]:
         print(f"{pt['rate']:>8g} {pt['throughput_tok_s']:>8.1f} {pt['goodput_req_s']:>14.2f} "
               f"{pt['slo_attainment']:>6.0%} {pt['ttft_p99_s'] * 1e3:>8.0f}ms "
-              f"{(pt['tpot_p99_s'] or 0) * 1e3:>8.1f}ms")
+              f"{(pt['tpot_p99_s'] or 0) * 1e3:>8.1f}ms"
+              + (f" {pt['simulated_goodput_req_s']:>18.2f}" if sim else ""))
     return 0

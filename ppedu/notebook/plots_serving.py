@@ -7,7 +7,9 @@ Read top-down:
   inflight_gain         K batches in flight over one big batch vs x = c B / t0, with the theory
   chunked_prefill       TPOT p99 and stage-0 step spread, with and without a token budget
   kv_memory             peak KV blocks paged vs reserving max length, and preemptions
-  goodput_vs_rate       the knee: goodput (requests/s meeting the SLOs) per arrival rate
+  length_variance       continuous / static throughput as output lengths spread, measured and simulated
+  goodput_vs_rate       the knee: goodput (requests/s meeting the SLOs) per arrival rate, measured
+                        (solid) and simulated (dashed)
   occupancy_over_time   how many requests each issued iteration carried, per run
   serving_gantt         the stages' timeline, coloured by batch in flight (slot), prefill hatched
 
@@ -139,19 +141,65 @@ def kv_memory(results: Mapping[str, Any], title: str) -> go.Figure:
     return _finish(fig, ("blocks", "preemptions"), "KV memory budget", title, 450, 120)
 
 
-def goodput_vs_rate(sweep: Mapping[str, Sequence[Mapping]], title: str) -> go.Figure:
-    """Goodput (requests/s meeting both SLOs) per arrival rate, one line per configuration; the
-    diagonal is "every request meets its targets"."""
-    series = {label: ([pt["rate"] for pt in pts], [pt["goodput_req_s"] for pt in pts])
-              for label, pts in sweep.items()}
-    fig = plots.line_chart(series, title, "arrival rate (requests/s, Poisson; log scale)",
-                           "goodput (req/s within SLOs)")
-    rates = sorted({r for xs, _ in series.values() for r in xs})
-    fig.add_trace(go.Scatter(x=rates, y=rates, mode="lines", name="ideal: all meet the targets",
-                             line=dict(color="grey", dash="dash")))
-    top = max((y for _, ys in series.values() for y in ys if y is not None), default=1.0)
-    fig.update_xaxes(type="log")
-    fig.update_yaxes(range=[0, 1.25 * top])
+SIMULATED = "simulated (given each run's measured overheads)"
+
+
+def _measured_and_simulated(fig: go.Figure, xs: list, measured: list, simulated: list, name: str,
+                            measured_name: str, color: str, symbol: str = "diamond") -> None:
+    """One series twice: measured (solid line, filled markers) and the simulator's prediction for
+    the same runs (dashed line, open markers). The legend groups the traces by source, under the
+    source's title, so "measured" and "simulated" are each said once."""
+    for ys, source, dash, mark, width in ((measured, measured_name, "solid", symbol, 3),
+                                          (simulated, SIMULATED, "dash", f"{symbol}-open", 2)):
+        if all(y is None for y in ys):
+            continue
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=name or source,
+                                 legendgroup=source, legendgrouptitle_text=source if name else None,
+                                 line=dict(color=color, width=width, dash=dash),
+                                 marker=dict(size=12, symbol=mark, line=dict(width=2, color=color))))
+
+
+def length_variance(rows: Sequence[Mapping], title: str, measured_name: str = "measured") -> go.Figure:
+    """Continuous / static throughput vs the coefficient of variation of output lengths
+    (``studies.length_variance`` rows): measured solid, simulated dashed, 1 = no gain."""
+    fig = go.Figure()
+    _measured_and_simulated(fig, [r["cv"] for r in rows], [r["gain"] for r in rows],
+                            [r.get("simulated_gain") for r in rows], "", measured_name, C[5])
+    if all("sigma" in r for r in rows):           # which workload each point is (as printed)
+        fig.data[0].update(mode="lines+markers+text", text=[f"σ = {r['sigma']:g}" for r in rows],
+                           textposition="top left")
+    fig.add_hline(y=1.0, line=dict(color="grey", dash="dot"), annotation_text="1 = no gain",
+                  annotation_position="bottom right")
+    fig.update_xaxes(title_text="spread of output lengths: coefficient of variation (std / mean, no unit)",
+                     rangemode="tozero")
+    fig.update_yaxes(title_text="throughput, continuous / static (ratio)", rangemode="tozero")
+    return plots._layout(fig, title, 470, top=120)
+
+
+def goodput_vs_rate(sweep: Mapping[str, Sequence[Mapping]], title: str,
+                    measured_name: str = "measured") -> go.Figure:
+    """Goodput (requests/s meeting both SLOs) per arrival rate, one colour per configuration:
+    measured solid, the simulator's prediction for the same runs dashed (when the points carry
+    ``simulated_goodput_req_s``); the grey diagonal is "every request meets its targets"."""
+    fig = go.Figure()
+    symbols = ("square", "circle", "diamond", "triangle-up", "x")
+    for i, (label, pts) in enumerate(sweep.items()):
+        _measured_and_simulated(fig, [pt["rate"] for pt in pts], [pt["goodput_req_s"] for pt in pts],
+                                [pt.get("simulated_goodput_req_s") for pt in pts], label,
+                                measured_name, C[(2 * i + 1) % 8], symbols[i % len(symbols)])
+    rates = sorted({pt["rate"] for pts in sweep.values() for pt in pts})
+    fig.add_trace(go.Scatter(x=rates, y=rates, mode="lines", name="every request meets the targets",
+                             legendgroup="ideal", legendgrouptitle_text="ideal",
+                             line=dict(color="grey", dash="dot")))
+    top = max((pt["goodput_req_s"] or 0.0 for pts in sweep.values() for pt in pts), default=1.0)
+    fig.update_xaxes(title_text="arrival rate (requests/s, Poisson; log scale)", type="log",
+                     tickvals=rates, ticktext=[f"{r:g}" for r in rates])
+    fig.update_yaxes(title_text="goodput (requests/s meeting both targets)",
+                     range=[0, max(1.3 * top, 1.15 * rates[0])])
+    plots._layout(fig, title, 520)
+    fig.update_layout(legend=dict(orientation="v", y=1.0, yref="paper", yanchor="top", x=1.02,
+                                  xanchor="left", traceorder="grouped", groupclick="toggleitem"),
+                      margin=dict(r=20, t=70))
     return fig
 
 

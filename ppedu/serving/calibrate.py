@@ -71,15 +71,18 @@ def calibrated(cost, measured: dict):
                    t_driver_s=measured.get("driver_s") or 0.0, t_late_s=max(0.0, measured.get("late_s") or 0.0))
 
 
-def predicted(requests, config, p: int, cost, result, draws: int = 3) -> dict:
+def predicted(requests, config, p: int, cost, result, draws: int = 3,
+              slo: tuple[float, float] | None = None) -> dict:
     """What the simulator predicts for a measured timed run ``result``: its throughput and
-    bubble, averaged over ``draws`` seeded draws of the run's measured overheads."""
+    bubble (and, given ``slo`` = (TTFT, TPOT) targets in seconds, its goodput), averaged over
+    ``draws`` seeded draws of the run's measured overheads."""
     from ppedu.serving.simulator import simulate_serving
-    runs = [simulate_serving(requests, config, p, calibrated(cost, result.measured), jitter=result.jitter,
-                             seed=seed).to_dict() for seed in range(draws)]
+    sims = [simulate_serving(requests, config, p, calibrated(cost, result.measured), jitter=result.jitter,
+                             seed=seed) for seed in range(draws)]
+    runs = [{**s.to_dict(), **(s.goodput(*slo) if slo else {})} for s in sims]
     return {key: sum(r[key] for r in runs) / draws
-            for key in ("throughput_tok_s", "bubble_fraction", "decode_bubble_fraction")
-            if all(r[key] is not None for r in runs)}
+            for key in ("throughput_tok_s", "bubble_fraction", "decode_bubble_fraction", "goodput_req_s")
+            if all(r.get(key) is not None for r in runs)}
 
 
 def fit_step_cost(timeline: Timeline, tokens: list[int]) -> dict:

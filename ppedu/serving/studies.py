@@ -7,10 +7,13 @@ Read top-down:
   kv_budget               shrinking KV blocks: peak blocks, preemptions, waste vs reserving max length
   length_variance         continuous over static as the output lengths spread (lognormal sigma)
   rate_sweep              goodput vs arrival rate under SLOs, per labelled configuration
+Each is measured on real ranks (timed workload, with the calibrated simulator's prediction beside
+every measured number) or, with ``simulate=True``, simulated.
 """
 
 from __future__ import annotations
 
+from ppedu.errors import check_int
 from ppedu.serving.calibrate import predicted
 from ppedu.serving.cost import ServingCost, inflight_gain
 from ppedu.serving.scheduler import BatchingConfig
@@ -19,18 +22,27 @@ from ppedu.serving.workload import Request, describe, make_workload
 
 
 def run(requests: list[Request], config: BatchingConfig, p: int, cost: ServingCost,
-        group=None, simulate: bool = False) -> dict:
+        group=None, simulate: bool = False, slo: tuple[float, float] | None = None) -> dict:
     """Serve on ``group`` with the timed workload (adds ``simulated_*`` from the calibrated
-    simulator), or simulate (``simulate=True``). The result object rides along as ``_result``."""
+    simulator), or simulate (``simulate=True``). ``slo`` = (TTFT, TPOT) targets in seconds adds
+    the goodput (measured and simulated). The result object rides along as ``_result``."""
     if simulate:
         result = simulate_serving(requests, config, p, cost)
-        return {**result.to_dict(), "_result": result}
+        return {**result.to_dict(), **(result.goodput(*slo) if slo else {}), "_result": result}
     from ppedu.serving.server import serve
     result = serve(requests, config, p, workload="timed", cost=cost, group=group)
-    sim = predicted(requests, config, p, cost, result)
-    return {**result.to_dict(), "_result": result, "simulated_throughput_tok_s": sim["throughput_tok_s"],
+    sim = predicted(requests, config, p, cost, result, slo=slo)
+    return {**result.to_dict(), **(result.goodput(*slo) if slo else {}), "_result": result,
+            "simulated_throughput_tok_s": sim["throughput_tok_s"],
             "simulated_bubble_fraction": sim["bubble_fraction"],
-            "simulated_decode_bubble_fraction": sim.get("decode_bubble_fraction")}
+            "simulated_decode_bubble_fraction": sim.get("decode_bubble_fraction"),
+            "simulated_goodput_req_s": sim.get("goodput_req_s")}
+
+
+def measured_label(group, p: int) -> str:
+    """How the measured points were measured, for a legend: workload, ranks, backend."""
+    backend = getattr(group, "backend", None) or "gloo"
+    return f"measured (timed workload, {p} ranks, {backend})"
 
 
 def inflight_vs_one_batch(p: int, batch: int, xs: list[float], group=None, t0_s: float = 0.02,
@@ -77,36 +89,62 @@ def kv_budget(p: int, blocks: list[int | None], group=None, n: int = 24, block_s
     return out
 
 
-def length_variance(sigmas: list[float], p: int = 2, n: int = 400, max_batch: int = 16,
-                    cost: ServingCost | None = None) -> list[dict]:
-    """Simulated: continuous / static throughput as lognormal output lengths spread (fixed mean)."""
+# Short steps (4 ms + 0.2 ms per token: crossover 20 tokens) so that a measured sweep of several
+# workloads takes seconds, not minutes. Long next to a CPU's ~1 ms messages, but the tiny GPT's own
+# compute (which the timed workload still runs, to check the tokens) takes 1.5-4 ms a step on a
+# busy 2-core machine, so some steps overrun their price: each run measures by how much
+# (``late_s``) and the simulator is given that too.
+QUICK = ServingCost(t0_s=0.004, c_s=0.0002)
+
+
+def length_variance(sigmas: list[float], p: int, group=None, n: int = 24, max_batch: int = 4,
+                    output_len: int = 8, cost: ServingCost | None = None, repeats: int = 3,
+                    simulate: bool = False) -> list[dict]:
+    """Continuous / static throughput (K = 1, all requests at t=0) as lognormal output lengths
+    spread at a fixed mean: measured on ``group`` (timed) with ``gain`` and the calibrated
+    simulator's ``simulated_gain`` per sigma, or simulated (``simulated_gain`` None).
+
+    Measured, each policy runs ``repeats`` times (alternating) and the fastest run counts: other
+    processes on the machine can only slow a run down, so the fastest is the least disturbed
+    (what ``timeit`` recommends too)."""
+    cost = cost or QUICK
+    check_int("repeats", repeats, 1, 10)
     rows = []
     for sigma in sigmas:
-        requests = make_workload(n, output_len=24, output_dist="lognormal", prompt_len=8, max_len=256,
-                                 sigma=sigma, seed=0)
-        tput = {policy: simulate_serving(requests, BatchingConfig(policy, max_batch, p), p,
-                                         cost).to_dict()["throughput_tok_s"]
+        requests = make_workload(n, output_len=output_len, output_dist="lognormal", prompt_len=4,
+                                 max_len=64, sigma=sigma, seed=0)
+        tries = [{policy: run(requests, BatchingConfig(policy, max_batch, 1), p, cost, group, simulate)
+                  for policy in ("static", "continuous")} for _ in range(1 if simulate else repeats)]
+        runs = {policy: max((t[policy] for t in tries), key=lambda d: d["throughput_tok_s"])
                 for policy in ("static", "continuous")}
-        rows.append({"sigma": sigma, "cv": describe(requests)["output_len_cv"], **tput,
-                     "gain": tput["continuous"] / tput["static"]})
+        sims = [runs[k].get("simulated_throughput_tok_s") for k in ("continuous", "static")]
+        rows.append({"sigma": sigma, "cv": describe(requests)["output_len_cv"],
+                     "output_len_max": describe(requests)["output_len_max"], **runs,
+                     "tries_tok_s": {k: [t[k]["throughput_tok_s"] for t in tries] for k in runs},
+                     "gain": runs["continuous"]["throughput_tok_s"] / runs["static"]["throughput_tok_s"],
+                     "simulated_gain": None if None in sims else sims[0] / sims[1]})
     return rows
 
 
 def rate_sweep(configs: dict[str, BatchingConfig], rates: list[float], p: int, slo_ttft_s: float,
-               slo_tpot_s: float, n: int = 400, cost: ServingCost | None = None, **workload) -> dict:
-    """Simulated goodput vs rate, per labelled configuration: {label: [point, ...]}."""
-    shape = {"output_len": 16, "output_dist": "lognormal", "prompt_len": 32, "prompt_dist": "uniform",
-             "max_len": 256, **workload}
+               slo_tpot_s: float, group=None, n: int = 32, cost: ServingCost | None = None,
+               simulate: bool = False, **workload) -> dict:
+    """Goodput vs Poisson arrival rate under (TTFT, TPOT) targets, per labelled configuration:
+    {label: [point, ...]}, measured on ``group`` (timed; each point also carries the calibrated
+    simulator's ``simulated_goodput_req_s``) or simulated. The same requests at every rate, only
+    their arrival times change (``make_workload`` draws them from separate streams)."""
+    cost = cost or QUICK
+    shape = {"output_len": 8, "output_dist": "lognormal", "prompt_len": 8, "prompt_dist": "uniform",
+             "max_len": 64, **workload}
+    keys = ("throughput_tok_s", "ttft_p99_s", "tpot_p99_s", "goodput_req_s", "slo_attainment",
+            "simulated_goodput_req_s", "tokens_match_reference")
     out = {}
     for label, config in configs.items():
-        points = []
+        out[label] = []
         for rate in rates:
-            result = simulate_serving(make_workload(n, rate=rate, seed=0, **shape), config, p, cost)
-            d = result.to_dict()
-            points.append({"rate": rate, "throughput_tok_s": d["throughput_tok_s"],
-                           "ttft_p99_s": d["ttft_p99_s"], "tpot_p99_s": d["tpot_p99_s"],
-                           **result.goodput(slo_ttft_s, slo_tpot_s)})
-        out[label] = points
+            d = run(make_workload(n, rate=rate, seed=0, **shape), config, p, cost, group, simulate,
+                    slo=(slo_ttft_s, slo_tpot_s))
+            out[label].append({"rate": rate, **{k: d.get(k) for k in keys}})
     return out
 
 

@@ -1,0 +1,118 @@
+"""Chapter 5's measured studies (``ppedu.serving.studies``): continuous vs static as output lengths
+spread, and goodput vs arrival rate, measured on real ranks (timed workload) with the calibrated
+simulator's prediction beside every point; their plots; ``serve-sweep``'s simulated goodput."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from ppedu.commands import serve_sweep
+from ppedu.errors import UsageError
+from ppedu.notebook import plots_serving
+from ppedu.serving import studies
+from ppedu.serving.scheduler import BatchingConfig
+
+
+@pytest.mark.timeout(120)
+def test_measured_gain_of_continuous_grows_with_the_spread(cluster2):
+    """16 requests, max batch 2, K=1: the cost model says 1.00x at sigma 0 (fixed lengths) and 1.40x at 1.5;
+    measured (fastest of two runs each), the gain must grow by a clear margin, and the simulator,
+    given each run's measured overheads, must land near it."""
+    rows = studies.length_variance([0.0, 1.5], 2, group=cluster2, n=16, max_batch=2, repeats=2)
+    assert rows[0]["cv"] < rows[1]["cv"]
+    for r in rows:
+        for policy in ("static", "continuous"):
+            assert r[policy]["source"] == "timed" and r[policy]["tokens_match_reference"] is True
+            assert r[policy]["policy"] == policy and r[policy]["inflight"] == 1
+        assert r["gain"] == pytest.approx(r["simulated_gain"], abs=0.15), r
+    assert rows[1]["gain"] > rows[0]["gain"] + 0.15, [r["gain"] for r in rows]
+
+
+def test_simulated_gain_grows_with_the_spread():
+    rows = studies.length_variance([0.0, 0.75, 1.5], 2, n=64, simulate=True)
+    gains = [r["gain"] for r in rows]
+    assert gains == sorted(gains) and gains[0] < 1.2 < 1.5 < gains[-1], gains
+    assert all(r["simulated_gain"] is None and r["static"]["source"] == "simulated" for r in rows)
+
+
+def test_length_variance_rejects_bad_repeats():
+    with pytest.raises(UsageError, match=r"repeats must be an integer in 1\.\.10 \(got 0\)"):
+        studies.length_variance([1.0], 2, repeats=0, simulate=True)
+
+
+@pytest.mark.timeout(120)
+def test_measured_goodput_falls_past_the_knee(cluster2):
+    """Continuous, K=1, 32 requests: at 40/s nearly all meet TTFT <= 0.1 s and TPOT <= 40 ms;
+    at 360/s they arrive as one burst and those at its end wait too long: attainment and goodput
+    drop although the server works flat out. Each point carries the simulator's goodput."""
+    sweep = studies.rate_sweep({"continuous, K=1": BatchingConfig("continuous", 4, 1)}, [40, 360], 2,
+                               slo_ttft_s=0.1, slo_tpot_s=0.04, group=cluster2)
+    low, high = sweep["continuous, K=1"]
+    assert (low["rate"], high["rate"]) == (40, 360)
+    assert low["tokens_match_reference"] is True and high["tokens_match_reference"] is True
+    assert high["slo_attainment"] < low["slo_attainment"]
+    assert high["goodput_req_s"] < 0.8 * low["goodput_req_s"], sweep
+    assert high["goodput_req_s"] < 0.5 * high["rate"]                    # far below the offered load
+    assert 0 <= high["simulated_goodput_req_s"] < low["simulated_goodput_req_s"], sweep
+
+
+def test_simulated_sweep_batches_in_flight_raise_capacity():
+    configs = {"K=1": BatchingConfig("continuous", 4, 1), "K=2": BatchingConfig("continuous", 4, 2)}
+    sweep = studies.rate_sweep(configs, [40, 120, 360], 2, 0.1, 0.04, simulate=True)
+    peak = {k: max(pt["goodput_req_s"] for pt in pts) for k, pts in sweep.items()}
+    assert peak["K=2"] > 1.3 * peak["K=1"], sweep
+    assert all(pt["simulated_goodput_req_s"] is None for pts in sweep.values() for pt in pts)
+
+
+def test_measured_label_names_workload_ranks_and_backend(cluster2):
+    assert studies.measured_label(cluster2, 2) == "measured (timed workload, 2 ranks, gloo)"
+
+
+def _rows(simulated: bool) -> list[dict]:
+    return [{"sigma": sigma, "cv": cv, "gain": g, "simulated_gain": (g + 0.02) if simulated else None}
+            for sigma, cv, g in ((0.0, 0.0, 1.0), (0.75, 0.6, 1.4), (1.5, 1.2, 1.7))]
+
+
+def test_length_variance_plot_shows_measured_solid_and_simulated_dashed():
+    fig = plots_serving.length_variance(_rows(True), "Gain vs spread", "measured (timed workload, 2 ranks, gloo)")
+    measured, simulated = fig.data
+    assert measured.name == "measured (timed workload, 2 ranks, gloo)" and measured.line.dash == "solid"
+    assert simulated.name.startswith("simulated") and simulated.line.dash == "dash"
+    assert list(simulated.y) == [1.02, 1.42, 1.72] and list(measured.x) == [0.0, 0.6, 1.2]
+    assert list(measured.text) == ["σ = 0", "σ = 0.75", "σ = 1.5"]          # each point's workload
+    assert fig.layout.title.text == "Gain vs spread"
+    assert "coefficient of variation" in fig.layout.xaxis.title.text
+    assert "ratio" in fig.layout.yaxis.title.text
+    assert len(plots_serving.length_variance(_rows(False), "t").data) == 1     # nothing simulated
+
+
+def test_goodput_plot_groups_measured_and_simulated_per_configuration():
+    pts = [{"rate": r, "goodput_req_s": g, "simulated_goodput_req_s": g + 1}
+           for r, g in ((40, 30.0), (120, 45.0), (360, 20.0))]
+    fig = plots_serving.goodput_vs_rate({"continuous, K=2": pts, "static, K=2": pts}, "Knee", "measured (x)")
+    lines = [t for t in fig.data if t.legendgroup != "ideal"]
+    assert [(t.name, t.legendgroup, t.line.dash) for t in lines] == [
+        ("continuous, K=2", "measured (x)", "solid"), ("continuous, K=2", plots_serving.SIMULATED, "dash"),
+        ("static, K=2", "measured (x)", "solid"), ("static, K=2", plots_serving.SIMULATED, "dash")]
+    assert lines[0].line.color == lines[1].line.color != lines[2].line.color   # one colour per config
+    assert fig.layout.xaxis.type == "log" and list(fig.layout.xaxis.tickvals) == [40, 120, 360]
+    assert "goodput" in fig.layout.yaxis.title.text and "requests/s" in fig.layout.xaxis.title.text
+    assert fig.layout.title.text == "Knee" and fig.layout.yaxis.range[1] >= 45.0
+
+
+@pytest.mark.timeout(120)
+def test_timed_serve_sweep_reports_the_simulated_goodput(cluster2, monkeypatch, capsys):
+    import ppedu.runtime.cluster as cluster_mod
+    monkeypatch.setattr(cluster_mod, "connect", lambda p, *a, **k: cluster2)
+    parser = argparse.ArgumentParser()
+    serve_sweep.add_arguments(parser)
+    args = parser.parse_args(["--requests", "8", "--rates", "50,400", "--t0-ms", "4", "--c-ms", "0.2",
+                              "--max-batch", "4", "--slo-ttft", "0.1", "--slo-tpot", "0.04"])
+    out = serve_sweep.sweep(args)
+    assert out["source"] == "timed" and [pt["rate"] for pt in out["points"]] == [50.0, 400.0]
+    for pt in out["points"]:
+        assert pt["tokens_match_reference"] is True and pt["simulated_goodput_req_s"] >= 0
+    assert serve_sweep.run(args) == 0
+    assert "simulated goodput" in capsys.readouterr().out
