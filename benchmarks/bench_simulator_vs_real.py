@@ -8,11 +8,11 @@ pooled means against the mean measured step, and where rank 0's and the last ran
 (compute / overhead / messages / bubble, ms). A shared CPU makes single steps noisy (a rank
 that is descheduled shows up as a long action or a long wait): compare medians, not steps.
 
-With more ranks than cores (p=4 on 2 cores) an action's duration depends on how many ranks
-compute at the same time, so the replay shares the cores among the ranks ready to run
-(processor sharing, ``ppedu.schedules.shared_cpu``); the column "cores" is the median of the
-cores the ranks measurably had (their threads' CPU clocks; fewer than the machine's when other
-programs run), "-" where every rank had a core of its own.
+Where ranks share cores (p=4 on 2 cores, or p=2 beside other programs) an action's duration
+depends on how many ranks compute at the same time, so the replay shares the cores among the
+ranks ready to run (processor sharing, ``ppedu.schedules.shared_cpu``); the column "cores" is
+the median of the cores the ranks measurably had (their threads' CPU clocks; p when each had
+one, and then the replay is the plain simulation).
 
     .venv/bin/python benchmarks/bench_simulator_vs_real.py [-p 2 4] [--m 4 8] [--steps 6]
 """
@@ -23,7 +23,7 @@ import argparse
 import statistics
 import warnings
 
-from ppedu.runtime.cluster import get_cluster
+from ppedu.runtime.cluster import cpu_cores, get_cluster
 from ppedu.training.engine import train
 
 
@@ -39,7 +39,11 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=6)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    print(f"model workload, {args.steps} steps each (the first not used), gloo")
+    print(f"model workload, {args.steps} steps each (the first not used), gloo, {cpu_cores()} CPU cores")
+    print("ranks that share cores run an action slower the more ranks compute at once: the replay "
+          "charges each action its work (CPU seconds) and shares the cores among the ranks ready "
+          "to run (processor sharing); 'cores' is how many the ranks measurably had (their "
+          "threads' CPU clocks: fewer than p when p > machine cores or other programs run)")
     print(f"{'p':>2} {'schedule':<8} {'m':>3} {'replay err':>10} {'pooled sim ms':>13} "
           f"{'mean step ms':>12} {'message ms':>10} {'cores':>5}  rank 0 / last rank: compute/overhead/messages/bubble ms")
     worst = 0.0

@@ -80,13 +80,9 @@ def test_timed_workload_breakdown_adds_up(cluster2):
     assert len(summary["breakdown"]) == 2 and summary["calibration"]["message_samples"] >= 1
 
 
-def test_oversubscribed_replay_measures_the_cores_the_ranks_shared(cluster4):
-    from ppedu.runtime.cluster import cpu_cores
+def test_the_replay_measures_the_cores_the_ranks_had(cluster4):
     result = train(schedule="1f1b", p=4, m=4, workload="model", steps=3, group=cluster4)
     shared = result.calibration.effective_cores
-    if cpu_cores() < 4:  # 4 ranks share the cores: the replay uses the cores they measurably had
-        assert 0.0 < shared <= cpu_cores()
-    else:
-        assert shared == 0.0
+    assert 0.0 < shared <= 4.0  # CPU ranks measure their thread clocks: at most a core each
     assert result.summary()["calibration"]["effective_cores"] == shared
     assert -1.0 < result.simulation_error < 10.0  # a replay happened (a makespan, not a crash)

@@ -62,8 +62,8 @@ def test_work_is_read_off_the_busy_profile():
 def test_effective_cores_are_the_ones_that_hand_out_the_measured_cpu():
     tl = _two_ranks_busy_together()
     # 2 cores would give each rank all of its 2 s; the clocks say 1.25 + 1.25: one core
-    assert effective_cores(tl, [1.25, 1.25], cores=2) == pytest.approx(1.0, abs=1e-3)
-    assert effective_cores(tl, [2.0, 2.0], cores=2) == 2.0  # never more than the machine has
+    assert effective_cores(tl, [1.25, 1.25]) == pytest.approx(1.0, abs=1e-3)
+    assert effective_cores(tl, [2.0, 2.0]) == 2.0  # a core each: never more than p
 
 
 def test_shared_replay_of_a_hand_made_step_on_one_core():

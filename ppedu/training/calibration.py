@@ -13,13 +13,15 @@ plus its mean overhead per action, and every message the mean measured message t
 simulator replays the step from its parts; ``breakdown`` splits each rank's step into compute /
 overhead / messages / bubble, the four things a student reads off a real-compute Gantt chart.
 
-More ranks than CPU cores (4 ranks on 2 cores) adds a fourth thing: an action's duration depends
-on how many ranks compute at the same time (warm-up and cool-down run at full speed, the steady
-state at cores / p of it). There the replay charges each action its *work* (CPU seconds) and
-shares the cores among the ranks that are ready (``ppedu.schedules.shared_cpu``). The cores the
-ranks actually had are measured, not assumed: each rank reads its thread's CPU clock over the
-step, and ``effective_cores`` finds the core count under which the processor-sharing model gives
-the ranks exactly that much CPU (2 on an idle 2-core machine, fewer while other programs run).
+Ranks that share CPU cores (4 ranks on 2 cores, or 2 ranks beside other programs) add a fourth
+thing: an action's duration depends on how many ranks compute at the same time (warm-up and
+cool-down run at full speed, the steady state at cores / p of it). So the replay charges each
+action its *work* (CPU seconds) and shares the cores among the ranks that are ready
+(``ppedu.schedules.shared_cpu``). The cores the ranks actually had are measured, not assumed:
+each rank reads its thread's CPU clock over the step, and ``effective_cores`` finds the core
+count under which the processor-sharing model gives the ranks exactly that much CPU (2 on an
+idle 2-core machine, fewer while other programs run). With a core per rank nobody is slowed
+down and the replay is the plain simulation.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ class Calibration:
     overhead: dict[str, list[float]] = field(default_factory=dict)
     message_s: float = 0.0
     message_samples: int = 0
-    effective_cores: float = 0.0   # measured cores the ranks shared (0: not oversubscribed)
+    effective_cores: float = 0.0   # cores the ranks measurably had (0: not measured, a GPU)
 
     def to_dict(self) -> dict:
         return {"compute_s": self.compute, "overhead_s": self.overhead,
@@ -145,19 +147,21 @@ def breakdown(timeline: Timeline, cal: Calibration) -> list[dict]:
 
 
 def replay_errors(timelines: list[Timeline], schedule, base: CostModel, fallback_message_s: float,
-                  cores: int | None = None, cpu_s: list[list[float]] | None = None) -> list[float]:
+                  cpu_s: list[list[float | None]] | None = None) -> list[float]:
     """Each measured step replayed from its own calibration: simulated makespan / measured - 1.
     Per step, so that a step slowed down by a neighbour on a shared CPU is compared with its own
-    parts, not with the average step. With fewer ``cores`` than ranks and each step's per-rank
-    CPU seconds ``cpu_s``, the replay shares the measured effective cores (``replay_shared``)."""
+    parts, not with the average step. Given each step's per-rank CPU seconds ``cpu_s`` (ranks
+    computing on the CPU; None on a GPU), the replay shares the cores the ranks
+    measurably had (``replay_shared``): fewer than p when p > cores or other programs ran; with
+    a core per rank it is the plain simulation."""
     errors = []
     for i, tl in enumerate(timelines):
         if tl.makespan <= 0:
             continue
         cal = calibrate([tl], schedule, schedule.v)
-        if cores is not None and cpu_s is not None and cores < schedule.p:
+        if _measured(cpu_s, i):
             message = cal.message_s if cal.message_samples else fallback_message_s
-            makespan = replay_shared(tl, schedule, message, effective_cores(tl, cpu_s[i], cores))
+            makespan = replay_shared(tl, schedule, message, effective_cores(tl, cpu_s[i]))
         else:
             costs = calibrated_costs(base, cal, schedule.v, schedule.split_backward, fallback_message_s)
             makespan = simulate(schedule, costs).makespan
@@ -166,21 +170,28 @@ def replay_errors(timelines: list[Timeline], schedule, base: CostModel, fallback
 
 
 def replay_median(timelines: list[Timeline], schedule, base: CostModel, fallback_message_s: float,
-                  cores: int | None = None, cpu_s: list[list[float]] | None = None
-                  ) -> tuple[float, float]:
-    """The median of ``replay_errors`` and, when the ranks shared ``cores`` (fewer than p), the
-    median of the steps' ``effective_cores`` (else 0)."""
-    errors = sorted(replay_errors(timelines, schedule, base, fallback_message_s, cores, cpu_s))
-    shared = sorted(effective_cores(t, c, cores) for t, c in zip(timelines, cpu_s)) \
-        if cores is not None and cpu_s is not None and cores < schedule.p else []
+                  cpu_s: list[list[float | None]] | None = None) -> tuple[float, float]:
+    """The median of ``replay_errors`` and, when the CPU seconds were measured, the median of the
+    steps' ``effective_cores`` (else 0)."""
+    errors = sorted(replay_errors(timelines, schedule, base, fallback_message_s, cpu_s))
+    shared = sorted(effective_cores(t, cpu_s[i]) for i, t in enumerate(timelines)
+                    if _measured(cpu_s, i))
     return (errors[len(errors) // 2] if errors else 0.0,
             shared[len(shared) // 2] if shared else 0.0)
 
 
-def effective_cores(timeline: Timeline, cpu_s: list[float], cores: int) -> float:
+def _measured(cpu_s: list[list[float | None]] | None, step: int) -> bool:
+    """Whether step ``step`` has the CPU seconds of every rank (ranks on the CPU, not a GPU)."""
+    return cpu_s is not None and step < len(cpu_s) and all(c is not None for c in cpu_s[step])
+
+
+def effective_cores(timeline: Timeline, cpu_s: list[float]) -> float:
     """The cores the ranks had in this step: the C under which processor sharing (each busy rank
     gets min(1, C / n_busy) of a core) hands them the CPU seconds their clocks measured
-    (``cpu_s`` per rank), by bisection; at most ``cores``."""
+    (``cpu_s`` per rank), by bisection; at most p (one core per single-threaded rank: then
+    nobody waited for a core). No core count is assumed: ranks on several machines just measure
+    a core each."""
+    cores = timeline.world_size
     profile = shared_cpu.busy_profile(timeline)
     spans = [iv for r in range(timeline.world_size) for iv in shared_cpu.busy_intervals(timeline, r)]
 

@@ -246,8 +246,7 @@ def _assemble(cfg: TrainConfig, outs: list[list[dict]], oversubscribed: bool) ->
     if cfg.workload == "model":
         cpu = [[r["cpu_s"] for r in ranks] for ranks in outs[1:] or outs]  # aligned with steady
         result.simulation_error, cal.effective_cores = replay_median(
-            steady, schedule, cfg.cost_model(), hop + cfg.cost_model().message_time(),
-            _shared_cores(cfg.p, oversubscribed), cpu)
+            steady, schedule, cfg.cost_model(), hop + cfg.cost_model().message_time(), cpu)
     else:
         measured = sum(t.makespan for t in steady) / len(steady)
         result.simulation_error = sim.makespan / measured - 1 if measured > 0 else 0.0
@@ -255,12 +254,6 @@ def _assemble(cfg: TrainConfig, outs: list[list[dict]], oversubscribed: bool) ->
         result.gradients = {name: g for r in outs[0] for name, g in r["grads"].items()}
         result.grad_max_abs_diff = _grad_diff(cfg, result.gradients)
     return result
-
-
-def _shared_cores(p: int, oversubscribed: bool) -> int | None:
-    """The machine's cores when p ranks share fewer of them, else None."""
-    from ppedu.runtime.cluster import cpu_cores
-    return cpu_cores() if oversubscribed and cpu_cores() < p else None
 
 
 def _per_rank(last: list[dict], timeline: Timeline) -> list[dict]:

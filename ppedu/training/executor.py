@@ -245,7 +245,8 @@ def step_job(cfg, step: int) -> dict:
     return {"rank": cluster.rank(), "t0": t0, "t_end": t_end, "events": runner.events,
             "loss": runner.loss if state.schedule.place_of(runner.last_stage)[0] == cluster.rank()
             else None, "peak_activation_bytes": peak, "activation_memory_method": method, "grads": grads,
-            "stats": comm.stats(), "hop_latency_s": hop, "cpu_s": runner.cpu_s,
+            "stats": comm.stats(), "hop_latency_s": hop,
+            "cpu_s": runner.cpu_s if cluster.device().type == "cpu" else None,  # GPU: kernels elsewhere
             "step_cpu_s": step_cpu}
 
 
