@@ -101,3 +101,30 @@ def test_a_killed_node_ends_the_other_with_an_error_naming_it():
     assert ours, err[-3000:]
     # the rank that talks across the cut names its peer on the lost node
     assert any("on node 1" in ln and ("rank 2" in ln or "rank 3" in ln) for ln in ours), ours
+
+
+def test_a_failed_barrier_names_the_ranks_the_heartbeats_lost(monkeypatch):
+    """A node killed between two steps fails the next barrier, which names nobody (gloo says
+    "Connection closed by peer"): the heartbeats name the ranks that are gone (this once made the
+    killed-node test above miss its 'rank 2 on node 1')."""
+    import types
+
+    from ppedu.errors import ClusterError
+    from ppedu.runtime import launch, worker
+
+    monkeypatch.setitem(worker._RANK, "ranks_per_node", 2)
+    monkeypatch.setitem(worker._RANK, "rank", 1)
+    group = object.__new__(launch.TorchrunGroup)
+    group.rank, group.world_size = 1, 4
+    group._beats = types.SimpleNamespace(silent=lambda: [2, 3])
+    barrier = ClusterError("rank 1 on node 0: barrier failed after 0.0 s: Connection closed by peer",
+                           rank=1, job="barrier")
+    err = group._explain("step_job", barrier)
+    assert str(err) == ("rank 2 on node 1, rank 3 on node 1 stopped answering; rank 1 on node 0: "
+                        "barrier failed after 0.0 s: Connection closed by peer")
+    assert err.rank == 1 and err.job == "barrier"
+    gloo = group._explain("step_job", RuntimeError("Connection closed by peer [127.0.0.1]:123"))
+    assert str(gloo) == ("rank 1 on node 0: step_job failed: rank 2 on node 1, rank 3 on node 1 "
+                         "stopped answering; Connection closed by peer [127.0.0.1]:123")
+    group._beats = types.SimpleNamespace(silent=lambda: [])
+    assert group._explain("step_job", barrier) is barrier   # nobody lost: comm's error as it was

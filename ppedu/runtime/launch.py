@@ -44,25 +44,29 @@ class TorchrunGroup:
         """``fn`` on this rank, everyone's results gathered. A failed collective (a peer gone)
         is a ClusterError naming this rank and node, not a gloo traceback."""
         import torch.distributed as dist
-        from ppedu.errors import ClusterError
         job = getattr(fn, "__name__", "job")
         try:
             result = fn(*args, **kwargs)
             everyone: list = [None] * self.world_size
             dist.all_gather_object(everyone, result)
-        except ClusterError:
-            raise
-        except RuntimeError as exc:  # gloo/NCCL: "Connection closed by peer", timeouts
-            first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
-            cause = exc.__cause__  # the executor says where in the schedule, then re-raises
-            if isinstance(cause, ClusterError):  # comm's error names the peer that went away
-                first = f"{first.rstrip(':')}: {str(cause).splitlines()[0][:400]}"
-            gone = self._beats.silent() if self._beats is not None else []
-            if gone:  # a collective cannot say who left; the heartbeats can
-                first = f"{', '.join(where(r) for r in gone)} stopped answering; {first}"
-            raise ClusterError(f"{where()}: {job} failed: {first}", rank=self.rank,
-                               job=job) from None
+        except RuntimeError as exc:  # gloo/NCCL: "Connection closed by peer", timeouts; comm's own
+            raise self._explain(job, exc) from None
         return everyone
+
+    def _explain(self, job: str, exc: RuntimeError) -> RuntimeError:
+        """The error to raise for a failed job: comm's ClusterError (it names this rank and the
+        operation) or gloo's text, prefixed with the ranks the heartbeats say are gone: a
+        barrier or a collective cannot say who left (a node killed between two steps)."""
+        from ppedu.errors import ClusterError
+        gone = self._beats.silent() if self._beats is not None else []
+        lost = f"{', '.join(where(r) for r in gone)} stopped answering; " if gone else ""
+        if isinstance(exc, ClusterError):
+            return ClusterError(f"{lost}{exc}", rank=exc.rank, job=exc.job) if lost else exc
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+        cause = exc.__cause__  # the executor says where in the schedule, then re-raises
+        if isinstance(cause, ClusterError):  # comm's error names the peer that went away
+            first = f"{first.rstrip(':')}: {str(cause).splitlines()[0][:400]}"
+        return ClusterError(f"{where()}: {job} failed: {lost}{first}", rank=self.rank, job=job)
 
     def close(self) -> None:
         import torch.distributed as dist
