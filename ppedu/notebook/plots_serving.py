@@ -20,6 +20,7 @@ legends, Okabe-Ito colours.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping, Sequence
 
 import plotly.graph_objects as go
@@ -194,8 +195,12 @@ def goodput_vs_rate(sweep: Mapping[str, Sequence[Mapping]], title: str,
     top = max((pt["goodput_req_s"] or 0.0 for pts in sweep.values() for pt in pts), default=1.0)
     fig.update_xaxes(title_text="arrival rate (requests/s, Poisson; log scale)", type="log",
                      tickvals=rates, ticktext=[f"{r:g}" for r in rates])
-    fig.update_yaxes(title_text="goodput (requests/s meeting both targets)",
-                     range=[0, max(1.3 * top, 1.15 * rates[0])])
+    y_top = max(1.3 * top, 1.15 * rates[0])
+    fig.update_yaxes(title_text="goodput (requests/s meeting both targets)", range=[0, y_top])
+    # the ideal line y = x leaves the chart at y_top: say so where it does (log x: log10 coords)
+    fig.add_annotation(x=math.log10(min(y_top, rates[-1])), y=min(y_top, rates[-1]), xanchor="left",
+                       yanchor="top", showarrow=False, font=dict(color="grey"),
+                       text=" ideal: goodput = arrival rate (rises off the chart)")
     plots._layout(fig, title, 520)
     fig.update_layout(legend=dict(orientation="v", y=1.0, yref="paper", yanchor="top", x=1.02,
                                   xanchor="left", traceorder="grouped", groupclick="toggleitem"),
