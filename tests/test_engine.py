@@ -110,6 +110,7 @@ def test_timed_bubble_matches_theory(cluster2, cluster4, schedule, p, m):
     result = train(TrainConfig(schedule, p, m, workload="timed", tf_ms=30, tb_ms=30, steps=3),
                    group=group)
     best = min(range(3), key=lambda s: result.step_times_s[s])
+    assert result.fastest_step_bubble_fraction == result.step_bubble_fractions[best]
     assert result.step_bubble_fractions[best] == pytest.approx(result.theory_bubble_fraction, abs=0.03)
     assert result.simulated_makespan_s == pytest.approx(result.step_times_s[best], rel=0.05)
     assert result.step_bubble_fractions[-1] == result.measured_bubble_fraction
