@@ -118,8 +118,9 @@ def length_variance(sigmas: list[float], p: int, group=None, n: int = 24, max_ba
         runs = {policy: max((t[policy] for t in tries), key=lambda d: d["throughput_tok_s"])
                 for policy in ("static", "continuous")}
         sims = [runs[k].get("simulated_throughput_tok_s") for k in ("continuous", "static")]
-        rows.append({"sigma": sigma, "cv": describe(requests)["output_len_cv"],
-                     "output_len_max": describe(requests)["output_len_max"], **runs,
+        lengths = describe(requests)
+        rows.append({"sigma": sigma, "cv": lengths["output_len_cv"],
+                     "output_len_max": lengths["output_len_max"], **runs,
                      "tries_tok_s": {k: [t[k]["throughput_tok_s"] for t in tries] for k in runs},
                      "gain": runs["continuous"]["throughput_tok_s"] / runs["static"]["throughput_tok_s"],
                      "simulated_gain": None if None in sims else sims[0] / sims[1]})

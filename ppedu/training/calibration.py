@@ -154,30 +154,38 @@ def replay_errors(timelines: list[Timeline], schedule, base: CostModel, fallback
     computing on the CPU; None on a GPU), the replay shares the cores the ranks
     measurably had (``replay_shared``): fewer than p when p > cores or other programs ran; with
     a core per rank it is the plain simulation."""
-    errors = []
-    for i, tl in enumerate(timelines):
-        if tl.makespan <= 0:
-            continue
-        cal = calibrate([tl], schedule, schedule.v)
-        if _measured(cpu_s, i):
-            message = cal.message_s if cal.message_samples else fallback_message_s
-            makespan = replay_shared(tl, schedule, message, effective_cores(tl, cpu_s[i]))
-        else:
-            costs = calibrated_costs(base, cal, schedule.v, schedule.split_backward, fallback_message_s)
-            makespan = simulate(schedule, costs).makespan
-        errors.append(makespan / tl.makespan - 1)
-    return errors
+    return [error for error, _ in _replays(timelines, schedule, base, fallback_message_s, cpu_s)]
 
 
 def replay_median(timelines: list[Timeline], schedule, base: CostModel, fallback_message_s: float,
                   cpu_s: list[list[float | None]] | None = None) -> tuple[float, float]:
     """The median of ``replay_errors`` and, when the CPU seconds were measured, the median of the
     steps' ``effective_cores`` (else 0)."""
-    errors = sorted(replay_errors(timelines, schedule, base, fallback_message_s, cpu_s))
-    shared = sorted(effective_cores(t, cpu_s[i]) for i, t in enumerate(timelines)
-                    if _measured(cpu_s, i))
+    rows = _replays(timelines, schedule, base, fallback_message_s, cpu_s)
+    errors = sorted(error for error, _ in rows)
+    shared = sorted(cores for _, cores in rows if cores is not None)
     return (errors[len(errors) // 2] if errors else 0.0,
             shared[len(shared) // 2] if shared else 0.0)
+
+
+def _replays(timelines: list[Timeline], schedule, base: CostModel, fallback_message_s: float,
+             cpu_s: list[list[float | None]] | None) -> list[tuple[float, float | None]]:
+    """Per step with a makespan: (replay error, the cores the ranks had, or None when the CPU
+    seconds were not measured). Each step's cores are found once (a bisection over its timeline)."""
+    rows = []
+    for i, tl in enumerate(timelines):
+        if tl.makespan <= 0:
+            continue
+        cal = calibrate([tl], schedule, schedule.v)
+        cores = effective_cores(tl, cpu_s[i]) if _measured(cpu_s, i) else None
+        if cores is not None:
+            message = cal.message_s if cal.message_samples else fallback_message_s
+            makespan = replay_shared(tl, schedule, message, cores)
+        else:
+            costs = calibrated_costs(base, cal, schedule.v, schedule.split_backward, fallback_message_s)
+            makespan = simulate(schedule, costs).makespan
+        rows.append((makespan / tl.makespan - 1, cores))
+    return rows
 
 
 def _measured(cpu_s: list[list[float | None]] | None, step: int) -> bool:
