@@ -1,15 +1,19 @@
 """Step time of ppedu's engine vs torch.distributed.pipelining, same model, p and m, on gloo.
 
 Both run in the same warm cluster and are timed the same way: a step runs from the first rank
-out of the barrier to the last rank done, on the shared clock; steps run in a loop inside one job
-(a training loop, no driver round trip between steps), and the two alternate in rounds (ours,
-torch, ours, ...) because a shared CPU's load drifts. The table prints the median step time of
-each, the ratio ours / torch (goal: <= 1.0), the range of the per-round ratios (the spread a
-loaded machine adds) and the largest gradient difference after the first step (they must agree).
+out of the barrier to the last rank done, on the shared clock. A shared CPU's load drifts from
+second to second (here one step of the same pipeline takes anywhere from 0.6x to 1.5x its
+median), so the two are measured in *pairs*: one step of ours and one of torch's back to back in
+the same job, ABBA order. The table prints the median step time of each, the ratio of the
+medians, the geometric mean of the per-pair ratios with its 95% confidence interval (goal:
+<= 1.0), the range of the per-job median ratios, a verdict (faster / parity / slower: whether the
+interval lies below 1, holds 1, or lies above it) and the largest gradient difference after the
+first step (they must agree).
 Then "where our step goes": the ranks' own event records split each step into compute, waiting
-for a message, the executor's Python and message set-up, and waiting for sends at the end.
+for a message, the calls that start messages (a gloo isend writes to the socket there; posting a
+receive tells the peer), the executor's own Python, and waiting for sends at the end.
 
-    .venv/bin/python benchmarks/bench_vs_torch_pipelining.py [-p 2 4] [--m 4 8] [--steps 5] [--rounds 6]
+    .venv/bin/python benchmarks/bench_vs_torch_pipelining.py [-p 2 4] [--m 4 8] [--steps 8] [--rounds 6]
 
 Then a profile (cProfile on every rank, ``ppedu.training.profiling``): each rank's own time per
 step in five bins (waiting in a work handle, message set-up, torch compute, torch's Python, other
@@ -21,15 +25,15 @@ was descheduled inside them.
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import warnings
 
 from ppedu.runtime.cluster import get_cluster
-from ppedu.training import executor
 from ppedu.training.engine import TrainConfig, train
 from ppedu.training.profiling import BINS, profile_step_job
-from ppedu.training.torch_baseline import torch_step_job
+from ppedu.training.torch_baseline import paired_steps_job, torch_step_job
 
 
 def _wall(ranks_start_end) -> float:
@@ -41,39 +45,59 @@ def _wall(ranks_start_end) -> float:
 
 def _where(ranks: list[dict]) -> dict:
     """Where one of our steps went, mean over ranks, from the events the ranks recorded: compute
-    (F/B/W), waiting for a message (recv), the rest up to the last action (the executor's Python,
-    posting and starting messages), and waiting for the step's sends to leave at the end."""
-    out = dict.fromkeys(WHERE, 0.0)
+    (F/B/W), waiting for a message (recv), inside the calls that start messages (comm's
+    ``start_s``: isend and posting receives), the rest up to the last action (the executor's own
+    Python), and waiting for the step's sends to leave at the end."""
+    out = dict.fromkeys(WHERE + ("per_call", "msg_bytes"), 0.0)
     for r in ranks:
         ev = r["events"]
         compute = sum(e - s for k, *_, s, e in ev if k != "recv")
         waiting = sum(e - s for k, *_, s, e in ev if k == "recv")
+        calls = r["stats"]["start_s"]
+        count = sum(v["messages"] for side in ("sent", "received") for v in r["stats"][side].values())
+        out["per_call"] += calls / max(count, 1) / len(ranks)
+        sent = r["stats"]["sent"].values()
+        out["msg_bytes"] = max(out["msg_bytes"], sum(v["bytes"] for v in sent) / max(1, sum(
+            v["messages"] for v in sent)))
         last = max((e for *_, e in ev), default=r["t0"])
-        for key, sec in zip(WHERE, (compute, waiting, last - r["t0"] - compute - waiting,
-                                    r["t_end"] - last)):
+        for key, sec in zip(WHERE, (compute, waiting, calls,
+                                    last - r["t0"] - compute - waiting - calls, r["t_end"] - last)):
             out[key] += sec / len(ranks)
     return out
 
 
-WHERE = ("compute", "waiting", "python+set-up", "send tail")
+WHERE = ("compute", "waiting", "message calls", "python", "send tail")
 
 
 def _measure(group, cfg, steps: int, rounds: int) -> dict:
-    """``rounds`` x ``steps`` timed steps of ours and of torch's, alternated; medians and spread."""
-    ours_t, torch_t, where, paired, cpu = [], [], [], [], {"ours": [], "torch": []}
-    for i in range(rounds):  # side by side, ours, torch, ours, ...: a loaded CPU drifts
-        ours = group.run(executor.steps_job, cfg, 2 + i * steps, steps)
-        ours_t += [_wall([(r["t0"], r["t_end"]) for r in step]) for step in zip(*ours)]
-        where += [_where(list(step)) for step in zip(*ours)]
-        cpu["ours"] += [statistics.fmean(r["step_cpu_s"] for r in step) for step in zip(*ours)]
-        theirs = group.run(torch_step_job, cfg, steps, None, False)
-        torch_t += [_wall([(r["starts"][j], r["ends"][j]) for r in theirs]) for j in range(steps)]
-        cpu["torch"] += [statistics.fmean(c) for c in zip(*(r["cpu_s"] for r in theirs))]
-        paired.append(statistics.median(ours_t[-steps:]) / statistics.median(torch_t[-steps:]))
+    """``rounds`` jobs of ``steps`` (ours, torch) step pairs (``paired_steps_job``: back to back,
+    ABBA order). Medians of each, the geometric mean of the per-pair ratios with its 95%
+    confidence interval, the range of the per-round median ratios, where our steps went."""
+    ours_t, torch_t, where, per_round, cpu = [], [], [], [], {"ours": [], "torch": []}
+    for i in range(rounds):
+        pairs = group.run(paired_steps_job, cfg, 2 + i * steps, steps)
+        for k in range(steps):
+            ours = [rank[k][0] for rank in pairs]
+            theirs = [rank[k][1] for rank in pairs]
+            ours_t.append(_wall([(r["t0"], r["t_end"]) for r in ours]))
+            torch_t.append(_wall([(r["starts"][0], r["ends"][0]) for r in theirs]))
+            where.append(_where(ours))
+            cpu["ours"].append(statistics.fmean(r["step_cpu_s"] for r in ours))
+            cpu["torch"].append(statistics.fmean(r["cpu_s"][0] for r in theirs))
+        per_round.append(statistics.median(o / t for o, t in zip(ours_t[-steps:], torch_t[-steps:])))
+    logs = [math.log(o / t) for o, t in zip(ours_t, torch_t)]
+    half = 1.96 * statistics.stdev(logs) / math.sqrt(len(logs))
+    mean = statistics.fmean(logs)
     return {"ours": statistics.median(ours_t), "torch": statistics.median(torch_t),
-            "rounds": (min(paired), max(paired)),
-            "where": {k: statistics.median(w[k] for w in where) for k in WHERE},
+            "paired": math.exp(mean), "ci": (math.exp(mean - half), math.exp(mean + half)),
+            "rounds": (min(per_round), max(per_round)),
+            "where": {k: statistics.median(w[k] for w in where) for k in WHERE + ("per_call", "msg_bytes")},
             "cpu": {k: statistics.median(v) for k, v in cpu.items()}}
+
+
+def _verdict(ci: tuple[float, float]) -> str:
+    """What the confidence interval of the paired ratio says."""
+    return "faster" if ci[1] < 1.0 else "slower" if ci[0] > 1.0 else "parity"
 
 
 def _time_rows(group, p: int, ms: list[int], steps: int, rounds: int) -> list[dict]:
@@ -92,8 +116,11 @@ def _time_rows(group, p: int, ms: list[int], steps: int, rounds: int) -> list[di
             row = dict(_measure(group, cfg, steps, rounds), p=p, schedule=schedule, m=m)
             row["ratio"] = row["ours"] / row["torch"]
             rows.append(row)
+            lo, hi = row["ci"]
             print(f"{p:>2} {schedule:<8} {m:>3} {row['ours'] * 1e3:>9.1f} {row['torch'] * 1e3:>9.1f} "
-                  f"{row['ratio']:>6.2f} {row['rounds'][0]:>5.2f}-{row['rounds'][1]:<5.2f} {diff:>12.2e}")
+                  f"{row['ratio']:>6.2f} {row['paired']:>7.3f} {lo:>6.3f}-{hi:<6.3f} "
+                  f"{row['rounds'][0]:>5.2f}-{row['rounds'][1]:<5.2f} {_verdict(row['ci']):<7} "
+                  f"{diff:>12.2e}")
     return rows
 
 
@@ -112,8 +139,13 @@ def _print_where(rows: list[dict]) -> None:
     share = {k: statistics.fmean(r["where"][k] / r["ours"] for r in rows) for k in WHERE}
     cpu = [r["cpu"]["ours"] / r["cpu"]["torch"] for r in rows]
     print("summary: of our step, " + ", ".join(f"{k} {share[k]:.0%}" for k in WHERE)
-          + f" (mean over rows); our CPU per rank and step is {min(cpu):.2f}-{max(cpu):.2f} x "
-          "torch's; the rest of a step is waiting: the bubble, messages, and ranks the OS did not run")
+          + f" (mean over rows); a call that starts a message "
+          f"({max(r['where']['msg_bytes'] for r in rows) / 1024:.0f} KiB here) takes "
+          f"{min(r['where']['per_call'] for r in rows) * 1e6:.0f}-"
+          f"{max(r['where']['per_call'] for r in rows) * 1e6:.0f} us inside a step (the socket "
+          f"write; torch's engine makes the same calls); our CPU per rank and step is "
+          f"{min(cpu):.2f}-{max(cpu):.2f} x torch's; the rest of a step is waiting: the bubble, "
+          "messages, and ranks the OS did not run")
 
 
 def _profile(group, p: int, m: int, steps: int) -> None:
@@ -139,20 +171,25 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-p", type=int, nargs="+", default=[2, 4])
     parser.add_argument("--m", type=int, nargs="+", default=[4, 8])
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per run")
-    parser.add_argument("--rounds", type=int, default=6,
-                        help="alternate ours/torch this many times (a loaded CPU drifts)")
+    parser.add_argument("--steps", type=int, default=8, help="step pairs per job")
+    parser.add_argument("--rounds", type=int, default=6, help="jobs of step pairs per row")
     parser.add_argument("--no-profile", action="store_true")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    print(f"gloo, tiny GPT (model workload), {args.rounds} rounds of {args.steps} steps each in "
-          "one job per round (a training loop), ours and torch alternated, after two warm-up steps; "
-          "median step time, ratio of the medians, and the range of the per-round ratios")
+    print(f"gloo, tiny GPT (model workload), {args.rounds} jobs of {args.steps} step pairs (one "
+          "step of ours and one of torch's, back to back, ABBA order, after a warm-up step each); "
+          "median step times, the ratio of the medians, the geometric mean of the per-pair ratios "
+          "with its 95% confidence interval, the range of the per-job median ratios, and the "
+          "verdict of the interval (parity: it holds 1.0)")
     print(f"{'p':>2} {'schedule':<8} {'m':>3} {'ppedu ms':>9} {'torch ms':>9} {'ratio':>6} "
-          f"{'rounds':>11} {'|grad diff|':>12}")
+          f"{'paired':>7} {'95% CI':>13} {'jobs':>11} {'verdict':<7} {'|grad diff|':>12}")
     rows = [row for p in args.p for row in _time_rows(get_cluster(p), p, args.m, args.steps,
                                                       args.rounds)]
-    print(f"largest ratio ours/torch: {max(r['ratio'] for r in rows):.2f} (goal <= 1.0)")
+    worst = max(rows, key=lambda r: r["paired"])
+    print(f"largest paired ratio ours/torch: {worst['paired']:.3f} (95% CI {worst['ci'][0]:.3f}-"
+          f"{worst['ci'][1]:.3f}, p={worst['p']} {worst['schedule']} m={worst['m']}; goal <= 1.0); "
+          + ", ".join(f"{v} {sum(_verdict(r['ci']) == v for r in rows)}"
+                      for v in ("faster", "parity", "slower")) + f" of {len(rows)} rows")
     _print_where(rows)
     if not args.no_profile:
         for p in args.p:

@@ -57,19 +57,21 @@ def reset_stats() -> None:
     _stats.update(sent=defaultdict(lambda: {"bytes": 0, "messages": 0}),
                   received=defaultdict(lambda: {"bytes": 0, "messages": 0}),
                   collectives=defaultdict(lambda: {"calls": 0, "bytes": 0}),
-                  header_bytes=0, wait_s=0.0, link_delay_s=0.0)
+                  header_bytes=0, wait_s=0.0, link_delay_s=0.0, start_s=0.0)
 
 
 reset_stats()
 
 
 def stats() -> dict:
-    """This rank's counters: payload bytes/messages per peer (headers counted apart), wait time."""
+    """This rank's counters: payload bytes/messages per peer (headers counted apart), time spent
+    waiting for messages (``wait_s``) and inside the calls that start them (``start_s``: gloo's
+    isend writes to the socket, irecv tells the peer a receive is posted)."""
     return {"sent": {k: dict(v) for k, v in _stats["sent"].items()},
             "received": {k: dict(v) for k, v in _stats["received"].items()},
             "collectives": {k: dict(v) for k, v in _stats["collectives"].items()},
             "header_bytes": _stats["header_bytes"], "wait_s": _stats["wait_s"],
-            "link_delay_s": _stats["link_delay_s"]}
+            "link_delay_s": _stats["link_delay_s"], "start_s": _stats["start_s"]}
 
 
 def set_link_model(latency_ms: float = 0.0, bandwidth_gbps: float = float("inf")) -> LinkModel:
@@ -154,10 +156,12 @@ def isend_tensor(t: torch.Tensor, dst: int, tag: int = 0, group=None,
     payload = t.detach().to(cluster.device()).contiguous()
     tensors = [_header(payload), payload] if header else [payload]
     what = f"send {tuple(payload.shape)} to rank {dst} (tag {tag})"
+    start = time.perf_counter()
     try:  # a peer already gone fails here, before any wait
         works = [dist.isend(x, dst, group=group, **_tag(tag)) for x in tensors]
     except RuntimeError as exc:
         raise _failed(what, dst, exc, 0.0) from None
+    _stats["start_s"] += time.perf_counter() - start
     nbytes = payload.numel() * payload.element_size()
     _stats["sent"][dst]["bytes"] += nbytes
     _stats["sent"][dst]["messages"] += 1
@@ -185,6 +189,7 @@ class RecvHandle:
         self._header = torch.empty(HEADER_NUMEL, dtype=torch.int64, device=cluster.device()) \
             if header else None
         self._payload = self._payload_work = self._work = None
+        start = time.perf_counter()
         try:  # a peer already gone fails here, before any wait
             if header:
                 self._work = dist.irecv(self._header, src, group=group, **_tag(tag))
@@ -193,6 +198,7 @@ class RecvHandle:
                 self._payload_work = dist.irecv(self._payload, src, group=group, **_tag(tag))
         except RuntimeError as exc:
             raise _failed(f"post recv from rank {src} (tag {tag})", src, exc, 0.0) from None
+        _stats["start_s"] += time.perf_counter() - start
 
     def wait(self, timeout_s: float | None = None) -> torch.Tensor:
         sent_ns = None

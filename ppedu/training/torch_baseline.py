@@ -83,3 +83,22 @@ def torch_step_job(cfg, steps: int = 3, profiler=None, fresh: bool = True) -> di
         profiler.disable()
     return {"times": [e - s for s, e in zip(starts, ends)], "starts": starts, "ends": ends,
             "cpu_s": cpu, "grads": grads}
+
+
+def paired_steps_job(cfg, first_step: int, pairs: int) -> list[tuple[dict, dict]]:
+    """``pairs`` (our step, torch's step) pairs, back to back in one job, in ABBA order (ours
+    first in even pairs, torch first in odd ones): the two steps of a pair see the same load on a
+    shared CPU, which drifts from second to second, so their ratio is far less noisy than the
+    ratio of two separate runs. Ours is ``executor.step_job``'s record; torch's is
+    ``torch_step_job``'s for one warm step. Both pipelines must have been built (a first step)."""
+    from ppedu.training.executor import step_job
+    out = []
+    for k in range(pairs):
+        if k % 2 == 0:
+            ours = step_job(cfg, first_step + k)
+            theirs = torch_step_job(cfg, 1, None, False)
+        else:
+            theirs = torch_step_job(cfg, 1, None, False)
+            ours = step_job(cfg, first_step + k)
+        out.append((ours, theirs))
+    return out
