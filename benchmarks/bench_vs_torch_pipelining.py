@@ -22,7 +22,7 @@ that was running, so on an oversubscribed CPU "waiting" and "messages" also hold
 was descheduled inside them.
 
 What the measurements say (2-core VM, gloo, December 2026; rerun this to check): GPipe and every
-p=4 row are faster than torch's (paired 0.68-0.92); p=2 1F1B is at parity (paired 0.98-1.07, the
+p=4 row are faster than torch's (paired 0.68-0.92); p=2 1F1B is at parity (paired 0.96-1.08, the
 interval holding 1.0 or just above it). There the two engines do the same compute (per-action F
 and B times equal within 2%), the same gloo calls in the same order and the same waits: our own
 Python is 0.4-0.8 ms of a 20-45 ms step, and the largest piece that is not compute is the calls
@@ -30,8 +30,8 @@ that start messages (100-300 us each inside a step against 18 us on an idle pair
 16 KiB to the socket in the caller's thread). Tried and measured, none moving p=2 1F1B below 1.0
 reliably: posting receives just in time instead of at step start (gloo hands a message over
 only once its receive is posted; p=2 1F1B 0.95-1.07 but p=2 GPipe 0.80 -> 0.95 and p=4 1F1B
-0.88 -> 0.99), posting one receive ahead, issuing sends from a second thread (1.02-1.04;
-with a 0.2 ms GIL switch interval 1.05-1.11), garbage collection off, spin-waiting.
+0.88 -> 0.99), posting one receive ahead (1.00-1.07), issuing sends from a second thread (0.96-1.04;
+with a 0.2 ms GIL switch interval 1.01-1.11), garbage collection off (1.02-1.04), spin-waiting.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def _where(ranks: list[dict]) -> dict:
     (F/B/W), waiting for a message (recv), inside the calls that start messages (comm's
     ``start_s``: isend and posting receives), the rest up to the last action (the executor's own
     Python), and waiting for the step's sends to leave at the end."""
-    out = dict.fromkeys(WHERE + ("per_call", "msg_bytes"), 0.0)
+    out = dict.fromkeys(WHERE + MESSAGES, 0.0)
     for r in ranks:
         ev = r["events"]
         compute = sum(e - s for k, *_, s, e in ev if k != "recv")
@@ -79,6 +79,7 @@ def _where(ranks: list[dict]) -> dict:
 
 
 WHERE = ("compute", "waiting", "message calls", "python", "send tail")
+MESSAGES = ("per_call", "msg_bytes")   # seconds per call that starts a message; bytes per message
 
 
 def _measure(group, cfg, steps: int, rounds: int) -> dict:
@@ -103,7 +104,7 @@ def _measure(group, cfg, steps: int, rounds: int) -> dict:
     return {"ours": statistics.median(ours_t), "torch": statistics.median(torch_t),
             "paired": math.exp(mean), "ci": (math.exp(mean - half), math.exp(mean + half)),
             "rounds": (min(per_round), max(per_round)),
-            "where": {k: statistics.median(w[k] for w in where) for k in WHERE + ("per_call", "msg_bytes")},
+            "where": {k: statistics.median(w[k] for w in where) for k in WHERE + MESSAGES},
             "cpu": {k: statistics.median(v) for k, v in cpu.items()}}
 
 
