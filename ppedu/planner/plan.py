@@ -140,10 +140,17 @@ def _reason(rank: dict, layout: Layout, fits: bool) -> str:
     need, have = rank["total_bytes"] / GIB, layout.gpu_memory_gb
     parts = (f"weights {rank['param_bytes'] / GIB:.1f}, grads {rank['grad_bytes'] / GIB:.1f}, "
              f"optimizer {rank['optimizer_bytes'] / GIB:.1f}, activations "
-             f"{rank['activation_bytes'] / GIB:.1f} GiB ({rank['microbatches_held']} micro-batches "
-             f"of {rank['layers']} layers)")
+             f"{rank['activation_bytes'] / GIB:.1f} GiB ({_held(rank, layout)})")
     verb = "fits" if fits else "does not fit"
     return f"rank {rank['rank']} needs {need:.1f} GiB, {verb} in {have:g} GiB: {parts}"
+
+
+def _held(rank: dict, layout: Layout) -> str:
+    """What the activations are: micro-batches of the rank's layers, or chunks of 1/v of them."""
+    held, layers, v = rank["microbatches_held"], rank["layers"], layout.v
+    if v == 1:
+        return f"{held} micro-batches of {layers} layers"
+    return f"{held} micro-batch chunks of {layers / v:g} layers, {held / v:.3g} micro-batches' worth"
 
 
 def notes(spec, layout: Layout) -> list[str]:
