@@ -3,7 +3,8 @@
     ppedu serve-sweep --rates 5,20,80,320 --slo-ttft 0.5 --slo-tpot 0.1 --json
 
 Each point: the rate, output tokens/s, goodput (requests per second meeting *both* targets, as
-DistServe (OSDI'24) defines it), the share meeting them, TTFT/TPOT percentiles. Below the knee
+vLLM's benchmark reports it; DistServe (OSDI'24) calls goodput the highest rate at which a target
+share of requests meets them), the share meeting them, TTFT/TPOT percentiles. Below the knee
 goodput follows the rate; past it, queues grow, TTFT explodes and goodput falls while the
 throughput saturates. Same flags as serve-bench (policy, K, token budget, KV blocks, ...).
 """

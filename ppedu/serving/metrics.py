@@ -168,7 +168,8 @@ class ServingResult:
         return report
 
     def goodput(self, slo_ttft_s: float, slo_tpot_s: float) -> dict:
-        """Requests meeting both latency targets (DistServe's goodput): count, share, per second.
+        """Requests meeting both latency targets: count, share, per second (vLLM's ``request_goodput``;
+        DistServe's goodput is the highest rate at which a target share meets them).
         A one-token request has no TPOT and meets that target."""
         ok = sum(ttft <= slo_ttft_s and (tpot or 0.0) <= slo_tpot_s
                  for ttft, tpot, _ in map(request_latency, self.states))
