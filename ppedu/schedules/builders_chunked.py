@@ -2,7 +2,8 @@
 
     interleaved      Megatron interleaved 1F1B, depth-first (Narayanan et al. SC'21, sec. 2.2)
     looped-bfs       breadth-first pipeline (Lamy-Poirier 2022, arXiv 2211.05953)
-    interleaved-zb   interleaved zero bubble, ZB1P (Qi et al. 2024, arXiv 2401.10241)
+    interleaved-zb   interleaved zero bubble, torch's ZB1P (Qi et al. 2024, arXiv 2401.10241; the
+                     authors, DualPipe and DeepSeek-V3 call the non-interleaved ZB-H1 "ZB1P")
     zbv              ZB-V (Qi et al., arXiv version sec. 6): two chunks per rank in a V
     dualpipev        DualPipeV (DeepSeek-V3's DualPipe cut to one direction, arXiv 2412.19437)
 

@@ -79,7 +79,7 @@ def bubble_zb1(p: int, m: int, tf: float = 1.0, tb: float = 1.0, tw: float = 1.0
 
 
 def bubble_zero_bubble_chunked(p: int, m: int, v: int) -> float:
-    """(p-1)/(3vm + p-1): idle fraction of ZB1P (interleaved zero bubble) with v chunks and of
+    """(p-1)/(3vm + p-1): idle fraction of torch's ZB1P (interleaved zero bubble) with v chunks and of
     ZB-V (v = 2) at t_F = t_B = t_W. Every rank starts (p-1)/v chunk-forwards late at most and
     W's fill the drain, so the step is 3m + (p-1)/v units. Holds for m >= p (ZB1P) and
     m >= 2p-1 (ZB-V, whose warm-up needs that many micro-batches); checked by simulation."""
