@@ -162,8 +162,9 @@ SERVE_CMD = ("ppedu serve-bench --policy {static,continuous} -p 2 --inflight 2 -
 
 FIGURES: tuple[BookFigure, ...] = (
     BookFigure("ch1_tp_vs_pp", "01_tp_vs_pp",
-               "TP pays two all-reduces per layer on the critical path; PP one message per stage "
-               "boundary. With an emulated 2 ms link, TP's step grows more than PP's.",
+               "TP pays four all-reduces per layer (two forward, two backward) on the critical path; "
+               "PP one message per stage boundary and direction. With an emulated 2 ms link, TP's "
+               "step grows more than PP's.",
                "ppedu compare-tp-pp -n 2 --latency-ms {0,2}", _tp_vs_pp),
     BookFigure("ch2_naive", "02_bubbles",
                "The naive pipeline on four ranks: one rank works at a time.", _cmd("naive", 4, 1), _naive),
