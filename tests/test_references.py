@@ -28,7 +28,7 @@ UNLOCATED = {"Ring all-reduce and the α–β model": "the section of Thakur et 
 # citations a review found wrong; they must not come back
 WRONG = [
     (r"Qi et al\.[^.|]{0,40}sec\. 3\.1", "ZB-H1 / ZB-H2 are Zero Bubble §2.1 / §2.2"),
-    (r"Korthikanti[^.|]{0,60}§4\.3\)", "the first stage's L layers' worth is Korthikanti §4.2.3"),
+    (r"Korthikanti[^|]{0,60}?§4\.3\)", "the first stage's L layers' worth is Korthikanti §4.2.3"),
     (r"Korthikanti et al\. §4\.2\) re-runs", "selective recomputation is Korthikanti §5 (Eq. 6)"),
     (r"after Eq\. 5", "the interleaved warm-up is Megatron's code, the factor Korthikanti §4.2.3"),
     (r"Narayanan et al\.,? 2021(?!,? ICML)", "ambiguous: say SC'21 (Megatron-LM) or ICML 2021 (PipeDream-2BW)"),
