@@ -28,7 +28,7 @@ REQUIRED = {
     "03_micro_batches.md": {"grid", "idle_share_table", "share_expr", "percent", "peak", "layer_bytes",
                             "plan_table", "plan_gib", "chosen_m"},
     "04_1f1b.md": {"gantt_table", "makespan", "peak", "chunk_layers"},
-    "05_continuous_batching.md": {"serving_cost", "inflight_gains"},
+    "05_continuous_batching.md": {"serving_cost", "inflight_gains", "length_gains"},
     "source_errors.md": {"percent", "share_expr", "makespan", "simulated", "params_b"},
     "instructor.md": {"expected_table"},
 }

@@ -248,3 +248,16 @@ def inflight_gains(k: int, xs: list[float]) -> str:
     from ppedu.serving.cost import inflight_gain
     values = [f"{inflight_gain(k, x):.3g}" for x in xs]
     return ", ".join(values[:-1]) + " and " + values[-1]
+
+
+@generator
+def length_gains(sigmas: list[float], what: str = "gain", p: int = 2) -> str:
+    """Chapter 5: continuous / static throughput as lognormal output lengths spread, from the
+    simulator with the step cost alone (``studies.length_variance``, messages free), or the
+    workload's coefficient of variation (``what='cv'``)."""
+    from dataclasses import replace
+    from ppedu.serving import studies
+    cost = replace(studies.QUICK, t_hop_s=0.0, t_return_s=0.0)
+    rows = studies.length_variance(sigmas, p, cost=cost, simulate=True)
+    values = [f"{r[what]:.2f}" if r[what] else "0" for r in rows]
+    return ", ".join(values[:-1]) + " and " + values[-1]
