@@ -65,7 +65,8 @@ def test_no_idle_share_is_typed_outside_a_computed_block() -> None:
         for n, line in enumerate(text.splitlines(), 1):
             found += [f"{_name(path)} (outside blocks, line {n}): {x}"
                       for x in re.findall(r"\b0\.\d{3}\b|\b[1-9]\d?\.\d %", line) if x in typed]
-    assert not found, "typed idle shares:\n" + "\n".join(found)
+    assert not found, ("typed idle shares (wrap each in a computed block, e.g. "
+                       "<!-- computed: simulated(\"zb1\", 4, 8, \"bubble\", tb=1.5, tw=0.5) -->):\n" + "\n".join(found))
 
 
 def test_a_wrong_number_is_caught_and_named() -> None:

@@ -72,9 +72,11 @@ def makespan(p: int, m: int, tf: float = 1, tb: float = 1, expr: bool = False) -
 
 
 @generator
-def simulated(schedule: str, p: int, m: int, what: str, tf: float = 1, tb: float = 1, v: int = 1) -> str:
-    """A simulated ``makespan`` (units) or ``bubble`` (3 digits) of ``schedule`` at the given costs."""
-    result = simulate(build_schedule(schedule, p, m, v), CostModel(t_f=tf, t_b=tb))
+def simulated(schedule: str, p: int, m: int, what: str, tf: float = 1, tb: float = 1, tw: float = 0,
+              v: int = 1) -> str:
+    """A simulated ``makespan`` (units) or ``bubble`` (3 digits) of ``schedule`` at the given costs
+    (``tw`` only counts for schedules that split the backward)."""
+    result = simulate(build_schedule(schedule, p, m, v), CostModel(t_f=tf, t_b=tb, t_w=tw))
     return f"{result.makespan:g}" if what == "makespan" else f"{result.bubble_fraction:.3f}"
 
 
