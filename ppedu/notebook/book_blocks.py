@@ -73,11 +73,18 @@ def makespan(p: int, m: int, tf: float = 1, tb: float = 1, expr: bool = False) -
 
 @generator
 def simulated(schedule: str, p: int, m: int, what: str, tf: float = 1, tb: float = 1, tw: float = 0,
-              v: int = 1) -> str:
-    """A simulated ``makespan`` (units) or ``bubble`` (3 digits) of ``schedule`` at the given costs
-    (``tw`` only counts for schedules that split the backward)."""
+              v: int = 1, digits: int = 3) -> str:
+    """A simulated ``makespan`` (units) or ``bubble`` (``digits`` digits) of ``schedule`` at the
+    given costs (``tw`` only counts for schedules that split the backward)."""
     result = simulate(build_schedule(schedule, p, m, v), CostModel(t_f=tf, t_b=tb, t_w=tw))
-    return f"{result.makespan:g}" if what == "makespan" else f"{result.bubble_fraction:.3f}"
+    return f"{result.makespan:g}" if what == "makespan" else f"{result.bubble_fraction:.{digits}f}"
+
+
+@generator
+def makespan_ratio(schedule: str, p: int, m: int, tb: float, base_tb: float = 1) -> str:
+    """How much longer a simulated step gets when the backward costs ``tb`` instead of ``base_tb``."""
+    steps = [simulate(build_schedule(schedule, p, m), CostModel(t_f=1, t_b=b)).makespan for b in (tb, base_tb)]
+    return f"{steps[0] / steps[1]:g}×"
 
 
 @generator
