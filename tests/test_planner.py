@@ -96,7 +96,7 @@ def test_interleaving_factor_and_gpipe():
 
 
 def test_zero_bubble_and_v_schedules_hold_what_theory_says():
-    """ZB-H2 holds 2p-1 micro-batches on rank 0 (Qi et al. 2024, sec. 3.1); ZB-V 2p chunks of
+    """ZB-H2 holds 2p-1 micro-batches on rank 0 (Qi et al. 2024, sec. 2.2); ZB-V 2p chunks of
     L/(2p) layers, 1F1B's L layers' worth, at a smaller bubble; the simulator answers where no
     closed form does (ZB-V with m < 2p-1)."""
     spec, p = get_model("gpt3-175b"), 8

@@ -31,7 +31,8 @@ def bubble_gpipe(p: int, m: int) -> float:
 
 
 def bubble_1f1b(p: int, m: int) -> float:
-    """Same as GPipe (Narayanan et al. 2021, PipeDream-flush): 1F1B saves memory, not time."""
+    """Same as GPipe (PipeDream-flush: Narayanan et al., ICML 2021; Megatron's default schedule,
+    Narayanan et al. SC'21 sec. 2.2.1): 1F1B saves memory, not time."""
     return bubble_gpipe(p, m)
 
 
@@ -62,7 +63,7 @@ def bubble_ratio_playbook(p: int, m: int) -> float:
 def makespan_zb1(p: int, m: int, tf: float = 1.0, tb: float = 1.0, tw: float = 1.0) -> float:
     """Step time of our ZB-H1 schedule.
 
-    Qi et al. 2024 (arXiv 2401.10241, sec. 3.1) give the bubble (p-1)(tf+tb-tw) per rank, so
+    Qi et al. 2024 (arXiv 2401.10241, sec. 2.1, Fig. 3 top) give the bubble (p-1)(tf+tb-tw) per rank, so
     the step is m(tf+tb+tw) + (p-1)(tf+tb-tw). That needs m >= p: with fewer micro-batches
     rank 0 cannot get its first input gradient before p*tf + (p-1)*tb and still has m B's and
     m W's to run, hence the max. Derived for, and checked by simulation at, tf = tb = tw;
@@ -91,10 +92,11 @@ def peak_activations(schedule: str, p: int, m: int, rank: int = 0, v: int = 1) -
 
     GPipe: all m. 1F1B: min(p - rank, m) (PipeDream-flush's point). ZB-H1: min(p, m) on every
     rank, the first rank's 1F1B peak (Qi et al.: "same peak memory as 1F1B"). ZB-H2: 2p-1-rank
-    (2p-1 on the first rank, Qi et al. sec. 3.1). Interleaved: Megatron's warm-up
+    (2p-1 on the first rank, Qi et al. sec. 2.2). Interleaved: Megatron's warm-up
     2(p-rank-1) + (v-1)R, plus the one in flight (R = p micro-batches per round when p divides
-    m). On rank 0 that is vp + p - 1 chunks = p + (p-1)/v micro-batches' worth (Korthikanti
-    et al. 2022, after Eq. 5). ZB1P: (v-1)R + p chunks on every rank (vp, i.e. p
+    m). On rank 0 that is vp + p - 1 chunks = p + (p-1)/v micro-batches' worth (the factor
+    1 + (p-1)/(pv) of Korthikanti et al. 2022, sec. 4.2.3; the warm-up is Megatron's
+    forward_backward_pipelining_with_interleaving). ZB1P: (v-1)R + p chunks on every rank (vp, i.e. p
     micro-batches' worth when R = p: ZB-H1's). ZB-V: 2p chunks = p micro-batches' worth, 1F1B's first rank.
     DualPipeV: 2p+1 chunks. Looped BFS: every chunk of every micro-batch, vm. Naive and
     forward-only: 1. Closed forms for m >= p (ZB-V, DualPipeV: m >= 2p).

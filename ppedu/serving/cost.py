@@ -47,7 +47,7 @@ def gpu_step_costs(p: int = 2, model: Model = LLAMA2_7B, gpu: Hardware = A100, m
     """(t0, c) in seconds of one of ``p`` equal stages of ``model`` on ``gpu``, ``slowdown`` x slower.
 
     t0 = weight bytes / p / HBM bandwidth; c = 2 * params / p / (mfu * peak FLOP/s).
-    Llama-2-7B on an A100, p = 2, no slowdown: t0 = 3.3 ms, c = 43 us, crossover 76 tokens.
+    Llama-2-7B on an A100, p = 2, no slowdown: t0 = 3.3 ms, c = 43 us, crossover 77 tokens (76.5).
     """
     check_int("p", p, 1, 1024)
     check_float("mfu", mfu, 0.01, 1.0)

@@ -1,0 +1,107 @@
+"""Every derived number of the book is computed: the committed text of each computed block
+(``<!-- computed: name(args) -->`` ... ``<!-- /computed -->`` in course/*.md and in the notebooks'
+Markdown) equals what ``ppedu.notebook.book_blocks`` makes from ppedu's own functions now.
+
+When a test here fails, run ``python -m ppedu.notebook.book_tables course notebooks`` and read the
+diff: either the code changed a number (commit the new text) or a block's call is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from ppedu.errors import UsageError
+from ppedu.notebook import book_tables
+from ppedu.notebook.book_tables import MARKER, blocks, evaluate, file_blocks, rewrite
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = sorted((ROOT / "course").glob("*.md"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+# the generators each page must use: a derived table or number typed back by hand fails here
+REQUIRED = {
+    "01_tp_vs_pp.md": {"tp_pp"},
+    "02_bubbles.md": {"grid", "naive_percent", "makespan"},
+    "03_micro_batches.md": {"grid", "idle_share_table", "share_expr", "percent", "peak", "layer_bytes",
+                            "plan_table", "plan_gib", "chosen_m"},
+    "04_1f1b.md": {"gantt_table", "makespan", "peak", "chunk_layers"},
+    "05_continuous_batching.md": {"serving_cost", "inflight_gains", "length_gains"},
+    "source_errors.md": {"percent", "share_expr", "makespan", "simulated", "params_b"},
+    "instructor.md": {"expected_table"},
+}
+
+
+def _name(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+@pytest.mark.parametrize("path", PAGES + NOTEBOOKS, ids=lambda p: p.name)
+def test_every_computed_block_equals_what_the_code_computes(path: Path) -> None:
+    stale = [b for b in file_blocks(path) if b.stale]
+    assert not stale, "stale computed blocks (run python -m ppedu.notebook.book_tables course notebooks):\n" + \
+        "\n".join(f"{b.where}: {b.call}\n  committed {b.committed.strip()!r}\n  computed  {b.computed.strip()!r}"
+                  for b in stale)
+
+
+@pytest.mark.parametrize("page", sorted(REQUIRED))
+def test_each_page_computes_its_derived_numbers(page: str) -> None:
+    used = {b.call.split("(")[0] for b in file_blocks(ROOT / "course" / page)}
+    missing = REQUIRED[page] - used
+    assert not missing, f"course/{page} no longer computes {sorted(missing)}: typed numbers cannot be checked"
+
+
+def test_no_idle_share_is_typed_outside_a_computed_block() -> None:
+    """A 3-digit idle share or a percentage equal to one of (p-1)/(v m + p-1) (p <= 8, m <= 64)
+    outside a computed block is a number someone typed: compute it instead."""
+    from ppedu.schedules.theory import bubble_interleaved
+    shares = {bubble_interleaved(p, m, v) for p in range(2, 9) for m in range(1, 65) for v in range(1, 5)}
+    typed = {f"{x:.3f}" for x in shares} | {f"{100 * x:.1f} %" for x in shares}
+    found = []
+    for path in PAGES:
+        text = MARKER.sub("", path.read_text(encoding="utf-8"))
+        for n, line in enumerate(text.splitlines(), 1):
+            found += [f"{_name(path)} (outside blocks, line {n}): {x}"
+                      for x in re.findall(r"\b0\.\d{3}\b|\b[1-9]\d?\.\d %", line) if x in typed]
+    assert not found, ("typed idle shares (wrap each in a computed block, e.g. "
+                       "<!-- computed: simulated(\"zb1\", 4, 8, \"bubble\", tb=1.5, tw=0.5) -->):\n" + "\n".join(found))
+
+
+def test_a_wrong_number_is_caught_and_named() -> None:
+    page = ROOT / "course" / "03_micro_batches.md"
+    text = page.read_text(encoding="utf-8")
+    wrong = text.replace("| 0.750 | 0.429 | 0.273 |", "| 0.750 | 0.429 | 0.270 |", 1)
+    assert wrong != text, "the idle-share table moved: update this test"
+    stale = [b for b in blocks(wrong, "ch3") if b.stale]
+    assert [b.call.split("(")[0] for b in stale] == ["idle_share_table"]
+    assert stale[0].where.startswith("ch3:")
+    assert rewrite(wrong, "ch3") == text
+
+
+def test_inline_block_keeps_its_form() -> None:
+    text = 'idle <!-- computed: percent("gpipe", 4, 16) -->15 %<!-- /computed --> here'
+    assert rewrite(text) == 'idle <!-- computed: percent("gpipe", 4, 16) -->15.8 %<!-- /computed --> here'
+    assert evaluate('makespan(4, 4, fmt="$T = {}$")') == "$T = 14$"
+
+
+@pytest.mark.parametrize("bad, words", [
+    ("<!-- computed: nope(1) -->x<!-- /computed -->", "generator must be one of"),
+    ("<!-- computed: percent(__import__('os')) -->x<!-- /computed -->", "literals"),
+    ("<!-- computed: percent(\"gpipe\", 4, 16) -->x", "without"),
+])
+def test_bad_blocks_raise_usage_errors(bad: str, words: str) -> None:
+    with pytest.raises(UsageError, match=words):
+        blocks(bad, "page")
+
+
+def test_cli_check_and_rewrite(tmp_path: Path, capsys) -> None:
+    page = tmp_path / "page.md"
+    page.write_text('<!-- computed: makespan(4, 4) -->10<!-- /computed --> units\n', encoding="utf-8")
+    assert book_tables.main(["--check", str(tmp_path)]) == 1
+    assert "makespan(4, 4)" in capsys.readouterr().out
+    assert book_tables.main([str(tmp_path)]) == 0
+    assert page.read_text(encoding="utf-8") == '<!-- computed: makespan(4, 4) -->14<!-- /computed --> units\n'
+    assert book_tables.main(["--check", str(page)]) == 0
+    assert book_tables.main([str(tmp_path / "x.txt")]) == 2
