@@ -19,17 +19,14 @@ simulations and formulas (to the digits quoted), with the stated tolerance for t
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import os
 import re
 import shutil
 from pathlib import Path
 
 import pytest
 
-from ppedu.notebook.book_check import Shown, shown_commands
+from ppedu.notebook.book_check import Shown, run_cli, shown_commands
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMED_TOL = 0.1          # timed runs: measured bubble within 0.1 of the quoted value (2 busy cores)
@@ -109,19 +106,7 @@ def quoted(source: str, pattern: str) -> list[float]:
 
 def cli(command: str, tmp: Path | None = None) -> tuple[int, str]:
     """Run ``ppedu ARGS`` in this process from the repository root: (exit status, stdout)."""
-    from ppedu.cli import main
-    argv = command.replace("{tmp}", str(tmp)).split()
-    out, cwd = io.StringIO(), os.getcwd()
-    try:
-        os.chdir(ROOT)
-        with contextlib.redirect_stdout(out):
-            try:
-                rc = main(argv)
-            except SystemExit as exc:          # argparse: --help (0) or a usage error (2)
-                rc = exc.code if isinstance(exc.code, int) else 2
-    finally:
-        os.chdir(cwd)
-    return rc, out.getvalue()
+    return run_cli(command.replace("{tmp}", str(tmp)), cwd=ROOT)
 
 
 def expand(text: str) -> list[str]:

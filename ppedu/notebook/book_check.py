@@ -13,7 +13,10 @@ Torch-free and dependency-free (the notebooks are read as JSON).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,3 +136,21 @@ def _source(source: str) -> str:
 
 def _cell(source: str) -> int:
     return int(source.split("#cell")[1]) if "#cell" in source else 0
+
+
+def run_cli(command: str, cwd: Path | None = None) -> tuple[int, str]:
+    """Run ``ppedu ARGS`` in this process (warm clusters are reused): (exit status, stdout).
+    An argparse exit (``--help``: 0, a usage error: 2) is returned as the status."""
+    from ppedu.cli import main
+    out, here = io.StringIO(), os.getcwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out):
+            try:
+                rc = main(command.split())
+            except SystemExit as exc:
+                rc = exc.code if isinstance(exc.code, int) else 2
+    finally:
+        os.chdir(here)
+    return rc, out.getvalue()
