@@ -288,6 +288,58 @@ def check_link_delay(out: str, tmp: Path) -> None:
     assert 0 <= pp - pp0 <= most + 0.1, (pp0, pp)
 
 
+def check_keys(page: str, pattern: str, pick):
+    """The JSON keys a page says a command prints (`name` spans after ``pattern``) are printed."""
+    def check(out: str, tmp: Path) -> None:
+        found = re.search(pattern, book_text(page))
+        assert found, f"{page} no longer says {pattern!r}"
+        names = re.findall(r"`(\w+)`", found.group(0))
+        assert names and set(names) <= set(pick(_json(out))), (names, sorted(pick(_json(out))))
+    return check
+
+
+def check_policy_knobs(out: str, tmp: Path) -> None:
+    """05's myth box: `--inflight 2` lowers the decode bubble under either policy, `continuous`
+    raises mean_occupancy at either K (simulated: exact, no tolerance needed)."""
+    base = "serve-bench -p 2 --requests 64 --lengths exponential --simulate --json"
+    runs = {(pol, k): _json(cli(f"{base} --policy {pol} --inflight {k}")[1])
+            for pol in ("static", "continuous") for k in (1, 2)}
+    for pol in ("static", "continuous"):
+        assert runs[pol, 2]["decode_bubble_fraction"] < runs[pol, 1]["decode_bubble_fraction"], pol
+    for k in (1, 2):
+        assert runs["continuous", k]["mean_occupancy"] > runs["static", k]["mean_occupancy"], k
+
+
+def check_held(out: str, tmp: Path) -> None:
+    """"GPipe holds the whole batch's activations whatever m is; 1F1B holds at most p micro-batches"."""
+    schedule, p, m = re.search(r"^(\w+) p=(\d+) m=(\d+)", out, re.M).groups()
+    held = [int(n) for n in re.findall(r"peak activations (\d+) micro-batch", out)]
+    assert held[0] == (int(m) if schedule == "gpipe" else int(p)), (schedule, held)
+
+
+def check_grads_equal(out: str, tmp: Path) -> None:
+    (diff,) = re.findall(r"max \|diff\| = (\S+)", out)
+    assert float(diff) < 1e-6, f"gradients differ by {diff} (the book: ~1e-7)"
+
+
+def check_stage_costs(out: str, tmp: Path) -> None:
+    assert re.search(r"imbalance \(max/mean\) = [\d.]+", out), "no per-stage cost table"
+
+
+def check_forward_only(out: str, tmp: Path) -> None:
+    rows = [r for r in out.splitlines() if re.match(r"\|\s*\d", r)]
+    assert rows and not any(re.search(r"\bB\d", r) for r in rows) and any("F" in r for r in rows)
+
+
+def check_gpipe_phases(out: str, tmp: Path) -> None:
+    """All forwards, then all backwards, on every GPU; 1F1B mixes them."""
+    def mixes(text: str) -> bool:
+        rows = [[c.strip() for c in r.strip("|").split("|")[1:]] for r in text.splitlines() if re.match(r"\|\s*\d", r)]
+        cols = [[row[g] for row in rows if row[g] != "-"] for g in range(len(rows[0]))]
+        return any("F" in "".join(c[1:][i:]) and c[i].startswith("B") for c in cols for i in range(len(c)))
+    assert not mixes(out) and mixes(cli("simulate --schedule 1f1b -p 4 -m 4")[1])
+
+
 CHECKS = {
     "ppedu train --schedule naive -p 4 -m 1 --workload timed --tf 20 --tb 20 --json": check_naive_bubble,
     "ppedu train --schedule gpipe -p 4 -m 32 --workload timed --json": check_gpipe_m32,
@@ -304,6 +356,19 @@ CHECKS = {
     "--hop-ms 0.9 --lengths lognormal --prompt-len 48 --prompt-lengths uniform --rates 20,40,120 "
     "--slo-ttft 0.3 --slo-tpot 0.03 --token-budget 32": check_budget_goodput,
     "ppedu compare-tp-pp -n 2": check_link_delay,
+    "ppedu compare-tp-pp -n 4 --json": check_keys(
+        "course/01_tp_vs_pp.md", r"prints, for each, `messages`.*?`param_bytes_per_rank`", lambda d: d["tp"]),
+    "ppedu serve-sweep --rates 5,20,80,320 --slo-ttft 0.5 --slo-tpot 0.1 --json": check_keys(
+        "course/05_continuous_batching.md", r"prints `points` with `rate`.*?`slo_attainment`",
+        lambda d: {"points", *d["points"][0]}),
+    "ppedu serve-bench -p 2 --requests 64 --lengths exponential --simulate": check_policy_knobs,
+    "ppedu train --schedule 1f1b -p 2 -m 4 --workload model --check-grads": check_grads_equal,
+    "ppedu train --schedule interleaved -p 2 -m 4 --v 2 --workload model --check-grads": check_grads_equal,
+    "ppedu train --workload model --recompute none|selective|full --check-grads": check_grads_equal,
+    "ppedu train --partition uniform|balanced|memory --workload model": check_stage_costs,
+    "ppedu simulate --schedule forward-only -p 2 -m 4": check_forward_only,
+    "ppedu train --schedule {gpipe,1f1b} -p 2 -m 8 --workload model": check_held,
+    "ppedu simulate --schedule gpipe -p 4 -m 4": check_gpipe_phases,
 }
 
 

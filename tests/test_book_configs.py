@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -148,7 +147,7 @@ def torchtitan() -> dict:
     FSDP (dp = 1) means no mixed precision: fp32 activations, as its maybe_enable_amp does)."""
     text = sections()["torchtitan"]
     (toml,) = blocks(text, "toml")
-    cfg = tomllib.loads(toml)
+    cfg = simple_toml(toml)
     par, b_local = cfg["parallelism"], cfg["training"]["local_batch_size"]
     nodes, nproc = (int(x) for x in re.search(r"torchrun --nnodes (\d+) --nproc-per-node (\d+)", text).groups())
     tp, pp = par.get("tensor_parallel_degree", 1), par.get("pipeline_parallel_degree", 1)
@@ -158,6 +157,19 @@ def torchtitan() -> dict:
             "schedule": SCHEDULES[par.get("pipeline_parallel_schedule", "1F1B")], "sp": tp > 1,
             "recompute": cfg.get("activation_checkpoint", {}).get("mode", "none"),
             "bytes_per_param": 16, "activation_bytes": 4 if dp == 1 else 2}
+
+
+def simple_toml(text: str) -> dict:
+    """``[section]`` and ``key = 1`` / ``key = "text"`` lines, ``#`` comments (tomllib is 3.11+)."""
+    out, section = {}, None
+    for line in text.splitlines():
+        line = re.sub(r"\s+#.*$", "", line).strip()
+        if line.startswith("["):
+            section = out.setdefault(line.strip("[]"), {})
+        elif "=" in line:
+            key, value = (x.strip() for x in line.split("=", 1))
+            section[key] = value.strip('"') if value.startswith('"') else int(value)
+    return out
 
 
 def plan_argv(cfg: dict) -> str:
