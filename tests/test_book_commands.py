@@ -57,6 +57,8 @@ SUBSTITUTE: dict[str, tuple[list[str], str]] = {
     "ppedu serve-sweep --rates 5,20,80,320 --slo-ttft 0.5 --slo-tpot 0.1": (
         ["serve-sweep --rates 20,320 --requests 16 --slo-ttft 0.5 --slo-tpot 0.1"],
         "as above, the table instead of JSON"),
+    "ppedu compare-tp-pp -n 4": (
+        [], "the same run as `compare-tp-pp -n 4 --json` (01:3), which runs; the table printer runs at -n 2"),
     "ppedu serve-sweep --workload timed --t0-ms 4 --c-ms 0.2 --rates 40,120,360": (
         ["serve-sweep --workload timed --t0-ms 4 --c-ms 0.2 --rates 40,360 --requests 16"],
         "two of its three rates, 16 requests"),
@@ -421,18 +423,20 @@ def test_mentioned_subcommands_exist() -> None:
 
 
 def _run_all(commands: list[Shown], tmp: Path) -> None:
+    """Run every command's argument lists, fewest ranks first (each warm cluster starts once)."""
     shutil.copy(ROOT / "ppedu" / "assets" / "seed002_1f1b.md", tmp / "seed002_1f1b.md")
     failed = []
-    for cmd in commands:
-        for args in runs_for(cmd):
-            rc, out = cli(args, tmp)
-            if rc != EXIT.get(cmd.text, 0):
-                failed.append(f"{cmd.where}: `ppedu {args}` exited {rc}")
-            elif cmd.text in CHECKS:
-                try:
-                    CHECKS[cmd.text](out, tmp)
-                except AssertionError as exc:
-                    failed.append(f"{cmd.where}: `{cmd.text}`: {exc}")
+    runs = sorted(((ranks_of(args), args, cmd) for cmd in commands for args in runs_for(cmd)),
+                  key=lambda run: run[:2])
+    for _, args, cmd in runs:
+        rc, out = cli(args, tmp)
+        if rc != EXIT.get(cmd.text, 0):
+            failed.append(f"{cmd.where}: `ppedu {args}` exited {rc}")
+        elif cmd.text in CHECKS:
+            try:
+                CHECKS[cmd.text](out, tmp)
+            except AssertionError as exc:
+                failed.append(f"{cmd.where}: `{cmd.text}`: {exc}")
     assert not failed, "\n".join(failed)
 
 
@@ -446,8 +450,7 @@ def test_quick_commands_run_and_print_what_the_book_says(tmp_path: Path) -> None
 @pytest.mark.timeout(300)
 def test_commands_with_ranks_run_and_print_what_the_book_says(tmp_path: Path) -> None:
     """train, compare-tp-pp, serve-bench, serve-sweep on real ranks, grouped by size (warm clusters)."""
-    by_ranks = sorted(WITH_RANKS, key=lambda c: (ranks_of(runs_for(c)[0]), runs_for(c)[0]))
-    _run_all(by_ranks, tmp_path)
+    _run_all(WITH_RANKS, tmp_path)
 
 
 def test_gpu_and_multinode_commands_parse() -> None:

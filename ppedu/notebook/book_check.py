@@ -6,9 +6,8 @@
 
 A command is a ```-fenced line (bash continuations ``\\`` joined, ``# comments`` dropped) or an
 inline `code` span (which may wrap over lines) that starts with ``ppedu `` or runs ``ppedu.cli``
-under ``torchrun``. Spans that are only a fragment (`--schedule 1f1b`) are not commands. Also
-``fenced_blocks`` (the framework configurations: bash, python, json, toml) for the planner test.
-Torch-free and dependency-free (the notebooks are read as JSON).
+under ``torchrun``. Spans that are only a fragment (`--schedule 1f1b`) are not commands.
+``run_cli`` runs one in this process. Torch-free (the notebooks are read as JSON).
 """
 
 from __future__ import annotations
@@ -50,27 +49,16 @@ class Shown:
         return self.text.startswith("torchrun")
 
 
-@dataclass(frozen=True)
-class Block:
-    """One fenced block: its language tag and body."""
-    source: str
-    line: int
-    lang: str
-    body: str
-
-
-def documents(root: Path) -> list[tuple[str, str, bool]]:
-    """(relative path, markdown text, is_notebook) for the book's chapters, README and notebooks.
-    A notebook's markdown cells are joined with a NUL-marked separator so lines map to cells."""
+def documents(root: Path) -> list[tuple[str, int | None, str]]:
+    """(relative path, cell index or None, markdown) for the chapters, README and each markdown
+    cell of the notebooks."""
     root = Path(root)
-    out = [(p.relative_to(root).as_posix(), p.read_text(encoding="utf-8"), False)
+    out = [(p.relative_to(root).as_posix(), None, p.read_text(encoding="utf-8"))
            for p in [*sorted((root / "course").glob("*.md")), root / "README.md"]]
     for nb in sorted((root / "notebooks").glob("*.ipynb")):
         cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
-        for index, cell in enumerate(cells):
-            if cell["cell_type"] == "markdown":
-                text = "".join(cell["source"])
-                out.append((f"{nb.relative_to(root).as_posix()}#cell{index}", text, True))
+        out += [(nb.relative_to(root).as_posix(), index, "".join(cell["source"]))
+                for index, cell in enumerate(cells) if cell["cell_type"] == "markdown"]
     return out
 
 
@@ -98,44 +86,25 @@ def _shell_lines(body: str) -> list[tuple[int, str]]:
     return out
 
 
-def fenced_blocks(root: Path) -> list[Block]:
-    """Every ```-fenced block of the book, with its language tag."""
-    blocks = []
-    for source, text, notebook in documents(root):
-        for match in FENCE.finditer(text):
-            line = 0 if notebook else text.count("\n", 0, match.start()) + 1
-            blocks.append(Block(_source(source), line if not notebook else _cell(source),
-                                match.group(2).strip(), match.group(3)))
-    return blocks
-
-
 def shown_commands(root: Path) -> list[Shown]:
-    """Every ``ppedu`` command in fenced blocks and inline spans, in reading order."""
+    """Every ``ppedu`` command in fenced blocks and inline spans: blocks first, then the prose, per
+    document. ``line`` is the 1-based line in a markdown file, the cell index in a notebook."""
     found = []
-    for source, text, notebook in documents(root):
-        where = (lambda pos: _cell(source)) if notebook else (lambda pos: text.count("\n", 0, pos) + 1)
+    for source, cell, text in documents(root):
+        def line_of(page: str, pos: int, offset: int = 0) -> int:
+            return cell if cell is not None else page.count("\n", 0, pos) + 1 + offset
+
         for match in FENCE.finditer(text):
-            body_start = match.start(3)
             for offset, line in _shell_lines(match.group(3)):
                 if _is_command(line):
-                    line_no = where(body_start) + (0 if notebook else offset)
-                    found.append(Shown(_source(source), line_no,
+                    found.append(Shown(source, line_of(text, match.start(3), offset),
                                        " ".join(line.split()), True))
-        prose = FENCE.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+        prose = FENCE.sub(lambda m: "\n" * m.group(0).count("\n"), text)   # keeps line numbers
         for match in INLINE.finditer(prose):
             span = " ".join(match.group(1).split())
             if _is_command(span):
-                line_no = _cell(source) if notebook else prose.count("\n", 0, match.start()) + 1
-                found.append(Shown(_source(source), line_no, span, False))
+                found.append(Shown(source, line_of(prose, match.start()), span, False))
     return found
-
-
-def _source(source: str) -> str:
-    return source.split("#cell")[0]
-
-
-def _cell(source: str) -> int:
-    return int(source.split("#cell")[1]) if "#cell" in source else 0
 
 
 def run_cli(command: str, cwd: Path | None = None) -> tuple[int, str]:
