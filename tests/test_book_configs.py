@@ -35,7 +35,7 @@ MEGATRON = {
 MEGATRON_SWITCHES = {
     "--sequence-parallel": {"sp": True},
     "--recompute-activations": {"recompute": "selective"},      # = --recompute-granularity selective
-    "--bf16": {"bytes_per_param": 18},   # bf16 implies --accumulate-allreduce-grads-in-fp32: fp32 grads
+    "--bf16": {"bytes_per_param": 18},   # bf16 sets accumulate_allreduce_grads_in_fp32: fp32 grads
     "--fp16": {"bytes_per_param": 16},
 }
 # torch.distributed.pipelining / torchtitan schedule names -> ppedu's
@@ -122,7 +122,8 @@ def deepspeed() -> dict:
     return {"tp": tp, "pp": pp, "dp": dp, "b": b, "m": m, "schedule": "1f1b", "v": 1,
             "sp": False,                                          # PipelineModule has no SP
             "recompute": "full" if interval else "none",          # checkpoint every layer's input
-            "bytes_per_param": 18 if ds.get("bf16", {}).get("enabled") else 16}  # bf16: fp32 grads
+            # bf16: BF16_Optimizer accumulates fp32 gradients (fp32_groups_gradients)
+            "bytes_per_param": 18 if ds.get("bf16", {}).get("enabled") else 16}
 
 
 def torch_pipelining() -> dict:

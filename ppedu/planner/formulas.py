@@ -26,8 +26,10 @@ RECOMPUTE = ("none", "selective", "full")
 # Model state per parameter, two conventions (``Layout.bytes_per_param``):
 #   16  mixed-precision Adam as ZeRO counts it (Rajbhandari et al. 2020, sec. 3.1): fp16 weight 2 +
 #       fp16 grad 2 + fp32 master weight, momentum and variance 4 + 4 + 4 (the planner's default)
-#   18  Megatron-LM's bf16 default: bf16 weight 2 + fp32 main gradient 4 (bf16 implies
-#       --accumulate-allreduce-grads-in-fp32) + the same fp32 master weight and Adam moments 12
+#   18  Megatron-LM's bf16 default: bf16 weight 2 + fp32 main gradient 4 (with --bf16,
+#       megatron/training/arguments.py sets accumulate_allreduce_grads_in_fp32 unless
+#       --grad-reduce-in-bf16) + the same fp32 master weight and Adam moments 12; DeepSpeed's
+#       BF16_Optimizer also keeps fp32 gradients (fp32_groups_gradients)
 WEIGHT_BYTES, OPTIMIZER_BYTES = 2, 12
 STATE_BYTES = {16: "fp16/bf16 weights and grads, fp32 master weights and Adam moments (ZeRO's count)",
                18: "bf16 weights, fp32 gradients, fp32 master weights and Adam moments (Megatron's bf16)"}
