@@ -99,11 +99,21 @@ def book_text(source: str) -> str:
     return " ".join(text.split())
 
 
-def quoted(source: str, pattern: str) -> list[float]:
+class Quoted(float):
+    """A number as the book prints it: its value, and its digits (``text``)."""
+    text: str
+
+
+def quoted(source: str, pattern: str) -> list[Quoted]:
     """The numbers the book quotes (the groups of ``pattern`` on page ``source``)."""
     found = re.search(pattern, book_text(source))
     assert found, f"{source} no longer says {pattern!r}: update the check with the text"
-    return [float(g) for g in found.groups()]
+    out = []
+    for group in found.groups():
+        number = Quoted(group)
+        number.text = group
+        out.append(number)
+    return out
 
 
 def cli(command: str, tmp: Path | None = None) -> tuple[int, str]:
@@ -161,10 +171,10 @@ def _json(out: str) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def _digits(x: float, quoted: float, text: str) -> None:
-    """``x`` rounds to the quoted number at the quoted number of decimals."""
-    decimals = len(f"{quoted}".split(".")[1]) if "." in f"{quoted}" and not f"{quoted}".endswith(".0") else 0
-    assert round(x, decimals) == quoted, f"{text}: the run gives {x}, the book says {quoted}"
+def _digits(x: float, quoted: Quoted, text: str) -> None:
+    """``x`` rounds to the quoted number at the quoted number of decimals (1.70: two)."""
+    decimals = len(quoted.text.split(".")[1]) if "." in quoted.text else 0
+    assert f"{x:.{decimals}f}" == quoted.text, f"{text}: the run gives {x}, the book says {quoted.text}"
 
 
 def check_naive_bubble(out: str, tmp: Path) -> None:
@@ -272,6 +282,20 @@ def check_budget_goodput(out: str, tmp: Path) -> None:
     assert at120 == {"chunked": chunked, "plain": plain}, at120
 
 
+def check_spread_gain(out: str, tmp: Path) -> None:
+    """Continuous / static throughput at the text's three spreads, by the cost model alone:
+    the command with the flags the text names, simulated (exact to the quoted digits)."""
+    page = "course/05_continuous_batching.md"
+    sigmas = quoted(page, r"growing spread \$\\sigma = ([\d.]+), ([\d.]+), ([\d.]+)\$")
+    (flags,) = re.findall(r"the command below with `([^`]+)`", book_text(page))
+    gains = quoted(page, r"gives ([\d.]+), ([\d.]+) and ([\d.]+)\.")
+    (shown,) = [t for t in UNIQUE if t.startswith("ppedu serve-bench --lengths lognormal --sigma S")]
+    for sigma, gain in zip(sigmas, gains):
+        args = " ".join(shown.split()[1:]).replace("--sigma S", f"--sigma {sigma:g}") + f" {flags} --json"
+        tok = {pol: _json(cli(f"{args} --policy {pol}")[1])["throughput_tok_s"] for pol in ("static", "continuous")}
+        _digits(tok["continuous"] / tok["static"], gain, f"sigma={sigma:g}")
+
+
 def check_link_delay(out: str, tmp: Path) -> None:
     """The link model's extra time: TP pays every all-reduce's 2(n-1) latencies, exactly;
     PP at most one latency per rank (a rank still computing when the message lands does not wait)."""
@@ -358,6 +382,8 @@ CHECKS = {
     "--hop-ms 0.9 --lengths lognormal --prompt-len 48 --prompt-lengths uniform --rates 20,40,120 "
     "--slo-ttft 0.3 --slo-tpot 0.03 --token-budget 32": check_budget_goodput,
     "ppedu compare-tp-pp -n 2": check_link_delay,
+    "ppedu serve-bench --lengths lognormal --sigma S --requests 24 --max-batch 4 --output-len 8 "
+    "--t0-ms 4 --c-ms 0.2": check_spread_gain,
     "ppedu compare-tp-pp -n 4 --json": check_keys(
         "course/01_tp_vs_pp.md", r"prints, for each, `messages`.*?`param_bytes_per_rank`", lambda d: d["tp"]),
     "ppedu serve-sweep --rates 5,20,80,320 --slo-ttft 0.5 --slo-tpot 0.1 --json": check_keys(
