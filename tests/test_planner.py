@@ -127,7 +127,8 @@ def test_state_bytes_and_zero1():
 
 def test_named_models_match_their_published_sizes():
     expected = {"gpt3-175b": 175, "megatron-39b": 39.1, "llama-65b": 65.2, "llama2-7b": 6.7,
-                "llama2-70b": 69.0, "llama3-405b": 405}
+                "llama2-70b": 69.0, "llama3-405b": 405,
+                "gpt3-2.7b": 2.65}   # Table 2.1 prints 2.7B; 32 (12 h^2 + 13 h) + (V + s) h = 2.65B
     assert set(expected) == set(MODELS)
     for name, billions in expected.items():
         assert fm.total_params(MODELS[name]) / 1e9 == pytest.approx(billions, rel=0.01), name

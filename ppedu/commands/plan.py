@@ -29,6 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-sequence-parallel", action="store_true",
                         help="turn off sequence parallelism (on by default when --tp > 1)")
     parser.add_argument("--zero1", action="store_true", help="shard the optimizer state over --dp")
+    parser.add_argument("--bytes-per-param", type=int, default=16,
+                        help="model state per parameter: 16 (ZeRO's mixed precision, fp16 grads; default) "
+                             "or 18 (Megatron's bf16 default: fp32 gradients)")
+    parser.add_argument("--activation-bytes", type=int, default=2,
+                        help="bytes per stored activation: 2 (bf16/fp16, default) or 4 (fp32 training)")
     parser.add_argument("--choose-m", action="store_true",
                         help="pick the smallest m with bubble <= --max-bubble that fits (needs --global-batch)")
     parser.add_argument("--global-batch", type=int, help="sequences per step B (for --choose-m)")
@@ -55,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     layout = Layout(tp=args.tp, pp=args.p, dp=args.dp, m=args.m, micro_batch_size=args.micro_batch_size,
                     schedule=args.schedule, v=args.v, recompute=args.recompute,
                     sequence_parallel=False if args.no_sequence_parallel else None,
-                    zero1=args.zero1, gpu_memory_gb=args.gpu_memory_gb)
+                    zero1=args.zero1, gpu_memory_gb=args.gpu_memory_gb,
+                    bytes_per_param=args.bytes_per_param, activation_bytes=args.activation_bytes)
     if args.choose_m:
         if args.global_batch is None:
             raise UsageError("--choose-m needs --global-batch B (sequences per step)")
@@ -81,7 +87,8 @@ def _print_plan(result: dict) -> None:
     print(f"{result['model']['name']}: {result['params_total'] / 1e9:.1f}B parameters on "
           f"{result['gpus']} GPUs (tp={lay['tp']} x pp={lay['pp']} x dp={lay['dp']}), "
           f"{lay['schedule']} m={lay['m']} b={lay['micro_batch_size']} recompute={lay['recompute']} "
-          f"sequence-parallel={'on' if lay['sequence_parallel'] else 'off'}")
+          f"sequence-parallel={'on' if lay['sequence_parallel'] else 'off'} "
+          f"{lay['bytes_per_param']} bytes/parameter")
     print(f"{'rank':>4} {'layers':>6} {'params':>9} {'weights':>8} {'grads':>8} {'Adam':>8} "
           f"{'activ.':>8} {'held':>5} {'total GiB':>9}")
     for r in result["stages"]:

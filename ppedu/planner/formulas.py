@@ -23,9 +23,23 @@ from __future__ import annotations
 from ppedu.errors import check_choice, check_int
 
 RECOMPUTE = ("none", "selective", "full")
-# Mixed-precision Adam (Rajbhandari et al. 2020, ZeRO, sec. 3.1): fp16 weight 2 + fp16 grad 2 +
-# fp32 master weight, momentum and variance 4 + 4 + 4 = 16 bytes per parameter.
-WEIGHT_BYTES, GRAD_BYTES, OPTIMIZER_BYTES = 2, 2, 12
+# Model state per parameter, two conventions (``Layout.bytes_per_param``):
+#   16  mixed-precision Adam as ZeRO counts it (Rajbhandari et al. 2020, sec. 3.1): fp16 weight 2 +
+#       fp16 grad 2 + fp32 master weight, momentum and variance 4 + 4 + 4 (the planner's default)
+#   18  Megatron-LM's bf16 default: bf16 weight 2 + fp32 main gradient 4 (with --bf16,
+#       megatron/training/arguments.py sets accumulate_allreduce_grads_in_fp32 unless
+#       --grad-reduce-in-bf16) + the same fp32 master weight and Adam moments 12; DeepSpeed's
+#       BF16_Optimizer also keeps fp32 gradients (fp32_groups_gradients)
+WEIGHT_BYTES, OPTIMIZER_BYTES = 2, 12
+STATE_BYTES = {16: "fp16/bf16 weights and grads, fp32 master weights and Adam moments (ZeRO's count)",
+               18: "bf16 weights, fp32 gradients, fp32 master weights and Adam moments (Megatron's bf16)"}
+GRAD_BYTES = 2   # the 16-byte convention's gradient; ``grad_bytes`` gives either
+
+
+def grad_bytes(bytes_per_param: int) -> int:
+    """Bytes of one parameter's gradient under the 16- or 18-byte convention (2 or 4)."""
+    check_choice("bytes_per_param", bytes_per_param, tuple(STATE_BYTES))
+    return bytes_per_param - WEIGHT_BYTES - OPTIMIZER_BYTES
 
 
 def layer_params(spec) -> int:
@@ -89,7 +103,7 @@ def embedding_activation_bytes(s: int, b: int, h: int, t: int = 1, sp: bool = Fa
     return s * b * h / (t if sp else 1) if dropout else 0.0
 
 
-def head_activation_bytes(s: int, b: int, h: int, vocab: int, t: int = 1) -> float:
+def head_activation_bytes(s: int, b: int, h: int, vocab: int, t: int = 1, value_bytes: int = 2) -> float:
     """Last stage, per micro-batch: LayerNorm, output projection and cross entropy,
-    4 s b h (1 + V/h) / t (sec. 4.3)."""
-    return 4 * s * b * h * (1 + vocab / h) / t
+    4 s b h (1 + V/h) / t (sec. 4.3) with 16-bit values; ``value_bytes`` = 4 doubles it."""
+    return 2 * value_bytes * s * b * h * (1 + vocab / h) / t

@@ -38,6 +38,8 @@ class Layout:
     sequence_parallel: bool | None = None     # None: on when tp > 1 (Korthikanti et al. 2022)
     zero1: bool = False                       # shard optimizer state over dp (ZeRO stage 1)
     gpu_memory_gb: float = 80.0               # GiB per GPU (an "80GB" A100/H100 has 80 GiB)
+    bytes_per_param: int = 16                 # model state: 16 (ZeRO's mixed precision) or 18 (Megatron bf16)
+    activation_bytes: int = 2                 # bytes per stored activation value: 2 (bf16/fp16) or 4 (fp32)
 
     def __post_init__(self):
         self.tp, self.pp, self.dp = (check_int(n, getattr(self, n), 1, 1 << 16) for n in ("tp", "pp", "dp"))
@@ -46,6 +48,8 @@ class Layout:
         self.v = check_int("v", self.v, 1, 64)
         check_choice("recompute", self.recompute, fm.RECOMPUTE)
         self.gpu_memory_gb = check_float("gpu_memory_gb", self.gpu_memory_gb, 0.001, 1e6)
+        fm.grad_bytes(self.bytes_per_param)      # 16 or 18, else UsageError
+        check_choice("activation_bytes", self.activation_bytes, (2, 4))
         if self.sequence_parallel is None:
             self.sequence_parallel = self.tp > 1
         if self.schedule in V_SHAPED:
@@ -99,16 +103,18 @@ def rank_memory(spec, layout: Layout, rank: int) -> dict:
     held = peak_activations(layout.schedule, p, layout.m, rank, v)   # micro-batch chunks at the peak
     s, b, sp = spec.seq, layout.micro_batch_size, layout.sequence_parallel
     per_layer = fm.layer_activation_bytes(s, b, spec.hidden, spec.heads, t, sp, layout.recompute,
-                                          spec.ffn_width, spec.kv, spec.swiglu, spec.dropout)
+                                          spec.ffn_width, spec.kv, spec.swiglu, spec.dropout,
+                                          layout.activation_bytes)
     acts = held * (layers / v) * per_layer
     per_chunk = min(held / v, layout.m)   # the embedding / output layer sit in one chunk of v
     if first:
         acts += per_chunk * fm.embedding_activation_bytes(s, b, spec.hidden, t, sp, spec.dropout)
     if last:
-        acts += per_chunk * fm.head_activation_bytes(s, b, spec.hidden, spec.vocab, t)
+        acts += per_chunk * fm.head_activation_bytes(s, b, spec.hidden, spec.vocab, t, layout.activation_bytes)
     optimizer = fm.OPTIMIZER_BYTES * params / (layout.dp if layout.zero1 else 1)
     out = {"rank": rank, "layers": layers, "params": params,
-           "param_bytes": fm.WEIGHT_BYTES * params, "grad_bytes": fm.GRAD_BYTES * params,
+           "param_bytes": fm.WEIGHT_BYTES * params,
+           "grad_bytes": fm.grad_bytes(layout.bytes_per_param) * params,
            "optimizer_bytes": optimizer, "activation_bytes": acts, "microbatches_held": held}
     out["total_bytes"] = out["param_bytes"] + out["grad_bytes"] + optimizer + acts
     return out
@@ -155,8 +161,11 @@ def _held(rank: dict, layout: Layout) -> str:
 
 def notes(spec, layout: Layout) -> list[str]:
     """What the numbers leave out or approximate, said once in every plan."""
-    out = ["16 bytes per parameter: fp16 weights and grads, fp32 master weights and Adam moments "
-           "(Megatron keeps fp32 gradients: 18); no framework buffers or fragmentation"]
+    other = 18 if layout.bytes_per_param == 16 else 16
+    out = [f"{layout.bytes_per_param} bytes per parameter: {fm.STATE_BYTES[layout.bytes_per_param]} "
+           f"(--bytes-per-param {other}: {fm.STATE_BYTES[other]}); no framework buffers or fragmentation"]
+    if layout.activation_bytes == 4:
+        out.append("fp32 activations (no mixed precision): every stored value takes 4 bytes, dropout masks 1")
     if spec.approximate:
         out.append(f"{spec.name}: the activation formula was derived for GPT blocks; SwiGLU (3 ffn-wide "
                    "tensors), grouped-query attention (K, V x kv/a) are generalised, not published")
