@@ -62,7 +62,7 @@ def bubble_ratio_playbook(p: int, m: int) -> float:
 def makespan_zb1(p: int, m: int, tf: float = 1.0, tb: float = 1.0, tw: float = 1.0) -> float:
     """Step time of our ZB-H1 schedule.
 
-    Qi et al. 2024 (arXiv 2401.10241, sec. 3.1) give the bubble (p-1)(tf+tb-tw) per rank, so
+    Qi et al. 2024 (arXiv 2401.10241, sec. 2.1) give the bubble (p-1)(tf+tb-tw) per rank, so
     the step is m(tf+tb+tw) + (p-1)(tf+tb-tw). That needs m >= p: with fewer micro-batches
     rank 0 cannot get its first input gradient before p*tf + (p-1)*tb and still has m B's and
     m W's to run, hence the max. Derived for, and checked by simulation at, tf = tb = tw;
@@ -70,6 +70,30 @@ def makespan_zb1(p: int, m: int, tf: float = 1.0, tb: float = 1.0, tw: float = 1
     switches to its ILP/heuristic scheduler there).
     """
     return max(m * (tf + tb + tw) + (p - 1) * (tf + tb - tw), p * tf + (p - 1) * tb + m * (tb + tw))
+
+
+def min_makespan_split(p: int, m: int, tf: float, tb: float, tw: float) -> float:
+    """The shortest flushed step any order of a split backward (one chunk per rank, every rank
+    t_F, t_B, t_W, no message time) can reach; the largest of three bounds:
+
+      * the chain: rank p-1 starts after p-1 forwards and runs m F's and m B's; the last of its
+        B's then takes p-1 hops of t_B back to rank 0, whose W for it ends the step:
+        (p-1)(t_F + t_B) + m(t_F + t_B) + t_W;
+      * the last rank's work: (p-1) t_F + m(t_F + t_B + t_W);
+      * rank 0 after its first input gradient, p t_F + (p-1) t_B: m B's and m W's.
+
+    At t_F = t_B = t_W and m >= p the second is the largest, 3m + p - 1 units: ZB-H1 and ZB-H2
+    reach it. With t_W < t_F < t_B the chain can be the largest, above ZB-H1's step and below
+    ZB-H2's for the costs (``ppedu.schedules.builders._zb2_ranks``).
+    """
+    return max((p - 1) * (tf + tb) + m * (tf + tb) + tw, (p - 1) * tf + m * (tf + tb + tw),
+               p * tf + (p - 1) * tb + m * (tb + tw))
+
+
+def min_bubble_split(p: int, m: int, tf: float, tb: float, tw: float) -> float:
+    """The idle fraction of that shortest step: 1 - m(t_F + t_B + t_W) / ``min_makespan_split``.
+    No flushed single-chunk zero-bubble schedule (ZB-H1, ZB-H2) has a smaller one."""
+    return 1 - m * (tf + tb + tw) / min_makespan_split(p, m, tf, tb, tw)
 
 
 def bubble_zb1(p: int, m: int, tf: float = 1.0, tb: float = 1.0, tw: float = 1.0) -> float:
@@ -91,7 +115,8 @@ def peak_activations(schedule: str, p: int, m: int, rank: int = 0, v: int = 1) -
 
     GPipe: all m. 1F1B: min(p - rank, m) (PipeDream-flush's point). ZB-H1: min(p, m) on every
     rank, the first rank's 1F1B peak (Qi et al.: "same peak memory as 1F1B"). ZB-H2: 2p-1-rank
-    (2p-1 on the first rank, Qi et al. sec. 3.1). Interleaved: Megatron's warm-up
+    (2p-1 on the first rank, Qi et al. sec. 2.2) for the handcrafted order (T_F = T_B = T_W);
+    for other costs ``zb2`` is ordered for them and holds at most 2p-1 on any rank. Interleaved: Megatron's warm-up
     2(p-rank-1) + (v-1)R, plus the one in flight (R = p micro-batches per round when p divides
     m). On rank 0 that is vp + p - 1 chunks = p + (p-1)/v micro-batches' worth (Korthikanti
     et al. 2022, after Eq. 5). ZB1P: (v-1)R + p chunks on every rank (vp, i.e. p
@@ -130,7 +155,8 @@ def theory_decode_bubble(p: int, inflight: int) -> float:
 def theory_bubble(name: str, p: int, m: int, v: int = 1, costs=None) -> float | None:
     """Idle fraction predicted for schedule ``name``; ``costs`` is a ``CostModel``. None when no
     closed form applies: per-rank cost lists, zero bubble schedules other than ZB-H1 away from
-    t_F = t_B = t_W, and the small-m corners listed with each formula."""
+    t_F = t_B = t_W (ZB-H2 is then ordered for the costs: ``min_bubble_split`` bounds it from
+    below), and the small-m corners listed with each formula."""
     tf, tb, tw = 1.0, 1.0, 1.0  # default: the Zero Bubble paper's setting
     if costs is not None:
         values = (costs.t_f, costs.t_b, costs.t_w)
@@ -151,7 +177,7 @@ def theory_bubble(name: str, p: int, m: int, v: int = 1, costs=None) -> float | 
     if not equal:
         return None
     if name in ("zb2", "dualpipev"):  # as ZB-H1: rank p-1 starts p-1 units late (pairs run in turn)
-        return bubble_zb1(p, m) if m >= p else None
+        return bubble_zb1(p, m) if m >= p else None  # = min_bubble_split at equal costs
     if name == "interleaved-zb":
         return bubble_zero_bubble_chunked(p, m, v) if m >= p else None
     return bubble_zero_bubble_chunked(p, m, 2) if m >= 2 * p - 1 else None  # zbv

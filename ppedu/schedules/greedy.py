@@ -1,0 +1,100 @@
+"""A greedy list scheduler for split-backward pipelines: each rank's order, chosen for the costs.
+
+The handcrafted zero-bubble schedules (ZB-H1, ZB-H2) fix their orders for T_F = T_B = T_W. With
+other costs the Zero Bubble paper (Qi et al. 2024, arXiv 2401.10241, sec. 3) computes the order
+instead: a heuristic in three phases (as many warm-up forwards as the memory limit allows, then
+one forward one backward with W's put where they fill a gap, then the remaining W's), refined by
+an ILP (``auto_schedule.py`` in sail-sg/zero-bubble-pipeline-parallelism). This module is the
+simplest scheduler of that kind, list scheduling:
+
+    at every moment, among all actions whose inputs are there, start the one that can start
+    earliest; on a tie B before F before W (B is on the critical path, W is not), then the
+    lower rank. A rank may hold at most ``cap`` micro-batches' activations (F done, W not yet).
+
+It runs the pipeline as the simulator would (``ppedu.schedules.simulator``: a message costs
+``message`` time between ranks) and writes down the order in which each rank started its
+actions, so the simulator replays the same times. Every rank runs its F's, B's and W's each in
+micro-batch order, as every schedule here does.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+
+from ppedu.schedules.actions import Action
+
+_PRIORITY = {"B": 0, "F": 1, "W": 2}
+
+
+class _Pipe:
+    """The state of the pipeline while the list scheduler fills it (one chunk per rank)."""
+
+    def __init__(self, p: int, m: int, cost: dict[str, Sequence[float]], message: float,
+                 cap: int):
+        self.p, self.m, self.cost, self.message, self.cap = p, m, cost, message, cap
+        self.done = {kind: [0] * p for kind in "FBW"}     # actions of each kind run per rank
+        self.end_f = [[0.0] * m for _ in range(p)]          # when each F ended
+        self.end_b = [[0.0] * m for _ in range(p)]          # when each B ended
+        self.free = [0.0] * p                               # when each rank is next idle
+        self.order: list[list[Action]] = [[] for _ in range(p)]
+
+    def candidate(self, r: int) -> tuple[float, int, str] | None:
+        """Rank r's best next action as (start time, priority, kind); None if none can start."""
+        done_f, done_b = self.done["F"], self.done["B"]
+        f, b, w, free, last = done_f[r], done_b[r], self.done["W"][r], self.free[r], self.p - 1
+        best = None
+        if b < f and (r == last or done_b[r + 1] > b):    # B: its output gradient is there
+            arrival = self.end_f[r][b] if r == last else self.end_b[r + 1][b] + self.message
+            best = (max(free, arrival), _PRIORITY["B"], "B")
+        if f < self.m and f - w < self.cap and (r == 0 or done_f[r - 1] > f):
+            arrival = 0.0 if r == 0 else self.end_f[r - 1][f] + self.message
+            option = (max(free, arrival), _PRIORITY["F"], "F")
+            best = option if best is None or option < best else best
+        if w < b and (best is None or free < best[0]):     # W: any time after its B
+            best = (free, _PRIORITY["W"], "W")
+        return best
+
+    def run(self, r: int, start: float, kind: str) -> None:
+        """Start rank r's next action of ``kind`` at ``start``."""
+        mb = self.done[kind][r]
+        end = start + self.cost[kind][r]
+        if kind == "F":
+            self.end_f[r][mb] = end
+        elif kind == "B":
+            self.end_b[r][mb] = end
+        self.done[kind][r] += 1
+        self.free[r] = end
+        self.order[r].append(Action(kind, mb))
+
+
+def list_schedule(p: int, m: int, t_f: Sequence[float], t_b: Sequence[float],
+                  t_w: Sequence[float], message: float = 0.0, cap: int | None = None
+                  ) -> list[list[Action]]:
+    """Each rank's order of F, B and W for ``p`` ranks and ``m`` micro-batches, by list
+    scheduling (module docstring). ``t_f``, ``t_b``, ``t_w``: one cost per rank; ``message``:
+    the time a message takes between ranks; ``cap``: the most micro-batches a rank may hold
+    (default 2p - 1, ZB-H2's memory). Deterministic, O(pm log p)."""
+    cap = 2 * p - 1 if cap is None else cap
+    pipe = _Pipe(p, m, {"F": t_f, "B": t_b, "W": t_w}, message, max(1, cap))
+    version = [0] * p
+    heap: list[tuple[float, int, int, int, str]] = []
+
+    def refresh(r: int) -> None:     # rank r's state changed: its best candidate may differ
+        version[r] += 1
+        best = pipe.candidate(r)
+        if best is not None:
+            heapq.heappush(heap, (best[0], best[1], r, version[r], best[2]))
+
+    for r in range(p):
+        refresh(r)
+    while heap:
+        start, _, r, seen, kind = heapq.heappop(heap)
+        if seen != version[r]:
+            continue                 # stale: rank r changed since this entry was pushed
+        pipe.run(r, start, kind)
+        # an F lets the next rank's F start, a B the previous rank's B; both change rank r
+        for other in {r, r + 1 if kind == "F" else r - 1 if kind == "B" else r}:
+            if 0 <= other < p:
+                refresh(other)
+    return pipe.order
