@@ -62,7 +62,7 @@ def bubble_ratio_playbook(p: int, m: int) -> float:
 def makespan_zb1(p: int, m: int, tf: float = 1.0, tb: float = 1.0, tw: float = 1.0) -> float:
     """Step time of our ZB-H1 schedule.
 
-    Qi et al. 2024 (arXiv 2401.10241, sec. 2.1) give the bubble (p-1)(tf+tb-tw) per rank, so
+    Qi et al. 2024 (arXiv 2401.10241, sec. 3.1) give the bubble (p-1)(tf+tb-tw) per rank, so
     the step is m(tf+tb+tw) + (p-1)(tf+tb-tw). That needs m >= p: with fewer micro-batches
     rank 0 cannot get its first input gradient before p*tf + (p-1)*tb and still has m B's and
     m W's to run, hence the max. Derived for, and checked by simulation at, tf = tb = tw;
@@ -83,8 +83,8 @@ def min_makespan_split(p: int, m: int, tf: float, tb: float, tw: float) -> float
       * rank 0 after its first input gradient, p t_F + (p-1) t_B: m B's and m W's.
 
     At t_F = t_B = t_W and m >= p the second is the largest, 3m + p - 1 units: ZB-H1 and ZB-H2
-    reach it. With t_W < t_F < t_B the chain can be the largest, above ZB-H1's step and below
-    ZB-H2's for the costs (``ppedu.schedules.builders._zb2_ranks``).
+    reach it. With t_W < t_F < t_B the chain can be the largest: ZB-H1's fixed order stays above
+    it, and ZB-H2 ordered for the costs (``ppedu.schedules.builders._zb2_ranks``) comes closer.
     """
     return max((p - 1) * (tf + tb) + m * (tf + tb) + tw, (p - 1) * tf + m * (tf + tb + tw),
                p * tf + (p - 1) * tb + m * (tb + tw))
@@ -115,8 +115,7 @@ def peak_activations(schedule: str, p: int, m: int, rank: int = 0, v: int = 1) -
 
     GPipe: all m. 1F1B: min(p - rank, m) (PipeDream-flush's point). ZB-H1: min(p, m) on every
     rank, the first rank's 1F1B peak (Qi et al.: "same peak memory as 1F1B"). ZB-H2: 2p-1-rank
-    (2p-1 on the first rank, Qi et al. sec. 2.2) for the handcrafted order (T_F = T_B = T_W);
-    for other costs ``zb2`` is ordered for them and holds at most 2p-1 on any rank. Interleaved: Megatron's warm-up
+    (2p-1 on the first rank, Qi et al. sec. 3.1). Interleaved: Megatron's warm-up
     2(p-rank-1) + (v-1)R, plus the one in flight (R = p micro-batches per round when p divides
     m). On rank 0 that is vp + p - 1 chunks = p + (p-1)/v micro-batches' worth (Korthikanti
     et al. 2022, after Eq. 5). ZB1P: (v-1)R + p chunks on every rank (vp, i.e. p
@@ -124,6 +123,8 @@ def peak_activations(schedule: str, p: int, m: int, rank: int = 0, v: int = 1) -
     DualPipeV: 2p+1 chunks. Looped BFS: every chunk of every micro-batch, vm. Naive and
     forward-only: 1. Closed forms for m >= p (ZB-V, DualPipeV: m >= 2p).
     """
+    # zb2: the handcrafted order's peaks (T_F = T_B = T_W); ordered for other costs
+    # (builders._zb2_ranks) it holds at most 2p-1 on any rank
     per_round = m // max(1, m // p)  # p when m % p == 0 (Megatron); torch's rounds otherwise
     forms = {"gpipe": m, "1f1b": min(p - rank, m), "zb1": min(p, m), "zb2": min(2 * p - 1 - rank, m),
              "interleaved": min(2 * (p - rank - 1) + (v - 1) * per_round + 1, m * v),
@@ -177,7 +178,7 @@ def theory_bubble(name: str, p: int, m: int, v: int = 1, costs=None) -> float | 
     if not equal:
         return None
     if name in ("zb2", "dualpipev"):  # as ZB-H1: rank p-1 starts p-1 units late (pairs run in turn)
-        return bubble_zb1(p, m) if m >= p else None  # = min_bubble_split at equal costs
+        return bubble_zb1(p, m) if m >= p else None
     if name == "interleaved-zb":
         return bubble_zero_bubble_chunked(p, m, v) if m >= p else None
     return bubble_zero_bubble_chunked(p, m, 2) if m >= 2 * p - 1 else None  # zbv
