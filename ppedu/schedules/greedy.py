@@ -7,14 +7,15 @@ one forward one backward with W's put where they fill a gap, then the remaining 
 an ILP (``auto_schedule.py`` in sail-sg/zero-bubble-pipeline-parallelism). This module is the
 simplest scheduler of that kind, list scheduling:
 
-    at every moment, among all actions whose inputs are there, start the one that can start
-    earliest; on a tie B before F before W (B is on the critical path, W is not), then the
-    lower rank. A rank may hold at most ``cap`` micro-batches' activations (F done, W not yet).
+    repeatedly, among the next actions of all ranks whose inputs are computed or being
+    computed, start the one that can start earliest; on a tie B before F before W (B is on the
+    critical path, W is not), then the lower rank. A rank may hold at most ``cap``
+    micro-batches' activations (F done, W not yet).
 
-It runs the pipeline as the simulator would (``ppedu.schedules.simulator``: a message costs
-``message`` time between ranks) and writes down the order in which each rank started its
-actions, so the simulator replays the same times. Every rank runs its F's, B's and W's each in
-micro-batch order, as every schedule here does.
+It runs the pipeline as the simulator does (``ppedu.schedules.simulator``: an action starts
+when its rank is free and its inputs have arrived, a message costing ``message`` between ranks)
+and writes down the order in which each rank started its actions; the simulator, replaying that
+order, finds the same times. Every rank runs its F's, B's and W's each in micro-batch order.
 """
 
 from __future__ import annotations
