@@ -96,6 +96,17 @@ def test_costs_reach_the_ranks_order():
     assert validate(build_schedule("zb2", 4, 8, costs=CostModel(*PAPER, latency_s=0.3))).ok
 
 
+def test_order_does_not_depend_on_the_time_unit():
+    """1 : 1.5 : 0.5 in units or in 15 ms: the same order (float rounding is no tie-breaker), so
+    the ranks of a timed run execute the order the chapter's table simulates."""
+    for p in range(1, 9):
+        for m in range(1, 17):
+            for costs in COSTS[:4]:
+                units = build_schedule("zb2", p, m, costs=CostModel(*costs))
+                ms = build_schedule("zb2", p, m, costs=CostModel(*(0.015 * c for c in costs)))
+                assert units.ranks == ms.ranks, (p, m, costs)
+
+
 def _run_cli(args: list[str]) -> str:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

@@ -39,21 +39,31 @@ class _Pipe:
         self.end_b = [[0.0] * m for _ in range(p)]          # when each B ended
         self.free = [0.0] * p                               # when each rank is next idle
         self.order: list[list[Action]] = [[] for _ in range(p)]
+        # times that differ by float rounding only are a tie (else 15 ms costs and 1.5 units
+        # would order differently): compare them in ticks of a billionth of the largest cost
+        self.tick = 1e-9 * max([message, 1e-3] + [max(c) for c in cost.values() if len(c)])
 
-    def candidate(self, r: int) -> tuple[float, int, str] | None:
-        """Rank r's best next action as (start time, priority, kind); None if none can start."""
+    def when(self, start: float) -> int:
+        """``start`` in ticks: the time the scheduler compares."""
+        return round(start / self.tick)
+
+    def candidate(self, r: int) -> tuple[int, int, float, str] | None:
+        """Rank r's best next action as (start in ticks, priority, start, kind); None if none
+        can start."""
         done_f, done_b = self.done["F"], self.done["B"]
         f, b, w, free, last = done_f[r], done_b[r], self.done["W"][r], self.free[r], self.p - 1
         best = None
-        if b < f and (r == last or done_b[r + 1] > b):    # B: its output gradient is there
+        if b < f and (r == last or done_b[r + 1] > b):    # B: its output gradient is computed
             arrival = self.end_f[r][b] if r == last else self.end_b[r + 1][b] + self.message
-            best = (max(free, arrival), _PRIORITY["B"], "B")
+            start = max(free, arrival)
+            best = (self.when(start), _PRIORITY["B"], start, "B")
         if f < self.m and f - w < self.cap and (r == 0 or done_f[r - 1] > f):
-            arrival = 0.0 if r == 0 else self.end_f[r - 1][f] + self.message
-            option = (max(free, arrival), _PRIORITY["F"], "F")
+            start = max(free, 0.0 if r == 0 else self.end_f[r - 1][f] + self.message)
+            option = (self.when(start), _PRIORITY["F"], start, "F")
             best = option if best is None or option < best else best
-        if w < b and (best is None or free < best[0]):     # W: any time after its B
-            best = (free, _PRIORITY["W"], "W")
+        if w < b:                                          # W: any time after its B
+            option = (self.when(free), _PRIORITY["W"], free, "W")
+            best = option if best is None or option < best else best
         return best
 
     def run(self, r: int, start: float, kind: str) -> None:
@@ -79,18 +89,19 @@ def list_schedule(p: int, m: int, t_f: Sequence[float], t_b: Sequence[float],
     cap = 2 * p - 1 if cap is None else cap
     pipe = _Pipe(p, m, {"F": t_f, "B": t_b, "W": t_w}, message, max(1, cap))
     version = [0] * p
-    heap: list[tuple[float, int, int, int, str]] = []
+    heap: list[tuple[int, int, int, int, float, str]] = []
 
     def refresh(r: int) -> None:     # rank r's state changed: its best candidate may differ
         version[r] += 1
         best = pipe.candidate(r)
         if best is not None:
-            heapq.heappush(heap, (best[0], best[1], r, version[r], best[2]))
+            ticks, priority, start, kind = best
+            heapq.heappush(heap, (ticks, priority, r, version[r], start, kind))
 
     for r in range(p):
         refresh(r)
     while heap:
-        start, _, r, seen, kind = heapq.heappop(heap)
+        _, _, r, seen, start, kind = heapq.heappop(heap)
         if seen != version[r]:
             continue                 # stale: rank r changed since this entry was pushed
         pipe.run(r, start, kind)
