@@ -166,3 +166,20 @@ def test_timed_ranks_run_the_order_built_for_their_costs(cluster4):
                      key=lambda e: e.start)
         assert [f"{e.kind}{e.mb}" for e in ran] == [str(a) for a in want.ranks[rank]]
     assert max(r["peak_inflight_microbatches"] for r in result.per_rank) <= 7
+
+
+def test_unequal_frontier_shows_zb2_ahead_of_zb1():
+    """The frontier at 1 : 1.5 : 0.5 (simulated side; the book measures it too): its title names
+    the costs and ZB-H2 sits below ZB-H1 on the bubble axis, above it on memory."""
+    from ppedu.notebook.book_figures import FIGURES
+    from ppedu.notebook.plots_frontier import frontier as draw
+    from ppedu.training.frontier import SCHEDULES, UNEQUAL, simulated_point
+    points = {name: simulated_point(name, 4, 8, v, costs=UNEQUAL) for name, v in SCHEDULES}
+    assert points["zb2"].simulated_bubble < points["zb1"].simulated_bubble
+    assert points["zb2"].simulated_peak > points["zb1"].simulated_peak
+    for pt in points.values():
+        pt.measured_bubble, pt.measured_peak = pt.simulated_bubble, pt.simulated_peak
+        pt.measured_messages = pt.simulated_messages
+    assert "T_F : T_B : T_W = 1 : 1.5 : 0.5" in draw(list(points.values())).layout.title.text
+    figure = next(f for f in FIGURES if f.name == "ch4_frontier_unequal")
+    assert figure.page == "04_1f1b" and "--tf 15 --tb 22.5 --tw 7.5" in figure.command
