@@ -27,6 +27,7 @@ from typing import Callable
 import plotly.graph_objects as go
 
 from ppedu.notebook import plots
+from ppedu.training.frontier import UNEQUAL
 
 TF_MS = 6.0   # ms per forward (and per backward) of one rank's share: small, still >> the clock noise
 
@@ -133,10 +134,14 @@ def _schedules(clusters: dict) -> go.Figure:
     return plots.schedule_comparison(runs, title="Bubble by schedule, p=4, m=8")
 
 
-def _frontier(clusters: dict) -> go.Figure:
+def _frontier(clusters: dict, costs: tuple = (1.0, 1.0, 1.0)) -> go.Figure:
     from ppedu.notebook.plots_frontier import frontier
     from ppedu.training.frontier import frontier as measure
-    return frontier(measure(4, 8, FRONTIER_MS, group=clusters[4]), with_table=True)
+    return frontier(measure(4, 8, FRONTIER_MS, group=clusters[4], costs=costs), with_table=True)
+
+
+def _frontier_unequal(clusters: dict) -> go.Figure:
+    return _frontier(clusters, UNEQUAL)
 
 
 FRONTIER_MS = 15.0  # ms per F, B and W: chunk actions of 7.5 ms stay well above per-action overhead
@@ -209,6 +214,16 @@ FIGURES: tuple[BookFigure, ...] = (
                "ppedu train --schedule {gpipe,1f1b,interleaved,looped-bfs,zb1,zb2,interleaved-zb,zbv,"
                "dualpipev} -p 4 -m 8 --workload timed --tf 15 --tb 15 --tw 15 (ppedu.training.frontier)",
                _frontier),
+    BookFigure("ch4_frontier_unequal", "04_1f1b",
+               "The same frontier with the Zero Bubble paper's ordering T_W < T_F < T_B "
+               f"(T_F : T_B : T_W = {' : '.join(f'{c:g}' for c in UNEQUAL)}, the same total per "
+               "micro-batch): ZB-H1's handcrafted order slows down, and ZB-H2, ordered for these "
+               "costs, now runs a shorter step than ZB-H1.",
+               "ppedu train --schedule {gpipe,1f1b,interleaved,looped-bfs,zb1,zb2,interleaved-zb,zbv,"
+               "dualpipev} -p 4 -m 8 --workload timed "
+               + " ".join(f"--{k} {FRONTIER_MS * c:g}" for k, c in zip(("tf", "tb", "tw"), UNEQUAL))
+               + " (ppedu.training.frontier, costs=UNEQUAL)",
+               _frontier_unequal),
     BookFigure("ch5_policies", "05_continuous_batching",
                "Continuous batching refills a slot when a request finishes; static batching waits for "
                "the longest request of the batch.", SERVE_CMD, _serving),

@@ -21,7 +21,7 @@ def frontier(points: Sequence, title: str = "", with_table: bool = False) -> go.
     rows = 2 if with_table else 1
     fig = make_subplots(
         rows=rows, cols=2, horizontal_spacing=0.1, vertical_spacing=0.16,
-        row_heights=[0.58, 0.42] if with_table else None,
+        row_heights=[0.54, 0.46] if with_table else None,
         specs=[[{"type": "xy"}, {"type": "xy"}]] + ([[{"type": "table", "colspan": 2}, None]]
                                                    if with_table else []),
         subplot_titles=("bubble vs peak activation memory", "bubble vs messages per step"))
@@ -60,8 +60,16 @@ def frontier(points: Sequence, title: str = "", with_table: bool = False) -> go.
     if with_table:
         fig.add_trace(_table(points), row=2, col=1)
     p_m = f"p={points[0].p}, m={points[0].m}, " if points else ""
-    return _layout(fig, title or f"The schedule frontier: {p_m}T_F = T_B = T_W",
-                   height=960 if with_table else 560, top=130)
+    return _layout(fig, title or f"The schedule frontier: {p_m}{costs_text(points)}",
+                   height=1040 if with_table else 560, top=130)
+
+
+def costs_text(points: Sequence) -> str:
+    """The points' T_F : T_B : T_W in words: 'T_F = T_B = T_W' or 'T_F : T_B : T_W = 1 : 1.5 : 0.5'."""
+    costs = getattr(points[0], "costs", (1.0, 1.0, 1.0)) if points else (1.0, 1.0, 1.0)
+    if len(set(costs)) == 1:
+        return "T_F = T_B = T_W"
+    return "T_F : T_B : T_W = " + " : ".join(f"{c:g}" for c in costs)
 
 
 def _table(points: Sequence) -> go.Table:

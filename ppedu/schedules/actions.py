@@ -168,11 +168,13 @@ class Schedule:
         return "\n".join(lines)
 
 
-def build_schedule(name: str, p: int, m: int, v: int = 1) -> Schedule:
+def build_schedule(name: str, p: int, m: int, v: int = 1, costs=None) -> Schedule:
     """Build schedule ``name`` for ``p`` ranks, ``m`` micro-batches, ``v`` chunks per rank
-    (see ``ppedu.schedules.builders`` for each schedule's rules)."""
+    (see ``ppedu.schedules.builders`` for each schedule's rules). ``costs``, a
+    ``ppedu.schedules.simulator.CostModel``, matters only to ``zb2``, whose order is chosen for
+    them (None: T_F = T_B = T_W, the paper's handcrafted ZB-H2)."""
     from ppedu.schedules.builders import build
-    return build(name, p, m, v)
+    return build(name, p, m, v, costs)
 
 
 # ---- dependencies: shared by the validator and the simulator ----------------------------------

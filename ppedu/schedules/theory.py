@@ -73,6 +73,30 @@ def makespan_zb1(p: int, m: int, tf: float = 1.0, tb: float = 1.0, tw: float = 1
     return max(m * (tf + tb + tw) + (p - 1) * (tf + tb - tw), p * tf + (p - 1) * tb + m * (tb + tw))
 
 
+def min_makespan_split(p: int, m: int, tf: float, tb: float, tw: float) -> float:
+    """The shortest flushed step any order of a split backward (one chunk per rank, every rank
+    t_F, t_B, t_W, no message time) can reach; the largest of three bounds:
+
+      * the chain: rank p-1 starts after p-1 forwards and runs m F's and m B's; the last of its
+        B's then takes p-1 hops of t_B back to rank 0, whose W for it ends the step:
+        (p-1)(t_F + t_B) + m(t_F + t_B) + t_W;
+      * the last rank's work: (p-1) t_F + m(t_F + t_B + t_W);
+      * rank 0 after its first input gradient, p t_F + (p-1) t_B: m B's and m W's.
+
+    At t_F = t_B = t_W and m >= p the second is the largest, 3m + p - 1 units: ZB-H1 and ZB-H2
+    reach it. With t_W < t_F < t_B the chain can be the largest: ZB-H1's fixed order stays above
+    it, and ZB-H2 ordered for the costs (``ppedu.schedules.builders._zb2_ranks``) comes closer.
+    """
+    return max((p - 1) * (tf + tb) + m * (tf + tb) + tw, (p - 1) * tf + m * (tf + tb + tw),
+               p * tf + (p - 1) * tb + m * (tb + tw))
+
+
+def min_bubble_split(p: int, m: int, tf: float, tb: float, tw: float) -> float:
+    """The idle fraction of that shortest step: 1 - m(t_F + t_B + t_W) / ``min_makespan_split``.
+    No flushed single-chunk zero-bubble schedule (ZB-H1, ZB-H2) has a smaller one."""
+    return 1 - m * (tf + tb + tw) / min_makespan_split(p, m, tf, tb, tw)
+
+
 def bubble_zb1(p: int, m: int, tf: float = 1.0, tb: float = 1.0, tw: float = 1.0) -> float:
     """Idle fraction of ZB-H1. At tf = tb = tw and m >= p: (p-1)/(3m + p-1), i.e. a bubble
     ratio of (p-1)/(3m), a third of 1F1B's (p-1)/m at the same activation memory."""
@@ -101,6 +125,8 @@ def peak_activations(schedule: str, p: int, m: int, rank: int = 0, v: int = 1) -
     DualPipeV: 2p+1 chunks. Looped BFS: every chunk of every micro-batch, vm. Naive and
     forward-only: 1. Closed forms for m >= p (ZB-V, DualPipeV: m >= 2p).
     """
+    # zb2: the handcrafted order's peaks (T_F = T_B = T_W); ordered for other costs
+    # (builders._zb2_ranks) it holds at most 2p-1 on any rank
     per_round = m // max(1, m // p)  # p when m % p == 0 (Megatron); torch's rounds otherwise
     forms = {"gpipe": m, "1f1b": min(p - rank, m), "zb1": min(p, m), "zb2": min(2 * p - 1 - rank, m),
              "interleaved": min(2 * (p - rank - 1) + (v - 1) * per_round + 1, m * v),
@@ -132,7 +158,8 @@ def theory_decode_bubble(p: int, inflight: int) -> float:
 def theory_bubble(name: str, p: int, m: int, v: int = 1, costs=None) -> float | None:
     """Idle fraction predicted for schedule ``name``; ``costs`` is a ``CostModel``. None when no
     closed form applies: per-rank cost lists, zero bubble schedules other than ZB-H1 away from
-    t_F = t_B = t_W, and the small-m corners listed with each formula."""
+    t_F = t_B = t_W (ZB-H2 is then ordered for the costs: ``min_bubble_split`` bounds it from
+    below), and the small-m corners listed with each formula."""
     tf, tb, tw = 1.0, 1.0, 1.0  # default: the Zero Bubble paper's setting
     if costs is not None:
         values = (costs.t_f, costs.t_b, costs.t_w)

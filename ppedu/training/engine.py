@@ -222,7 +222,7 @@ def _assemble(cfg: TrainConfig, outs: list[list[dict]], oversubscribed: bool) ->
     last = outs[-1]
     timelines = [_timeline(ranks, cfg.p) for ranks in outs]
     timeline, step_times = timelines[-1], [t.makespan for t in timelines]
-    schedule = build_schedule(cfg.schedule, cfg.p, cfg.m, cfg.v)
+    schedule = executor.schedule_of(cfg)
     hop = outs[0][0]["hop_latency_s"]  # measured once: what a message costs here beyond the link model
     steady = timelines[1:] or timelines  # the first step fills caches and allocator pools
     cal = calibrate(steady, schedule, cfg.v)

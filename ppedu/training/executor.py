@@ -44,10 +44,17 @@ class RankState:
 _STATE: dict[str, RankState] = {}
 
 
+def schedule_of(cfg) -> Schedule:
+    """The schedule every rank runs (and the driver simulates): ``zb2`` is ordered for the timed
+    workload's costs; the model workload's are unknown before it runs (T_F = T_B = T_W)."""
+    costs = cfg.cost_model() if cfg.workload == "timed" else None
+    return build_schedule(cfg.schedule, cfg.p, cfg.m, cfg.v, costs)
+
+
 def _build_state(cfg) -> RankState:
     from ppedu.model.corpus import get_batch
     from ppedu.model.gpt import set_recompute, split_into_stages
-    schedule = build_schedule(cfg.schedule, cfg.p, cfg.m, cfg.v)
+    schedule = schedule_of(cfg)
     state = RankState(cfg, schedule)
     if cfg.workload == "model":
         config = cfg.model_config()
