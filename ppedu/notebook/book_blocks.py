@@ -270,3 +270,11 @@ def length_gains(sigmas: list[float], what: str = "gain", p: int = 2) -> str:
     rows = studies.length_variance(sigmas, p, cost=cost, simulate=True)
     values = [f"{r[what]:.2f}" if r[what] else "0" for r in rows]
     return ", ".join(values[:-1]) + " and " + values[-1]
+
+
+@generator
+def costs_table(p: int = 4, m: int = 8) -> str:
+    """Chapter 4's schedules under equal and the paper's unequal costs, with the split-backward floor
+    (``ppedu.training.frontier.costs_table``)."""
+    from ppedu.training import frontier  # training pulls in torch; only this block needs it
+    return frontier.costs_table(p, m)
