@@ -8,7 +8,8 @@ import warnings
 import pytest
 
 from ppedu.runtime import cluster as cl
-from ppedu.training.engine import TrainConfig, reference_gradients, train
+from ppedu.training.config import TrainConfig
+from ppedu.training.engine import reference_gradients, train
 from ppedu.errors import UsageError
 
 GRAD_CASES = [(s, m) for s in ("naive", "gpipe", "1f1b", "zb1") for m in (1, 2, 4, 8)]
@@ -112,8 +113,25 @@ def test_timed_bubble_matches_theory(cluster2, cluster4, schedule, p, m):
     best = min(range(3), key=lambda s: result.step_times_s[s])
     assert result.fastest_step_bubble_fraction == result.step_bubble_fractions[best]
     assert result.step_bubble_fractions[best] == pytest.approx(result.theory_bubble_fraction, abs=0.03)
-    assert result.simulated_makespan_s == pytest.approx(result.step_times_s[best], rel=0.05)
+    # the last step replayed from its measured parts explains it; theory (mean costs: the
+    # configured t_f, t_b and the measured hop) explains the fastest step
+    assert result.simulated_makespan_s == pytest.approx(result.timeline.makespan, rel=0.05)
+    assert result.theory_makespan_s == pytest.approx(result.step_times_s[best], rel=0.05)
     assert result.step_bubble_fractions[-1] == result.measured_bubble_fraction
+
+
+def test_one_simulation_of_a_run_everywhere(cluster2):
+    """The Gantt's simulated timeline, its bubble and makespan, the JSON and the replay error are
+    one simulation (the step replayed from its measured parts); on the timed workload it agrees
+    with theory (mean costs), the simulator fed the configured costs."""
+    for workload in ("model", "timed"):
+        r = train(TrainConfig("gpipe", 2, 4, workload=workload, tf_ms=20, tb_ms=20), group=cluster2)
+        assert r.simulation_error == pytest.approx(r.simulated.makespan / r.timeline.makespan - 1)
+        summary = r.summary()
+        assert summary["simulated_makespan_s"] == r.simulated.makespan == r.simulated_makespan_s
+        assert summary["simulated_bubble_fraction"] == r.simulated.bubble_fraction()
+        assert {e.kind for e in r.simulated.events} >= {"F", "B"}
+    assert r.simulated_makespan_s == pytest.approx(r.theory_makespan_s, rel=0.1)
 
 
 def test_activation_memory_1f1b_bounded_by_p_gpipe_holds_m(cluster4):
@@ -134,6 +152,7 @@ def test_link_latency_slows_the_step(cluster2):
                  group=cluster2)
     assert slow.step_time_s > fast.step_time_s + 0.05  # >= 2 hops of 15 ms on the critical path
     assert slow.simulated_makespan_s == pytest.approx(slow.step_time_s, rel=0.1)
+    assert slow.theory_makespan_s == pytest.approx(slow.step_time_s, rel=0.1)
 
 
 @pytest.mark.parametrize("kwargs,needle", [

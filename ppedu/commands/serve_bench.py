@@ -13,8 +13,8 @@ import sys
 from ppedu.serving.cost import ServingCost
 from ppedu.serving.scheduler import POLICIES
 from ppedu.serving.workload import LENGTH_DISTRIBUTIONS
+from ppedu.workloads import WORKLOADS
 
-WORKLOADS = ("model", "timed")
 _COST = ServingCost()
 
 

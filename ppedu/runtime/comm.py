@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import torch
@@ -63,15 +63,34 @@ def reset_stats() -> None:
 reset_stats()
 
 
-def stats() -> dict:
-    """This rank's counters: payload bytes/messages per peer (headers counted apart), time spent
-    waiting for messages (``wait_s``) and inside the calls that start them (``start_s``: gloo's
-    isend writes to the socket, irecv tells the peer a receive is posted)."""
-    return {"sent": {k: dict(v) for k, v in _stats["sent"].items()},
-            "received": {k: dict(v) for k, v in _stats["received"].items()},
-            "collectives": {k: dict(v) for k, v in _stats["collectives"].items()},
-            "header_bytes": _stats["header_bytes"], "wait_s": _stats["wait_s"],
-            "link_delay_s": _stats["link_delay_s"], "start_s": _stats["start_s"]}
+@dataclass
+class CommStats:
+    """One rank's counters, picklable. ``sent``/``received``: per peer {"bytes", "messages"}; seconds
+    waiting, delayed by the emulated link, and inside the calls that start messages (``start_s``:
+    gloo's isend writes to the socket, irecv tells the peer a receive is posted)."""
+    sent: dict = field(default_factory=dict)
+    received: dict = field(default_factory=dict)
+    collectives: dict = field(default_factory=dict)
+    header_bytes: int = 0
+    wait_s: float = 0.0
+    link_delay_s: float = 0.0
+    start_s: float = 0.0
+
+    @property
+    def bytes_sent(self) -> int:
+        return sum(v["bytes"] for v in self.sent.values())
+
+    @property
+    def messages_sent(self) -> int:
+        return sum(v["messages"] for v in self.sent.values())
+
+
+def stats() -> CommStats:
+    """This rank's counters since ``reset_stats()``."""
+    return CommStats({k: dict(v) for k, v in _stats["sent"].items()},
+                     {k: dict(v) for k, v in _stats["received"].items()},
+                     {k: dict(v) for k, v in _stats["collectives"].items()},
+                     _stats["header_bytes"], _stats["wait_s"], _stats["link_delay_s"], _stats["start_s"])
 
 
 def set_link_model(latency_ms: float = 0.0, bandwidth_gbps: float = float("inf")) -> LinkModel:

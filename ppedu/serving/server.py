@@ -43,8 +43,8 @@ from ppedu.serving.scheduler import BatchingConfig, Iteration, Scheduler
 from ppedu.serving.stage import StageServer, serve_stage
 from ppedu.serving.wire import HEARTBEAT, STOP, TAG_WORK, Wire
 from ppedu.serving.workload import Request
+from ppedu.workloads import WORKLOADS
 
-WORKLOADS = ("model", "timed")
 HEARTBEAT_SHARE = 0.25               # idle stages hear from rank 0 every quarter of their recv timeout
 
 

@@ -101,13 +101,12 @@ def mesh_step_job(config: GPTConfig, tp: int, pp: int, batch: int = 8, seq: int 
                 loss = pipeline_step(stage, groups, x, y, microbatches)
             t1 = cluster.clock()
             s = comm.stats()
-            ar = s["collectives"].get("all_reduce", {"calls": 0, "bytes": 0})
+            ar = s.collectives.get("all_reduce", {"calls": 0, "bytes": 0})
             if i:
                 steps.append({"t0": t0, "t1": t1, "loss": loss, "all_reduces": ar["calls"],
                               "all_reduce_bytes": ar["bytes"],
-                              "p2p_messages": sum(v["messages"] for v in s["sent"].values()),
-                              "p2p_bytes": sum(v["bytes"] for v in s["sent"].values()),
-                              "comm_s": s["wait_s"] + s["link_delay_s"], "link_delay_s": s["link_delay_s"],
+                              "p2p_messages": s.messages_sent, "p2p_bytes": s.bytes_sent,
+                              "comm_s": s.wait_s + s.link_delay_s, "link_delay_s": s.link_delay_s,
                               "activation_bytes": meter.peak_bytes})
     finally:
         comm.set_link_model()

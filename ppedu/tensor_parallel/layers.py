@@ -296,4 +296,4 @@ def tp_step_job(config: GPTConfig, tp: int, batch: int = 4, seq: int = 16, data_
     loss.backward()
     return {"tp_rank": groups.tp_rank, "loss": loss.item(), "logits": logits.detach().cpu(),
             "grads": {n: p.grad.cpu() for n, p in model.named_parameters()},
-            "all_reduces": comm.stats()["collectives"].get("all_reduce", {}).get("calls", 0)}
+            "all_reduces": comm.stats().collectives.get("all_reduce", {}).get("calls", 0)}

@@ -25,9 +25,30 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ppedu.model.corpus import get_batch
+from ppedu.model.gpt import set_recompute, split_into_stages
+from ppedu.model.memory import activation_meter
 from ppedu.runtime import cluster, comm
-from ppedu.schedules.actions import Action, Schedule, build_schedule
+from ppedu.runtime.comm import CommStats
+from ppedu.schedules.actions import Action, Schedule
 from ppedu.training.stages import ModelStage, TimedStage
+
+
+@dataclass
+class RankReport:
+    """What one rank returns from one step (picklable: it crosses the process boundary)."""
+    rank: int
+    t0: float                        # the step's start and end on the shared clock
+    t_end: float
+    events: list[tuple]              # (kind, mb, chunk, start, end), kind F/B/W or recv
+    loss: float | None               # on the rank holding the last stage (model workload)
+    peak_activation_bytes: int
+    activation_memory_method: str    # cuda_allocator, saved_tensor_hooks or held_tensors
+    grads: dict                      # step 0 with check_grads: parameter name -> gradient
+    comm: CommStats
+    hop_latency_s: float             # measured on step 0 (ranks 0 and 1), else 0
+    cpu_s: float | None              # CPU seconds of this rank's thread over its actions (None: GPU)
+    step_cpu_s: float
 
 
 @dataclass
@@ -45,9 +66,7 @@ _STATE: dict[str, RankState] = {}
 
 
 def _build_state(cfg) -> RankState:
-    from ppedu.model.corpus import get_batch
-    from ppedu.model.gpt import set_recompute, split_into_stages
-    schedule = build_schedule(cfg.schedule, cfg.p, cfg.m, cfg.v)
+    schedule = cfg.built_schedule   # built once, on the driver, and shipped with the config
     state = RankState(cfg, schedule)
     if cfg.workload == "model":
         config = cfg.model_config()
@@ -216,7 +235,7 @@ def hop_latency_s(rounds: int = 8) -> float:
     return sorted(times)[len(times) // 2]
 
 
-def step_job(cfg, step: int) -> dict:
+def step_job(cfg, step: int) -> RankReport:
     """One training step on this rank (a cluster job). Step 0 builds fresh weights from the seed."""
     if step == 0 or "run" not in _STATE:
         _STATE["run"] = _build_state(cfg)
@@ -242,15 +261,14 @@ def step_job(cfg, step: int) -> dict:
     if state.optimizer is not None:
         state.optimizer.step()
     comm.set_link_model()
-    return {"rank": cluster.rank(), "t0": t0, "t_end": t_end, "events": runner.events,
-            "loss": runner.loss if state.schedule.place_of(runner.last_stage)[0] == cluster.rank()
-            else None, "peak_activation_bytes": peak, "activation_memory_method": method, "grads": grads,
-            "stats": comm.stats(), "hop_latency_s": hop,
-            "cpu_s": runner.cpu_s if cluster.device().type == "cpu" else None,  # GPU: kernels elsewhere
-            "step_cpu_s": step_cpu}
+    holds_loss = state.schedule.place_of(runner.last_stage)[0] == cluster.rank()
+    return RankReport(cluster.rank(), t0, t_end, runner.events, runner.loss if holds_loss else None,
+                      peak, method, grads, comm.stats(), hop,
+                      runner.cpu_s if cluster.device().type == "cpu" else None,  # GPU: kernels elsewhere
+                      step_cpu)
 
 
-def steps_job(cfg, first_step: int, count: int) -> list[dict]:
+def steps_job(cfg, first_step: int, count: int) -> list[RankReport]:
     """``count`` steps in one job, as a training loop runs them (``step_job`` for each): timing
     the steady state without a job round trip from the driver between steps."""
     return [step_job(cfg, step) for step in range(first_step, first_step + count)]
@@ -261,7 +279,6 @@ def _meter(state: RankState, step: int):
     statistics are free, so a GPU measures every step. The timed workload has no autograd."""
     if state.cfg.workload != "model":
         return contextlib.nullcontext()
-    from ppedu.model.memory import activation_meter
     params = [q for mod in state.stages.values() for q in mod.parameters()]
     return activation_meter(cluster.device(), params, measure=step == 0)
 

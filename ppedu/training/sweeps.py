@@ -18,7 +18,8 @@ import math
 from dataclasses import asdict
 from typing import Callable, Iterable
 
-from ppedu.training.engine import TrainConfig, TrainResult, train
+from ppedu.training.config import TrainConfig
+from ppedu.training.engine import TrainResult, train
 from ppedu.errors import UsageError, check_float, check_int
 
 
