@@ -24,7 +24,8 @@ import argparse
 import statistics
 import warnings
 
-from ppedu.runtime.cluster import cpu_cores, get_cluster
+from ppedu.runtime.cluster import get_cluster
+from ppedu.runtime.worker import cpu_cores
 from ppedu.training.engine import train
 
 

@@ -16,7 +16,6 @@ Folders, one layer of the course each:
 Modules:
     cli               the `ppedu` command line: dispatches to commands/, one help line each
     errors            UsageError (bad input, one line) and ClusterError, the check_* helpers
-    workloads         the two things a rank computes: timed waits or the tiny GPT
 """
 
 __version__ = "0.1.0"

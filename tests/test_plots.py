@@ -12,7 +12,7 @@ import pytest
 
 from ppedu.notebook import plots
 from ppedu.errors import UsageError
-from ppedu.schedules.actions import build_schedule
+from ppedu.schedules import build_schedule
 from ppedu.schedules.simulator import CostModel, simulate
 from ppedu.schedules.theory import theory_bubble
 from ppedu.schedules.timeline import Event, Timeline

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from ppedu.schedules import shared_cpu
-from ppedu.schedules.actions import build_schedule, rank_tasks
+from ppedu.schedules.actions import rank_tasks
+from ppedu.schedules import build_schedule
 from ppedu.schedules.simulator import CostModel, simulate
 from ppedu.schedules.timeline import Event, Timeline
 from ppedu.training.calibration import effective_cores, replay_shared

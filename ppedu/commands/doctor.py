@@ -22,7 +22,7 @@ def report(p: int = 4, start_cluster: bool = False) -> dict:
     import torch
     import torch.distributed as dist
 
-    from ppedu.runtime.cluster import cpu_cores, resolve_backend
+    from ppedu.runtime.worker import cpu_cores, resolve_backend
     p = check_int("p", p, 1, 64)
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     backend = resolve_backend("auto", p)

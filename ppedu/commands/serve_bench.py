@@ -13,7 +13,7 @@ import sys
 from ppedu.serving.cost import ServingCost
 from ppedu.serving.scheduler import POLICIES
 from ppedu.serving.workload import LENGTH_DISTRIBUTIONS
-from ppedu.workloads import WORKLOADS
+from ppedu.model.workloads import WORKLOADS
 
 _COST = ServingCost()
 

@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ppedu.schedules import theory
-    from ppedu.schedules.actions import build_schedule
+    from ppedu.schedules import build_schedule
     from ppedu.schedules.builders import WEIGHT_SPLIT, default_v
     from ppedu.schedules.simulator import CostModel, simulate
 

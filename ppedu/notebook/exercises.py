@@ -151,7 +151,7 @@ def _reference(schedule: str, p: int, m: int) -> tuple[Any, float]:
 
 @functools.lru_cache(maxsize=4)  # a 64-rank, 1024-micro-batch schedule is 10^5 actions: keep few
 def _cached_reference(schedule: str, p: int, m: int) -> tuple[Any, float]:
-    from ppedu.schedules.actions import build_schedule
+    from ppedu.schedules import build_schedule
     from ppedu.schedules.simulator import simulate
     ref = build_schedule(schedule, p, m)
     return ref, simulate(ref).makespan

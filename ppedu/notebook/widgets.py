@@ -26,7 +26,7 @@ from ppedu.schedules.builders import fit_v
 from ppedu.training.config import TrainConfig
 from ppedu.training.engine import TrainResult, train
 from ppedu.training.sweeps import best_m, step_time_model, sweep_m
-from ppedu.workloads import WORKLOADS
+from ppedu.model.workloads import WORKLOADS
 
 SETTINGS = ("schedule", "p", "m", "v", "workload", "tf_ms", "tb_ms", "tw_ms", "latency_ms", "steps",
             "recompute")

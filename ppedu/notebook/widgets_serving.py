@@ -25,7 +25,7 @@ from ppedu.serving.scheduler import POLICIES, BatchingConfig
 from ppedu.errors import check_choice, check_float, check_int
 from ppedu.notebook.panel import check_settings, label_style, number, panel_action, run_panel
 from ppedu.serving.server import serve
-from ppedu.workloads import WORKLOADS
+from ppedu.model.workloads import WORKLOADS
 from ppedu.serving.metrics import ServingResult
 from ppedu.serving.cost import ServingCost
 from ppedu.serving.workload import LENGTH_DISTRIBUTIONS, Request, make_workload

@@ -12,6 +12,7 @@
     timeline          Event and Timeline: simulated and measured runs share this type
 """
 
-from ppedu.schedules.actions import SCHEDULE_NAMES, Action, Schedule, build_schedule
+from ppedu.schedules.actions import SCHEDULE_NAMES, Action, Schedule
+from ppedu.schedules.builders import build as build_schedule
 
 __all__ = ["SCHEDULE_NAMES", "Action", "Schedule", "build_schedule"]

@@ -31,7 +31,7 @@ from ppedu.errors import UsageError, check_choice, check_int
 from ppedu.model.gpt import GPT, GPTConfig, split_into_stages
 from ppedu.model.kvcache import greedy_generate
 from ppedu.model.partition import partition
-from ppedu.runtime import cluster, comm
+from ppedu.runtime import cluster, comm, worker
 from ppedu.schedules.timeline import Timeline
 from ppedu.serving.blocks import BlockManager
 from ppedu.serving.calibrate import (IDLE, LAUNCH, fit_step_cost, measured_overheads, overhead_samples,
@@ -43,7 +43,7 @@ from ppedu.serving.scheduler import BatchingConfig, Iteration, Scheduler
 from ppedu.serving.stage import StageServer, serve_stage
 from ppedu.serving.wire import HEARTBEAT, STOP, TAG_WORK, Wire
 from ppedu.serving.workload import Request
-from ppedu.workloads import WORKLOADS
+from ppedu.model.workloads import WORKLOADS
 
 HEARTBEAT_SHARE = 0.25               # idle stages hear from rank 0 every quarter of their recv timeout
 
@@ -127,14 +127,14 @@ def _reference_model(config: tuple) -> GPT:
 def serve_job(requests: list[Request], config: BatchingConfig, workload: str, cost: ServingCost,
               model_config: GPTConfig) -> dict:
     """Every rank runs this: rank 0 drives (and computes stage 0), the others serve their stage."""
-    r, p = cluster.rank(), cluster.world_size()
+    r, p = worker.rank(), worker.world_size()
     stage = split_into_stages(GPT(model_config), partition(model_config, p).boundaries)[r].eval()
     sched = Scheduler(requests, config, model_config.block_size)     # every rank: the same block count
     server = StageServer(stage, workload, cost, BlockManager(sched.blocks.n_blocks, config.block_size))
     server.warm_up(list(requests[0].prompt))
     wire = Wire.for_run(requests, config, model_config.n_embd)
     comm.barrier()
-    t0 = cluster.clock()                      # rank 0's t0 becomes time zero of the whole run
+    t0 = worker.clock()                      # rank 0's t0 becomes time zero of the whole run
     out: dict = {}
     if r == 0:
         pipe = RankPipe(server, wire, p, t0)
@@ -166,7 +166,7 @@ class RankPipe:
         return len(self.queue)
 
     def now(self) -> float:
-        return cluster.clock() - self.t0
+        return worker.clock() - self.t0
 
     def launch(self, it: Iteration) -> None:
         self.follows.append(self._previous)
@@ -192,7 +192,7 @@ class RankPipe:
 
     def idle_until(self, t: float) -> None:
         self._previous = IDLE
-        heartbeat_s = HEARTBEAT_SHARE * cluster.op_timeout_s()
+        heartbeat_s = HEARTBEAT_SHARE * worker.op_timeout_s()
         time.sleep(max(0.0, min(t - self.now(), heartbeat_s / 4)))
         if self.p > 1 and time.perf_counter() - self.last_message > heartbeat_s:
             self.server.send(self.wire.control(HEARTBEAT), 1, TAG_WORK, len(self.follows))

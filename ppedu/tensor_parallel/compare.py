@@ -24,7 +24,7 @@ import sys
 
 import torch
 
-from ppedu.runtime import cluster, comm
+from ppedu.runtime import cluster, comm, worker
 from ppedu.errors import UsageError, check_int
 from ppedu.model.gpt import GPT, GPTConfig
 from ppedu.model.memory import SavedTensorMeter
@@ -86,8 +86,8 @@ def mesh_step_job(config: GPTConfig, tp: int, pp: int, batch: int = 8, seq: int 
     groups = init_parallel_groups(tp, pp)
     start, end = uniform_bounds(config.n_layer, pp)[groups.pp_rank]
     stage = TPGPT(GPT(config), groups.tp_group, start, end, first=groups.pp_rank == 0,
-                  last=groups.pp_rank == pp - 1).to(cluster.device())
-    x, y = (t.to(cluster.device()) for t in get_batch(batch, seq, data_seed))
+                  last=groups.pp_rank == pp - 1).to(worker.device())
+    x, y = (t.to(worker.device()) for t in get_batch(batch, seq, data_seed))
     steps = []
     comm.set_link_model(latency_ms, bandwidth_gbps)
     try:
@@ -96,10 +96,10 @@ def mesh_step_job(config: GPTConfig, tp: int, pp: int, batch: int = 8, seq: int 
             comm.barrier()
             comm.reset_stats()
             meter = SavedTensorMeter(exclude=stage.parameters())  # the executor's measurement too
-            t0 = cluster.clock()
+            t0 = worker.clock()
             with meter:
                 loss = pipeline_step(stage, groups, x, y, microbatches)
-            t1 = cluster.clock()
+            t1 = worker.clock()
             s = comm.stats()
             ar = s.collectives.get("all_reduce", {"calls": 0, "bytes": 0})
             if i:
@@ -110,7 +110,7 @@ def mesh_step_job(config: GPTConfig, tp: int, pp: int, batch: int = 8, seq: int 
                               "activation_bytes": meter.peak_bytes})
     finally:
         comm.set_link_model()
-    out = {"rank": cluster.rank(), "tp_rank": groups.tp_rank, "pp_rank": groups.pp_rank, "steps": steps,
+    out = {"rank": worker.rank(), "tp_rank": groups.tp_rank, "pp_rank": groups.pp_rank, "steps": steps,
            "param_bytes": sum(p.numel() * p.element_size() for p in stage.parameters())}
     if return_grads:
         out["grads"] = {n: p.grad.cpu() for n, p in stage.named_parameters()}
@@ -120,16 +120,16 @@ def mesh_step_job(config: GPTConfig, tp: int, pp: int, batch: int = 8, seq: int 
 def reference_step_job(config: GPTConfig, batch: int = 8, seq: int = 64, repeats: int = 3) -> float | None:
     """Rank 0 times forward+backward of the whole model alone (the compute the mesh splits)."""
     from ppedu.model.corpus import get_batch
-    if cluster.rank() != 0:
+    if worker.rank() != 0:
         return None
-    model = GPT(config).to(cluster.device())
-    x, y = (t.to(cluster.device()) for t in get_batch(batch, seq))
+    model = GPT(config).to(worker.device())
+    x, y = (t.to(worker.device()) for t in get_batch(batch, seq))
     best = math.inf
     for i in range(repeats + 1):
-        t0 = cluster.clock()
+        t0 = worker.clock()
         model(x, y)[1].backward()
         if i:
-            best = min(best, cluster.clock() - t0)
+            best = min(best, worker.clock() - t0)
     return best
 
 

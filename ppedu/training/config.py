@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 from ppedu.errors import UsageError, check_choice, check_float, check_int
 from ppedu.planner.formulas import RECOMPUTE
-from ppedu.schedules.actions import SCHEDULE_NAMES, Schedule, build_schedule
+from ppedu.schedules.actions import SCHEDULE_NAMES, Schedule
+from ppedu.schedules import build_schedule
 from ppedu.schedules.simulator import CostModel
-from ppedu.workloads import WORKLOADS
+from ppedu.model.workloads import WORKLOADS
 
 # Real ranks: one process per rank and a real step per micro-batch, so the limits are what a
 # laptop or one node runs in seconds; the simulator and the builders go further

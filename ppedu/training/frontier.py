@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from ppedu.schedules.actions import Schedule, build_schedule
+from ppedu.schedules.actions import Schedule
+from ppedu.schedules import build_schedule
 from ppedu.schedules.simulator import CostModel, simulate
 
 # (name, v) in the order the course introduces them
