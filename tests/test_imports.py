@@ -82,3 +82,15 @@ def test_every_init_docstring_names_exactly_its_modules():
         assert named == present, (f"{init.relative_to(PACKAGE.parent)}: the docstring lists "
                                   f"{sorted(named - present)} that do not exist and misses "
                                   f"{sorted(present - named)}")
+
+
+def test_each_command_has_one_help_line_in_one_place():
+    """``ppedu.cli`` holds every command's help line (``ppedu --help`` imports no command); a
+    command module holds add_arguments and run, and no help line of its own to drift apart."""
+    from ppedu import cli
+    assert set(cli._HELP) == set(cli.COMMANDS)
+    for name, module in cli.COMMANDS.items():
+        tree = ast.parse((PACKAGE / "commands" / f"{module}.py").read_text(encoding="utf-8"))
+        defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)} | \
+            {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+        assert {"add_arguments", "run"} <= defined and "HELP" not in defined, name

@@ -10,6 +10,7 @@ import sys
 from ppedu.schedules.actions import SCHEDULE_NAMES
 from ppedu.schedules.builders import default_v
 from ppedu.training.config import MAX_M, MAX_P, MAX_V, TrainConfig
+from ppedu.errors import UsageError
 
 _METHOD = {"cuda_allocator": "measured, CUDA allocator peak (torch.cuda.max_memory_allocated)",
            "saved_tensor_hooks": "measured, bytes autograd saved (saved-tensor hooks, step 0)",
@@ -50,7 +51,6 @@ def check_trace_path(path: str | None) -> None:
     if path is None:
         return
     from pathlib import Path
-    from ppedu.errors import UsageError
     folder = Path(path).expanduser().resolve().parent
     if not folder.is_dir():
         raise UsageError(f"--trace must be a file in an existing folder (got {path!r}: no folder {str(folder)!r})")

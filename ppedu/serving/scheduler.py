@@ -57,13 +57,34 @@ class BatchingConfig:
     def __post_init__(self):
         check_choice("policy", self.policy, POLICIES)
         check_int("max_batch", self.max_batch, 1, 4096)
-        check_int("inflight", self.inflight, 1, 64)
+        check_int("inflight", self.inflight, 1, 64)   # at most p, once p is known: check_pipeline
         check_float("max_queue_delay_s", self.max_queue_delay_s, 0.0, 3600.0)
         if self.token_budget is not None:   # every running decode must fit: no decode ever stalls
             check_int("token_budget", self.token_budget, self.max_batch, 1 << 20)
         if self.kv_blocks is not None:
             check_int("kv_blocks", self.kv_blocks, 1, 1 << 24)
         check_int("block_size", self.block_size, 1, 4096)
+
+
+def check_pipeline(requests: list[Request], config: BatchingConfig, p: int, inflight_name: str = "inflight") -> None:
+    """What ``config`` needs of a p-stage pipeline and of ``requests``, checked by each entry point
+    before any rank starts. K <= p: a slot's next iteration needs the tokens of its last one, so
+    at most one iteration per stage can be in flight."""
+    check_int(inflight_name, config.inflight, 1, p)
+    kv_blocks(requests, config)
+
+
+def kv_blocks(requests: list[Request], config: BatchingConfig) -> int:
+    """KV blocks per stage: ``config.kv_blocks``, which must hold the longest request on its own,
+    or (None) as many as the whole workload could need."""
+    if not requests:
+        raise UsageError("requests must hold at least one request (got none)")
+    longest = blocks_for(max(r.prompt_len + r.output_len for r in requests), config.block_size)
+    if config.kv_blocks is not None and config.kv_blocks < longest:
+        raise UsageError(f"kv_blocks must be at least {longest}, the blocks of the longest request "
+                         f"(got {config.kv_blocks})")
+    return config.kv_blocks or sum(blocks_for(r.prompt_len + r.output_len, config.block_size)
+                                   for r in requests)
 
 
 @dataclass
@@ -104,13 +125,7 @@ class Scheduler:
             raise UsageError("request ids must be unique")
         self.config = config
         self.max_len = max_len or max(r.prompt_len + r.output_len for r in requests)
-        longest = blocks_for(max(r.prompt_len + r.output_len for r in requests), config.block_size)
-        if config.kv_blocks is not None and config.kv_blocks < longest:
-            raise UsageError(f"kv_blocks must be at least {longest}, the blocks of the longest request "
-                             f"(got {config.kv_blocks})")
-        n_blocks = config.kv_blocks or sum(blocks_for(r.prompt_len + r.output_len, config.block_size)
-                                           for r in requests)
-        self.blocks = BlockManager(n_blocks, config.block_size)
+        self.blocks = BlockManager(kv_blocks(requests, config), config.block_size)
         self.pending = deque(sorted(requests, key=lambda r: (r.arrival_s, r.rid)))   # not arrived
         self.waiting: deque[RequestState] = deque()          # arrived, not in a batch yet
         self.running: list[list[RequestState]] = [[] for _ in range(config.inflight)]

@@ -39,7 +39,7 @@ from ppedu.serving.calibrate import (IDLE, LAUNCH, fit_step_cost, measured_overh
 from ppedu.serving.cost import ServingCost
 from ppedu.serving.driver import drive
 from ppedu.serving.metrics import ServingResult, slot_event
-from ppedu.serving.scheduler import BatchingConfig, Iteration, Scheduler
+from ppedu.serving.scheduler import BatchingConfig, Iteration, Scheduler, check_pipeline
 from ppedu.serving.stage import StageServer, serve_stage
 from ppedu.serving.wire import HEARTBEAT, STOP, TAG_WORK, Wire
 from ppedu.serving.workload import Request
@@ -57,9 +57,7 @@ def serve(requests: list[Request], config: BatchingConfig, p: int, workload: str
     ``group`` defaults to ``ppedu.runtime.cluster.connect(p)`` (a warm local cluster, or torchrun's ranks).
     """
     check_int("p", p, 1, 64)
-    if not requests:
-        raise UsageError("requests must hold at least one request (got none)")
-    check_int("inflight", config.inflight, 1, p)
+    check_pipeline(requests, config, p)
     check_choice("workload", workload, WORKLOADS)
     cost = cost or ServingCost()
     longest = max(r.prompt_len + r.output_len for r in requests)
@@ -69,7 +67,6 @@ def serve(requests: list[Request], config: BatchingConfig, p: int, workload: str
                          f"(got {longest})")
     if p > model_config.n_layer:
         raise UsageError(f"p must be at most n_layer={model_config.n_layer} (got {p})")
-    Scheduler(requests, config, model_config.block_size)        # bad KV settings fail here, not on a rank
     group = group or cluster.connect(p)
     if group.world_size != p:
         raise UsageError(f"p must equal the cluster's world_size={group.world_size} (got {p})")

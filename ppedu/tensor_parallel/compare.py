@@ -30,6 +30,8 @@ from ppedu.model.gpt import GPT, GPTConfig
 from ppedu.model.memory import SavedTensorMeter
 from ppedu.model.partition import uniform_bounds
 from ppedu.tensor_parallel.layers import TPGPT, init_parallel_groups
+from ppedu.model.corpus import get_batch
+from ppedu.schedules.simulator import allreduce_time, pp_step_time, tp_step_time
 
 
 def check_setup(config: GPTConfig, tp: int, pp: int, batch: int, microbatches: int = 1) -> None:
@@ -81,7 +83,6 @@ def mesh_step_job(config: GPTConfig, tp: int, pp: int, batch: int = 8, seq: int 
                   latency_ms: float = 0.0, bandwidth_gbps: float = math.inf, repeats: int = 3,
                   return_grads: bool = False, data_seed: int = 0) -> dict:
     """``repeats`` measured steps (after one warm-up) of a tp x pp mesh; counters of this rank per step."""
-    from ppedu.model.corpus import get_batch
     check_setup(config, tp, pp, batch, microbatches)
     groups = init_parallel_groups(tp, pp)
     start, end = uniform_bounds(config.n_layer, pp)[groups.pp_rank]
@@ -119,7 +120,6 @@ def mesh_step_job(config: GPTConfig, tp: int, pp: int, batch: int = 8, seq: int 
 
 def reference_step_job(config: GPTConfig, batch: int = 8, seq: int = 64, repeats: int = 3) -> float | None:
     """Rank 0 times forward+backward of the whole model alone (the compute the mesh splits)."""
-    from ppedu.model.corpus import get_batch
     if worker.rank() != 0:
         return None
     model = GPT(config).to(worker.device())
@@ -170,7 +170,6 @@ def predict_comm_time(config: GPTConfig, n: int, latency_ms: float = 0.0, bandwi
     other sends overlap compute as long as a transfer is shorter than a stage's compute.
     ``latency_terms``: how many latencies the critical path pays (the slope in alpha).
     """
-    from ppedu.schedules.simulator import allreduce_time
     P, m, L = batch * seq * config.n_embd * bytes_per_element, microbatches, config.n_layer
     lat, bw = latency_ms / 1e3, bandwidth_gbps * 1e9
     wire = int(2 * (n - 1) / n * P)                      # per rank per all-reduce, as comm counts it
@@ -192,7 +191,6 @@ def predict_step_time(config: GPTConfig, n: int, compute_s: float, latency_ms: f
     TP splits every layer: compute_s / n. PP (GPipe, m micro-batches) runs (m + n - 1) slots of
     compute_s / (n m) each: the bubble. Replicated embeddings/head under TP are ignored (small here).
     """
-    from ppedu.schedules.simulator import pp_step_time, tp_step_time
     P = batch * seq * config.n_embd * 4                  # bytes of one b x s x h activation
     lat, bw = latency_ms / 1e3, bandwidth_gbps * 1e9
     return {"tp": tp_step_time(compute_s, config.n_layer, n, lat, P, bw),

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from ppedu.runtime import comm, worker
 from ppedu.errors import UsageError
 from ppedu.model.gpt import GPT, GPTConfig, causal_attention
+from ppedu.model.corpus import get_batch
 
 
 # --------------------------------------------------------------------------------------------------
@@ -285,7 +286,6 @@ def tp_step_job(config: GPTConfig, tp: int, batch: int = 4, seq: int = 16, data_
     With more ranks than ``tp`` the other ranks form further TP groups that compute the same step
     (replicas), so tp=1, 2 and 4 all run on one warm 4-rank cluster. Grads are this rank's shards.
     """
-    from ppedu.model.corpus import get_batch
     groups = init_parallel_groups(tp, worker.world_size() // tp)
     dev = worker.device()
     model = TPGPT(GPT(config), groups.tp_group).to(dev)

@@ -14,6 +14,10 @@ import torch
 import torch.nn.functional as F
 
 from ppedu.runtime import comm, worker
+from ppedu.model.corpus import get_batch
+from ppedu.model.gpt import split_into_stages
+from ppedu.model.partition import partition
+from ppedu.training.executor import step_job
 
 
 class _LogitsStage(torch.nn.Module):
@@ -38,9 +42,6 @@ def _pipeline(cfg, fresh: bool) -> tuple:
     """(module, schedule, x, y) on this rank; built again when ``fresh`` or the config changed."""
     from torch.distributed.pipelining import PipelineStage, Schedule1F1B, ScheduleGPipe
 
-    from ppedu.model.corpus import get_batch
-    from ppedu.model.gpt import split_into_stages
-    from ppedu.model.partition import partition
     if fresh or _BUILT.get("cfg") != repr(cfg):
         r, p = worker.rank(), worker.world_size()
         config = cfg.model_config()
@@ -91,7 +92,6 @@ def paired_steps_job(cfg, first_step: int, pairs: int) -> list[tuple[dict, dict]
     shared CPU, which drifts from second to second, so their ratio is far less noisy than the
     ratio of two separate runs. Ours is ``executor.step_job``'s record; torch's is
     ``torch_step_job``'s for one warm step. Both pipelines must have been built (a first step)."""
-    from ppedu.training.executor import step_job
     out = []
     for k in range(pairs):
         if k % 2 == 0:
