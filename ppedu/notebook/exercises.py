@@ -2,8 +2,9 @@
 
 Each ``check_*`` function tests a student's answer against something real (``ppedu.schedules.theory``, the
 validator, a measured result) and either prints a line starting with ✓ or raises an
-``AssertionError`` whose message says what is wrong and gives a hint. Nothing is imported at module
-level beyond the standard library, so importing this module stays cheap.
+``AssertionError`` whose message says what is wrong and gives a hint. At module level it imports
+the standard library and torch-free ppedu modules only (errors, grading, schedules), so importing
+it stays cheap (tests/test_exercises.py checks that torch is not loaded).
 """
 
 from __future__ import annotations
