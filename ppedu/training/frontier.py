@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from ppedu.schedules.actions import Schedule
 from ppedu.schedules import build_schedule
 from ppedu.schedules.simulator import CostModel, simulate
+from ppedu.training.config import TrainConfig
 
 # (name, v) in the order the course introduces them
 SCHEDULES = (("gpipe", 1), ("1f1b", 1), ("interleaved", 2), ("looped-bfs", 2), ("zb1", 1),
@@ -70,7 +71,7 @@ def frontier(p: int = 4, m: int = 8, t_ms: float = 10.0, group=None,
              schedules=SCHEDULES) -> list[FrontierPoint]:
     """Run every schedule once on ``group`` (default: a warm cluster of p ranks), timed workload
     with T_F = T_B = T_W = ``t_ms``, and pair each measurement with the simulator's."""
-    from ppedu.training.engine import TrainConfig, train  # torch: simulated_point runs without it
+    from ppedu.training.engine import train  # torch: simulated_point runs without it
     points = []
     for name, v in schedules:
         result = train(TrainConfig(name, p, m, v=v, workload="timed", tf_ms=t_ms, tb_ms=t_ms,
