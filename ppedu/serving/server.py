@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import astuple
+from dataclasses import astuple, dataclass
 from functools import lru_cache
 
 import torch
@@ -71,22 +71,21 @@ def serve(requests: list[Request], config: BatchingConfig, p: int, workload: str
     if group.world_size != p:
         raise UsageError(f"p must equal the cluster's world_size={group.world_size} (got {p})")
     outs = group.run(serve_job, requests, config, workload, cost, model_config)
-    t0 = outs[0]["t0"]
+    t0, sched, follows = outs[0].t0, outs[0].sched, outs[0].follows
     timeline = Timeline([slot_event(r, kind, slot, start - t0, end - t0)
-                         for r, out in enumerate(outs) for kind, slot, start, end in out["events"]], p)
-    sched = outs[0]["sched"]
-    late = [x for o in outs for x in o["late_s"]]
-    jitter = {**overhead_samples(timeline, outs[0]["follows"]), "late": late}
+                         for r, out in enumerate(outs) for kind, slot, start, end in out.events], p)
+    late = [x for o in outs for x in o.late_s]
+    jitter = {**overhead_samples(timeline, follows), "late": late}
     match = None
     if check_tokens and getattr(group, "is_driver", True):
         match = all(s.generated == reference_tokens(model_config, s.request.prompt, s.request.output_len)
                     for s in sched.states.values())
     return ServingResult.of(sched, p=p, source=workload, timeline=timeline, tokens_match_reference=match,
-                            overran_steps=sum(o["overran"] for o in outs),
-                            measured={**measured_overheads(timeline, outs[0]["follows"]),
+                            overran_steps=sum(o.overran for o in outs),
+                            measured={**measured_overheads(timeline, follows),
                                       **fit_step_cost(timeline, sched.iteration_tokens),
                                       "late_s": trimmed_mean(late),
-                                      "kv_stage_peak_blocks": [o["kv_peak"] for o in outs]},
+                                      "kv_stage_peak_blocks": [o.kv_peak for o in outs]},
                             extra={"cost": cost.to_dict() if workload == "timed" else None},
                             jitter=jitter)
 
@@ -122,7 +121,7 @@ def _reference_model(config: tuple) -> GPT:
 
 
 def serve_job(requests: list[Request], config: BatchingConfig, workload: str, cost: ServingCost,
-              model_config: GPTConfig) -> dict:
+              model_config: GPTConfig) -> StageReport:
     """Every rank runs this: rank 0 drives (and computes stage 0), the others serve their stage."""
     r, p = worker.rank(), worker.world_size()
     stage = split_into_stages(GPT(model_config), partition(model_config, p).boundaries)[r].eval()
@@ -132,17 +131,29 @@ def serve_job(requests: list[Request], config: BatchingConfig, workload: str, co
     wire = Wire.for_run(requests, config, model_config.n_embd)
     comm.barrier()
     t0 = worker.clock()                      # rank 0's t0 becomes time zero of the whole run
-    out: dict = {}
+    follows: list[int] = []
     if r == 0:
         pipe = RankPipe(server, wire, p, t0)
         drive(sched, pipe)
         pipe.close(sched.issued)
-        out = {"sched": sched, "follows": pipe.follows}
+        follows = pipe.follows
     else:
         serve_stage(server, wire, r, p)
     server.wait_sends()
-    return {**out, "t0": t0, "events": server.events, "overran": server.overran, "late_s": server.late_s,
-            "kv_peak": server.blocks.peak_used}
+    return StageReport(t0, server.events, server.overran, server.late_s, server.blocks.peak_used,
+                       sched if r == 0 else None, follows)
+
+
+@dataclass
+class StageReport:
+    """What one rank of a serving run returns (picklable: it crosses the process boundary)."""
+    t0: float                    # when this rank started serving, on the shared clock (rank 0's: time zero)
+    events: list[tuple]          # (kind, slot, start, end)
+    overran: int                 # timed steps whose real compute took longer than their price
+    late_s: list[float]          # how late each timed step ended
+    kv_peak: int                 # KV blocks in use at the peak
+    sched: Scheduler | None      # rank 0: the scheduler, with every request's tokens and times
+    follows: list[int]           # rank 0, per launch: what came right before (ppedu.serving.calibrate)
 
 
 class RankPipe:

@@ -5,16 +5,12 @@
     result.theory_bubble_fraction       # (p-1)/(m+p-1) for GPipe and 1F1B
     result.simulated_bubble_fraction    # the last step replayed from its measured parts
 
-The ranks do the work (``ppedu.training.executor``); this module is the driver: given a
-``TrainConfig`` (``ppedu.training.config``: checked, its schedule built once, shipped to the ranks),
-it runs one cluster job per step (so long runs can report progress), merges the ranks'
-``RankReport``s into one ``Timeline`` per step, and explains the run. There is one simulation of
-a run: each step replayed from its own measured parts (``calibration.replays``: per-rank compute
-and overhead, the messages, the cores the ranks had), the one the Gantt, the CLI and the JSON
-show. Beside it stand closed-form theory (``theory_bubble_fraction``) and the simulator fed mean
-costs (``theory_makespan_s``: the configured costs on the timed workload, each rank's measured
-means on the model workload), labelled "theory (mean costs)". With ``check_grads`` the gradients
-are compared with a single-process model on the same batch.
+The ranks do the work (``ppedu.training.executor``); this driver runs one cluster job per step of
+a ``TrainConfig`` (checked, its schedule built once), merges the ranks' ``RankReport``s into one
+``Timeline`` per step and explains the run. One simulation of a run, shown everywhere: each step
+replayed from its own measured parts (``calibration.replays``). Beside it, theory: the closed form
+and "theory (mean costs)", the simulator fed mean costs (``theory_makespan_s``). With
+``check_grads`` the gradients are compared with a single-process model on the same batch.
 """
 
 from __future__ import annotations

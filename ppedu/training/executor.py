@@ -268,12 +268,6 @@ def step_job(cfg, step: int) -> RankReport:
                       step_cpu)
 
 
-def steps_job(cfg, first_step: int, count: int) -> list[RankReport]:
-    """``count`` steps in one job, as a training loop runs them (``step_job`` for each): timing
-    the steady state without a job round trip from the driver between steps."""
-    return [step_job(cfg, step) for step in range(first_step, first_step + count)]
-
-
 def _meter(state: RankState, step: int):
     """Step 0 is the measurement step on CPU (saved-tensor hooks slow a step); CUDA's allocator
     statistics are free, so a GPU measures every step. The timed workload has no autograd."""
