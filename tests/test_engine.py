@@ -113,9 +113,10 @@ def test_timed_bubble_matches_theory(cluster2, cluster4, schedule, p, m):
     best = min(range(3), key=lambda s: result.step_times_s[s])
     assert result.fastest_step_bubble_fraction == result.step_bubble_fractions[best]
     assert result.step_bubble_fractions[best] == pytest.approx(result.theory_bubble_fraction, abs=0.03)
-    # the last step replayed from its measured parts explains it; theory (mean costs: the
-    # configured t_f, t_b and the measured hop) explains the fastest step
-    assert result.simulated_makespan_s == pytest.approx(result.timeline.makespan, rel=0.05)
+    # the fastest step (after the first) replayed from its measured parts, and theory (mean
+    # costs: the configured t_f, t_b and the measured hop), both explain the fastest step
+    steady = result.step_times_s[1:]
+    assert abs(result.replay_errors[min(range(2), key=steady.__getitem__)]) < 0.05
     assert result.theory_makespan_s == pytest.approx(result.step_times_s[best], rel=0.05)
     assert result.step_bubble_fractions[-1] == result.measured_bubble_fraction
 

@@ -46,7 +46,7 @@ class TrainResult:
     step_times_s: list[float]
     step_bubble_fractions: list[float]  # measured, one per step
     wall_times_s: list[float]          # barrier to last rank done, per step
-    simulation_error: float            # simulated / measured step - 1: the median over the steps' replays
+    replay_errors: list[float]         # simulated / measured - 1 of each step after the first (of the one)
     per_rank: list[dict]               # the last step's counters per rank
     losses: list[float]
     hop_latency_s: float               # measured per-message latency, the messages' fallback cost
@@ -58,6 +58,11 @@ class TrainResult:
     partition: Partition | None = None  # the split used (model workload)
     gradients: dict = field(default_factory=dict)            # step-0 gradients (check_grads)
     grad_max_abs_diff: float | None = None
+
+    @property
+    def simulation_error(self) -> float:
+        """The median of ``replay_errors``: how well the replay explains this run's steps."""
+        return median(self.replay_errors)
 
     @property
     def measured_bubble_fraction(self) -> float:
@@ -153,7 +158,7 @@ def _assemble(cfg: TrainConfig, outs: list[list[RankReport]], oversubscribed: bo
         theory_bubble(cfg.schedule, cfg.p, cfg.m, cfg.v, cfg.cost_model()), theory_s,
         [t.makespan for t in timelines], [t.bubble_fraction() for t in timelines],
         [max(r.t_end for r in ranks) - min(r.t0 for r in ranks) for ranks in outs],
-        median([r.error for r in runs]), _per_rank(last, timelines[-1]),
+        [r.error for r in runs], _per_rank(last, timelines[-1]),
         [next(r.loss for r in ranks if r.loss is not None) for ranks in outs] if cfg.workload == "model" else [],
         hop, cal, breakdown(timelines[-1], cal), method, oversubscribed,
         _notes(cfg, oversubscribed, method), parts, grads, _grad_diff(cfg, grads) if grads else None)
