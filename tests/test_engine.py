@@ -3,6 +3,7 @@ activation memory is what 1F1B promises (measured, not assumed)."""
 
 from __future__ import annotations
 
+import pickle
 import warnings
 
 import pytest
@@ -11,6 +12,7 @@ from ppedu.runtime import cluster as cl
 from ppedu.training.config import TrainConfig
 from ppedu.training.engine import reference_gradients, train
 from ppedu.errors import UsageError
+from ppedu.schedules import build_schedule
 
 GRAD_CASES = [(s, m) for s in ("naive", "gpipe", "1f1b", "zb1") for m in (1, 2, 4, 8)]
 
@@ -178,3 +180,15 @@ def test_partitions_keep_gradients_exact(cluster2, method):
                                check_grads=True), group=cluster2)
     assert result.grad_max_abs_diff < 1e-5
     assert len(result.partition.stage_costs) == 2 and result.partition.method == method
+
+
+def test_the_config_is_checked_once_and_carries_its_schedule():
+    """TrainConfig builds the schedule once (the ranks get it pickled with the config) and its
+    defaults are the CLI's and the panels'; a field assigned afterwards would bypass the check."""
+    cfg = TrainConfig("zbv", 2, 4)
+    assert cfg.built_schedule.ranks == build_schedule("zbv", 2, 4).ranks and cfg.v == 2
+    assert pickle.loads(pickle.dumps(cfg)).built_schedule.ranks == cfg.built_schedule.ranks
+    assert TrainConfig().m == 8
+    cfg.m = 6
+    with pytest.raises(UsageError, match="dataclasses.replace"):
+        cfg.built_schedule

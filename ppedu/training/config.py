@@ -95,7 +95,11 @@ class TrainConfig:
     @property
     def built_schedule(self) -> Schedule:
         """The schedule this run executes (not a dataclass field: ``asdict`` leaves it out)."""
-        return self._built
+        s = self._built
+        if (s.name, s.p, s.m, s.v) != (self.schedule, self.p, self.m, self.v):
+            raise UsageError("a TrainConfig is checked when it is made: change one with "
+                             "dataclasses.replace(cfg, m=...), not by assigning to it")
+        return s
 
     def model_config(self):
         from ppedu.model.gpt import GPTConfig  # torch: kept out of `ppedu train --help`

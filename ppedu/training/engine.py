@@ -34,6 +34,7 @@ from ppedu.training.calibration import (Calibration, breakdown, calibrate, calib
 from ppedu.training.config import TrainConfig
 from ppedu.training.executor import RankReport
 
+
 @dataclass
 class TrainResult:
     """What a run measured, beside the simulation that explains it and what theory predicts.
@@ -154,14 +155,19 @@ def _assemble(cfg: TrainConfig, outs: list[list[RankReport]], oversubscribed: bo
     grads = {name: g for r in outs[0] for name, g in r.grads.items()} \
         if cfg.check_grads and cfg.workload == "model" else {}
     return TrainResult(
-        cfg, timelines[-1], runs[-1].timeline if runs else Timeline([], cfg.p),
-        theory_bubble(cfg.schedule, cfg.p, cfg.m, cfg.v, cfg.cost_model()), theory_s,
-        [t.makespan for t in timelines], [t.bubble_fraction() for t in timelines],
-        [max(r.t_end for r in ranks) - min(r.t0 for r in ranks) for ranks in outs],
-        [r.error for r in runs], _per_rank(last, timelines[-1]),
-        [next(r.loss for r in ranks if r.loss is not None) for ranks in outs] if cfg.workload == "model" else [],
-        hop, cal, breakdown(timelines[-1], cal), method, oversubscribed,
-        _notes(cfg, oversubscribed, method), parts, grads, _grad_diff(cfg, grads) if grads else None)
+        config=cfg, timeline=timelines[-1],
+        simulated=runs[-1].timeline if runs else Timeline([], cfg.p),
+        theory_bubble_fraction=theory_bubble(cfg.schedule, cfg.p, cfg.m, cfg.v, cfg.cost_model()),
+        theory_makespan_s=theory_s, step_times_s=[t.makespan for t in timelines],
+        step_bubble_fractions=[t.bubble_fraction() for t in timelines],
+        wall_times_s=[max(r.t_end for r in ranks) - min(r.t0 for r in ranks) for ranks in outs],
+        replay_errors=[r.error for r in runs], per_rank=_per_rank(last, timelines[-1]),
+        losses=[next(r.loss for r in ranks if r.loss is not None) for ranks in outs]
+        if cfg.workload == "model" else [],
+        hop_latency_s=hop, calibration=cal, breakdown=breakdown(timelines[-1], cal),
+        activation_memory_method=method, oversubscribed=oversubscribed,
+        notes=_notes(cfg, oversubscribed, method), partition=parts, gradients=grads,
+        grad_max_abs_diff=_grad_diff(cfg, grads) if grads else None)
 
 
 def _simulations(cfg: TrainConfig, outs: list[list[RankReport]], steady: list[Timeline],
