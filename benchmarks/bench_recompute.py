@@ -16,7 +16,8 @@ import statistics
 import warnings
 
 from ppedu.runtime.cluster import get_cluster
-from ppedu.training.engine import TrainConfig, train
+from ppedu.training.config import TrainConfig
+from ppedu.training.engine import train
 
 MODES = ("none", "selective", "full")
 

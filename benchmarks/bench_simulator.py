@@ -26,7 +26,7 @@ import io
 import time
 
 from ppedu.notebook.exercises import check_rank_order
-from ppedu.schedules.actions import build_schedule
+from ppedu.schedules import build_schedule
 from ppedu.schedules.builders import default_v
 from ppedu.schedules.simulator import CostModel, simulate
 

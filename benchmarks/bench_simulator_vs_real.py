@@ -2,9 +2,10 @@
 
 For each schedule and m, several steps run on the warm cluster; each step after the first is
 replayed by the simulator from its own measured parts (per-rank compute and overhead per
-action, the median message time; ``ppedu.training.calibration``). The table prints the median
-of the per-step errors (simulated / measured - 1; goal within 10%), the simulator fed the
-pooled means against the mean measured step, and where rank 0's and the last rank's step went
+action, the median message time; ``ppedu.training.calibration``): the simulation of the run
+that ``ppedu train``, its JSON and the panels show. The table prints the median of the per-step
+errors (simulated / measured - 1; goal within 10%), the last step replayed, theory (mean costs:
+the simulator fed the pooled means) against the mean measured step, and where rank 0's and the last rank's step went
 (compute / overhead / messages / bubble, ms). A shared CPU makes single steps noisy (a rank
 that is descheduled shows up as a long action or a long wait): compare medians, not steps.
 
@@ -23,7 +24,8 @@ import argparse
 import statistics
 import warnings
 
-from ppedu.runtime.cluster import cpu_cores, get_cluster
+from ppedu.runtime.cluster import get_cluster
+from ppedu.runtime.worker import cpu_cores
 from ppedu.training.engine import train
 
 
@@ -44,8 +46,9 @@ def main() -> int:
           "charges each action its work (CPU seconds) and shares the cores among the ranks ready "
           "to run (processor sharing); 'cores' is how many the ranks measurably had (their "
           "threads' CPU clocks: fewer than p when p > machine cores or other programs run)")
-    print(f"{'p':>2} {'schedule':<8} {'m':>3} {'replay err':>10} {'pooled sim ms':>13} "
-          f"{'mean step ms':>12} {'message ms':>10} {'cores':>5}  rank 0 / last rank: compute/overhead/messages/bubble ms")
+    print(f"{'p':>2} {'schedule':<8} {'m':>3} {'replay err':>10} {'simulated ms':>12} "
+          f"{'theory (mean costs) ms':>22} {'mean step ms':>12} {'message ms':>10} {'cores':>5}  "
+          "rank 0 / last rank: compute/overhead/messages/bubble ms")
     worst = 0.0
     for p in args.p:
         group = get_cluster(p)
@@ -58,7 +61,7 @@ def main() -> int:
                 shared = r.calibration.effective_cores
                 cores = f"{shared:.2f}" if shared else "-"
                 print(f"{p:>2} {schedule:<8} {m:>3} {r.simulation_error * 100:>+9.1f}% "
-                      f"{r.simulated_makespan_s * 1e3:>13.1f} {mean * 1e3:>12.1f} "
+                      f"{r.simulated_makespan_s * 1e3:>12.1f} {r.theory_makespan_s * 1e3:>22.1f} {mean * 1e3:>12.1f} "
                       f"{r.calibration.message_s * 1e3:>10.2f} {cores:>5}  {_parts(r.breakdown[0])} | "
                       f"{_parts(r.breakdown[-1])}")
     print(f"largest |replay error|: {worst * 100:.1f}% (goal <= 10%)")

@@ -43,7 +43,8 @@ import sys
 import warnings
 
 from ppedu.runtime.cluster import get_cluster
-from ppedu.training.engine import TrainConfig, train
+from ppedu.training.config import TrainConfig
+from ppedu.training.engine import train
 from ppedu.training.profiling import BINS, profile_step_job
 from ppedu.training.torch_baseline import paired_steps_job, torch_step_job
 
@@ -55,25 +56,25 @@ def _wall(ranks_start_end) -> float:
     return max(ends) - min(starts)
 
 
-def _where(ranks: list[dict]) -> dict:
+def _where(ranks: list) -> dict:
     """Where one of our steps went, mean over ranks, from the events the ranks recorded: compute
     (F/B/W), waiting for a message (recv), inside the calls that start messages (comm's
     ``start_s``: isend and posting receives), the rest up to the last action (the executor's own
     Python), and waiting for the step's sends to leave at the end."""
     out = dict.fromkeys(WHERE + MESSAGES, 0.0)
     for r in ranks:
-        ev = r["events"]
+        ev = r.events
         compute = sum(e - s for k, *_, s, e in ev if k != "recv")
         waiting = sum(e - s for k, *_, s, e in ev if k == "recv")
-        calls = r["stats"]["start_s"]
-        count = sum(v["messages"] for side in ("sent", "received") for v in r["stats"][side].values())
+        calls = r.comm.start_s
+        count = sum(v["messages"] for side in (r.comm.sent, r.comm.received) for v in side.values())
         out["per_call"] += calls / max(count, 1) / len(ranks)
-        sent = r["stats"]["sent"].values()
+        sent = r.comm.sent.values()
         out["msg_bytes"] = max(out["msg_bytes"], sum(v["bytes"] for v in sent) / max(1, sum(
             v["messages"] for v in sent)))
-        last = max((e for *_, e in ev), default=r["t0"])
+        last = max((e for *_, e in ev), default=r.t0)
         for key, sec in zip(WHERE, (compute, waiting, calls,
-                                    last - r["t0"] - compute - waiting - calls, r["t_end"] - last)):
+                                    last - r.t0 - compute - waiting - calls, r.t_end - last)):
             out[key] += sec / len(ranks)
     return out
 
@@ -92,10 +93,10 @@ def _measure(group, cfg, steps: int, rounds: int) -> dict:
         for k in range(steps):
             ours = [rank[k][0] for rank in pairs]
             theirs = [rank[k][1] for rank in pairs]
-            ours_t.append(_wall([(r["t0"], r["t_end"]) for r in ours]))
+            ours_t.append(_wall([(r.t0, r.t_end) for r in ours]))
             torch_t.append(_wall([(r["starts"][0], r["ends"][0]) for r in theirs]))
             where.append(_where(ours))
-            cpu["ours"].append(statistics.fmean(r["step_cpu_s"] for r in ours))
+            cpu["ours"].append(statistics.fmean(r.step_cpu_s for r in ours))
             cpu["torch"].append(statistics.fmean(r["cpu_s"][0] for r in theirs))
         per_round.append(statistics.median(o / t for o, t in zip(ours_t[-steps:], torch_t[-steps:])))
     logs = [math.log(o / t) for o, t in zip(ours_t, torch_t)]

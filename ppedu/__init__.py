@@ -3,13 +3,19 @@
 Folders, one layer of the course each:
     runtime/          real torch.distributed ranks, messages, timeouts
     schedules/        schedules as data, validator, simulator, theory, timelines (no torch)
+    planner/          memory and bubble plans for real models (no torch)
     model/            the tiny GPT, KV cache, partition, corpus
     training/         pipeline training on real ranks
     tensor_parallel/  Megatron TP layers and the TP-vs-PP comparison (chapter 1)
     serving/          a pipeline-parallel inference server (chapter 5)
+    lab/              chapter 6: the student's own pipeline step, run and graded on real ranks
     notebook/         panels, plots, exercises, student copy, headless runs
-    commands/         the `ppedu` command line (cli.py dispatches)
+    commands/         one module per `ppedu` sub-command
     assets/           the corpus and the example schedule tables
+
+Modules:
+    cli               the `ppedu` command line: dispatches to commands/, one help line each
+    errors            UsageError (bad input, one line) and ClusterError, the check_* helpers
 """
 
 __version__ = "0.1.0"

@@ -1,5 +1,6 @@
 """The ``ppedu`` command line. Each sub-command lives in ``ppedu/commands/<name>.py`` and exposes
-``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
+``add_arguments(parser)`` and ``run(args) -> int``; its one-line help lives here, in ``_HELP``
+(the one home: ``ppedu --help`` lists every command without importing any of them).
 
 Bad input never produces a traceback: a UsageError (or an argparse error) prints one line naming
 the parameter and its valid range and exits with status 2; a failed distributed job exits 1.
@@ -12,6 +13,7 @@ import importlib
 import sys
 
 from ppedu.errors import ClusterError, UsageError
+from ppedu import __version__
 
 # name -> module under ppedu.commands (imported lazily: `ppedu --help` must not import torch)
 COMMANDS = {
@@ -66,7 +68,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from ppedu import __version__
     return f"ppedu {__version__}"
 
 

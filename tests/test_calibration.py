@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from ppedu.schedules.actions import build_schedule
+from ppedu.schedules import build_schedule
 from ppedu.schedules.simulator import CostModel
 from ppedu.schedules.timeline import Event, Timeline
 from ppedu.training.calibration import breakdown, calibrate, calibrated_costs, replay_errors

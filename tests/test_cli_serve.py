@@ -68,7 +68,7 @@ def test_human_output_names_the_numbers():
     (["--lengths", "zipf"], "lengths must be one of fixed, uniform, exponential, lognormal (got 'zipf')"),
     (["--token-budget", "2"], "token_budget must be an integer in 8..1048576 (got 2)"),
     (["--kv-blocks", "1", "--block-size", "4"], "kv_blocks must be at least"),
-    (["--workload", "gpu"], "workload must be one of model, timed (got 'gpu')"),
+    (["--workload", "gpu"], "workload must be one of timed, model (got 'gpu')"),
     (["--rate", "-1"], "rate must be a number in >= 0.0 (got -1.0)"),
     (["--requests", "x"], "invalid int value"),
 ])

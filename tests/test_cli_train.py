@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -89,3 +90,17 @@ def test_interleaved_defaults_to_two_chunks_like_simulate():
         assert len(labels) == len(set(labels)), f"GPU{gpu}: an action is labelled in two rows {labels}"
     sim = ppedu("simulate", "--schedule", "interleaved", "-p", "2", "-m", "2", "--json", timeout=60)
     assert json.loads(sim.stdout)["v"] == 2
+
+
+def test_train_text_shows_one_simulation_and_labels_the_theory():
+    """The step-time line and the replay line come from one simulation (the step replayed from
+    its measured parts); the simulator on mean costs is printed as "theory (mean costs)"."""
+    out = ppedu("train", "-p", "2", "-m", "2", "--tf", "5", "--tb", "5", "--steps", "2", timeout=120)
+    assert out.returncode == 0, out.stderr
+    step = next(line for line in out.stdout.splitlines() if line.startswith("step time"))
+    assert step.count("simulated") == 1 and "theory (mean costs)" in step and "the last" in step
+    replay = next(line for line in out.stdout.splitlines() if line.startswith("simulated vs measured"))
+    assert "replayed from its measured parts" in replay and "configured costs" not in out.stdout
+    last, simulated = (float(re.search(rf"{word} ([0-9.]+) ms", step).group(1)) for word in ("the last", "simulated"))
+    error = float(re.search(r"([-+][0-9.]+)%", replay).group(1))
+    assert (simulated / last - 1) * 100 == pytest.approx(error, abs=1.0)   # the same replay, rounded

@@ -3,7 +3,7 @@ nothing is timed (messages, peaks), and the figure says what it shows."""
 
 import pytest
 
-from ppedu.schedules.actions import build_schedule
+from ppedu.schedules import build_schedule
 from ppedu.training.frontier import SCHEDULES, frontier, frontier_table, messages_per_step, \
     simulated_point
 

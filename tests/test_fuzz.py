@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 from ppedu import cli
 from ppedu.errors import UsageError
 from ppedu.notebook.exercises import check_rank_order
-from ppedu.schedules.actions import MAX_M, MAX_P, MAX_V, build_schedule
+from ppedu.schedules.actions import MAX_M, MAX_P, MAX_V
+from ppedu.schedules import build_schedule
 from ppedu.schedules.tables import parse_markdown_table
 from ppedu.schedules.validator import Verdict, validate
 

@@ -10,7 +10,8 @@ import pytest
 from conftest import _warm_cluster
 from ppedu.lab import grade
 from ppedu.runtime.cluster import Cluster
-from ppedu.schedules.actions import Action, build_schedule
+from ppedu.schedules.actions import Action
+from ppedu.schedules import build_schedule
 from ppedu.training.loops import LOOPS
 
 SCHEDULE_OF = {"afab": "gpipe", "1f1b": "1f1b", "interleaved": "interleaved"}

@@ -12,7 +12,7 @@ import pytest
 
 from ppedu.notebook import plots
 from ppedu.errors import UsageError
-from ppedu.schedules.actions import build_schedule
+from ppedu.schedules import build_schedule
 from ppedu.schedules.simulator import CostModel, simulate
 from ppedu.schedules.theory import theory_bubble
 from ppedu.schedules.timeline import Event, Timeline
@@ -84,7 +84,7 @@ def test_gantt_pair_shares_the_time_axis() -> None:
     short, long = sim("1f1b", 2, 4, tf=0.01), sim("1f1b", 2, 4, tf=0.02)
     fig = plots.gantt_pair(short, long, "pair")
     titles = [a.text for a in fig.layout.annotations]
-    assert titles[:2] == ["measured (recorded by the ranks)", "simulated (same costs, ideal machine)"]
+    assert titles[:2] == ["measured (recorded by the ranks)", "simulated (the step replayed from its measured parts)"]
     assert fig.layout.xaxis.range == fig.layout.xaxis2.range
     assert fig.layout.xaxis2.range[1] >= long.makespan * 1e3
     assert len(bars(fig, "F", "x")) == len(bars(fig, "F", "x2")) == 2 * 4

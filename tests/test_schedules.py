@@ -3,7 +3,8 @@
 import pytest
 
 from ppedu.errors import UsageError
-from ppedu.schedules.actions import SCHEDULE_NAMES, Action, build_schedule
+from ppedu.schedules.actions import SCHEDULE_NAMES, Action
+from ppedu.schedules import build_schedule
 from ppedu.schedules.validator import validate
 
 

@@ -142,7 +142,7 @@ def test_bad_serve_arguments_fail_before_starting_ranks():
     requests = make_workload(2, output_len=4)
     with pytest.raises(UsageError, match=r"inflight must be an integer in 1\.\.2 \(got 3\)"):
         serve(requests, BatchingConfig("continuous", 2, inflight=3), p=2)
-    with pytest.raises(UsageError, match=r"workload must be one of model, timed"):
+    with pytest.raises(UsageError, match=r"workload must be one of timed, model"):
         serve(requests, BatchingConfig(), p=2, workload="gpu")
     with pytest.raises(UsageError, match=r"inflight must be an integer in 1\.\.4 \(got 5\)"):
         simulate_serving(requests, BatchingConfig(inflight=5), p=4)

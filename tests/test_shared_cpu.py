@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from ppedu.schedules import shared_cpu
-from ppedu.schedules.actions import build_schedule, rank_tasks
+from ppedu.schedules.actions import rank_tasks
+from ppedu.schedules import build_schedule
 from ppedu.schedules.simulator import CostModel, simulate
 from ppedu.schedules.timeline import Event, Timeline
 from ppedu.training.calibration import effective_cores, replay_shared
@@ -72,4 +73,4 @@ def test_shared_replay_of_a_hand_made_step_on_one_core():
     tl = Timeline([Event(0, "F", 0, 0, 0.0, 1.0), Event(1, "recv", 0, 0, 0.0, 1.0),
                    Event(1, "F", 0, 0, 1.0, 2.0), Event(1, "B", 0, 0, 2.0, 4.0),
                    Event(0, "recv", 0, 0, 1.0, 4.0), Event(0, "B", 0, 0, 4.0, 6.0)], 2)
-    assert replay_shared(tl, build_schedule("gpipe", 2, 1), 0.0, cores=1) == pytest.approx(6.0)
+    assert replay_shared(tl, build_schedule("gpipe", 2, 1), 0.0, cores=1).makespan == pytest.approx(6.0)

@@ -6,7 +6,8 @@ import pytest
 
 from ppedu.errors import UsageError
 from ppedu.schedules import theory
-from ppedu.schedules.actions import SCHEDULE_NAMES, build_schedule
+from ppedu.schedules.actions import SCHEDULE_NAMES
+from ppedu.schedules import build_schedule
 from ppedu.schedules.simulator import CostModel, Deadlock, run_task_lists, simulate
 from ppedu.schedules.timeline import Event, Timeline
 

@@ -12,7 +12,8 @@ import pytest
 
 from ppedu.errors import UsageError
 from ppedu.schedules import compiled
-from ppedu.schedules.actions import SCHEDULE_NAMES, Action, Schedule, build_schedule
+from ppedu.schedules.actions import SCHEDULE_NAMES, Action, Schedule
+from ppedu.schedules import build_schedule
 from ppedu.schedules.simulator import CostModel, Deadlock, simulate, simulate_reference
 from ppedu.schedules.validator import validate
 

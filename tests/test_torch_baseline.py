@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ppedu.training.engine import TrainConfig, train
+from ppedu.training.config import TrainConfig
+from ppedu.training.engine import train
 from ppedu.training.torch_baseline import paired_steps_job, torch_step_job
 
 
@@ -28,7 +29,7 @@ def test_paired_steps_alternate_ours_and_torch(cluster2):
     for rank in pairs:
         assert len(rank) == 4
         for k, (mine, theirs) in enumerate(rank):
-            ours_first = mine["t_end"] <= theirs["starts"][0]
-            torch_first = theirs["ends"][0] <= mine["t0"]
+            ours_first = mine.t_end <= theirs["starts"][0]
+            torch_first = theirs["ends"][0] <= mine.t0
             assert (ours_first, torch_first) == ((True, False) if k % 2 == 0 else (False, True))
-            assert mine["t_end"] > mine["t0"] and theirs["times"][0] > 0
+            assert mine.t_end > mine.t0 and theirs["times"][0] > 0

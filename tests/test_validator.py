@@ -3,7 +3,8 @@
 import pytest
 
 from ppedu.errors import UsageError
-from ppedu.schedules.actions import Action, Schedule, build_schedule
+from ppedu.schedules.actions import Action, Schedule
+from ppedu.schedules import build_schedule
 from ppedu.schedules.simulator import CostModel, simulate
 from ppedu.schedules.validator import load_example, parse_markdown_table, validate
 

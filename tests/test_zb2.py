@@ -14,7 +14,8 @@ import pytest
 
 from ppedu.cli import main as cli
 from ppedu.schedules import theory
-from ppedu.schedules.actions import Schedule, build_schedule
+from ppedu.schedules import build_schedule
+from ppedu.schedules.actions import Schedule
 from ppedu.schedules.builders import _zb2_rank
 from ppedu.schedules.greedy import list_schedule
 from ppedu.schedules.simulator import CostModel, simulate
@@ -156,10 +157,9 @@ def test_chapter_restricts_the_claim_to_equal_costs():
 def test_timed_ranks_run_the_order_built_for_their_costs(cluster4):
     """On real ranks (timed workload, 1 : 1.5 : 0.5) each rank runs the list-scheduled order."""
     from ppedu.training.engine import TrainConfig, train
-    from ppedu.training.executor import schedule_of
     cfg = TrainConfig("zb2", 4, 8, workload="timed", tf_ms=4, tb_ms=6, tw_ms=2)
     result = train(cfg, group=cluster4)
-    want = schedule_of(result.config)
+    want = result.config.built_schedule
     assert want.ranks != _handcrafted(4, 8)
     for rank in range(4):
         ran = sorted((e for e in result.timeline.events if e.rank == rank and e.kind in "FBW"),

@@ -14,8 +14,8 @@ import math
 import time
 
 from ppedu.errors import UsageError, check_float, check_int
+from ppedu.runtime.cluster import connect
 
-HELP = "measure tensor vs pipeline parallel communication on real ranks"
 MAX_CPU_RANKS = 8
 
 
@@ -67,7 +67,7 @@ def validate(args: argparse.Namespace):
         tp = check_int("--tp", args.tp, 1, n)
         if n % tp or heads % tp:
             raise UsageError(f"--tp must divide n={n} and --heads={heads} (got {tp})")
-    from ppedu.model.gpt import GPTConfig
+    from ppedu.model.gpt import GPTConfig  # torch: kept out of `ppedu compare-tp-pp --help`
     return GPTConfig(n_layer=layers, n_head=heads, n_embd=hidden, block_size=args.seq)
 
 
@@ -76,8 +76,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import warnings
 
-    from ppedu.runtime.cluster import connect
-    from ppedu.tensor_parallel.compare import compare_tp_pp
+    from ppedu.tensor_parallel.compare import compare_tp_pp  # torch: kept out of `ppedu compare-tp-pp --help`
     start = time.perf_counter()
     print(f"starting {args.n} rank(s) ...", file=sys.stderr, flush=True)
     with warnings.catch_warnings():

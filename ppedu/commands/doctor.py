@@ -8,6 +8,8 @@ import platform
 import time
 
 from ppedu.errors import check_int
+from ppedu.runtime.worker import cpu_cores, resolve_backend
+from ppedu.runtime.cluster import get_cluster
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +24,6 @@ def report(p: int = 4, start_cluster: bool = False) -> dict:
     import torch
     import torch.distributed as dist
 
-    from ppedu.runtime.cluster import cpu_cores, resolve_backend
     p = check_int("p", p, 1, 64)
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     backend = resolve_backend("auto", p)
@@ -35,8 +36,7 @@ def report(p: int = 4, start_cluster: bool = False) -> dict:
         "oversubscribed": backend == "gloo" and p > cpu_cores(),
     }
     if start_cluster:
-        from ppedu.runtime import diagnostics
-        from ppedu.runtime.cluster import get_cluster
+        from ppedu.runtime import diagnostics  # torch: kept out of `ppedu doctor --help`
         start = time.perf_counter()
         cluster = get_cluster(p)
         info["cluster_start_s"] = round(time.perf_counter() - start, 2)

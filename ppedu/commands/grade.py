@@ -13,7 +13,6 @@ import csv
 import sys
 from pathlib import Path
 
-HELP = "grade a class: run student notebooks headless, one CSV row per student and exercise"
 FIELDS = ("student", "notebook", "exercise", "score", "message")
 
 

@@ -7,8 +7,6 @@ import json
 
 from ppedu.errors import UsageError
 
-HELP = "plan a real model's layout: bytes per GPU (weights, grads, Adam, activations), bubble, fits"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ppedu.planner.models import ALIASES, MODELS

@@ -8,7 +8,8 @@ import argparse
 import ast
 import sys
 
-HELP = "run a course notebook headless with parameters (papermill, without its widget stalls)"
+from ppedu.errors import check_float
+from ppedu.notebook.headless import run_notebook
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,8 +32,6 @@ def _literal(text: str):
 def run(args: argparse.Namespace) -> int:
     import papermill as pm
 
-    from ppedu.errors import check_float
-    from ppedu.notebook.headless import run_notebook
 
     check_float("--timeout", args.timeout, 1.0, 86400.0)
     params = {name: _literal(value) for name, value in args.parameter}

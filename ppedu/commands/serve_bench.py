@@ -11,10 +11,14 @@ import json
 import sys
 
 from ppedu.serving.cost import ServingCost
-from ppedu.serving.scheduler import POLICIES
-from ppedu.serving.workload import LENGTH_DISTRIBUTIONS
+from ppedu.serving.scheduler import POLICIES, BatchingConfig, check_pipeline
+from ppedu.serving.workload import LENGTH_DISTRIBUTIONS, make_workload
+from ppedu.model.workloads import WORKLOADS
+from ppedu.errors import check_choice, check_float, check_int
+from ppedu.serving.calibrate import predicted, simulation_cost
+from ppedu.serving.simulator import simulate_serving
+from ppedu.runtime.cluster import connect
 
-WORKLOADS = ("model", "timed")
 _COST = ServingCost()
 
 
@@ -57,9 +61,6 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
 
 def setup(args: argparse.Namespace, rate: float):
     """(requests, BatchingConfig, ServingCost) from the shared flags; UsageError on bad values."""
-    from ppedu.errors import check_choice, check_float, check_int
-    from ppedu.serving.scheduler import BatchingConfig, Scheduler
-    from ppedu.serving.workload import make_workload
     check_int("p", args.p, 1, 1024 if args.simulate else 16)
     check_choice("workload", args.workload, WORKLOADS)
     check_int("requests", args.requests, 1, 100_000 if args.simulate else 2_000)
@@ -67,7 +68,6 @@ def setup(args: argparse.Namespace, rate: float):
                             max_queue_delay_s=check_float("max_queue_ms", args.max_queue_ms, 0, 1e6) / 1e3,
                             token_budget=args.token_budget, kv_blocks=args.kv_blocks,
                             block_size=args.block_size)
-    check_int("inflight", args.inflight, 1, args.p)
     ms = lambda name, lo=0: check_float(name, getattr(args, name), lo, 10_000) / 1e3     # noqa: E731
     cost = ServingCost(t0_s=ms("t0_ms", 0.001), c_s=ms("c_ms"), t_hop_s=ms("hop_ms"),  # a step takes time
                        t_return_s=ms("hop_ms"))
@@ -77,15 +77,13 @@ def setup(args: argparse.Namespace, rate: float):
                              prompt_dist=check_choice("prompt_lengths", args.prompt_lengths,
                                                       LENGTH_DISTRIBUTIONS),
                              seed=args.seed, sigma=args.sigma)
-    Scheduler(requests, config)                   # a KV budget too small fails now, before any rank starts
+    check_pipeline(requests, config, args.p)      # fails now, before any rank starts
     return requests, config, cost
 
 
 def bench(args: argparse.Namespace, rate: float, group=None, slo: tuple[float, float] | None = None):
     """One run: (ServingResult, report dict) or (None, None) on a torchrun rank other than 0.
     ``slo`` (TTFT, TPOT targets, s): a timed run's report adds the simulated goodput too."""
-    from ppedu.serving.calibrate import predicted, simulation_cost
-    from ppedu.serving.simulator import simulate_serving
     requests, config, cost = setup(args, rate)
     if args.simulate:
         result = simulate_serving(requests, config, args.p, cost)
@@ -131,8 +129,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _measure(requests, config, p: int, workload: str, cost, group=None):
-    from ppedu.runtime.cluster import connect
-    from ppedu.serving.server import serve
+    from ppedu.serving.server import serve  # torch: kept out of --help and --simulate runs
     if group is None:
         print(f"starting {p} ranks ...", file=sys.stderr, flush=True)
         group = connect(p)

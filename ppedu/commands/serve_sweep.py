@@ -16,6 +16,8 @@ import json
 import sys
 
 from ppedu.commands.serve_bench import add_server_arguments, bench
+from ppedu.errors import UsageError, check_float
+from ppedu.runtime.cluster import connect
 
 POINT_KEYS = ("throughput_tok_s", "throughput_req_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s",
               "tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "bubble_fraction", "preemptions",
@@ -33,7 +35,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parse_rates(text: str) -> list[float]:
     """'5,20,80' -> [5.0, 20.0, 80.0]; each rate a positive number."""
-    from ppedu.errors import UsageError, check_float
     try:
         values = [float(x) for x in str(text).split(",") if x.strip()]
     except ValueError:
@@ -45,13 +46,11 @@ def parse_rates(text: str) -> list[float]:
 
 def sweep(args: argparse.Namespace) -> dict | None:
     """Every point of the sweep (None on a torchrun rank other than 0)."""
-    from ppedu.errors import check_float
     rates = parse_rates(args.rates)
     slo_ttft = check_float("slo_ttft", args.slo_ttft, 0.0, 3600.0)
     slo_tpot = check_float("slo_tpot", args.slo_tpot, 0.0, 3600.0)
     group = None
     if not args.simulate:
-        from ppedu.runtime.cluster import connect
         print(f"starting {args.p} ranks ...", file=sys.stderr, flush=True)
         group = connect(args.p)
     points = []

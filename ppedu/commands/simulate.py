@@ -15,12 +15,13 @@ import argparse
 import json
 
 from ppedu.errors import UsageError, check_float
-
-HELP = "simulate a pipeline schedule and print its Gantt chart and bubble"
+from ppedu.schedules.actions import SCHEDULE_NAMES
+from ppedu.schedules import theory, build_schedule
+from ppedu.schedules.builders import WEIGHT_SPLIT, default_v
+from ppedu.schedules.simulator import CostModel, simulate
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ppedu.schedules.actions import SCHEDULE_NAMES
     parser.add_argument("--schedule", default="1f1b", metavar="NAME",
                         help=f"one of {', '.join(SCHEDULE_NAMES)} (default 1f1b)")
     parser.add_argument("-p", type=int, default=4, help="pipeline stages = GPUs (1..64)")
@@ -43,10 +44,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ppedu.schedules.actions import build_schedule
-    from ppedu.schedules.builders import WEIGHT_SPLIT, default_v
-    from ppedu.schedules.simulator import CostModel, simulate
-
     v = args.v if args.v is not None else default_v(args.schedule)
     tw = args.tw if args.tw is not None else (1.0 if args.schedule in WEIGHT_SPLIT else 0.0)
     costs = CostModel(t_f=check_float("tf", args.tf, 0.001, 1e6),

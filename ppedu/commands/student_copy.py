@@ -8,7 +8,7 @@ import argparse
 import json
 import sys
 
-HELP = "write the course notebooks with solutions stripped"
+from ppedu.notebook.student_copy import make_student_copy
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,8 +22,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ppedu.notebook.student_copy import make_student_copy
-
     written = make_student_copy(args.src, args.out, keep_existing=args.keep_existing)
     if args.json:
         print(json.dumps({"src": args.src, "out": args.out,

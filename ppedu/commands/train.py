@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 
 from ppedu.schedules.actions import SCHEDULE_NAMES
+from ppedu.schedules.builders import default_v
+from ppedu.training.config import MAX_M, MAX_P, MAX_V, TrainConfig
+from ppedu.errors import UsageError
 
 _METHOD = {"cuda_allocator": "measured, CUDA allocator peak (torch.cuda.max_memory_allocated)",
            "saved_tensor_hooks": "measured, bytes autograd saved (saved-tensor hooks, step 0)",
@@ -16,28 +18,28 @@ _METHOD = {"cuda_allocator": "measured, CUDA allocator peak (torch.cuda.max_memo
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--schedule", default="1f1b", help=f"one of {', '.join(SCHEDULE_NAMES)}")
-    parser.add_argument("-p", type=int, default=4, help="pipeline ranks (stages), 1..16")
-    parser.add_argument("-m", type=int, default=8, help="micro-batches per step, 1..256")
+    d = TrainConfig   # the defaults are TrainConfig's, which checks every value once
+    parser.add_argument("--schedule", default=d.schedule, help=f"one of {', '.join(SCHEDULE_NAMES)}")
+    parser.add_argument("-p", type=int, default=d.p, help=f"pipeline ranks (stages), 1..{MAX_P} (default {d.p})")
+    parser.add_argument("-m", type=int, default=d.m, help=f"micro-batches per step, 1..{MAX_M} (default {d.m})")
     parser.add_argument("--v", type=int, default=None,
-                        help="model chunks per GPU: 2..8 for interleaved, looped-bfs and "
-                             "interleaved-zb (default 2); zbv and dualpipev use 2; else 1 (as simulate; "
-                             "real ranks stop at 8)")
-    parser.add_argument("--workload", default="timed",
+                        help=f"model chunks per GPU: 2..{MAX_V} for interleaved, looped-bfs and "
+                             "interleaved-zb (default 2); zbv and dualpipev use 2; else 1 (as simulate)")
+    parser.add_argument("--workload", default=d.workload,
                         help="timed (fixed waits, like GPU kernels: faithful bubbles on any CPU) or "
                              "model (the tiny GPT, real compute)")
-    parser.add_argument("--tf", type=float, default=20.0, help="timed: forward ms per rank (default 20)")
-    parser.add_argument("--tb", type=float, default=20.0, help="timed: backward ms per rank (default 20)")
-    parser.add_argument("--tw", type=float, default=0.0,
+    parser.add_argument("--tf", type=float, default=d.tf_ms, help=f"timed: forward ms per rank (default {d.tf_ms:g})")
+    parser.add_argument("--tb", type=float, default=d.tb_ms, help=f"timed: backward ms per rank (default {d.tb_ms:g})")
+    parser.add_argument("--tw", type=float, default=d.tw_ms,
                         help="timed: weight-gradient ms (zb1 runs it as W; others add it to B)")
-    parser.add_argument("--steps", type=int, default=1, help="training steps (default 1)")
-    parser.add_argument("--partition", default="uniform", help="uniform, balanced or memory")
-    parser.add_argument("--latency-ms", type=float, default=0.0, help="emulated link latency per message")
-    parser.add_argument("--bandwidth-gbps", type=float, default=math.inf,
+    parser.add_argument("--steps", type=int, default=d.steps, help=f"training steps (default {d.steps})")
+    parser.add_argument("--partition", default=d.partition, help="uniform, balanced or memory")
+    parser.add_argument("--latency-ms", type=float, default=d.latency_ms, help="emulated link latency per message")
+    parser.add_argument("--bandwidth-gbps", type=float, default=d.bandwidth_gbps,
                         help="emulated link bandwidth in GB/s (default: unlimited)")
     parser.add_argument("--check-grads", action="store_true",
                         help="model workload: compare gradients with a single-process model")
-    parser.add_argument("--recompute", default="none",
+    parser.add_argument("--recompute", default=d.recompute,
                         help="model workload: activation recomputation none, selective (attention "
                              "core) or full (each block re-runs its forward in backward)")
     parser.add_argument("--trace", metavar="FILE", help="write a Chrome/Perfetto trace of the last step")
@@ -49,7 +51,6 @@ def check_trace_path(path: str | None) -> None:
     if path is None:
         return
     from pathlib import Path
-    from ppedu.errors import UsageError
     folder = Path(path).expanduser().resolve().parent
     if not folder.is_dir():
         raise UsageError(f"--trace must be a file in an existing folder (got {path!r}: no folder {str(folder)!r})")
@@ -62,16 +63,15 @@ def _plural(n: int, word: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ppedu.training.engine import TrainConfig, train
+    from ppedu.training.engine import train  # torch: kept out of `ppedu train --help`
     check_trace_path(args.trace)
-    from ppedu.schedules.builders import default_v
     v = args.v if args.v is not None else default_v(args.schedule)   # the same default as `simulate`
     cfg = TrainConfig(schedule=args.schedule, p=args.p, m=args.m, v=v, workload=args.workload,
                       tf_ms=args.tf, tb_ms=args.tb, tw_ms=args.tw, steps=args.steps,
                       partition=args.partition, latency_ms=args.latency_ms,
                       bandwidth_gbps=args.bandwidth_gbps, recompute=args.recompute,
                       check_grads=args.check_grads and args.workload == "model")
-    from ppedu.runtime.cluster import connect
+    from ppedu.runtime.cluster import connect  # torch: kept out of `ppedu train --help`
     print(f"starting {cfg.p} ranks ...", file=sys.stderr, flush=True)
     group = connect(cfg.p)
     show = cfg.steps > 1 and group.is_driver
@@ -88,9 +88,12 @@ def run(args: argparse.Namespace) -> int:
     print(result.timeline.text_gantt(unit=(cfg.tf_ms / 1e3 / cfg.v) if cfg.workload == "timed" else None))
     theory = result.theory_bubble_fraction
     print(f"{cfg.schedule} p={cfg.p} m={cfg.m} v={cfg.v} workload={cfg.workload}")
-    print(f"step time        {result.step_time_s * 1e3:8.1f} ms   (simulated {result.simulated_makespan_s * 1e3:.1f} ms)")
+    steps = f"mean of {cfg.steps} steps; the last {result.timeline.makespan * 1e3:.1f} ms, " \
+        if cfg.steps > 1 else ""
+    print(f"step time        {result.step_time_s * 1e3:8.1f} ms   ({steps}simulated "
+          f"{result.simulated_makespan_s * 1e3:.1f} ms; theory (mean costs) {result.theory_makespan_s * 1e3:.1f} ms)")
     print(f"bubble measured  {result.measured_bubble_fraction:8.3f}")
-    print(f"bubble simulated {result.simulated_bubble_fraction:8.3f}")
+    print(f"bubble simulated {result.simulated_bubble_fraction:8.3f}   (the step replayed from its measured parts)")
     print(f"bubble theory    {theory:8.3f}" if theory is not None else "bubble theory         n/a")
     for r in result.per_rank:
         print(f"  rank {r['rank']}: busy {r['busy_s'] * 1e3:7.1f} ms, idle {r['idle_s'] * 1e3:7.1f} ms, "
@@ -117,7 +120,6 @@ def _print_breakdown(result) -> None:
         print(f"  rank {row['rank']}: {row['compute_s'] * 1e3:7.1f} / {row['overhead_s'] * 1e3:6.1f} / "
               f"{row['messages_s'] * 1e3:6.1f} / {row['bubble_s'] * 1e3:7.1f}")
     cal = result.calibration
-    what = "each step replayed from its measured parts" if result.config.workload == "model" \
-        else "the configured costs"
-    print(f"simulated vs measured step: {result.simulation_error * 100:+.1f}% ({what}; one message "
-          f"{cal.message_s * 1e3:.2f} ms, from {cal.message_samples} waited receives)")
+    print(f"simulated vs measured step: {result.simulation_error * 100:+.1f}% (median over the steps, "
+          f"each replayed from its measured parts; one message {cal.message_s * 1e3:.2f} ms, from "
+          f"{cal.message_samples} waited receives)")

@@ -11,8 +11,7 @@ import argparse
 import json
 
 from ppedu.errors import UsageError
-
-HELP = "check a hand-written schedule (Markdown table) and explain the first error"
+from ppedu.schedules.validator import load_example, parse_markdown_table, validate
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,8 +24,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ppedu.schedules.validator import load_example, parse_markdown_table, validate
-
     if args.file.startswith("example:"):
         timed = load_example(args.file.split(":", 1)[1])
     else:

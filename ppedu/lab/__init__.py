@@ -6,6 +6,7 @@
     reference   the single-process model's per-micro-batch gradients
     diagnose    deadlocks, order differences and gradient bugs in plain words
     grader      ``measure(train_step, ...)`` and ``grade(train_step, schedule, p, m, workload)``
+    warmup      the warm-up study: timed runs of the student's variants beside 1F1B
 
 The reference solutions are the readable loops of ``ppedu.training.loops``.
 """

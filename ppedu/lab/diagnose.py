@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 
 from ppedu.lab.stage import call_name
-from ppedu.schedules.actions import Action, build_schedule
+from ppedu.schedules.actions import Action
+from ppedu.schedules import build_schedule
 
 SCHEDULE_OF = {"afab": "gpipe", "1f1b": "1f1b", "interleaved": "interleaved"}
 TITLE = {"afab": "AFAB (GPipe)", "1f1b": "1F1B", "interleaved": "interleaved 1F1B"}

@@ -18,7 +18,7 @@ from ppedu.errors import ClusterError, UsageError, check_choice, check_float, ch
 from ppedu.lab import diagnose
 from ppedu.lab.job import lab_job
 from ppedu.lab.workloads import WORKLOADS, LabSpec
-from ppedu.schedules.actions import build_schedule
+from ppedu.schedules import build_schedule
 from ppedu.schedules.theory import peak_activations, theory_bubble
 from ppedu.schedules.timeline import Event, Timeline
 

@@ -30,6 +30,7 @@ from torch.utils.checkpoint import checkpoint
 from ppedu.model.corpus import corpus_vocab_size
 from ppedu.errors import UsageError, check_choice, check_float, check_int
 from ppedu.model.kvcache import KVCache, LayerKV
+from ppedu.planner.formulas import RECOMPUTE
 
 
 @dataclass
@@ -272,9 +273,6 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, start: i
     k_pos = torch.arange(S, device=q.device)[None, :]
     att = att.masked_fill(k_pos > q_pos, float("-inf"))                  # no peeking at the future
     return F.softmax(att, dim=-1) @ v                                    # (..., L, hd)
-
-
-RECOMPUTE = ("none", "selective", "full")
 
 
 def set_recompute(module: nn.Module, mode: str) -> nn.Module:

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from ppedu.errors import UsageError, check_choice, check_int
 from ppedu.model.gpt import GPT, GPTConfig
+from ppedu.planner.formulas import layer_activation_bytes
 
 METHODS = ("uniform", "balanced", "memory")
 UNITS = {"uniform": "flops", "balanced": "s", "memory": "bytes"}
@@ -172,7 +173,6 @@ def activation_bytes(config: GPTConfig, batch_size: int = 8, seq_len: int | None
     Korthikanti et al. 2022 formula at fp32 without dropout (``ppedu.planner.formulas``).
     Head: ln_f and lm_head inputs (2 BTC) and the log-softmax output (BTV). Embedding: the int64 ids.
     """
-    from ppedu.planner.formulas import layer_activation_bytes
     B, T, C, V = batch_size, seq_len or config.block_size, config.n_embd, config.vocab_size
     block = layer_activation_bytes(T, B, C, config.n_head, dropout=False, value_bytes=4)
     return [8.0 * B * T] + [float(block)] * config.n_layer + [4.0 * (2 * B * T * C + B * T * V)]

@@ -1,14 +1,22 @@
 """What the notebooks show and grade.
 
-    panel            the one Run-button panel every chapter uses
-    widgets          training and sweep panels (chapters 0, 2-4)
-    widgets_tp       the TP-vs-PP panel (chapter 1)
-    widgets_serving  the serving panel (chapter 5)
-    plots            plotly figures: Gantt, bubble vs m, memory, schedules
-    plots_serving    serving figures
-    plots_lab        chapter 6: the student's measured Gantt chart, bubble and memory beside theory
-    exercises        graders with hints (exercises_lab: chapter 6, grading: the @grader contract)
-    student_copy     strip solution blocks for the student copy
-    headless         papermill runs with parameter checks (around nbclient #312)
-    autograde        grade a class: run submissions headless, score every exercise (ppedu grade)
+    panel                 the one Run-button panel every chapter uses
+    widgets               training and sweep panels (chapters 0, 2-4)
+    widgets_tp            the TP-vs-PP panel (chapter 1)
+    widgets_plan          the memory planner panel (chapter 3)
+    widgets_serving       the serving panel (chapter 5)
+    plots                 plotly figures: Gantt, bubble vs m, memory, schedules
+    plots_memory          memory figures: bytes per GPU, activations
+    plots_frontier        chapter 4's frontier: bubble, peak and messages per schedule
+    plots_serving         serving figures
+    plots_lab             chapter 6: the student's measured Gantt chart, bubble and memory beside theory
+    exercises             graders with hints
+    exercises_partition   notebook 02's stage-balancing exercise
+    exercises_tp_serving  graders of chapters 1 and 5
+    exercises_lab         chapter 6's warm-up prediction
+    grading               the @grader contract: a one-line verdict, never an internal exception
+    student_copy          strip solution blocks for the student copy
+    headless              papermill runs with parameter checks (around nbclient #312)
+    autograde             grade a class: run submissions headless, score every exercise (ppedu grade)
+    book_figures          the book's measured figures
 """

@@ -11,7 +11,7 @@ from typing import Callable
 
 from ppedu.planner.plan import GIB, Layout, choose_m, plan, stage_layers
 from ppedu.schedules import theory
-from ppedu.schedules.actions import build_schedule
+from ppedu.schedules import build_schedule
 from ppedu.schedules.simulator import CostModel, simulate
 
 GENERATORS: dict[str, Callable[..., str]] = {}

@@ -2,8 +2,9 @@
 
 Each ``check_*`` function tests a student's answer against something real (``ppedu.schedules.theory``, the
 validator, a measured result) and either prints a line starting with ✓ or raises an
-``AssertionError`` whose message says what is wrong and gives a hint. Nothing is imported at module
-level beyond the standard library, so importing this module stays cheap.
+``AssertionError`` whose message says what is wrong and gives a hint. At module level it imports
+the standard library and torch-free ppedu modules only (errors, grading, schedules), so importing
+it stays cheap (tests/test_exercises.py checks that torch is not loaded).
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ def _reference(schedule: str, p: int, m: int) -> tuple[Any, float]:
 
 @functools.lru_cache(maxsize=4)  # a 64-rank, 1024-micro-batch schedule is 10^5 actions: keep few
 def _cached_reference(schedule: str, p: int, m: int) -> tuple[Any, float]:
-    from ppedu.schedules.actions import build_schedule
+    from ppedu.schedules import build_schedule
     from ppedu.schedules.simulator import simulate
     ref = build_schedule(schedule, p, m)
     return ref, simulate(ref).makespan

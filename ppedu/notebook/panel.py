@@ -22,6 +22,8 @@ import functools
 import html
 from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
+from ppedu.errors import ClusterError, UsageError
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 ERROR_PREFIX = "⚠ "
@@ -36,7 +38,6 @@ def error_line(exc: BaseException) -> str:
 def guarded(fn: Callable[[], tuple[list, str]]) -> tuple[list, str]:
     """Run a panel callback's body; bad input (UsageError) and dead ranks (ClusterError) come back
     as ``([], "⚠ one line")`` instead of a traceback."""
-    from ppedu.errors import ClusterError, UsageError
     try:
         return fn()
     except UsageError as exc:
@@ -57,7 +58,6 @@ def panel_action(fn: F) -> F:
 
 def check_settings(values: Mapping[str, Any], known: Iterable[str]) -> None:
     """UsageError naming any key of ``values`` that is not a setting in ``known``."""
-    from ppedu.errors import UsageError
     known = list(known)
     unknown = sorted(set(values) - set(known))
     if unknown:

@@ -135,7 +135,7 @@ def gantt(timeline: Timeline, title: str = "Pipeline timeline", unit: str = "ms"
 def gantt_pair(measured: Timeline, simulated: Timeline,
                title: str = "Measured on real ranks vs simulated",
                names: tuple[str, str] = ("measured (recorded by the ranks)",
-                                         "simulated (same costs, ideal machine)")) -> go.Figure:
+                                         "simulated (the step replayed from its measured parts)")) -> go.Figure:
     """Two timelines on one time axis, the first above the second (by default measured above
     simulated), so their gaps can be compared bar by bar."""
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12,

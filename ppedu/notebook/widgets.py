@@ -18,16 +18,19 @@ from typing import Any, Callable, Sequence
 import plotly.graph_objects as go
 
 from ppedu.notebook import plots
-from ppedu.training.engine import RECOMPUTE, WORKLOADS, TrainConfig, TrainResult, train
 from ppedu.errors import UsageError
 from ppedu.notebook.panel import check_settings, label_style, number, panel_action, run_panel
+from ppedu.planner.formulas import RECOMPUTE
 from ppedu.schedules.actions import SCHEDULE_NAMES
 from ppedu.schedules.builders import fit_v
+from ppedu.training.config import TrainConfig
+from ppedu.training.engine import TrainResult, train
 from ppedu.training.sweeps import best_m, step_time_model, sweep_m
+from ppedu.model.workloads import WORKLOADS
 
-DEFAULTS: dict[str, Any] = {"schedule": "1f1b", "p": 4, "m": 8, "v": 1, "workload": "timed",
-                            "tf_ms": 20.0, "tb_ms": 20.0, "tw_ms": 0.0, "latency_ms": 0.0,
-                            "steps": 1, "recompute": "none"}
+SETTINGS = ("schedule", "p", "m", "v", "workload", "tf_ms", "tb_ms", "tw_ms", "latency_ms", "steps",
+            "recompute")
+DEFAULTS: dict[str, Any] = {name: getattr(TrainConfig, name) for name in SETTINGS}  # one default each
 CONTROLS = ("schedule", "p", "m", "v", "workload", "tf_ms", "tb_ms", "latency_ms")
 Progress = Callable[[int, int, TrainResult], None]
 
@@ -53,7 +56,7 @@ def summary_line(result: TrainResult) -> str:
     parts = " · ".join(f"rank {b['rank']}: compute {b['compute_s'] * 1e3:.0f} / overhead "
                        f"{b['overhead_s'] * 1e3:.0f} / messages {b['messages_s'] * 1e3:.0f} / "
                        f"bubble {b['bubble_s'] * 1e3:.0f} ms" for b in result.breakdown)
-    line += f" (simulated {result.simulation_error * 100:+.0f}%)" + (f" · {parts}" if parts else "")
+    line += f" (simulated vs measured step {result.simulation_error * 100:+.0f}%)" + (f" · {parts}" if parts else "")
     return " ".join([line] + [f"— note: {n}" for n in result.notes])
 
 
@@ -115,6 +118,8 @@ def run_latency_sweep(values: dict, ms: Sequence[int], batch_ms: float, group=No
 def _controls(values: dict, shown: Sequence[str]) -> dict:
     """One widget per shown setting; the others keep their value and are not displayed."""
     import ipywidgets as w
+    # The sliders' ranges are what a panel on a laptop answers in seconds (TrainConfig's limits
+    # are those of real ranks: ppedu.training.config); typed values beyond them still work.
     make = {
         "schedule": lambda v: w.Dropdown(options=SCHEDULE_NAMES, value=v, description="schedule"),
         "workload": lambda v: w.Dropdown(options=WORKLOADS, value=v, description="workload"),

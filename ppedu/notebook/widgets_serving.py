@@ -21,13 +21,15 @@ from typing import Any
 import plotly.graph_objects as go
 
 from ppedu.notebook import plots_serving
-from ppedu.serving.scheduler import POLICIES, BatchingConfig
+from ppedu.serving.scheduler import POLICIES, BatchingConfig, check_pipeline
 from ppedu.errors import check_choice, check_float, check_int
 from ppedu.notebook.panel import check_settings, label_style, number, panel_action, run_panel
-from ppedu.serving.server import WORKLOADS, serve
+from ppedu.serving.server import serve
+from ppedu.model.workloads import WORKLOADS
 from ppedu.serving.metrics import ServingResult
 from ppedu.serving.cost import ServingCost
 from ppedu.serving.workload import LENGTH_DISTRIBUTIONS, Request, make_workload
+from ppedu.runtime import cluster
 
 DEFAULTS: dict[str, Any] = {"policy": "continuous", "p": 2, "inflight": 1, "max_batch": 8,
                             "requests": 32, "lengths": "exponential", "output_len": 8, "prompt_len": 4,
@@ -41,7 +43,7 @@ def make_setup(values: dict) -> tuple[list[Request], BatchingConfig, int, str, S
     check_settings(values, DEFAULTS)
     v = {**DEFAULTS, **values}
     p = check_int("p (stages)", v["p"], 1, 8)
-    config = BatchingConfig(v["policy"], v["max_batch"], check_int("inflight K", v["inflight"], 1, p),
+    config = BatchingConfig(v["policy"], v["max_batch"], v["inflight"],
                             token_budget=v["token_budget"] or None, kv_blocks=v["kv_blocks"] or None,
                             block_size=v["block_size"])
     workload = check_choice("workload", v["workload"], WORKLOADS)
@@ -51,6 +53,7 @@ def make_setup(values: dict) -> tuple[list[Request], BatchingConfig, int, str, S
                              output_len=v["output_len"], prompt_len=v["prompt_len"],
                              output_dist=check_choice("lengths", v["lengths"], LENGTH_DISTRIBUTIONS),
                              seed=v["seed"])
+    check_pipeline(requests, config, p, "inflight K")     # before the cluster starts
     return requests, config, p, workload, cost
 
 
@@ -72,7 +75,6 @@ def summary_line(result: ServingResult) -> str:
 
 
 def _group(p: int, group):
-    from ppedu.runtime import cluster
     return group if group is not None else cluster.get_cluster(p)
 
 

@@ -25,9 +25,12 @@ from plotly.subplots import make_subplots
 from ppedu.notebook import plots
 from ppedu.notebook.grading import grader
 from ppedu.errors import UsageError, check_float, check_int
-from ppedu.model.gpt import GPTConfig
+from ppedu.model.gpt import GPTConfig, GPT
 from ppedu.notebook.panel import check_settings, label_style, number, panel_action, run_panel
-from ppedu.tensor_parallel.compare import compare_tp_pp, predict_comm_time, predict_step_time
+from ppedu.tensor_parallel.compare import compare_tp_pp, predict_comm_time, predict_step_time, mesh_step_job
+from ppedu.runtime import cluster
+from ppedu.model.corpus import get_batch
+from ppedu.tensor_parallel.layers import shard
 
 DEFAULTS: dict[str, Any] = {"n": 2, "layers": 2, "hidden": 32, "heads": 4, "batch": 4, "seq": 16,
                             "latency_ms": 3.0, "bandwidth_gbps": 0.0, "repeats": 2}
@@ -180,7 +183,6 @@ def tp_vs_pp_panel(**defaults: Any):
     Run measures at 0, half and the full latency on ``ppedu.runtime.cluster.get_cluster(n)``."""
     import ipywidgets as w
 
-    from ppedu.runtime import cluster
     values = {**DEFAULTS, **defaults}
     make_setup(values)                                   # a bad default fails in the cell, now
     controls = {"n": w.IntSlider(values["n"], min=1, max=4, description="n (ranks)"),
@@ -208,10 +210,6 @@ def mesh_gradients_match(config: GPTConfig, tp: int, pp: int, batch: int, seq: i
     single-process model's. Returns counts per rank, the largest difference and ``ok``."""
     import torch
 
-    from ppedu.model.corpus import get_batch
-    from ppedu.model.gpt import GPT
-    from ppedu.tensor_parallel.layers import shard
-    from ppedu.tensor_parallel.compare import mesh_step_job
     out = group.run(mesh_step_job, config, tp, pp, batch, seq, microbatches=microbatches, repeats=1,
                     return_grads=True)
     model = GPT(config)

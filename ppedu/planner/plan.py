@@ -76,7 +76,7 @@ def bubble(layout: Layout) -> float:
     closed = theory_bubble(layout.schedule, layout.pp, layout.m, layout.v)
     if closed is not None:
         return closed
-    from ppedu.schedules.actions import build_schedule
+    from ppedu.schedules import build_schedule
     from ppedu.schedules.simulator import CostModel, simulate
     schedule = build_schedule(layout.schedule, layout.pp, layout.m, layout.v)
     return simulate(schedule, CostModel(t_f=1.0, t_b=1.0, t_w=1.0)).bubble_fraction

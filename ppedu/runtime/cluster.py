@@ -25,9 +25,10 @@ from datetime import timedelta
 from typing import Callable
 
 from ppedu.errors import ClusterError, UsageError, check_int
-# what a job asks inside a rank lives in ppedu.runtime.worker; re-exported so jobs can say cluster.rank()
-from ppedu.runtime.worker import (_STATUS_BYTES, _worker_main, backend, clock, cpu_cores,  # noqa: F401
-                          device, op_timeout_s, rank, resolve_backend, set_status, where, world_size)
+# The rank side (a job's rank(), clock(), device(), ...) has one home, ppedu.runtime.worker; this
+# module is the driver side and takes from it only what it needs to start the workers.
+from ppedu.runtime.worker import _STATUS_BYTES, _worker_main, cpu_cores, resolve_backend
+from ppedu.runtime.launch import TorchrunGroup, launched_by_torchrun
 MAX_WORLD_SIZE = 64
 
 # --------------------------------------------------------------------------------------------------
@@ -245,7 +246,6 @@ atexit.register(shutdown)
 
 def connect(world_size: int, backend: str = "auto", **kwargs):
     """The torchrun group when launched by torchrun (its size must match), else a warm local Cluster."""
-    from ppedu.runtime.launch import TorchrunGroup, launched_by_torchrun
     if launched_by_torchrun():
         group = TorchrunGroup(backend)
         if group.world_size != world_size:

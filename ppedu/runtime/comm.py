@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import torch
 import torch.distributed as dist
 
-from ppedu.runtime import cluster
+from ppedu.runtime import worker
 from ppedu.errors import ClusterError, check_float
 
 _DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32,
@@ -63,15 +63,34 @@ def reset_stats() -> None:
 reset_stats()
 
 
-def stats() -> dict:
-    """This rank's counters: payload bytes/messages per peer (headers counted apart), time spent
-    waiting for messages (``wait_s``) and inside the calls that start them (``start_s``: gloo's
-    isend writes to the socket, irecv tells the peer a receive is posted)."""
-    return {"sent": {k: dict(v) for k, v in _stats["sent"].items()},
-            "received": {k: dict(v) for k, v in _stats["received"].items()},
-            "collectives": {k: dict(v) for k, v in _stats["collectives"].items()},
-            "header_bytes": _stats["header_bytes"], "wait_s": _stats["wait_s"],
-            "link_delay_s": _stats["link_delay_s"], "start_s": _stats["start_s"]}
+@dataclass
+class CommStats:
+    """One rank's counters, picklable. ``sent``/``received``: per peer {"bytes", "messages"}; seconds
+    waiting, delayed by the emulated link, and inside the calls that start messages (``start_s``:
+    gloo's isend writes to the socket, irecv tells the peer a receive is posted)."""
+    sent: dict = field(default_factory=dict)
+    received: dict = field(default_factory=dict)
+    collectives: dict = field(default_factory=dict)
+    header_bytes: int = 0
+    wait_s: float = 0.0
+    link_delay_s: float = 0.0
+    start_s: float = 0.0
+
+    @property
+    def bytes_sent(self) -> int:
+        return sum(v["bytes"] for v in self.sent.values())
+
+    @property
+    def messages_sent(self) -> int:
+        return sum(v["messages"] for v in self.sent.values())
+
+
+def stats() -> CommStats:
+    """This rank's counters since ``reset_stats()``."""
+    return CommStats({k: dict(v) for k, v in _stats["sent"].items()},
+                     {k: dict(v) for k, v in _stats["received"].items()},
+                     {k: dict(v) for k, v in _stats["collectives"].items()},
+                     _stats["header_bytes"], _stats["wait_s"], _stats["link_delay_s"], _stats["start_s"])
 
 
 def set_link_model(latency_ms: float = 0.0, bandwidth_gbps: float = float("inf")) -> LinkModel:
@@ -91,25 +110,25 @@ def link_emulated() -> bool:
 def _wait(work, what: str, peer: int | None = None, timeout_s: float | None = None) -> None:
     """Wait for a torch.distributed work handle with the cluster timeout (or ``timeout_s``);
     explain a failure."""
-    cluster.set_status(what)
+    worker.set_status(what)
     start = time.perf_counter()
-    timeout = cluster.op_timeout_s() if timeout_s is None else timeout_s
+    timeout = worker.op_timeout_s() if timeout_s is None else timeout_s
     try:
         work.wait(timeout=timedelta(seconds=timeout))
     except RuntimeError as exc:
         raise _failed(what, peer, exc, time.perf_counter() - start) from None
     _stats["wait_s"] += time.perf_counter() - start
-    cluster.set_status("running")
+    worker.set_status("running")
 
 
 def _failed(what: str, peer: int | None, exc: RuntimeError, after_s: float) -> ClusterError:
     """The error for a failed operation: this rank, the operation, the peer that did not answer."""
-    cluster.set_status(f"failed: {what}")
+    worker.set_status(f"failed: {what}")
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    who = f" ({cluster.where(peer)} did not answer: is it dead, stuck, or waiting on " \
+    who = f" ({worker.where(peer)} did not answer: is it dead, stuck, or waiting on " \
         "something else?)" if peer is not None else ""
-    return ClusterError(f"{cluster.where()}: {what} failed after {after_s:.1f} s{who}: {text}",
-                        rank=cluster.rank(), job=what)
+    return ClusterError(f"{worker.where()}: {what} failed after {after_s:.1f} s{who}: {text}",
+                        rank=worker.rank(), job=what)
 
 
 _MAX_MB = 1024  # pipeline message tags encode (producer stage, micro-batch, direction)
@@ -123,15 +142,15 @@ def pipeline_tag(producer_stage: int, mb: int, backward: bool) -> int:
 
 
 def _tag(tag: int) -> dict:
-    return {"tag": tag} if cluster.backend() == "gloo" else {}  # NCCL has no tags: order is FIFO
+    return {"tag": tag} if worker.backend() == "gloo" else {}  # NCCL has no tags: order is FIFO
 
 
 def _header(t: torch.Tensor) -> torch.Tensor:
     if t.dim() > _MAX_DIMS:
         raise ValueError(f"tensors of at most {_MAX_DIMS} dimensions can be sent (got {t.dim()})")
-    values = [_DTYPES.index(t.dtype), t.dim(), int(cluster.clock() * 1e9), 0, *t.shape]
+    values = [_DTYPES.index(t.dtype), t.dim(), int(worker.clock() * 1e9), 0, *t.shape]
     values += [0] * (HEADER_NUMEL - len(values))
-    return torch.tensor(values, dtype=torch.int64, device=cluster.device())
+    return torch.tensor(values, dtype=torch.int64, device=worker.device())
 
 
 class SendHandle:
@@ -153,7 +172,7 @@ def isend_tensor(t: torch.Tensor, dst: int, tag: int = 0, group=None,
     a single attempt so that a timeout there cannot break the default group (gloo closes the pair).
     ``header=False``: the payload alone; the receiver must post ``irecv_tensor(..., shape=,
     header=False)`` with the same shape and dtype."""
-    payload = t.detach().to(cluster.device()).contiguous()
+    payload = t.detach().to(worker.device()).contiguous()
     tensors = [_header(payload), payload] if header else [payload]
     what = f"send {tuple(payload.shape)} to rank {dst} (tag {tag})"
     start = time.perf_counter()
@@ -186,7 +205,7 @@ class RecvHandle:
             raise ValueError("a receive without header needs its shape and no emulated link "
                              "(the link delay needs the header's send time)")
         self.src, self.tag, self.group = src, tag, group
-        self._header = torch.empty(HEADER_NUMEL, dtype=torch.int64, device=cluster.device()) \
+        self._header = torch.empty(HEADER_NUMEL, dtype=torch.int64, device=worker.device()) \
             if header else None
         self._payload = self._payload_work = self._work = None
         start = time.perf_counter()
@@ -194,7 +213,7 @@ class RecvHandle:
             if header:
                 self._work = dist.irecv(self._header, src, group=group, **_tag(tag))
             if shape is not None:
-                self._payload = torch.empty(tuple(shape), dtype=dtype, device=cluster.device())
+                self._payload = torch.empty(tuple(shape), dtype=dtype, device=worker.device())
                 self._payload_work = dist.irecv(self._payload, src, group=group, **_tag(tag))
         except RuntimeError as exc:
             raise _failed(f"post recv from rank {src} (tag {tag})", src, exc, 0.0) from None
@@ -221,13 +240,13 @@ class RecvHandle:
         code, ndim, sent_ns = (int(v) for v in self._header[:3].tolist())
         shape = [int(v) for v in self._header[4:4 + ndim].tolist()]
         if self._payload is None:
-            self._payload = torch.empty(shape, dtype=_DTYPES[code], device=cluster.device())
+            self._payload = torch.empty(shape, dtype=_DTYPES[code], device=worker.device())
             self._payload_work = dist.irecv(self._payload, self.src, group=self.group,
                                             **_tag(self.tag))
         elif list(self._payload.shape) != shape or self._payload.dtype != _DTYPES[code]:
-            raise ClusterError(f"rank {cluster.rank()}: expected {tuple(self._payload.shape)} "
+            raise ClusterError(f"rank {worker.rank()}: expected {tuple(self._payload.shape)} "
                                f"{self._payload.dtype} from rank {self.src} (tag {self.tag}) but "
-                               f"the sender sent {tuple(shape)} {_DTYPES[code]}", rank=cluster.rank())
+                               f"the sender sent {tuple(shape)} {_DTYPES[code]}", rank=worker.rank())
         return sent_ns
 
 
@@ -250,9 +269,9 @@ def _apply_link_delay(src: int, sent_at: float, nbytes: int) -> None:
         return
     on_wire = max(sent_at, _link_free_at[src]) + _link.transfer_s(nbytes)
     _link_free_at[src] = on_wire
-    delay = on_wire + _link.latency_ms / 1e3 - cluster.clock()
+    delay = on_wire + _link.latency_ms / 1e3 - worker.clock()
     if delay > 0:
-        cluster.set_status(f"link delay from rank {src} ({delay * 1e3:.1f} ms)")
+        worker.set_status(f"link delay from rank {src} ({delay * 1e3:.1f} ms)")
         time.sleep(delay)
         _stats["link_delay_s"] += delay
 

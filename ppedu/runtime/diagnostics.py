@@ -7,20 +7,20 @@ import time
 
 import torch
 
-from ppedu.runtime import cluster, comm
+from ppedu.runtime import comm, worker
 
 
 def whoami() -> dict:
     """Rank, pid and backend of each worker."""
-    return {"rank": cluster.rank(), "world_size": cluster.world_size(), "pid": os.getpid(),
-            "backend": cluster.backend(), "device": str(cluster.device())}
+    return {"rank": worker.rank(), "world_size": worker.world_size(), "pid": os.getpid(),
+            "backend": worker.backend(), "device": str(worker.device())}
 
 
 def fail_on(rank: int, message: str = "deliberate failure") -> int:
     """Raise on one rank (the others return): the driver must name that rank."""
-    if cluster.rank() == rank:
+    if worker.rank() == rank:
         raise ValueError(f"{message} on rank {rank}")
-    return cluster.rank()
+    return worker.rank()
 
 
 def ring_exchange(seconds_before_send_on: dict | None = None, header: bool = True) -> float:
@@ -29,7 +29,7 @@ def ring_exchange(seconds_before_send_on: dict | None = None, header: bool = Tru
     ``seconds_before_send_on`` ({rank: seconds}) makes a rank dawdle, e.g. to be killed mid-job.
     ``header=False``: the payload alone, as the executor's pipeline messages travel.
     """
-    r, n = cluster.rank(), cluster.world_size()
+    r, n = worker.rank(), worker.world_size()
     time.sleep((seconds_before_send_on or {}).get(r, 0.0))
     # gloo completes a send only once the receiver has posted the matching recv, so post the send,
     # then receive, then wait for the send: blocking sends in a ring would deadlock.
@@ -47,15 +47,15 @@ def roundtrip(tensors: list[torch.Tensor], latency_ms: float = 0.0,
     comm.set_link_model(latency_ms, bandwidth_gbps)
     echoed, seconds = [], []
     for t in tensors:
-        start = cluster.clock()
-        if cluster.rank() in (0, 1):
-            peer = 1 - cluster.rank()
+        start = worker.clock()
+        if worker.rank() in (0, 1):
+            peer = 1 - worker.rank()
             incoming = comm.irecv_tensor(peer, shape=t.shape, dtype=t.dtype, header=header)
-            if cluster.rank() == 0:
+            if worker.rank() == 0:
                 comm.isend_tensor(t, 1, header=header).wait()
                 echoed.append(incoming.wait())
             else:
                 comm.isend_tensor(incoming.wait(), 0, header=header).wait()
-        seconds.append(cluster.clock() - start)
+        seconds.append(worker.clock() - start)
     comm.set_link_model()
     return {"echoed": echoed, "seconds": seconds, "stats": comm.stats()}

@@ -15,6 +15,7 @@ from typing import Callable
 
 from ppedu.runtime.worker import (_RANK, _exit_with_parent, _init_rank, cpu_cores, resolve_backend,
                                   where)
+from ppedu.errors import ClusterError
 
 
 def launched_by_torchrun() -> bool:
@@ -57,7 +58,6 @@ class TorchrunGroup:
         """The error to raise for a failed job: comm's ClusterError (it names this rank and the
         operation) or gloo's text, prefixed with the ranks the heartbeats say are gone: a
         barrier or a collective cannot say who left (a node killed between two steps)."""
-        from ppedu.errors import ClusterError
         gone = self._beats.silent() if self._beats is not None else []
         lost = f"{', '.join(where(r) for r in gone)} stopped answering; " if gone else ""
         if isinstance(exc, ClusterError):

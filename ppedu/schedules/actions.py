@@ -6,7 +6,9 @@ Zero Bubble, ``B`` = input gradient and ``W`` = weight gradient. DualPipeV also 
 forward of one micro-batch and the backward of another issued as one overlapped pair (torch's
 ``OVERLAP_F_B``). Nothing here runs anything: the same object is validated
 (``ppedu.schedules.validator``), simulated (``ppedu.schedules.simulator``), executed on real
-ranks (``ppedu.training.engine``) and drawn. The builders live in ``ppedu.schedules.builders``.
+ranks (``ppedu.training.engine``) and drawn. The builders live in ``ppedu.schedules.builders``,
+which imports this module (never the other way round); ``ppedu.schedules.build_schedule`` is
+``builders.build``.
 
 Placement says which rank runs which virtual stage. Rank ``r`` holds ``v`` model chunks:
   * ``loop`` (Megatron interleaving, torch's default): chunk ``c`` is stage ``c * p + r``;
@@ -166,15 +168,6 @@ class Schedule:
                   for i in range(lo, hi)]
         lines += ["  ..."] * (hi < len(actions))
         return "\n".join(lines)
-
-
-def build_schedule(name: str, p: int, m: int, v: int = 1, costs=None) -> Schedule:
-    """Build schedule ``name`` for ``p`` ranks, ``m`` micro-batches, ``v`` chunks per rank
-    (see ``ppedu.schedules.builders`` for each schedule's rules). ``costs``, a
-    ``ppedu.schedules.simulator.CostModel``, matters only to ``zb2``, whose order is chosen for
-    them (None: T_F = T_B = T_W, the paper's handcrafted ZB-H2)."""
-    from ppedu.schedules.builders import build
-    return build(name, p, m, v, costs)
 
 
 # ---- dependencies: shared by the validator and the simulator ----------------------------------

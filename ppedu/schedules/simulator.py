@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from ppedu.errors import UsageError, check_float
 from ppedu.schedules import compiled
 from ppedu.schedules.actions import Schedule, TaskKey, rank_tasks
+from ppedu.schedules.builders import build
 from ppedu.schedules.timeline import Event, Timeline
 
 Costs = float | Sequence[float]
@@ -272,8 +273,7 @@ def pp_step_time(compute_s: float, n: int, m: int = 1, latency_s: float = 0.0,
     """GPipe over ``n`` stages with ``m`` micro-batches, *simulated*: each stage's forward +
     backward of one micro-batch costs ``compute_s / (n m)``, each message ``latency_s`` +
     (``activation_bytes`` / m) / bandwidth. The bubble and the exposed messages fall out."""
-    from ppedu.schedules.actions import build_schedule
     per_action = compute_s / (2 * n * m)                 # t_f = t_b: GPipe's makespan only sees the sum
     costs = CostModel(t_f=per_action, t_b=per_action, latency_s=latency_s,
                       bandwidth_Bps=bandwidth_Bps, message_bytes=activation_bytes / m)
-    return simulate(build_schedule("gpipe", n, m), costs).makespan
+    return simulate(build("gpipe", n, m), costs).makespan

@@ -22,6 +22,7 @@ index of the iteration whose tokens it waited for, ``LAUNCH`` (it had just launc
 from __future__ import annotations
 
 from ppedu.schedules.timeline import Timeline
+from ppedu.serving.simulator import simulate_serving
 
 LAUNCH, IDLE = -1, -2
 
@@ -90,7 +91,6 @@ def predicted(requests, config, p: int, cost, result, draws: int = 3,
     """What the simulator predicts for a measured timed run ``result``: its throughput and
     bubble (and, given ``slo`` = (TTFT, TPOT) targets in seconds, its goodput), averaged over
     ``draws`` seeded draws of the run's measured overheads."""
-    from ppedu.serving.simulator import simulate_serving
     sims = [simulate_serving(requests, config, p, calibrated(cost, result.measured), jitter=result.jitter,
                              seed=seed) for seed in range(draws)]
     runs = [{**s.to_dict(), **(s.goodput(*slo) if slo else {})} for s in sims]

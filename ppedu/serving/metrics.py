@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ppedu.serving.scheduler import BatchingConfig, RequestState, Scheduler
+from ppedu.serving.planner import RequestState
+from ppedu.serving.scheduler import BatchingConfig, Scheduler
 from ppedu.schedules.theory import theory_decode_bubble
 from ppedu.schedules.timeline import Event, Timeline
 

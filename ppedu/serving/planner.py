@@ -1,4 +1,8 @@
-"""What one iteration of a slot carries: which requests, how many tokens each (``plan_iteration``).
+"""What one iteration of a slot carries: which requests, how many tokens each (``plan_iteration``),
+and what the driver knows about a request while it is served (``RequestState``).
+
+The scheduler (``ppedu.serving.scheduler``) owns the queues, slots and KV blocks and calls
+``plan_iteration`` with them; this module knows nothing of the scheduler.
 
 Sarathi-Serve's stall-free batching (Agrawal et al., OSDI'24, §4.2-4.3), with vLLM's paged KV
 cache (Kwon et al., SOSP'23, §4.5) underneath:
@@ -16,58 +20,99 @@ Without a token budget every request feeds its whole remaining prompt at once (n
 from __future__ import annotations
 
 import math
+from collections import deque
+from dataclasses import dataclass, field
 
-from ppedu.serving.scheduler import RequestState, Scheduler
+from ppedu.serving.blocks import BlockManager
+from ppedu.serving.workload import Request
 
 
-def plan_iteration(sched: Scheduler, slot: int, may_admit: bool, now: float) -> list[tuple[RequestState, int]]:
-    """[(request, tokens to feed)] for ``slot``'s next iteration, blocks allocated; [] if none."""
-    budget = sched.config.token_budget or math.inf
-    running = sched.running[slot]
-    plan: list[tuple[RequestState, int]] = []
-    preempted = sched.preemptions
+@dataclass
+class RequestState:
+    """What the driver knows about a request while it is served. Times count from the start."""
+    request: Request
+    slot: int = -1
+    fed: int = 0                              # tokens in its KV cache (= its next position)
+    generated: list[int] = field(default_factory=list)
+    admitted_s: float | None = None
+    first_token_s: float | None = None
+    finish_s: float | None = None
+    preemptions: int = 0
+
+    @property
+    def known(self) -> list[int]:
+        """Every token the model has seen or made: the prompt, then the generated tokens."""
+        return list(self.request.prompt) + self.generated
+
+    @property
+    def todo(self) -> int:
+        """Tokens still to feed before the next token can be sampled (1 while decoding)."""
+        return self.request.prompt_len + len(self.generated) - self.fed
+
+    @property
+    def decoding(self) -> bool:
+        """Past its prompt: feeds one token (its last) per iteration."""
+        return bool(self.generated) and self.todo == 1
+
+    @property
+    def done(self) -> bool:
+        return len(self.generated) >= self.request.output_len
+
+
+Plan = list[tuple[RequestState, int]]
+
+
+def plan_iteration(running: list[RequestState], waiting: deque[RequestState], blocks: BlockManager,
+                   config, slot: int, may_admit: bool, now: float) -> tuple[Plan, list[RequestState]]:
+    """([(request, tokens to feed)] for the next iteration of ``slot``, whose batch is
+    ``running``, with their blocks allocated ([] if none); the requests it preempted). Admitted
+    requests move from ``waiting`` to ``running``, preempted ones back to the front of
+    ``waiting``. ``config``: the scheduler's ``BatchingConfig`` (token budget, max batch)."""
+    budget = config.token_budget or math.inf
+    plan: Plan = []
+    preempted: list[RequestState] = []
     for state in sorted(running, key=lambda s: not s.decoding):     # decodes first (stable sort)
         n = min(state.todo, budget)
         if n <= 0 or not any(s is state for s in running):          # no budget left / preempted
             continue
-        while not sched.blocks.can_allocate(state.request.rid, state.fed + n):
+        while not blocks.can_allocate(state.request.rid, state.fed + n):
             victim = _newest_unplanned(running, plan)
-            _preempt(sched, slot, victim)
+            _preempt(running, waiting, blocks, victim)
+            preempted.append(victim)
             if victim is state:
                 break
         else:
-            sched.blocks.allocate(state.request.rid, state.fed + n)
+            blocks.allocate(state.request.rid, state.fed + n)
             plan.append((state, n))
             budget -= n
-    may_admit = may_admit and sched.preemptions == preempted        # memory is short: admit nobody
-    while may_admit and sched.waiting and len(running) < sched.config.max_batch and budget > 0:
-        state = sched.waiting[0]
+    may_admit = may_admit and not preempted                          # memory is short: admit nobody
+    while may_admit and waiting and len(running) < config.max_batch and budget > 0:
+        state = waiting[0]
         n = min(state.todo, budget)
-        if not sched.blocks.can_allocate(state.request.rid, n):    # FCFS: nobody overtakes
+        if not blocks.can_allocate(state.request.rid, n):           # FCFS: nobody overtakes
             break
-        sched.waiting.popleft()
+        waiting.popleft()
         state.slot, state.admitted_s = slot, now
         running.append(state)
-        sched.blocks.allocate(state.request.rid, n)
+        blocks.allocate(state.request.rid, n)
         plan.append((state, n))
         budget -= n
-    return plan
+    return plan, preempted
 
 
-def _newest_unplanned(running: list[RequestState], plan: list[tuple[RequestState, int]]) -> RequestState:
+def _newest_unplanned(running: list[RequestState], plan: Plan) -> RequestState:
     """The most recently admitted request of the slot that is not in the plan yet (vLLM preempts
     the lowest-priority one: the last to arrive)."""
     planned = {id(s) for s, _ in plan}
     return next(s for s in reversed(running) if id(s) not in planned)
 
 
-def _preempt(sched: Scheduler, slot: int, state: RequestState) -> None:
-    """Free ``state``'s blocks, drop its KV (stages free it with the next iteration), requeue it
-    first; its generated tokens stay and are recomputed as part of its prompt."""
-    sched.running[slot].remove(state)
-    sched.blocks.free(state.request.rid)
-    sched.to_release.append(state.request.rid)
+def _preempt(running: list[RequestState], waiting: deque[RequestState], blocks: BlockManager,
+             state: RequestState) -> None:
+    """Free ``state``'s blocks and requeue it first; its generated tokens stay and are
+    recomputed as part of its prompt."""
+    running.remove(state)
+    blocks.free(state.request.rid)
     state.fed, state.slot = 0, -1
     state.preemptions += 1
-    sched.preemptions += 1
-    sched.waiting.appendleft(state)
+    waiting.appendleft(state)

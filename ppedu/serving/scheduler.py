@@ -6,7 +6,6 @@ Pure Python, no ranks, no torch: the real pipe (``ppedu.serving.server``) and th
 
 Read top-down:
   BatchingConfig  policy, max batch, K batches in flight, token budget, KV blocks
-  RequestState    a request while served: tokens in its KV cache (``fed``), tokens generated
   Iteration       one pass of one batch through all p stages: a chunk of tokens per request
   Scheduler       arrivals -> waiting queue -> K slots; ``schedule(slot, now)`` / ``complete(...)``
 
@@ -18,7 +17,8 @@ The three policies only differ in *when a waiting request may join a slot's batc
   continuous  (Orca's iteration-level scheduling, vLLM's continuous batching) before *every*
               iteration: finished requests have left, waiting ones join up to ``max_batch``.
 
-An iteration's tokens (``ppedu.serving.planner``): every running decode first (one token each),
+An iteration's tokens (``ppedu.serving.planner``, which also holds ``RequestState``: a request
+while served): every running decode first (one token each),
 then prompt chunks up to ``token_budget`` tokens in all (Sarathi-Serve's stall-free batching;
 no budget: whole prompts), each request's KV growing block by block (vLLM's paged KV cache:
 out of blocks, the newest request of the batch is preempted and later recomputed).
@@ -32,10 +32,11 @@ its next iteration needs the tokens its last one produced (autoregression).
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ppedu.errors import UsageError, check_choice, check_float, check_int
 from ppedu.serving.blocks import BlockManager, blocks_for
+from ppedu.serving.planner import RequestState, plan_iteration
 from ppedu.serving.workload import Request
 
 POLICIES = ("static", "dynamic", "continuous")
@@ -56,7 +57,7 @@ class BatchingConfig:
     def __post_init__(self):
         check_choice("policy", self.policy, POLICIES)
         check_int("max_batch", self.max_batch, 1, 4096)
-        check_int("inflight", self.inflight, 1, 64)
+        check_int("inflight", self.inflight, 1, 64)   # at most p, once p is known: check_pipeline
         check_float("max_queue_delay_s", self.max_queue_delay_s, 0.0, 3600.0)
         if self.token_budget is not None:   # every running decode must fit: no decode ever stalls
             check_int("token_budget", self.token_budget, self.max_batch, 1 << 20)
@@ -65,36 +66,25 @@ class BatchingConfig:
         check_int("block_size", self.block_size, 1, 4096)
 
 
-@dataclass
-class RequestState:
-    """What the driver knows about a request while it is served. Times count from the start."""
-    request: Request
-    slot: int = -1
-    fed: int = 0                              # tokens in its KV cache (= its next position)
-    generated: list[int] = field(default_factory=list)
-    admitted_s: float | None = None
-    first_token_s: float | None = None
-    finish_s: float | None = None
-    preemptions: int = 0
+def check_pipeline(requests: list[Request], config: BatchingConfig, p: int, inflight_name: str = "inflight") -> None:
+    """What ``config`` needs of a p-stage pipeline and of ``requests``, checked by each entry point
+    before any rank starts. K <= p: a slot's next iteration needs the tokens of its last one, so
+    at most one iteration per stage can be in flight."""
+    check_int(inflight_name, config.inflight, 1, p)
+    kv_blocks(requests, config)
 
-    @property
-    def known(self) -> list[int]:
-        """Every token the model has seen or made: the prompt, then the generated tokens."""
-        return list(self.request.prompt) + self.generated
 
-    @property
-    def todo(self) -> int:
-        """Tokens still to feed before the next token can be sampled (1 while decoding)."""
-        return self.request.prompt_len + len(self.generated) - self.fed
-
-    @property
-    def decoding(self) -> bool:
-        """Past its prompt: feeds one token (its last) per iteration."""
-        return bool(self.generated) and self.todo == 1
-
-    @property
-    def done(self) -> bool:
-        return len(self.generated) >= self.request.output_len
+def kv_blocks(requests: list[Request], config: BatchingConfig) -> int:
+    """KV blocks per stage: ``config.kv_blocks``, which must hold the longest request on its own,
+    or (None) as many as the whole workload could need."""
+    if not requests:
+        raise UsageError("requests must hold at least one request (got none)")
+    longest = blocks_for(max(r.prompt_len + r.output_len for r in requests), config.block_size)
+    if config.kv_blocks is not None and config.kv_blocks < longest:
+        raise UsageError(f"kv_blocks must be at least {longest}, the blocks of the longest request "
+                         f"(got {config.kv_blocks})")
+    return config.kv_blocks or sum(blocks_for(r.prompt_len + r.output_len, config.block_size)
+                                   for r in requests)
 
 
 @dataclass
@@ -135,13 +125,7 @@ class Scheduler:
             raise UsageError("request ids must be unique")
         self.config = config
         self.max_len = max_len or max(r.prompt_len + r.output_len for r in requests)
-        longest = blocks_for(max(r.prompt_len + r.output_len for r in requests), config.block_size)
-        if config.kv_blocks is not None and config.kv_blocks < longest:
-            raise UsageError(f"kv_blocks must be at least {longest}, the blocks of the longest request "
-                             f"(got {config.kv_blocks})")
-        n_blocks = config.kv_blocks or sum(blocks_for(r.prompt_len + r.output_len, config.block_size)
-                                           for r in requests)
-        self.blocks = BlockManager(n_blocks, config.block_size)
+        self.blocks = BlockManager(kv_blocks(requests, config), config.block_size)
         self.pending = deque(sorted(requests, key=lambda r: (r.arrival_s, r.rid)))   # not arrived
         self.waiting: deque[RequestState] = deque()          # arrived, not in a batch yet
         self.running: list[list[RequestState]] = [[] for _ in range(config.inflight)]
@@ -189,12 +173,14 @@ class Scheduler:
     # -- schedule: who runs, how many tokens each -------------------------------------------------
     def schedule(self, slot: int, now: float) -> Iteration | None:
         """Form the next iteration of ``slot`` (which must be free), or None if it has no work."""
-        from ppedu.serving.planner import plan_iteration
         if self.in_flight[slot]:
             raise UsageError(f"slot {slot} already has an iteration in the pipeline")
         self.poll(now)
         may_admit = self.config.policy == "continuous" or (not self.running[slot] and self._batch_ready(now))
-        plan = plan_iteration(self, slot, may_admit, now)
+        plan, preempted = plan_iteration(self.running[slot], self.waiting, self.blocks, self.config,
+                                         slot, may_admit, now)
+        self.preemptions += len(preempted)
+        self.to_release += [s.request.rid for s in preempted]   # stages free their KV next iteration
         if not plan:
             return None
         chunks = [s.known[s.fed:s.fed + n] for s, n in plan]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import astuple
+from dataclasses import astuple, dataclass
 from functools import lru_cache
 
 import torch
@@ -31,7 +31,7 @@ from ppedu.errors import UsageError, check_choice, check_int
 from ppedu.model.gpt import GPT, GPTConfig, split_into_stages
 from ppedu.model.kvcache import greedy_generate
 from ppedu.model.partition import partition
-from ppedu.runtime import cluster, comm
+from ppedu.runtime import cluster, comm, worker
 from ppedu.schedules.timeline import Timeline
 from ppedu.serving.blocks import BlockManager
 from ppedu.serving.calibrate import (IDLE, LAUNCH, fit_step_cost, measured_overheads, overhead_samples,
@@ -39,12 +39,12 @@ from ppedu.serving.calibrate import (IDLE, LAUNCH, fit_step_cost, measured_overh
 from ppedu.serving.cost import ServingCost
 from ppedu.serving.driver import drive
 from ppedu.serving.metrics import ServingResult, slot_event
-from ppedu.serving.scheduler import BatchingConfig, Iteration, Scheduler
+from ppedu.serving.scheduler import BatchingConfig, Iteration, Scheduler, check_pipeline
 from ppedu.serving.stage import StageServer, serve_stage
 from ppedu.serving.wire import HEARTBEAT, STOP, TAG_WORK, Wire
 from ppedu.serving.workload import Request
+from ppedu.model.workloads import WORKLOADS
 
-WORKLOADS = ("model", "timed")
 HEARTBEAT_SHARE = 0.25               # idle stages hear from rank 0 every quarter of their recv timeout
 
 
@@ -57,9 +57,7 @@ def serve(requests: list[Request], config: BatchingConfig, p: int, workload: str
     ``group`` defaults to ``ppedu.runtime.cluster.connect(p)`` (a warm local cluster, or torchrun's ranks).
     """
     check_int("p", p, 1, 64)
-    if not requests:
-        raise UsageError("requests must hold at least one request (got none)")
-    check_int("inflight", config.inflight, 1, p)
+    check_pipeline(requests, config, p)
     check_choice("workload", workload, WORKLOADS)
     cost = cost or ServingCost()
     longest = max(r.prompt_len + r.output_len for r in requests)
@@ -69,27 +67,25 @@ def serve(requests: list[Request], config: BatchingConfig, p: int, workload: str
                          f"(got {longest})")
     if p > model_config.n_layer:
         raise UsageError(f"p must be at most n_layer={model_config.n_layer} (got {p})")
-    Scheduler(requests, config, model_config.block_size)        # bad KV settings fail here, not on a rank
     group = group or cluster.connect(p)
     if group.world_size != p:
         raise UsageError(f"p must equal the cluster's world_size={group.world_size} (got {p})")
     outs = group.run(serve_job, requests, config, workload, cost, model_config)
-    t0 = outs[0]["t0"]
+    t0, sched, follows = outs[0].t0, outs[0].sched, outs[0].follows
     timeline = Timeline([slot_event(r, kind, slot, start - t0, end - t0)
-                         for r, out in enumerate(outs) for kind, slot, start, end in out["events"]], p)
-    sched = outs[0]["sched"]
-    late = [x for o in outs for x in o["late_s"]]
-    jitter = {**overhead_samples(timeline, outs[0]["follows"]), "late": late}
+                         for r, out in enumerate(outs) for kind, slot, start, end in out.events], p)
+    late = [x for o in outs for x in o.late_s]
+    jitter = {**overhead_samples(timeline, follows), "late": late}
     match = None
     if check_tokens and getattr(group, "is_driver", True):
         match = all(s.generated == reference_tokens(model_config, s.request.prompt, s.request.output_len)
                     for s in sched.states.values())
     return ServingResult.of(sched, p=p, source=workload, timeline=timeline, tokens_match_reference=match,
-                            overran_steps=sum(o["overran"] for o in outs),
-                            measured={**measured_overheads(timeline, outs[0]["follows"]),
+                            overran_steps=sum(o.overran for o in outs),
+                            measured={**measured_overheads(timeline, follows),
                                       **fit_step_cost(timeline, sched.iteration_tokens),
                                       "late_s": trimmed_mean(late),
-                                      "kv_stage_peak_blocks": [o["kv_peak"] for o in outs]},
+                                      "kv_stage_peak_blocks": [o.kv_peak for o in outs]},
                             extra={"cost": cost.to_dict() if workload == "timed" else None},
                             jitter=jitter)
 
@@ -125,27 +121,39 @@ def _reference_model(config: tuple) -> GPT:
 
 
 def serve_job(requests: list[Request], config: BatchingConfig, workload: str, cost: ServingCost,
-              model_config: GPTConfig) -> dict:
+              model_config: GPTConfig) -> StageReport:
     """Every rank runs this: rank 0 drives (and computes stage 0), the others serve their stage."""
-    r, p = cluster.rank(), cluster.world_size()
+    r, p = worker.rank(), worker.world_size()
     stage = split_into_stages(GPT(model_config), partition(model_config, p).boundaries)[r].eval()
     sched = Scheduler(requests, config, model_config.block_size)     # every rank: the same block count
     server = StageServer(stage, workload, cost, BlockManager(sched.blocks.n_blocks, config.block_size))
     server.warm_up(list(requests[0].prompt))
     wire = Wire.for_run(requests, config, model_config.n_embd)
     comm.barrier()
-    t0 = cluster.clock()                      # rank 0's t0 becomes time zero of the whole run
-    out: dict = {}
+    t0 = worker.clock()                      # rank 0's t0 becomes time zero of the whole run
+    follows: list[int] = []
     if r == 0:
         pipe = RankPipe(server, wire, p, t0)
         drive(sched, pipe)
         pipe.close(sched.issued)
-        out = {"sched": sched, "follows": pipe.follows}
+        follows = pipe.follows
     else:
         serve_stage(server, wire, r, p)
     server.wait_sends()
-    return {**out, "t0": t0, "events": server.events, "overran": server.overran, "late_s": server.late_s,
-            "kv_peak": server.blocks.peak_used}
+    return StageReport(t0, server.events, server.overran, server.late_s, server.blocks.peak_used,
+                       sched if r == 0 else None, follows)
+
+
+@dataclass
+class StageReport:
+    """What one rank of a serving run returns (picklable: it crosses the process boundary)."""
+    t0: float                    # when this rank started serving, on the shared clock (rank 0's: time zero)
+    events: list[tuple]          # (kind, slot, start, end)
+    overran: int                 # timed steps whose real compute took longer than their price
+    late_s: list[float]          # how late each timed step ended
+    kv_peak: int                 # KV blocks in use at the peak
+    sched: Scheduler | None      # rank 0: the scheduler, with every request's tokens and times
+    follows: list[int]           # rank 0, per launch: what came right before (ppedu.serving.calibrate)
 
 
 class RankPipe:
@@ -166,7 +174,7 @@ class RankPipe:
         return len(self.queue)
 
     def now(self) -> float:
-        return cluster.clock() - self.t0
+        return worker.clock() - self.t0
 
     def launch(self, it: Iteration) -> None:
         self.follows.append(self._previous)
@@ -192,7 +200,7 @@ class RankPipe:
 
     def idle_until(self, t: float) -> None:
         self._previous = IDLE
-        heartbeat_s = HEARTBEAT_SHARE * cluster.op_timeout_s()
+        heartbeat_s = HEARTBEAT_SHARE * worker.op_timeout_s()
         time.sleep(max(0.0, min(t - self.now(), heartbeat_s / 4)))
         if self.p > 1 and time.perf_counter() - self.last_message > heartbeat_s:
             self.server.send(self.wire.control(HEARTBEAT), 1, TAG_WORK, len(self.follows))

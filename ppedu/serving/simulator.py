@@ -23,7 +23,7 @@ from ppedu.errors import check_int
 from ppedu.serving.cost import ServingCost
 from ppedu.serving.driver import drive
 from ppedu.serving.metrics import ServingResult, slot_event
-from ppedu.serving.scheduler import BatchingConfig, Iteration, Scheduler
+from ppedu.serving.scheduler import BatchingConfig, Iteration, Scheduler, check_pipeline
 from ppedu.schedules.timeline import Event, Timeline
 from ppedu.serving.workload import Request
 
@@ -83,7 +83,7 @@ def simulate_serving(requests: list[Request], config: BatchingConfig, p: int,
     """Serve ``requests`` on a simulated p-stage pipeline; same metrics as a measured run.
     ``jitter``: measured overhead samples to draw from, with ``seed`` (see SimPipe)."""
     check_int("p", p, 1, 1024)
-    check_int("inflight", config.inflight, 1, p)
+    check_pipeline(requests, config, p)
     cost = cost or ServingCost()
     sched = Scheduler(requests, config, max_len)
     pipe = SimPipe(p, cost, jitter, seed)

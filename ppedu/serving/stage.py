@@ -18,7 +18,7 @@ import time
 import torch
 
 from ppedu.model.kvcache import KVCache
-from ppedu.runtime import cluster, comm
+from ppedu.runtime import comm, worker
 from ppedu.serving.blocks import BlockManager
 from ppedu.serving.cost import ServingCost
 from ppedu.serving.paged import BlockPool, PagedKVCache
@@ -50,7 +50,7 @@ class StageServer:
     def step(self, it: Iteration, x: torch.Tensor) -> torch.Tensor:
         """Run this stage for one iteration: (N,) ids or (N, C) activations in; activations out,
         or token ids (R,) on the last stage."""
-        start = cluster.clock()
+        start = worker.clock()
         for rid in it.released:                                   # finished / preempted: free
             self.caches.pop(rid, None)
             self.blocks.free(rid)
@@ -63,12 +63,12 @@ class StageServer:
         if self.stage.is_last:
             y = y.argmax(dim=-1)                                  # greedy: (R,) next tokens
         if self.workload == "timed":                              # pad to the step's fixed length
-            left = start + self.cost.step_s(it.tokens) - cluster.clock()
+            left = start + self.cost.step_s(it.tokens) - worker.clock()
             if left > 0:
                 time.sleep(left)                                  # wakes up a little late
             else:
                 self.overran += 1
-        end = cluster.clock()
+        end = worker.clock()
         if self.workload == "timed":
             self.late_s.append(end - start - self.cost.step_s(it.tokens))
         self.events.append((it.kind, it.slot, start, end))

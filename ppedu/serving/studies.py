@@ -29,7 +29,7 @@ def run(requests: list[Request], config: BatchingConfig, p: int, cost: ServingCo
     if simulate:
         result = simulate_serving(requests, config, p, cost)
         return {**result.to_dict(), **(result.goodput(*slo) if slo else {}), "_result": result}
-    from ppedu.serving.server import serve
+    from ppedu.serving.server import serve  # torch: simulated studies run without it
     result = serve(requests, config, p, workload="timed", cost=cost, group=group)
     sim = predicted(requests, config, p, cost, result, slo=slo)
     return {**result.to_dict(), **(result.goodput(*slo) if slo else {}), "_result": result,

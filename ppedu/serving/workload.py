@@ -83,7 +83,7 @@ def make_workload(n_requests: int, rate: float | None = None, output_len: int = 
     check_int("seed", seed, 0)
     check_float("sigma", sigma, 0.0, 4.0)
     if tokens is None:
-        from ppedu.model.corpus import corpus_tokens
+        from ppedu.model.corpus import corpus_tokens  # torch: the scheduler and simulator run without it
         tokens = corpus_tokens()
     tokens = tokens.tolist() if hasattr(tokens, "tolist") else list(tokens)
     if len(tokens) < max_len:

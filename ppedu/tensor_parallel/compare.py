@@ -24,12 +24,14 @@ import sys
 
 import torch
 
-from ppedu.runtime import cluster, comm
+from ppedu.runtime import cluster, comm, worker
 from ppedu.errors import UsageError, check_int
 from ppedu.model.gpt import GPT, GPTConfig
 from ppedu.model.memory import SavedTensorMeter
 from ppedu.model.partition import uniform_bounds
 from ppedu.tensor_parallel.layers import TPGPT, init_parallel_groups
+from ppedu.model.corpus import get_batch
+from ppedu.schedules.simulator import allreduce_time, pp_step_time, tp_step_time
 
 
 def check_setup(config: GPTConfig, tp: int, pp: int, batch: int, microbatches: int = 1) -> None:
@@ -81,13 +83,12 @@ def mesh_step_job(config: GPTConfig, tp: int, pp: int, batch: int = 8, seq: int 
                   latency_ms: float = 0.0, bandwidth_gbps: float = math.inf, repeats: int = 3,
                   return_grads: bool = False, data_seed: int = 0) -> dict:
     """``repeats`` measured steps (after one warm-up) of a tp x pp mesh; counters of this rank per step."""
-    from ppedu.model.corpus import get_batch
     check_setup(config, tp, pp, batch, microbatches)
     groups = init_parallel_groups(tp, pp)
     start, end = uniform_bounds(config.n_layer, pp)[groups.pp_rank]
     stage = TPGPT(GPT(config), groups.tp_group, start, end, first=groups.pp_rank == 0,
-                  last=groups.pp_rank == pp - 1).to(cluster.device())
-    x, y = (t.to(cluster.device()) for t in get_batch(batch, seq, data_seed))
+                  last=groups.pp_rank == pp - 1).to(worker.device())
+    x, y = (t.to(worker.device()) for t in get_batch(batch, seq, data_seed))
     steps = []
     comm.set_link_model(latency_ms, bandwidth_gbps)
     try:
@@ -96,22 +97,21 @@ def mesh_step_job(config: GPTConfig, tp: int, pp: int, batch: int = 8, seq: int 
             comm.barrier()
             comm.reset_stats()
             meter = SavedTensorMeter(exclude=stage.parameters())  # the executor's measurement too
-            t0 = cluster.clock()
+            t0 = worker.clock()
             with meter:
                 loss = pipeline_step(stage, groups, x, y, microbatches)
-            t1 = cluster.clock()
+            t1 = worker.clock()
             s = comm.stats()
-            ar = s["collectives"].get("all_reduce", {"calls": 0, "bytes": 0})
+            ar = s.collectives.get("all_reduce", {"calls": 0, "bytes": 0})
             if i:
                 steps.append({"t0": t0, "t1": t1, "loss": loss, "all_reduces": ar["calls"],
                               "all_reduce_bytes": ar["bytes"],
-                              "p2p_messages": sum(v["messages"] for v in s["sent"].values()),
-                              "p2p_bytes": sum(v["bytes"] for v in s["sent"].values()),
-                              "comm_s": s["wait_s"] + s["link_delay_s"], "link_delay_s": s["link_delay_s"],
+                              "p2p_messages": s.messages_sent, "p2p_bytes": s.bytes_sent,
+                              "comm_s": s.wait_s + s.link_delay_s, "link_delay_s": s.link_delay_s,
                               "activation_bytes": meter.peak_bytes})
     finally:
         comm.set_link_model()
-    out = {"rank": cluster.rank(), "tp_rank": groups.tp_rank, "pp_rank": groups.pp_rank, "steps": steps,
+    out = {"rank": worker.rank(), "tp_rank": groups.tp_rank, "pp_rank": groups.pp_rank, "steps": steps,
            "param_bytes": sum(p.numel() * p.element_size() for p in stage.parameters())}
     if return_grads:
         out["grads"] = {n: p.grad.cpu() for n, p in stage.named_parameters()}
@@ -120,17 +120,16 @@ def mesh_step_job(config: GPTConfig, tp: int, pp: int, batch: int = 8, seq: int 
 
 def reference_step_job(config: GPTConfig, batch: int = 8, seq: int = 64, repeats: int = 3) -> float | None:
     """Rank 0 times forward+backward of the whole model alone (the compute the mesh splits)."""
-    from ppedu.model.corpus import get_batch
-    if cluster.rank() != 0:
+    if worker.rank() != 0:
         return None
-    model = GPT(config).to(cluster.device())
-    x, y = (t.to(cluster.device()) for t in get_batch(batch, seq))
+    model = GPT(config).to(worker.device())
+    x, y = (t.to(worker.device()) for t in get_batch(batch, seq))
     best = math.inf
     for i in range(repeats + 1):
-        t0 = cluster.clock()
+        t0 = worker.clock()
         model(x, y)[1].backward()
         if i:
-            best = min(best, cluster.clock() - t0)
+            best = min(best, worker.clock() - t0)
     return best
 
 
@@ -171,7 +170,6 @@ def predict_comm_time(config: GPTConfig, n: int, latency_ms: float = 0.0, bandwi
     other sends overlap compute as long as a transfer is shorter than a stage's compute.
     ``latency_terms``: how many latencies the critical path pays (the slope in alpha).
     """
-    from ppedu.schedules.simulator import allreduce_time
     P, m, L = batch * seq * config.n_embd * bytes_per_element, microbatches, config.n_layer
     lat, bw = latency_ms / 1e3, bandwidth_gbps * 1e9
     wire = int(2 * (n - 1) / n * P)                      # per rank per all-reduce, as comm counts it
@@ -193,7 +191,6 @@ def predict_step_time(config: GPTConfig, n: int, compute_s: float, latency_ms: f
     TP splits every layer: compute_s / n. PP (GPipe, m micro-batches) runs (m + n - 1) slots of
     compute_s / (n m) each: the bubble. Replicated embeddings/head under TP are ignored (small here).
     """
-    from ppedu.schedules.simulator import pp_step_time, tp_step_time
     P = batch * seq * config.n_embd * 4                  # bytes of one b x s x h activation
     lat, bw = latency_ms / 1e3, bandwidth_gbps * 1e9
     return {"tp": tp_step_time(compute_s, config.n_layer, n, lat, P, bw),

@@ -29,9 +29,10 @@ import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ppedu.runtime import cluster, comm
+from ppedu.runtime import comm, worker
 from ppedu.errors import UsageError
 from ppedu.model.gpt import GPT, GPTConfig, causal_attention
+from ppedu.model.corpus import get_batch
 
 
 # --------------------------------------------------------------------------------------------------
@@ -261,7 +262,7 @@ _GROUPS: dict[tuple[int, int, int], ParallelGroups] = {}
 
 def init_parallel_groups(tp: int, pp: int) -> ParallelGroups:
     """Build (once per warm worker) the TP and PP groups of a tp x pp mesh; call on every rank."""
-    n, rank = cluster.world_size(), cluster.rank()
+    n, rank = worker.world_size(), worker.rank()
     check_mesh(n, tp, pp)
     key = (n, tp, pp)
     if key not in _GROUPS:
@@ -285,9 +286,8 @@ def tp_step_job(config: GPTConfig, tp: int, batch: int = 4, seq: int = 16, data_
     With more ranks than ``tp`` the other ranks form further TP groups that compute the same step
     (replicas), so tp=1, 2 and 4 all run on one warm 4-rank cluster. Grads are this rank's shards.
     """
-    from ppedu.model.corpus import get_batch
-    groups = init_parallel_groups(tp, cluster.world_size() // tp)
-    dev = cluster.device()
+    groups = init_parallel_groups(tp, worker.world_size() // tp)
+    dev = worker.device()
     model = TPGPT(GPT(config), groups.tp_group).to(dev)
     x, y = (t.to(dev) for t in get_batch(batch, seq, data_seed))
     comm.reset_stats()
@@ -296,4 +296,4 @@ def tp_step_job(config: GPTConfig, tp: int, batch: int = 4, seq: int = 16, data_
     loss.backward()
     return {"tp_rank": groups.tp_rank, "loss": loss.item(), "logits": logits.detach().cpu(),
             "grads": {n: p.grad.cpu() for n, p in model.named_parameters()},
-            "all_reduces": comm.stats()["collectives"].get("all_reduce", {}).get("calls", 0)}
+            "all_reduces": comm.stats().collectives.get("all_reduce", {}).get("calls", 0)}

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from ppedu.schedules import shared_cpu
 from ppedu.schedules.actions import rank_tasks
 from ppedu.schedules.simulator import CostModel, simulate
-from ppedu.schedules.timeline import Timeline
+from ppedu.schedules.timeline import Event, Timeline
 
 KINDS = ("F", "B", "W")
 
@@ -146,32 +146,23 @@ def breakdown(timeline: Timeline, cal: Calibration) -> list[dict]:
     return rows
 
 
-def replay_errors(timelines: list[Timeline], schedule, base: CostModel, fallback_message_s: float,
-                  cpu_s: list[list[float | None]] | None = None) -> list[float]:
-    """Each measured step replayed from its own calibration: simulated makespan / measured - 1.
-    Per step, so that a step slowed down by a neighbour on a shared CPU is compared with its own
-    parts, not with the average step. Given each step's per-rank CPU seconds ``cpu_s`` (ranks
-    computing on the CPU; None on a GPU), the replay shares the cores the ranks
-    measurably had (``replay_shared``): fewer than p when p > cores or other programs ran; with
-    a core per rank it is the plain simulation."""
-    return [error for error, _ in _replays(timelines, schedule, base, fallback_message_s, cpu_s)]
+@dataclass
+class Replay:
+    """One measured step replayed from its own parts: the simulated timeline, simulated /
+    measured makespan - 1, and the cores the ranks had (None: not measured, a GPU or sleeping ranks)."""
+    timeline: Timeline
+    error: float
+    cores: float | None
 
 
-def replay_median(timelines: list[Timeline], schedule, base: CostModel, fallback_message_s: float,
-                  cpu_s: list[list[float | None]] | None = None) -> tuple[float, float]:
-    """The median of ``replay_errors`` and, when the CPU seconds were measured, the median of the
-    steps' ``effective_cores`` (else 0)."""
-    rows = _replays(timelines, schedule, base, fallback_message_s, cpu_s)
-    errors = sorted(error for error, _ in rows)
-    shared = sorted(cores for _, cores in rows if cores is not None)
-    return (errors[len(errors) // 2] if errors else 0.0,
-            shared[len(shared) // 2] if shared else 0.0)
-
-
-def _replays(timelines: list[Timeline], schedule, base: CostModel, fallback_message_s: float,
-             cpu_s: list[list[float | None]] | None) -> list[tuple[float, float | None]]:
-    """Per step with a makespan: (replay error, the cores the ranks had, or None when the CPU
-    seconds were not measured). Each step's cores are found once (a bisection over its timeline)."""
+def replays(timelines: list[Timeline], schedule, base: CostModel, fallback_message_s: float,
+            cpu_s: list[list[float | None]] | None = None) -> list[Replay]:
+    """Each measured step (with a makespan) replayed from its own calibration. Per step, so that
+    a step slowed down by a neighbour on a shared CPU is compared with its own parts, not with
+    the average step. Given each step's per-rank CPU seconds ``cpu_s`` (ranks computing on the
+    CPU), the replay shares the cores the ranks measurably had (``replay_shared``, each step's
+    cores found once by a bisection): fewer than p when p > cores or other programs ran; without
+    them (a GPU, or ranks that sleep) it is the plain simulation of the step's calibrated costs."""
     rows = []
     for i, tl in enumerate(timelines):
         if tl.makespan <= 0:
@@ -180,12 +171,24 @@ def _replays(timelines: list[Timeline], schedule, base: CostModel, fallback_mess
         cores = effective_cores(tl, cpu_s[i]) if _measured(cpu_s, i) else None
         if cores is not None:
             message = cal.message_s if cal.message_samples else fallback_message_s
-            makespan = replay_shared(tl, schedule, message, cores)
+            simulated = replay_shared(tl, schedule, message, cores)
         else:
             costs = calibrated_costs(base, cal, schedule.v, schedule.split_backward, fallback_message_s)
-            makespan = simulate(schedule, costs).makespan
-        rows.append((makespan / tl.makespan - 1, cores))
+            simulated = simulate(schedule, costs).timeline
+        rows.append(Replay(simulated, simulated.makespan / tl.makespan - 1, cores))
     return rows
+
+
+def replay_errors(timelines: list[Timeline], schedule, base: CostModel, fallback_message_s: float,
+                  cpu_s: list[list[float | None]] | None = None) -> list[float]:
+    """The errors of ``replays``: simulated makespan / measured - 1, per step."""
+    return [r.error for r in replays(timelines, schedule, base, fallback_message_s, cpu_s)]
+
+
+def median(values: list[float]) -> float:
+    """The middle value (the upper one of an even count), 0 for none."""
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2] if ordered else 0.0
 
 
 def _measured(cpu_s: list[list[float | None]] | None, step: int) -> bool:
@@ -214,8 +217,8 @@ def effective_cores(timeline: Timeline, cpu_s: list[float]) -> float:
     return (low + high) / 2
 
 
-def replay_shared(timeline: Timeline, schedule, message_s: float, cores: float) -> float:
-    """The simulated makespan of ``timeline``'s step on ``cores`` shared cores: each action costs
+def replay_shared(timeline: Timeline, schedule, message_s: float, cores: float) -> Timeline:
+    """The simulated timeline of ``timeline``'s step on ``cores`` shared cores: each action costs
     its rank's mean work for its kind (CPU seconds of compute + the overhead before it, read
     off the timeline with ``cores``), messages ``message_s``; see ``shared_cpu.replay``."""
     profile = shared_cpu.busy_profile(timeline)
@@ -232,4 +235,5 @@ def replay_shared(timeline: Timeline, schedule, message_s: float, cores: float) 
                              lambda r, key: mean.get((r, key[0]), 0.0),
                              lambda r, dep: 0.0 if schedule.place_of(dep[1])[0] == r else message_s,
                              cores)
-    return max((end for _, _, end in done.values()), default=0.0)
+    return Timeline([Event(r, kind, mb, schedule.place_of(stage)[1], start, end)
+                     for (kind, stage, mb), (r, start, end) in done.items()], schedule.p)

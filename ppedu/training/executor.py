@@ -25,9 +25,30 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ppedu.runtime import cluster, comm
-from ppedu.schedules.actions import Action, Schedule, build_schedule
+from ppedu.model.corpus import get_batch
+from ppedu.model.gpt import set_recompute, split_into_stages
+from ppedu.model.memory import activation_meter
+from ppedu.runtime import comm, worker
+from ppedu.runtime.comm import CommStats
+from ppedu.schedules.actions import Action, Schedule
 from ppedu.training.stages import ModelStage, TimedStage
+
+
+@dataclass
+class RankReport:
+    """What one rank returns from one step (picklable: it crosses the process boundary)."""
+    rank: int
+    t0: float                        # the step's start and end on the shared clock
+    t_end: float
+    events: list[tuple]              # (kind, mb, chunk, start, end), kind F/B/W or recv
+    loss: float | None               # on the rank holding the last stage (model workload)
+    peak_activation_bytes: int
+    activation_memory_method: str    # cuda_allocator, saved_tensor_hooks or held_tensors
+    grads: dict                      # step 0 with check_grads: parameter name -> gradient
+    comm: CommStats
+    hop_latency_s: float             # measured on step 0 (ranks 0 and 1), else 0
+    cpu_s: float | None              # CPU seconds of this rank's thread over its actions (None: GPU)
+    step_cpu_s: float
 
 
 @dataclass
@@ -44,23 +65,14 @@ class RankState:
 _STATE: dict[str, RankState] = {}
 
 
-def schedule_of(cfg) -> Schedule:
-    """The schedule every rank runs (and the driver simulates): ``zb2`` is ordered for the timed
-    workload's costs; the model workload's are unknown before it runs (T_F = T_B = T_W)."""
-    costs = cfg.cost_model() if cfg.workload == "timed" else None
-    return build_schedule(cfg.schedule, cfg.p, cfg.m, cfg.v, costs)
-
-
 def _build_state(cfg) -> RankState:
-    from ppedu.model.corpus import get_batch
-    from ppedu.model.gpt import set_recompute, split_into_stages
-    schedule = schedule_of(cfg)
+    schedule = cfg.built_schedule   # built once, on the driver, and shipped with the config
     state = RankState(cfg, schedule)
     if cfg.workload == "model":
         config = cfg.model_config()
         modules = [set_recompute(mod, cfg.recompute) for mod in split_into_stages(config, cfg.stage_boundaries())]
-        r = cluster.rank()
-        state.stages = {s: modules[s].to(cluster.device()) for s in range(schedule.num_stages)
+        r = worker.rank()
+        state.stages = {s: modules[s].to(worker.device()) for s in range(schedule.num_stages)
                         if schedule.place_of(s)[0] == r}
         params = [q for mod in state.stages.values() for q in mod.parameters()]
         state.optimizer = torch.optim.SGD(params, lr=cfg.lr) if params else None
@@ -74,7 +86,7 @@ class StepRunner:
 
     def __init__(self, state: RankState):
         self.state, self.cfg, self.schedule = state, state.cfg, state.schedule
-        self.rank = cluster.rank()
+        self.rank = worker.rank()
         self.last_stage = self.schedule.num_stages - 1
         self.split = self.schedule.weight_split(self.rank)  # (chunk, mb) with a separate W
         self.work = TimedStage(self.cfg, self.schedule.v) if self.cfg.workload == "timed" else \
@@ -118,16 +130,16 @@ class StepRunner:
     def _recv(self, tag: int, mb: int, chunk: int) -> torch.Tensor:
         if tag in self.local:
             return self.local.pop(tag)
-        start = cluster.clock()
+        start = worker.clock()
         t = self.posted.pop(tag).wait()
-        self.events.append(("recv", mb, chunk, start, cluster.clock()))
+        self.events.append(("recv", mb, chunk, start, worker.clock()))
         return t
 
     # -- compute ---------------------------------------------------------------------------------
     def _record(self, kind: str, action: Action, start: float) -> None:
-        if cluster.device().type == "cuda":
+        if worker.device().type == "cuda":
             torch.cuda.synchronize()
-        self.events.append((kind, action.mb, action.chunk, start, cluster.clock()))
+        self.events.append((kind, action.mb, action.chunk, start, worker.clock()))
 
     def _hold(self, key, entry: dict, nbytes: int) -> None:
         entry["bytes"] = nbytes
@@ -141,7 +153,7 @@ class StepRunner:
     def forward(self, a: Action, inp: torch.Tensor) -> None:
         s, (_, after) = self.schedule.stage_of(self.rank, a.chunk), \
             self.schedule.neighbours(self.rank, a.chunk)
-        start = cluster.clock()
+        start = worker.clock()
         out, saved = self.work.forward(s, a.mb, inp)
         self._record("F", a, start)
         self._hold((s, a.mb), {"inp": inp, "out": out}, saved)
@@ -152,7 +164,7 @@ class StepRunner:
         s, (before, _) = self.schedule.stage_of(self.rank, a.chunk), \
             self.schedule.neighbours(self.rank, a.chunk)
         split = (a.chunk, a.mb) in self.split
-        start = cluster.clock()
+        start = worker.clock()
         grad_in = self.work.backward(s, self.held[(s, a.mb)], grad, split)
         self._record("B", a, start)
         if before is not None:
@@ -162,7 +174,7 @@ class StepRunner:
 
     def weight_grad(self, a: Action) -> None:
         s = self.schedule.stage_of(self.rank, a.chunk)
-        start = cluster.clock()
+        start = worker.clock()
         self.work.weight(s, self.held[(s, a.mb)])
         self._record("W", a, start)
         self._release((s, a.mb))
@@ -171,7 +183,7 @@ class StepRunner:
         """What F or B of ``a`` starts from: the batch, the loss (None), or a message."""
         s = self.schedule.stage_of(self.rank, a.chunk)
         if a.kind == "F":
-            return self.work.first_input(a.mb, cluster.device()) if s == 0 else \
+            return self.work.first_input(a.mb, worker.device()) if s == 0 else \
                 self._recv(comm.pipeline_tag(s - 1, a.mb, False), a.mb, a.chunk)
         return None if s == self.last_stage else \
             self._recv(comm.pipeline_tag(s + 1, a.mb, True), a.mb, a.chunk)
@@ -191,7 +203,7 @@ class StepRunner:
         self.post_receives(actions)
         cpu_start = time.thread_time()  # this thread's CPU clock: what the OS actually gave us
         for index, action in enumerate(actions):
-            cluster.set_status(f"step: {action}")
+            worker.set_status(f"step: {action}")
             try:
                 do[action.kind](action)
             except Exception as error:  # say where in the schedule, then the original error
@@ -205,25 +217,25 @@ class StepRunner:
 def hop_latency_s(rounds: int = 8) -> float:
     """Median one-way time of a small message between ranks 0 and 1 (0 with one rank): the
     latency every pipeline hop pays on this machine, which the simulator is told about."""
-    if cluster.world_size() < 2 or cluster.rank() > 1:
+    if worker.world_size() < 2 or worker.rank() > 1:
         return 0.0
-    peer, times = 1 - cluster.rank(), []
-    probe = torch.zeros(16, device=cluster.device())
+    peer, times = 1 - worker.rank(), []
+    probe = torch.zeros(16, device=worker.device())
     tag = 1 << 30
     for _ in range(rounds):  # receives posted before they are needed, as the executor does
         incoming = comm.irecv_tensor(peer, tag, shape=probe.shape)
-        start = cluster.clock()
-        if cluster.rank() == 0:
+        start = worker.clock()
+        if worker.rank() == 0:
             comm.isend_tensor(probe, peer, tag).wait()
             incoming.wait()
         else:
             incoming.wait()
             comm.isend_tensor(probe, peer, tag).wait()
-        times.append((cluster.clock() - start) / 2)
+        times.append((worker.clock() - start) / 2)
     return sorted(times)[len(times) // 2]
 
 
-def step_job(cfg, step: int) -> dict:
+def step_job(cfg, step: int) -> RankReport:
     """One training step on this rank (a cluster job). Step 0 builds fresh weights from the seed."""
     if step == 0 or "run" not in _STATE:
         _STATE["run"] = _build_state(cfg)
@@ -237,10 +249,10 @@ def step_job(cfg, step: int) -> dict:
     runner = StepRunner(state)
     meter = _meter(state, step)
     comm.barrier()
-    t0, cpu0 = cluster.clock(), time.thread_time()
+    t0, cpu0 = worker.clock(), time.thread_time()
     with meter:
-        runner.run(state.schedule.ranks[cluster.rank()])
-    t_end, step_cpu = cluster.clock(), time.thread_time() - cpu0
+        runner.run(state.schedule.ranks[worker.rank()])
+    t_end, step_cpu = worker.clock(), time.thread_time() - cpu0
     peak, method = _peak_activations(state, runner, meter)
     grads = {}
     if cfg.check_grads and step == 0:
@@ -249,18 +261,11 @@ def step_job(cfg, step: int) -> dict:
     if state.optimizer is not None:
         state.optimizer.step()
     comm.set_link_model()
-    return {"rank": cluster.rank(), "t0": t0, "t_end": t_end, "events": runner.events,
-            "loss": runner.loss if state.schedule.place_of(runner.last_stage)[0] == cluster.rank()
-            else None, "peak_activation_bytes": peak, "activation_memory_method": method, "grads": grads,
-            "stats": comm.stats(), "hop_latency_s": hop,
-            "cpu_s": runner.cpu_s if cluster.device().type == "cpu" else None,  # GPU: kernels elsewhere
-            "step_cpu_s": step_cpu}
-
-
-def steps_job(cfg, first_step: int, count: int) -> list[dict]:
-    """``count`` steps in one job, as a training loop runs them (``step_job`` for each): timing
-    the steady state without a job round trip from the driver between steps."""
-    return [step_job(cfg, step) for step in range(first_step, first_step + count)]
+    holds_loss = state.schedule.place_of(runner.last_stage)[0] == worker.rank()
+    return RankReport(worker.rank(), t0, t_end, runner.events, runner.loss if holds_loss else None,
+                      peak, method, grads, comm.stats(), hop,
+                      runner.cpu_s if worker.device().type == "cpu" else None,  # GPU: kernels elsewhere
+                      step_cpu)
 
 
 def _meter(state: RankState, step: int):
@@ -268,9 +273,8 @@ def _meter(state: RankState, step: int):
     statistics are free, so a GPU measures every step. The timed workload has no autograd."""
     if state.cfg.workload != "model":
         return contextlib.nullcontext()
-    from ppedu.model.memory import activation_meter
     params = [q for mod in state.stages.values() for q in mod.parameters()]
-    return activation_meter(cluster.device(), params, measure=step == 0)
+    return activation_meter(worker.device(), params, measure=step == 0)
 
 
 def _peak_activations(state: RankState, runner: StepRunner, meter) -> tuple[int, str]:

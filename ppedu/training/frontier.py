@@ -18,9 +18,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from ppedu.schedules.actions import Schedule, build_schedule
+from ppedu.schedules.actions import Schedule
+from ppedu.schedules import build_schedule
 from ppedu.schedules.simulator import CostModel, simulate
 from ppedu.schedules.theory import min_bubble_split, min_makespan_split
+from ppedu.training.config import TrainConfig
 
 # (name, v) in the order the course introduces them
 SCHEDULES = (("gpipe", 1), ("1f1b", 1), ("interleaved", 2), ("looped-bfs", 2), ("zb1", 1),
@@ -78,7 +80,7 @@ def frontier(p: int = 4, m: int = 8, t_ms: float = 10.0, group=None,
              schedules=SCHEDULES, costs: tuple[float, float, float] = EQUAL) -> list[FrontierPoint]:
     """Run every schedule once on ``group`` (default: a warm cluster of p ranks), timed workload
     with T_F, T_B, T_W = ``t_ms`` x ``costs``, and pair each measurement with the simulator's."""
-    from ppedu.training.engine import TrainConfig, train
+    from ppedu.training.engine import train  # torch: simulated_point runs without it
     tf, tb, tw = (t_ms * c for c in costs)
     points = []
     for name, v in schedules:

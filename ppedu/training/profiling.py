@@ -16,6 +16,9 @@ from __future__ import annotations
 import cProfile
 import pstats
 
+from ppedu.training import executor
+from ppedu.training.torch_baseline import torch_step_job
+
 BINS = ("waiting", "messages", "compute", "framework", "python")
 
 
@@ -50,8 +53,6 @@ def classify(stats: pstats.Stats, top: int = 0) -> dict:
 def profile_step_job(cfg, steps: int = 3, torch_pipelining: bool = False, top: int = 0) -> dict:
     """Run ``steps`` steps of ours (``executor.step_job``) or torch's (``torch_step_job``) on this
     rank under cProfile; the first step is run before profiling (it builds the model)."""
-    from ppedu.training import executor
-    from ppedu.training.torch_baseline import torch_step_job
     profiler = cProfile.Profile()
     if torch_pipelining:
         torch_step_job(cfg, steps + 1, profiler=profiler)

@@ -13,7 +13,11 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ppedu.runtime import cluster, comm
+from ppedu.runtime import comm, worker
+from ppedu.model.corpus import get_batch
+from ppedu.model.gpt import split_into_stages
+from ppedu.model.partition import partition
+from ppedu.training.executor import step_job
 
 
 class _LogitsStage(torch.nn.Module):
@@ -38,14 +42,11 @@ def _pipeline(cfg, fresh: bool) -> tuple:
     """(module, schedule, x, y) on this rank; built again when ``fresh`` or the config changed."""
     from torch.distributed.pipelining import PipelineStage, Schedule1F1B, ScheduleGPipe
 
-    from ppedu.model.corpus import get_batch
-    from ppedu.model.gpt import split_into_stages
-    from ppedu.model.partition import partition
     if fresh or _BUILT.get("cfg") != repr(cfg):
-        r, p = cluster.rank(), cluster.world_size()
+        r, p = worker.rank(), worker.world_size()
         config = cfg.model_config()
         module = split_into_stages(config, partition(config, p, cfg.partition))[r]
-        stage = PipelineStage(_LogitsStage(module), r, p, cluster.device())
+        stage = PipelineStage(_LogitsStage(module), r, p, worker.device())
         cls = {"gpipe": ScheduleGPipe, "1f1b": Schedule1F1B}[cfg.schedule]
         x, y = get_batch(cfg.m * cfg.micro_batch_size, cfg.seq_len, seed=cfg.seed)
         _BUILT.update(cfg=repr(cfg), parts=(module, cls(stage, n_microbatches=cfg.m, loss_fn=_loss), x, y))
@@ -54,12 +55,12 @@ def _pipeline(cfg, fresh: bool) -> tuple:
 
 def torch_step_job(cfg, steps: int = 3, profiler=None, fresh: bool = True) -> dict:
     """Time ``steps`` steps of torch's ScheduleGPipe / Schedule1F1B; return each step's start and
-    end on the shared clock (``cluster.clock``, as the executor's ``t0``/``t_end``), its duration
+    end on the shared clock (``worker.clock``, as the executor's ``t0``/``t_end``), its duration
     on this rank, the CPU seconds this rank's thread got in it, and the step-0 gradients.
     ``fresh=False`` reuses the pipeline built by the last call with this config (torch infers
     shapes on its first step: a warm pipeline can time one step). ``profiler`` (a
     cProfile.Profile) runs around the steps after the first."""
-    r, p = cluster.rank(), cluster.world_size()
+    r, p = worker.rank(), worker.world_size()
     module, schedule, x, y = _pipeline(cfg, fresh)
     starts, ends, cpu, grads = [], [], [], {}
     for step in range(steps):
@@ -67,7 +68,7 @@ def torch_step_job(cfg, steps: int = 3, profiler=None, fresh: bool = True) -> di
             profiler.enable()
         module.zero_grad(set_to_none=True)
         comm.barrier()
-        starts.append(cluster.clock())
+        starts.append(worker.clock())
         cpu_start = time.thread_time()
         if r == 0:
             schedule.step(x)
@@ -75,7 +76,7 @@ def torch_step_job(cfg, steps: int = 3, profiler=None, fresh: bool = True) -> di
             schedule.step(target=y)
         else:
             schedule.step()
-        ends.append(cluster.clock())
+        ends.append(worker.clock())
         cpu.append(time.thread_time() - cpu_start)
         if step == 0 and fresh:
             grads = {n: q.grad.detach().clone() for n, q in module.named_parameters() if q.grad is not None}
@@ -91,7 +92,6 @@ def paired_steps_job(cfg, first_step: int, pairs: int) -> list[tuple[dict, dict]
     shared CPU, which drifts from second to second, so their ratio is far less noisy than the
     ratio of two separate runs. Ours is ``executor.step_job``'s record; torch's is
     ``torch_step_job``'s for one warm step. Both pipelines must have been built (a first step)."""
-    from ppedu.training.executor import step_job
     out = []
     for k in range(pairs):
         if k % 2 == 0:

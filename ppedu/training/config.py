@@ -1,0 +1,134 @@
+"""The settings of one training run, checked once, where the run is described (``TrainConfig``).
+
+Every entry point (``ppedu train``, the notebook panels, ``train(**kwargs)``) builds one, so
+each setting has one default and one check here; the layers below trust it. Building it builds
+the schedule too (its own rules: torch's rounds, DualPipeV's m >= 2p), once per run: the driver
+and, pickled with the config, every rank use that object. No torch at import: ``ppedu train
+--help`` reads its defaults and limits here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ppedu.errors import UsageError, check_choice, check_float, check_int
+from ppedu.planner.formulas import RECOMPUTE
+from ppedu.schedules.actions import SCHEDULE_NAMES, Schedule
+from ppedu.schedules import build_schedule
+from ppedu.schedules.simulator import CostModel
+from ppedu.model.workloads import WORKLOADS
+
+# Real ranks: one process per rank and a real step per micro-batch, so the limits are what a
+# laptop or one node runs in seconds; the simulator and the builders go further
+# (ppedu.schedules.actions.MAX_P, MAX_M, MAX_V).
+MAX_P, MAX_M, MAX_V = 16, 256, 8
+
+
+@dataclass
+class TrainConfig:
+    """One training run. Times are per rank's whole share of the model, in milliseconds."""
+    schedule: str = "1f1b"
+    p: int = 4
+    m: int = 8
+    v: int = 1
+    workload: str = "timed"
+    tf_ms: float = 20.0
+    tb_ms: float = 20.0
+    tw_ms: float = 0.0            # zero bubble's W; other schedules run B for tb_ms + tw_ms
+    steps: int = 1
+    partition: str = "uniform"
+    latency_ms: float = 0.0
+    bandwidth_gbps: float = math.inf
+    check_grads: bool = False
+    micro_batch_size: int = 2
+    seq_len: int = 32
+    n_layer: int | None = None    # default: one block per virtual stage, at least 4
+    n_embd: int = 64
+    n_head: int = 4
+    vocab_size: int | None = None # default: the shipped corpus's; larger = a heavier head on the last stage
+    lr: float = 0.1
+    seed: int = 0
+    recompute: str = "none"       # activation recomputation: none, selective (attention core), full
+    boundaries: list | None = None  # layer range per virtual stage; set by train() from `partition`
+    stage_scale: list | None = None  # timed, v=1: rank r waits stage_scale[r] x t_f, t_b, t_w (unbalanced)
+
+    def __post_init__(self):
+        check_choice("schedule", self.schedule, SCHEDULE_NAMES)
+        check_choice("workload", self.workload, WORKLOADS)
+        from ppedu.model.partition import METHODS  # torch: kept out of `ppedu train --help`
+        check_choice("partition", self.partition, METHODS)
+        check_choice("recompute", self.recompute, RECOMPUTE)
+        if self.recompute != "none" and self.workload != "model":
+            raise UsageError(f"recompute={self.recompute!r} needs workload='model' (the timed "
+                             "workload has no activations to recompute)")
+        self.p, self.m, self.v = check_int("p", self.p, 1, MAX_P), check_int("m", self.m, 1, MAX_M), \
+            check_int("v", self.v, 1, MAX_V)
+        # built once per run, here: the schedule's own rules (torch's rounds, DualPipeV's m >= 2p;
+        # ZB-V fixes v = 2) are checked by building it, and the ranks get this very object
+        self._built = build_schedule(self.schedule, self.p, self.m, self.v)
+        self.v = self._built.v
+        for name in ("tf_ms", "tb_ms", "tw_ms"):
+            setattr(self, name, check_float(name, getattr(self, name), 0.0, 10_000.0))
+        self.latency_ms = check_float("latency_ms", self.latency_ms, 0.0, 10_000.0)
+        self.bandwidth_gbps = check_float("bandwidth_gbps", self.bandwidth_gbps, 1e-6)
+        self.steps = check_int("steps", self.steps, 1, 10_000)
+        self.micro_batch_size = check_int("micro_batch_size", self.micro_batch_size, 1, 1024)
+        self.seq_len = check_int("seq_len", self.seq_len, 1, 256)
+        stages = self.p * self.v
+        if self.n_layer is None:
+            self.n_layer = max(4, stages)
+        self.n_layer = check_int("n_layer", self.n_layer, stages, 64) if self.workload == "model" \
+            else check_int("n_layer", self.n_layer, 1, 64)
+        self._check_stage_scale()
+        if self.schedule == "zb2" and self.workload == "timed":
+            # ZB-H2 is ordered for its costs (ppedu.schedules.greedy); only the timed workload
+            # knows them before it runs, the model workload keeps the handcrafted order
+            self._built = build_schedule(self.schedule, self.p, self.m, self.v, self.cost_model())
+
+    def _check_stage_scale(self) -> None:
+        """An unbalanced timed pipeline: one factor per rank on its t_f, t_b and t_w."""
+        if self.stage_scale is None:
+            return
+        if self.workload != "timed" or self.v != 1:
+            raise UsageError(f"stage_scale needs workload='timed' and v=1 (got {self.workload!r}, v={self.v})")
+        if len(self.stage_scale) != self.p:
+            raise UsageError(f"stage_scale must hold p={self.p} factors (got {len(self.stage_scale)})")
+        self.stage_scale = [check_float("stage_scale", x, 0.01, 100.0) for x in self.stage_scale]
+
+    @property
+    def built_schedule(self) -> Schedule:
+        """The schedule this run executes (not a dataclass field: ``asdict`` leaves it out)."""
+        s = self._built
+        if (s.name, s.p, s.m, s.v) != (self.schedule, self.p, self.m, self.v):
+            raise UsageError("a TrainConfig is checked when it is made: change one with "
+                             "dataclasses.replace(cfg, m=...), not by assigning to it")
+        return s
+
+    def model_config(self):
+        from ppedu.model.gpt import GPTConfig  # torch: kept out of `ppedu train --help`
+        vocab = {} if self.vocab_size is None else {"vocab_size": self.vocab_size}
+        return GPTConfig(block_size=max(64, self.seq_len), n_layer=self.n_layer, n_head=self.n_head,
+                         n_embd=self.n_embd, seed=self.seed, **vocab)
+
+    def stage_boundaries(self) -> list:
+        """Layer ranges per virtual stage. Computed once on the driver (``balanced`` measures
+        layer times, and every rank must agree on the split), uniform if never computed."""
+        if self.boundaries is None:
+            from ppedu.model.partition import partition  # torch: kept out of `ppedu train --help`
+            self.boundaries = partition(self.model_config(), self.p * self.v, "uniform").boundaries
+        return [tuple(b) for b in self.boundaries]
+
+    def activation_shape(self) -> tuple[int, int, int]:
+        """What travels between stages: (micro-batch, sequence, hidden), float32."""
+        return (self.micro_batch_size, self.seq_len, self.n_embd)
+
+    def cost_model(self) -> CostModel:
+        nbytes = 4 * math.prod(self.activation_shape())
+        scale = self.stage_scale
+
+        def per_rank(ms: float):      # one number, or one per rank for an unbalanced pipeline
+            return ms / 1e3 if scale is None else [ms / 1e3 * f for f in scale]
+        return CostModel(t_f=per_rank(self.tf_ms), t_b=per_rank(self.tb_ms), t_w=per_rank(self.tw_ms),
+                         latency_s=self.latency_ms / 1e3, bandwidth_Bps=self.bandwidth_gbps * 1e9,
+                         message_bytes=nbytes)
