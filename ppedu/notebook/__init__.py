@@ -19,4 +19,7 @@
     headless              papermill runs with parameter checks (around nbclient #312)
     autograde             grade a class: run submissions headless, score every exercise (ppedu grade)
     book_figures          the book's measured figures
+    book_tables           the book's computed blocks: rewrite them, or check them against the code
+    book_blocks           the generators of those blocks, each calling the function that owns the formula
+    book_check            the `ppedu` commands the book shows, for the test that runs them
 """

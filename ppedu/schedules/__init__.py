@@ -2,6 +2,7 @@
 
     actions           Action (F/B/W of a micro-batch on a model chunk), Schedule, task dependencies
     builders          build_schedule: one function per single-chunk schedule, the checks
+    greedy            a list schedule at a memory cap: ZB-H2 ordered for unequal costs
     builders_chunked  the schedules with several chunks per rank (interleaved, ZB-V, DualPipeV)
     validator         checks a schedule and explains the first broken dependency
     tables            the Markdown schedule tables a student writes by hand

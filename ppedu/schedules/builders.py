@@ -14,6 +14,7 @@ from collections.abc import Callable
 from ppedu.errors import UsageError, check_int
 from ppedu.schedules.actions import MAX_M, MAX_P, MAX_TASKS, MAX_V, SCHEDULE_NAMES, Action, Schedule
 from ppedu.schedules import builders_chunked as chunked
+from ppedu.schedules import compiled
 from ppedu.schedules.builders_chunked import defer_weights
 from ppedu.schedules.greedy import list_schedule
 from ppedu.schedules.theory import min_makespan_split
@@ -153,17 +154,19 @@ def _zb2_ranks(p: int, m: int, costs=None) -> list[list[Action]]:
     paper does the same: handcrafted schedules at equal costs, its automatic scheduler (sec. 3)
     for measured ones.
     """
-    from ppedu.schedules.simulator import CostModel, simulate
     handcrafted = [_zb2_rank(p, m, 1, r) for r in range(p)]
     if costs is None and m >= p:
         return handcrafted          # at the bound for equal costs (tests/test_zb2.py)
-    costs = CostModel(1.0, 1.0, 1.0) if costs is None else costs
-    per_rank = [costs.per_rank(name, p) for name in ("t_f", "t_b", "t_w")]
-    message = costs.message_time()
+    per_rank = [costs.per_rank(name, p) for name in ("t_f", "t_b", "t_w")] if costs is not None \
+        else [[1.0] * p] * 3
+    message = costs.message_time() if costs is not None else 0.0
 
     def step(ranks: list[list[Action]]) -> float:
+        # the simulator's fast path directly: ppedu.schedules.simulator builds schedules itself
         schedule = Schedule("zb2", p, m, 1, ranks, split_backward=True, placement="loop")
-        return simulate(schedule, costs).makespan
+        program = compiled.compile_schedule(schedule, message)
+        _, ends = compiled.run_program(program, compiled.durations(program, True, *per_rank, 1))
+        return max(max(row) for row in ends if row)
 
     ours = step(handcrafted)
     if message == 0 and all(len(set(c)) == 1 for c in per_rank) and \
