@@ -119,6 +119,9 @@ NOT_WRITTEN = ("Your train_step is not written yet (it raises NotImplementedErro
                "in place of the `raise` line, then run the cell again.")
 
 
+RUN_AGAIN = " The ranks gave up waiting; the cluster is still warm, so fix the loop and run again."
+
+
 def run_failure(reports: list[dict], deadlock_s: float, v: int = 1) -> str | None:
     """None when every rank finished its step; else who waited for what, and why nobody came.
     A rank's own error (raised, misused the stage) comes before the waits it caused."""
@@ -146,7 +149,7 @@ def run_failure(reports: list[dict], deadlock_s: float, v: int = 1) -> str | Non
     text = head + "; ".join(waits) + "."
     if why:
         text += " " + " ".join(why)
-    return text + " The ranks gave up waiting; the cluster is still warm, so fix the loop and run again."
+    return text + RUN_AGAIN
 
 
 def _finished_loop(report: dict) -> bool:

@@ -199,7 +199,9 @@ def _grade_once(train_step, schedule: str, p: int, m: int, workload: str, v: int
     problems = [diagnose.chunks_ignored(result.reports, spec.v), failure, notes[0] if notes else None]
     if all(r["status"] == "ok" for r in result.reports) and workload == "model":
         wrong = _gradient_problem(result)
-        problems.append(wrong if not notes or not wrong else wrong.split(":")[0] + " as a result")
+        # after "you passed the gradient you received", the fit's "mixed up" reading would mislead
+        shorten = wrong and notes and ", not the one " in notes[0]
+        problems.append(wrong.split(":")[0] + " as a result" if shorten else wrong)
     orders = diagnose.order_difference(schedule, p, m, spec.v, result.orders)
     problems.append(f"The order differs from {diagnose.TITLE[schedule]}: {orders}." if orders else None)
     problems = [x for x in problems if x]
