@@ -134,7 +134,8 @@ def measure(train_step, p: int = 2, m: int = 4, workload: str = "model", v: int 
         return result
     start = time.monotonic()
     try:
-        group = cluster if cluster is not None and cluster.world_size >= p else _connect(p)
+        usable = cluster is not None and cluster.world_size >= p and not getattr(cluster, "closed", False)
+        group = cluster if usable else _connect(p)
         reports = group.run(lab_job, payload, spec, timeout=2 * spec.deadlock_s + 60)
         result.reports = reports[:p]  # a larger cluster's other ranks only took part in the collectives
     except ClusterError as exc:

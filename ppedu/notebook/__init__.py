@@ -8,6 +8,7 @@
     plots_serving    serving figures
     plots_lab        chapter 6: the student's measured Gantt chart, bubble and memory beside theory
     exercises        graders with hints (exercises_lab: chapter 6, grading: the @grader contract)
+    order_mistakes   the mistake in a hand-written rank order, in words (04); exercises_tables: 02's seed fix
     student_copy     strip solution blocks for the student copy
     headless         papermill runs with parameter checks (around nbclient #312)
     autograde        grade a class: run submissions headless, score every exercise (ppedu grade)
