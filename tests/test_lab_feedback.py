@@ -126,9 +126,10 @@ def train_step(stage):
 @pytest.mark.parametrize("schedule", ["afab", "1f1b", "interleaved"])
 @pytest.mark.parametrize("source", [UNANSWERED, NOT_ANSWERED_SUBCLASS], ids=["stub", "NotAnswered"])
 def test_an_unanswered_cell_says_only_not_written_yet(cluster4, schedule, source):
-    message = _message(cluster4, source, schedule)
-    assert message == diagnose.NOT_WRITTEN
-    assert "expected" not in message and "Also" not in message and "F0" not in message
+    verdict = grade(student(source), schedule, **_notebook_parameters(), cluster=cluster4)
+    assert not verdict.ok and verdict.message == diagnose.NOT_WRITTEN
+    assert "expected" not in verdict.message and "Also" not in verdict.message and "F0" not in verdict.message
+    assert verdict.result.summary() == "nothing measured: train_step is not written yet"
 
 
 LAST_SEND_MISSING = """

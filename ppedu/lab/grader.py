@@ -57,7 +57,8 @@ class LabResult:
 
     def summary(self) -> str:
         """One line: measured bubble and peak activations beside theory, or why nothing was measured."""
-        failed = self.failure or next((r["detail"] for r in self.reports if r["status"] != "ok"), None)
+        failed = self.failure or next(("train_step is not written yet" if r["status"] == "unanswered"
+                                       else r["detail"] for r in self.reports if r["status"] != "ok"), None)
         if failed or self.measured_bubble is None:
             return f"nothing measured: {failed or 'no rank computed anything'}"
         theory = "" if self.theory_bubble is None else f" (theory {self.theory_bubble:.3f})"
