@@ -46,12 +46,12 @@ def call_name(name: str, mb: int, chunk: int = 0, chunks: int = 1) -> str:
 
 
 def _mixed_up(got: tuple, want: tuple, got_call: str) -> str:
-    """What a tensor from call ``got`` instead of call ``want`` means, in the learner's words."""
-    what = {"recv_backward": "the gradient you received", "backward": "the one backward returned",
-            "recv_forward": "the activations you received", "forward": "the output forward returned"}
+    """What a tensor from call ``got`` instead of call ``want`` means, in the learner's words:
+    "the gradient you received (recv_backward(0) returned), not the one backward returned"."""
+    what = {"recv_backward": "the gradient you received", "backward": "a gradient backward computed",
+            "recv_forward": "the activations you received", "forward": "an output forward computed"}
     if got[0] != want[0]:
-        return (f"{what[got[0]]} ({got_call} returned), not {what[want[0]]}: "
-                f"pass on what {want[0]} returns")
+        return f"{what[got[0]]} ({got_call} returned), not the one {want[0]} returned: pass on what {want[0]} returns"
     if got[1] != want[1]:
         return f"the tensor {got_call} returned: micro-batches {got[1]} and {want[1]} are mixed up"
     return f"the tensor {got_call} returned: chunk {got[2]} and chunk {want[2]} are mixed up"

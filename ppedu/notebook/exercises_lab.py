@@ -37,7 +37,8 @@ def _truth(study: Any, name: str) -> dict:
 def _failed(name: str, why: str) -> str:
     from ppedu.lab.diagnose import NOT_WRITTEN, RUN_AGAIN
     if why == NOT_WRITTEN:
-        return "one_f_one_b is not written yet: write your loop in place of the `raise` line, then run the study again."
+        return ("one_f_one_b is not written yet: write your loop in place of the `raise` line, then run "
+                "the study again.")
     why = why.replace(RUN_AGAIN, "").replace("Your train_step failed: ", "")
     return f"variant {name!r} did not run through: {why} Fix one_f_one_b, then run the study again."
 
