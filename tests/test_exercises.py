@@ -188,3 +188,7 @@ def test_decode_bubble() -> None:
     ex_tp.check_decode_bubble(0.0, p=4, inflight=4)
     with pytest.raises(AssertionError, match="how many of the p stages"):
         ex_tp.check_decode_bubble(0.0, p=4, inflight=1)
+    for wrong in (0.25, 1 / 4, 0.8):   # 1/p (the busy share), a guess: the hint never holds 0.75
+        with pytest.raises(AssertionError, match=f"you predict {wrong!r}") as verdict:
+            ex_tp.check_decode_bubble(wrong, p=4, inflight=1)
+        assert "0.75" not in str(verdict.value) and "3/4" not in str(verdict.value)
