@@ -97,8 +97,9 @@ def chunks_ignored(reports: list[dict], v: int) -> str | None:
     calls = [c for r in reports if r["status"] != "idle" for c in r["calls"]]
     if v < 2 or not calls or any(c[2] for c in calls):
         return None
-    return (f"Every call of your train_step went to chunk 0 (the default): chunk 1's stages never "
-            f"ran, so the ranks ended up waiting for messages of chunk 1. Interleaved 1F1B gives each "
+    return (f"Every call of your train_step went to chunk 0 (the default): the stages of chunk"
+            f"{'s 1..' if v > 2 else ' '}{v - 1} never ran, so the ranks ended up waiting for their "
+            f"messages. Interleaved 1F1B gives each "
             f"rank stage.num_chunks = {v} chunks: pass the chunk to every call "
             "(stage.recv_forward(mb, chunk), stage.forward(mb, x, chunk), ...).")
 

@@ -160,7 +160,8 @@ class Stage:
     def _check(self, name: str, mb, chunk, once: bool = False) -> int:
         m, v = self.spec.m, self.spec.v
         if not isinstance(mb, int) or isinstance(mb, bool) or not 0 <= mb < m:
-            raise StageMisuse(f"rank {self.rank}: {name}(mb={mb!r}): mb must be an integer in 0..{m - 1}")
+            where = f", chunk={chunk!r}" if v > 1 else ""
+            raise StageMisuse(f"rank {self.rank}: {name}(mb={mb!r}{where}): mb must be an integer in 0..{m - 1}")
         if not isinstance(chunk, int) or not 0 <= chunk < v:
             raise StageMisuse(f"rank {self.rank}: {name}(..., chunk={chunk!r}): chunk must be an "
                               f"integer in 0..{v - 1}")
