@@ -251,3 +251,16 @@ def test_a_variants_own_error_is_reported_not_the_wait_it_caused(cluster4):
 def test_an_unanswered_one_f_one_b_is_not_written_yet(cluster4):
     message = _study_failure(cluster4, "def one_f_one_b(stage, warmup):\n    raise NotImplementedError\n")
     assert message.startswith("one_f_one_b is not written yet")
+
+
+def test_a_wait_across_the_chunk_boundary_names_the_senders_chunk():
+    """Rank 0's chunk 1 receives from rank 1's chunk 0 (virtual stage 1 -> 2): the missing send is
+    send_forward(0, chunk=0) on rank 1, and the message says so."""
+    waiting = {"rank": 0, "status": "stuck", "detail": "recv_forward(0, chunk=1) from rank 1",
+               "waits_on": ("recv_forward", 0, 1, 1), "waited_s": 0.1, "calls": [("forward", 0, 0)]}
+    finished = {"rank": 1, "status": "ok", "detail": None, "waits_on": None,
+                "calls": [("recv_forward", 0, 0), ("forward", 0, 0)]}
+    message = diagnose.run_failure([waiting, finished], deadlock_s=6.0, v=2)
+    assert "rank 0 waits in recv_forward(0, chunk=1) from rank 1" in message
+    assert "Rank 1 finished its step without ever calling send_forward(0, chunk=0)" in message
+    assert not message.startswith("Deadlock")   # 0.1 s: the sender had finished, nothing to wait out
