@@ -70,8 +70,47 @@ def test_rank_order_accepts_1f1b_in_any_spelling(capsys) -> None:
 
 def test_rank_order_gpipe_order_deadlocks_with_1f1b_neighbours() -> None:
     gpipe = [f"F{i}" for i in range(8)] + [f"B{i}" for i in range(8)]
-    with pytest.raises(AssertionError, match="cannot run"):
+    with pytest.raises(AssertionError, match="GPipe's order") as verdict:
         ex.check_rank_order(4, 8, 2, gpipe)
+    assert "the validator says: INVALID: Deadlock" in str(verdict.value)
+
+
+def _rank2(warmup: int, backward_of_same: bool = False) -> list[str]:
+    """Rank 2's order (p=4, m=8) as a learner writes it: a warm-up, the steady state, the cool-down."""
+    order = [f"F{i}" for i in range(warmup)]
+    for i in range(8 - warmup):
+        order += [f"F{i + warmup}", f"B{i + warmup if backward_of_same else i}"]
+    if backward_of_same:  # the cool-down then runs the one backward that is left
+        return order + ["B0"]
+    return order + [f"B{i}" for i in range(8 - warmup, 8)]
+
+
+# three different bugs, three different messages; none states the warm-up count (the exercise)
+RANK_ORDER_MISTAKES = {
+    "warm-up 3": (_rank2(3), ["GPU2 runs more forwards before its first backward", "too long",
+                              "the validator says: INVALID"]),
+    "warm-up 0": (_rank2(0), ["fewer forwards before its first backward", "too short", "step takes"]),
+    "AFAB": ([f"F{i}" for i in range(8)] + [f"B{i}" for i in range(8)],
+             ["GPU2 runs all 8 forwards before its first backward", "GPipe's order"]),
+    "backward of the same micro-batch": (_rank2(1, backward_of_same=True), [
+        "GPU2 runs B1 (the micro-batch it has just run forward) while micro-batch 0 has been in flight",
+        "oldest micro-batch in flight first"]),
+}
+
+
+@pytest.mark.parametrize("case", list(RANK_ORDER_MISTAKES))
+def test_rank_order_mistakes_get_their_own_message_without_the_answer(case) -> None:
+    order, fragments = RANK_ORDER_MISTAKES[case]
+    with pytest.raises(AssertionError) as verdict:
+        ex.check_rank_order(4, 8, 2, order)
+    message = str(verdict.value)
+    for fragment in fragments:
+        assert fragment in message
+    others = [f for c, (_, fs) in RANK_ORDER_MISTAKES.items() if c != case for f in fs[:1]]
+    assert not any(f in message for f in others), "each mistake has its own words"
+    # the warm-up count (1 on GPU2) and the right order are the exercise: never in a message
+    assert "1 forward" not in message and "starts with" not in message
+    assert " ".join(RANK2_P4_M8[:6]) not in message
 
 
 def test_rank_order_too_much_memory_is_rejected() -> None:
@@ -82,7 +121,7 @@ def test_rank_order_too_much_memory_is_rejected() -> None:
 
 
 def test_rank_order_missing_action_and_bad_tokens() -> None:
-    with pytest.raises(AssertionError, match="cannot run"):
+    with pytest.raises(AssertionError, match="B7 is missing"):
         ex.check_rank_order(4, 8, 2, RANK2_P4_M8[:-1])
     with pytest.raises(AssertionError, match="numbered from 0"):
         ex.check_rank_order(4, 8, 2, [s[0] + str(int(s[1:]) + 1) for s in RANK2_P4_M8])
@@ -149,3 +188,7 @@ def test_decode_bubble() -> None:
     ex_tp.check_decode_bubble(0.0, p=4, inflight=4)
     with pytest.raises(AssertionError, match="how many of the p stages"):
         ex_tp.check_decode_bubble(0.0, p=4, inflight=1)
+    for wrong in (0.25, 1 / 4, 0.8):   # 1/p (the busy share), a guess: the hint never holds 0.75
+        with pytest.raises(AssertionError, match=f"you predict {wrong!r}") as verdict:
+            ex_tp.check_decode_bubble(wrong, p=4, inflight=1)
+        assert "0.75" not in str(verdict.value) and "3/4" not in str(verdict.value)

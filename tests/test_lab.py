@@ -72,11 +72,11 @@ def student(source: str):
     return namespace["train_step"]
 
 
-def _graded(cluster, source_or_fn, schedule="1f1b", **kwargs):
+def _graded(cluster, source_or_fn, schedule="1f1b", p=None, **kwargs):
     fn = student(source_or_fn) if isinstance(source_or_fn, str) else source_or_fn
     pids = cluster.pids()
     start = time.monotonic()
-    verdict = grade(fn, schedule, p=cluster.world_size, cluster=cluster, **kwargs)
+    verdict = grade(fn, schedule, p=p or cluster.world_size, cluster=cluster, **kwargs)
     elapsed = time.monotonic() - start
     assert elapsed < 30, f"the verdict took {elapsed:.0f} s"
     assert not cluster.closed and cluster.pids() == pids and alive(pids) == pids, "cluster restarted"
@@ -84,12 +84,12 @@ def _graded(cluster, source_or_fn, schedule="1f1b", **kwargs):
     return verdict.message
 
 
-def test_deadlock_names_each_rank_and_what_it_waits_for(cluster2):
-    message = _graded(cluster2, DEADLOCK)
+def test_deadlock_names_each_rank_and_what_it_waits_for(cluster4):
+    message = _graded(cluster4, DEADLOCK, p=2)   # a p=2 attempt on the first 2 ranks of 4
     assert message.startswith("Deadlock")
     assert "rank 0 waits in recv_backward(0) from rank 1" in message
     assert "rank 1 waits in recv_forward(0) from rank 0" in message
-    assert grade(LOOPS["1f1b"], "1f1b", p=2, m=4, cluster=cluster2).ok  # the cluster still works
+    assert grade(LOOPS["1f1b"], "1f1b", p=2, m=4, cluster=cluster4).ok  # the cluster still works
 
 
 # (submission, graded as, ranks, what the message must say)
@@ -110,9 +110,9 @@ BROKEN = {
 
 
 @pytest.mark.parametrize("case", list(BROKEN))
-def test_broken_submission_gets_its_message(case, cluster2, cluster4):
+def test_broken_submission_gets_its_message(case, cluster4):
     submission, schedule, p, fragments = BROKEN[case]
-    message = _graded(cluster2 if p == 2 else cluster4, submission, schedule)
+    message = _graded(cluster4, submission, schedule, p=p)
     for fragment in fragments:
         assert fragment in message
 
@@ -125,8 +125,8 @@ def test_not_a_function_and_bad_parameters():
         measure(LOOPS["1f1b"], p=99)
 
 
-def test_timed_bubble_and_peak_against_theory(cluster2):
-    result = grade(LOOPS["1f1b"], "1f1b", p=2, m=4, workload="timed", cluster=cluster2,
+def test_timed_bubble_and_peak_against_theory(cluster4):
+    result = grade(LOOPS["1f1b"], "1f1b", p=2, m=4, workload="timed", cluster=cluster4,
                    tf_ms=30, tb_ms=30).result
     assert result.peak_activations == result.theory_peak_activations == [2, 1]
     # a sleep-based step: theory plus per-message overhead (large on a loaded 2-core machine), so
@@ -153,9 +153,20 @@ def test_warmup_prediction_checker():
              "less": {"bubble": "up", "peak_rank0": 1, "correct": True}}
     check_warmup_prediction(right, study)
     wrong = {**right, "less": {"bubble": "same", "peak_rank0": 1, "correct": True}}
-    with pytest.raises(AssertionError, match="less: you predicted bubble = 'same', the run says 'up'"):
+    with pytest.raises(AssertionError, match="less: your prediction bubble = 'same' is not what the run "
+                                             "shows. Hint: .* starts earlier") as verdict:
         check_warmup_prediction(wrong, study)
-    with pytest.raises(AssertionError, match="one entry per variant"):
+    assert "'up'" not in str(verdict.value) and "0.5" not in str(verdict.value)   # not the answer
+    wrong = {**right, "more": {"bubble": "up", "peak_rank0": 3, "correct": True}}
+    with pytest.raises(AssertionError, match="more: .* Hint: .* starts later"):
+        check_warmup_prediction(wrong, study)
+    wrong = {**right, "more": {"bubble": "same", "peak_rank0": 2, "correct": True}}
+    with pytest.raises(AssertionError, match="more: your prediction peak_rank0 = 2 .* Hint: count") as verdict:
+        check_warmup_prediction(wrong, study)
+    assert "3" not in str(verdict.value)
+    with pytest.raises(AssertionError, match="'correct'\\] must be True or False"):
+        check_warmup_prediction({**right, "less": {**right["less"], "correct": "yes"}}, study)
+    with pytest.raises(AssertionError, match="one entry per variant .* \"peak_rank0\": <int>"):
         check_warmup_prediction({"more": right["more"]}, study)
     study.failures["less"] = "rank 0: NotImplementedError: exercise not answered yet"
     with pytest.raises(AssertionError, match="variant 'less' did not run through"):

@@ -6,9 +6,10 @@
     reference   the single-process model's per-micro-batch gradients
     diagnose    deadlocks, order differences and gradient bugs in plain words
     grader      ``measure(train_step, ...)`` and ``grade(train_step, schedule, p, m, workload)``
-    warmup      the warm-up study: timed runs of the student's variants beside 1F1B
+    warmup      exercise 3: 1F1B with another warm-up, measured and simulated
 
-The reference solutions are the readable loops of ``ppedu.training.loops``.
+``grade`` at p = 2 also grades on 4 ranks: only there do ranks exist between the first and the
+last, where a gradient passed on instead of backward's, or a warm-up right only on rank 0, shows.
 """
 
 from ppedu.lab.grader import Grade, LabResult, grade, measure  # noqa: F401

@@ -28,66 +28,130 @@ def compute_order(report: dict) -> list[Action]:
     return [Action(kinds[n], mb, c) for n, mb, c in report["calls"] if n in kinds]
 
 
-def _fmt(actions: list[Action], upto: int = 12) -> str:
-    text = " ".join(map(str, actions[:upto]))
+def _fmt(actions: list[Action], v: int = 1, upto: int = 12) -> str:
+    text = " ".join(_label(a, v) for a in actions[:upto])
     return text + (" ..." if len(actions) > upto else "")
 
 
+def _label(action: Action, v: int) -> str:
+    """``F2``; with several chunks always ``F2c0`` / ``F2c1``, so no call goes unlabelled."""
+    return action.label() + ("c0" if v > 1 and action.chunk == 0 and not action.parts else "")
+
+
+def _spelled(action: Action) -> str:
+    """``F2c1 = forward of micro-batch 2 on chunk 1``: the notation, explained where it is shown."""
+    kind = {"F": "forward", "B": "backward", "W": "weight gradient"}.get(action.kind, action.kind)
+    return f"{_label(action, 2)} = {kind} of micro-batch {action.mb} on chunk {action.chunk}"
+
+
 def order_difference(schedule: str, p: int, m: int, v: int, orders: list[list[Action]]) -> str | None:
-    """None when every rank ran the named schedule's order, else the first difference explained."""
+    """None when every rank ran the named schedule's order, else the first difference explained.
+    Only the schedule's order up to that difference is shown: the rest is the exercise."""
     want = build_schedule(SCHEDULE_OF[schedule], p, m, v).ranks
     for rank, (got, expected) in enumerate(zip(orders, want)):
         if got == expected:
             continue
         i = next((k for k, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
-        ran = str(got[i]) if i < len(got) else "missing (the rank stopped before it)"
-        should = str(expected[i]) if i < len(expected) else "nothing (the step is over)"
-        text = (f"rank {rank}'s compute call #{i + 1} is {ran} but {TITLE[schedule]} runs {should} there "
-                f"(expected: {_fmt(expected)}; yours: {_fmt(got)})")
-        return text + _which_schedule(schedule, p, m, v, rank, got)
+        ran = _label(got[i], v) if i < len(got) else "missing (the rank stopped before it)"
+        should = _label(expected[i], v) if i < len(expected) else "nothing (the step is over)"
+        text = f"rank {rank}'s compute call #{i + 1} is {ran} but {TITLE[schedule]} runs {should} there"
+        if v > 1:
+            text += f" ({_spelled(got[i] if i < len(got) else expected[i])})"
+        if i:
+            text += f"; the calls before it match ({_fmt(expected[:i], v, upto=8)})"
+        return text + _which_schedule(schedule, p, m, v, rank, got, expected, i)
     return None
 
 
-def _which_schedule(schedule: str, p: int, m: int, v: int, rank: int, got: list[Action]) -> str:
-    """Recognise a well-known mistake: the other schedule, or 1F1B with another warm-up."""
+def leading_forwards(actions: list[Action]) -> int:
+    """Forwards before the rank's first backward (all of them when it runs no backward)."""
+    return next((k for k, a in enumerate(actions) if a.kind != "F"), len(actions))
+
+
+def _which_schedule(schedule: str, p: int, m: int, v: int, rank: int, got: list[Action],
+                    expected: list[Action], i: int) -> str:
+    """Recognise a well-known mistake: the other schedule, or another warm-up (counted like with
+    like: forwards before the first backward, yours and the schedule's)."""
     if v == 1 and schedule == "1f1b" and got == build_schedule("gpipe", p, m).ranks[rank]:
         return (f". This is AFAB (GPipe): every forward, then every backward. 1F1B starts the "
                 f"backwards after a warm-up of p - rank - 1 = {p - rank - 1} forward(s) on rank {rank}")
     if v == 1 and schedule == "afab" and got == build_schedule("1f1b", p, m).ranks[rank]:
         return ". This is 1F1B; the exercise asks for AFAB: all m forwards first, then all m backwards"
-    warm = next((k for k, a in enumerate(got) if a.kind == "B"), len(got))
-    if schedule == "1f1b" and warm != min(p - rank - 1, m):
-        return (f". Rank {rank} warms up with {warm} forward(s) before its first backward; "
-                f"1F1B's warm-up is min(p - rank - 1, m) = {min(p - rank - 1, m)}")
-    return ""
+    mine, theirs = leading_forwards(got), leading_forwards(expected)
+    if schedule == "afab" or mine == theirs or not any(a.kind == "B" for a in got):
+        return ""
+    warm = (min(p - rank - 1, m), "min(p - rank - 1, m)") if v == 1 else \
+        (min(2 * (p - rank - 1) + (v - 1) * p, m * v), "2(p - rank - 1) + (v - 1)p")
+    if mine == sum(a.kind == "F" for a in got) and mine > theirs:
+        return (f". Rank {rank} runs every forward before its first backward, as AFAB does; "
+                f"{TITLE[schedule]} starts the backwards after a warm-up of {warm[1]} = {warm[0]}")
+    if i != min(mine, theirs):  # the orders part before either backward: not the warm-up's fault
+        return ""
+    return (f". Rank {rank} runs {mine} forward(s) before its first backward where {TITLE[schedule]} "
+            f"runs {theirs}: a warm-up of {warm[1]} = {warm[0]}"
+            + (", then the steady state's first forward" if theirs > warm[0] else "")
+            + f". Your warm-up is {abs(mine - theirs)} forward(s) too {'long' if mine > theirs else 'short'}")
+
+
+def chunks_ignored(reports: list[dict], v: int) -> str | None:
+    """With several chunks per rank: a step that never passes ``chunk`` (a plain 1F1B)."""
+    calls = [c for r in reports if r["status"] != "idle" for c in r["calls"]]
+    if v < 2 or not calls or any(c[2] for c in calls):
+        return None
+    return (f"Every call of your train_step went to chunk 0 (the default): the stages of chunk"
+            f"{'s 1..' if v > 2 else ' '}{v - 1} never ran, so the ranks ended up waiting for their "
+            f"messages. Interleaved 1F1B gives each "
+            f"rank stage.num_chunks = {v} chunks: pass the chunk to every call "
+            "(stage.recv_forward(mb, chunk), stage.forward(mb, x, chunk), ...).")
+
+
+def _peer_chunk(name: str, chunk: int, rank: int, peer: int) -> int:
+    """The chunk of the peer's matching call: the message crosses from chunk c of the last rank
+    to chunk c + 1 of rank 0 (and back)."""
+    if name in ("recv_forward", "send_backward"):    # the peer is the previous stage
+        return chunk - 1 if peer > rank else chunk
+    return chunk + 1 if peer < rank else chunk       # the peer is the next stage
 
 
 def _peer_did(report: dict, name: str, mb: int, chunk: int) -> bool:
     return any(c == (name, mb, chunk) for c in report["calls"])
 
 
-def run_failure(reports: list[dict], deadlock_s: float) -> str | None:
-    """None when every rank finished its step; else who waited for what, and why nobody came."""
+NOT_WRITTEN = ("Your train_step is not written yet (it raises NotImplementedError): write your loop "
+               "in place of the `raise` line, then run the cell again.")
+
+
+RUN_AGAIN = " The ranks gave up waiting; the cluster is still warm, so fix the loop and run again."
+
+
+def run_failure(reports: list[dict], deadlock_s: float, v: int = 1) -> str | None:
+    """None when every rank finished its step; else who waited for what, and why nobody came.
+    A rank's own error (raised, misused the stage) comes before the waits it caused."""
+    reports = [r for r in reports if r["status"] != "idle"]
     if all(r["status"] == "ok" for r in reports):
         return None
-    if any(r["status"] == "raised" and r["detail"].startswith("NotImplementedError") for r in reports):
-        return ("Your train_step is not written yet (it raises NotImplementedError): replace the "
-                "`raise NotImplementedError` line by your loop, then run the cell again.")
+    if any(r["status"] == "unanswered" for r in reports):
+        return NOT_WRITTEN
     waits, why = [], []
-    for r in reports:
+    for r in sorted(reports, key=lambda r: r["status"] == "stuck"):
         if r["status"] == "stuck":
             waits.append(f"rank {r['rank']} waits in {r['detail']}")
-            why.extend(_explain_wait(r, reports))
+            why.extend(_explain_wait(r, reports, v))
         elif r["status"] == "misuse":
             waits.append(r["detail"])
         elif r["status"] == "raised":
             waits.append(f"rank {r['rank']} raised {r['detail']}")
-    stuck_only = all(r["status"] in ("ok", "stuck") for r in reports)
-    head = f"Deadlock (nothing moved for {deadlock_s:.0f} s): " if stuck_only else "Your train_step failed: "
+    stuck = [r for r in reports if r["status"] == "stuck"]
+    if any(r["status"] in ("misuse", "raised") for r in reports):
+        head = "Your train_step failed: "
+    elif all(r.get("waited_s", deadlock_s) >= 0.9 * deadlock_s for r in stuck):
+        head = f"Deadlock (nothing moved for {deadlock_s:.0f} s): "
+    else:  # a peer that finished its step closed the connection: the wait ended at once
+        head = "A rank waited for a message that can no longer come (its sender had finished the step): "
     text = head + "; ".join(waits) + "."
     if why:
         text += " " + " ".join(why)
-    return text + " The ranks gave up waiting; the cluster is still warm, so fix the loop and run again."
+    return text + RUN_AGAIN
 
 
 def _finished_loop(report: dict) -> bool:
@@ -95,12 +159,13 @@ def _finished_loop(report: dict) -> bool:
     return report["status"] == "ok" or (report["status"] == "stuck" and report["waits_on"][0].startswith("send"))
 
 
-def _explain_wait(r: dict, reports: list[dict]) -> list[str]:
+def _explain_wait(r: dict, reports: list[dict], v: int) -> list[str]:
     """The root cause behind one wait, if this wait is one (a chain of waits is explained once)."""
     name, mb, chunk, peer = r["waits_on"]  # e.g. ("recv_backward", 0, 0, 1)
     other, partner = reports[peer], _PAIR[name]
-    partner_call = call_name(partner, mb, chunk)
-    if _peer_did(other, partner, mb, chunk):
+    their_chunk = _peer_chunk(name, chunk, r["rank"], peer)
+    partner_call = call_name(partner, mb, their_chunk, v)
+    if _peer_did(other, partner, mb, their_chunk):
         return []
     if name.startswith("send"):
         return [f"Rank {peer} never called {partner_call}: a message nobody receives."] \

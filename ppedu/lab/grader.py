@@ -7,6 +7,11 @@
 ``grade`` never raises for a student's bug: a deadlock, an exception, a wrong order or wrong
 gradients all come back as ``ok=False`` with a message in plain words. Bad *parameters* of the
 call itself (p=99) are a ``UsageError``, as everywhere in ppedu.
+
+With p = 2 every rank is the first or the last, and bugs of the ranks in between (a gradient
+passed on instead of backward's, a warm-up that is only right on rank 0) cannot show. So ``grade``
+with p < 3 also grades on ``GRADE_P`` = 4 ranks, and says so; ``result`` stays the run at p (the
+pictures). One warm cluster of ``GRADE_P`` ranks serves both: a p-rank attempt runs on its first p.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from ppedu.schedules.theory import peak_activations, theory_bubble
 from ppedu.schedules.timeline import Event, Timeline
 
 SCHEDULES = tuple(diagnose.SCHEDULE_OF)
+GRADE_P = 4   # grade also here: ranks 1 and 2 receive and send in both directions
 _KIND = {"forward": "F", "backward": "B", "recv_forward": "recv", "recv_backward": "recv",
          "send_forward": "send", "send_backward": "send"}
 
@@ -51,7 +57,8 @@ class LabResult:
 
     def summary(self) -> str:
         """One line: measured bubble and peak activations beside theory, or why nothing was measured."""
-        failed = self.failure or next((r["detail"] for r in self.reports if r["status"] != "ok"), None)
+        failed = self.failure or next(("train_step is not written yet" if r["status"] == "unanswered"
+                                       else r["detail"] for r in self.reports if r["status"] != "ok"), None)
         if failed or self.measured_bubble is None:
             return f"nothing measured: {failed or 'no rank computed anything'}"
         theory = "" if self.theory_bubble is None else f" (theory {self.theory_bubble:.3f})"
@@ -128,8 +135,10 @@ def measure(train_step, p: int = 2, m: int = 4, workload: str = "model", v: int 
         return result
     start = time.monotonic()
     try:
-        group = cluster if cluster is not None else _connect(p)
-        result.reports = group.run(lab_job, payload, spec, timeout=2 * spec.deadlock_s + 60)
+        usable = cluster is not None and cluster.world_size >= p and not getattr(cluster, "closed", False)
+        group = cluster if usable else _connect(p)
+        reports = group.run(lab_job, payload, spec, timeout=2 * spec.deadlock_s + 60)
+        result.reports = reports[:p]  # a larger cluster's other ranks only took part in the collectives
     except ClusterError as exc:
         result.failure = (f"the run did not finish ({str(exc).splitlines()[0]}); an endless loop in "
                           "train_step? The workers were restarted: run the cell again.")
@@ -141,9 +150,10 @@ def measure(train_step, p: int = 2, m: int = 4, workload: str = "model", v: int 
 
 def _connect(p: int):
     """The warm gloo cluster: the lab's tensors live on the CPU (on a GPU node too), and a timeout
-    in a gloo group is a clean error, where NCCL's watchdog may tear the process down."""
+    in a gloo group is a clean error, where NCCL's watchdog may tear the process down. At least
+    ``GRADE_P`` ranks, so that grading at p = 2 and at ``GRADE_P`` never restarts the ranks."""
     from ppedu.runtime.cluster import get_cluster
-    return get_cluster(p, "gloo")
+    return get_cluster(max(p, GRADE_P), "gloo")
 
 
 def _timeline(reports: list[dict], p: int) -> Timeline:
@@ -158,20 +168,43 @@ def grade(train_step, schedule: str = "1f1b", p: int = 2, m: int = 4, workload: 
           v: int = 2, cluster=None, **overrides) -> Grade:
     """Run ``train_step`` on p real ranks and grade it against ``schedule`` (afab, 1f1b,
     interleaved with v chunks): the run finishes, every rank's order of forward/backward calls is
-    the schedule's, and (model workload) the gradients equal the single-process model's."""
+    the schedule's, and (model workload) the gradients equal the single-process model's. With
+    p < 3 the step is graded on ``GRADE_P`` ranks too (middle ranks); ``result`` is the run at p."""
     check_choice("schedule", schedule, SCHEDULES)
     if not callable(train_step):
         return Grade(False, f"train_step must be a function train_step(stage) (got {type(train_step).__name__})")
+    first = _grade_once(train_step, schedule, p, m, workload, v, cluster, overrides)
+    if not first.ok or p >= 3:
+        return first
+    mid_m = m if schedule != "interleaved" else -(-m // GRADE_P) * GRADE_P  # interleaved: m % p == 0
+    where = f"p={GRADE_P} ranks" + (f", m={mid_m}" if mid_m != m else "")
+    second = _grade_once(train_step, schedule, GRADE_P, mid_m, workload, v, cluster, overrides)
+    if not second.ok:
+        return Grade(False, f"Right on p={p} ranks, wrong on {where}, where ranks 1 and 2 are middle "
+                            f"ranks (they receive and send both ways; p={p} has none): {second.message}",
+                     second.result)
+    return Grade(True, f"{first.message} Also graded on {where}, where ranks 1 and 2 are middle ranks "
+                       "(p=2 has none): right there too.", first.result)
+
+
+def _grade_once(train_step, schedule: str, p: int, m: int, workload: str, v: int, cluster,
+                overrides: dict) -> Grade:
     result = measure(train_step, p, m, workload, v if schedule == "interleaved" else 1, schedule,
                      cluster, **overrides)
     if result.failure:
         return Grade(False, result.failure, result)
-    problems = [diagnose.run_failure(result.reports, result.spec.deadlock_s)]
+    spec = result.spec
+    failure = diagnose.run_failure(result.reports, spec.deadlock_s, spec.v)
+    if failure == diagnose.NOT_WRITTEN:
+        return Grade(False, failure, result)  # nothing else: the rest would tell the answer
     notes = [n for r in result.reports for n in r["notes"]]
-    problems.append(notes[0] if notes else None)
+    problems = [diagnose.chunks_ignored(result.reports, spec.v), failure, notes[0] if notes else None]
     if all(r["status"] == "ok" for r in result.reports) and workload == "model":
-        problems.append(_gradient_problem(result))
-    orders = diagnose.order_difference(schedule, p, m, result.spec.v, result.orders)
+        wrong = _gradient_problem(result)
+        # after "you passed the gradient you received", the fit's "mixed up" reading would mislead
+        shorten = wrong and notes and ", not the one " in notes[0]
+        problems.append(wrong.split(":")[0] + " as a result" if shorten else wrong)
+    orders = diagnose.order_difference(schedule, p, m, spec.v, result.orders)
     problems.append(f"The order differs from {diagnose.TITLE[schedule]}: {orders}." if orders else None)
     problems = [x for x in problems if x]
     if problems:
@@ -195,10 +228,10 @@ def _success(result: LabResult, workload: str) -> str:
     text = f"{name} on p={s.p} ranks, m={s.m} micro-batches: every rank ran {name}'s order"
     if result.grad_max_abs_diff is not None:
         text += f", and the gradients equal the single-process model's (max diff {result.grad_max_abs_diff:.1e})"
-    text += (f". Measured bubble {result.measured_bubble:.2f} (theory {result.theory_bubble:.2f}); "
-             f"peak activations per rank {result.peak_activations} micro-batches "
+    text += (f". Peak activations per rank {result.peak_activations} micro-batches "
              f"(theory {result.theory_peak_activations}).")
-    if workload == "model":
-        text += " (Real compute on shared CPU cores: for a clean bubble use workload='timed'.)"
-    return text
+    if workload == "model":  # real compute on oversubscribed CPU cores: its idle share is not the schedule's
+        return text + (" (No bubble from this run: the model's real compute shares the CPU cores, so "
+                       "its idle time is not the schedule's; measure(..., workload='timed') shows that.)")
+    return text + f" Measured bubble {result.measured_bubble:.2f} (theory {result.theory_bubble:.2f})."
 

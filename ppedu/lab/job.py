@@ -24,7 +24,9 @@ _GROUPS: list = []  # groups of attempts that deadlocked: never reused, kept so 
 
 def lab_job(fn_bytes: bytes, spec: LabSpec) -> dict:
     """Run the student's step on this rank and say what happened: ``status`` (ok, stuck, misuse,
-    raised), ``detail`` and ``waits_on`` (what it waited for), its ``calls`` and timed ``events``."""
+    raised, unanswered: the stub's NotImplementedError), ``detail`` and ``waits_on`` (what it
+    waited for, ``waited_s`` how long), its ``calls`` and timed ``events``. Ranks from ``spec.p``
+    on (a cluster larger than the attempt) only take part in the collectives and report ``idle``."""
     import cloudpickle
     import torch
     import torch.distributed as dist
@@ -32,18 +34,24 @@ def lab_job(fn_bytes: bytes, spec: LabSpec) -> dict:
     rank = worker.rank()
     torch.manual_seed(spec.seed)
     group = dist.new_group(backend="gloo", timeout=timedelta(seconds=spec.deadlock_s + 5))
+    if rank >= spec.p:  # a larger warm cluster runs a p-rank attempt on its first p ranks
+        comm.barrier()
+        dist.destroy_process_group(group)
+        return {"rank": rank, "status": "idle"}
     stage = Stage(spec, rank, group)
     comm.barrier()  # on the default group: nothing of the student's has run yet, so it cannot time out
     t0 = worker.clock()
-    status, detail, waits_on = "ok", None, None
+    status, detail, waits_on, waited_s = "ok", None, None, 0.0
     try:
         train_step = cloudpickle.loads(fn_bytes)
         train_step(stage)
         stage.finish()
     except StageStuck as exc:
-        status, detail, waits_on = "stuck", exc.waiting, exc.call
+        status, detail, waits_on, waited_s = "stuck", exc.waiting, exc.call, exc.waited_s
     except StageMisuse as exc:
         status, detail = "misuse", f"{exc}{_student_line(exc)}"
+    except NotImplementedError as exc:  # the student copy's stub (NotAnswered is one too)
+        status, detail = "unanswered", f"{type(exc).__name__}{_student_line(exc)}"
     except BaseException as exc:  # noqa: BLE001 - a student's bug of any kind is reported, not raised
         first = str(exc).splitlines()[0] if str(exc) else ""
         status, detail = "raised", f"{type(exc).__name__}: {first}{_student_line(exc)}"
@@ -52,7 +60,7 @@ def lab_job(fn_bytes: bytes, spec: LabSpec) -> dict:
         dist.destroy_process_group(group)
     else:
         _GROUPS.append(group)
-    return {"rank": rank, "status": status, "detail": detail, "waits_on": waits_on, "t0": t0,
+    return {"rank": rank, "status": status, "detail": detail, "waits_on": waits_on, "waited_s": waited_s, "t0": t0,
             "events": stage.events, "calls": stage.calls, "notes": stage.notes,
             "peak_held": stage.peak_held, "loss_sum": stage.loss_sum,
             "gradients": stage.gradients() if status == "ok" else {}}

@@ -30,18 +30,31 @@ _ABANDONED: list = []  # handles of timed-out messages: kept alive, gloo may sti
 class StageStuck(Exception):
     """A receive or a send waited longer than ``deadlock_s``; ``waiting`` says on what."""
 
-    def __init__(self, waiting: str, call: tuple):
+    def __init__(self, waiting: str, call: tuple, waited_s: float):
         super().__init__(waiting)
         self.waiting, self.call = waiting, call  # call = (name, mb, chunk, peer rank)
+        self.waited_s = waited_s                 # short when the peer left the group early
 
 
 class StageMisuse(Exception):
     """The student called the stage in a way that cannot work (the message says how to fix it)."""
 
 
-def call_name(name: str, mb: int, chunk: int = 0) -> str:
-    """``recv_backward(0)``, or ``forward(2, chunk=1)`` for a second chunk."""
-    return f"{name}({mb}" + (f", chunk={chunk})" if chunk else ")")
+def call_name(name: str, mb: int, chunk: int = 0, chunks: int = 1) -> str:
+    """``recv_backward(0)``; with several chunks per rank always ``forward(2, chunk=0)``."""
+    return f"{name}({mb}" + (f", chunk={chunk})" if chunk or chunks > 1 else ")")
+
+
+def _mixed_up(got: tuple, want: tuple, got_call: str) -> str:
+    """What a tensor from call ``got`` instead of call ``want`` means, in the learner's words:
+    "the gradient you received (recv_backward(0) returned), not the one backward returned"."""
+    what = {"recv_backward": "the gradient you received", "backward": "a gradient backward computed",
+            "recv_forward": "the activations you received", "forward": "an output forward computed"}
+    if got[0] != want[0]:
+        return f"{what[got[0]]} ({got_call} returned), not the one {want[0]} returned: pass on what {want[0]} returns"
+    if got[1] != want[1]:
+        return f"the tensor {got_call} returned: micro-batches {got[1]} and {want[1]} are mixed up"
+    return f"the tensor {got_call} returned: chunk {got[2]} and chunk {want[2]} are mixed up"
 
 
 class Stage:
@@ -113,12 +126,12 @@ class Stage:
         """Backward of ``mb`` through this stage; returns the input gradient (None on the first)."""
         s = self._check("backward", mb, chunk, once=True)
         if (chunk, mb) not in self._saved:
-            raise StageMisuse(f"rank {self.rank}: {call_name('backward', mb, chunk)} before "
-                              f"{call_name('forward', mb, chunk)}: backward needs the activations forward saved")
+            raise StageMisuse(f"rank {self.rank}: {self._name('backward', mb, chunk)} before "
+                              f"{self._name('forward', mb, chunk)}: backward needs the activations forward saved")
         if s < self.spec.num_stages - 1:
             self._expect_origin("backward", mb, chunk, grad, "recv_backward")
         elif grad is not None:
-            self._note(f"rank {self.rank}: {call_name('backward', mb, chunk)} on the last stage was given "
+            self._note(f"rank {self.rank}: {self._name('backward', mb, chunk)} on the last stage was given "
                        "a gradient, so the stage's own 1/m scaling of the loss was skipped (pass None)")
         out, inp = self._saved.pop((chunk, mb))
         start = worker.clock()
@@ -129,14 +142,15 @@ class Stage:
 
     def finish(self) -> None:
         """Wait until every message this rank sent has been received (or report the first that was not)."""
-        deadline = time.monotonic() + self.spec.deadlock_s
+        start = time.monotonic()
+        deadline = start + self.spec.deadlock_s
         for handle, what, peer in self._sends:
             try:
                 handle.wait(timeout_s=max(0.1, deadline - time.monotonic()))
             except ClusterError:
                 _ABANDONED.extend(h for h, _, _ in self._sends)
-                raise StageStuck(f"{call_name(*what)} to rank {peer} (not received)",
-                                 (*what, peer)) from None
+                raise StageStuck(f"{self._name(*what)} to rank {peer} (not received)",
+                                 (*what, peer), time.monotonic() - start) from None
         self._sends.clear()
 
     def gradients(self) -> dict[str, torch.Tensor]:
@@ -146,13 +160,14 @@ class Stage:
     def _check(self, name: str, mb, chunk, once: bool = False) -> int:
         m, v = self.spec.m, self.spec.v
         if not isinstance(mb, int) or isinstance(mb, bool) or not 0 <= mb < m:
-            raise StageMisuse(f"rank {self.rank}: {name}(mb={mb!r}): mb must be an integer in 0..{m - 1}")
+            where = f", chunk={chunk!r}" if v > 1 else ""
+            raise StageMisuse(f"rank {self.rank}: {name}(mb={mb!r}{where}): mb must be an integer in 0..{m - 1}")
         if not isinstance(chunk, int) or not 0 <= chunk < v:
             raise StageMisuse(f"rank {self.rank}: {name}(..., chunk={chunk!r}): chunk must be an "
                               f"integer in 0..{v - 1}")
         if once:
             if (name, mb, chunk) in self._done:
-                raise StageMisuse(f"rank {self.rank}: {call_name(name, mb, chunk)} called twice "
+                raise StageMisuse(f"rank {self.rank}: {self._name(name, mb, chunk)} called twice "
                                   "(each micro-batch goes forward and backward once per step)")
             self._done.add((name, mb, chunk))
         self.calls.append((name, mb, chunk))
@@ -163,26 +178,27 @@ class Stage:
 
     def _recv(self, name: str, mb: int, chunk: int, from_stage: int, backward: bool) -> torch.Tensor:
         src = from_stage % self.spec.p
-        start = worker.clock()
+        start, waited = worker.clock(), time.monotonic()
         # the shape is known (activations and their gradients), so header and payload are posted
         # together and the rank wakes up once per message, not twice
         handle = comm.irecv_tensor(src, comm.pipeline_tag(from_stage, mb, backward), group=self._group,
                                    shape=self.spec.activation_shape())
-        worker.set_status(f"waits in {call_name(name, mb, chunk)} from rank {src}")
+        worker.set_status(f"waits in {self._name(name, mb, chunk)} from rank {src}")
         try:
             t = handle.wait(timeout_s=self.spec.deadlock_s)
         except ClusterError:
             _ABANDONED.append(handle)
-            raise StageStuck(f"{call_name(name, mb, chunk)} from rank {src}", (name, mb, chunk, src)) from None
+            raise StageStuck(f"{self._name(name, mb, chunk)} from rank {src}", (name, mb, chunk, src),
+                             time.monotonic() - waited) from None
         self._record(name, mb, chunk, start)
         return self._returned(t, (name, mb, chunk))
 
     def _send(self, name: str, mb: int, chunk: int, t, to_stage: int, tag: int) -> None:
         if not isinstance(t, torch.Tensor):
-            raise StageMisuse(f"rank {self.rank}: {call_name(name, mb, chunk)} needs a tensor "
+            raise StageMisuse(f"rank {self.rank}: {self._name(name, mb, chunk)} needs a tensor "
                               f"(got {type(t).__name__}); send what forward/backward returned")
         if tuple(t.shape) != self.spec.activation_shape():
-            raise StageMisuse(f"rank {self.rank}: {call_name(name, mb, chunk)} got a tensor of shape "
+            raise StageMisuse(f"rank {self.rank}: {self._name(name, mb, chunk)} got a tensor of shape "
                               f"{tuple(t.shape)}; the neighbour expects {self.spec.activation_shape()}: "
                               "send what forward/backward returned")
         dst = to_stage % self.spec.p
@@ -196,12 +212,15 @@ class Stage:
 
     def _expect_origin(self, name: str, mb: int, chunk: int, t, producer: str) -> None:
         if t is None:
-            raise StageMisuse(f"rank {self.rank}: {call_name(name, mb, chunk)} got None; pass the "
-                              f"tensor {call_name(producer, mb, chunk)} returned")
+            raise StageMisuse(f"rank {self.rank}: {self._name(name, mb, chunk)} got None; pass the "
+                              f"tensor {self._name(producer, mb, chunk)} returned")
         _, origin = self._origin.get(id(t), (None, None))
         if origin is not None and origin != (producer, mb, chunk):
-            self._note(f"rank {self.rank}: {call_name(name, mb, chunk)} was given the tensor "
-                       f"{call_name(*origin)} returned: micro-batches {origin[1]} and {mb} are mixed up")
+            self._note(f"rank {self.rank}: {self._name(name, mb, chunk)} was given "
+                       f"{_mixed_up(origin, (producer, mb, chunk), self._name(*origin))}")
+
+    def _name(self, name: str, mb: int, chunk: int = 0) -> str:
+        return call_name(name, mb, chunk, self.spec.v)
 
     def _note(self, text: str) -> None:
         if text not in self.notes:

@@ -22,4 +22,6 @@
     book_tables           the book's computed blocks: rewrite them, or check them against the code
     book_blocks           the generators of those blocks, each calling the function that owns the formula
     book_check            the `ppedu` commands the book shows, for the test that runs them
+    order_mistakes        the mistake in a hand-written rank order, in words (04)
+    exercises_tables      02's repaired seed table (micro-batches 1-4)
 """

@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from ppedu.errors import UsageError
 from ppedu.notebook.grading import grader
+from ppedu.notebook.order_mistakes import order_mistake
 from ppedu.schedules.actions import peak_held
 
 OK = "\u2713"  # ✓
@@ -184,24 +185,24 @@ def check_rank_order(p: int, m: int, rank: int, actions: Iterable[Any],
     ranks[rank] = student
     trial = Schedule(ref.name, ref.p, ref.m, ref.v, ranks, ref.split_backward)
     verdict = validate(trial)
-    warmup = min(p - rank - 1, m)
+    # a known mistake gets its own words (never the warm-up count: the exercise asks for it)
+    mistake = order_mistake(student, ref.ranks[rank], rank, schedule)
     if not verdict.ok:
-        raise AssertionError(f"Your order for GPU{rank} cannot run with the other GPUs' "
-                             f"{schedule} orders: {verdict.message}\nHint: GPU{rank} starts with "
-                             f"{warmup} forward(s), then alternates F and B, then drains the B's.")
+        raise AssertionError(f"{mistake or f'Your order for GPU{rank} cannot run'}\nWith the other GPUs "
+                             f"running {schedule}, the validator says: {verdict.message}")
     peak, ref_peak = peak_held(student), peak_held(ref.ranks[rank])
     if peak > ref_peak:
         raise AssertionError(f"Your order runs, but GPU{rank} holds the activations of {peak} "
-                             f"micro-batches at once; {schedule} needs at most {ref_peak}. Start "
-                             "each backward as early as you can.")
+                             f"micro-batches at once; {schedule} needs at most {ref_peak}. "
+                             f"{mistake or 'Start each backward as early as you can.'}")
     # the validator already ran the trial with unit times and blocking receives: that is the
     # simulator's default cost model, so its makespan is the trial's step (one run saved; at
     # p=64, m=1024 each run is ~10^5 actions)
     got = verdict.timeline.makespan if verdict.timeline is not None else simulate(trial).makespan
     if got > want + 1e-9:
         raise AssertionError(f"Your order runs, but the step takes {got:g} units instead of "
-                             f"{want:g}: GPU{rank} makes other GPUs wait. Hint: {warmup} warm-up "
-                             "forward(s), then one F and one B in turn.")
+                             f"{want:g}: GPU{rank} makes other GPUs wait. "
+                             f"{mistake or 'Hint: warm up, then one F and one B in turn.'}")
     print(f"{OK} GPU{rank}'s order is a valid {schedule} order for p={p}, m={m}: step of "
           f"{got:g} units, at most {peak} micro-batches of activations held.")
 

@@ -1,4 +1,8 @@
-"""Checks for chapter 6 (build your pipeline) beyond ``ppedu.lab.grade``'s own verdicts."""
+"""Checks for chapter 6 (build your pipeline) beyond ``ppedu.lab.grade``'s own verdicts.
+
+A wrong prediction gets a hint for that field and variant, never the measured value: the student
+looks at the measurement after predicting (the notebook's next cells), not in the check's message.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,18 @@ from ppedu.notebook.grading import grader
 
 OK = "\u2713"
 _DIRECTIONS = ("up", "same", "down")
+FORMAT = ('prediction = {"more": {"bubble": "up" | "same" | "down", "peak_rank0": <int>, '
+          '"correct": True | False}, "less": {...}}')
+_HINTS = {
+    ("bubble", "more"): "with one warm-up forward more, the first backward of each rank starts later: "
+                        "does any rank end up waiting longer for work than under 1F1B?",
+    ("bubble", "less"): "with one warm-up forward fewer, the first backward of each rank starts earlier: "
+                        "what does the rank then wait for before its next forward can run?",
+    ("peak_rank0", None): "count the micro-batches rank 0 has run forward but not yet backward, at the "
+                          "moment just before its first backward frees one (the warm-up is clamped to 0..m).",
+    ("correct", None): "does the warm-up change which gradient meets which activations, or only when "
+                       "each call runs?",
+}
 
 
 def _truth(study: Any, name: str) -> dict:
@@ -18,27 +34,43 @@ def _truth(study: Any, name: str) -> dict:
             "correct": diff is not None and diff <= 1e-5}
 
 
+def _failed(name: str, why: str) -> str:
+    from ppedu.lab.diagnose import NOT_WRITTEN, RUN_AGAIN
+    if why == NOT_WRITTEN:
+        return ("one_f_one_b is not written yet: write your loop in place of the `raise` line, then run "
+                "the study again.")
+    why = why.replace(RUN_AGAIN, "").replace("Your train_step failed: ", "")
+    return f"variant {name!r} did not run through: {why} Fix one_f_one_b, then run the study again."
+
+
 @grader
 def check_warmup_prediction(prediction: Mapping[str, Mapping[str, Any]], study: Any) -> None:
     """``prediction[name] = {"bubble": "up"|"same"|"down", "peak_rank0": int, "correct": bool}``
     for each variant of ``study`` (``ppedu.lab.warmup.warmup_study``), against what was measured."""
     for name, why in study.failures.items():
-        raise AssertionError(f"variant {name!r} did not run through: {why}. Fix it first.")
+        raise AssertionError(_failed(name, why))
     names = [n for n in study.timed if n != "1f1b"]
     if not isinstance(prediction, Mapping) or set(prediction) != set(names):
-        raise AssertionError(f"prediction must be a dict with one entry per variant {names} "
+        raise AssertionError(f"prediction must be a dict with one entry per variant {names}: {FORMAT} "
                              f"(got {sorted(prediction) if isinstance(prediction, Mapping) else prediction!r})")
     for name in names:
         guess, truth = prediction[name], _truth(study, name)
         if not isinstance(guess, Mapping) or set(guess) != set(truth):
-            raise AssertionError(f"prediction[{name!r}] must have the keys {sorted(truth)} (got {guess!r})")
-        if guess["bubble"] not in _DIRECTIONS:
-            raise AssertionError(f"prediction[{name!r}]['bubble'] must be one of {_DIRECTIONS}")
+            raise AssertionError(f"prediction[{name!r}] must have the keys {sorted(truth)}: {FORMAT} (got {guess!r})")
+        _check_types(name, guess)
         for key, want in truth.items():
             if guess[key] != want:
-                raise AssertionError(
-                    f"{name}: you predicted {key} = {guess[key]!r}, the run says {want!r} (1F1B's bubble "
-                    f"{study.simulated_bubble['1f1b']:.3f}, this one's {study.simulated_bubble[name]:.3f} "
-                    "on an ideal machine). Hint: on which rank does the first backward start later, "
-                    "and does any rank hold a micro-batch longer?")
+                hint = _HINTS.get((key, name), _HINTS.get((key, None), ""))
+                raise AssertionError(f"{name}: your prediction {key} = {guess[key]!r} is not what the run "
+                                     f"shows. Hint: {hint}")
     print(f"{OK} your predictions match the measurements for {', '.join(names)}")
+
+
+def _check_types(name: str, guess: Mapping[str, Any]) -> None:
+    if guess["bubble"] not in _DIRECTIONS:
+        raise AssertionError(f"prediction[{name!r}]['bubble'] must be one of {_DIRECTIONS} (got {guess['bubble']!r})")
+    if not isinstance(guess["peak_rank0"], int) or isinstance(guess["peak_rank0"], bool):
+        raise AssertionError(f"prediction[{name!r}]['peak_rank0'] must be a whole number of micro-batches "
+                             f"(got {guess['peak_rank0']!r})")
+    if not isinstance(guess["correct"], bool):
+        raise AssertionError(f"prediction[{name!r}]['correct'] must be True or False (got {guess['correct']!r})")

@@ -188,4 +188,9 @@ def load_example(name: str) -> TimedSchedule:
 
 
 def example_text(name: str) -> str:
-    return resources.files("ppedu").joinpath(f"assets/{name}.md").read_text(encoding="utf-8")
+    """The shipped table ``name`` as a reader sees it: the file's leading comment (notes for the
+    course's authors, which say where a correct table lives) is left out."""
+    text = resources.files("ppedu").joinpath(f"assets/{name}.md").read_text(encoding="utf-8")
+    if text.lstrip().startswith("<!--") and "-->" in text:
+        text = text.split("-->", 1)[1].lstrip("\n")
+    return text
