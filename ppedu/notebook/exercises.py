@@ -14,7 +14,7 @@ import math
 from typing import Any, Callable, Iterable, Mapping
 
 from ppedu.errors import UsageError
-from ppedu.notebook.grading import grader
+from ppedu.notebook.grading import NotAnswered, grader
 from ppedu.schedules.actions import peak_held
 
 OK = "\u2713"  # ✓
@@ -58,6 +58,8 @@ def _call_student(student_fn: Callable[..., float], args: tuple[str, ...],
     call = ", ".join(f"{a}={point[a]}" for a in args)
     try:
         got = student_fn(*(point[a] for a in args))
+    except NotAnswered:
+        raise
     except NotImplementedError:
         raise AssertionError("Replace `raise NotImplementedError` with your formula.") from None
     except Exception as exc:  # the student's code failed: say where
