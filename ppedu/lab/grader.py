@@ -149,6 +149,21 @@ def _require_answered(train_step) -> None:
         raise missing
 
 
+def _ranks_changed(p: int, cluster) -> str | None:
+    """Under ``ppedu grade`` only: why the ranks cannot be trusted (the student's step patched
+    ppedu's code or builtins there), else None. Such ranks are stopped: the next run starts fresh."""
+    from ppedu.notebook.grading import GRADING
+    if not GRADING:
+        return None
+    from ppedu.notebook.answers import verify_lab
+    try:
+        (cluster if cluster is not None else _connect(p)).run(verify_lab)
+    except ClusterError as exc:
+        lines = [x for x in str(exc).splitlines() if "changed the checking code" in x]
+        return f"{lines[-1].strip() if lines else str(exc).splitlines()[0]} (on a rank)"
+    return None
+
+
 def _connect(p: int):
     """The warm gloo cluster: the lab's tensors live on the CPU (on a GPU node too), and a timeout
     in a gloo group is a clean error, where NCCL's watchdog may tear the process down."""
@@ -172,8 +187,12 @@ def grade(train_step, schedule: str = "1f1b", p: int = 2, m: int = 4, workload: 
     check_choice("schedule", schedule, SCHEDULES)
     if not callable(train_step):
         return Grade(False, f"train_step must be a function train_step(stage) (got {type(train_step).__name__})")
+    _ranks_changed(p, cluster)      # `ppedu grade`: take (or check) the ranks' fingerprint first
     result = measure(train_step, p, m, workload, v if schedule == "interleaved" else 1, schedule,
                      cluster, **overrides)
+    changed = _ranks_changed(p, cluster)
+    if changed:
+        return Grade(False, changed, result)
     if result.failure:
         return Grade(False, result.failure, result)
     problems = [diagnose.run_failure(result.reports, result.spec.deadlock_s)]

@@ -7,8 +7,11 @@
     plots            plotly figures: Gantt, bubble vs m, memory, schedules
     plots_serving    serving figures
     plots_lab        chapter 6: the student's measured Gantt chart, bubble and memory beside theory
-    exercises        graders with hints (exercises_lab: chapter 6, grading: the @grader contract)
-    student_copy     strip solution blocks for the student copy
+    exercises        graders with hints (exercises_lab: chapter 6, grading: the @grader contract,
+                     NotAnswered / Blank / answered / exercise for unanswered exercises)
+    student_copy     strip solution blocks, lock check cells, drop hidden checks (the student copy)
     headless         papermill runs with parameter checks (around nbclient #312)
-    autograde        grade a class: run submissions headless, score every exercise (ppedu grade)
+    autograde        grade a class: the instructor's checks on each student's answers (ppedu grade)
+    answers          what `ppedu grade` runs in its kernels: answers by value, checker fingerprints
+    sandbox          one submission's run: throwaway folder, limits, bubblewrap where it works
 """
