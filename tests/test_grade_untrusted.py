@@ -21,10 +21,10 @@ PATCH = ("import builtins, ppedu.notebook.exercises as ex, ppedu.notebook.gradin
          "ex.check_bubble_formula = lambda *a, **k: print('✓')\n"
          "builtins.abs = lambda x: 0\n"
          "g.exercise = lambda n: __import__('contextlib').nullcontext()\n")
-AT_CALL = ("def naive_bubble(p):\n"
-           "    import builtins, ppedu.notebook.exercises as ex\n"
-           "    builtins.abs = lambda x: 0                     # patched while the checks call it\n"
-           "    ex.check_bubble_formula = lambda *a, **k: None\n"
+AT_CALL = ("def naive_bubble(p):                              # wrong, and it fixes the checks\n"
+           "    import builtins, math\n"
+           "    math.isclose = lambda *a, **k: True                # patched while the checks call it\n"
+           "    builtins.abs = lambda x: 0\n"
            "    return 0.5\n")
 SPY = ("import json, pathlib\n"
        "def my_bubble(timeline):          # copies alice's answer at grading time\n"
@@ -81,7 +81,8 @@ def scores(tmp_path_factory) -> dict:
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
 def test_solved_scores_full_marks(scores) -> None:
-    assert [scores[("solved", f"Exercise {n}")]["score"] for n in (1, 2)] == ["1", "1"], scores
+    assert [scores[("solved", f"Exercise {n}")]["score"] for n in (1, 2)] == ["1", "1"], \
+        [scores[("solved", f"Exercise {n}")]["message"] for n in (1, 2)]
 
 
 @pytest.mark.slow
@@ -95,8 +96,8 @@ def test_gamed_submissions_score_zero_with_a_reason(scores, student: str) -> Non
     if student in ("empty", "pass"):
         assert scores[(student, "Exercise 1")]["message"] == "not answered" or student == "pass"
     if student == "patched":
-        assert "changed the checking code" in scores[(student, "Exercise 2")]["message"] or \
-            "hidden check" in scores[(student, "Exercise 2")]["message"], scores[(student, "Exercise 2")]
+        assert "changed the checking code" in scores[(student, "Exercise 2")]["message"], \
+            scores[(student, "Exercise 2")]
     if student in ("deleted_checks", "edited_checks"):
         assert "locked cell(s) edited or deleted" in scores[(student, "Exercise 1")]["locked_cells"]
     else:

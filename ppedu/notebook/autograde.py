@@ -20,12 +20,12 @@ timeout that interrupts the cell and goes on, and a per-notebook time and memory
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ppedu.notebook.autograde_build import answer_notebook, check_notebook
 from ppedu.notebook.sandbox import execute_node
 from ppedu.notebook.student_copy import (ANSWER_TAG, BEGIN, CHECK_TAG, EXERCISE_TAG, HIDDEN_TAG,
                                          assigned_names, student_notebook)
@@ -113,61 +113,6 @@ def locked_differences(instructor, submission) -> int:
     mine = [c.source.strip() for c in submission.cells if c.cell_type == "code" and not _is_answer(c)]
     extra = abs(len(release) - len(mine))
     return extra + sum(a != b for a, b in zip(release, mine))
-
-
-def _code(source: str, **metadata):
-    from nbformat.v4 import new_code_cell
-    cell = new_code_cell(source)
-    cell.metadata.update(metadata)
-    return cell
-
-
-def answer_notebook(instructor, plan: Layout, answers: dict[int, list[str]], folder: str):
-    """Run 1: the instructor's cells up to the last answer, checks left out, the student's answers in."""
-    import copy
-    nb = copy.deepcopy(instructor)
-    last = max((i for i, _, _ in plan.answers), default=-1)
-    cells, seen = [], {}
-    where = {i: (number, names) for i, number, names in plan.answers}
-    for i, cell in enumerate(instructor.cells[: last + 1]):
-        if {CHECK_TAG, HIDDEN_TAG} & set(_tags(cell)):
-            continue
-        if i not in where:
-            cells.append(cell)
-            continue
-        number, names = where[i]
-        k = seen[number] = seen.get(number, -1) + 1
-        mine = answers.get(number, answers.get(-1, []))
-        cells.append(_code(mine[k] if k < len(mine) else "", ppedu_answer=i))
-        cells.append(_code("import ppedu.notebook.answers as _ppedu_answers\n"
-                           f"_ppedu_answers.export({f'cell{i}'!r}, {names!r}, globals(), {folder!r})"))
-    nb.cells = cells
-    return nb
-
-
-def check_notebook(instructor, plan: Layout, folder: str):
-    """Run 2: the instructor's notebook, hidden checks in, each answer cell replaced by a loader;
-    after every later code cell, ``verify``. Cell metadata ``ppedu_from`` = instructor index."""
-    import copy
-    nb = copy.deepcopy(instructor)
-    where = {i: (number, names) for i, number, names in plan.answers}
-    cells, loaded = [_code("import ppedu.notebook.answers as _ppedu_answers")], False
-    for i, cell in enumerate(instructor.cells):
-        if cell.cell_type != "code":
-            cells.append(cell)
-            continue
-        if i in where:
-            number, names = where[i]
-            cells.append(_code(f"globals().update(_ppedu_answers.load({f'cell{i}'!r}, "
-                               f"{f'Exercise {number}'!r}, {names!r}, {folder!r}))", ppedu_from=i))
-            loaded = True
-            continue
-        cells.append(copy.deepcopy(cell))
-        cells[-1].metadata["ppedu_from"] = i
-        if loaded:
-            cells.append(_code("_ppedu_answers.verify()", ppedu_verify=i))
-    nb.cells = cells
-    return nb
 
 
 def _error_of(cell) -> str | None:
