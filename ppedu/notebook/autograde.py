@@ -98,7 +98,8 @@ def _is_answer(cell) -> bool:
 
 
 def submitted_answers(nb) -> dict[int, list[str]]:
-    """Exercise -> sources of the submission's answer cells, in order (unnumbered: by position)."""
+    """Exercise -> sources of the submission's answer cells, in order (the student copy numbers
+    them; a cell without a number is filed under -1)."""
     found: dict[int, list[str]] = {}
     for cell in nb.cells:
         if _is_answer(cell):
@@ -111,8 +112,9 @@ def locked_differences(instructor, submission) -> int:
     release = [c.source.strip() for c in student_notebook(instructor)[0].cells
                if c.cell_type == "code" and not _is_answer(c)]
     mine = [c.source.strip() for c in submission.cells if c.cell_type == "code" and not _is_answer(c)]
-    extra = abs(len(release) - len(mine))
-    return extra + sum(a != b for a, b in zip(release, mine))
+    import difflib
+    same = sum(b.size for b in difflib.SequenceMatcher(None, release, mine, autojunk=False).get_matching_blocks())
+    return max(len(release), len(mine)) - same
 
 
 def _error_of(cell) -> str | None:
