@@ -4,9 +4,9 @@ An exercise's code cells are *answer cells* (tag ``answer``, or ``exercise`` in 
 *check cells* (``check``; ``hidden-check`` cells exist only in the instructor's notebook), each with
 ``metadata.exercise = N``. Grading a submission never trusts its check cells:
 
-1. the *answer run* executes the instructor's notebook (``--source``, hidden checks and check cells
-   left out) with the submission's answer cells in place; after each one, the names the
-   instructor's answer cell defines are sent out by value (``ppedu.notebook.answers.export``);
+1. the *answer run* executes the submission's answer cells with the instructor's cells (``--source``)
+   they need, checks left out; after each one, the names the instructor's answer cell defines are
+   sent out by value (``ppedu.notebook.answers.export``);
 2. the *check run* executes the instructor's notebook, hidden checks included, in a fresh kernel
    where each answer cell only loads those values; ``verify`` after every cell catches an answer
    that patched the checking code while it was called.
