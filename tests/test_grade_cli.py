@@ -97,3 +97,14 @@ def test_grade_refuses_what_is_not_a_notebook(tmp_path: Path, capsys) -> None:
     assert main(["grade", str(tmp_path / "nothing.txt"), "--csv", str(tmp_path / "o.csv")]) == 2
     err = capsys.readouterr().err
     assert "SUBMISSIONS must be .ipynb files" in err and len(err.strip().splitlines()) == 1
+
+
+def test_grade_refuses_a_bad_sandbox_or_source(tmp_path: Path, capsys) -> None:
+    src = _instructor(tmp_path / "src")
+    sub = _submission(tmp_path / "class" / "alice.ipynb", src, {})
+    assert main(["grade", str(sub), "--source", str(tmp_path / "src"), "--sandbox", "docker",
+                 "--csv", str(tmp_path / "o.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "--sandbox must be one of auto, bwrap, plain (got 'docker')" in err and len(err.strip().splitlines()) == 1
+    assert main(["grade", str(sub), "--source", str(tmp_path / "nowhere"), "--csv", str(tmp_path / "o.csv")]) == 2
+    assert "--source" in capsys.readouterr().err
