@@ -108,3 +108,19 @@ def test_grade_refuses_a_bad_sandbox_or_source(tmp_path: Path, capsys) -> None:
     assert "--sandbox must be one of auto, bwrap, plain (got 'docker')" in err and len(err.strip().splitlines()) == 1
     assert main(["grade", str(sub), "--source", str(tmp_path / "nowhere"), "--csv", str(tmp_path / "o.csv")]) == 2
     assert "--source" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_plain_sandbox_and_memory_limit(tmp_path: Path) -> None:
+    """Without bubblewrap (`--sandbox plain`) grading works the same; an answer that allocates past
+    `--memory-mb` costs its own exercise (MemoryError), not the notebook."""
+    src = _instructor(tmp_path / "src")
+    carol = _submission(tmp_path / "class" / "carol.ipynb", src, {
+        1: "def add(a, b):\n    return a + b",
+        2: "total = len(bytearray(3 * 2**30))",
+        3: "def twice(a):\n    return 2 * a"})
+    table = _grade(tmp_path, carol, extra=("--sandbox", "plain", "--memory-mb", "1536"))
+    assert table[("carol", "Exercise 1")][:2] == (1, "ok") and table[("carol", "Exercise 3")][:2] == (1, "ok")
+    score, message, _ = table[("carol", "Exercise 2")]
+    assert score == 0 and "MemoryError" in message, message
