@@ -126,7 +126,7 @@ def _error_of(cell) -> str | None:
             if out.get("ename") == "NotAnswered":
                 reason = value.split(": ", 1)[-1]
                 return "not answered" if reason == "not answered yet" else reason
-            return f"{out.get('ename')}: {value}"[:300]
+            return f"{out.get('ename')}: {value or 'a check failed (it gives no message)'}"[:300]
     return None
 
 
