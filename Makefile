@@ -22,6 +22,7 @@ setup:
 setup-test:
 	scripts/setup.sh lab,test
 	scripts/setup_browser.sh
+	scripts/setup_sandbox.sh
 
 test: setup-test
 	$(VPY) -m pytest tests

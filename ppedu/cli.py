@@ -41,7 +41,7 @@ _HELP = {
     "serve-sweep": "goodput vs arrival rate under TTFT/TPOT targets: where the server saturates",
     "student-copy": "write the course notebooks with solutions stripped",
     "run-notebook": "run a course notebook headless with parameters (papermill, no widget stalls)",
-    "grade": "grade a class: run student notebooks headless, one CSV row per student and exercise",
+    "grade": "grade a class: the instructor's checks on each student's answers, one CSV row per exercise",
 }
 
 

@@ -1,9 +1,12 @@
 """``ppedu grade SUBMISSIONS... --csv out.csv``: grade a class's notebooks, one row per student and
-exercise (student, notebook, exercise, score, message), the way nbgrader or otter-grader would.
+exercise (student, notebook, exercise, score, message, locked_cells).
 
 A submission is a notebook, or a folder of notebooks (one per student: the file or folder name is
-the student). Each runs headless with errors allowed; a cell that runs past ``--cell-timeout`` is
-interrupted and costs its exercise only. The logic lives in ``ppedu.notebook.autograde``.
+the student). Each is graded with the instructor's notebook of the same name in ``--source``: only
+the submission's answer cells are taken, the instructor's checks (hidden ones too) run on them in a
+fresh kernel, each submission in its own sandbox (``--sandbox``: bubblewrap where it works). A cell
+that runs past ``--cell-timeout`` is interrupted and costs its exercise only. The logic lives in
+``ppedu.notebook.autograde``; what the sandbox protects against is in ``course/instructor.md``.
 """
 
 from __future__ import annotations
@@ -13,15 +16,22 @@ import csv
 import sys
 from pathlib import Path
 
-FIELDS = ("student", "notebook", "exercise", "score", "message")
+HELP = "grade a class: the instructor's checks on each student's answers, one CSV row per exercise"
+FIELDS = ("student", "notebook", "exercise", "score", "message", "locked_cells")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("submissions", nargs="+", help="student notebooks, or folders of them")
     parser.add_argument("--csv", required=True, help="where to write the scores")
+    parser.add_argument("--source", default="notebooks",
+                        help="folder of the instructor's solved notebooks (default notebooks)")
+    parser.add_argument("--sandbox", default="auto", help="auto (bwrap if it works, else plain), bwrap or plain")
     parser.add_argument("--cell-timeout", type=float, default=120.0,
                         help="seconds one cell may run before it is interrupted (default 120)")
-    parser.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
+    parser.add_argument("--notebook-timeout", type=float, default=1800.0,
+                        help="seconds one run of a notebook may take before it is killed (default 1800)")
+    parser.add_argument("--memory-mb", type=int, default=8192,
+                        help="address space per process of a submission, MiB (0 = no limit; default 8192)")
 
 
 def _notebooks(submissions: list[str]) -> list[tuple[str, Path]]:
@@ -40,20 +50,28 @@ def _notebooks(submissions: list[str]) -> list[tuple[str, Path]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ppedu.errors import check_float
-    from ppedu.notebook.autograde import grade_notebook
+    from ppedu.errors import UsageError, check_float, check_int
+    from ppedu.notebook.autograde import Limits, grade_notebook
+    from ppedu.notebook.sandbox import resolve_mode
 
-    timeout = check_float("--cell-timeout", args.cell_timeout, 1.0, 86400.0)
+    if not Path(args.source).is_dir():
+        raise UsageError(f"--source must be a folder of the instructor's notebooks (got {args.source!r})")
+    notebooks = _notebooks(args.submissions)
+    limits = Limits(resolve_mode(args.sandbox), check_float("--cell-timeout", args.cell_timeout, 1.0, 86400.0),
+                    check_float("--notebook-timeout", args.notebook_timeout, 10.0, 864000.0),
+                    check_int("--memory-mb", args.memory_mb, 0, 2**24),
+                    hide=[Path(s) for s in args.submissions] + [Path(args.source), Path(args.csv)])
+    print(f"sandbox: {limits.mode}", file=sys.stderr)
     rows = []
-    for student, path in _notebooks(args.submissions):
+    for student, path in notebooks:
         print(f"grading {student}: {path} ...", file=sys.stderr)
-        scores = grade_notebook(path, student, timeout, args.kernel)
+        scores = grade_notebook(path, student, args.source, limits)
         rows += scores
         print(f"  {sum(s.score for s in scores)}/{len(scores)} exercises", file=sys.stderr)
     with open(args.csv, "w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         writer.writerow(FIELDS)
         for s in rows:
-            writer.writerow([s.student, s.notebook, s.exercise, s.score, s.message])
+            writer.writerow([s.student, s.notebook, s.exercise, s.score, s.message, s.locked_cells])
     print(f"{len(rows)} row(s) written to {args.csv}")
     return 0

@@ -1,6 +1,7 @@
 """``ppedu student-copy [--src notebooks] [--out student]``: the notebooks with solutions stripped
-(``# BEGIN SOLUTION`` ... ``# END SOLUTION`` become ``# YOUR CODE HERE`` + ``raise
-NotImplementedError``) and outputs cleared. The logic lives in ``ppedu.notebook.student_copy``."""
+(``# BEGIN SOLUTION`` ... ``# END SOLUTION`` become ``# YOUR CODE HERE`` + ``raise NotAnswered(...)``,
+or ``name = Blank(...)`` for a value), check cells locked, hidden checks dropped, outputs cleared.
+The logic lives in ``ppedu.notebook.student_copy``."""
 
 from __future__ import annotations
 

@@ -126,6 +126,7 @@ def measure(train_step, p: int = 2, m: int = 4, workload: str = "model", v: int 
             # m % p == 0, as a UsageError (sizes checked first: build_schedule's limits are wider)
             build_schedule("interleaved", check_int("p", p, 2, 8), check_int("m", m, 1, 64), v)
     spec = make_spec(p, m, v, workload, **overrides)
+    _require_answered(train_step)
     result = LabResult(spec, schedule)
     try:
         import cloudpickle
@@ -146,6 +147,30 @@ def measure(train_step, p: int = 2, m: int = 4, workload: str = "model", v: int 
     result.wall_s = time.monotonic() - start
     result.timeline = _timeline(result.reports, p)
     return result
+
+
+def _require_answered(train_step) -> None:
+    """The student copy's stub (its body raises NotAnswered): say "Exercise N: not answered yet"
+    at once (a check cell prints that line and Run All goes on) instead of starting the ranks."""
+    from ppedu.notebook.grading import unanswered
+    missing = unanswered(train_step)
+    if missing is not None:
+        raise missing
+
+
+def _ranks_changed(p: int, cluster) -> str | None:
+    """Under ``ppedu grade`` only: why the ranks cannot be trusted (the student's step patched
+    ppedu's code or builtins there), else None. Such ranks are stopped: the next run starts fresh."""
+    from ppedu.notebook.grading import GRADING
+    if not GRADING:
+        return None
+    from ppedu.notebook.answers import verify_lab
+    try:
+        (cluster if cluster is not None else _connect(p)).run(verify_lab)
+    except ClusterError as exc:
+        lines = [x for x in str(exc).splitlines() if "changed the checking code" in x]
+        return f"{lines[-1].strip() if lines else str(exc).splitlines()[0]} (on a rank)"
+    return None
 
 
 def _connect(p: int):
@@ -189,8 +214,12 @@ def grade(train_step, schedule: str = "1f1b", p: int = 2, m: int = 4, workload: 
 
 def _grade_once(train_step, schedule: str, p: int, m: int, workload: str, v: int, cluster,
                 overrides: dict) -> Grade:
+    _ranks_changed(p, cluster)      # `ppedu grade`: take (or check) the ranks' fingerprint first
     result = measure(train_step, p, m, workload, v if schedule == "interleaved" else 1, schedule,
                      cluster, **overrides)
+    changed = _ranks_changed(p, cluster)
+    if changed:
+        return Grade(False, changed, result)
     if result.failure:
         return Grade(False, result.failure, result)
     spec = result.spec

@@ -14,10 +14,14 @@
     exercises_partition   notebook 02's stage-balancing exercise
     exercises_tp_serving  graders of chapters 1 and 5
     exercises_lab         chapter 6's warm-up prediction
-    grading               the @grader contract: a one-line verdict, never an internal exception
-    student_copy          strip solution blocks for the student copy
+    grading               the @grader contract: a one-line verdict, never an internal exception;
+                          NotAnswered / Blank / answered / exercise for unanswered exercises
+    student_copy          strip solution blocks, lock check cells, drop hidden checks (the student copy)
     headless              papermill runs with parameter checks (around nbclient #312)
-    autograde             grade a class: run submissions headless, score every exercise (ppedu grade)
+    autograde             grade a class: the instructor's checks on each student's answers (ppedu grade)
+    autograde_build       builds the two grading notebooks: the answer run and the check run
+    answers               what `ppedu grade` runs in its kernels: answers by value, checker fingerprints
+    sandbox               one submission's run: throwaway folder, limits, bubblewrap where it works
     book_figures          the book's measured figures
     book_tables           the book's computed blocks: rewrite them, or check them against the code
     book_blocks           the generators of those blocks, each calling the function that owns the formula

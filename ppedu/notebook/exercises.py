@@ -15,7 +15,7 @@ import math
 from typing import Any, Callable, Iterable, Mapping
 
 from ppedu.errors import UsageError
-from ppedu.notebook.grading import grader
+from ppedu.notebook.grading import NotAnswered, grader
 from ppedu.notebook.order_mistakes import order_mistake
 from ppedu.schedules.actions import peak_held
 
@@ -60,6 +60,8 @@ def _call_student(student_fn: Callable[..., float], args: tuple[str, ...],
     call = ", ".join(f"{a}={point[a]}" for a in args)
     try:
         got = student_fn(*(point[a] for a in args))
+    except NotAnswered:
+        raise
     except NotImplementedError:
         raise AssertionError("Replace `raise NotImplementedError` with your formula.") from None
     except Exception as exc:  # the student's code failed: say where

@@ -1,33 +1,78 @@
-"""Make the student copy of the course notebooks: solutions stripped, outputs cleared.
+"""Make the student copy of the course notebooks: solutions stripped, outputs cleared, checks locked.
 
-In the repository, exercise cells keep their solution between marker lines::
+In the repository, an exercise is split into *answer cells* (tag ``answer``: what the student
+writes) and *check cells* (tag ``check``: the checks, locked in the student copy with JupyterLab's
+``editable: false`` / ``deletable: false``; ``hidden-check`` cells are the instructor's extra cases
+and are dropped). Both carry ``metadata.exercise = N``. An answer cell keeps its solution between
+marker lines::
 
     def bubble(p, m):
         # BEGIN SOLUTION
         return (p - 1) / (m + p - 1)
         # END SOLUTION
 
-so CI runs the solved notebooks. The student copy replaces each marked block by::
+so CI runs the solved notebooks. The student copy replaces a block inside a function by::
 
-        # YOUR CODE HERE
-        raise NotImplementedError("exercise not answered yet: ...")
+        # YOUR CODE HERE: replace this line by your answer
+        raise NotAnswered("Exercise 1")
 
-at the indentation of the BEGIN marker. Markdown cells may mark an answer with
-``<!-- BEGIN SOLUTION -->`` / ``<!-- END SOLUTION -->``; it becomes *Your answer here.*
+and a top-level block (values, not a function) by one ``name = Blank("Exercise 1")`` per name it
+assigns: the cell runs, and only *using* the blank raises NotAnswered, which the check cells turn
+into the line "Exercise 1: not answered yet", so Run All goes on. Markdown cells may mark an answer
+with ``<!-- BEGIN SOLUTION -->`` / ``<!-- END SOLUTION -->``; it becomes *Your answer here.*
 """
 
 from __future__ import annotations
 
+import ast
 import copy
+import re
+import textwrap
 from pathlib import Path
+from typing import Callable, Union
 
 from ppedu.errors import UsageError
 
 BEGIN, END = "BEGIN SOLUTION", "END SOLUTION"
-CODE_STUB = ("# YOUR CODE HERE",
-             'raise NotImplementedError("exercise not answered yet: replace these two lines by your answer")')
 MARKDOWN_STUB = ("*Your answer here.*",)
-EXERCISE_TAG = "exercise"
+EXERCISE_TAG = "exercise"          # every answer cell of the student copy (read by `ppedu grade`)
+ANSWER_TAG, CHECK_TAG, HIDDEN_TAG = "answer", "check", "hidden-check"
+LOCKED = {"editable": False, "deletable": False}
+_TITLE = re.compile(r"Exercise\s+(\d+)")
+
+
+def code_stub(label: str = "this exercise") -> Callable[[str, list[str]], list[str]]:
+    """The stub of a code block: ``raise NotAnswered(label)`` inside a function, ``name =
+    Blank(label)`` per assigned name at the top level (so the cell itself runs)."""
+    def stub(indent: str, block: list[str]) -> list[str]:
+        names = [] if indent else assigned_names("\n".join(block))
+        if names:
+            return ["# YOUR CODE HERE: replace the Blank(...) lines by your answer",
+                    *(f"{name} = Blank({label!r})" for name in names)]
+        return [indent + "# YOUR CODE HERE: replace this line by your answer",
+                indent + f"raise NotAnswered({label!r})"]
+    return stub
+
+
+def assigned_names(text: str) -> list[str]:
+    """Top-level names a block of code assigns or defines, in order (none if it does not parse)."""
+    try:
+        body = ast.parse(textwrap.dedent(text)).body
+    except SyntaxError:
+        return []
+    names: list[str] = []
+    for stmt in body:
+        targets = (stmt.targets if isinstance(stmt, ast.Assign) else
+                   [stmt.target] if isinstance(stmt, (ast.AnnAssign, ast.AugAssign)) else [])
+        found = [stmt.name] if isinstance(stmt, (ast.FunctionDef, ast.ClassDef)) else []
+        for target in targets:
+            found += [n.id for n in ast.walk(target) if isinstance(n, ast.Name)]
+        names += [n for n in found if n not in names]
+    return names
+
+
+CODE_STUB = code_stub()
+Stub = Union[tuple, Callable[[str, list], list]]
 
 
 def _marker(line: str) -> str | None:
@@ -42,29 +87,33 @@ def _marker(line: str) -> str | None:
     return {BEGIN: BEGIN, END: END}.get(text.upper())
 
 
-def strip_solutions(source: str, stub: tuple[str, ...] = CODE_STUB, where: str = "cell") -> tuple[str, int]:
-    """Replace every marked solution block in ``source`` by ``stub``; return (text, blocks).
+def strip_solutions(source: str, stub: Stub = CODE_STUB, where: str = "cell") -> tuple[str, int]:
+    """Replace every marked solution block in ``source`` by ``stub`` (lines, or a function of the
+    block's indentation and lines, cf. ``code_stub``); return (text, blocks).
 
     Unbalanced markers raise a UsageError naming ``where`` and the line number.
     """
     out: list[str] = []
     inside_since = 0
     blocks = 0
+    indent, block = "", []
     for number, line in enumerate(source.splitlines(), start=1):
         kind = _marker(line)
         if kind == BEGIN:
             if inside_since:
                 raise UsageError(f"{where}, line {number}: '{BEGIN}' inside the solution opened "
                                  f"on line {inside_since}")
-            inside_since = number
+            inside_since, block = number, []
             indent = line[: len(line) - len(line.lstrip())]
-            out.extend(indent + s for s in stub)
             blocks += 1
         elif kind == END:
             if not inside_since:
                 raise UsageError(f"{where}, line {number}: '{END}' without a '{BEGIN}' before it")
+            out.extend(stub(indent, block) if callable(stub) else [indent + s for s in stub])
             inside_since = 0
-        elif not inside_since:
+        elif inside_since:
+            block.append(line)
+        else:
             out.append(line)
     if inside_since:
         raise UsageError(f"{where}, line {inside_since}: '{BEGIN}' is never closed by '{END}'")
@@ -72,24 +121,29 @@ def strip_solutions(source: str, stub: tuple[str, ...] = CODE_STUB, where: str =
 
 
 def student_notebook(nb, name: str = "notebook"):
-    """A copy of notebook ``nb`` (nbformat v4) with solutions stripped and outputs cleared.
-
-    Returns (new notebook, number of solution blocks removed).
-    """
+    """A copy of notebook ``nb`` (nbformat v4) with solutions stripped, outputs cleared, check
+    cells locked and hidden checks dropped. Returns (new notebook, solution blocks removed)."""
     nb = copy.deepcopy(nb)
     total = 0
+    label = "this exercise"
+    nb.cells = [c for c in nb.cells if HIDDEN_TAG not in c.metadata.get("tags", [])]
     for index, cell in enumerate(nb.cells):
         where = f"{name}, cell {index}"
         if cell.cell_type == "code":
-            cell.source, n = strip_solutions(cell.source, CODE_STUB, where)
-            if n:  # `ppedu grade` finds the exercises of a submission by this tag
-                tags = cell.metadata.setdefault("tags", [])
-                if EXERCISE_TAG not in tags:
-                    tags.append(EXERCISE_TAG)
+            number = cell.metadata.get("exercise")
+            stub = code_stub(f"Exercise {number}" if number is not None else label)
+            cell.source, n = strip_solutions(cell.source, stub, where)
+            tags = cell.metadata.get("tags", [])
+            if n and EXERCISE_TAG not in tags:  # `ppedu grade` finds the answers by this tag
+                cell.metadata["tags"] = [*tags, EXERCISE_TAG]
+            if CHECK_TAG in tags:
+                cell.metadata.update(LOCKED)
             cell.outputs = []
             cell.execution_count = None
             cell.metadata.pop("execution", None)
         elif cell.cell_type == "markdown":
+            match = _TITLE.search(cell.source)
+            label = f"Exercise {match.group(1)}" if match else label
             cell.source, n = strip_solutions(cell.source, MARKDOWN_STUB, where)
         else:
             n = 0

@@ -37,6 +37,23 @@ MAX_WORLD_SIZE = 64
 _warned_oversubscribed = False
 
 
+def _loopback_store(size: int, timeout_s: float):
+    """The rendezvous store of a one-machine cluster, listening on 127.0.0.1 only.
+
+    ``TCPStore("127.0.0.1", 0, ...)`` binds every interface (``*:<port>``): anyone on the network
+    could reach the unauthenticated store. Here the socket is bound to loopback first and handed to
+    the store (``master_listen_fd``, which then owns it)."""
+    import socket
+
+    from torch.distributed import TCPStore
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        port, fd = sock.getsockname()[1], os.dup(sock.fileno())
+    return TCPStore("127.0.0.1", port, size, is_master=True, wait_for_workers=False,
+                    timeout=timedelta(seconds=timeout_s), master_listen_fd=fd)
+
+
 class Cluster:
     """``world_size`` warm worker processes with ``torch.distributed`` initialised.
 
@@ -64,9 +81,7 @@ class Cluster:
                   "timings of real-compute workloads are distorted (the timed workload still measures "
                   "bubbles faithfully).", file=sys.stdout if "ipykernel" in sys.modules else sys.stderr,
                   flush=True)
-        from torch.distributed import TCPStore
-        self._store = TCPStore("127.0.0.1", 0, world_size + 1, is_master=True, wait_for_workers=False,
-                               timeout=timedelta(seconds=start_timeout_s))
+        self._store = _loopback_store(world_size + 1, start_timeout_s)
         ctx = mp.get_context("spawn")
         threads = max(1, cpu_cores() // world_size)
         self._status = [ctx.Array("c", _STATUS_BYTES, lock=False) for _ in range(world_size)]
