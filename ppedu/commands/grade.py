@@ -16,7 +16,6 @@ import csv
 import sys
 from pathlib import Path
 
-HELP = "grade a class: the instructor's checks on each student's answers, one CSV row per exercise"
 FIELDS = ("student", "notebook", "exercise", "score", "message", "locked_cells")
 
 
