@@ -118,7 +118,9 @@ class Lab:
             [PY, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
              "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
              f"--ServerApp.root_dir={self.root}", "--LabApp.check_for_updates_class="
-             "jupyterlab.NeverCheckForUpdate", "--LabApp.news_url=None"]
+             "jupyterlab.NeverCheckForUpdate", "--LabApp.news_url=None",
+             # the book at /ppedu-book/ (root_dir/book), as `make course` serves it
+             "--ServerApp.jpserver_extensions=ppedu.notebook.book_server=True"]
             + (["--allow-root"] if os.geteuid() == 0 else []),
             cwd=self.root, env=env, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True)
