@@ -106,12 +106,16 @@ class Lab:
             "argv": [PY, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
             "display_name": "Python 3 (ppedu)", "language": "python",
             "env": {"PYTHONPATH": env["PYTHONPATH"]}})
-        # every cell attached to the DOM; no news/update toasts over the notebook
+        # every cell attached to the DOM
         settings = home / "settings" / "@jupyterlab"
         _write_json(settings / "notebook-extension" / "tracker.jupyterlab-settings",
                     {"windowingMode": "none"})
-        _write_json(settings / "apputils-extension" / "notification.jupyterlab-settings",
-                    {"fetchNews": "false", "checkForUpdates": False, "doNotDisturbMode": True})
+        # no news/update toasts: the overrides scripts/setup.sh installs into the venv's app
+        # settings, here in a private app settings dir (tested: test_student_path)
+        app_settings = home / "app-settings"
+        (app_settings / "overrides.d").mkdir(parents=True)
+        shutil.copy(ROOT / "scripts" / "jupyterlab_overrides.json",
+                    app_settings / "overrides.d" / "ppedu.json")
         self.log_path = tmp / "jupyterlab.log"
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
@@ -119,8 +123,11 @@ class Lab:
              "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
              f"--ServerApp.root_dir={self.root}", "--LabApp.check_for_updates_class="
              "jupyterlab.NeverCheckForUpdate", "--LabApp.news_url=None",
-             # the book at /ppedu-book/ (root_dir/book), as `make course` serves it
-             "--ServerApp.jpserver_extensions=ppedu.notebook.book_server=True"]
+             f"--LabApp.app_settings_dir={app_settings}",
+             # as `make course` (Makefile LAB_FLAGS): the book at /ppedu-book/ (root_dir/book),
+             # kernels over ipc (no "running over TCP without encryption" warnings)
+             "--ServerApp.jpserver_extensions=ppedu.notebook.book_server=True",
+             "--KernelManager.transport=ipc"]
             + (["--allow-root"] if os.geteuid() == 0 else []),
             cwd=self.root, env=env, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True)
