@@ -67,3 +67,18 @@ def test_in_a_real_kernel_the_error_output_is_short(tmp_path) -> None:
     assert len(errors) == 1 and errors[0].ename == "AssertionError", nb.cells[0].outputs
     _assert_short(ANSI.sub("", "\n".join(errors[0].traceback)),
                   'check_bubble_formula(naive_bubble, "naive")')
+
+
+def test_a_lab_verdict_is_shown_once(capsys) -> None:
+    """Chapter 6's cells: check_verdict prints the ✓ line, or fails with the message, once."""
+    code = ("from ppedu.lab.grader import Grade\n"
+            "from ppedu.notebook.exercises_lab import check_verdict\n"
+            "verdict = Grade(False, 'rank 1 waits for a forward that rank 0 never sends')\n"
+            "check_verdict(verdict)")
+    out = _shell_output(code, capsys)
+    assert out.count("never sends") == 1, out
+    _assert_short(out, "check_verdict(verdict)")
+    from ppedu.lab.grader import Grade
+    from ppedu.notebook.exercises_lab import check_verdict
+    check_verdict(Grade(True, "your AFAB order matches, gradients within 1e-5"))
+    assert capsys.readouterr().out.count("gradients within 1e-5") == 1

@@ -42,3 +42,14 @@ def check_warmup_prediction(prediction: Mapping[str, Mapping[str, Any]], study: 
                     "on an ideal machine). Hint: on which rank does the first backward start later, "
                     "and does any rank hold a micro-batch longer?")
     print(f"{OK} your predictions match the measurements for {', '.join(names)}")
+
+
+@grader
+def check_verdict(verdict: Any) -> None:
+    """Show a ``ppedu.lab.grade`` verdict once: its ✓ line, or an AssertionError with its message
+    (shown as one short message by ``@grader``, not a print followed by the same assert)."""
+    if not hasattr(verdict, "ok") or not hasattr(verdict, "message"):
+        raise AssertionError(f"pass what ppedu.lab.grade returned (got {type(verdict).__name__})")
+    if not verdict.ok:
+        raise AssertionError(verdict.message)
+    print(f"{OK} {verdict.message}")
