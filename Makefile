@@ -10,9 +10,10 @@ VPY := .venv/bin/python
 # student's edits never dirty the repository, `git pull` keeps working, and a notebook already
 # there is never overwritten (new chapters are added). JupyterLab opens on 00_setup, not the Launcher.
 # The book is built into $(WORK)/book/ and served at /ppedu-book/ (ppedu.notebook.book_server): each
-# notebook's Reading link opens its chapter there. Kernels talk over ipc (local sockets), not TCP.
+# notebook's Reading link opens its chapter there. Kernel messages are encrypted (CurveZMQ keys the server
+# provisions; ipykernel's kernelspec declares support), so no "running over TCP without encryption" warnings.
 WORK := course-work
-LAB_FLAGS := --ServerApp.root_dir=$(WORK) --LabApp.default_url=/lab/tree/00_setup.ipynb --LabApp.news_url=None --ServerApp.jpserver_extensions=ppedu.notebook.book_server=True --KernelManager.transport=ipc
+LAB_FLAGS := --ServerApp.root_dir=$(WORK) --LabApp.default_url=/lab/tree/00_setup.ipynb --LabApp.news_url=None --ServerApp.jpserver_extensions=ppedu.notebook.book_server=True --KernelManager.transport_encryption=auto
 
 course: setup
 	$(VPY) -m ppedu.cli doctor -p 4
