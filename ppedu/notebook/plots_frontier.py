@@ -86,11 +86,16 @@ def _label_points(fig: go.Figure, points: Sequence, colours: Sequence[str]) -> f
     right = max(max(xs), max(pt.simulated_peak for pt in points)) * 1.18 or 1.0
     span = max(max(ys), max(pt.simulated_bubble * 100 for pt in points), 1e-9) * 1.1
     gap, near = 0.075 * span, 0.22 * right        # a label's height; its width on the x axis
+    markers = [(x, y) for x, y in zip(xs, ys)] + [(pt.simulated_peak, pt.simulated_bubble * 100)
+                                                  for pt in points]
     placed: list[tuple[float, float]] = []
     for i in sorted(range(len(points)), key=lambda i: (ys[i], xs[i])):
         y = ys[i]
-        for _ in range(len(points)):   # each pass clears one more label; ends within n passes
-            clash = [py for px, py in placed if abs(px - xs[i]) < near and abs(py - y) < 0.99 * gap]
+        # a label runs to the right of its point: clear the labels placed near it and the markers
+        # of other points that it would cover
+        blocking = placed + [(mx, my) for mx, my in markers if 0 < mx - xs[i] < near]
+        for _ in range(2 * len(markers)):   # each pass clears one more obstacle
+            clash = [py for px, py in blocking if abs(px - xs[i]) < near and abs(py - y) < 0.99 * gap]
             if not clash:
                 break
             y = max(clash) + gap
