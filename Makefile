@@ -1,23 +1,32 @@
 # The two commands of the README:
-#   make course   set everything up, then open the course in JupyterLab
+#   make course   set everything up, build the book, then open the course in JupyterLab
 #   make test     set up what the tests need, then run the whole suite
+# and   make book   build the book (course/ + its measured figures) into course-work/book/
 VPY := .venv/bin/python
 
-.PHONY: course test setup setup-test unit notebooks browser bench student clean
+.PHONY: course book test setup setup-test unit notebooks browser bench student clean
 
 # The student copy (solutions stripped) lives in course-work/, outside the tracked notebooks: a
 # student's edits never dirty the repository, `git pull` keeps working, and a notebook already
 # there is never overwritten (new chapters are added). JupyterLab opens on 00_setup, not the Launcher.
+# The book is built into $(WORK)/book/ and served at /ppedu-book/ (ppedu.notebook.book_server): each
+# notebook's Reading link opens its chapter there. Kernel messages are encrypted (CurveZMQ keys the server
+# provisions; ipykernel's kernelspec declares support), so no "running over TCP without encryption" warnings.
 WORK := course-work
-LAB_FLAGS := --ServerApp.root_dir=$(WORK) --LabApp.default_url=/lab/tree/00_setup.ipynb --LabApp.news_url=None
+LAB_FLAGS := --ServerApp.root_dir=$(WORK) --LabApp.default_url=/lab/tree/00_setup.ipynb --LabApp.news_url=None --ServerApp.jpserver_extensions=ppedu.notebook.book_server=True --KernelManager.transport_encryption=auto
 
 course: setup
 	$(VPY) -m ppedu.cli doctor -p 4
 	$(VPY) -m ppedu.cli student-copy --src notebooks --out $(WORK) --keep-existing
+	-$(VPY) -m ppedu.notebook.book --out $(WORK)/book   # a failed book build still opens the course
 	$(VPY) -m jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_FLAGS)
 
 setup:
 	scripts/setup.sh lab
+
+# The book with its figures (measured on local ranks, about a minute); kept when up to date.
+book: setup
+	$(VPY) -m ppedu.notebook.book --out $(WORK)/book
 
 setup-test:
 	scripts/setup.sh lab,test

@@ -23,3 +23,8 @@ if [ ! -f "$stamp" ]; then
   "$VPY" -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ppedu)" >/dev/null
   touch "$stamp"
 fi
+# JupyterLab defaults for the course: no "get notified about official Jupyter news?" popup and no
+# update check (settings overrides in the venv's app settings; a user's own settings still win).
+settings=".venv/share/jupyter/lab/settings/overrides.d"
+mkdir -p "$settings"
+cp scripts/jupyterlab_overrides.json "$settings/ppedu.json"

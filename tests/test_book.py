@@ -170,3 +170,17 @@ def test_toc_lists_only_existing_markdown_pages() -> None:
         assert (COURSE / f"{name}.md").is_file(), f"_toc.yml lists {name}, but course/{name}.md is missing"
     config = (COURSE / "_config.yml").read_text(encoding="utf-8")
     assert re.search(r'execute_notebooks:\s*"?off"?', config), "the book must not execute notebooks"
+
+
+@pytest.mark.timeout(300)
+def test_mathjax_ships_with_the_book(html: Path) -> None:
+    """Formulas render offline: every page loads MathJax from the book's _static/, no CDN
+    (tests/test_browser.py counts the typeset formulas with the network off)."""
+    for page in PAGES:   # Sphinx loads MathJax on the pages that have formulas
+        raw = (html / f"{page}.html").read_text(encoding="utf-8")
+        scripts = re.findall(r'<script[^>]*src="([^"]*mathjax[^"]*)"', raw, re.I)
+        assert scripts or page not in ("02_bubbles", "03_micro_batches", "04_1f1b"), page
+        if not scripts:
+            continue
+        assert all(not s.startswith(("http:", "https:", "//")) for s in scripts), (page, scripts)
+        assert (html / scripts[0].split("?")[0]).is_file(), f"{page}.html: {scripts[0]} is not in the book"

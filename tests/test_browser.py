@@ -39,7 +39,7 @@ SCREENSHOT = ROOT / "build" / "screenshots" / "03_micro_batches.png"
 VENV_PY = ROOT / ".venv" / "bin" / "python"
 PY = str(VENV_PY if VENV_PY.exists() else Path(sys.executable))
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(480)]
 
 
 # ---- chromium ------------------------------------------------------------------------------------
@@ -105,20 +105,30 @@ class Lab:
         _write_json(home / "data" / "kernels" / "python3" / "kernel.json", {
             "argv": [PY, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
             "display_name": "Python 3 (ppedu)", "language": "python",
+            "metadata": {"supported_encryption": ["curve"]},   # as `ipykernel install` writes
             "env": {"PYTHONPATH": env["PYTHONPATH"]}})
-        # every cell attached to the DOM; no news/update toasts over the notebook
+        # every cell attached to the DOM
         settings = home / "settings" / "@jupyterlab"
         _write_json(settings / "notebook-extension" / "tracker.jupyterlab-settings",
                     {"windowingMode": "none"})
-        _write_json(settings / "apputils-extension" / "notification.jupyterlab-settings",
-                    {"fetchNews": "false", "checkForUpdates": False, "doNotDisturbMode": True})
+        # no news/update toasts: the overrides scripts/setup.sh installs into the venv's app
+        # settings, here in a private app settings dir (tested: test_student_path)
+        app_settings = home / "app-settings"
+        (app_settings / "overrides.d").mkdir(parents=True)
+        shutil.copy(ROOT / "scripts" / "jupyterlab_overrides.json",
+                    app_settings / "overrides.d" / "ppedu.json")
         self.log_path = tmp / "jupyterlab.log"
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [PY, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
              "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
              f"--ServerApp.root_dir={self.root}", "--LabApp.check_for_updates_class="
-             "jupyterlab.NeverCheckForUpdate", "--LabApp.news_url=None"]
+             "jupyterlab.NeverCheckForUpdate", "--LabApp.news_url=None",
+             f"--LabApp.app_settings_dir={app_settings}",
+             # as `make course` (Makefile LAB_FLAGS): the book at /ppedu-book/ (root_dir/book),
+             # kernel messages encrypted (no "running over TCP without encryption" warnings)
+             "--ServerApp.jpserver_extensions=ppedu.notebook.book_server=True",
+             "--KernelManager.transport_encryption=auto"]
             + (["--allow-root"] if os.geteuid() == 0 else []),
             cwd=self.root, env=env, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True)
@@ -249,11 +259,18 @@ def _summary(text: str) -> tuple[int, int, float, float]:
 def test_micro_batches_notebook_in_jupyterlab(chromium, lab, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
+    from ppedu.notebook.book import build_book
+
     shot = tmp_path / "03_micro_batches.png"
     t0 = time.monotonic()
+    build_book(lab.root / "book", work=tmp_path / "book-build")   # as `make course` does
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        # the network is off: only this JupyterLab answers (the book's MathJax must be local)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.route("**/*", lambda route: route.continue_()
+                      if route.request.url.startswith(lab.url) else route.abort())
+        page = context.new_page()
         try:
             _drive(page, lab, expect, shot)
         except BaseException:
@@ -372,6 +389,39 @@ def _drive(page, lab: Lab, expect, shot: Path) -> None:
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(shot, SCREENSHOT)
     _check_chinese_text(page, notebook, shot.with_name("chinese_text.png"))
+    _check_reading_link(page, notebook, shot.with_name("book_03.png"))
+    _check_no_noise(page, lab)
+
+
+def _check_reading_link(page, notebook, shot: Path) -> None:
+    """The first cell's "Reading: course/03_micro_batches.md" opens the built chapter in a new tab,
+    its formulas typeset by the MathJax shipped with the book (the network is off)."""
+    from ppedu.notebook.book import reading_link
+
+    href = reading_link("course/03_micro_batches.md")
+    link = notebook.locator(".jp-MarkdownCell").first.locator(f'a[href="{href}"]')
+    link.scroll_into_view_if_needed()
+    with page.context.expect_page() as opened:
+        link.click()
+    book = opened.value
+    book.wait_for_load_state()
+    assert book.url.endswith(href), book.url
+    rendered = book.locator("mjx-container")
+    _wait(lambda: rendered.count() >= 10, 30, "MathJax to typeset the chapter's formulas")
+    text = book.locator("main").inner_text()
+    assert "Micro-batches" in text and "\\frac" not in text, "raw LaTeX left on the page"
+    book.screenshot(path=str(shot))
+    shutil.copy(shot, SCREENSHOT.with_name(shot.name))
+    book.close()
+
+
+def _check_no_noise(page, lab: Lab) -> None:
+    """No "official Jupyter news?" toast (scripts/jupyterlab_overrides.json), kernel messages
+    encrypted (no "running over TCP without encryption" warnings)."""
+    news = lab.api("/lab/api/settings/@jupyterlab/apputils-extension:notification")
+    assert news["schema"]["properties"]["fetchNews"]["default"] == "false", news["schema"]
+    assert page.get_by_text("official Jupyter news").count() == 0
+    assert "without encryption" not in lab.log_path.read_text(errors="replace")
 
 
 # Two different CJK characters drawn with the page's sans-serif fallback: without a CJK font both come

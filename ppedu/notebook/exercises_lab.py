@@ -74,3 +74,14 @@ def _check_types(name: str, guess: Mapping[str, Any]) -> None:
                              f"(got {guess['peak_rank0']!r})")
     if not isinstance(guess["correct"], bool):
         raise AssertionError(f"prediction[{name!r}]['correct'] must be True or False (got {guess['correct']!r})")
+
+
+@grader
+def check_verdict(verdict: Any) -> None:
+    """Show a ``ppedu.lab.grade`` verdict once: its ✓ line, or an AssertionError with its message
+    (shown as one short message by ``@grader``, not a print followed by the same assert)."""
+    if not hasattr(verdict, "ok") or not hasattr(verdict, "message"):
+        raise AssertionError(f"pass what ppedu.lab.grade returned (got {type(verdict).__name__})")
+    if not verdict.ok:
+        raise AssertionError(verdict.message)
+    print(f"{OK} {verdict.message}")

@@ -5,6 +5,15 @@ wrong with the student's answer (and gives a hint), or raises a one-line ``Usage
 was called with something it cannot grade (a measurement of the wrong shape, p = 0, a function
 that raises). ``@grader`` turns any other exception into that UsageError, naming the checker,
 so an exercise cell never ends in a KeyError twenty frames down.
+
+What the student sees: the message and the line of *their* code that failed, no library frames.
+``@grader`` gives every exception it lets out an IPython ``_render_traceback_`` (the hook IPython
+and ipykernel call instead of printing the full traceback), so a wrong answer reads e.g.
+
+    AssertionError: the bubble is (p-1)/(m+p-1) ... (the hint)
+    your code, line 3: check_bubble_formula(bubble)
+
+Outside IPython (pytest, scripts) exceptions are untouched: same class, message and traceback.
 """
 
 from __future__ import annotations
@@ -12,6 +21,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import linecache
+import re
+import sys
+from types import FrameType, TracebackType
 from typing import Any, Callable, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -130,4 +143,65 @@ def grader(fn: F) -> F:
             first = (str(exc).splitlines() or [""])[0][:200]
             raise UsageError(f"{fn.__name__} cannot grade this: {type(exc).__name__}: "
                              f"{first}") from None
-    return checked  # type: ignore[return-value]
+    return _short_feedback(checked)  # type: ignore[return-value]
+
+
+# ---- display: one message and the student's own line ---------------------------------------------
+
+# code typed in a notebook cell or an IPython prompt (ipykernel >= 6 names cells like this)
+_CELL = re.compile(r"(ipykernel_\d+[/\\]\d+\.py|<ipython-input-[\d-]+.*>)$")
+
+
+def _is_student(filename: str) -> bool:
+    return bool(_CELL.search(filename))
+
+
+def _where(filename: str, lineno: int) -> str:
+    code = linecache.getline(filename, lineno).strip()
+    return f"your code, line {lineno}: {code}" if code else f"your code, line {lineno}"
+
+
+def _tb_frames(exc: BaseException | None) -> list[tuple[str, int]]:
+    """(file, line) of every frame in ``exc``'s traceback and in the one it replaced."""
+    out: list[tuple[str, int]] = []
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        tb: TracebackType | None = exc.__traceback__
+        while tb is not None:
+            out.append((tb.tb_frame.f_code.co_filename, tb.tb_lineno))
+            tb = tb.tb_next
+        exc = exc.__context__
+    return out
+
+
+def short_traceback(exc: BaseException, caller: FrameType | None) -> list[str]:
+    """The lines a student sees: ``Type: message``, then the cell line that called the checker
+    and, when the checker ran a function of theirs that failed, that function's failing line."""
+    red, plain = "\x1b[0;31m", "\x1b[0m"
+    lines = [f"{red}{type(exc).__name__}{plain}: {exc}"]
+    frame = caller
+    while frame is not None and not _is_student(frame.f_code.co_filename):
+        frame = frame.f_back          # a checker called by ppedu code: find the cell above it
+    if frame is not None:
+        lines.append(_where(frame.f_code.co_filename, frame.f_lineno))
+    inner = [f for f in _tb_frames(exc) if _is_student(f[0])]
+    if inner:
+        lines.append(_where(*inner[-1]).replace("your code", "your function", 1))
+    return lines
+
+
+def _short_feedback(checked: F) -> F:
+    """Let IPython show an escaping exception as ``short_traceback`` lines (nothing else changes)."""
+    @functools.wraps(checked)
+    def shown(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return checked(*args, **kwargs)
+        except Exception as exc:
+            lines = short_traceback(exc, sys._getframe(1))
+            try:
+                exc._render_traceback_ = lambda: lines  # type: ignore[attr-defined]
+            except AttributeError:   # an exception type with __slots__: shown in full
+                pass
+            raise
+    return shown  # type: ignore[return-value]

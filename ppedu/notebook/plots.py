@@ -27,9 +27,9 @@ from ppedu.schedules.timeline import Timeline
 # Okabe & Ito (2008), "Color Universal Design": safe for deuteranopia, protanopia, tritanopia.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 KIND_COLORS = {"F": "#0072B2", "B": "#E69F00", "W": "#009E73", "prefill": "#CC79A7",
-               "decode": "#56B4E9", "recv": "#999999", "send": "#999999", "wait": "#999999"}
+               "decode": "#56B4E9", "recv": "#999999", "send": "#CC79A7", "wait": "#999999"}
 KIND_NAMES = {"F": "F forward", "B": "B backward", "W": "W weight grad", "prefill": "prefill",
-              "decode": "decode", "recv": "waiting for a message", "send": "send",
+              "decode": "decode", "recv": "waiting for a message", "send": "sending a message",
               "wait": "wait"}
 COMM_KINDS = ("recv", "send", "wait")
 CHUNK_PATTERNS = ("", "/", "x", ".", "\\", "+", "-", "|")

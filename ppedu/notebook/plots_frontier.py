@@ -34,10 +34,7 @@ def frontier(points: Sequence, title: str = "", with_table: bool = False) -> go.
             for col, x in enumerate(xs, start=1):
                 fig.add_trace(go.Scatter(
                     x=[x], y=[bubble * 100],
-                    mode="markers+text" if side == "measured" and col == 1 else "markers",
-                    text=[pt.label] if side == "measured" and col == 1 else None,
-                    textposition="top center",
-                    textfont=dict(size=11, color=colour),
+                    mode="markers",   # the left plot's labels are annotations: _label_points
                     marker=dict(symbol=_SYMBOLS[side], size=13 if side == "measured" else 15,
                                 color=colour, line=dict(width=2, color=colour)),
                     name=f"{pt.label}", legendgroup=pt.label,
@@ -48,7 +45,8 @@ def frontier(points: Sequence, title: str = "", with_table: bool = False) -> go.
     for col, field in ((1, "peak"), (2, "messages")):  # room for the labels at the right edge
         right = max(max(getattr(pt, f"{side}_{field}") for side in _SYMBOLS) for pt in points)
         fig.update_xaxes(range=[0, right * 1.18], row=1, col=col)
-    fig.update_yaxes(title_text="bubble: idle share of the step (%)", rangemode="tozero", row=1, col=1)
+    top = _label_points(fig, points, colours)
+    fig.update_yaxes(title_text="bubble: idle share of the step (%)", range=[0, top], row=1, col=1)
     fig.update_yaxes(rangemode="tozero", row=1, col=2)
     fig.update_xaxes(title_text="peak activations held (micro-batches' worth of a rank's layers)",
                      rangemode="tozero", row=1, col=1)
@@ -82,3 +80,39 @@ def _table(points: Sequence) -> go.Table:
              [pt.measured_messages for pt in points], [pt.simulated_messages for pt in points]]
     return go.Table(header=dict(values=header, align="left", font=dict(size=13)),
                     cells=dict(values=cells, align="left", font=dict(size=13), height=26))
+
+
+def _label_points(fig: go.Figure, points: Sequence, colours: Sequence[str]) -> float:
+    """Name each measured point of the left plot without labels piling up (several schedules share
+    a peak, e.g. 1F1B, ZB-H1, ZBV at peak = p): labels go to the right of their point, in order of
+    bubble, each pushed up until it clears the labels already placed near it, with a thin line
+    back to its point when it moved. Returns the y-axis top that keeps every label in view."""
+    if not points:
+        return 1.0
+    xs = [pt.measured_peak for pt in points]
+    ys = [pt.measured_bubble * 100 for pt in points]
+    right = max(max(xs), max(pt.simulated_peak for pt in points)) * 1.18 or 1.0
+    span = max(max(ys), max(pt.simulated_bubble * 100 for pt in points), 1e-9) * 1.1
+    gap, near = 0.075 * span, 0.22 * right        # a label's height; its width on the x axis
+    markers = [(x, y) for x, y in zip(xs, ys)] + [(pt.simulated_peak, pt.simulated_bubble * 100)
+                                                  for pt in points]
+    placed: list[tuple[float, float]] = []
+    for i in sorted(range(len(points)), key=lambda i: (ys[i], xs[i])):
+        y = ys[i]
+        # a label runs to the right of its point: clear the labels placed near it and the markers
+        # of other points that it would cover
+        blocking = placed + [(mx, my) for mx, my in markers if 0 < mx - xs[i] < near]
+        for _ in range(2 * len(markers)):   # each pass clears one more obstacle
+            clash = [py for px, py in blocking if abs(px - xs[i]) < near and abs(py - y) < 0.99 * gap]
+            if not clash:
+                break
+            y = max(clash) + gap
+        placed.append((xs[i], y))
+        colour = colours[i % len(colours)]
+        moved = abs(y - ys[i]) > 0.3 * gap
+        fig.add_annotation(x=xs[i], y=ys[i] if moved else y, ax=xs[i] + 0.04 * right, ay=y,
+                           xref="x", yref="y", axref="x", ayref="y", text=points[i].label,
+                           xanchor="left", xshift=0 if moved else 10, showarrow=moved,
+                           arrowhead=0, arrowwidth=1, arrowcolor=colour, standoff=8,
+                           font=dict(size=12, color=colour))
+    return max(span, max(y for _, y in placed) + gap)

@@ -34,9 +34,9 @@ def lab_comparison(results: Mapping[str, object], title: str = "Your runs: measu
     AFAB's (all m micro-batches), one group per run."""
     names = list(results)
     rows = list(results.values())
-    series = {"measured bubble (idle share)": [r.measured_bubble or 0.0 for r in rows],
-              "theory bubble": [r.theory_bubble or 0.0 for r in rows],
+    series = {"measured bubble (share of the step)": [r.measured_bubble or 0.0 for r in rows],
+              "theory bubble (share of the step)": [r.theory_bubble or 0.0 for r in rows],
               # a chunk holds 1/v of the rank's layers, so v chunk-activations weigh one micro-batch
               "rank 0 peak activations (share of AFAB's)": [
                   r.peak_activations[0] / (r.spec.v * r.spec.m) if r.reports else 0.0 for r in rows]}
-    return bar_chart(names, series, title, "run", "share (bubble: of the step)", ".2f")
+    return bar_chart(names, series, title, "run", "share (0 to 1)", ".2f")

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -67,13 +69,28 @@ def plan_tradeoff(search: dict, gpu_memory_gb: float, title: str = "") -> go.Fig
         fig.add_trace(go.Scatter(x=[chosen["layout"]["m"]], y=[chosen["bubble_fraction"]],
                                  mode="markers+text", marker={"symbol": "star", "size": 16,
                                                               "color": OKABE_ITO[2]},
-                                 text=[f"chosen m={chosen['layout']['m']}"], textposition="top right",
+                                 text=[f"chosen m={chosen['layout']['m']}"],
+                                 # toward the middle: at the right edge "top right" was cut off
+                                 textposition="top left" if chosen["layout"]["m"] > sorted(ms)[len(ms) // 2]
+                                 else "top right",
                                  name="chosen: smallest m that fits under the target"),
                       secondary_y=False)
     fig.update_xaxes(title_text="micro-batches m (global batch fixed: b = B / (m·dp))", type="log",
                      tickvals=ms, ticktext=[str(m) for m in ms])
     fig.update_yaxes(title_text="bubble (idle fraction)", tickformat=".0%", secondary_y=False,
                      rangemode="tozero")
-    fig.update_yaxes(title_text="memory of the busiest GPU (GiB)", secondary_y=True, rangemode="tozero")
+    top = max([c["total_bytes_per_gpu"] / GIB for c in rows] + [gpu_memory_gb]) * 1.05
+    step = _round_step(top)
+    fig.update_yaxes(title_text="memory of the busiest GPU (GiB)", secondary_y=True, showgrid=False,
+                     tickmode="linear", tick0=0, dtick=step,            # round GiB ticks
+                     range=[0, math.ceil(top / step) * step])
     return _layout(fig, title or f"Global batch {search['global_batch']}: bubble vs memory over m",
                    height=480, top=135)
+
+
+def _round_step(top: float, ticks: int = 5) -> float:
+    """A tick step of 1, 2 or 5 x 10^k with about ``ticks`` steps up to ``top`` (then 20, 40, 60
+    GiB, not 27.9, 55.8, 83.7)."""
+    raw = max(top, 1e-9) / ticks
+    scale = 10 ** math.floor(math.log10(raw))
+    return next(k * scale for k in (1, 2, 5, 10) if k * scale >= raw)

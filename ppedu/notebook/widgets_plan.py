@@ -68,7 +68,7 @@ def plan_panel(**defaults: Any):
     import ipywidgets as w
     values = {**DEFAULTS, **defaults}
     make_layout(values)                       # a bad default fails in the cell, now
-    style, layout = {"description_width": "170px"}, w.Layout(width="440px")
+    style, layout = {"description_width": "205px"}, w.Layout(width="475px")   # "b (sequences / micro-batch)" in full
     ints = {"tp": ("tp (tensor parallel)", 1, 16), "p": ("p (pipeline stages)", 1, 128),
             "dp": ("dp (data parallel)", 1, 512), "m": ("m (micro-batches)", 1, 1024),
             "micro_batch_size": ("b (sequences / micro-batch)", 1, 64), "v": ("v (chunks/rank)", 1, 8)}

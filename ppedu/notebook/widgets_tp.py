@@ -134,9 +134,11 @@ def latency_figure(results: list[dict]) -> go.Figure:
              ("measured", measured_crossover_ms(results), "dot"))
     for label, x, dash in marks:
         if x is not None:
+            # both labels at the top, one under the other: the measured points sit low near x = 0
             fig.add_vline(x=x, line=dict(color=plots.OKABE_ITO[5], dash=dash, width=2), row=1, col=2,
-                          annotation_text=f"{label} crossover ≈ {x:.2f} ms",
-                          annotation_position="top right" if label == "theory" else "bottom right")
+                          annotation_text=f"{label} crossover ≈ {x:.2f} ms", annotation_position="top right",
+                          annotation=dict(yshift=0 if label == "theory" else -24,
+                                          bgcolor="rgba(255,255,255,0.85)"))
     fig.update_xaxes(title_text="emulated link latency per message (ms)")
     fig.update_yaxes(title_text="time per step (ms)", rangemode="tozero")
     r0 = results[0]

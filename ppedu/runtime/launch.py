@@ -64,7 +64,7 @@ class TorchrunGroup:
             return ClusterError(f"{lost}{exc}", rank=exc.rank, job=exc.job) if lost else exc
         first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
         cause = exc.__cause__  # the executor says where in the schedule, then re-raises
-        if isinstance(cause, ClusterError):  # comm's error names the peer that went away
+        if isinstance(cause, ClusterError) and first.endswith(":"):  # comm's error names the peer
             first = f"{first.rstrip(':')}: {str(cause).splitlines()[0][:400]}"
         return ClusterError(f"{where()}: {job} failed: {lost}{first}", rank=self.rank, job=job)
 

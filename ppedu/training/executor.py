@@ -207,11 +207,20 @@ class StepRunner:
             try:
                 do[action.kind](action)
             except Exception as error:  # say where in the schedule, then the original error
-                raise RuntimeError(f"{self.schedule.where_it_failed(self.rank, index)}\n"
-                                   f"{type(error).__name__}: {error}") from error
+                raise RuntimeError(_failed_at(self.schedule.where_it_failed(self.rank, index),
+                                              error)) from error
         self.cpu_s = time.thread_time() - cpu_start
         for handle in self.sends:
             handle.wait()
+
+
+def _failed_at(where: str, error: BaseException) -> str:
+    """``GPU0 failed at action 4 of 8 (gpipe p=2 m=4 v=1): RuntimeError: <cause>`` on the first
+    line (what a status line, a panel or a ClusterError shows), then the schedule around it and
+    the cause in full."""
+    header, _, around = where.partition("\n")
+    cause = f"{type(error).__name__}: {error}".strip()
+    return f"{header.rstrip(':')}: {cause.splitlines()[0][:300]}\n{around}\n{cause}"
 
 
 def hop_latency_s(rounds: int = 8) -> float:
