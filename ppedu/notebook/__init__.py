@@ -22,6 +22,8 @@
     autograde_build       builds the two grading notebooks: the answer run and the check run
     answers               what `ppedu grade` runs in its kernels: answers by value, checker fingerprints
     sandbox               one submission's run: throwaway folder, limits, bubblewrap where it works
+    book                  `make book`: figures + jupyter-book build into course-work/book/, MathJax offline
+    book_server           a Jupyter server extension serving that book at /ppedu-book/
     book_figures          the book's measured figures
     book_tables           the book's computed blocks: rewrite them, or check them against the code
     book_blocks           the generators of those blocks, each calling the function that owns the formula
