@@ -9,6 +9,7 @@ Folders, one layer of the course each:
     serving/          a pipeline-parallel inference server (chapter 5)
     notebook/         panels, plots, exercises, student copy, headless runs
     commands/         the `ppedu` command line (cli.py dispatches)
+    i18n/             the Chinese edition: message catalogs, notebook translations kept current
     assets/           the corpus and the example schedule tables
 """
 
