@@ -4,7 +4,7 @@
 # and   make book   build the book (course/ + its measured figures) into course-work/book/
 VPY := .venv/bin/python
 
-.PHONY: course book test setup setup-test unit notebooks browser bench student clean
+.PHONY: course course-zh book test setup setup-test unit notebooks browser bench student clean
 
 # The student copy (solutions stripped) lives in course-work/, outside the tracked notebooks: a
 # student's edits never dirty the repository, `git pull` keeps working, and a notebook already
@@ -20,6 +20,17 @@ course: setup
 	$(VPY) -m ppedu.cli student-copy --src notebooks --out $(WORK) --keep-existing
 	-$(VPY) -m ppedu.notebook.book --out $(WORK)/book   # a failed book build still opens the course
 	$(VPY) -m jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_FLAGS)
+
+# The Chinese edition: the same notebooks (English code cells, Chinese Markdown from
+# course/zh/notebooks/), its own student copy, and ppedu's messages in Chinese (PPEDU_LANG, not
+# LANG: the process locale stays as it is).
+WORK_ZH := course-work-zh
+course-zh: setup
+	$(VPY) -m ppedu.cli doctor -p 4
+	$(VPY) -m ppedu.i18n.notebooks build build/notebooks-zh
+	$(VPY) -m ppedu.cli student-copy --src build/notebooks-zh --out $(WORK_ZH) --keep-existing
+	-$(VPY) -m ppedu.notebook.book --out $(WORK_ZH)/book   # the English book until course/zh/ has one
+	PPEDU_LANG=zh $(VPY) -m jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(subst $(WORK),$(WORK_ZH),$(LAB_FLAGS))
 
 setup:
 	scripts/setup.sh lab

@@ -11,6 +11,7 @@ Folders, one layer of the course each:
     lab/              chapter 6: the student's own pipeline step, run and graded on real ranks
     notebook/         panels, plots, exercises, student copy, headless runs
     commands/         one module per `ppedu` sub-command
+    i18n/             the Chinese edition: message catalogs, notebook translations kept current
     assets/           the corpus and the example schedule tables
 
 Modules:

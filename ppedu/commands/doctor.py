@@ -10,6 +10,7 @@ import time
 from ppedu.errors import check_int
 from ppedu.runtime.worker import cpu_cores, resolve_backend
 from ppedu.runtime.cluster import get_cluster
+from ppedu.i18n.messages import _
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,16 +52,18 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info))
         return 0
-    yes = {True: "yes", False: "no"}
-    print(f"python {info['python']}, torch {info['torch']}")
-    print(f"backends: gloo {yes[info['gloo']]}, nccl {yes[info['nccl']]}")
-    print(f"CPU cores: {info['cpu_cores']}, GPUs: {info['gpus']} {' '.join(info['gpu_names'])}")
-    print(f"-p {info['p']} would use {info['backend_for_p']}")
+    yes = {True: _("yes"), False: _("no")}
+    print(_("python {python}, torch {torch}").format(**info))
+    print(_("backends: gloo {gloo}, nccl {nccl}").format(gloo=yes[info["gloo"]], nccl=yes[info["nccl"]]))
+    print(_("CPU cores: {cores}, GPUs: {gpus} {names}").format(
+        cores=info["cpu_cores"], gpus=info["gpus"], names=" ".join(info["gpu_names"])))
+    print(_("-p {p} would use {backend}").format(p=info["p"], backend=info["backend_for_p"]))
     if info["oversubscribed"]:
-        print(f"note: {info['p']} ranks on {info['cpu_cores']} cores oversubscribe the CPU: real-compute "
-              "timings are distorted; the `timed` workload (fixed waits, like GPU kernels) still "
-              "measures bubbles faithfully.")
+        print(_("note: {p} ranks on {cores} cores oversubscribe the CPU: real-compute timings are "
+                "distorted; the `timed` workload (fixed waits, like GPU kernels) still measures "
+                "bubbles faithfully.").format(p=info["p"], cores=info["cpu_cores"]))
     if "cluster_start_s" in info:
-        print(f"cluster start {info['cluster_start_s']} s, warm ring exchange {info['warm_job_s']} s")
+        print(_("cluster start {start} s, warm ring exchange {ring} s").format(
+            start=info["cluster_start_s"], ring=info["warm_job_s"]))
     print("ok")
     return 0

@@ -1,0 +1,9 @@
+"""The course in two languages from one source (English is the source, Chinese the translation).
+
+    messages    ``_()``: ppedu's own messages (plots, widgets, grader) through gettext catalogs in
+                ``locale/``; the language is ``PPEDU_LANG`` (``en`` or ``zh``), never the process
+                locale; a message without a translation falls back to English
+    notebooks   translation units of the notebooks' Markdown cells, each stamped with a hash of
+                the English cell it translates; builds the Chinese notebooks (the English code
+                cells, tags and parameters, translated Markdown) and names every stale unit
+"""

@@ -1,0 +1,71 @@
+"""ppedu's messages in the student's language: one English message id, one translation each.
+
+The language comes from ``PPEDU_LANG`` (``make course-zh`` sets ``PPEDU_LANG=zh`` for JupyterLab,
+so every kernel and rank it starts inherits it) or from :func:`set_language`. ``LANG``/``LC_ALL``
+are deliberately ignored: they change how the whole process formats numbers and sorts text.
+Catalogs are standard gettext: ``locale/<lang>/LC_MESSAGES/ppedu.po`` (what a translator edits)
+compiled to ``ppedu.mo`` (what :mod:`gettext` reads); ``python -m ppedu.i18n.messages`` recompiles.
+"""
+
+from __future__ import annotations
+
+import functools
+import gettext
+import os
+from pathlib import Path
+
+from ppedu.errors import check_choice
+
+LANGUAGES = ("en", "zh")
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+DOMAIN = "ppedu"
+_chosen: str | None = None
+
+
+def language() -> str:
+    """The language of ppedu's messages: :func:`set_language`'s, else ``PPEDU_LANG``, else English."""
+    lang = (_chosen or os.environ.get("PPEDU_LANG", "")).strip().lower().replace("-", "_")
+    base = lang.split("_")[0]  # zh_CN, zh-Hans -> zh
+    return base if base in LANGUAGES else "en"
+
+
+def set_language(lang: str) -> None:
+    """Use ``lang`` (``en`` or ``zh``) for this process's messages from now on."""
+    global _chosen
+    _chosen = check_choice("language", lang, LANGUAGES)
+
+
+@functools.lru_cache(maxsize=None)
+def _catalog(lang: str) -> gettext.NullTranslations:
+    return gettext.translation(DOMAIN, localedir=str(LOCALE_DIR), languages=[lang], fallback=True)
+
+
+def _(message: str) -> str:
+    """``message`` (an English message id) in the current language; English where no translation
+    exists (gettext returns the id itself, so a message is never empty)."""
+    if language() == "en":
+        return message
+    return _catalog(language()).gettext(message) or message
+
+
+def compile_catalogs() -> list[Path]:
+    """Compile every ``locale/*/LC_MESSAGES/ppedu.po`` to its ``.mo`` (uses Babel, a Sphinx
+    dependency, so no system ``msgfmt`` is needed). Returns the files written."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    written = []
+    for po in sorted(LOCALE_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
+        with po.open("rb") as f:
+            catalog = read_po(f)
+        mo = po.with_suffix(".mo")
+        with mo.open("wb") as f:
+            write_mo(f, catalog)
+        written.append(mo)
+    _catalog.cache_clear()
+    return written
+
+
+if __name__ == "__main__":
+    for path in compile_catalogs():
+        print(f"wrote {path}")

@@ -1,0 +1,125 @@
+"""The Chinese edition never falls behind the English source: stale units are named, the Chinese
+notebooks are the English code with other Markdown, every message has a translation and a
+missing one falls back to English, never to an empty string."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from ppedu.errors import UsageError
+from ppedu.i18n import messages, notebooks
+
+ROOT = Path(__file__).resolve().parent.parent
+TRANSLATED = sorted(p for p in notebooks.ENGLISH.glob("*.ipynb") if notebooks.translation_file(p).exists())
+
+
+@pytest.mark.parametrize("notebook", TRANSLATED, ids=lambda p: p.stem)
+def test_every_markdown_cell_has_a_current_translation(notebook: Path):
+    found = notebooks.problems(notebook)
+    assert not found, ("translation out of date; update course/zh/notebooks/ "
+                       "(python -m ppedu.i18n.notebooks status):\n" + "\n".join(found))
+
+
+def test_a_changed_english_cell_is_named_stale(tmp_path: Path):
+    src = TRANSLATED[0]
+    nb = nbformat.read(src, as_version=4)
+    index = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown")
+    nb.cells[index].source += "\nOne more English sentence."
+    changed = tmp_path / src.name
+    nbformat.write(nb, changed)
+    found = notebooks.problems(changed)
+    assert len(found) == 1 and f"cell {index} ({nb.cells[index].id}): stale" in found[0], found
+
+
+def test_an_unknown_unit_and_a_missing_one_are_named(tmp_path: Path):
+    src = TRANSLATED[0]
+    text = notebooks.translation_file(src).read_text(encoding="utf-8")
+    first = next(iter(notebooks.read_units(notebooks.translation_file(src))))
+    (tmp_path / f"{src.stem}.md").write_text(text.replace(f"cell {first} ", "cell deadbeef "), encoding="utf-8")
+    found = notebooks.problems(src, tmp_path)
+    assert any(f"({first}): not translated" in line for line in found), found
+    assert any("unit deadbeef translates no Markdown cell" in line for line in found), found
+
+
+def test_chinese_notebooks_are_the_english_code_with_other_markdown(tmp_path: Path):
+    written = notebooks.build(tmp_path)
+    assert [p.name for p in written] == sorted(p.name for p in notebooks.ENGLISH.glob("*.ipynb"))
+    for path in written:
+        zh, en = nbformat.read(path, as_version=4), nbformat.read(notebooks.ENGLISH / path.name, as_version=4)
+        assert [c.id for c in zh.cells] == [c.id for c in en.cells]
+        for a, b in zip(zh.cells, en.cells):
+            assert a.cell_type == b.cell_type
+            if a.cell_type == "code":
+                assert (a.source, a.metadata) == (b.source, b.metadata), f"{path.name} cell {a.id}"
+            assert a.source.strip(), f"{path.name} cell {a.id} is empty"
+    zh = nbformat.read(tmp_path / TRANSLATED[0].name, as_version=4)
+    en = nbformat.read(TRANSLATED[0], as_version=4)
+    changed = [a for a, b in zip(zh.cells, en.cells) if a.cell_type == "markdown" and a.source != b.source]
+    assert changed and all(any("\u4e00" <= ch <= "\u9fff" for ch in c.source) for c in changed)
+
+
+def test_messages_follow_ppedu_lang_not_the_locale(monkeypatch):
+    monkeypatch.setattr(messages, "_chosen", None)
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    monkeypatch.delenv("PPEDU_LANG", raising=False)
+    assert messages.language() == "en"
+    monkeypatch.setenv("PPEDU_LANG", "zh_CN")
+    assert messages.language() == "zh"
+    monkeypatch.setenv("PPEDU_LANG", "fr")
+    assert messages.language() == "en"
+
+
+def test_set_language_rejects_unknown_languages_in_one_line():
+    with pytest.raises(UsageError, match=r"language must be one of en, zh \(got 'fr'\)"):
+        messages.set_language("fr")
+
+
+def test_a_message_without_translation_falls_back_to_english(monkeypatch):
+    monkeypatch.setattr(messages, "_chosen", "zh")
+    assert messages._("a sentence nobody translated") == "a sentence nobody translated"
+
+
+def _po_entries() -> dict[str, str]:
+    from babel.messages.pofile import read_po
+    with (messages.LOCALE_DIR / "zh" / "LC_MESSAGES" / "ppedu.po").open("rb") as f:
+        return {m.id: m.string for m in read_po(f) if m.id}
+
+
+def _message_ids_in_code() -> dict[str, str]:
+    found = {}
+    for path in sorted((ROOT / "ppedu").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "_"
+                    and node.args and isinstance(node.args[0], ast.Constant)):
+                found[node.args[0].value] = f"{path.relative_to(ROOT)}:{node.lineno}"
+    return found
+
+
+def test_every_message_in_the_code_has_a_chinese_translation():
+    entries, used = _po_entries(), _message_ids_in_code()
+    missing = [f"{where}: {msg!r}" for msg, where in used.items() if not entries.get(msg)]
+    assert not missing, "messages without a Chinese translation in ppedu.po:\n" + "\n".join(missing)
+    unused = sorted(set(entries) - set(used))
+    assert not unused, f"ppedu.po translates messages the code no longer has: {unused}"
+
+
+def test_the_compiled_catalog_says_what_the_po_file_says():
+    import gettext
+    mo = messages.LOCALE_DIR / "zh" / "LC_MESSAGES" / "ppedu.mo"
+    assert mo.exists(), "no compiled catalog: run python -m ppedu.i18n.messages"
+    with mo.open("rb") as f:
+        compiled = {k: v for k, v in gettext.GNUTranslations(f)._catalog.items() if k}
+    assert compiled == {k: v for k, v in _po_entries().items() if v}, \
+        "ppedu.mo is older than ppedu.po: run python -m ppedu.i18n.messages"
+
+
+def test_translated_messages_reach_the_student(monkeypatch):
+    entries = _po_entries()
+    monkeypatch.setattr(messages, "_chosen", "zh")
+    for msgid, text in entries.items():
+        assert messages._(msgid) == text
