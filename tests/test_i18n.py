@@ -123,3 +123,16 @@ def test_translated_messages_reach_the_student(monkeypatch):
     monkeypatch.setattr(messages, "_chosen", "zh")
     for msgid, text in entries.items():
         assert messages._(msgid) == text
+
+
+def test_generated_numbers_in_translations_are_the_code_s(tmp_path: Path):
+    """Computed blocks are shared, not copied: a translation carries the same markers and
+    ``python -m ppedu.notebook.book_tables course/zh/notebooks`` regenerates them."""
+    from ppedu.notebook import book_tables
+    found = [p for p in sorted(notebooks.TRANSLATIONS.glob("*.md")) if book_tables.file_blocks(p)]
+    assert found, "no translation carries a computed block"
+    for path in found:
+        copy = tmp_path / path.name
+        shutil.copy(path, copy)
+        assert not book_tables.rewrite_file(copy), \
+            f"{path.name}: a computed block differs from the code (python -m ppedu.notebook.book_tables course/zh/notebooks)"
