@@ -81,7 +81,7 @@ PARSE_ONLY = {  # command -> why it is not run here
     "ppedu run-notebook notebooks/03_micro_batches.ipynb out.ipynb -p p 8 -p m 32 -p backend nccl": "GPU (nccl)",
     "ppedu compare-tp-pp -n 8 --layers 8 --heads 8": "8 ranks: the multi-GPU node comparison; its flags are validated",
     "ppedu grade submissions/*.ipynb --csv scores.csv": "needs a class's submissions; runs whole notebooks",
-    "ppedu grade submissions/alice/ submissions/bob/ --csv scores.csv --cell-timeout 120":
+    "ppedu grade submissions/alice/ submissions/bob/ --csv scores.csv --source notebooks --cell-timeout 120":
         "needs a class's submissions; runs whole notebooks",
 }
 
