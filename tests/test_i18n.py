@@ -136,3 +136,18 @@ def test_generated_numbers_in_translations_are_the_code_s(tmp_path: Path):
         shutil.copy(path, copy)
         assert not book_tables.rewrite_file(copy), \
             f"{path.name}: a computed block differs from the code (python -m ppedu.notebook.book_tables course/zh/notebooks)"
+
+
+def test_the_chinese_student_copy_hides_the_same_solutions(tmp_path: Path):
+    """`make course-zh` strips the Chinese notebooks like the English ones: same stubs, same locks."""
+    from ppedu.notebook.student_copy import make_student_copy
+    notebooks.build(tmp_path / "zh")
+    zh = {p.name: n for p, n in make_student_copy(tmp_path / "zh", tmp_path / "zh-student")}
+    en = {p.name: n for p, n in make_student_copy(notebooks.ENGLISH, tmp_path / "en-student")}
+    assert zh == en and sum(zh.values()) > 0
+    for name in zh:
+        a = nbformat.read(tmp_path / "zh-student" / name, as_version=4)
+        b = nbformat.read(tmp_path / "en-student" / name, as_version=4)
+        assert [(c.source, c.metadata) for c in a.cells if c.cell_type == "code"] == \
+               [(c.source, c.metadata) for c in b.cells if c.cell_type == "code"], name
+        assert not any("SOLUTION" in c.source for c in a.cells), name
