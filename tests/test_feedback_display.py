@@ -87,7 +87,7 @@ def test_a_lab_verdict_is_shown_once(capsys) -> None:
 def test_a_failed_action_names_its_cause_on_the_first_line() -> None:
     """A rank whose peer was killed: the first line (status lines, panels, ClusterError) says
     where in the schedule and why, not "...(gpipe p=2 m=4 v=1):" with nothing after the colon."""
-    from ppedu.schedules.actions import build_schedule
+    from ppedu.schedules import build_schedule
     from ppedu.training.executor import _failed_at
     where = build_schedule("gpipe", 2, 4).where_it_failed(0, 4)
     text = _failed_at(where, RuntimeError("Connection closed by peer [127.0.0.1]:4242"))

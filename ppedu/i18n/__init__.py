@@ -6,4 +6,6 @@
     notebooks   translation units of the notebooks' Markdown cells, each stamped with a hash of
                 the English cell it translates; builds the Chinese notebooks (the English code
                 cells, tags and parameters, translated Markdown) and names every stale unit
+    locale      the catalogs: locale/zh/LC_MESSAGES/ppedu.po (edited) and ppedu.mo (compiled)
+    book        the same for the book: one unit per section of an English page (course/zh/)
 """

@@ -27,6 +27,8 @@ import sys
 from types import FrameType, TracebackType
 from typing import Any, Callable, TypeVar
 
+from ppedu.i18n.messages import _
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -37,7 +39,8 @@ class NotAnswered(NotImplementedError):
     on: check cells (``with exercise(N):``) and ``@grader`` print ``"Exercise N: not answered yet"``
     instead of a traceback; ``ppedu grade`` scores the exercise 0 ("not answered")."""
 
-    def __init__(self, exercise: str = "this exercise", reason: str = "not answered yet"):
+    def __init__(self, exercise: str = "this exercise", reason: str | None = None):
+        reason = _("not answered yet") if reason in (None, "not answered yet") else reason
         self.exercise, self.reason = exercise, reason
         super().__init__(f"{exercise}: {reason}")
 
@@ -86,7 +89,7 @@ def answered(*answers: Any) -> bool:
     for value in answers:
         missing = unanswered(value)
         if missing is not None:
-            print(f"answer {missing.exercise} first: this cell uses it")
+            print(_("answer {exercise} first: this cell uses it").format(exercise=missing.exercise))
             return False
     return True
 
@@ -158,7 +161,8 @@ def _is_student(filename: str) -> bool:
 
 def _where(filename: str, lineno: int) -> str:
     code = linecache.getline(filename, lineno).strip()
-    return f"your code, line {lineno}: {code}" if code else f"your code, line {lineno}"
+    where = _("your code, line {line}").format(line=lineno)
+    return f"{where}: {code}" if code else where
 
 
 def _tb_frames(exc: BaseException | None) -> list[tuple[str, int]]:
@@ -187,7 +191,7 @@ def short_traceback(exc: BaseException, caller: FrameType | None) -> list[str]:
         lines.append(_where(frame.f_code.co_filename, frame.f_lineno))
     inner = [f for f in _tb_frames(exc) if _is_student(f[0])]
     if inner:
-        lines.append(_where(*inner[-1]).replace("your code", "your function", 1))
+        lines.append(_where(*inner[-1]).replace(_("your code"), _("your function"), 1))
     return lines
 
 

@@ -21,6 +21,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ppedu.i18n.messages import _
 from ppedu.errors import check_choice
 from ppedu.schedules.timeline import Timeline
 
@@ -28,9 +29,9 @@ from ppedu.schedules.timeline import Timeline
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 KIND_COLORS = {"F": "#0072B2", "B": "#E69F00", "W": "#009E73", "prefill": "#CC79A7",
                "decode": "#56B4E9", "recv": "#999999", "send": "#CC79A7", "wait": "#999999"}
-KIND_NAMES = {"F": "F forward", "B": "B backward", "W": "W weight grad", "prefill": "prefill",
-              "decode": "decode", "recv": "waiting for a message", "send": "sending a message",
-              "wait": "wait"}
+KIND_NAMES = {"F": _("F forward"), "B": _("B backward"), "W": _("W weight grad"), "prefill": _("prefill"),
+              "decode": _("decode"), "recv": _("waiting for a message"), "send": _("sending a message"),
+              "wait": _("wait")}
 COMM_KINDS = ("recv", "send", "wait")
 CHUNK_PATTERNS = ("", "/", "x", ".", "\\", "+", "-", "|")
 FONT = dict(family="DejaVu Sans, Arial, sans-serif", size=14)
@@ -65,8 +66,8 @@ def _layout(fig: go.Figure, title: str, height: int, top: int = 90) -> go.Figure
 
 
 _SCALE = {"ms": 1e3, "units": 1.0}
-_X_TITLE = {"ms": "time since the step's first compute (ms)",
-            "units": "time step (units of one forward, t_f = t_b = 1)"}
+_X_TITLE = {"ms": _("time since the step's first compute (ms)"),
+            "units": _("time step (units of one forward, t_f = t_b = 1)")}
 
 
 def _add_gantt(fig: go.Figure, timeline: Timeline, row: int | None = None,
@@ -106,7 +107,7 @@ def _add_gantt(fig: go.Figure, timeline: Timeline, row: int | None = None,
                               "<extra></extra>"), **where)
             seen.add(kind)
     fig.update_yaxes(categoryorder="array", categoryarray=ranks, autorange="reversed",
-                     title_text="rank", **where)
+                     title_text=_("rank"), **where)
     # plotly shrinks a label until it fits its bar, down to unreadable 4-px text on the short bars of
     # interleaved chunks: below 10 px it is hidden instead (the hover still names the action)
     fig.update_layout(uniformtext=dict(minsize=10, mode="hide"))
@@ -118,7 +119,7 @@ def _labels_fit(timeline: Timeline) -> bool:
     return max(counts, default=0) <= 40
 
 
-def gantt(timeline: Timeline, title: str = "Pipeline timeline", unit: str = "ms") -> go.Figure:
+def gantt(timeline: Timeline, title: str | None = None, unit: str = "ms") -> go.Figure:
     """Gantt chart of ``timeline``: one row per rank, bars coloured by kind (F/B/W), labelled with
     the micro-batch (``F3``, ``B0c1`` = chunk 1), message waits drawn as faint thin bars.
 
@@ -129,15 +130,15 @@ def gantt(timeline: Timeline, title: str = "Pipeline timeline", unit: str = "ms"
     _add_gantt(fig, timeline, show_labels=_labels_fit(timeline), scale=_SCALE[unit])
     fig.update_xaxes(title_text=_X_TITLE[unit], rangemode="tozero")
     _chunk_note(fig, timeline)
-    return _layout(fig, title, height=160 + 45 * timeline.world_size)
+    return _layout(fig, title or _("Pipeline timeline"), height=160 + 45 * timeline.world_size)
 
 
 def gantt_pair(measured: Timeline, simulated: Timeline,
-               title: str = "Measured on real ranks vs simulated",
-               names: tuple[str, str] = ("measured (recorded by the ranks)",
-                                         "simulated (the step replayed from its measured parts)")) -> go.Figure:
+               title: str | None = None, names: tuple[str, str] | None = None) -> go.Figure:
     """Two timelines on one time axis, the first above the second (by default measured above
     simulated), so their gaps can be compared bar by bar."""
+    title, names = title or _("Measured on real ranks vs simulated"), names or (
+        _("measured (recorded by the ranks)"), _("simulated (the step replayed from its measured parts)"))
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12,
                         subplot_titles=names)
     labels = _labels_fit(measured) and _labels_fit(simulated)
@@ -155,7 +156,7 @@ def _chunk_note(fig: go.Figure, timeline: Timeline) -> None:
     """Say what the hatching means when the timeline has interleaved model chunks."""
     chunks = sorted({e.chunk for e in timeline.events})
     if len(chunks) > 1:
-        fig.add_annotation(text="plain: model chunk 0 · hatched: chunk 1, 2, ... (interleaved)",
+        fig.add_annotation(text=_("plain: model chunk 0 · hatched: chunk 1, 2, ... (interleaved)"),
                            xref="paper", yref="paper", x=1.0, y=1.0, yanchor="bottom",
                            xanchor="right", yshift=24, showarrow=False, font=dict(size=12))
 
