@@ -28,14 +28,13 @@ PAGES = ["intro", "00_setup", "01_tp_vs_pp", "02_bubbles", "03_micro_batches", "
 
 
 def _jupyter_book() -> list[str]:
-    """The jupyter-book executable next to this interpreter (the venv's), else on PATH."""
-    exe = Path(sys.executable).with_name("jupyter-book")
-    if exe.exists():
-        return [str(exe)]
-    found = shutil.which("jupyter-book")
-    if found is None:
-        pytest.skip("jupyter-book is not installed (pip install -e '.[test]')")
-    return [found]
+    """The jupyter-book executable `make book` uses (the venv's, else on PATH)."""
+    from ppedu.errors import UsageError
+    from ppedu.notebook.book import _jupyter_book as find
+    try:
+        return find()
+    except UsageError as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")
