@@ -12,7 +12,7 @@ import nbformat
 import pytest
 
 from ppedu.errors import UsageError
-from ppedu.i18n import messages, notebooks
+from ppedu.i18n import book, messages, notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSLATED = sorted(p for p in notebooks.ENGLISH.glob("*.ipynb") if notebooks.translation_file(p).exists())
@@ -151,3 +151,20 @@ def test_the_chinese_student_copy_hides_the_same_solutions(tmp_path: Path):
         assert [(c.source, c.metadata) for c in a.cells if c.cell_type == "code"] == \
                [(c.source, c.metadata) for c in b.cells if c.cell_type == "code"], name
         assert not any("SOLUTION" in c.source for c in a.cells), name
+
+
+BOOK_PAGES = sorted(p for p in book.ENGLISH_BOOK.glob("*.md") if (book.CHINESE_BOOK / p.name).exists())
+
+
+@pytest.mark.parametrize("page", BOOK_PAGES, ids=lambda p: p.stem)
+def test_every_translated_book_page_follows_its_english_sections(page: Path):
+    found = book.problems(page)
+    assert not found, "Chinese page out of date (course/zh/):\n" + "\n".join(found)
+
+
+def test_a_changed_english_section_is_named_stale(tmp_path: Path):
+    page = BOOK_PAGES[0]
+    changed = tmp_path / page.name
+    changed.write_text(page.read_text(encoding="utf-8") + "\nOne more English sentence.\n", encoding="utf-8")
+    found = book.problems(changed, book.CHINESE_BOOK / page.name)
+    assert len(found) == 1 and ": stale" in found[0], found
