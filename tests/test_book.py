@@ -153,8 +153,8 @@ def test_source_documents_page_corrects_all_five(html: Path) -> None:
                    "partition_method", "get_pipeline_config", "gradient_accumulation_steps", "torchgpipe",
                    "Horovod", "All-Reduce", "ppedu simulate --schedule naive -p 3 -m 1"):
         assert needle in text, f"the corrections page lacks {needle!r}"
-    for config in ("--pipeline-model-parallel-size 4", "PipelineModule(", "Schedule1F1B(",
-                   "pipeline_parallel_degree = 4"):
+    for config in ("--pipeline-model-parallel-size 8", "PipelineModule(", "Schedule1F1B(",
+                   "pipeline_parallel_degree = 8"):
         assert config in text, f"the corrections page lacks the working config {config!r}"
     intro = (html / "intro.html").read_text(encoding="utf-8")
     assert 'href="source_errors.html"' in intro, "the introduction should link the corrections page"

@@ -44,6 +44,9 @@ class NotAnswered(NotImplementedError):
         self.exercise, self.reason = exercise, reason
         super().__init__(f"{exercise}: {reason}")
 
+    def __reduce__(self):  # crosses process boundaries (ranks, grading kernels) unchanged
+        return type(self), (self.exercise, self.reason)
+
 
 class Blank:
     """The student copy's value of an unanswered top-level answer (``m_10 = Blank("Exercise 1")``):
