@@ -119,13 +119,21 @@ class NotAnswered(NotImplementedError):
     pass
 
 def train_step(stage):
-    raise NotAnswered("Exercise 2: not answered yet")
+    raise NotAnswered("Exercise 2")
 """
 
 
 @pytest.mark.parametrize("schedule", ["afab", "1f1b", "interleaved"])
 @pytest.mark.parametrize("source", [UNANSWERED, NOT_ANSWERED_SUBCLASS], ids=["stub", "NotAnswered"])
 def test_an_unanswered_cell_says_only_not_written_yet(cluster4, schedule, source):
+    if source is NOT_ANSWERED_SUBCLASS:
+        # the student copy's stub: recognised before any rank starts, one line, nothing else (a
+        # check cell prints it and Run All goes on; `ppedu grade` scores the exercise 0)
+        from ppedu.notebook.grading import NotAnswered
+        with pytest.raises(NotAnswered) as raised:
+            grade(student(source), schedule, **_notebook_parameters(), cluster=cluster4)
+        assert str(raised.value) == "Exercise 2: not answered yet"
+        return
     verdict = grade(student(source), schedule, **_notebook_parameters(), cluster=cluster4)
     assert not verdict.ok and verdict.message == diagnose.NOT_WRITTEN
     assert "expected" not in verdict.message and "Also" not in verdict.message and "F0" not in verdict.message
