@@ -79,7 +79,8 @@ def clusters():
 @pytest.mark.parametrize("name", ["afab", "1f1b", "interleaved"])
 def test_loops_on_real_ranks_match_order_and_gradients(name: str, p: int, clusters) -> None:
     m = p if name == "interleaved" else 4
-    verdict = grade(LOOPS[name], name, p=p, m=m, workload="model", cluster=clusters[p])
+    # p = 2 is graded on 4 ranks too (middle ranks): a 4-rank cluster serves both passes
+    verdict = grade(LOOPS[name], name, p=p, m=m, workload="model", cluster=clusters[4 if p == 2 else p])
     assert verdict.ok, verdict.message
     result = verdict.result
     expected = build_schedule(SCHEDULE_OF[name], p, m, result.spec.v).ranks
