@@ -181,13 +181,15 @@ class Stage:
         start, waited = worker.clock(), time.monotonic()
         # the shape is known (activations and their gradients), so header and payload are posted
         # together and the rank wakes up once per message, not twice
-        handle = comm.irecv_tensor(src, comm.pipeline_tag(from_stage, mb, backward), group=self._group,
-                                   shape=self.spec.activation_shape())
         worker.set_status(f"waits in {self._name(name, mb, chunk)} from rank {src}")
-        try:
+        handle = None
+        try:  # posting fails too when the sender already finished and closed the connection
+            handle = comm.irecv_tensor(src, comm.pipeline_tag(from_stage, mb, backward), group=self._group,
+                                       shape=self.spec.activation_shape())
             t = handle.wait(timeout_s=self.spec.deadlock_s)
         except ClusterError:
-            _ABANDONED.append(handle)
+            if handle is not None:
+                _ABANDONED.append(handle)
             raise StageStuck(f"{self._name(name, mb, chunk)} from rank {src}", (name, mb, chunk, src),
                              time.monotonic() - waited) from None
         self._record(name, mb, chunk, start)
