@@ -46,11 +46,11 @@ setup-test:
 
 test: setup-test
 	$(VPY) -m pytest tests
-	$(VPY) -m pytest --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks
+	$(VPY) -m pytest --nbval-lax --nbval-sanitize-with tests/course/nbval_sanitize.cfg -p no:cacheprovider notebooks
 
 unit: ; $(VPY) -m pytest tests
-notebooks: ; $(VPY) -m pytest --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks
-browser: ; scripts/setup_browser.sh && $(VPY) -m pytest tests/test_browser.py
+notebooks: ; $(VPY) -m pytest --nbval-lax --nbval-sanitize-with tests/course/nbval_sanitize.cfg notebooks
+browser: ; scripts/setup_browser.sh && $(VPY) -m pytest tests/course/test_browser.py
 bench: ; $(VPY) benchmarks/bench_vs_torch_pipelining.py
 student: ; $(VPY) -m ppedu.cli student-copy --out student
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Chromium and a CJK font for the JupyterLab browser test (tests/test_browser.py drives /usr/bin/chromium through
+# Chromium and a CJK font for the JupyterLab browser test (tests/course/test_browser.py drives /usr/bin/chromium through
 # Playwright; Playwright's own browser download is not possible offline, Debian's package is).
 # Installs it with apt as root, or through passwordless sudo. Never fails the set-up: where it
 # cannot install, it says so and the browser test skips with that reason.
 set -uo pipefail
 # Also a CJK font: the course quotes its Chinese source documents, and without one chromium draws
-# every Chinese character as an empty box (tests/test_browser.py checks the glyphs).
+# every Chinese character as an empty box (tests/course/test_browser.py checks the glyphs).
 need=""
 [ -x /usr/bin/chromium ] || need="chromium"
 if command -v fc-list >/dev/null && [ -z "$(fc-list :lang=zh 2>/dev/null)" ]; then need="$need fonts-noto-cjk"; fi

@@ -1,12 +1,19 @@
-"""Shared fixtures: warm clusters are expensive (~5 s to start), so tests share them per module."""
+"""Shared fixtures and helpers of the suite (the test files import the helpers from here).
+
+Warm clusters are expensive (~5 s to start), so tests share them per module.
+"""
 
 from __future__ import annotations
 
+import textwrap
+import time
 import warnings
 
 import psutil
 import pytest
+from hypothesis import HealthCheck, settings
 
+from ppedu.errors import UsageError
 from ppedu.runtime import cluster as cluster_mod
 
 
@@ -61,4 +68,37 @@ def alive(pids: list[int]) -> list[int]:
                 out.append(pid)
         except psutil.NoSuchProcess:
             pass
+    return out
+
+
+def student(source: str):
+    """``train_step`` compiled as if typed in a notebook cell: its module is not importable, so it
+    travels to the ranks by value (cloudpickle), as a student's does."""
+    namespace = {"__name__": "a_students_notebook"}
+    exec(compile(textwrap.dedent(source), "<notebook cell>", "exec"), namespace)
+    return namespace["train_step"]
+
+
+# Property-based entry-point tests (hypothesis): every example must answer within BOUND_S, generous
+# on a shared 2-core machine; the runaway cases this guards against take minutes.
+BOUND_S = 2.0
+FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def one_line_usage_error(exc: UsageError) -> None:
+    text = str(exc)
+    assert text and "\n" not in text and len(text) < 400, f"not a one-line error: {text!r}"
+
+
+def bounded(call):
+    """Run ``call``; return its result or the UsageError it raised (one line), within BOUND_S."""
+    start = time.perf_counter()
+    try:
+        out = call()
+    except UsageError as exc:
+        one_line_usage_error(exc)
+        out = exc
+    took = time.perf_counter() - start
+    assert took < BOUND_S, f"took {took:.2f} s (bound {BOUND_S} s)"
     return out

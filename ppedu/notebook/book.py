@@ -70,7 +70,7 @@ def _jupyter_book() -> list[str]:
 def build_book(out: str | Path, *, work: str | Path = ROOT / "build" / "book",
                course: str | Path = COURSE, strict: bool = False) -> Path:
     """Measure the figures, build the book, copy its HTML to ``out``; return ``out``.
-    ``strict``: fail on any Sphinx warning (-W -n), as tests/test_book.py does."""
+    ``strict``: fail on any Sphinx warning (-W -n), as tests/course/test_book.py does."""
     from ppedu.notebook import book_figures
     out, work, course = Path(out), Path(work), Path(course)
     if not (course / "_config.yml").is_file():

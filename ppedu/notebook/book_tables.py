@@ -13,7 +13,7 @@ or inline, on one line: ``the idle share is <!-- computed: percent("gpipe", 4, 1
 The opening comment names one generator of ``ppedu.notebook.book_blocks`` and its arguments (Python
 literals only; nothing else is evaluated); ``fmt="$t_0 = {} $"`` puts the result into a template,
 for a number that sits inside math. A block form (a newline right after the opening
-comment) gets the generator's text on lines of its own. ``tests/test_book_tables.py`` fails,
+comment) gets the generator's text on lines of its own. ``tests/course/test_book_tables.py`` fails,
 naming the file, line and call, when the committed text differs from what the code computes; the
 rewrite is the fix. Measured numbers (from runs) are never inside such a block.
 """

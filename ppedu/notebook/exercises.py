@@ -4,7 +4,7 @@ Each ``check_*`` function tests a student's answer against something real (``ppe
 validator, a measured result) and either prints a line starting with ✓ or raises an
 ``AssertionError`` whose message says what is wrong and gives a hint. At module level it imports
 the standard library and torch-free ppedu modules only (errors, grading, schedules), so importing
-it stays cheap (tests/test_exercises.py checks that torch is not loaded).
+it stays cheap (tests/notebook/test_exercises.py checks that torch is not loaded).
 """
 
 from __future__ import annotations

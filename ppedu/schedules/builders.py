@@ -156,7 +156,7 @@ def _zb2_ranks(p: int, m: int, costs=None) -> list[list[Action]]:
     """
     handcrafted = [_zb2_rank(p, m, 1, r) for r in range(p)]
     if costs is None and m >= p:
-        return handcrafted          # at the bound for equal costs (tests/test_zb2.py)
+        return handcrafted          # at the bound for equal costs (tests/schedules/test_zb2.py)
     per_rank = [costs.per_rank(name, p) for name in ("t_f", "t_b", "t_w")] if costs is not None \
         else [[1.0] * p] * 3
     message = costs.message_time() if costs is not None else 0.0

@@ -8,7 +8,7 @@
     dualpipev        DualPipeV (DeepSeek-V3's DualPipe cut to one direction, arXiv 2412.19437)
 
 Each reproduces the per-rank compute order of torch.distributed.pipelining 2.13's class of the
-same name (``_calculate_single_rank_operations``), which tests/test_schedules.py checks.
+same name (``_calculate_single_rank_operations``), which tests/schedules/test_schedules.py checks.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 ``ppedu.schedules.simulator`` explains the model with tuple keys ``(kind, stage, mb)``, dicts and
 callbacks (``simulate_reference``). This module computes exactly the same numbers, bit for bit
-(tests/test_simulator_fast.py compares every builder), about 3 times faster, for the planner,
+(tests/schedules/test_simulator_fast.py compares every builder), about 3 times faster, for the planner,
 the frontier sweeps, the validator and the widgets, which simulate up to 10^5 actions at a
 time. Where the time went (benchmarks/bench_simulator.py measures it):
 

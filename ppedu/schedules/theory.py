@@ -8,7 +8,7 @@ For GPipe/1F1B they are (p-1)/(m+p-1) and (p-1)/m: same physics, other denominat
 Conventions match ``ppedu.schedules.simulator.CostModel``: ``tf`` forward, ``tb`` input-gradient backward,
 ``tw`` weight-gradient backward, all per rank's share of the model; a schedule that does not
 split backward pays ``tb + tw`` in one B. With equal costs and zero latency the simulator gives
-exactly these numbers for p in 1..8, m in 1..32, v in 2..4 (tests/test_simulator.py).
+exactly these numbers for p in 1..8, m in 1..32, v in 2..4 (tests/schedules/test_simulator.py).
 """
 
 from __future__ import annotations

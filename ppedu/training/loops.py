@@ -15,7 +15,7 @@ Sends return at once (the message leaves in the background, like ``torch.distrib
 receives block until the message is there. That is the execution model of
 ``ppedu.schedules.validator``: a schedule it accepts cannot deadlock here.
 Every rank's order of ``forward``/``backward`` calls equals ``build_schedule(name, p, m).ranks[rank]``
-(``tests/test_loops.py`` checks it on real ranks, with gradients against a single-process model).
+(``tests/training/test_loops.py`` checks it on real ranks, with gradients against a single-process model).
 """
 
 from __future__ import annotations

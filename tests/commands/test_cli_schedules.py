@@ -88,7 +88,7 @@ def test_simulate_accepts_every_new_schedule(name):
 
 
 @pytest.mark.parametrize("name", ["looped-bfs", "zbv"])  # default v; the V placement. Every new
-def test_train_check_grads_accepts_new_schedules(name):  # name's gradients: tests/test_engine.py
+def test_train_check_grads_accepts_new_schedules(name):  # name's gradients: tests/training/test_engine.py
     out = ppedu("train", "--schedule", name, "-p", "2", "-m", "4", "--workload", "model",
                 "--check-grads", "--json")
     assert out.returncode == 0, out.stderr

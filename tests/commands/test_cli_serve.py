@@ -35,7 +35,7 @@ def test_real_run_json_has_the_promised_keys(tmp_path):
     # This once flaked at 222 vs 143 tok/s on 6 requests of 5 ms steps: the first step of each
     # rank ran cold (now warmed up before the clock starts) and the simulator did not charge the
     # driver's own work nor the return trip (now measured by the run). A sanity check here;
-    # tests/test_serving.py holds the simulator to 5% on runs long enough for it.
+    # tests/serving/test_serving.py holds the simulator to 5% on runs long enough for it.
     assert data["simulated_throughput_tok_s"] == pytest.approx(data["throughput_tok_s"], rel=0.15)
     assert data["hop_s"] is not None and data["return_s"] is not None
     assert "starting 2 ranks" in out.stderr                 # progress goes to stderr

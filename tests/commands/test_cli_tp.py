@@ -12,7 +12,7 @@ import pytest
 
 from ppedu import cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--layers", "2", "--hidden", "32", "--heads", "2", "--batch", "2", "--seq", "8", "--repeats", "1"]
 
 

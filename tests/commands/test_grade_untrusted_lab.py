@@ -14,7 +14,7 @@ import pytest
 from ppedu.cli import main
 from ppedu.notebook.student_copy import student_notebook
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NAME = "06_build_your_pipeline.ipynb"
 WRONG = {  # one answer cell after another: exercise 3 has two (one_f_one_b, then the prediction)
     1: ["def train_step_afab(stage):\n    pass"],

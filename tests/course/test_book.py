@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COURSE = ROOT / "course"
 PAGES = ["intro", "00_setup", "01_tp_vs_pp", "02_bubbles", "03_micro_batches", "04_1f1b",
          "05_continuous_batching", "06_build_your_pipeline", "source_errors", "glossary", "references",
@@ -174,7 +174,7 @@ def test_toc_lists_only_existing_markdown_pages() -> None:
 @pytest.mark.timeout(300)
 def test_mathjax_ships_with_the_book(html: Path) -> None:
     """Formulas render offline: every page loads MathJax from the book's _static/, no CDN
-    (tests/test_browser.py counts the typeset formulas with the network off)."""
+    (tests/course/test_browser.py counts the typeset formulas with the network off)."""
     for page in PAGES:   # Sphinx loads MathJax on the pages that have formulas
         raw = (html / f"{page}.html").read_text(encoding="utf-8")
         scripts = re.findall(r'<script[^>]*src="([^"]*mathjax[^"]*)"', raw, re.I)

@@ -28,7 +28,7 @@ import pytest
 
 from ppedu.notebook.book_check import Shown, run_cli, shown_commands
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TIMED_TOL = 0.1          # timed runs: measured bubble within 0.1 of the quoted value (2 busy cores)
 
 # A slow (rank-starting) command is one of these sub-commands without --simulate.

@@ -21,7 +21,7 @@ import pytest
 
 from ppedu.notebook.book_check import run_cli as cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGE = "course/source_errors.md"
 FRAMEWORKS = ("Megatron-LM", "DeepSpeed", "torch.distributed.pipelining", "torchtitan")
 

@@ -1,6 +1,6 @@
 """The book one click from every notebook (issue 23), checked without a build: each notebook's
 first cell links its chapter's built page, `make course` builds and serves that page, and the
-book reads offline. tests/test_browser.py clicks one such link in chromium with the network off."""
+book reads offline. tests/course/test_browser.py clicks one such link in chromium with the network off."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from ppedu.errors import UsageError
 from ppedu.notebook.book import reading_link, up_to_date
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 

@@ -17,7 +17,7 @@ from ppedu.errors import UsageError
 from ppedu.notebook import book_tables
 from ppedu.notebook.book_tables import MARKER, blocks, evaluate, file_blocks, rewrite
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = sorted((ROOT / "course").glob("*.md"))
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 

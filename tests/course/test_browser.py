@@ -32,7 +32,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 NOTEBOOK = "03_micro_batches.ipynb"
 SCREENSHOT = ROOT / "build" / "screenshots" / "03_micro_batches.png"

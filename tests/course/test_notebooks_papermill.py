@@ -3,7 +3,7 @@ and the nbval sanitize rules parse and do what they claim.
 
 Each notebook must have a cell tagged ``parameters``; of the small values below, only those whose
 names that cell assigns are injected, so a notebook never receives a parameter it does not know.
-nbval (``pytest --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks/``) checks outputs
+nbval (``pytest --nbval-lax --nbval-sanitize-with tests/course/nbval_sanitize.cfg notebooks/``) checks outputs
 separately; this file only checks that the notebooks run end to end.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 SANITIZE = Path(__file__).with_name("nbval_sanitize.cfg")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REFERENCES = ROOT / "course" / "references.md"
 PAGES = sorted(p for p in (ROOT / "course").glob("*.md") if p.name != "references.md")
 

@@ -110,7 +110,7 @@ def test_cli_json_and_bad_src(src: Path, tmp_path: Path, capsys) -> None:
 
 
 def test_repository_notebooks_have_balanced_markers() -> None:
-    notebooks = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+    notebooks = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
     if not notebooks:
         pytest.skip("no notebooks in notebooks/ yet")
     for path in notebooks:
@@ -141,7 +141,7 @@ def test_run_all_on_a_fresh_student_copy_reaches_the_last_cell(name: str, tmp_pa
 
     from ppedu.notebook.headless import sliced_shell_polls
 
-    root = Path(__file__).resolve().parents[1] / "notebooks"
+    root = Path(__file__).resolve().parents[2] / "notebooks"
     nb, _ = student_notebook(nbformat.read(root / f"{name}.ipynb", as_version=4), name)
     with sliced_shell_polls():   # a cell that displays a widget would wait out the timeout (nbclient #312)
         NotebookClient(nb, timeout=600, allow_errors=False,
@@ -188,7 +188,7 @@ def _top_level_loads(source: str) -> set[str]:
     return loads
 
 
-@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb")),
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb")),
                          ids=lambda p: p.stem)
 def test_no_cell_uses_an_answer_without_a_guard(path: Path) -> None:
     """Static check of all seven chapters: outside the exercise's check cells, a cell that reads an

@@ -14,7 +14,7 @@ import pytest
 from ppedu.errors import UsageError
 from ppedu.i18n import book, messages, notebooks
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TRANSLATED = sorted(p for p in notebooks.ENGLISH.glob("*.ipynb") if notebooks.translation_file(p).exists())
 
 

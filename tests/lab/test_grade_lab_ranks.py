@@ -3,10 +3,9 @@ says so (the ranks are stopped, the next run starts fresh ones)."""
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 
+from conftest import student
 from ppedu.lab import grade
 
 PATCHING = """
@@ -20,20 +19,14 @@ def train_step(stage):
 """
 
 
-def _student(source: str):
-    namespace = {"__name__": "a_students_notebook"}   # not importable: travels by value, as from a notebook
-    exec(compile(textwrap.dedent(source), "<notebook cell>", "exec"), namespace)
-    return namespace["train_step"]
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_patched_ranks_fail_the_grade_under_ppedu_grade(monkeypatch) -> None:
     import ppedu.notebook.grading as grading
     monkeypatch.setattr(grading, "GRADING", True)
-    verdict = grade(_student(PATCHING), "afab", p=2, m=2, workload="timed")
+    verdict = grade(student(PATCHING), "afab", p=2, m=2, workload="timed")
     assert not verdict.ok and "changed the checking code" in verdict.message, verdict.message
     assert "Stage.finish" in verdict.message and "(on a rank)" in verdict.message
     monkeypatch.setattr(grading, "GRADING", False)       # the same step outside `ppedu grade`: graded
-    assert "changed the checking code" not in grade(_student(PATCHING), "afab", p=2, m=2,
+    assert "changed the checking code" not in grade(student(PATCHING), "afab", p=2, m=2,
                                                       workload="timed").message

@@ -7,12 +7,11 @@ function defined in a notebook, so they travel by value (cloudpickle) as a stude
 
 from __future__ import annotations
 
-import textwrap
 import time
 
 import pytest
 
-from conftest import alive
+from conftest import alive, student
 from ppedu.errors import UsageError
 from ppedu.lab import grade, measure
 from ppedu.training.loops import LOOPS
@@ -63,13 +62,6 @@ BACKWARD_FIRST = """
 def train_step(stage):
     stage.backward(0, stage.recv_backward(0))
 """
-
-
-def student(source: str):
-    """``train_step`` compiled as if typed in a notebook cell (its module is not importable)."""
-    namespace = {"__name__": "a_students_notebook"}
-    exec(compile(textwrap.dedent(source), "<notebook cell>", "exec"), namespace)
-    return namespace["train_step"]
 
 
 def _graded(cluster, source_or_fn, schedule="1f1b", p=None, **kwargs):

@@ -15,10 +15,10 @@ import pytest
 from ppedu.lab import diagnose, grade
 from ppedu.lab.stage import _mixed_up
 from ppedu.training.loops import LOOPS
-from test_lab import student
+from conftest import student
 
 pytestmark = pytest.mark.slow
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "06_build_your_pipeline.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "06_build_your_pipeline.ipynb"
 
 
 def _notebook_parameters() -> dict:

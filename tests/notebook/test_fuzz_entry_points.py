@@ -15,11 +15,11 @@ from unittest import mock
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conftest import FUZZ, bounded
 from ppedu.errors import UsageError
 from ppedu.notebook import (exercises, exercises_partition, exercises_tp_serving, widgets, widgets_serving,
                             widgets_tp)
 from ppedu.notebook.panel import ERROR_PREFIX
-from tests.test_fuzz import FUZZ, _bounded
 
 _ANY = st.one_of(st.none(), st.booleans(), st.integers(-3, 3000), st.sampled_from([10 ** 9, -10 ** 9]),
                  st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=6),
@@ -37,7 +37,7 @@ class _Accepted(Exception):
 
 def _answer(call) -> None:
     try:
-        figures, text = _bounded(call)
+        figures, text = bounded(call)
     except _Accepted:
         return
     assert figures == [] and text.startswith(ERROR_PREFIX) and "\n" not in text, text
@@ -82,7 +82,7 @@ def _grade(checker, *args) -> None:
                 assert "\n" not in str(bad) and str(bad)
                 return
         assert out.getvalue().startswith("\u2713")
-    _bounded(call)
+    bounded(call)
 
 
 _MEASURED = st.one_of(_ANY, st.dictionaries(st.sampled_from(["tp", "pp", "layers", "n"]),
@@ -133,4 +133,4 @@ def test_lab_grader_answers_any_arguments(train_step, schedule, p, m, workload, 
         assert not verdict.ok and str(verdict).strip()
         return verdict
     with mock.patch.object(grader, "_connect", side_effect=_Accepted):
-        _bounded(call)
+        bounded(call)

@@ -5,7 +5,7 @@ Published sources checked here:
       Table 3 models (22B, 175B, 530B, 1T; s = 2048, t = 8) and the abstract's "about 5x" reduction
   Narayanan et al. 2021 (Megatron-LM, arXiv 2104.04473): Table 1 (parameters, heads, hidden,
       layers, tp, pp, GPUs, batch) on 80 GB A100s
-  the course's tiny GPT: its measured saved bytes (tests/test_memory.py) are this formula at fp32
+  the course's tiny GPT: its measured saved bytes (tests/model/test_memory.py) are this formula at fp32
 """
 
 from __future__ import annotations

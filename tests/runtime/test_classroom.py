@@ -18,7 +18,7 @@ import pytest
 
 from ppedu.runtime import cluster as cluster_mod
 from ppedu.training.engine import train
-from tests.conftest import alive
+from conftest import alive
 
 # Memory budget for the four ranks, in MiB of PSS (proportional set size: a page shared by the
 # four ranks, such as torch's libraries, counts a quarter in each, so the sum is what the ranks

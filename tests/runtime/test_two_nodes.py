@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STARTUP_S = 150  # four ranks importing torch on a shared 2-core machine
 ENDED_WITHIN_S = 30  # a peer's closed connection is seen at once; the rest is torchrun tearing down
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 import contextlib
 import io
 import tempfile
-import time
 from unittest import mock
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from conftest import FUZZ, bounded
 from ppedu import cli
 from ppedu.errors import UsageError
 from ppedu.notebook.exercises import check_rank_order
@@ -27,11 +27,6 @@ from ppedu.schedules.actions import MAX_M, MAX_P, MAX_V
 from ppedu.schedules import build_schedule
 from ppedu.schedules.tables import parse_markdown_table
 from ppedu.schedules.validator import Verdict, validate
-
-# generous on a shared 2-core machine; the runaway cases this guards against take minutes
-BOUND_S = 2.0
-FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 _NUMBERS = st.one_of(st.integers(0, 9), st.integers(0, 2 * MAX_M),
                      st.sampled_from([10 ** 8, 10 ** 40, MAX_M, MAX_M + 1]))
@@ -59,24 +54,6 @@ def tables(draw) -> str:
     return "\n".join(rows)
 
 
-def _one_line_usage_error(exc: UsageError) -> None:
-    text = str(exc)
-    assert text and "\n" not in text and len(text) < 400, f"not a one-line error: {text!r}"
-
-
-def _bounded(call):
-    """Run ``call``; return its result or the UsageError it raised, within BOUND_S."""
-    start = time.perf_counter()
-    try:
-        out = call()
-    except UsageError as exc:
-        _one_line_usage_error(exc)
-        out = exc
-    took = time.perf_counter() - start
-    assert took < BOUND_S, f"took {took:.2f} s (bound {BOUND_S} s)"
-    return out
-
-
 @FUZZ
 @given(st.one_of(tables(), st.text(max_size=300)))
 def test_any_table_gets_a_verdict_or_a_one_line_error(text: str):
@@ -85,12 +62,12 @@ def test_any_table_gets_a_verdict_or_a_one_line_error(text: str):
         assert isinstance(verdict, Verdict) and verdict.message.startswith(("VALID", "INVALID"))
         assert len(verdict.problems) <= 51  # the first 50, then "... and N more problems."
         return verdict
-    _bounded(parse_and_validate)
+    bounded(parse_and_validate)
 
 
 def test_a_huge_micro_batch_number_is_a_range_error_at_once():
     table = "| t | GPU0 | GPU1 |\n|---|---|---|\n| 0 | F_100000000 | - |\n"
-    error = _bounded(lambda: parse_markdown_table(table))
+    error = bounded(lambda: parse_markdown_table(table))
     assert isinstance(error, UsageError)
     assert "line 3, GPU0: the micro-batch number must be an integer in 0..1024" in str(error)
 
@@ -100,7 +77,7 @@ def test_the_largest_table_the_limits_allow_is_still_quick():
     validator about p * v * m * kinds = 2M tasks: it names the first 50 and counts the rest."""
     header = "| t | " + " | ".join(f"GPU{g}" for g in range(MAX_P)) + " |"
     row = "| 0 | " + " | ".join([f"F{MAX_M - 1}c{MAX_V - 1}"] + ["B5"] * (MAX_P - 1)) + " |"
-    verdict = _bounded(lambda: validate(parse_markdown_table(f"{header}\n{row}\n")))
+    verdict = bounded(lambda: validate(parse_markdown_table(f"{header}\n{row}\n")))
     assert not verdict.ok and verdict.problems[-1].startswith("... and ")
     hidden = int(verdict.problems[-1].split()[2])
     # every B5 lacks its F5 and uses a B5 of the same step (2 x 63), F1023c15 lacks its input
@@ -132,7 +109,7 @@ def test_check_rank_order_answers_any_input(p, m, rank, actions, schedule):
                 assert str(verdict).strip()
                 return verdict
         assert out.getvalue().startswith("\u2713")
-    _bounded(grade)
+    bounded(grade)
 
 
 def test_check_rank_order_says_a_string_is_not_a_list():
@@ -182,7 +159,7 @@ def _run_cli(argv: list[str]) -> tuple[int, str]:
                                  "doctor", "student-copy", "run-notebook"]),
        tokens=_argv_tokens())
 def test_cli_arguments_answer_with_an_exit_code_and_one_line(command, tokens):
-    code, err = _bounded(lambda: _run_cli([command] + tokens))
+    code, err = bounded(lambda: _run_cli([command] + tokens))
     assert code in (0, 1, 2), (tokens, code, err)
     assert "Traceback" not in err
     if code == 2:

@@ -21,7 +21,7 @@ from ppedu.schedules.greedy import list_schedule
 from ppedu.schedules.simulator import CostModel, simulate
 from ppedu.schedules.validator import validate
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAPER = (1.0, 1.5, 0.5)     # T_F, T_B, T_W: the Zero Bubble paper's ordering T_W < T_F < T_B
 COSTS = [PAPER, (1.0, 2.0, 1.0), (1.0, 1.2, 0.8), (2.0, 1.0, 0.5), (1.0, 1.0, 0.0), (1.0, 1.0, 1.0)]
 
