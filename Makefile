@@ -4,7 +4,7 @@
 # and   make book   build the book (course/ + its measured figures) into course-work/book/
 VPY := .venv/bin/python
 
-.PHONY: course course-zh book test setup setup-test unit notebooks browser bench student clean
+.PHONY: course course-zh book test setup setup-test unit fast notebooks browser bench student clean
 
 # The student copy (solutions stripped) lives in course-work/, outside the tracked notebooks: a
 # student's edits never dirty the repository, `git pull` keeps working, and a notebook already
@@ -49,6 +49,7 @@ test: setup-test
 	$(VPY) -m pytest --nbval-lax --nbval-sanitize-with tests/course/nbval_sanitize.cfg -p no:cacheprovider notebooks
 
 unit: ; $(VPY) -m pytest tests
+fast: ; $(VPY) -m pytest -m "not ranks" tests   # the half that starts no ranks, subprocess or kernel
 notebooks: ; $(VPY) -m pytest --nbval-lax --nbval-sanitize-with tests/course/nbval_sanitize.cfg notebooks
 browser: ; scripts/setup_browser.sh && $(VPY) -m pytest tests/course/test_browser.py
 bench: ; $(VPY) benchmarks/bench_vs_torch_pipelining.py

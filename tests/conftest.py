@@ -5,6 +5,8 @@ Warm clusters are expensive (~5 s to start), so tests share them per module.
 
 from __future__ import annotations
 
+import multiprocessing.process
+import subprocess
 import textwrap
 import time
 import warnings
@@ -18,6 +20,62 @@ from ppedu.runtime import cluster as cluster_mod
 
 
 _WARM: dict[int, cluster_mod.Cluster] = {}
+CLUSTER_FIXTURES = ("cluster2", "cluster4")
+
+
+# -- the `ranks` marker cannot rot -----------------------------------------------------------------
+# `pytest -m "not ranks"` (make fast) is the half that starts no process. A test that starts ranks, a
+# subprocess (CLI, kernel, browser, sphinx) or uses a warm cluster without the marker fails here,
+# in the full run too, so the fast half stays fast.
+
+class UnmarkedRanks(RuntimeError):
+    """A test without @pytest.mark.ranks started a process or used the ranks."""
+
+
+_RUNNING: list = [None]   # the test being set up, run or torn down
+
+
+def _check_marked(what: str) -> None:
+    item = _RUNNING[0]
+    if item is not None and item.get_closest_marker("ranks") is None:
+        raise UnmarkedRanks(f"{item.nodeid} {what} but is not marked @pytest.mark.ranks "
+                            "(mark it, or its module with pytestmark = pytest.mark.ranks)")
+
+
+def _guarded(owner, name: str, what: str) -> None:
+    original = getattr(owner, name)
+
+    def guarded(*args, **kwargs):
+        _check_marked(what)
+        return original(*args, **kwargs)
+    guarded.__wrapped__ = original
+    setattr(owner, name, guarded)
+
+
+def pytest_configure(config):
+    _guarded(multiprocessing.process.BaseProcess, "start", "starts a process (ranks)")
+    _guarded(subprocess.Popen, "__init__", "starts a subprocess")
+    _guarded(cluster_mod.Cluster, "run", "runs a job on the ranks")
+
+
+def pytest_unconfigure(config):
+    for owner, name in ((multiprocessing.process.BaseProcess, "start"), (subprocess.Popen, "__init__"),
+                        (cluster_mod.Cluster, "run")):
+        setattr(owner, name, getattr(getattr(owner, name), "__wrapped__", getattr(owner, name)))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    _RUNNING[0] = item
+    try:
+        yield
+    finally:
+        _RUNNING[0] = None
+
+
+def pytest_runtest_setup(item):
+    if any(f in item.fixturenames for f in CLUSTER_FIXTURES):
+        _check_marked(f"uses a warm cluster ({', '.join(CLUSTER_FIXTURES)})")
 
 
 def _warm_cluster(n: int) -> cluster_mod.Cluster:

@@ -58,6 +58,7 @@ def test_every_layer_is_a_documented_package():
             f"ppedu/{folder}/__init__.py needs a docstring saying what the folder holds"
 
 
+@pytest.mark.ranks
 def test_schedules_import_without_torch():
     names = sorted(p.stem for p in (PACKAGE / "schedules").glob("*.py") if p.stem != "__init__")
     code = ("import sys\n" + "".join(f"import ppedu.schedules.{n}\n" for n in names)

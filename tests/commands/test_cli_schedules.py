@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.ranks
+
 
 def ppedu(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "ppedu.cli", *args], capture_output=True,

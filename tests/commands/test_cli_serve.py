@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.ranks
+
 PPEDU = str(Path(sys.executable).parent / "ppedu")      # the console script of this venv
 KEYS = ("policy", "p", "inflight", "throughput_tok_s", "ttft_p50_s", "tpot_p50_s", "e2e_p99_s",
         "bubble_fraction", "tokens_match_reference")

@@ -22,6 +22,7 @@ def ppedu(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.ranks
 def test_json_run_exits_0_with_one_object():
     proc = ppedu("compare-tp-pp", "-n", "2", *SMALL, "--latency-ms", "1", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -52,6 +53,7 @@ def test_bad_input_exits_2_with_one_line(capsys, args, needle):
     assert len(lines) == 1 and needle in lines[0], captured.err
 
 
+@pytest.mark.ranks
 def test_bad_input_in_a_real_process_has_no_traceback():
     proc = ppedu("compare-tp-pp", "-n", "3", timeout=60)
     assert proc.returncode == 2

@@ -65,6 +65,7 @@ def _grade(tmp_path: Path, *paths: Path, extra=()) -> dict:
             for r in rows}
 
 
+@pytest.mark.ranks
 @pytest.mark.slow
 @pytest.mark.timeout(400)
 def test_grade_the_instructors_checks_on_the_answers(tmp_path: Path) -> None:
@@ -110,6 +111,7 @@ def test_grade_refuses_a_bad_sandbox_or_source(tmp_path: Path, capsys) -> None:
     assert "--source" in capsys.readouterr().err
 
 
+@pytest.mark.ranks
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_plain_sandbox_and_memory_limit(tmp_path: Path) -> None:

@@ -15,6 +15,8 @@ from ppedu.cli import main
 from ppedu.notebook.sandbox import bwrap_works
 from ppedu.notebook.student_copy import student_notebook
 
+pytestmark = pytest.mark.ranks
+
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "00_setup.ipynb"
 PATCH = ("import builtins, ppedu.notebook.exercises as ex, ppedu.notebook.grading as g\n"

@@ -14,6 +14,8 @@ import pytest
 from ppedu.cli import main
 from ppedu.notebook.student_copy import student_notebook
 
+pytestmark = pytest.mark.ranks
+
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "06_build_your_pipeline.ipynb"
 WRONG = {  # one answer cell after another: exercise 3 has two (one_f_one_b, then the prediction)

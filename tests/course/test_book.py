@@ -61,6 +61,7 @@ def _text(html_dir: Path, page: str) -> str:
     return htmllib.unescape(re.sub(r"<[^>]+>", "", raw))
 
 
+@pytest.mark.ranks
 @pytest.mark.timeout(300)
 def test_every_figure_is_measured_and_shown(html: Path) -> None:
     """At least ten measured figures across the chapters, each with plotly.js and its command."""
@@ -78,6 +79,7 @@ def test_every_figure_is_measured_and_shown(html: Path) -> None:
                         "05_continuous_batching"}, "every chapter shows a measured figure"
 
 
+@pytest.mark.ranks
 @pytest.mark.timeout(300)
 def test_every_page_is_built(html: Path) -> None:
     missing = [p for p in PAGES if not (html / f"{p}.html").is_file()]
@@ -85,6 +87,7 @@ def test_every_page_is_built(html: Path) -> None:
     assert (html / "index.html").is_file()
 
 
+@pytest.mark.ranks
 @pytest.mark.timeout(300)
 def test_glossary_has_english_and_chinese_terms(html: Path) -> None:
     text = _text(html, "glossary")
@@ -99,12 +102,14 @@ def test_glossary_has_english_and_chinese_terms(html: Path) -> None:
     assert raw.count('<dt id="term-') >= 30, "glossary should define at least 30 linkable terms"
 
 
+@pytest.mark.ranks
 @pytest.mark.timeout(300)
 def test_chapters_link_to_glossary_terms(html: Path) -> None:
     raw = (html / "03_micro_batches.html").read_text(encoding="utf-8")
     assert 'href="glossary.html#term-' in raw, "chapter 3 should link terms to the glossary"
 
 
+@pytest.mark.ranks
 @pytest.mark.timeout(300)
 def test_bubble_formulas_are_derived(html: Path) -> None:
     ch2 = _text(html, "02_bubbles")
@@ -118,6 +123,7 @@ def test_bubble_formulas_are_derived(html: Path) -> None:
     assert r"\frac{p-1}{3m}" in ch4, "chapter 4 must give ZB-H1's (p-1)/(3m)"
 
 
+@pytest.mark.ranks
 @pytest.mark.timeout(300)
 def test_myth_boxes_point_to_measurements(html: Path) -> None:
     ch2 = _text(html, "02_bubbles")
@@ -129,6 +135,7 @@ def test_myth_boxes_point_to_measurements(html: Path) -> None:
     assert ch5.count("Myth vs measurement") >= 3
 
 
+@pytest.mark.ranks
 @pytest.mark.timeout(300)
 def test_references_and_instructor_guide(html: Path) -> None:
     refs = _text(html, "references")
@@ -143,6 +150,7 @@ def test_references_and_instructor_guide(html: Path) -> None:
         assert needle in guide, f"instructor guide lacks {needle!r}"
 
 
+@pytest.mark.ranks
 @pytest.mark.timeout(300)
 def test_source_documents_page_corrects_all_five(html: Path) -> None:
     """One page names every source document and what settles each correction, with working configs."""
@@ -171,6 +179,7 @@ def test_toc_lists_only_existing_markdown_pages() -> None:
     assert re.search(r'execute_notebooks:\s*"?off"?', config), "the book must not execute notebooks"
 
 
+@pytest.mark.ranks
 @pytest.mark.timeout(300)
 def test_mathjax_ships_with_the_book(html: Path) -> None:
     """Formulas render offline: every page loads MathJax from the book's _static/, no CDN

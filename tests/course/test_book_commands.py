@@ -476,6 +476,7 @@ def test_quick_commands_run_and_print_what_the_book_says(tmp_path: Path) -> None
     _run_all(QUICK, tmp_path)
 
 
+@pytest.mark.ranks
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_commands_with_ranks_run_and_print_what_the_book_says(tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ SCREENSHOT = ROOT / "build" / "screenshots" / "03_micro_batches.png"
 VENV_PY = ROOT / ".venv" / "bin" / "python"
 PY = str(VENV_PY if VENV_PY.exists() else Path(sys.executable))
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(480)]
+pytestmark = [pytest.mark.ranks, pytest.mark.browser, pytest.mark.timeout(480)]
 
 
 # ---- chromium ------------------------------------------------------------------------------------

@@ -101,6 +101,7 @@ def _cases() -> list:
     return [pytest.param(path, id=path.stem) for path in NOTEBOOKS]
 
 
+@pytest.mark.ranks
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("path", _cases())
@@ -167,6 +168,7 @@ def test_sanitize_rules(text: str, expected: str) -> None:
     (["missing.ipynb", "OUT"], "notebook 'missing.ipynb' not found"),
     (["notebooks/02_bubbles.ipynb", "OUT", "--timeout", "0"], "--timeout must be a number in"),
 ])
+@pytest.mark.ranks
 def test_run_notebook_cli_refuses_bad_input(argv: list, message: str, tmp_path: Path) -> None:
     argv = [str(tmp_path / "out.ipynb") if a == "OUT" else a for a in argv]
     proc = subprocess.run([sys.executable, "-m", "ppedu.cli", "run-notebook", *argv], cwd=ROOT,

@@ -131,6 +131,7 @@ def test_checks_are_locked_and_hidden_checks_dropped() -> None:
     assert "exercise" in student.cells[0].metadata["tags"]       # `ppedu grade` finds answers by it
 
 
+@pytest.mark.ranks
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize("name", ["00_setup", "05_continuous_batching", "06_build_your_pipeline"])

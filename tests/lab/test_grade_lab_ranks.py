@@ -8,6 +8,8 @@ import pytest
 from conftest import student
 from ppedu.lab import grade
 
+pytestmark = pytest.mark.ranks
+
 PATCHING = """
 def train_step(stage):
     import ppedu.lab.stage as lab_stage

@@ -76,6 +76,7 @@ def _graded(cluster, source_or_fn, schedule="1f1b", p=None, **kwargs):
     return verdict.message
 
 
+@pytest.mark.ranks
 def test_deadlock_names_each_rank_and_what_it_waits_for(cluster4):
     message = _graded(cluster4, DEADLOCK, p=2)   # a p=2 attempt on the first 2 ranks of 4
     assert message.startswith("Deadlock")
@@ -101,6 +102,7 @@ BROKEN = {
 }
 
 
+@pytest.mark.ranks
 @pytest.mark.parametrize("case", list(BROKEN))
 def test_broken_submission_gets_its_message(case, cluster4):
     submission, schedule, p, fragments = BROKEN[case]
@@ -117,6 +119,7 @@ def test_not_a_function_and_bad_parameters():
         measure(LOOPS["1f1b"], p=99)
 
 
+@pytest.mark.ranks
 def test_timed_bubble_and_peak_against_theory(cluster4):
     result = grade(LOOPS["1f1b"], "1f1b", p=2, m=4, workload="timed", cluster=cluster4,
                    tf_ms=30, tb_ms=30).result

@@ -62,6 +62,7 @@ def one_f_one_b(warmup="min(p - r - 1, m)", sent="g_in", steady_backward="i",
     return ONE_F_ONE_B.format(warmup=warmup, sent=sent, steady_backward=steady_backward, cooldown=cooldown)
 
 
+@pytest.mark.ranks
 def test_the_right_answers_pass_and_say_where_they_were_graded(cluster4):
     assert _notebook_parameters()["p"] < 3, "the notebook draws with p=2: the grading must add middle ranks"
     verdict = grade(student(one_f_one_b()), "1f1b", **_notebook_parameters(), cluster=cluster4)
@@ -72,6 +73,7 @@ def test_the_right_answers_pass_and_say_where_they_were_graded(cluster4):
     assert verdict.result.spec.p == _notebook_parameters()["p"]   # the pictures stay at the notebook's p
 
 
+@pytest.mark.ranks
 def test_passing_on_the_received_gradient_fails_on_a_middle_rank(cluster4):
     message = _message(cluster4, one_f_one_b(sent="g if g is not None else g_in"))
     assert message.startswith("Right on p=2 ranks, wrong on p=4 ranks")
@@ -80,6 +82,7 @@ def test_passing_on_the_received_gradient_fails_on_a_middle_rank(cluster4):
     assert "must get the g received for mb" not in message   # not the mixed-up-micro-batches text
 
 
+@pytest.mark.ranks
 def test_a_warmup_right_only_on_rank_0_fails_and_is_counted_like_with_like(cluster4):
     message = _message(cluster4, one_f_one_b(warmup="p - 1 if stage.is_first else 0"))
     assert "wrong on p=4 ranks" in message
@@ -89,6 +92,7 @@ def test_a_warmup_right_only_on_rank_0_fails_and_is_counted_like_with_like(clust
     assert "2 forward(s) too short" in message
 
 
+@pytest.mark.ranks
 def test_a_warmup_one_too_long_is_one_too_long(cluster4):
     message = _message(cluster4, one_f_one_b(warmup="min(p - r, m)"))
     assert "Rank 0 runs 3 forward(s) before its first backward where 1F1B runs 2" in message
@@ -99,11 +103,13 @@ def test_a_warmup_one_too_long_is_one_too_long(cluster4):
     one_f_one_b(steady_backward="warmup + i"),       # backward of the micro-batch it just ran forward
     one_f_one_b(cooldown="0"),                        # no cool-down
 ], ids=["backward of the wrong micro-batch", "missing cool-down"])
+@pytest.mark.ranks
 def test_the_warmup_is_not_blamed_when_it_is_right(cluster4, source):
     message = _message(cluster4, source)
     assert "warm-up" not in message and "warms up" not in message
 
 
+@pytest.mark.ranks
 def test_backward_of_the_wrong_micro_batch_names_it(cluster4):
     message = _message(cluster4, one_f_one_b(steady_backward="warmup + i"))
     assert "rank 0's compute call #3 is B1 but 1F1B runs B0 there" in message
@@ -123,6 +129,7 @@ def train_step(stage):
 """
 
 
+@pytest.mark.ranks
 @pytest.mark.parametrize("schedule", ["afab", "1f1b", "interleaved"])
 @pytest.mark.parametrize("source", [UNANSWERED, NOT_ANSWERED_SUBCLASS], ids=["stub", "NotAnswered"])
 def test_an_unanswered_cell_says_only_not_written_yet(cluster4, schedule, source):
@@ -152,6 +159,7 @@ def train_step(stage):
 """
 
 
+@pytest.mark.ranks
 def test_a_wait_cut_short_by_a_finished_sender_is_no_six_second_deadlock(cluster4):
     verdict = grade(student(LAST_SEND_MISSING), "afab", p=2, m=4, cluster=cluster4)
     waited = max(r.get("waited_s", 0) for r in verdict.result.reports)
@@ -163,6 +171,7 @@ def test_a_wait_cut_short_by_a_finished_sender_is_no_six_second_deadlock(cluster
         assert verdict.message.startswith("Deadlock (nothing moved for 6 s)")
 
 
+@pytest.mark.ranks
 def test_a_plain_1f1b_handed_in_for_interleaved_hears_that_the_chunks_were_ignored(cluster4):
     message = _message(cluster4, LOOPS["1f1b"], "interleaved")
     assert message.startswith("Every call of your train_step went to chunk 0")
@@ -181,6 +190,7 @@ def train_step(stage):
 """
 
 
+@pytest.mark.ranks
 def test_interleaved_messages_label_every_chunk_and_explain_the_notation(cluster4):
     message = _message(cluster4, CHUNK_BY_CHUNK, "interleaved")
     assert "compute call #3 is F2c0 but interleaved 1F1B runs F0c1 there" in message
@@ -242,6 +252,7 @@ def _study_failure(cluster, source: str) -> str:
     return str(verdict.value)
 
 
+@pytest.mark.ranks
 def test_a_one_f_one_b_that_ignores_warmup_is_not_graded_on_its_prediction(cluster4):
     message = _study_failure(cluster4, IGNORES_WARMUP)
     assert message.startswith("variant 'more' did not run through: rank 0 did not run the warm-up it was "
@@ -249,6 +260,7 @@ def test_a_one_f_one_b_that_ignores_warmup_is_not_graded_on_its_prediction(clust
     assert "Does one_f_one_b use its `warmup` argument" in message
 
 
+@pytest.mark.ranks
 def test_a_variants_own_error_is_reported_not_the_wait_it_caused(cluster4):
     message = _study_failure(cluster4, NOT_CLAMPED)
     assert message.startswith("variant 'less' did not run through: rank 1: recv_forward(mb=-1): mb must "
@@ -256,6 +268,7 @@ def test_a_variants_own_error_is_reported_not_the_wait_it_caused(cluster4):
     assert "rank 0 waits in recv_backward(0) from rank 1" in message
 
 
+@pytest.mark.ranks
 def test_an_unanswered_one_f_one_b_is_not_written_yet(cluster4):
     message = _study_failure(cluster4, "def one_f_one_b(stage, warmup):\n    raise NotImplementedError\n")
     assert message.startswith("one_f_one_b is not written yet")

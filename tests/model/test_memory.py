@@ -72,6 +72,7 @@ def test_recompute_leaves_gradients_unchanged():
         set_recompute(GPT(GPTConfig(n_layer=1)), "some")
 
 
+@pytest.mark.ranks
 @pytest.mark.parametrize("schedule", ["1f1b", "zb1"])
 def test_pipeline_recompute_cuts_measured_activations_with_equal_gradients(cluster2, schedule):
     runs = {mode: train(TrainConfig(schedule, 2, 4, workload="model", recompute=mode, check_grads=True),
@@ -87,6 +88,7 @@ def test_pipeline_recompute_cuts_measured_activations_with_equal_gradients(clust
     assert peaks["full"] == pytest.approx(2 * 2 * (B * T * C * 4), rel=0.05)
 
 
+@pytest.mark.ranks
 def test_measurement_step_only_and_methods(cluster2):
     model = train(TrainConfig("1f1b", 2, 2, workload="model", steps=2), group=cluster2)
     assert model.per_rank[0]["peak_activation_bytes"] > 0          # step 0's measurement, reported
@@ -98,6 +100,7 @@ def test_measurement_step_only_and_methods(cluster2):
         TrainConfig(recompute="full")
 
 
+@pytest.mark.ranks
 def test_cli_train_recompute(capsys, cluster2):
     assert main(["train", "-p", "2", "-m", "2", "--workload", "model", "--recompute", "full",
                  "--check-grads", "--json"]) == 0
@@ -108,6 +111,7 @@ def test_cli_train_recompute(capsys, cluster2):
     assert "recompute must be one of none, selective, full" in capsys.readouterr().err
 
 
+@pytest.mark.ranks
 def test_training_panel_has_a_recompute_control(cluster2):
     from ppedu.notebook import widgets
     panel = widgets.training_panel(controls=("schedule", "p", "m", "workload", "recompute"),

@@ -11,6 +11,7 @@ from ppedu.notebook import exercises as ex
 from ppedu.notebook import exercises_tp_serving as ex_tp
 
 
+@pytest.mark.ranks
 def test_importing_exercises_is_cheap() -> None:
     code = "import sys, ppedu.notebook.exercises; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -40,6 +40,7 @@ def test_stage_scale_is_checked(kw, needle) -> None:
         TrainConfig(**{"schedule": "gpipe", "p": 2, "m": 2, **kw})
 
 
+@pytest.mark.ranks
 @pytest.mark.timeout(120)
 def test_balanced_split_measures_faster_than_uniform(cluster2) -> None:
     """Timed stages in proportion to their FLOPs: the uniform split's head stage is the busier,

@@ -57,6 +57,7 @@ def test_outside_ipython_the_exception_is_unchanged() -> None:
     assert info.traceback, "the full traceback stays for pytest and scripts"
 
 
+@pytest.mark.ranks
 @pytest.mark.slow
 def test_in_a_real_kernel_the_error_output_is_short(tmp_path) -> None:
     from nbclient import NotebookClient

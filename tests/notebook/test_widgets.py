@@ -23,6 +23,7 @@ def bubble_in(text: str) -> float:
     return float(match.group(1))
 
 
+@pytest.mark.ranks
 def test_run_training_returns_titled_figures_and_a_summary(cluster2) -> None:
     figures, text = widgets.run_training(FAST, group=cluster2)
     gantt, memory = figures
@@ -38,6 +39,7 @@ def test_run_training_returns_titled_figures_and_a_summary(cluster2) -> None:
     assert bubble_in(text) == pytest.approx(bubble_gpipe(2, 4), abs=0.08)
 
 
+@pytest.mark.ranks
 def test_more_micro_batches_change_the_summary(cluster2) -> None:
     _, few = widgets.run_training({**FAST, "m": 1}, group=cluster2)
     _, many = widgets.run_training({**FAST, "m": 8}, group=cluster2)
@@ -52,17 +54,20 @@ def test_more_micro_batches_change_the_summary(cluster2) -> None:
     ({"tf_ms": -1}, "tf_ms must be a number"),
     ({"mm": 3}, "unknown setting(s) mm"),
 ])
+@pytest.mark.ranks
 def test_bad_values_come_back_as_one_line(values, message, cluster2) -> None:
     figures, text = widgets.run_training({**FAST, **values}, group=cluster2)
     assert figures == []
     assert text.startswith(ERROR_PREFIX) and message in text and "\n" not in text
 
 
+@pytest.mark.ranks
 def test_p_must_match_the_cluster(cluster2) -> None:
     figures, text = widgets.run_training({**FAST, "p": 3}, group=cluster2)
     assert figures == [] and "p=3 must equal the cluster's world size 2" in text
 
 
+@pytest.mark.ranks
 def test_bubble_sweep_reports_progress_and_follows_theory(cluster2) -> None:
     calls = []
     figures, text = widgets.run_bubble_sweep(FAST, "1, 2, 4", group=cluster2,
@@ -78,6 +83,7 @@ def test_bubble_sweep_reports_progress_and_follows_theory(cluster2) -> None:
         ([], "⚠ m values must be whole numbers separated by commas (got '1, two')")
 
 
+@pytest.mark.ranks
 def test_latency_sweep_has_a_model_and_an_optimum(cluster2) -> None:
     figures, text = widgets.run_latency_sweep({**FAST, "latency_ms": 5.0}, [1, 4], batch_ms=40,
                                               group=cluster2)
@@ -88,6 +94,7 @@ def test_latency_sweep_has_a_model_and_an_optimum(cluster2) -> None:
     assert bad.startswith(ERROR_PREFIX) and "batch_ms" in bad
 
 
+@pytest.mark.ranks
 def test_summary_line_carries_notes(cluster2) -> None:
     result = train(TrainConfig(**FAST), group=cluster2)
     result.notes.append("4 ranks share fewer CPU cores")
@@ -96,6 +103,7 @@ def test_summary_line_carries_notes(cluster2) -> None:
     assert line.endswith("— note: 4 ranks share fewer CPU cores")
 
 
+@pytest.mark.ranks
 def test_training_panel_runs_and_shows_errors_in_place(cluster2) -> None:
     panel = widgets.training_panel(group=cluster2, **FAST)
     assert set(panel.controls) == set(widgets.CONTROLS)
@@ -116,6 +124,7 @@ def test_training_panel_runs_and_shows_errors_in_place(cluster2) -> None:
         widgets.training_panel(m=0)
 
 
+@pytest.mark.ranks
 def test_sweep_panel_has_an_editable_list_of_m(cluster2) -> None:
     panel = widgets.bubble_sweep_panel(ms=(1, 2), group=cluster2, **FAST)
     assert panel.controls["ms"].value == "1, 2"

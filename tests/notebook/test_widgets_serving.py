@@ -19,6 +19,7 @@ def _number(pattern: str, text: str) -> float:
     return float(match.group(1))
 
 
+@pytest.mark.ranks
 @pytest.mark.timeout(60)
 def test_run_serving_returns_titled_figures_and_a_summary(cluster2):
     figures, text = ws.run_serving({**FAST, "inflight": 2}, group=cluster2)
@@ -33,6 +34,7 @@ def test_run_serving_returns_titled_figures_and_a_summary(cluster2):
     assert "theory 0.00" in text and _number(r"(\d+) tok/s", text) > 0
 
 
+@pytest.mark.ranks
 @pytest.mark.timeout(60)
 def test_more_batches_in_flight_shrink_the_bubble(cluster2):
     values = {**FAST, "requests": 4, "output_len": 6, "lengths": "fixed", "step_ms": 30.0}
@@ -42,6 +44,7 @@ def test_more_batches_in_flight_shrink_the_bubble(cluster2):
     assert _number(bubble, one) > _number(bubble, two) + 0.25        # 0.5 vs ~0 in theory
 
 
+@pytest.mark.ranks
 @pytest.mark.timeout(90)
 def test_policy_comparison_covers_the_three_policies(cluster2):
     # 20 ms steps: at 4 ms an OS hiccup of a few ms decides the ratio (measured 0.77 once, 1.27-1.55
@@ -74,6 +77,7 @@ def test_bad_values_come_back_as_one_line(values, message):
     assert text.startswith(ERROR_PREFIX) and message in text and "\n" not in text
 
 
+@pytest.mark.ranks
 @pytest.mark.timeout(60)
 def test_panel_run_button_shows_the_summary_or_the_error(cluster2):
     panel = ws.serving_panel(group=cluster2, **FAST)

@@ -17,6 +17,7 @@ def comparison(cluster2):
     return widgets_tp.run_comparison(SMALL, latencies=[0.0, 4.0], group=cluster2)
 
 
+@pytest.mark.ranks
 def test_figures_have_titles_axes_and_tp_pp_traces(comparison) -> None:
     figures, text = comparison
     assert len(figures) == 2
@@ -36,6 +37,7 @@ def test_figures_have_titles_axes_and_tp_pp_traces(comparison) -> None:
     assert "\n" not in text and "crossover: theory" in text
 
 
+@pytest.mark.ranks
 def test_bars_show_the_counted_bytes_and_messages(comparison) -> None:
     bars = comparison[0][0]
     tp = [t for t in bars.data if t.name == "TP"]
@@ -47,6 +49,7 @@ def test_bars_show_the_counted_bytes_and_messages(comparison) -> None:
     assert (tp[1].y[0], pp[1].y[0]) == (8, 2)             # 4 all-reduces x 2 layers vs 2 sends
 
 
+@pytest.mark.ranks
 def test_latency_points_move_the_right_way(comparison) -> None:
     lines = comparison[0][1]
     comm = next(t for t in lines.data if t.name == "TP measured" and t.xaxis == "x")
@@ -89,6 +92,7 @@ def test_measured_crossover_interpolates() -> None:
     assert widgets_tp.measured_crossover_ms([run(0, 30, 20), run(2, 50, 20)]) == 0.0
 
 
+@pytest.mark.ranks
 def test_mesh_gradients_match_reference(cluster4) -> None:
     config = GPTConfig(n_layer=2, n_head=4, n_embd=32, block_size=16)
     check = widgets_tp.mesh_gradients_match(config, 2, 2, 4, 16, microbatches=2, group=cluster4)

@@ -185,6 +185,7 @@ def test_cli_bad_input_is_one_line_exit_2(capsys, argv, needle):
     assert needle in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.ranks
 def test_planner_imports_without_torch():
     code = ("import sys, ppedu.planner.plan, ppedu.planner.models\n"
             "sys.exit(1 if any(m == 'torch' or m.startswith('torch.') for m in sys.modules) else 0)")

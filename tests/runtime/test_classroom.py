@@ -20,6 +20,8 @@ from ppedu.runtime import cluster as cluster_mod
 from ppedu.training.engine import train
 from conftest import alive
 
+pytestmark = pytest.mark.ranks
+
 # Memory budget for the four ranks, in MiB of PSS (proportional set size: a page shared by the
 # four ranks, such as torch's libraries, counts a quarter in each, so the sum is what the ranks
 # add to the machine). A Binder pod is limited to 2048 MiB for everything; we leave

@@ -20,6 +20,7 @@ from ppedu.runtime import diagnostics
 from ppedu.errors import ClusterError, UsageError
 
 
+@pytest.mark.ranks
 def test_round_trip_and_ranks(cluster4):
     info = cluster4.run(diagnostics.whoami)
     assert [i["rank"] for i in info] == [0, 1, 2, 3]
@@ -28,6 +29,7 @@ def test_round_trip_and_ranks(cluster4):
     assert cluster4.run(diagnostics.ring_exchange) == [3.0, 0.0, 1.0, 2.0]
 
 
+@pytest.mark.ranks
 def test_warm_job_overhead_is_small(cluster4):
     cluster4.run(diagnostics.whoami)
     start = time.perf_counter()
@@ -37,6 +39,7 @@ def test_warm_job_overhead_is_small(cluster4):
     assert (time.perf_counter() - start) / 5 < 0.5
 
 
+@pytest.mark.ranks
 def test_get_cluster_reuses_and_shutdown_reaps():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -49,6 +52,7 @@ def test_get_cluster_reuses_and_shutdown_reaps():
     assert not alive(pids)
 
 
+@pytest.mark.ranks
 def test_notebook_functions_are_refused(cluster2):
     def local_job():
         return 1
@@ -56,6 +60,7 @@ def test_notebook_functions_are_refused(cluster2):
         cluster2.run(local_job)
 
 
+@pytest.mark.ranks
 def test_raise_on_rank1_names_rank_and_traceback():
     with cl.Cluster(2) as c:
         pids = c.pids()
@@ -69,6 +74,7 @@ def test_raise_on_rank1_names_rank_and_traceback():
     assert not alive(pids)
 
 
+@pytest.mark.ranks
 @pytest.mark.timeout(60)
 def test_sigkill_mid_job_is_reported_within_15s():
     with warnings.catch_warnings():
@@ -86,6 +92,7 @@ def test_sigkill_mid_job_is_reported_within_15s():
     assert not alive(pids)
 
 
+@pytest.mark.ranks
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("header", [True, False])
 def test_hung_rank_is_reported_within_15s(header):
@@ -101,6 +108,7 @@ def test_hung_rank_is_reported_within_15s(header):
     assert not alive(pids)
 
 
+@pytest.mark.ranks
 @pytest.mark.timeout(60)
 def test_workers_exit_when_parent_dies(tmp_path):
     script = tmp_path / "parent.py"
@@ -128,6 +136,7 @@ def test_bad_world_size_is_a_usage_error():
         cl.Cluster(0)
 
 
+@pytest.mark.ranks
 @pytest.mark.timeout(60)
 def test_sigint_to_the_process_group_prints_no_worker_traceback(tmp_path):
     """A kernel shutdown sends SIGINT to the kernel's process group, workers included: the driver

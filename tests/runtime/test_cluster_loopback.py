@@ -11,6 +11,8 @@ import pytest
 from ppedu.runtime import cluster as cl
 from ppedu.runtime import diagnostics
 
+pytestmark = pytest.mark.ranks
+
 
 def _listening(proc: psutil.Process) -> list[tuple[str, str, int]]:
     found = []

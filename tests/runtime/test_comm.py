@@ -19,6 +19,7 @@ TENSORS = [
 ]
 
 
+@pytest.mark.ranks
 def test_roundtrip_shapes_dtypes_and_counters(cluster2):
     out = cluster2.run(diagnostics.roundtrip, TENSORS)
     for sent, echoed in zip(TENSORS, out[0]["echoed"]):
@@ -32,6 +33,7 @@ def test_roundtrip_shapes_dtypes_and_counters(cluster2):
         assert stats.header_bytes == 2 * len(TENSORS) * comm.HEADER_BYTES
 
 
+@pytest.mark.ranks
 def test_headerless_messages_arrive_intact_and_send_no_header(cluster2):
     out = cluster2.run(diagnostics.roundtrip, TENSORS, header=False)
     for sent, echoed in zip(TENSORS, out[0]["echoed"]):
@@ -54,6 +56,7 @@ def test_headerless_receive_refuses_an_emulated_link():
         comm.irecv_tensor(1, header=False)
 
 
+@pytest.mark.ranks
 def test_link_model_adds_the_configured_delay(cluster2):
     tensors = [torch.zeros(1000)] * 3
     fast = cluster2.run(diagnostics.roundtrip, tensors)[0]["seconds"]

@@ -55,6 +55,7 @@ def _port_taken(err: str) -> bool:
     return "address already in use" in err.lower() or "EADDRINUSE" in err
 
 
+@pytest.mark.ranks
 def test_two_nodes_give_the_single_process_gradients():
     for _attempt in range(2):  # a second try only if another process took the port meanwhile
         procs = _launch(_free_port(), ["-p", "4", "-m", "4", "--workload", "model",
@@ -84,6 +85,7 @@ def _wait_for_progress(proc: subprocess.Popen, needle: str) -> None:
     pytest.fail(f"no {needle!r} from node 0 within {STARTUP_S} s")
 
 
+@pytest.mark.ranks
 def test_a_killed_node_ends_the_other_with_an_error_naming_it():
     procs = _launch(_free_port(), ["-p", "4", "-m", "4", "--tf", "5", "--tb", "5",
                                    "--steps", "5000"])

@@ -153,6 +153,7 @@ def test_chapter_restricts_the_claim_to_equal_costs():
     assert "_figures/ch4_frontier_unequal.html" in text
 
 
+@pytest.mark.ranks
 @pytest.mark.slow
 def test_timed_ranks_run_the_order_built_for_their_costs(cluster4):
     """On real ranks (timed workload, 1 : 1.5 : 0.5) each rank runs the list-scheduled order."""

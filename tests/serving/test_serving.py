@@ -28,6 +28,7 @@ MIXED = make_workload(6, rate=200.0, output_len=5, output_dist="uniform", prompt
                       prompt_dist="uniform", seed=3)
 
 
+@pytest.mark.ranks
 @pytest.mark.parametrize("policy", POLICIES)
 @pytest.mark.parametrize("inflight", [1, 2])
 def test_tokens_match_reference_p2(cluster2, policy, inflight):
@@ -38,6 +39,7 @@ def test_tokens_match_reference_p2(cluster2, policy, inflight):
     assert result.timeline.world_size == 2 and len(result.occupancy) > 0
 
 
+@pytest.mark.ranks
 @pytest.mark.parametrize("budget,kv_blocks", [(3, None), (None, 4), (3, 4)])
 def test_tokens_match_under_chunking_and_preemption(cluster2, budget, kv_blocks):
     """Prompts split into chunks of a 3-token budget, and/or 4 KV blocks of 4 tokens for 6
@@ -56,12 +58,14 @@ def test_tokens_match_under_chunking_and_preemption(cluster2, budget, kv_blocks)
         assert d["preemptions"] > 0 and d["kv_peak_blocks"] <= kv_blocks
 
 
+@pytest.mark.ranks
 def test_tokens_match_reference_p4(cluster4):
     config = BatchingConfig("continuous", max_batch=2, inflight=4)
     result = serve(MIXED, config, p=4, group=cluster4)
     assert result.tokens_match_reference is True
 
 
+@pytest.mark.ranks
 def test_mismatch_is_detected(cluster2, monkeypatch):
     """The check itself can fail: a wrong reference must make it say False."""
     import ppedu.serving.server as serving
@@ -77,6 +81,7 @@ def _timed(group, requests, config, p, cost):
     return measured.to_dict(), predicted(requests, config, p, cost, measured)
 
 
+@pytest.mark.ranks
 def test_decode_bubble_vs_inflight(cluster2):
     """K=1: one stage busy at a time, bubble (p-1)/p; K=p: both stages busy, and what is left is
     the messages' time, which the simulator (given the measured hops) accounts for."""
@@ -98,6 +103,7 @@ FIDELITY = [BatchingConfig("static", 4, 1), BatchingConfig("dynamic", 4, 2, max_
             BatchingConfig("continuous", 4, 2, kv_blocks=12, block_size=4)]
 
 
+@pytest.mark.ranks
 @pytest.mark.parametrize("config", FIDELITY, ids=["static-K1", "dynamic-K2", "continuous-K2", "budget8", "kv12"])
 def test_simulator_predicts_the_timed_server(cluster2, config):
     """Given the overheads the run measured (hop, return, driver, late wake-ups; drawn from their
@@ -115,6 +121,7 @@ def test_simulator_predicts_the_timed_server(cluster2, config):
     assert m["fit_c_s"] == pytest.approx(cost.c_s, rel=0.25)
 
 
+@pytest.mark.ranks
 def test_continuous_beats_static_on_skewed_lengths(cluster2):
     """Static batches wait for their longest request; continuous refills the seats at once."""
     requests = make_workload(64, output_len=6, output_dist="exponential", prompt_len=4, seed=0)
@@ -148,6 +155,7 @@ def test_bad_serve_arguments_fail_before_starting_ranks():
         simulate_serving(requests, BatchingConfig(inflight=5), p=4)
 
 
+@pytest.mark.ranks
 def test_idle_gap_longer_than_the_recv_timeout():
     """Nobody arrives for 2.5 s while every receive times out after 1 s: heartbeats keep the
     idle stages alive, and the late request is still served correctly."""

@@ -15,6 +15,7 @@ from ppedu.serving import studies
 from ppedu.serving.scheduler import BatchingConfig
 
 
+@pytest.mark.ranks
 @pytest.mark.timeout(120)
 def test_measured_gain_of_continuous_grows_with_the_spread(cluster2):
     """16 requests, max batch 2, K=1: the cost model says 1.00x at sigma 0 (fixed lengths) and 1.40x at 1.5;
@@ -42,6 +43,7 @@ def test_length_variance_rejects_bad_repeats():
         studies.length_variance([1.0], 2, repeats=0, simulate=True)
 
 
+@pytest.mark.ranks
 @pytest.mark.timeout(120)
 def test_measured_goodput_falls_past_the_knee(cluster2):
     """Continuous, K=1, 32 requests: at 40/s nearly all meet TTFT <= 0.1 s and TPOT <= 40 ms;
@@ -66,6 +68,7 @@ def test_simulated_sweep_batches_in_flight_raise_capacity():
     assert all(pt["simulated_goodput_req_s"] is None for pts in sweep.values() for pt in pts)
 
 
+@pytest.mark.ranks
 def test_measured_label_names_workload_ranks_and_backend(cluster2):
     assert studies.measured_label(cluster2, 2) == "measured (timed workload, 2 ranks, gloo)"
 
@@ -102,6 +105,7 @@ def test_goodput_plot_groups_measured_and_simulated_per_configuration():
     assert fig.layout.title.text == "Knee" and fig.layout.yaxis.range[1] >= 45.0
 
 
+@pytest.mark.ranks
 @pytest.mark.timeout(120)
 def test_timed_serve_sweep_reports_the_simulated_goodput(cluster2, monkeypatch, capsys):
     import ppedu.runtime.cluster as cluster_mod
@@ -118,6 +122,7 @@ def test_timed_serve_sweep_reports_the_simulated_goodput(cluster2, monkeypatch, 
     assert "simulated goodput" in capsys.readouterr().out
 
 
+@pytest.mark.ranks
 @pytest.mark.timeout(120)
 def test_model_run_is_simulated_with_its_own_fitted_steps(cluster2, monkeypatch, capsys):
     """A model run's steps cost what the tiny GPT takes on this CPU (~2 ms + 0.15 ms/token), not

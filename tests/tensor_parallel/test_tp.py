@@ -54,6 +54,7 @@ def test_split_and_shard_cover_the_full_tensor():
     assert torch.equal(tpm.shard("blocks.0.mlp.c_proj.bias", w, 1, 2), w)   # replicated
 
 
+@pytest.mark.ranks
 @pytest.mark.parametrize("tp", [1, 2, 4])
 def test_tp_outputs_and_grads_equal_single_process(cluster4, tp):
     loss, logits, ref = reference()
@@ -67,6 +68,7 @@ def test_tp_outputs_and_grads_equal_single_process(cluster4, tp):
     assert sorted(r["tp_rank"] for r in out) == sorted(list(range(tp)) * (4 // tp))
 
 
+@pytest.mark.ranks
 def test_tp_x_pp_mesh_grads_equal_reference(cluster4):
     """tp=2 x pp=2 (ranks 0,1 = stage 0; 2,3 = stage 1), GPipe with 2 micro-batches."""
     loss, _, ref = reference()

@@ -25,6 +25,7 @@ def runs(cluster2):
     return fast, slow
 
 
+@pytest.mark.ranks
 def test_counts_are_exact_and_match_the_cost_model(runs):
     fast, slow = runs
     L = CONFIG.n_layer
@@ -38,6 +39,7 @@ def test_counts_are_exact_and_match_the_cost_model(runs):
             assert run[k]["bytes"] == run["predicted"][k]["bytes"]
 
 
+@pytest.mark.ranks
 def test_same_model_same_loss_and_less_memory_per_rank(runs):
     fast, _ = runs
     assert fast["tp"]["loss"] == pytest.approx(fast["pp"]["loss"], rel=1e-5)
@@ -48,12 +50,14 @@ def test_same_model_same_loss_and_less_memory_per_rank(runs):
         assert fast[k]["activation_bytes_per_rank"] > 0
 
 
+@pytest.mark.ranks
 def test_tp_moves_more_bytes_than_pp(runs):
     fast, _ = runs
     assert fast["tp"]["bytes"] > fast["pp"]["bytes"]
     assert fast["tp"]["messages"] > fast["pp"]["messages"]
 
 
+@pytest.mark.ranks
 def test_latency_hurts_tp_more_than_pp(runs):
     fast, slow = runs
     grow = {k: slow[k]["comm_time_s"] - fast[k]["comm_time_s"] for k in ("tp", "pp")}

@@ -66,6 +66,7 @@ def test_calibrated_costs_charge_each_rank_its_own_share():
     assert costs.message_time() == pytest.approx(2 * MS)  # measured, bandwidth included
 
 
+@pytest.mark.ranks
 def test_timed_workload_breakdown_adds_up(cluster2):
     result = train(schedule="1f1b", p=2, m=4, tf_ms=20, tb_ms=20, steps=2, group=cluster2)
     cal = result.calibration
@@ -80,6 +81,7 @@ def test_timed_workload_breakdown_adds_up(cluster2):
     assert len(summary["breakdown"]) == 2 and summary["calibration"]["message_samples"] >= 1
 
 
+@pytest.mark.ranks
 def test_the_replay_measures_the_cores_the_ranks_had(cluster4):
     result = train(schedule="1f1b", p=4, m=4, workload="model", steps=3, group=cluster4)
     shared = result.calibration.effective_cores

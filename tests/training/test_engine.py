@@ -30,21 +30,25 @@ def _check_grads(group, schedule, p, m, v=1):
     assert result.losses[0] == pytest.approx(ref_loss, rel=1e-5)
 
 
+@pytest.mark.ranks
 @pytest.mark.parametrize("schedule,m", GRAD_CASES)
 def test_gradients_equal_reference_p1(cluster1, schedule, m):
     _check_grads(cluster1, schedule, 1, m)
 
 
+@pytest.mark.ranks
 @pytest.mark.parametrize("schedule,m", GRAD_CASES)
 def test_gradients_equal_reference_p2(cluster2, schedule, m):
     _check_grads(cluster2, schedule, 2, m)
 
 
+@pytest.mark.ranks
 @pytest.mark.parametrize("schedule,m", GRAD_CASES)
 def test_gradients_equal_reference_p4(cluster4, schedule, m):
     _check_grads(cluster4, schedule, 4, m)
 
 
+@pytest.mark.ranks
 @pytest.mark.parametrize("p,m", [(1, 2), (2, 2), (2, 4), (2, 8), (4, 4), (4, 8)])
 def test_interleaved_gradients_equal_reference(cluster1, cluster2, cluster4, p, m):
     group = {1: cluster1, 2: cluster2, 4: cluster4}[p]
@@ -57,6 +61,7 @@ NEW_CASES = [("looped-bfs", 2, 4), ("interleaved-zb", 2, 4), ("interleaved", 2, 
              ("zbv", 2, 2), ("zb2", 1, 4), ("dualpipev", 2, 8), ("dualpipev", 2, 11)]
 
 
+@pytest.mark.ranks
 @pytest.mark.parametrize("p", [2, 4])
 @pytest.mark.parametrize("schedule,v,m", NEW_CASES)
 def test_new_schedules_gradients_equal_reference(cluster2, cluster4, p, schedule, v, m):
@@ -65,6 +70,7 @@ def test_new_schedules_gradients_equal_reference(cluster2, cluster4, p, schedule
     _check_grads(cluster2 if p == 2 else cluster4, schedule, p, m, v=v)
 
 
+@pytest.mark.ranks
 def test_measured_peak_activations_follow_the_papers(cluster4):
     """p=4, m=8, model workload: the micro-batches each rank held (from its measured timeline)
     equal the closed forms, and the bytes autograd saved on rank 0 rank the schedules as the
@@ -84,6 +90,7 @@ def test_measured_peak_activations_follow_the_papers(cluster4):
     assert first["looped-bfs"] / first["gpipe"] == pytest.approx(1.0, rel=0.25)
 
 
+@pytest.mark.ranks
 def test_timed_zero_bubble_family_far_below_1f1b(cluster4):
     """T_F = T_B = T_W on real ranks, p=4, m=8: ZB-V's and ZB-H2's measured bubbles are far
     below 1F1B's measured one (theory: 0.059 and 0.111 vs 0.273) and follow the simulator fed
@@ -99,11 +106,13 @@ def test_timed_zero_bubble_family_far_below_1f1b(cluster4):
             result.simulated_bubble_fraction, abs=0.08), name
 
 
+@pytest.mark.ranks
 def test_training_steps_reduce_the_loss(cluster2):
     result = train(TrainConfig("1f1b", 2, 4, workload="model", steps=5), group=cluster2)
     assert len(result.losses) == 5 and result.losses[-1] < result.losses[0]
 
 
+@pytest.mark.ranks
 @pytest.mark.parametrize("schedule", ["gpipe", "1f1b"])
 @pytest.mark.parametrize("p,m", [(2, 1), (2, 4), (2, 8), (4, 1), (4, 4), (4, 8)])
 def test_timed_bubble_matches_theory(cluster2, cluster4, schedule, p, m):
@@ -123,6 +132,7 @@ def test_timed_bubble_matches_theory(cluster2, cluster4, schedule, p, m):
     assert result.step_bubble_fractions[-1] == result.measured_bubble_fraction
 
 
+@pytest.mark.ranks
 def test_one_simulation_of_a_run_everywhere(cluster2):
     """The Gantt's simulated timeline, its bubble and makespan, the JSON and the replay error are
     one simulation (the step replayed from its measured parts); on the timed workload it agrees
@@ -137,6 +147,7 @@ def test_one_simulation_of_a_run_everywhere(cluster2):
     assert r.simulated_makespan_s == pytest.approx(r.theory_makespan_s, rel=0.1)
 
 
+@pytest.mark.ranks
 def test_activation_memory_1f1b_bounded_by_p_gpipe_holds_m(cluster4):
     runs = {s: train(TrainConfig(s, 4, 8, workload="model"), group=cluster4) for s in ("gpipe", "1f1b")}
     first = {s: r.per_rank[0] for s, r in runs.items()}
@@ -149,6 +160,7 @@ def test_activation_memory_1f1b_bounded_by_p_gpipe_holds_m(cluster4):
     assert runs["1f1b"].per_rank[3]["peak_inflight_microbatches"] == 1
 
 
+@pytest.mark.ranks
 def test_link_latency_slows_the_step(cluster2):
     fast = train(TrainConfig("1f1b", 2, 4, workload="timed", tf_ms=10, tb_ms=10), group=cluster2)
     slow = train(TrainConfig("1f1b", 2, 4, workload="timed", tf_ms=10, tb_ms=10, latency_ms=15),
@@ -174,6 +186,7 @@ def test_bad_config_is_a_usage_error(kwargs, needle):
     assert needle in str(info.value)
 
 
+@pytest.mark.ranks
 @pytest.mark.parametrize("method", ["balanced", "memory"])
 def test_partitions_keep_gradients_exact(cluster2, method):
     result = train(TrainConfig("1f1b", 2, 2, workload="model", n_layer=5, partition=method,

@@ -41,6 +41,7 @@ def test_frontier_figure_says_what_it_shows():
     assert fig.data[-1].type == "table"
 
 
+@pytest.mark.ranks
 def test_measured_frontier_counts_equal_the_simulated(cluster2):
     points = frontier(2, 4, 5.0, group=cluster2,
                       schedules=(("1f1b", 1), ("interleaved", 2), ("zbv", 2), ("dualpipev", 2)))

@@ -75,6 +75,7 @@ def clusters():
         three.close()
 
 
+@pytest.mark.ranks
 @pytest.mark.parametrize("p", [2, 3, 4])
 @pytest.mark.parametrize("name", ["afab", "1f1b", "interleaved"])
 def test_loops_on_real_ranks_match_order_and_gradients(name: str, p: int, clusters) -> None:

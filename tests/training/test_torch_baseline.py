@@ -10,6 +10,8 @@ from ppedu.training.config import TrainConfig
 from ppedu.training.engine import train
 from ppedu.training.torch_baseline import paired_steps_job, torch_step_job
 
+pytestmark = pytest.mark.ranks
+
 
 @pytest.mark.parametrize("schedule", ["gpipe", "1f1b"])
 def test_torch_pipelining_gradients_equal_ours(cluster2, schedule):
