@@ -11,6 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from conftest import write_submission
 from ppedu.cli import main
 from ppedu.notebook.sandbox import bwrap_works
 from ppedu.notebook.student_copy import student_notebook
@@ -52,21 +53,8 @@ def _class(folder: Path) -> dict[str, Path]:
                      2: PATCH + AT_CALL}, None),
         "spy": ({1: SPY.format(alice=str(folder / "solved" / NAME)), 2: "pass"}, None),
     }
-    paths = {}
-    for student, (answers, checks) in cases.items():
-        nb, _ = student_notebook(instructor)
-        for cell in nb.cells:
-            tags = cell.metadata.get("tags", [])
-            if "answer" in tags:
-                cell.source = answers.get(cell.metadata["exercise"], cell.source)
-            elif "check" in tags and checks == "edit":
-                cell.source = "print('✓ all good')"
-        if checks == "delete":
-            nb.cells = [c for c in nb.cells if "check" not in c.metadata.get("tags", [])]
-        (folder / student).mkdir(parents=True)
-        nbformat.write(nb, folder / student / NAME)
-        paths[student] = folder / student
-    return paths
+    return {student: write_submission(student_notebook(instructor)[0], folder / student / NAME, answers, checks)
+            for student, (answers, checks) in cases.items()}
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from conftest import write_submission
 from ppedu.cli import main
 from ppedu.notebook.student_copy import student_notebook
 
@@ -32,19 +33,7 @@ PATCH = ("import ppedu.lab, ppedu.lab.grader as lab_grader, ppedu.notebook.exerc
 
 def _write(folder: Path, student: str, answers: dict[int, list[str]], checks: str | None = None) -> Path:
     nb, _ = student_notebook(nbformat.read(ROOT / "notebooks" / NAME, as_version=4))
-    seen: dict[int, int] = {}
-    for cell in nb.cells:
-        tags, number = cell.metadata.get("tags", []), cell.metadata.get("exercise")
-        if "answer" in tags and number in answers:
-            k = seen[number] = seen.get(number, -1) + 1
-            cell.source = answers[number][k]
-        elif "check" in tags and checks == "edit":
-            cell.source = "print('✓ all good')"
-    if checks == "delete":
-        nb.cells = [c for c in nb.cells if "check" not in c.metadata.get("tags", [])]
-    (folder / student).mkdir(parents=True)
-    nbformat.write(nb, folder / student / NAME)
-    return folder / student
+    return write_submission(nb, folder / student / NAME, answers, checks)
 
 
 @pytest.fixture(scope="module")
