@@ -164,21 +164,24 @@ def bounded(call):
     return out
 
 
-def write_submission(nb, path: Path, answers: dict, checks: str | None = None) -> Path:
+def write_submission(nb, path: Path, answers: dict, checks: str | dict | None = None) -> Path:
     """Write a student's submission to ``path`` (its folder is the student's; returned): ``nb`` is a
     student copy, each exercise named in ``answers`` gets its answer: the source of its answer cell,
     or a list with one source per answer cell in order. ``checks="edit"`` turns every check cell into
-    a print of ✓, ``"delete"`` removes them (both are what `ppedu grade` must catch)."""
+    a print of ✓, ``"delete"`` removes them (both are what `ppedu grade` must catch); a dict
+    {exercise: "edit" or "delete"} does so per exercise."""
+    def tampering(cell) -> str | None:
+        return checks.get(cell.metadata.get("exercise")) if isinstance(checks, dict) else checks
+
     seen: dict[int, int] = {}
     for cell in nb.cells:
         tags, number = cell.metadata.get("tags", []), cell.metadata.get("exercise")
         if "answer" in tags and number in answers:
             k = seen[number] = seen.get(number, -1) + 1
             cell.source = answers[number] if isinstance(answers[number], str) else answers[number][k]
-        elif "check" in tags and checks == "edit":
+        elif "check" in tags and tampering(cell) == "edit":
             cell.source = "print('✓ all good')"
-    if checks == "delete":
-        nb.cells = [c for c in nb.cells if "check" not in c.metadata.get("tags", [])]
+    nb.cells = [c for c in nb.cells if not ("check" in c.metadata.get("tags", []) and tampering(c) == "delete")]
     path.parent.mkdir(parents=True)
     nbformat.write(nb, path)
     return path.parent

@@ -1,7 +1,9 @@
 """`ppedu grade` on notebook 00 cannot be gamed: empty answers, `pass`, wrong answers with the check
 cells deleted or edited, wrong answers that patch the checkers from inside the answer cell, and a
 submission that reads another's file all score 0 with a reason; the solved notebook scores full marks.
-One grading run for the whole class (running notebooks is slow)."""
+One grading run for the whole class (running notebooks is slow: each submission runs the chapter
+twice), so one submission covers what does not interfere: a stub and a `pass` (blank), checks deleted
+and edited (tampered)."""
 
 from __future__ import annotations
 
@@ -43,12 +45,9 @@ def _class(folder: Path) -> dict[str, Path]:
     solved = {c.metadata["exercise"]: c.source for c in instructor.cells if "answer" in c.metadata.get("tags", [])}
     cases = {
         "solved": (solved, None),
-        "empty": ({}, None),
-        "pass": ({1: "pass", 2: "pass"}, None),
-        "deleted_checks": ({1: "def my_bubble(timeline):\n    return 0.5", 2: "def naive_bubble(p):\n    return 0.5"},
-                           "delete"),
-        "edited_checks": ({1: "def my_bubble(timeline):\n    return 0.5", 2: "def naive_bubble(p):\n    return 0.5"},
-                          "edit"),
+        "blank": ({2: "pass"}, None),                   # exercise 1 keeps the student copy's stub
+        "tampered": ({1: "def my_bubble(timeline):\n    return 0.5", 2: "def naive_bubble(p):\n    return 0.5"},
+                     {1: "delete", 2: "edit"}),
         "patched": ({1: PATCH + "def my_bubble(timeline):\n    return 0.5",
                      2: PATCH + AT_CALL}, None),
         "spy": ({1: SPY.format(alice=str(folder / "solved" / NAME)), 2: "pass"}, None),
@@ -77,19 +76,23 @@ def test_solved_scores_full_marks(scores) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
-@pytest.mark.parametrize("student", ["empty", "pass", "deleted_checks", "edited_checks", "patched"])
+@pytest.mark.parametrize("student", ["blank", "tampered", "patched"])
 def test_gamed_submissions_score_zero_with_a_reason(scores, student: str) -> None:
     for n in (1, 2):
         row = scores[(student, f"Exercise {n}")]
         assert row["score"] == "0", row
         assert row["message"] and row["message"] != "ok", row
-    if student in ("empty", "pass"):
-        assert scores[(student, "Exercise 1")]["message"] == "not answered" or student == "pass"
+    if student == "blank":
+        assert scores[(student, "Exercise 1")]["message"] == "not answered"
+        assert "defines no `naive_bubble`" in scores[(student, "Exercise 2")]["message"]
     if student == "patched":
         assert "changed the checking code" in scores[(student, "Exercise 2")]["message"], \
             scores[(student, "Exercise 2")]
-    if student in ("deleted_checks", "edited_checks"):
-        assert "locked cell(s) edited or deleted" in scores[(student, "Exercise 1")]["locked_cells"]
+    if student == "tampered":   # one check cell deleted, one edited: both counted
+        checks = [c for c in student_notebook(nbformat.read(ROOT / "notebooks" / NAME, as_version=4))[0].cells
+                  if "check" in c.metadata.get("tags", [])]
+        assert scores[(student, "Exercise 1")]["locked_cells"].startswith(
+            f"{len(checks)} locked cell(s) edited or deleted"), scores[(student, "Exercise 1")]
     else:
         assert scores[(student, "Exercise 1")]["locked_cells"] == "as released"
 

@@ -1,7 +1,8 @@
 """`ppedu grade` on the lab notebook (06) cannot be gamed: empty or `pass` answers, wrong answers with
 the check cells deleted or edited, and wrong answers that patch the lab's grader from their cell all
 score 0 with a reason; the solved notebook scores full marks (hidden check included). One grading
-run for the four submissions (each runs the lab twice: slow)."""
+run for the four submissions (each runs the lab twice: slow); one of them has the checks of two
+exercises deleted and of the other two edited."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ PATCH = ("import ppedu.lab, ppedu.lab.grader as lab_grader, ppedu.notebook.exerc
          "ex.check_warmup_prediction = check_warmup_prediction = lambda *a, **k: None\n")
 
 
-def _write(folder: Path, student: str, answers: dict[int, list[str]], checks: str | None = None) -> Path:
+def _write(folder: Path, student: str, answers: dict[int, list[str]], checks: dict | None = None) -> Path:
     nb, _ = student_notebook(nbformat.read(ROOT / "notebooks" / NAME, as_version=4))
     return write_submission(nb, folder / student / NAME, answers, checks)
 
@@ -46,8 +47,7 @@ def scores(tmp_path_factory) -> dict:
             answers.setdefault(cell.metadata["exercise"], []).append(cell.source)
     paths = [_write(folder, "solved", answers),
              _write(folder, "blank", {3: ["pass", "pass"], 4: ["pass"]}),        # 1, 2 left empty
-             _write(folder, "unlocked", WRONG, "delete"),
-             _write(folder, "edited", WRONG, "edit"),
+             _write(folder, "tampered", WRONG, {1: "delete", 2: "edit", 3: "delete", 4: "edit"}),
              _write(folder, "patched", {n: [PATCH + a for a in v] for n, v in WRONG.items()})]
     out = folder.parent / "lab_scores.csv"
     assert main(["grade", *map(str, paths), "--csv", str(out), "--source", str(ROOT / "notebooks"),
@@ -63,7 +63,7 @@ def test_the_solved_lab_scores_full_marks(scores) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(2400)
-@pytest.mark.parametrize("student", ["blank", "unlocked", "edited", "patched"])
+@pytest.mark.parametrize("student", ["blank", "tampered", "patched"])
 def test_gamed_lab_submissions_score_zero_with_a_reason(scores, student: str) -> None:
     for n in (1, 2, 3, 4):
         row = scores[(student, f"Exercise {n}")]
@@ -72,4 +72,8 @@ def test_gamed_lab_submissions_score_zero_with_a_reason(scores, student: str) ->
         assert scores[(student, "Exercise 1")]["message"] == "not answered"
         assert "defines no `train_step_interleaved`" in scores[(student, "Exercise 4")]["message"]
     locked = scores[(student, "Exercise 1")]["locked_cells"]
-    assert ("edited or deleted" in locked) == (student in ("unlocked", "edited")), locked
+    assert ("edited or deleted" in locked) == (student == "tampered"), locked
+    if student == "tampered":   # two check cells deleted, two edited: all counted
+        checks = [c for c in student_notebook(nbformat.read(ROOT / "notebooks" / NAME, as_version=4))[0].cells
+                  if "check" in c.metadata.get("tags", [])]
+        assert locked.startswith(f"{len(checks)} locked cell(s) edited or deleted"), locked

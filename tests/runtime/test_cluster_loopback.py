@@ -8,7 +8,6 @@ import os
 import psutil
 import pytest
 
-from ppedu.runtime import cluster as cl
 from ppedu.runtime import diagnostics
 
 pytestmark = pytest.mark.ranks
@@ -23,14 +22,11 @@ def _listening(proc: psutil.Process) -> list[tuple[str, str, int]]:
     return found
 
 
-@pytest.mark.slow
-def test_warm_cluster_listens_on_loopback_only():
-    group = cl.Cluster(2)
-    try:
-        assert group.run(diagnostics.ring_exchange) == [1.0, 0.0]      # the ranks really talk
-        listening = _listening(psutil.Process(os.getpid()))
-        assert any(port == group._store.port for _, _, port in listening), listening  # the store is seen
-        beyond = [item for item in listening if not ipaddress.ip_address(item[1]).is_loopback]
-        assert beyond == [], f"listening beyond loopback: {beyond}"
-    finally:
-        group.close()
+def test_warm_cluster_listens_on_loopback_only(cluster2):
+    """On the suite's warm cluster (a cluster of its own started the same way cost a start)."""
+    group = cluster2
+    assert group.run(diagnostics.ring_exchange) == [1.0, 0.0]      # the ranks really talk
+    listening = _listening(psutil.Process(os.getpid()))
+    assert any(port == group._store.port for _, _, port in listening), listening  # the store is seen
+    beyond = [item for item in listening if not ipaddress.ip_address(item[1]).is_loopback]
+    assert beyond == [], f"listening beyond loopback: {beyond}"
