@@ -21,13 +21,12 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 from ppedu.errors import UsageError
-from ppedu.model.corpus import get_batch
 from ppedu.model.gpt import GPT
 from ppedu.model.partition import Partition, partition
 from ppedu.runtime.cluster import connect
 from ppedu.schedules.simulator import simulate
 from ppedu.schedules.theory import theory_bubble
-from ppedu.schedules.timeline import Event, Timeline
+from ppedu.schedules.timeline import Timeline
 from ppedu.training import executor
 from ppedu.training.calibration import (Calibration, breakdown, calibrate, calibrated_costs, median,
                                         replays)
@@ -135,11 +134,8 @@ def train(cfg: TrainConfig | None = None, group=None,
 def _timeline(ranks: list[RankReport], p: int) -> Timeline:
     # Time 0 is the first compute of the step, not the barrier before it: ranks leave a barrier
     # a few ms apart on a busy CPU, and that skew is not part of the pipeline's bubble.
-    t0 = min((start for r in ranks for kind, *_, start, _end in r.events if kind != "recv"),
-             default=min(r.t0 for r in ranks))
-    events = [Event(r.rank, kind, mb, chunk, start - t0, end - t0)
-              for r in ranks for kind, mb, chunk, start, end in r.events]
-    return Timeline(events, p)
+    t0 = min((e.start for r in ranks for e in r.events if e.kind != "recv"), default=min(r.t0 for r in ranks))
+    return Timeline([e._replace(start=e.start - t0, end=e.end - t0) for r in ranks for e in r.events], p)
 
 
 def _assemble(cfg: TrainConfig, outs: list[list[RankReport]], oversubscribed: bool,
@@ -208,8 +204,7 @@ def _per_rank(last: list[RankReport], timeline: Timeline) -> list[dict]:
 def reference_gradients(cfg: TrainConfig) -> tuple[float, dict]:
     """Loss and gradients of the single-process model on the same batch (the ground truth)."""
     model = GPT(cfg.model_config())
-    x, y = get_batch(cfg.m * cfg.micro_batch_size, cfg.seq_len, seed=cfg.seed)
-    _, loss = model(x, y)
+    _, loss = model(*cfg.full_batch())
     loss.backward()
     return float(loss.detach()), {n: q.grad for n, q in model.named_parameters() if q.grad is not None}
 
