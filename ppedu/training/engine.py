@@ -35,6 +35,20 @@ from ppedu.training.executor import RankReport
 
 
 @dataclass
+class RankCounters:
+    """The last step's counters of one rank (``TrainResult.per_rank``)."""
+    rank: int
+    busy_s: float
+    idle_s: float
+    peak_activation_bytes: int
+    activation_memory_method: str
+    peak_inflight_microbatches: int
+    bytes_sent: int
+    messages_sent: int
+    comm_wait_s: float
+
+
+@dataclass
 class TrainResult:
     """What a run measured, beside the simulation that explains it and what theory predicts.
     Built in one place, ``_assemble``, from the ranks' reports."""
@@ -47,7 +61,7 @@ class TrainResult:
     step_bubble_fractions: list[float]  # measured, one per step
     wall_times_s: list[float]          # barrier to last rank done, per step
     replay_errors: list[float]         # simulated / measured - 1 of each step after the first (of the one)
-    per_rank: list[dict]               # the last step's counters per rank
+    per_rank: list[RankCounters]       # the last step's counters per rank
     losses: list[float]
     hop_latency_s: float               # measured per-message latency, the messages' fallback cost
     calibration: Calibration           # means the simulator was fed (ppedu.training.calibration)
@@ -98,7 +112,7 @@ class TrainResult:
                "simulated_makespan_s": self.simulated_makespan_s,
                "theory_makespan_s": self.theory_makespan_s, "step_time_s": self.step_time_s,
                "step_times_s": self.step_times_s, "step_bubble_fractions": self.step_bubble_fractions,
-               "per_rank": self.per_rank, "losses": self.losses,
+               "per_rank": [asdict(r) for r in self.per_rank], "losses": self.losses,
                "hop_latency_s": self.hop_latency_s,
                "stage_costs": self.partition.stage_costs if self.partition is not None else None,
                "oversubscribed": self.oversubscribed, "notes": self.notes,
@@ -191,14 +205,11 @@ def _notes(cfg: TrainConfig, oversubscribed: bool, method: str) -> list[str]:
     return notes
 
 
-def _per_rank(last: list[RankReport], timeline: Timeline) -> list[dict]:
+def _per_rank(last: list[RankReport], timeline: Timeline) -> list[RankCounters]:
     """The last step's counters per rank: busy/idle, measured activations, messages."""
-    return [{"rank": r.rank, "busy_s": timeline.busy(r.rank), "idle_s": timeline.idle(r.rank),
-             "peak_activation_bytes": r.peak_activation_bytes,
-             "activation_memory_method": r.activation_memory_method,
-             "peak_inflight_microbatches": timeline.peak_inflight(r.rank),
-             "bytes_sent": r.comm.bytes_sent, "messages_sent": r.comm.messages_sent,
-             "comm_wait_s": r.comm.wait_s} for r in last]
+    return [RankCounters(r.rank, timeline.busy(r.rank), timeline.idle(r.rank), r.peak_activation_bytes,
+                         r.activation_memory_method, timeline.peak_inflight(r.rank), r.comm.bytes_sent,
+                         r.comm.messages_sent, r.comm.wait_s) for r in last]
 
 
 def reference_gradients(cfg: TrainConfig) -> tuple[float, dict]:
