@@ -32,4 +32,4 @@ def test_paired_steps_alternate_ours_and_torch(cluster2):
             ours_first = mine.t_end <= theirs.starts[0]
             torch_first = theirs.ends[0] <= mine.t0
             assert (ours_first, torch_first) == ((True, False) if k % 2 == 0 else (False, True))
-            assert mine.t_end > mine.t0 and theirs.times[0] > 0
+            assert mine.t_end > mine.t0 and theirs.ends[0] > theirs.starts[0]

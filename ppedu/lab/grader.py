@@ -25,6 +25,7 @@ from ppedu.lab.job import LabReport, lab_job
 from ppedu.lab.stage import LabSpec
 from ppedu.schedules.theory import peak_activations, theory_bubble
 from ppedu.schedules.timeline import Timeline
+from ppedu.training.stage import measured_timeline
 
 SCHEDULES = tuple(diagnose.SCHEDULE_OF)
 GRADE_P = 4   # grade also here: ranks 1 and 2 receive and send in both directions
@@ -95,24 +96,19 @@ class Grade:
 _FIXED = ("schedule", "p", "m", "v", "workload", "boundaries")   # set by measure, or not the lab's
 
 
-def make_spec(p: int, m: int, v: int = 1, workload: str = "model", schedule: str | None = None,
-              **overrides) -> LabSpec:
-    """The LabSpec of one attempt (it checks every value, once); ``overrides``: its other settings."""
-    known = [f.name for f in fields(LabSpec) if f.name not in _FIXED]
-    unknown = sorted(set(overrides) - set(known))
-    if unknown:
-        raise UsageError(f"unknown setting(s) {', '.join(unknown)}; use {', '.join(known)}")
-    placement = diagnose.SCHEDULE_OF[schedule] if schedule else "gpipe" if v == 1 else "interleaved"
-    return LabSpec(placement, p, m, v, workload, **overrides)
-
-
-def measure(train_step, p: int = 2, m: int = 4, workload: str = "model", v: int = 1,
-            schedule: str | None = None, cluster=None, **overrides) -> LabResult:
+def measure(train_step, p: int = LabSpec.p, m: int = LabSpec.m, workload: str = LabSpec.workload,
+            v: int = 1, schedule: str | None = None, cluster=None, **overrides) -> LabResult:
     """Run ``train_step`` once on p real ranks and record what every rank did (never raises for
-    the student's bug: a failure is in ``.failure`` and in the reports)."""
+    the student's bug: a failure is in ``.failure`` and in the reports). ``overrides``: LabSpec's
+    other settings (it checks every value, once)."""
+    unknown = sorted(set(overrides) - {f.name for f in fields(LabSpec)} | set(overrides) & set(_FIXED))
+    if unknown:
+        raise UsageError(f"unknown setting(s) {', '.join(unknown)}; use "
+                         + ", ".join(f.name for f in fields(LabSpec) if f.name not in _FIXED))
     if schedule is not None:
         check_choice("schedule", schedule, SCHEDULES)
-    spec = make_spec(p, m, 2 if schedule == "interleaved" and v == 1 else v, workload, schedule, **overrides)
+    placement = diagnose.SCHEDULE_OF[schedule] if schedule else "gpipe" if v == 1 else "interleaved"
+    spec = LabSpec(placement, p, m, 2 if schedule == "interleaved" and v == 1 else v, workload, **overrides)
     _require_answered(train_step)
     result = LabResult(spec, schedule)
     try:
@@ -132,7 +128,7 @@ def measure(train_step, p: int = 2, m: int = 4, workload: str = "model", v: int 
                           "train_step? The workers were restarted: run the cell again.")
         return result
     result.wall_s = time.monotonic() - start
-    result.timeline = _timeline(result.reports, p)
+    result.timeline = measured_timeline(result.reports, p)
     return result
 
 
@@ -168,14 +164,8 @@ def _connect(p: int):
     return get_cluster(max(p, GRADE_P), "gloo")
 
 
-def _timeline(reports: list[LabReport], p: int) -> Timeline:
-    """One Timeline of every rank's calls; time 0 is the first compute of the step."""
-    t0 = min((e.start for r in reports for e in r.events if e.kind in ("F", "B")), default=min(r.t0 for r in reports))
-    return Timeline([e._replace(start=e.start - t0, end=e.end - t0) for r in reports for e in r.events], p)
-
-
-def grade(train_step, schedule: str = "1f1b", p: int = 2, m: int = 4, workload: str = "model",
-          v: int = 2, cluster=None, **overrides) -> Grade:
+def grade(train_step, schedule: str = "1f1b", p: int = LabSpec.p, m: int = LabSpec.m,
+          workload: str = LabSpec.workload, v: int = 2, cluster=None, **overrides) -> Grade:
     """Run ``train_step`` on p real ranks and grade it against ``schedule`` (afab, 1f1b,
     interleaved with v chunks): the run finishes, every rank's order of forward/backward calls is
     the schedule's, and (model workload) the gradients equal the single-process model's. With

@@ -31,7 +31,7 @@ _ABANDONED: list = []  # handles of timed-out messages: kept alive, gloo may sti
 
 @dataclass
 class LabSpec(RunSpec):
-    """One lab run, built on the driver (``grader.make_spec``) and shipped to every rank.
+    """One lab run, built on the driver (``grader.measure``) and shipped to every rank.
     ``schedule`` only places the stages (Megatron's loop); the student's loop runs its own order."""
     schedule: str = "gpipe"
     p: int = 2

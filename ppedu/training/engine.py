@@ -32,6 +32,13 @@ from ppedu.training.calibration import (Calibration, breakdown, calibrate, calib
                                         replays)
 from ppedu.training.config import TrainConfig
 from ppedu.training.executor import RankReport
+from ppedu.training.stage import measured_timeline
+
+
+_SUMMARY = ("measured_bubble_fraction", "theory_bubble_fraction", "simulated_bubble_fraction",
+            "simulated_makespan_s", "theory_makespan_s", "step_time_s", "step_times_s", "step_bubble_fractions",
+            "losses", "hop_latency_s", "oversubscribed", "notes", "activation_memory_method", "breakdown",
+            "simulation_error")   # TrainResult's fields and properties in the JSON, as they are
 
 
 @dataclass
@@ -105,21 +112,11 @@ class TrainResult:
     def summary(self) -> dict:
         """The JSON-friendly part (what ``ppedu train --json`` prints)."""
         c = self.config
-        out = {"schedule": c.schedule, "p": c.p, "m": c.m, "v": c.v, "workload": c.workload,
-               "measured_bubble_fraction": self.measured_bubble_fraction,
-               "theory_bubble_fraction": self.theory_bubble_fraction,
-               "simulated_bubble_fraction": self.simulated_bubble_fraction,
-               "simulated_makespan_s": self.simulated_makespan_s,
-               "theory_makespan_s": self.theory_makespan_s, "step_time_s": self.step_time_s,
-               "step_times_s": self.step_times_s, "step_bubble_fractions": self.step_bubble_fractions,
-               "per_rank": [asdict(r) for r in self.per_rank], "losses": self.losses,
-               "hop_latency_s": self.hop_latency_s,
-               "stage_costs": self.partition.stage_costs if self.partition is not None else None,
-               "oversubscribed": self.oversubscribed, "notes": self.notes,
-               "activation_memory_method": self.activation_memory_method,
-               "breakdown": self.breakdown, "simulation_error": self.simulation_error,
-               "calibration": self.calibration.to_dict(),
-               "config": {k: v for k, v in asdict(c).items() if not isinstance(v, float) or math.isfinite(v)}}
+        out = {k: getattr(c, k) for k in ("schedule", "p", "m", "v", "workload")}
+        out.update({k: getattr(self, k) for k in _SUMMARY}, per_rank=[asdict(r) for r in self.per_rank],
+                   stage_costs=self.partition.stage_costs if self.partition is not None else None,
+                   calibration=self.calibration.to_dict(),
+                   config={k: v for k, v in asdict(c).items() if not isinstance(v, float) or math.isfinite(v)})
         if self.grad_max_abs_diff is not None:
             out["grad_max_abs_diff"] = self.grad_max_abs_diff
         return out
@@ -145,16 +142,9 @@ def train(cfg: TrainConfig | None = None, group=None,
     return _assemble(cfg, outs, getattr(group, "oversubscribed", False), parts)
 
 
-def _timeline(ranks: list[RankReport], p: int) -> Timeline:
-    # Time 0 is the first compute of the step, not the barrier before it: ranks leave a barrier
-    # a few ms apart on a busy CPU, and that skew is not part of the pipeline's bubble.
-    t0 = min((e.start for r in ranks for e in r.events if e.kind != "recv"), default=min(r.t0 for r in ranks))
-    return Timeline([e._replace(start=e.start - t0, end=e.end - t0) for r in ranks for e in r.events], p)
-
-
 def _assemble(cfg: TrainConfig, outs: list[list[RankReport]], oversubscribed: bool,
               parts: Partition | None) -> TrainResult:
-    timelines = [_timeline(ranks, cfg.p) for ranks in outs]
+    timelines = [measured_timeline(ranks, cfg.p) for ranks in outs]
     hop = outs[0][0].hop_latency_s  # measured once: what a message costs here beyond the link model
     steady = timelines[1:] or timelines  # the first step fills caches and allocator pools
     cal = calibrate(steady, cfg.built_schedule, cfg.v)

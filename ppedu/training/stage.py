@@ -4,19 +4,15 @@
     recv_backward(mb, chunk=0) -> g     backward(mb, g, chunk=0) -> g_in  send_backward(mb, g_in, chunk=0)
     weight(mb, chunk=0)                 zero bubble's W: the weight-gradient half of a split backward
 
-The readable loops (``ppedu.training.loops``), the executor (``ppedu.training.executor``: "for each
-action of this rank, call the stage") and a student's ``train_step(stage)`` (``ppedu.lab.stage``,
-this class plus its checks) all drive this object. On the first stage ``recv_forward`` returns None
-and ``forward`` reads the batch; on the last ``forward`` returns the loss, ``send_forward`` does
-nothing and ``backward(mb, None)`` starts from 1/m (and so for backward). Messages go where the
-schedule's placement says (``Schedule.neighbours``: Megatron's loop or ZB-V's V), tagged with
-(sending virtual stage, micro-batch, direction), so a receive only matches the send of the same
-micro-batch. Sends return at once (``finish`` waits for them); receives block. Every compute and
-every receive is a ``Timeline`` event on the shared clock (``worker.clock``).
-
-Speed, as options: ``post_receives(actions)`` posts a step's receives up front (shapes are known);
-``header=False`` sends the payload alone (one gloo op per message, where no link is emulated);
-a message to a stage on the same rank (a V turns on the last rank) is handed over locally.
+Three drivers call it: the readable loops (``ppedu.training.loops``), the executor ("for each
+action of this rank, call the stage") and a student's ``train_step(stage)`` (``ppedu.lab.stage``
+adds the checks). The first stage's ``recv_forward`` returns None and its ``forward`` reads the
+batch; the last's ``forward`` returns the loss and its ``backward(mb, None)`` starts from 1/m; sends
+off either end do nothing. Messages go where ``Schedule.neighbours`` says, tagged (sending virtual
+stage, micro-batch, direction); sends return at once (``finish`` waits), receives block. Compute
+and receives are ``Timeline`` events on the shared clock. Speed, as options: ``post_receives``
+(a step's receives posted up front), ``header=False`` (the payload alone, where no link is
+emulated), and a local hand-off to a stage on the same rank (a V turns on the last rank).
 """
 
 from __future__ import annotations
@@ -25,7 +21,7 @@ import torch
 
 from ppedu.runtime import comm, worker
 from ppedu.schedules.actions import Action, Schedule
-from ppedu.schedules.timeline import Event
+from ppedu.schedules.timeline import COMPUTE_KINDS, Event, Timeline
 from ppedu.training.workloads import Held
 
 
@@ -167,3 +163,12 @@ class Stage:
         else:
             self.sends.append((comm.isend_tensor(t, dst, tag, group=self.group, header=self.header),
                                (name, mb, chunk), dst))
+
+
+def measured_timeline(reports: list, p: int) -> Timeline:
+    """The ranks' events of one step (``reports``: each with ``events`` and ``t0``) as one Timeline.
+    Time 0 is the first compute, not the barrier before it: ranks leave a barrier a few ms apart
+    on a busy CPU, and that skew is not part of the pipeline's bubble."""
+    t0 = min((e.start for r in reports for e in r.events if e.kind in COMPUTE_KINDS),
+             default=min(r.t0 for r in reports))
+    return Timeline([e._replace(start=e.start - t0, end=e.end - t0) for r in reports for e in r.events], p)

@@ -55,22 +55,17 @@ def _pipeline(cfg, fresh: bool) -> tuple:
 
 @dataclass
 class TorchSteps:
-    """What one rank of torch's pipeline returns: per step, its start and end on the shared
-    clock (as a ``RankReport``'s ``t0``/``t_end``), duration and CPU seconds; step-0 gradients."""
+    """What one rank of torch's pipeline returns (see ``torch_step_job``)."""
     starts: list[float]
     ends: list[float]
     cpu_s: list[float]
     grads: dict = field(default_factory=dict)
 
-    @property
-    def times(self) -> list[float]:
-        return [e - s for s, e in zip(self.starts, self.ends)]
-
 
 def torch_step_job(cfg, steps: int = 3, profiler=None, fresh: bool = True) -> TorchSteps:
     """Time ``steps`` steps of torch's ScheduleGPipe / Schedule1F1B; return each step's start and
-    end on the shared clock (``worker.clock``, as the executor's ``t0``/``t_end``), its duration
-    on this rank, the CPU seconds this rank's thread got in it, and the step-0 gradients.
+    end on the shared clock (``worker.clock``, as the executor's ``t0``/``t_end``), the CPU seconds
+    this rank's thread got in it, and the step-0 gradients.
     ``fresh=False`` reuses the pipeline built by the last call with this config (torch infers
     shapes on its first step: a warm pipeline can time one step). ``profiler`` (a
     cProfile.Profile) runs around the steps after the first."""

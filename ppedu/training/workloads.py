@@ -1,15 +1,14 @@
-"""What a stage computes, one of ``WORKLOADS`` (``ppedu.model.workloads``): the tiny GPT for real,
-or timed waits. The ``Stage`` (``ppedu.training.stage``) asks both the same questions, so neither
-the executor nor the lab ever asks which one runs:
+"""What a stage computes, one of ``WORKLOADS`` (``ppedu.model.workloads``): the tiny GPT for real
+(``ModelWork``), or timed waits (``TimedWork``). ``Stage`` (``ppedu.training.stage``) asks both
+the same questions, so no driver ever asks which one runs:
 
     first_input(mb)                       the micro-batch's input on the first stage
     forward(stage, mb, x)   -> (out, inp, bytes held: 0 when the step's meter measures instead)
     backward(stage, held, grad, split)    -> the gradient for the previous stage (None on stage 0)
     weight(stage, held)                   the weight-gradient half, when backward was split
-    parameters(), gradients()
 
-``stage`` is a virtual stage; ``held`` is what forward kept for backward (``Held``). The last stage's
-``out`` is the micro-batch's loss; its backward starts from 1/m (gradient accumulation's mean).
+``stage`` is a virtual stage, ``held`` what its forward kept (``Held``). The last stage's ``out``
+is the micro-batch's loss; its backward starts from 1/m (gradient accumulation's mean).
 """
 
 from __future__ import annotations
