@@ -13,7 +13,7 @@ import torch
 
 from ppedu.lab.job import LabReport
 from ppedu.lab.stage import call_name
-from ppedu.schedules.actions import Action
+from ppedu.schedules.actions import Action, Schedule
 from ppedu.schedules import build_schedule
 
 SCHEDULE_OF = {"afab": "gpipe", "1f1b": "1f1b", "interleaved": "interleaved"}
@@ -45,11 +45,12 @@ def _spelled(action: Action) -> str:
     return f"{_label(action, 2)} = {kind} of micro-batch {action.mb} on chunk {action.chunk}"
 
 
-def order_difference(schedule: str, p: int, m: int, v: int, orders: list[list[Action]]) -> str | None:
-    """None when every rank ran the named schedule's order, else the first difference explained.
-    Only the schedule's order up to that difference is shown: the rest is the exercise."""
-    want = build_schedule(SCHEDULE_OF[schedule], p, m, v).ranks
-    for rank, (got, expected) in enumerate(zip(orders, want)):
+def order_difference(schedule: str, built: Schedule, orders: list[list[Action]]) -> str | None:
+    """None when every rank ran the order of ``built`` (the lab's ``schedule``, as the spec built
+    it), else the first difference explained. Only the schedule's order up to that difference is
+    shown: the rest is the exercise."""
+    p, m, v = built.p, built.m, built.v
+    for rank, (got, expected) in enumerate(zip(orders, built.ranks)):
         if got == expected:
             continue
         i = next((k for k, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))

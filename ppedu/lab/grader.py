@@ -208,7 +208,7 @@ def _grade_once(train_step, schedule: str, p: int, m: int, workload: str, v: int
         # after "you passed the gradient you received", the fit's "mixed up" reading would mislead
         shorten = wrong and notes and ", not the one " in notes[0]
         problems.append(wrong.split(":")[0] + " as a result" if shorten else wrong)
-    orders = diagnose.order_difference(schedule, p, m, spec.v, result.orders)
+    orders = diagnose.order_difference(schedule, spec.built_schedule, result.orders)
     problems.append(f"The order differs from {diagnose.TITLE[schedule]}: {orders}." if orders else None)
     problems = [x for x in problems if x]
     if problems:
