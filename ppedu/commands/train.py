@@ -117,8 +117,8 @@ def _print_breakdown(result) -> None:
     simulator, fed those parts, replays the step."""
     print("where the step went (ms): compute / overhead between actions / messages / bubble")
     for row in result.breakdown:
-        print(f"  rank {row['rank']}: {row['compute_s'] * 1e3:7.1f} / {row['overhead_s'] * 1e3:6.1f} / "
-              f"{row['messages_s'] * 1e3:6.1f} / {row['bubble_s'] * 1e3:7.1f}")
+        print(f"  rank {row.rank}: {row.compute_s * 1e3:7.1f} / {row.overhead_s * 1e3:6.1f} / "
+              f"{row.messages_s * 1e3:6.1f} / {row.bubble_s * 1e3:7.1f}")
     cal = result.calibration
     print(f"simulated vs measured step: {result.simulation_error * 100:+.1f}% (median over the steps, "
           f"each replayed from its measured parts; one message {cal.message_s * 1e3:.2f} ms, from "

@@ -28,7 +28,7 @@ from ppedu.schedules.simulator import simulate
 from ppedu.schedules.theory import theory_bubble
 from ppedu.schedules.timeline import Timeline
 from ppedu.training import executor
-from ppedu.training.calibration import (Calibration, breakdown, calibrate, calibrated_costs, median,
+from ppedu.training.calibration import (Calibration, StepParts, breakdown, calibrate, calibrated_costs, median,
                                         replays)
 from ppedu.training.config import TrainConfig
 from ppedu.training.executor import RankReport
@@ -37,7 +37,7 @@ from ppedu.training.stage import measured_timeline
 
 _SUMMARY = ("measured_bubble_fraction", "theory_bubble_fraction", "simulated_bubble_fraction",
             "simulated_makespan_s", "theory_makespan_s", "step_time_s", "step_times_s", "step_bubble_fractions",
-            "losses", "hop_latency_s", "oversubscribed", "notes", "activation_memory_method", "breakdown",
+            "losses", "hop_latency_s", "oversubscribed", "notes", "activation_memory_method",
             "simulation_error")   # TrainResult's fields and properties in the JSON, as they are
 
 
@@ -72,7 +72,7 @@ class TrainResult:
     losses: list[float]
     hop_latency_s: float               # measured per-message latency, the messages' fallback cost
     calibration: Calibration           # means the simulator was fed (ppedu.training.calibration)
-    breakdown: list[dict]              # last step, per rank: compute/overhead/messages/bubble
+    breakdown: list[StepParts]         # last step, per rank: compute/overhead/messages/bubble
     activation_memory_method: str      # cuda_allocator, saved_tensor_hooks or held_tensors
     oversubscribed: bool = False
     notes: list[str] = field(default_factory=list)
@@ -114,6 +114,7 @@ class TrainResult:
         c = self.config
         out = {k: getattr(c, k) for k in ("schedule", "p", "m", "v", "workload")}
         out.update({k: getattr(self, k) for k in _SUMMARY}, per_rank=[asdict(r) for r in self.per_rank],
+                   breakdown=[asdict(b) for b in self.breakdown],
                    stage_costs=self.partition.stage_costs if self.partition is not None else None,
                    calibration=self.calibration.to_dict(),
                    config={k: v for k, v in asdict(c).items() if not isinstance(v, float) or math.isfinite(v)})
