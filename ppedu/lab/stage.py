@@ -1,15 +1,10 @@
-"""The ``stage`` a student's ``train_step(stage)`` drives, on one real rank: ppedu's ``Stage``
-(``ppedu.training.stage``, the one ``ppedu train`` runs) plus the lab's checks.
-
-    recv_forward(mb, chunk=0) -> x      send_forward(mb, y, chunk=0)      forward(mb, x, chunk=0) -> y
-    recv_backward(mb, chunk=0) -> g     send_backward(mb, g, chunk=0)     backward(mb, g, chunk=0) -> g_in
-
-What this class adds: each call is checked (``StageMisuse``: a micro-batch out of range, a call
-made twice, backward before forward, a send of no tensor or of the wrong shape); where each tensor
-came from is tracked, so passing on the wrong one is a note ("the gradient you received, not the
-one backward returned"); and a receive (or a send nobody takes) gives up after ``deadlock_s``
-(``StageStuck``), so the rank reports what it waited for instead of hanging. Receives are posted
-when asked for, in a process group made for this attempt only (``ppedu.lab.job``).
+"""The ``stage`` a student's ``train_step(stage)`` drives: ppedu's ``Stage`` (``ppedu.training.stage``,
+the one ``ppedu train`` runs, with its six calls) plus the lab's checks. Each call is checked
+(``StageMisuse``: a micro-batch out of range, a call made twice, backward before forward, a send
+of no tensor or of the wrong shape); where each tensor came from is tracked, so passing on the
+wrong one is a note ("the gradient you received, not the one backward returned"); a receive (or a
+send nobody takes) gives up after ``deadlock_s`` (``StageStuck``) and says what it waited for.
+Receives are posted when asked for, in a process group of this attempt's own (``ppedu.lab.job``).
 """
 
 from __future__ import annotations

@@ -1,12 +1,10 @@
 """What a pipeline run is, checked once, where it is described: ``RunSpec`` and ``TrainConfig``.
 
-``RunSpec`` holds what every rank needs (p, m, v, the workload, its shapes and seed, the schedule,
-built once here: the driver and, pickled with the spec, every rank use that object), with
-``batch()`` (the one recipe of the m micro-batches, shared by the ranks and the single-process
-references) and ``model_config()``. ``TrainConfig`` (``ppedu train``, the panels) and the lab's
-``LabSpec`` (``ppedu.lab.stage``) add their own settings; each entry point's limits on p, m and v
-sit beside their reason (``LIMITS``). The layers below trust a built spec. No torch at import:
-``ppedu train --help`` reads its defaults and limits here.
+``RunSpec``: what every rank needs (sizes, workload, shapes, seed; the schedule, built here once
+and shipped to the ranks with the spec; ``batch()``, the one recipe of the m micro-batches that the
+ranks and the single-process references share). ``TrainConfig`` and the lab's ``LabSpec`` add
+their own settings, each entry point's limits on p, m, v beside their reason (``LIMITS``). No
+torch at import: ``ppedu train --help`` reads its defaults and limits here.
 """
 
 from __future__ import annotations

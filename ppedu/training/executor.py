@@ -6,14 +6,10 @@
         W: (zero bubble only) weight: the weight-gradient half of backward, which nobody waits for
         O: (DualPipeV) an F and a B issued together: both inputs first, then both
 
-The calls are the ``Stage``'s (``ppedu.training.stage``), the same six a student's loop makes in
-chapter 6. Sends are asynchronous (waited at the end of the step), receives block: exactly the
-execution model the validator and the simulator assume, so a schedule they accept cannot deadlock
-here. Every action is timed on the shared clock and returned to the driver in a ``RankReport``.
-Two workloads (``ppedu.training.workloads``): ``model`` runs the tiny GPT for real (autograd,
-gradients checked against a single-process model), ``timed`` waits a fixed t_f / t_b / t_w like a
-GPU kernel while real activation tensors still travel, so bubbles are measurable on 2 cores. A
-rank that fails says where in its schedule.
+The calls are the ``Stage``'s (``ppedu.training.stage``), the six a student's loop makes in
+chapter 6; sends are asynchronous, receives block: the execution model of the validator and the
+simulator, so a schedule they accept cannot deadlock here. Every action is timed on the shared
+clock and returned in a ``RankReport``; a rank that fails says where in its schedule.
 """
 
 from __future__ import annotations

@@ -4,15 +4,14 @@
     recv_backward(mb, chunk=0) -> g     backward(mb, g, chunk=0) -> g_in  send_backward(mb, g_in, chunk=0)
     weight(mb, chunk=0)                 zero bubble's W: the weight-gradient half of a split backward
 
-Three drivers call it: the readable loops (``ppedu.training.loops``), the executor ("for each
-action of this rank, call the stage") and a student's ``train_step(stage)`` (``ppedu.lab.stage``
-adds the checks). The first stage's ``recv_forward`` returns None and its ``forward`` reads the
-batch; the last's ``forward`` returns the loss and its ``backward(mb, None)`` starts from 1/m; sends
-off either end do nothing. Messages go where ``Schedule.neighbours`` says, tagged (sending virtual
-stage, micro-batch, direction); sends return at once (``finish`` waits), receives block. Compute
-and receives are ``Timeline`` events on the shared clock. Speed, as options: ``post_receives``
-(a step's receives posted up front), ``header=False`` (the payload alone, where no link is
-emulated), and a local hand-off to a stage on the same rank (a V turns on the last rank).
+Three drivers call it: the readable loops (``ppedu.training.loops``), the executor and a student's
+``train_step(stage)`` (``ppedu.lab.stage`` adds checks). Off either end of the pipe a receive
+returns None and a send does nothing; the first ``forward`` reads the batch, the last returns the
+loss and its ``backward(mb, None)`` starts from 1/m. Messages go where ``Schedule.neighbours``
+says, tagged (sending virtual stage, micro-batch, direction); sends return at once (``finish``
+waits), receives block; compute and receives are ``Timeline`` events on the shared clock. Speed,
+as options: ``post_receives`` (a step's receives posted up front), ``header=False`` (the payload
+alone, where no link is emulated), a local hand-off to a stage on the same rank (a V's turn).
 """
 
 from __future__ import annotations
