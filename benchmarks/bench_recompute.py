@@ -44,7 +44,7 @@ def main() -> int:
                               recompute=mode, check_grads=True)
             result = train(cfg, group=group)
             times[mode] += result.wall_times_s[1:]          # step 0 ran the saved-tensor hooks
-            peaks[mode] = result.per_rank[0]["peak_activation_bytes"]
+            peaks[mode] = result.per_rank[0].peak_activation_bytes
             diffs[mode] = result.grad_max_abs_diff
             method = result.activation_memory_method
     print(f"{args.schedule} p={args.p} m={args.m}, tiny GPT seq={args.seq} n_embd={args.embd} "

@@ -29,9 +29,9 @@ from ppedu.runtime.worker import cpu_cores
 from ppedu.training.engine import train
 
 
-def _parts(row: dict) -> str:
-    return "/".join(f"{row[k] * 1e3:.0f}" for k in ("compute_s", "overhead_s", "messages_s",
-                                                      "bubble_s"))
+def _parts(row) -> str:
+    return "/".join(f"{getattr(row, k) * 1e3:.0f}" for k in ("compute_s", "overhead_s", "messages_s",
+                                                               "bubble_s"))
 
 
 def main() -> int:

@@ -64,15 +64,15 @@ def _where(ranks: list) -> dict:
     out = dict.fromkeys(WHERE + MESSAGES, 0.0)
     for r in ranks:
         ev = r.events
-        compute = sum(e - s for k, *_, s, e in ev if k != "recv")
-        waiting = sum(e - s for k, *_, s, e in ev if k == "recv")
+        compute = sum(e.end - e.start for e in ev if e.kind != "recv")
+        waiting = sum(e.end - e.start for e in ev if e.kind == "recv")
         calls = r.comm.start_s
         count = sum(v["messages"] for side in (r.comm.sent, r.comm.received) for v in side.values())
         out["per_call"] += calls / max(count, 1) / len(ranks)
         sent = r.comm.sent.values()
         out["msg_bytes"] = max(out["msg_bytes"], sum(v["bytes"] for v in sent) / max(1, sum(
             v["messages"] for v in sent)))
-        last = max((e for *_, e in ev), default=r.t0)
+        last = max((e.end for e in ev), default=r.t0)
         for key, sec in zip(WHERE, (compute, waiting, calls,
                                     last - r.t0 - compute - waiting - calls, r.t_end - last)):
             out[key] += sec / len(ranks)
@@ -94,10 +94,10 @@ def _measure(group, cfg, steps: int, rounds: int) -> dict:
             ours = [rank[k][0] for rank in pairs]
             theirs = [rank[k][1] for rank in pairs]
             ours_t.append(_wall([(r.t0, r.t_end) for r in ours]))
-            torch_t.append(_wall([(r["starts"][0], r["ends"][0]) for r in theirs]))
+            torch_t.append(_wall([(r.starts[0], r.ends[0]) for r in theirs]))
             where.append(_where(ours))
             cpu["ours"].append(statistics.fmean(r.step_cpu_s for r in ours))
-            cpu["torch"].append(statistics.fmean(r["cpu_s"][0] for r in theirs))
+            cpu["torch"].append(statistics.fmean(r.cpu_s[0] for r in theirs))
         per_round.append(statistics.median(o / t for o, t in zip(ours_t[-steps:], torch_t[-steps:])))
     logs = [math.log(o / t) for o, t in zip(ours_t, torch_t)]
     half = 1.96 * statistics.stdev(logs) / math.sqrt(len(logs))
@@ -125,7 +125,7 @@ def _time_rows(group, p: int, ms: list[int], steps: int, rounds: int) -> list[di
                         group=group)                           # step 0 builds (and grads), 1 warms
             cfg = res.config                                   # with the stage boundaries it used
             theirs = group.run(torch_step_job, cfg, 2)         # fresh, grads, then warm
-            torch_grads = {n: g for r in theirs for n, g in r["grads"].items()}
+            torch_grads = {n: g for r in theirs for n, g in r.grads.items()}
             diff = max(float((res.gradients[n] - torch_grads[n]).abs().max()) for n in torch_grads)
             row = dict(_measure(group, cfg, steps, rounds), p=p, schedule=schedule, m=m)
             row["ratio"] = row["ours"] / row["torch"]

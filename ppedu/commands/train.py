@@ -96,9 +96,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"bubble simulated {result.simulated_bubble_fraction:8.3f}   (the step replayed from its measured parts)")
     print(f"bubble theory    {theory:8.3f}" if theory is not None else "bubble theory         n/a")
     for r in result.per_rank:
-        print(f"  rank {r['rank']}: busy {r['busy_s'] * 1e3:7.1f} ms, idle {r['idle_s'] * 1e3:7.1f} ms, "
-              f"peak activations {_plural(r['peak_inflight_microbatches'], 'micro-batch')} "
-              f"({r['peak_activation_bytes'] / 1e6:.2f} MB), sent {r['bytes_sent'] / 1e6:.2f} MB")
+        print(f"  rank {r.rank}: busy {r.busy_s * 1e3:7.1f} ms, idle {r.idle_s * 1e3:7.1f} ms, "
+              f"peak activations {_plural(r.peak_inflight_microbatches, 'micro-batch')} "
+              f"({r.peak_activation_bytes / 1e6:.2f} MB), sent {r.bytes_sent / 1e6:.2f} MB")
     print(f"activation memory: {_METHOD[result.activation_memory_method]}")
     _print_breakdown(result)
     if result.partition is not None:
@@ -117,8 +117,8 @@ def _print_breakdown(result) -> None:
     simulator, fed those parts, replays the step."""
     print("where the step went (ms): compute / overhead between actions / messages / bubble")
     for row in result.breakdown:
-        print(f"  rank {row['rank']}: {row['compute_s'] * 1e3:7.1f} / {row['overhead_s'] * 1e3:6.1f} / "
-              f"{row['messages_s'] * 1e3:6.1f} / {row['bubble_s'] * 1e3:7.1f}")
+        print(f"  rank {row.rank}: {row.compute_s * 1e3:7.1f} / {row.overhead_s * 1e3:6.1f} / "
+              f"{row.messages_s * 1e3:6.1f} / {row.bubble_s * 1e3:7.1f}")
     cal = result.calibration
     print(f"simulated vs measured step: {result.simulation_error * 100:+.1f}% (median over the steps, "
           f"each replayed from its measured parts; one message {cal.message_s * 1e3:.2f} ms, from "

@@ -1,8 +1,7 @@
 """Chapter 6's lab: students write a pipeline step themselves, and it runs on real ranks.
 
-    stage       the object ``train_step(stage)`` drives: recv/send forward/backward, forward, backward
-    workloads   what forward/backward compute: the tiny GPT (model) or fixed waits (timed)
-    job         the rank side: run the shipped function in a fresh process group, report, never raise
+    stage       the Stage ``train_step(stage)`` drives: ppedu's own (``ppedu.training.stage``) plus checks; LabSpec
+    job         the rank side: run the shipped function in a fresh process group, return a LabReport, never raise
     reference   the single-process model's per-micro-batch gradients
     diagnose    deadlocks, order differences and gradient bugs in plain words
     grader      ``measure(train_step, ...)`` and ``grade(train_step, schedule, p, m, workload)``

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import torch
 
+from ppedu.lab.job import LabReport
 from ppedu.lab.stage import call_name
-from ppedu.schedules.actions import Action
+from ppedu.schedules.actions import Action, Schedule
 from ppedu.schedules import build_schedule
 
 SCHEDULE_OF = {"afab": "gpipe", "1f1b": "1f1b", "interleaved": "interleaved"}
@@ -22,10 +23,10 @@ _PAIR = {"recv_forward": "send_forward", "recv_backward": "send_backward",
          "send_forward": "recv_forward", "send_backward": "recv_backward"}
 
 
-def compute_order(report: dict) -> list[Action]:
+def compute_order(report: LabReport) -> list[Action]:
     """The rank's forward/backward calls as schedule actions (F0, B0, F1c1, ...)."""
     kinds = {"forward": "F", "backward": "B"}
-    return [Action(kinds[n], mb, c) for n, mb, c in report["calls"] if n in kinds]
+    return [Action(kinds[n], mb, c) for n, mb, c in report.calls if n in kinds]
 
 
 def _fmt(actions: list[Action], v: int = 1, upto: int = 12) -> str:
@@ -44,11 +45,12 @@ def _spelled(action: Action) -> str:
     return f"{_label(action, 2)} = {kind} of micro-batch {action.mb} on chunk {action.chunk}"
 
 
-def order_difference(schedule: str, p: int, m: int, v: int, orders: list[list[Action]]) -> str | None:
-    """None when every rank ran the named schedule's order, else the first difference explained.
-    Only the schedule's order up to that difference is shown: the rest is the exercise."""
-    want = build_schedule(SCHEDULE_OF[schedule], p, m, v).ranks
-    for rank, (got, expected) in enumerate(zip(orders, want)):
+def order_difference(schedule: str, built: Schedule, orders: list[list[Action]]) -> str | None:
+    """None when every rank ran the order of ``built`` (the lab's ``schedule``, as the spec built
+    it), else the first difference explained. Only the schedule's order up to that difference is
+    shown: the rest is the exercise."""
+    p, m, v = built.p, built.m, built.v
+    for rank, (got, expected) in enumerate(zip(orders, built.ranks)):
         if got == expected:
             continue
         i = next((k for k, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
@@ -93,9 +95,9 @@ def _which_schedule(schedule: str, p: int, m: int, v: int, rank: int, got: list[
             + f". Your warm-up is {abs(mine - theirs)} forward(s) too {'long' if mine > theirs else 'short'}")
 
 
-def chunks_ignored(reports: list[dict], v: int) -> str | None:
+def chunks_ignored(reports: list[LabReport], v: int) -> str | None:
     """With several chunks per rank: a step that never passes ``chunk`` (a plain 1F1B)."""
-    calls = [c for r in reports if r["status"] != "idle" for c in r["calls"]]
+    calls = [c for r in reports if r.status != "idle" for c in r.calls]
     if v < 2 or not calls or any(c[2] for c in calls):
         return None
     return (f"Every call of your train_step went to chunk 0 (the default): the stages of chunk"
@@ -113,8 +115,8 @@ def _peer_chunk(name: str, chunk: int, rank: int, peer: int) -> int:
     return chunk + 1 if peer < rank else chunk       # the peer is the next stage
 
 
-def _peer_did(report: dict, name: str, mb: int, chunk: int) -> bool:
-    return any(c == (name, mb, chunk) for c in report["calls"])
+def _peer_did(report: LabReport, name: str, mb: int, chunk: int) -> bool:
+    return any(c == (name, mb, chunk) for c in report.calls)
 
 
 NOT_WRITTEN = ("Your train_step is not written yet (it raises NotImplementedError): write your loop "
@@ -124,27 +126,27 @@ NOT_WRITTEN = ("Your train_step is not written yet (it raises NotImplementedErro
 RUN_AGAIN = " The ranks gave up waiting; the cluster is still warm, so fix the loop and run again."
 
 
-def run_failure(reports: list[dict], deadlock_s: float, v: int = 1) -> str | None:
+def run_failure(reports: list[LabReport], deadlock_s: float, v: int = 1) -> str | None:
     """None when every rank finished its step; else who waited for what, and why nobody came.
     A rank's own error (raised, misused the stage) comes before the waits it caused."""
-    reports = [r for r in reports if r["status"] != "idle"]
-    if all(r["status"] == "ok" for r in reports):
+    reports = [r for r in reports if r.status != "idle"]
+    if all(r.status == "ok" for r in reports):
         return None
-    if any(r["status"] == "unanswered" for r in reports):
+    if any(r.status == "unanswered" for r in reports):
         return NOT_WRITTEN
     waits, why = [], []
-    for r in sorted(reports, key=lambda r: r["status"] == "stuck"):
-        if r["status"] == "stuck":
-            waits.append(f"rank {r['rank']} waits in {r['detail']}")
+    for r in sorted(reports, key=lambda r: r.status == "stuck"):
+        if r.status == "stuck":
+            waits.append(f"rank {r.rank} waits in {r.detail}")
             why.extend(_explain_wait(r, reports, v))
-        elif r["status"] == "misuse":
-            waits.append(r["detail"])
-        elif r["status"] == "raised":
-            waits.append(f"rank {r['rank']} raised {r['detail']}")
-    stuck = [r for r in reports if r["status"] == "stuck"]
-    if any(r["status"] in ("misuse", "raised") for r in reports):
+        elif r.status == "misuse":
+            waits.append(r.detail)
+        elif r.status == "raised":
+            waits.append(f"rank {r.rank} raised {r.detail}")
+    stuck = [r for r in reports if r.status == "stuck"]
+    if any(r.status in ("misuse", "raised") for r in reports):
         head = "Your train_step failed: "
-    elif all(r.get("waited_s", deadlock_s) >= 0.9 * deadlock_s for r in stuck):
+    elif all(r.waited_s >= 0.9 * deadlock_s for r in stuck):
         head = f"Deadlock (nothing moved for {deadlock_s:.0f} s): "
     else:  # a peer that finished its step closed the connection: the wait ended at once
         head = "A rank waited for a message that can no longer come (its sender had finished the step): "
@@ -154,16 +156,16 @@ def run_failure(reports: list[dict], deadlock_s: float, v: int = 1) -> str | Non
     return text + RUN_AGAIN
 
 
-def _finished_loop(report: dict) -> bool:
+def _finished_loop(report: LabReport) -> bool:
     """The rank's train_step returned (it may still wait for its sends to be received)."""
-    return report["status"] == "ok" or (report["status"] == "stuck" and report["waits_on"][0].startswith("send"))
+    return report.status == "ok" or (report.status == "stuck" and report.waits_on[0].startswith("send"))
 
 
-def _explain_wait(r: dict, reports: list[dict], v: int) -> list[str]:
+def _explain_wait(r: LabReport, reports: list[LabReport], v: int) -> list[str]:
     """The root cause behind one wait, if this wait is one (a chain of waits is explained once)."""
-    name, mb, chunk, peer = r["waits_on"]  # e.g. ("recv_backward", 0, 0, 1)
+    name, mb, chunk, peer = r.waits_on  # e.g. ("recv_backward", 0, 0, 1)
     other, partner = reports[peer], _PAIR[name]
-    their_chunk = _peer_chunk(name, chunk, r["rank"], peer)
+    their_chunk = _peer_chunk(name, chunk, r.rank, peer)
     partner_call = call_name(partner, mb, their_chunk, v)
     if _peer_did(other, partner, mb, their_chunk):
         return []
@@ -172,13 +174,13 @@ def _explain_wait(r: dict, reports: list[dict], v: int) -> list[str]:
             if _finished_loop(other) else []
     if _finished_loop(other):
         return [f"Rank {peer} finished its step without ever calling {partner_call}: a send that never happens."]
-    if other["status"] == "stuck" and other["waits_on"][3] == r["rank"] and r["rank"] < peer:
-        return [f"Ranks {r['rank']} and {peer} wait for each other: each receives before it sends "
+    if other.status == "stuck" and other.waits_on[3] == r.rank and r.rank < peer:
+        return [f"Ranks {r.rank} and {peer} wait for each other: each receives before it sends "
                 f"(rank {peer} has not called {partner_call})."]
     return []
 
 
-def diagnose_gradients(rank_grads: list[dict], per_mb: list[dict], expected_names: list[list[str]],
+def diagnose_gradients(rank_grads: list[LabReport], per_mb: list[LabReport], expected_names: list[list[str]],
                        m: int) -> tuple[str | None, float]:
     """(None or the likely bug, largest |pipeline - reference| over all parameters)."""
     worst, verdict = 0.0, None

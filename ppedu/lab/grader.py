@@ -17,20 +17,18 @@ pictures). One warm cluster of ``GRADE_P`` ranks serves both: a p-rank attempt r
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 
-from ppedu.errors import ClusterError, UsageError, check_choice, check_float, check_int
+from ppedu.errors import ClusterError, UsageError, check_choice
 from ppedu.lab import diagnose
-from ppedu.lab.job import lab_job
-from ppedu.lab.workloads import WORKLOADS, LabSpec
-from ppedu.schedules import build_schedule
+from ppedu.lab.job import LabReport, lab_job
+from ppedu.lab.stage import LabSpec
 from ppedu.schedules.theory import peak_activations, theory_bubble
-from ppedu.schedules.timeline import Event, Timeline
+from ppedu.schedules.timeline import Timeline
+from ppedu.training.stage import measured_timeline
 
 SCHEDULES = tuple(diagnose.SCHEDULE_OF)
 GRADE_P = 4   # grade also here: ranks 1 and 2 receive and send in both directions
-_KIND = {"forward": "F", "backward": "B", "recv_forward": "recv", "recv_backward": "recv",
-         "send_forward": "send", "send_backward": "send"}
 
 
 @dataclass
@@ -38,7 +36,7 @@ class LabResult:
     """One measured run of a student's step (``timeline`` for the Gantt chart)."""
     spec: LabSpec
     schedule: str | None
-    reports: list[dict] = field(default_factory=list)    # one per rank (ppedu.lab.job.lab_job)
+    reports: list[LabReport] = field(default_factory=list)    # one per rank (ppedu.lab.job.lab_job)
     timeline: Timeline | None = None
     failure: str | None = None                            # the run itself failed (see message)
     wall_s: float = 0.0
@@ -57,8 +55,8 @@ class LabResult:
 
     def summary(self) -> str:
         """One line: measured bubble and peak activations beside theory, or why nothing was measured."""
-        failed = self.failure or next(("train_step is not written yet" if r["status"] == "unanswered"
-                                       else r["detail"] for r in self.reports if r["status"] != "ok"), None)
+        failed = self.failure or next(("train_step is not written yet" if r.status == "unanswered"
+                                       else r.detail for r in self.reports if r.status != "ok"), None)
         if failed or self.measured_bubble is None:
             return f"nothing measured: {failed or 'no rank computed anything'}"
         theory = "" if self.theory_bubble is None else f" (theory {self.theory_bubble:.3f})"
@@ -75,7 +73,7 @@ class LabResult:
     @property
     def peak_activations(self) -> list[int]:
         """Most micro-batches (x chunks) each rank held between forward and backward (measured)."""
-        return [r["peak_held"] for r in self.reports]
+        return [r.peak_held for r in self.reports]
 
     @property
     def theory_peak_activations(self) -> list[int] | None:
@@ -95,37 +93,22 @@ class Grade:
         return ("\u2713 " if self.ok else "\u2717 ") + self.message
 
 
-def make_spec(p: int, m: int, v: int = 1, workload: str = "model", **overrides) -> LabSpec:
-    check_choice("workload", workload, WORKLOADS)
-    spec = replace(LabSpec(), p=check_int("p", p, 2, 8), m=check_int("m", m, 1, 64),
-                   v=check_int("v", v, 1, 4), workload=workload, **_checked(overrides))
-    spec.deadlock_s = check_float("deadlock_s", spec.deadlock_s, 0.5, 60.0)
-    return spec
+_FIXED = ("schedule", "p", "m", "v", "workload", "boundaries")   # set by measure, or not the lab's
 
 
-def _checked(overrides: dict) -> dict:
-    """The LabSpec settings a caller may change, each within a range the ranks can run."""
-    known = {f.name: f.default for f in fields(LabSpec)} if overrides else {}
-    unknown = sorted(set(overrides) - set(known) - {"p", "m", "v", "workload"})
+def measure(train_step, p: int = LabSpec.p, m: int = LabSpec.m, workload: str = LabSpec.workload,
+            v: int = 1, schedule: str | None = None, cluster=None, **overrides) -> LabResult:
+    """Run ``train_step`` once on p real ranks and record what every rank did (never raises for
+    the student's bug: a failure is in ``.failure`` and in the reports). ``overrides``: LabSpec's
+    other settings (it checks every value, once)."""
+    unknown = sorted(set(overrides) - {f.name for f in fields(LabSpec)} | set(overrides) & set(_FIXED))
     if unknown:
         raise UsageError(f"unknown setting(s) {', '.join(unknown)}; use "
-                         f"{', '.join(k for k in known if k not in ('p', 'm', 'v', 'workload'))}")
-    return {name: (check_float(name, value, 0.0, 10_000.0) if isinstance(known[name], float)
-                   else check_int(name, value, 0 if name == "seed" else 1, 1024))
-            for name, value in overrides.items()}
-
-
-def measure(train_step, p: int = 2, m: int = 4, workload: str = "model", v: int = 1,
-            schedule: str | None = None, cluster=None, **overrides) -> LabResult:
-    """Run ``train_step`` once on p real ranks and record what every rank did (never raises for
-    the student's bug: a failure is in ``.failure`` and in the reports)."""
+                         + ", ".join(f.name for f in fields(LabSpec) if f.name not in _FIXED))
     if schedule is not None:
         check_choice("schedule", schedule, SCHEDULES)
-        if schedule == "interleaved":
-            v = max(check_int("v", v, 1, 4), 2)
-            # m % p == 0, as a UsageError (sizes checked first: build_schedule's limits are wider)
-            build_schedule("interleaved", check_int("p", p, 2, 8), check_int("m", m, 1, 64), v)
-    spec = make_spec(p, m, v, workload, **overrides)
+    placement = diagnose.SCHEDULE_OF[schedule] if schedule else "gpipe" if v == 1 else "interleaved"
+    spec = LabSpec(placement, p, m, 2 if schedule == "interleaved" and v == 1 else v, workload, **overrides)
     _require_answered(train_step)
     result = LabResult(spec, schedule)
     try:
@@ -145,7 +128,7 @@ def measure(train_step, p: int = 2, m: int = 4, workload: str = "model", v: int 
                           "train_step? The workers were restarted: run the cell again.")
         return result
     result.wall_s = time.monotonic() - start
-    result.timeline = _timeline(result.reports, p)
+    result.timeline = measured_timeline(result.reports, p)
     return result
 
 
@@ -181,16 +164,8 @@ def _connect(p: int):
     return get_cluster(max(p, GRADE_P), "gloo")
 
 
-def _timeline(reports: list[dict], p: int) -> Timeline:
-    """One Timeline of every rank's calls; time 0 is the first compute of the step."""
-    starts = [e[3] for r in reports for e in r["events"] if e[0] in ("forward", "backward")]
-    t0 = min(starts, default=min(r["t0"] for r in reports))
-    return Timeline([Event(r["rank"], _KIND[n], mb, c, s - t0, e - t0)
-                     for r in reports for n, mb, c, s, e in r["events"]], p)
-
-
-def grade(train_step, schedule: str = "1f1b", p: int = 2, m: int = 4, workload: str = "model",
-          v: int = 2, cluster=None, **overrides) -> Grade:
+def grade(train_step, schedule: str = "1f1b", p: int = LabSpec.p, m: int = LabSpec.m,
+          workload: str = LabSpec.workload, v: int = 2, cluster=None, **overrides) -> Grade:
     """Run ``train_step`` on p real ranks and grade it against ``schedule`` (afab, 1f1b,
     interleaved with v chunks): the run finishes, every rank's order of forward/backward calls is
     the schedule's, and (model workload) the gradients equal the single-process model's. With
@@ -226,14 +201,14 @@ def _grade_once(train_step, schedule: str, p: int, m: int, workload: str, v: int
     failure = diagnose.run_failure(result.reports, spec.deadlock_s, spec.v)
     if failure == diagnose.NOT_WRITTEN:
         return Grade(False, failure, result)  # nothing else: the rest would tell the answer
-    notes = [n for r in result.reports for n in r["notes"]]
+    notes = [n for r in result.reports for n in r.notes]
     problems = [diagnose.chunks_ignored(result.reports, spec.v), failure, notes[0] if notes else None]
-    if all(r["status"] == "ok" for r in result.reports) and workload == "model":
+    if all(r.status == "ok" for r in result.reports) and workload == "model":
         wrong = _gradient_problem(result)
         # after "you passed the gradient you received", the fit's "mixed up" reading would mislead
         shorten = wrong and notes and ", not the one " in notes[0]
         problems.append(wrong.split(":")[0] + " as a result" if shorten else wrong)
-    orders = diagnose.order_difference(schedule, p, m, spec.v, result.orders)
+    orders = diagnose.order_difference(schedule, spec.built_schedule, result.orders)
     problems.append(f"The order differs from {diagnose.TITLE[schedule]}: {orders}." if orders else None)
     problems = [x for x in problems if x]
     if problems:
@@ -245,7 +220,7 @@ def _grade_once(train_step, schedule: str, p: int, m: int, workload: str, v: int
 def _gradient_problem(result: LabResult) -> str | None:
     from ppedu.lab.reference import expected_parameter_names, per_microbatch_gradients
     spec = result.spec
-    verdict, worst = diagnose.diagnose_gradients([r["gradients"] for r in result.reports],
+    verdict, worst = diagnose.diagnose_gradients([r.gradients for r in result.reports],
                                                  per_microbatch_gradients(spec),
                                                  expected_parameter_names(spec), spec.m)
     result.grad_max_abs_diff = worst

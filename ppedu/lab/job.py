@@ -13,20 +13,37 @@ group; a group of its own costs ~2 ms and is simply abandoned when an attempt de
 from __future__ import annotations
 
 import traceback
+from dataclasses import dataclass, field
 from datetime import timedelta
 
-from ppedu.lab.stage import Stage, StageMisuse, StageStuck
-from ppedu.lab.workloads import LabSpec
+from ppedu.lab.stage import LabSpec, Stage, StageMisuse, StageStuck
 from ppedu.runtime import comm, worker
+from ppedu.schedules.timeline import Event
 
 _GROUPS: list = []  # groups of attempts that deadlocked: never reused, kept so nothing is freed
 
 
-def lab_job(fn_bytes: bytes, spec: LabSpec) -> dict:
-    """Run the student's step on this rank and say what happened: ``status`` (ok, stuck, misuse,
-    raised, unanswered: the stub's NotImplementedError), ``detail`` and ``waits_on`` (what it
-    waited for, ``waited_s`` how long), its ``calls`` and timed ``events``. Ranks from ``spec.p``
-    on (a cluster larger than the attempt) only take part in the collectives and report ``idle``."""
+@dataclass
+class LabReport:
+    """What one rank of a lab attempt did (picklable: it crosses the process boundary)."""
+    rank: int
+    status: str                      # ok, stuck, misuse, raised, unanswered (the stub), idle
+    detail: str | None = None        # what went wrong, in the learner's words
+    waits_on: tuple | None = None    # stuck: (call, mb, chunk, peer rank)
+    waited_s: float = 0.0            # stuck: how long (short when the peer left the group early)
+    t0: float = 0.0                  # the step's start on the shared clock
+    events: list[Event] = field(default_factory=list)   # compute, receives and sends, shared clock
+    calls: list[tuple] = field(default_factory=list)    # (call, mb, chunk) in the order made
+    notes: list[str] = field(default_factory=list)      # suspicious pairings (ppedu.lab.stage)
+    peak_held: int = 0               # most micro-batches (x chunks) held between forward and backward
+    loss_sum: float = 0.0
+    gradients: dict = field(default_factory=dict)       # parameter name -> gradient (status ok)
+
+
+def lab_job(fn_bytes: bytes, spec: LabSpec) -> LabReport:
+    """Run the student's step on this rank and say what happened (a ``LabReport``). Ranks from
+    ``spec.p`` on (a cluster larger than the attempt) only take part in the collectives and
+    report ``idle``."""
     import cloudpickle
     import torch
     import torch.distributed as dist
@@ -37,7 +54,7 @@ def lab_job(fn_bytes: bytes, spec: LabSpec) -> dict:
     if rank >= spec.p:  # a larger warm cluster runs a p-rank attempt on its first p ranks
         comm.barrier()
         dist.destroy_process_group(group)
-        return {"rank": rank, "status": "idle"}
+        return LabReport(rank, "idle")
     stage = Stage(spec, rank, group)
     comm.barrier()  # on the default group: nothing of the student's has run yet, so it cannot time out
     t0 = worker.clock()
@@ -60,10 +77,8 @@ def lab_job(fn_bytes: bytes, spec: LabSpec) -> dict:
         dist.destroy_process_group(group)
     else:
         _GROUPS.append(group)
-    return {"rank": rank, "status": status, "detail": detail, "waits_on": waits_on, "waited_s": waited_s, "t0": t0,
-            "events": stage.events, "calls": stage.calls, "notes": stage.notes,
-            "peak_held": stage.peak_held, "loss_sum": stage.loss_sum,
-            "gradients": stage.gradients() if status == "ok" else {}}
+    return LabReport(rank, status, detail, waits_on, waited_s, t0, stage.events, stage.calls, stage.notes,
+                     stage.peak_held, stage.loss_sum, stage.gradients() if status == "ok" else {})
 
 
 def _student_line(exc: BaseException) -> str:

@@ -1,30 +1,50 @@
-"""The ``stage`` object a student's ``train_step(stage)`` drives, on one real rank.
-
-Six calls, each recorded on the shared clock (``ppedu.runtime.worker.clock``) as a timeline event:
-
-    recv_forward(mb, chunk=0) -> x      send_forward(mb, y, chunk=0)      forward(mb, x, chunk=0) -> y
-    recv_backward(mb, chunk=0) -> g     send_backward(mb, g, chunk=0)     backward(mb, g, chunk=0) -> g_in
-
-Receives block (through ``ppedu.runtime.comm``, in a process group made for this attempt only) and
-give up after ``deadlock_s``: the rank then reports what it was waiting for instead of hanging.
-Sends return at once; ``finish()`` waits for them at the end of the step. Each message is tagged
-with (sending virtual stage, micro-batch, direction), so a receive only matches the send of the
-same micro-batch: a mislabelled message shows up as a named wait, never as silently wrong data.
-On the first stage ``recv_forward`` returns None, on the last ``send_forward`` does nothing (and so
-for backward), which is what lets one loop serve every rank, as in picotron.
+"""The ``stage`` a student's ``train_step(stage)`` drives: ppedu's ``Stage`` (``ppedu.training.stage``,
+the one ``ppedu train`` runs, with its six calls) plus the lab's checks. Each call is checked
+(``StageMisuse``: a micro-batch out of range, a call made twice, backward before forward, a send
+of no tensor or of the wrong shape); where each tensor came from is tracked, so passing on the
+wrong one is a note ("the gradient you received, not the one backward returned"); a receive (or a
+send nobody takes) gives up after ``deadlock_s`` (``StageStuck``) and says what it waited for.
+Receives are posted when asked for, in a process group of this attempt's own (``ppedu.lab.job``).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import torch
 
-from ppedu.errors import ClusterError
-from ppedu.lab.workloads import LabSpec, make_work
+from ppedu.errors import ClusterError, check_float
 from ppedu.runtime import comm, worker
+from ppedu.schedules.timeline import Event
+from ppedu.training import stage as base
+from ppedu.training.config import RunSpec
+from ppedu.training.workloads import make_work
 
 _ABANDONED: list = []  # handles of timed-out messages: kept alive, gloo may still write into them
+
+
+@dataclass
+class LabSpec(RunSpec):
+    """One lab run, built on the driver (``grader.measure``) and shipped to every rank.
+    ``schedule`` only places the stages (Megatron's loop); the student's loop runs its own order."""
+    schedule: str = "gpipe"
+    p: int = 2
+    m: int = 4
+    workload: str = "model"
+    tf_ms: float = 10.0           # timed workload: forward of a rank's whole share of the model
+    seq_len: int = 16             # (tb_ms: its backward; a chunk costs 1/v of each)
+    n_embd: int = 32
+    n_head: int = 2
+    deadlock_s: float = 6.0       # a receive (or a send nobody takes) waiting longer is a deadlock
+
+    # A student's loop on the warm gloo cluster, answered in seconds: at least two ranks (something
+    # to send), a laptop's worth of them, and micro-batches and chunks a learner can still follow.
+    LIMITS = {"p": (2, 8), "m": (1, 64), "v": (1, 4)}
+
+    def __post_init__(self):
+        self.deadlock_s = check_float("deadlock_s", self.deadlock_s, 0.5, 60.0)
+        super().__post_init__()
 
 
 class StageStuck(Exception):
@@ -57,75 +77,45 @@ def _mixed_up(got: tuple, want: tuple, got_call: str) -> str:
     return f"the tensor {got_call} returned: chunk {got[2]} and chunk {want[2]} are mixed up"
 
 
-class Stage:
-    """One rank's view of the pipeline (see the module docstring for the six calls)."""
+class Stage(base.Stage):
+    """ppedu's Stage, every call checked (see the module docstring)."""
 
     def __init__(self, spec: LabSpec, rank: int, group=None):
-        self.spec, self._rank, self._group = spec, rank, group
-        self._work = make_work(spec, rank)
-        self.events: list[tuple] = []       # (call, mb, chunk, start, end) on the shared clock
+        schedule = spec.built_schedule
+        super().__init__(spec, schedule, rank, make_work(spec, schedule, rank, torch.device("cpu")), group)
         self.calls: list[tuple] = []        # (call, mb, chunk) in the order they were made
         self.notes: list[str] = []          # suspicious pairings, first one first
-        self._saved: dict[tuple[int, int], tuple] = {}   # (chunk, mb) -> (out, inp) for backward
         self._done: set[tuple[str, int, int]] = set()
         self._origin: dict[int, tuple] = {}  # id(tensor) -> (tensor, call that produced it)
-        self._sends: list[tuple] = []        # (handle, what) waited in finish()
-        self.held = self.peak_held = 0
-        self.loss_sum = 0.0
 
-    # -- who am I ----------------------------------------------------------------------------------
-    rank = property(lambda self: self._rank, doc="this rank (0 .. world_size - 1)")
-    world_size = property(lambda self: self.spec.p, doc="number of ranks p")
-    num_microbatches = property(lambda self: self.spec.m, doc="micro-batches per step m")
-    num_chunks = property(lambda self: self.spec.v, doc="model chunks per rank v (interleaving)")
-    is_first = property(lambda self: self._rank == 0, doc="rank 0: reads the batch")
-    is_last = property(lambda self: self._rank == self.spec.p - 1, doc="last rank: computes the loss")
-
-    # -- messages ----------------------------------------------------------------------------------
+    # -- the six calls, checked --------------------------------------------------------------------
     def recv_forward(self, mb: int, chunk: int = 0) -> torch.Tensor | None:
-        """Activations of micro-batch ``mb`` from the previous stage (None on the first stage)."""
-        s = self._check("recv_forward", mb, chunk)
-        return None if s == 0 else self._recv("recv_forward", mb, chunk, s - 1, False)
+        self._check("recv_forward", mb, chunk)
+        return super().recv_forward(mb, chunk)
 
     def recv_backward(self, mb: int, chunk: int = 0) -> torch.Tensor | None:
-        """Gradient of this stage's output for ``mb`` from the next stage (None on the last)."""
-        s = self._check("recv_backward", mb, chunk)
-        return None if s == self.spec.num_stages - 1 else self._recv("recv_backward", mb, chunk, s + 1, True)
+        self._check("recv_backward", mb, chunk)
+        return super().recv_backward(mb, chunk)
 
     def send_forward(self, mb: int, y: torch.Tensor, chunk: int = 0) -> None:
-        """Send ``forward``'s output of ``mb`` to the next stage (nothing on the last stage)."""
-        s = self._check("send_forward", mb, chunk)
+        self._check("send_forward", mb, chunk)
         self._expect_origin("send_forward", mb, chunk, y, "forward")
-        if s < self.spec.num_stages - 1:
-            self._send("send_forward", mb, chunk, y, s + 1, comm.pipeline_tag(s, mb, False))
+        super().send_forward(mb, y, chunk)
 
     def send_backward(self, mb: int, g: torch.Tensor | None, chunk: int = 0) -> None:
-        """Send ``backward``'s input gradient of ``mb`` to the previous stage (nothing on the first)."""
         s = self._check("send_backward", mb, chunk)
         if s > 0:
             self._expect_origin("send_backward", mb, chunk, g, "backward")
-            self._send("send_backward", mb, chunk, g, s - 1, comm.pipeline_tag(s, mb, True))
+        super().send_backward(mb, g, chunk)
 
-    # -- compute -----------------------------------------------------------------------------------
     def forward(self, mb: int, x: torch.Tensor | None, chunk: int = 0) -> torch.Tensor:
-        """This stage's layers on micro-batch ``mb``; the last stage returns the loss."""
-        s = self._check("forward", mb, chunk, once=True)
-        if s > 0:
+        if self._check("forward", mb, chunk, once=True) > 0:
             self._expect_origin("forward", mb, chunk, x, "recv_forward")
-        start = worker.clock()
-        out, inp = self._work.forward(s, mb, x)
-        self._record("forward", mb, chunk, start)
-        self._saved[(chunk, mb)] = (out, inp)
-        self.held += 1
-        self.peak_held = max(self.peak_held, self.held)
-        if s == self.spec.num_stages - 1:
-            self.loss_sum += float(out.detach())
-        return self._returned(out.detach(), ("forward", mb, chunk))
+        return self._returned(super().forward(mb, x, chunk), ("forward", mb, chunk))
 
     def backward(self, mb: int, grad: torch.Tensor | None, chunk: int = 0) -> torch.Tensor | None:
-        """Backward of ``mb`` through this stage; returns the input gradient (None on the first)."""
         s = self._check("backward", mb, chunk, once=True)
-        if (chunk, mb) not in self._saved:
+        if (chunk, mb) not in self.saved:
             raise StageMisuse(f"rank {self.rank}: {self._name('backward', mb, chunk)} before "
                               f"{self._name('forward', mb, chunk)}: backward needs the activations forward saved")
         if s < self.spec.num_stages - 1:
@@ -133,30 +123,23 @@ class Stage:
         elif grad is not None:
             self._note(f"rank {self.rank}: {self._name('backward', mb, chunk)} on the last stage was given "
                        "a gradient, so the stage's own 1/m scaling of the loss was skipped (pass None)")
-        out, inp = self._saved.pop((chunk, mb))
-        start = worker.clock()
-        grad_in = self._work.backward(s, out, inp, grad)
-        self._record("backward", mb, chunk, start)
-        self.held -= 1
+        grad_in = super().backward(mb, grad, chunk)
         return None if grad_in is None else self._returned(grad_in, ("backward", mb, chunk))
 
     def finish(self) -> None:
         """Wait until every message this rank sent has been received (or report the first that was not)."""
         start = time.monotonic()
         deadline = start + self.spec.deadlock_s
-        for handle, what, peer in self._sends:
+        for handle, what, peer in self.sends:
             try:
                 handle.wait(timeout_s=max(0.1, deadline - time.monotonic()))
             except ClusterError:
-                _ABANDONED.extend(h for h, _, _ in self._sends)
+                _ABANDONED.extend(h for h, _, _ in self.sends)
                 raise StageStuck(f"{self._name(*what)} to rank {peer} (not received)",
                                  (*what, peer), time.monotonic() - start) from None
-        self._sends.clear()
+        self.sends.clear()
 
-    def gradients(self) -> dict[str, torch.Tensor]:
-        return self._work.gradients()
-
-    # -- internals ---------------------------------------------------------------------------------
+    # -- checks ------------------------------------------------------------------------------------
     def _check(self, name: str, mb, chunk, once: bool = False) -> int:
         m, v = self.spec.m, self.spec.v
         if not isinstance(mb, int) or isinstance(mb, bool) or not 0 <= mb < m:
@@ -171,31 +154,26 @@ class Stage:
                                   "(each micro-batch goes forward and backward once per step)")
             self._done.add((name, mb, chunk))
         self.calls.append((name, mb, chunk))
-        return chunk * self.spec.p + self.rank
+        return self._route[chunk][0]
 
-    def _record(self, name: str, mb: int, chunk: int, start: float) -> None:
-        self.events.append((name, mb, chunk, start, worker.clock()))
+    def _recv(self, name: str, mb: int, chunk: int, src: int, tag: int) -> torch.Tensor:
+        return self._returned(super()._recv(name, mb, chunk, src, tag), (name, mb, chunk))
 
-    def _recv(self, name: str, mb: int, chunk: int, from_stage: int, backward: bool) -> torch.Tensor:
-        src = from_stage % self.spec.p
-        start, waited = worker.clock(), time.monotonic()
-        # the shape is known (activations and their gradients), so header and payload are posted
-        # together and the rank wakes up once per message, not twice
+    def _receive(self, name: str, mb: int, chunk: int, src: int, tag: int) -> torch.Tensor:
+        """Posted now, waited at most ``deadlock_s``: past that the rank is stuck, and says on what."""
+        waited = time.monotonic()
         worker.set_status(f"waits in {self._name(name, mb, chunk)} from rank {src}")
         handle = None
         try:  # posting fails too when the sender already finished and closed the connection
-            handle = comm.irecv_tensor(src, comm.pipeline_tag(from_stage, mb, backward), group=self._group,
-                                       shape=self.spec.activation_shape())
-            t = handle.wait(timeout_s=self.spec.deadlock_s)
+            handle = comm.irecv_tensor(src, tag, self.spec.activation_shape(), group=self.group)
+            return handle.wait(timeout_s=self.spec.deadlock_s)
         except ClusterError:
             if handle is not None:
                 _ABANDONED.append(handle)
             raise StageStuck(f"{self._name(name, mb, chunk)} from rank {src}", (name, mb, chunk, src),
                              time.monotonic() - waited) from None
-        self._record(name, mb, chunk, start)
-        return self._returned(t, (name, mb, chunk))
 
-    def _send(self, name: str, mb: int, chunk: int, t, to_stage: int, tag: int) -> None:
+    def _send(self, name: str, mb: int, chunk: int, t, dst: int, tag: int) -> None:
         if not isinstance(t, torch.Tensor):
             raise StageMisuse(f"rank {self.rank}: {self._name(name, mb, chunk)} needs a tensor "
                               f"(got {type(t).__name__}); send what forward/backward returned")
@@ -203,10 +181,9 @@ class Stage:
             raise StageMisuse(f"rank {self.rank}: {self._name(name, mb, chunk)} got a tensor of shape "
                               f"{tuple(t.shape)}; the neighbour expects {self.spec.activation_shape()}: "
                               "send what forward/backward returned")
-        dst = to_stage % self.spec.p
         start = worker.clock()
-        self._sends.append((comm.isend_tensor(t, dst, tag, group=self._group), (name, mb, chunk), dst))
-        self._record(name, mb, chunk, start)
+        super()._send(name, mb, chunk, t, dst, tag)
+        self.events.append(Event(self.rank, "send", mb, chunk, start, worker.clock()))
 
     def _returned(self, t: torch.Tensor, origin: tuple) -> torch.Tensor:
         self._origin[id(t)] = (t, origin)  # the tensor is kept so that its id is never reused

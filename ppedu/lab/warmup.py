@@ -63,7 +63,7 @@ def warmup_study(variants: dict[str, Callable], p: int = 2, m: int = 4, tf_ms: f
 def _gradient_diff(fn: Callable, p: int, m: int, cluster) -> float | None:
     """Largest |gradient - single-process gradient| of one model run (None: it did not run through)."""
     model = measure(fn, p, m, "model", schedule="1f1b", cluster=cluster)
-    if model.failure or any(r["status"] != "ok" for r in model.reports):
+    if model.failure or any(r.status != "ok" for r in model.reports):
         return None
     _gradient_problem(model)
     return model.grad_max_abs_diff

@@ -105,7 +105,7 @@ def partition_figure(runs: dict, splits: dict[str, int]):
     from ppedu.notebook import plots
     n = UNBALANCED["n_layer"]
     names = [f"{k}: blocks [{splits[k]}, {n - splits[k]}]" for k in runs]
-    series = {f"GPU {i} busy": [r.per_rank[i]["busy_s"] * 1e3 for r in runs.values()] for i in range(2)}
+    series = {f"GPU {i} busy": [r.per_rank[i].busy_s * 1e3 for r in runs.values()] for i in range(2)}
     series["step (same timeline)"] = [r.timeline.makespan * 1e3 for r in runs.values()]
     return plots.bar_chart(names, series, title="Uniform vs balanced split, p=2",
                            x_title="partition (blocks per stage)", y_title="time (ms)", text_format=".0f")

@@ -206,15 +206,15 @@ def activation_memory(results: Mapping[str, Any] | Sequence[Any],
     items = results.items() if isinstance(results, Mapping) else \
         [(f"{r.config.schedule} m={r.config.m}", r) for r in results]
     items = list(items)
-    peak = max((pr["peak_activation_bytes"] for _, r in items for pr in r.per_rank), default=0)
+    peak = max((pr.peak_activation_bytes for _, r in items for pr in r.per_rank), default=0)
     unit, scale = binary_unit(peak)   # tiny CPU models get KiB so the numbers are not all 0.00
     methods = {getattr(r, "activation_memory_method", "") for _, r in items} - {""}
     fig = go.Figure()
     for i, (name, r) in enumerate(items):
-        fig.add_trace(go.Bar(x=[f"GPU {pr['rank']}" for pr in r.per_rank],
-                             y=[pr["peak_activation_bytes"] / scale for pr in r.per_rank],
+        fig.add_trace(go.Bar(x=[f"GPU {pr.rank}" for pr in r.per_rank],
+                             y=[pr.peak_activation_bytes / scale for pr in r.per_rank],
                              name=name, marker_color=OKABE_ITO[i % len(OKABE_ITO)],
-                             text=[_held(pr['peak_inflight_microbatches']) for pr in r.per_rank],
+                             text=[_held(pr.peak_inflight_microbatches) for pr in r.per_rank],
                              textposition="outside",
                              hovertemplate=f"{name} %{{x}}: %{{y:.3g}} {unit}<extra></extra>"))
     how = f" (bytes {' / '.join(sorted(METHOD_LABELS.get(m, m) for m in methods))})" if methods else ""

@@ -53,9 +53,9 @@ def summary_line(result: TrainResult) -> str:
             f"{number(result.measured_bubble_fraction)} · theory {number(result.theory_bubble_fraction)}"
             f" · simulated {number(result.simulated_bubble_fraction)} · step "
             f"{result.step_time_s * 1e3:.0f} ms")
-    parts = " · ".join(f"rank {b['rank']}: compute {b['compute_s'] * 1e3:.0f} / overhead "
-                       f"{b['overhead_s'] * 1e3:.0f} / messages {b['messages_s'] * 1e3:.0f} / "
-                       f"bubble {b['bubble_s'] * 1e3:.0f} ms" for b in result.breakdown)
+    parts = " · ".join(f"rank {b.rank}: compute {b.compute_s * 1e3:.0f} / overhead "
+                       f"{b.overhead_s * 1e3:.0f} / messages {b.messages_s * 1e3:.0f} / "
+                       f"bubble {b.bubble_s * 1e3:.0f} ms" for b in result.breakdown)
     line += f" (simulated vs measured step {result.simulation_error * 100:+.0f}%)" + (f" · {parts}" if parts else "")
     return " ".join([line] + [f"— note: {n}" for n in result.notes])
 

@@ -1,9 +1,10 @@
 """Pipeline training on real ranks.
 
     loops           AFAB, 1F1B, interleaved as plain loops (warm-up, steady, cool-down): the readable step
-    config          TrainConfig: one run's settings, checked once; builds the schedule once
-    executor        runs one rank's action list of a schedule (pre-posted receives, tags, timing) -> RankReport
-    stages          the executor's two workloads (ModelStage, TimedStage) behind one interface
+    config          RunSpec (what every rank needs, its batch) and TrainConfig: checked once; the schedule built once
+    stage           Stage: one rank's six calls (+ weight), routed by the schedule, timed on the shared clock
+    workloads       what a stage computes: the tiny GPT (ModelWork) or timed waits (TimedWork)
+    executor        one rank's step: for each action of its schedule, call the stage -> RankReport
     engine          train(TrainConfig) -> TrainResult: measured timeline, the replay, theory
     calibration     what a real step spends its time on, and the per-step replay that explains it
     frontier        every schedule's bubble, peak memory and messages, measured beside simulated

@@ -129,7 +129,17 @@ def calibrated_costs(base: CostModel, cal: Calibration, v: int, split_backward: 
                    bandwidth_Bps=float("inf"))
 
 
-def breakdown(timeline: Timeline, cal: Calibration) -> list[dict]:
+@dataclass
+class StepParts:
+    """Where one rank's step went, in seconds; the four parts add up to the step."""
+    rank: int
+    compute_s: float
+    overhead_s: float
+    messages_s: float
+    bubble_s: float
+
+
+def breakdown(timeline: Timeline, cal: Calibration) -> list[StepParts]:
     """Per rank: seconds of compute, overhead (between actions, neither computing nor waiting),
     messages (the part of each wait a message in flight explains, at most ``cal.message_s`` per
     waited receive) and bubble (the rest of the step: waiting for work that was not ready)."""
@@ -141,8 +151,7 @@ def breakdown(timeline: Timeline, cal: Calibration) -> list[dict]:
             overhead += extra
             messages += sum(min(w.end - w.start, cal.message_s) for w in waits)
         bubble = max(0.0, timeline.makespan - compute - overhead - messages)
-        rows.append({"rank": r, "compute_s": compute, "overhead_s": overhead,
-                     "messages_s": messages, "bubble_s": bubble})
+        rows.append(StepParts(r, compute, overhead, messages, bubble))
     return rows
 
 

@@ -1,10 +1,10 @@
-"""The settings of one training run, checked once, where the run is described (``TrainConfig``).
+"""What a pipeline run is, checked once, where it is described: ``RunSpec`` and ``TrainConfig``.
 
-Every entry point (``ppedu train``, the notebook panels, ``train(**kwargs)``) builds one, so
-each setting has one default and one check here; the layers below trust it. Building it builds
-the schedule too (its own rules: torch's rounds, DualPipeV's m >= 2p), once per run: the driver
-and, pickled with the config, every rank use that object. No torch at import: ``ppedu train
---help`` reads its defaults and limits here.
+``RunSpec``: what every rank needs (sizes, workload, shapes, seed; the schedule, built here once
+and shipped to the ranks with the spec; ``batch()``, the one recipe of the m micro-batches that the
+ranks and the single-process references share). ``TrainConfig`` and the lab's ``LabSpec`` add
+their own settings, each entry point's limits on p, m, v beside their reason (``LIMITS``). No
+torch at import: ``ppedu train --help`` reads its defaults and limits here.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import math
 from dataclasses import dataclass
 
 from ppedu.errors import UsageError, check_choice, check_float, check_int
-from ppedu.planner.formulas import RECOMPUTE
-from ppedu.schedules.actions import SCHEDULE_NAMES, Schedule
-from ppedu.schedules import build_schedule
-from ppedu.schedules.simulator import CostModel
 from ppedu.model.workloads import WORKLOADS
+from ppedu.planner.formulas import RECOMPUTE
+from ppedu.schedules import build_schedule
+from ppedu.schedules.actions import SCHEDULE_NAMES, Schedule
+from ppedu.schedules.simulator import CostModel
 
 # Real ranks: one process per rank and a real step per micro-batch, so the limits are what a
 # laptop or one node runs in seconds; the simulator and the builders go further
@@ -26,8 +26,8 @@ MAX_P, MAX_M, MAX_V = 16, 256, 8
 
 
 @dataclass
-class TrainConfig:
-    """One training run. Times are per rank's whole share of the model, in milliseconds."""
+class RunSpec:
+    """One pipeline run as every rank sees it. Times are per rank's whole share of the model, ms."""
     schedule: str = "1f1b"
     p: int = 4
     m: int = 8
@@ -36,55 +36,38 @@ class TrainConfig:
     tf_ms: float = 20.0
     tb_ms: float = 20.0
     tw_ms: float = 0.0            # zero bubble's W; other schedules run B for tb_ms + tw_ms
-    steps: int = 1
-    partition: str = "uniform"
-    latency_ms: float = 0.0
-    bandwidth_gbps: float = math.inf
-    check_grads: bool = False
     micro_batch_size: int = 2
     seq_len: int = 32
     n_layer: int | None = None    # default: one block per virtual stage, at least 4
     n_embd: int = 64
     n_head: int = 4
     vocab_size: int | None = None # default: the shipped corpus's; larger = a heavier head on the last stage
-    lr: float = 0.1
     seed: int = 0
-    recompute: str = "none"       # activation recomputation: none, selective (attention core), full
-    boundaries: list | None = None  # layer range per virtual stage; set by train() from `partition`
+    boundaries: list | None = None  # layer range per virtual stage (default uniform)
     stage_scale: list | None = None  # timed, v=1: rank r waits stage_scale[r] x t_f, t_b, t_w (unbalanced)
+
+    LIMITS = {"p": (1, MAX_P), "m": (1, MAX_M), "v": (1, MAX_V)}   # real ranks (see MAX_P)
 
     def __post_init__(self):
         check_choice("schedule", self.schedule, SCHEDULE_NAMES)
         check_choice("workload", self.workload, WORKLOADS)
-        from ppedu.model.partition import METHODS  # torch: kept out of `ppedu train --help`
-        check_choice("partition", self.partition, METHODS)
-        check_choice("recompute", self.recompute, RECOMPUTE)
-        if self.recompute != "none" and self.workload != "model":
-            raise UsageError(f"recompute={self.recompute!r} needs workload='model' (the timed "
-                             "workload has no activations to recompute)")
-        self.p, self.m, self.v = check_int("p", self.p, 1, MAX_P), check_int("m", self.m, 1, MAX_M), \
-            check_int("v", self.v, 1, MAX_V)
+        self.p, self.m, self.v = (check_int(k, getattr(self, k), *self.LIMITS[k]) for k in ("p", "m", "v"))
         # built once per run, here: the schedule's own rules (torch's rounds, DualPipeV's m >= 2p;
         # ZB-V fixes v = 2) are checked by building it, and the ranks get this very object
         self._built = build_schedule(self.schedule, self.p, self.m, self.v)
         self.v = self._built.v
         for name in ("tf_ms", "tb_ms", "tw_ms"):
             setattr(self, name, check_float(name, getattr(self, name), 0.0, 10_000.0))
-        self.latency_ms = check_float("latency_ms", self.latency_ms, 0.0, 10_000.0)
-        self.bandwidth_gbps = check_float("bandwidth_gbps", self.bandwidth_gbps, 1e-6)
-        self.steps = check_int("steps", self.steps, 1, 10_000)
         self.micro_batch_size = check_int("micro_batch_size", self.micro_batch_size, 1, 1024)
         self.seq_len = check_int("seq_len", self.seq_len, 1, 256)
+        self.n_embd = check_int("n_embd", self.n_embd, 1, 1024)
+        self.n_head = check_int("n_head", self.n_head, 1, self.n_embd)
+        self.seed = check_int("seed", self.seed, 0, 2**31 - 1)
         stages = self.p * self.v
         if self.n_layer is None:
             self.n_layer = max(4, stages)
-        self.n_layer = check_int("n_layer", self.n_layer, stages, 64) if self.workload == "model" \
-            else check_int("n_layer", self.n_layer, 1, 64)
+        self.n_layer = check_int("n_layer", self.n_layer, stages if self.workload == "model" else 1, 64)
         self._check_stage_scale()
-        if self.schedule == "zb2" and self.workload == "timed":
-            # ZB-H2 is ordered for its costs (ppedu.schedules.greedy); only the timed workload
-            # knows them before it runs, the model workload keeps the handcrafted order
-            self._built = build_schedule(self.schedule, self.p, self.m, self.v, self.cost_model())
 
     def _check_stage_scale(self) -> None:
         """An unbalanced timed pipeline: one factor per rank on its t_f, t_b and t_w."""
@@ -101,9 +84,13 @@ class TrainConfig:
         """The schedule this run executes (not a dataclass field: ``asdict`` leaves it out)."""
         s = self._built
         if (s.name, s.p, s.m, s.v) != (self.schedule, self.p, self.m, self.v):
-            raise UsageError("a TrainConfig is checked when it is made: change one with "
-                             "dataclasses.replace(cfg, m=...), not by assigning to it")
+            raise UsageError(f"a {type(self).__name__} is checked when it is made: change one with "
+                             "dataclasses.replace(spec, m=...), not by assigning to it")
         return s
+
+    @property
+    def num_stages(self) -> int:
+        return self.p * self.v
 
     def model_config(self):
         from ppedu.model.gpt import GPTConfig  # torch: kept out of `ppedu train --help`
@@ -112,16 +99,54 @@ class TrainConfig:
                          n_embd=self.n_embd, seed=self.seed, **vocab)
 
     def stage_boundaries(self) -> list:
-        """Layer ranges per virtual stage. Computed once on the driver (``balanced`` measures
-        layer times, and every rank must agree on the split), uniform if never computed."""
+        """Layer ranges per virtual stage: ``boundaries`` when the driver computed them (``balanced``
+        measures layer times, and every rank must agree on the split), else uniform."""
         if self.boundaries is None:
             from ppedu.model.partition import partition  # torch: kept out of `ppedu train --help`
-            self.boundaries = partition(self.model_config(), self.p * self.v, "uniform").boundaries
+            self.boundaries = partition(self.model_config(), self.num_stages, "uniform").boundaries
         return [tuple(b) for b in self.boundaries]
+
+    def full_batch(self):
+        """(inputs, targets) of the whole step: what a single-process reference trains on."""
+        from ppedu.model.corpus import get_batch  # torch: kept out of `ppedu train --help`
+        return get_batch(self.m * self.micro_batch_size, self.seq_len, seed=self.seed)
+
+    def batch(self) -> tuple[tuple, tuple]:
+        """(inputs, targets) of the m micro-batches: the same on every rank and in every reference."""
+        x, y = self.full_batch()
+        return x.chunk(self.m), y.chunk(self.m)
 
     def activation_shape(self) -> tuple[int, int, int]:
         """What travels between stages: (micro-batch, sequence, hidden), float32."""
         return (self.micro_batch_size, self.seq_len, self.n_embd)
+
+
+@dataclass
+class TrainConfig(RunSpec):
+    """One training run (``ppedu train``, the panels): a RunSpec and how to run and measure it."""
+    steps: int = 1
+    partition: str = "uniform"
+    latency_ms: float = 0.0
+    bandwidth_gbps: float = math.inf
+    check_grads: bool = False
+    lr: float = 0.1
+    recompute: str = "none"       # activation recomputation: none, selective (attention core), full
+
+    def __post_init__(self):
+        from ppedu.model.partition import METHODS  # torch: kept out of `ppedu train --help`
+        check_choice("partition", self.partition, METHODS)
+        check_choice("recompute", self.recompute, RECOMPUTE)
+        self.latency_ms = check_float("latency_ms", self.latency_ms, 0.0, 10_000.0)
+        self.bandwidth_gbps = check_float("bandwidth_gbps", self.bandwidth_gbps, 1e-6)
+        self.steps = check_int("steps", self.steps, 1, 10_000)
+        super().__post_init__()
+        if self.recompute != "none" and self.workload != "model":
+            raise UsageError(f"recompute={self.recompute!r} needs workload='model' (the timed "
+                             "workload has no activations to recompute)")
+        if self.schedule == "zb2" and self.workload == "timed":
+            # ZB-H2 is ordered for its costs (ppedu.schedules.greedy); only the timed workload
+            # knows them before it runs, the model workload keeps the handcrafted order
+            self._built = build_schedule(self.schedule, self.p, self.m, self.v, self.cost_model())
 
     def cost_model(self) -> CostModel:
         nbytes = 4 * math.prod(self.activation_shape())

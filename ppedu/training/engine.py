@@ -21,18 +21,38 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 from ppedu.errors import UsageError
-from ppedu.model.corpus import get_batch
 from ppedu.model.gpt import GPT
 from ppedu.model.partition import Partition, partition
 from ppedu.runtime.cluster import connect
 from ppedu.schedules.simulator import simulate
 from ppedu.schedules.theory import theory_bubble
-from ppedu.schedules.timeline import Event, Timeline
+from ppedu.schedules.timeline import Timeline
 from ppedu.training import executor
-from ppedu.training.calibration import (Calibration, breakdown, calibrate, calibrated_costs, median,
+from ppedu.training.calibration import (Calibration, StepParts, breakdown, calibrate, calibrated_costs, median,
                                         replays)
 from ppedu.training.config import TrainConfig
 from ppedu.training.executor import RankReport
+from ppedu.training.stage import measured_timeline
+
+
+_SUMMARY = ("measured_bubble_fraction", "theory_bubble_fraction", "simulated_bubble_fraction",
+            "simulated_makespan_s", "theory_makespan_s", "step_time_s", "step_times_s", "step_bubble_fractions",
+            "losses", "hop_latency_s", "oversubscribed", "notes", "activation_memory_method",
+            "simulation_error")   # TrainResult's fields and properties in the JSON, as they are
+
+
+@dataclass
+class RankCounters:
+    """The last step's counters of one rank (``TrainResult.per_rank``)."""
+    rank: int
+    busy_s: float
+    idle_s: float
+    peak_activation_bytes: int
+    activation_memory_method: str
+    peak_inflight_microbatches: int
+    bytes_sent: int
+    messages_sent: int
+    comm_wait_s: float
 
 
 @dataclass
@@ -48,11 +68,11 @@ class TrainResult:
     step_bubble_fractions: list[float]  # measured, one per step
     wall_times_s: list[float]          # barrier to last rank done, per step
     replay_errors: list[float]         # simulated / measured - 1 of each step after the first (of the one)
-    per_rank: list[dict]               # the last step's counters per rank
+    per_rank: list[RankCounters]       # the last step's counters per rank
     losses: list[float]
     hop_latency_s: float               # measured per-message latency, the messages' fallback cost
     calibration: Calibration           # means the simulator was fed (ppedu.training.calibration)
-    breakdown: list[dict]              # last step, per rank: compute/overhead/messages/bubble
+    breakdown: list[StepParts]         # last step, per rank: compute/overhead/messages/bubble
     activation_memory_method: str      # cuda_allocator, saved_tensor_hooks or held_tensors
     oversubscribed: bool = False
     notes: list[str] = field(default_factory=list)
@@ -92,21 +112,12 @@ class TrainResult:
     def summary(self) -> dict:
         """The JSON-friendly part (what ``ppedu train --json`` prints)."""
         c = self.config
-        out = {"schedule": c.schedule, "p": c.p, "m": c.m, "v": c.v, "workload": c.workload,
-               "measured_bubble_fraction": self.measured_bubble_fraction,
-               "theory_bubble_fraction": self.theory_bubble_fraction,
-               "simulated_bubble_fraction": self.simulated_bubble_fraction,
-               "simulated_makespan_s": self.simulated_makespan_s,
-               "theory_makespan_s": self.theory_makespan_s, "step_time_s": self.step_time_s,
-               "step_times_s": self.step_times_s, "step_bubble_fractions": self.step_bubble_fractions,
-               "per_rank": self.per_rank, "losses": self.losses,
-               "hop_latency_s": self.hop_latency_s,
-               "stage_costs": self.partition.stage_costs if self.partition is not None else None,
-               "oversubscribed": self.oversubscribed, "notes": self.notes,
-               "activation_memory_method": self.activation_memory_method,
-               "breakdown": self.breakdown, "simulation_error": self.simulation_error,
-               "calibration": self.calibration.to_dict(),
-               "config": {k: v for k, v in asdict(c).items() if not isinstance(v, float) or math.isfinite(v)}}
+        out = {k: getattr(c, k) for k in ("schedule", "p", "m", "v", "workload")}
+        out.update({k: getattr(self, k) for k in _SUMMARY}, per_rank=[asdict(r) for r in self.per_rank],
+                   breakdown=[asdict(b) for b in self.breakdown],
+                   stage_costs=self.partition.stage_costs if self.partition is not None else None,
+                   calibration=self.calibration.to_dict(),
+                   config={k: v for k, v in asdict(c).items() if not isinstance(v, float) or math.isfinite(v)})
         if self.grad_max_abs_diff is not None:
             out["grad_max_abs_diff"] = self.grad_max_abs_diff
         return out
@@ -132,19 +143,9 @@ def train(cfg: TrainConfig | None = None, group=None,
     return _assemble(cfg, outs, getattr(group, "oversubscribed", False), parts)
 
 
-def _timeline(ranks: list[RankReport], p: int) -> Timeline:
-    # Time 0 is the first compute of the step, not the barrier before it: ranks leave a barrier
-    # a few ms apart on a busy CPU, and that skew is not part of the pipeline's bubble.
-    t0 = min((start for r in ranks for kind, *_, start, _end in r.events if kind != "recv"),
-             default=min(r.t0 for r in ranks))
-    events = [Event(r.rank, kind, mb, chunk, start - t0, end - t0)
-              for r in ranks for kind, mb, chunk, start, end in r.events]
-    return Timeline(events, p)
-
-
 def _assemble(cfg: TrainConfig, outs: list[list[RankReport]], oversubscribed: bool,
               parts: Partition | None) -> TrainResult:
-    timelines = [_timeline(ranks, cfg.p) for ranks in outs]
+    timelines = [measured_timeline(ranks, cfg.p) for ranks in outs]
     hop = outs[0][0].hop_latency_s  # measured once: what a message costs here beyond the link model
     steady = timelines[1:] or timelines  # the first step fills caches and allocator pools
     cal = calibrate(steady, cfg.built_schedule, cfg.v)
@@ -195,21 +196,17 @@ def _notes(cfg: TrainConfig, oversubscribed: bool, method: str) -> list[str]:
     return notes
 
 
-def _per_rank(last: list[RankReport], timeline: Timeline) -> list[dict]:
+def _per_rank(last: list[RankReport], timeline: Timeline) -> list[RankCounters]:
     """The last step's counters per rank: busy/idle, measured activations, messages."""
-    return [{"rank": r.rank, "busy_s": timeline.busy(r.rank), "idle_s": timeline.idle(r.rank),
-             "peak_activation_bytes": r.peak_activation_bytes,
-             "activation_memory_method": r.activation_memory_method,
-             "peak_inflight_microbatches": timeline.peak_inflight(r.rank),
-             "bytes_sent": r.comm.bytes_sent, "messages_sent": r.comm.messages_sent,
-             "comm_wait_s": r.comm.wait_s} for r in last]
+    return [RankCounters(r.rank, timeline.busy(r.rank), timeline.idle(r.rank), r.peak_activation_bytes,
+                         r.activation_memory_method, timeline.peak_inflight(r.rank), r.comm.bytes_sent,
+                         r.comm.messages_sent, r.comm.wait_s) for r in last]
 
 
 def reference_gradients(cfg: TrainConfig) -> tuple[float, dict]:
     """Loss and gradients of the single-process model on the same batch (the ground truth)."""
     model = GPT(cfg.model_config())
-    x, y = get_batch(cfg.m * cfg.micro_batch_size, cfg.seq_len, seed=cfg.seed)
-    _, loss = model(x, y)
+    _, loss = model(*cfg.full_batch())
     loss.backward()
     return float(loss.detach()), {n: q.grad for n, q in model.named_parameters() if q.grad is not None}
 

@@ -1,37 +1,32 @@
-"""What one rank does in one training step: run its actions in order, picotron-style.
+"""What one rank does in one training step: for each action of its schedule, call the stage.
 
     for action in my_actions:            # e.g. F0 F1 F2 B0 F3 B1 B2 B3 on GPU 1 (1F1B, p=4, m=4)
-        F: x = recv from previous stage (or read the batch); y = stage(x); isend y to the next stage
-        B: g = recv from next stage (or start from the loss); backward; isend x.grad to the previous
-        W: (zero bubble only) the weight-gradient half of backward, which nobody waits for
+        F: x = recv_forward; y = forward(x); send_forward(y)
+        B: g = recv_backward; g_in = backward(g); send_backward(g_in)
+        W: (zero bubble only) weight: the weight-gradient half of backward, which nobody waits for
         O: (DualPipeV) an F and a B issued together: both inputs first, then both
 
-Sends are asynchronous (handles are waited at the end of the step), receives block: that is
-exactly the execution model the validator and the simulator assume, so a schedule they accept
-cannot deadlock here. Every action is timed on the shared clock and returned to the driver.
-
-Which rank a message goes to is the schedule's business (``Schedule.neighbours``: Megatron's
-loop or ZB-V's V placement). Two workloads share this loop (``ppedu.training.stages``): ``model``
-runs the tiny GPT for real (autograd, gradients checked against a single-process model),
-``timed`` waits a fixed t_f / t_b / t_w like a GPU kernel while real activation tensors still
-travel, so bubbles are measurable on 2 cores. A rank that fails says where in its schedule.
+The calls are the ``Stage``'s (``ppedu.training.stage``), the six a student's loop makes in
+chapter 6; sends are asynchronous, receives block: the execution model of the validator and the
+simulator, so a schedule they accept cannot deadlock here. Every action is timed on the shared
+clock and returned in a ``RankReport``; a rank that fails says where in its schedule.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
-from ppedu.model.corpus import get_batch
-from ppedu.model.gpt import set_recompute, split_into_stages
 from ppedu.model.memory import activation_meter
 from ppedu.runtime import comm, worker
 from ppedu.runtime.comm import CommStats
 from ppedu.schedules.actions import Action, Schedule
-from ppedu.training.stages import ModelStage, TimedStage
+from ppedu.schedules.timeline import Event
+from ppedu.training.stage import Stage
+from ppedu.training.workloads import make_work
 
 
 @dataclass
@@ -40,7 +35,7 @@ class RankReport:
     rank: int
     t0: float                        # the step's start and end on the shared clock
     t_end: float
-    events: list[tuple]              # (kind, mb, chunk, start, end), kind F/B/W or recv
+    events: list[Event]              # F/B/W and recv, on the shared clock
     loss: float | None               # on the rank holding the last stage (model workload)
     peak_activation_bytes: int
     activation_memory_method: str    # cuda_allocator, saved_tensor_hooks or held_tensors
@@ -54,11 +49,10 @@ class RankReport:
 @dataclass
 class RankState:
     """Everything a rank keeps between steps of one training run."""
-    cfg: object                      # engine.TrainConfig
+    cfg: object                      # config.TrainConfig
     schedule: Schedule
-    stages: dict[int, torch.nn.Module] = field(default_factory=dict)   # virtual stage -> module
+    work: object                     # ppedu.training.workloads: ModelWork or TimedWork
     optimizer: torch.optim.Optimizer | None = None
-    batch: tuple | None = None       # (x, y) micro-batches, model workload
     activation_bytes: int = 0        # measured peak (model workload, CPU: the measurement step's)
 
 
@@ -67,151 +61,40 @@ _STATE: dict[str, RankState] = {}
 
 def _build_state(cfg) -> RankState:
     schedule = cfg.built_schedule   # built once, on the driver, and shipped with the config
-    state = RankState(cfg, schedule)
-    if cfg.workload == "model":
-        config = cfg.model_config()
-        modules = [set_recompute(mod, cfg.recompute) for mod in split_into_stages(config, cfg.stage_boundaries())]
-        r = worker.rank()
-        state.stages = {s: modules[s].to(worker.device()) for s in range(schedule.num_stages)
-                        if schedule.place_of(s)[0] == r}
-        params = [q for mod in state.stages.values() for q in mod.parameters()]
-        state.optimizer = torch.optim.SGD(params, lr=cfg.lr) if params else None
-        x, y = get_batch(cfg.m * cfg.micro_batch_size, cfg.seq_len, seed=cfg.seed)
-        state.batch = (x.chunk(cfg.m), y.chunk(cfg.m))
-    return state
+    work = make_work(cfg, schedule, worker.rank(), worker.device(), cfg.recompute)
+    params = work.parameters()
+    return RankState(cfg, schedule, work, torch.optim.SGD(params, lr=cfg.lr) if params else None)
 
 
-class StepRunner:
-    """Executes one rank's actions for one step and records what happened."""
+def run_action(stage: Stage, a: Action) -> None:
+    """One action of the schedule, as the stage's calls."""
+    if a.kind == "F":
+        stage.send_forward(a.mb, stage.forward(a.mb, stage.recv_forward(a.mb, a.chunk), a.chunk), a.chunk)
+    elif a.kind == "B":
+        stage.send_backward(a.mb, stage.backward(a.mb, stage.recv_backward(a.mb, a.chunk), a.chunk), a.chunk)
+    elif a.kind == "W":
+        stage.weight(a.mb, a.chunk)
+    else:  # "O", DualPipeV's pair: both inputs first, then F and B (on a GPU, on two streams)
+        f, b = a.parts
+        x, g = stage.recv_forward(f.mb, f.chunk), stage.recv_backward(b.mb, b.chunk)
+        stage.send_forward(f.mb, stage.forward(f.mb, x, f.chunk), f.chunk)
+        stage.send_backward(b.mb, stage.backward(b.mb, g, b.chunk), b.chunk)
 
-    def __init__(self, state: RankState):
-        self.state, self.cfg, self.schedule = state, state.cfg, state.schedule
-        self.rank = worker.rank()
-        self.last_stage = self.schedule.num_stages - 1
-        self.split = self.schedule.weight_split(self.rank)  # (chunk, mb) with a separate W
-        self.work = TimedStage(self.cfg, self.schedule.v) if self.cfg.workload == "timed" else \
-            ModelStage(self.cfg, state.stages, state.batch, self.last_stage)
-        self.held: dict[tuple[int, int], dict] = {}     # (stage, mb) -> tensors kept for backward
-        self.sends: list = []
-        self.posted: dict[int, comm.RecvHandle] = {}    # tag -> receive posted at step start
-        self.local: dict[int, torch.Tensor] = {}        # messages to a stage on this same rank
-        self.events: list[tuple] = []                  # (kind, mb, chunk, start, end)
-        self.held_bytes = self.peak_bytes = 0
-        self.cpu_s = 0.0    # CPU seconds this rank's thread got from its first action to its last
-        # Both ends know a boundary's shape, so the header only carries the send time that an
-        # emulated link needs; without one a message is one gloo send instead of two.
-        self.header = comm.link_emulated()
 
-    @property
-    def loss(self) -> float:
-        return getattr(self.work, "loss", 0.0)
-
-    # -- messages --------------------------------------------------------------------------------
-    def _send(self, t: torch.Tensor, dst: int, tag: int) -> None:
-        if dst == self.rank:  # the next stage lives here too (a V turns on the last rank)
-            self.local[tag] = t.detach()
-        else:
-            self.sends.append(comm.isend_tensor(t, dst, tag, header=self.header))
-
-    def post_receives(self, actions: list[Action]) -> None:
-        """Post every receive of the step up front (shapes are known), in the order they will be
-        consumed, so messages land while this rank computes instead of when it asks for them."""
-        shape = self.cfg.activation_shape()
-        for a in (u for action in actions for u in action.units):
-            s, (before, after) = self.schedule.stage_of(self.rank, a.chunk), \
-                self.schedule.neighbours(self.rank, a.chunk)
-            if a.kind == "F" and before not in (None, self.rank):
-                tag = comm.pipeline_tag(s - 1, a.mb, False)
-                self.posted[tag] = comm.irecv_tensor(before, tag, shape, header=self.header)
-            elif a.kind == "B" and after not in (None, self.rank):
-                tag = comm.pipeline_tag(s + 1, a.mb, True)
-                self.posted[tag] = comm.irecv_tensor(after, tag, shape, header=self.header)
-
-    def _recv(self, tag: int, mb: int, chunk: int) -> torch.Tensor:
-        if tag in self.local:
-            return self.local.pop(tag)
-        start = worker.clock()
-        t = self.posted.pop(tag).wait()
-        self.events.append(("recv", mb, chunk, start, worker.clock()))
-        return t
-
-    # -- compute ---------------------------------------------------------------------------------
-    def _record(self, kind: str, action: Action, start: float) -> None:
-        if worker.device().type == "cuda":
-            torch.cuda.synchronize()
-        self.events.append((kind, action.mb, action.chunk, start, worker.clock()))
-
-    def _hold(self, key, entry: dict, nbytes: int) -> None:
-        entry["bytes"] = nbytes
-        self.held[key] = entry
-        self.held_bytes += nbytes
-        self.peak_bytes = max(self.peak_bytes, self.held_bytes)
-
-    def _release(self, key) -> None:
-        self.held_bytes -= self.held.pop(key)["bytes"]
-
-    def forward(self, a: Action, inp: torch.Tensor) -> None:
-        s, (_, after) = self.schedule.stage_of(self.rank, a.chunk), \
-            self.schedule.neighbours(self.rank, a.chunk)
-        start = worker.clock()
-        out, saved = self.work.forward(s, a.mb, inp)
-        self._record("F", a, start)
-        self._hold((s, a.mb), {"inp": inp, "out": out}, saved)
-        if after is not None:
-            self._send(out, after, comm.pipeline_tag(s, a.mb, False))
-
-    def backward(self, a: Action, grad: torch.Tensor | None) -> None:
-        s, (before, _) = self.schedule.stage_of(self.rank, a.chunk), \
-            self.schedule.neighbours(self.rank, a.chunk)
-        split = (a.chunk, a.mb) in self.split
-        start = worker.clock()
-        grad_in = self.work.backward(s, self.held[(s, a.mb)], grad, split)
-        self._record("B", a, start)
-        if before is not None:
-            self._send(grad_in, before, comm.pipeline_tag(s, a.mb, True))
-        if not split:
-            self._release((s, a.mb))
-
-    def weight_grad(self, a: Action) -> None:
-        s = self.schedule.stage_of(self.rank, a.chunk)
-        start = worker.clock()
-        self.work.weight(s, self.held[(s, a.mb)])
-        self._record("W", a, start)
-        self._release((s, a.mb))
-
-    def input_of(self, a: Action) -> torch.Tensor | None:
-        """What F or B of ``a`` starts from: the batch, the loss (None), or a message."""
-        s = self.schedule.stage_of(self.rank, a.chunk)
-        if a.kind == "F":
-            return self.work.first_input(a.mb, worker.device()) if s == 0 else \
-                self._recv(comm.pipeline_tag(s - 1, a.mb, False), a.mb, a.chunk)
-        return None if s == self.last_stage else \
-            self._recv(comm.pipeline_tag(s + 1, a.mb, True), a.mb, a.chunk)
-
-    def overlapped(self, a: Action) -> None:
-        """DualPipeV's pair: both inputs first, then F and B. On a GPU the two would run on two
-        streams, one's compute hiding the other's communication; on a CPU they run in turn."""
-        forward, backward = a.parts
-        inp, grad = self.input_of(forward), self.input_of(backward)
-        self.forward(forward, inp)
-        self.backward(backward, grad)
-
-    def run(self, actions: list[Action]) -> None:
-        do = {"F": lambda a: self.forward(a, self.input_of(a)),
-              "B": lambda a: self.backward(a, self.input_of(a)),
-              "W": self.weight_grad, "O": self.overlapped}
-        self.post_receives(actions)
-        cpu_start = time.thread_time()  # this thread's CPU clock: what the OS actually gave us
-        for index, action in enumerate(actions):
-            worker.set_status(f"step: {action}")
-            try:
-                do[action.kind](action)
-            except Exception as error:  # say where in the schedule, then the original error
-                raise RuntimeError(_failed_at(self.schedule.where_it_failed(self.rank, index),
-                                              error)) from error
-        self.cpu_s = time.thread_time() - cpu_start
-        for handle in self.sends:
-            handle.wait()
+def run_actions(stage: Stage, actions: list[Action]) -> float:
+    """This rank's step; returns the CPU seconds its thread got from the first action to the last."""
+    stage.post_receives(actions)
+    cpu_start = time.thread_time()  # this thread's CPU clock: what the OS actually gave us
+    for index, action in enumerate(actions):
+        worker.set_status(f"step: {action}")
+        try:
+            run_action(stage, action)
+        except Exception as error:  # say where in the schedule, then the original error
+            raise RuntimeError(_failed_at(stage.schedule.where_it_failed(stage.rank, index),
+                                          error)) from error
+    cpu_s = time.thread_time() - cpu_start
+    stage.finish()
+    return cpu_s
 
 
 def _failed_at(where: str, error: BaseException) -> str:
@@ -248,32 +131,31 @@ def step_job(cfg, step: int) -> RankReport:
     """One training step on this rank (a cluster job). Step 0 builds fresh weights from the seed."""
     if step == 0 or "run" not in _STATE:
         _STATE["run"] = _build_state(cfg)
-    state = _STATE["run"]
+    state, rank = _STATE["run"], worker.rank()
     comm.set_link_model()
     hop = hop_latency_s() if step == 0 else 0.0  # the bare machine, before the emulated link
     comm.reset_stats()
     comm.set_link_model(cfg.latency_ms, cfg.bandwidth_gbps)
     if state.optimizer is not None:
         state.optimizer.zero_grad(set_to_none=True)
-    runner = StepRunner(state)
+    # both ends know a boundary's shape, so the header only carries the send time that an
+    # emulated link needs; without one a message is one gloo send instead of two
+    stage = Stage(cfg, state.schedule, rank, state.work, header=comm.link_emulated())
     meter = _meter(state, step)
     comm.barrier()
     t0, cpu0 = worker.clock(), time.thread_time()
     with meter:
-        runner.run(state.schedule.ranks[worker.rank()])
+        cpu_s = run_actions(stage, state.schedule.ranks[rank])
     t_end, step_cpu = worker.clock(), time.thread_time() - cpu0
-    peak, method = _peak_activations(state, runner, meter)
-    grads = {}
-    if cfg.check_grads and step == 0:
-        grads = {name: q.grad.detach().cpu().clone() for mod in state.stages.values()
-                 for name, q in mod.named_parameters() if q.grad is not None}
+    peak, method = _peak_activations(state, stage, meter)
+    grads = state.work.gradients() if cfg.check_grads and step == 0 else {}
     if state.optimizer is not None:
         state.optimizer.step()
     comm.set_link_model()
-    holds_loss = state.schedule.place_of(runner.last_stage)[0] == worker.rank()
-    return RankReport(worker.rank(), t0, t_end, runner.events, runner.loss if holds_loss else None,
+    holds_loss = state.schedule.place_of(state.schedule.num_stages - 1)[0] == rank
+    return RankReport(rank, t0, t_end, stage.events, stage.loss_sum / cfg.m if holds_loss else None,
                       peak, method, grads, comm.stats(), hop,
-                      runner.cpu_s if worker.device().type == "cpu" else None,  # GPU: kernels elsewhere
+                      cpu_s if worker.device().type == "cpu" else None,  # GPU: kernels elsewhere
                       step_cpu)
 
 
@@ -282,14 +164,13 @@ def _meter(state: RankState, step: int):
     statistics are free, so a GPU measures every step. The timed workload has no autograd."""
     if state.cfg.workload != "model":
         return contextlib.nullcontext()
-    params = [q for mod in state.stages.values() for q in mod.parameters()]
-    return activation_meter(worker.device(), params, measure=step == 0)
+    return activation_meter(worker.device(), state.work.parameters(), measure=step == 0)
 
 
-def _peak_activations(state: RankState, runner: StepRunner, meter) -> tuple[int, str]:
+def _peak_activations(state: RankState, stage: Stage, meter) -> tuple[int, str]:
     """(peak activation bytes of this step, how it was measured): see ppedu.model.memory."""
     if state.cfg.workload != "model":
-        return runner.peak_bytes, "held_tensors"   # bytes of the activation tensors held, counted
+        return stage.peak_bytes, "held_tensors"   # bytes of the activation tensors held, counted
     if isinstance(meter, contextlib.nullcontext):
         return state.activation_bytes, "saved_tensor_hooks"   # measured on step 0, same shapes
     state.activation_bytes = meter.peak_bytes

@@ -90,8 +90,8 @@ def frontier(p: int = 4, m: int = 8, t_ms: float = 10.0, group=None,
         simulated = simulated_point(name, p, m, v, costs=costs)
         points.append(FrontierPoint(
             name, v, result.measured_bubble_fraction, result.simulated_bubble_fraction,
-            max(r["peak_inflight_microbatches"] for r in result.per_rank) / v,
-            simulated.simulated_peak, sum(r["messages_sent"] for r in result.per_rank),
+            max(r.peak_inflight_microbatches for r in result.per_rank) / v,
+            simulated.simulated_peak, sum(r.messages_sent for r in result.per_rank),
             simulated.simulated_messages, result.step_time_s, p, m, tuple(costs)))
     return points
 

@@ -1,8 +1,9 @@
 """Pipeline training steps as plain loops: what one rank does, every send and receive in sight.
 
 These are the loops of picotron's ``train_step_pipeline_afab`` / ``train_step_pipeline_1f1b``
-written against the lab's stage API (``ppedu.lab.stage.Stage``), and the reference solutions of
-chapter 6 ("build your pipeline"). Each function runs on *one* rank; all ranks run it at once.
+written against ``ppedu.training.stage.Stage`` (the one ``ppedu train`` drives, and the lab with its
+checks), and the reference solutions of chapter 6 ("build your pipeline"). Each function runs on
+*one* rank; all ranks run it at once.
 
     stage.recv_forward(mb)      activations of micro-batch mb from the previous rank (None on the first)
     stage.forward(mb, x)        run this rank's layers; the last rank returns the loss

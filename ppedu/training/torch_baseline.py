@@ -9,12 +9,12 @@ stage and scales gradients by 1/m, which is what our engine does by dividing the
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
 from ppedu.runtime import comm, worker
-from ppedu.model.corpus import get_batch
 from ppedu.model.gpt import split_into_stages
 from ppedu.model.partition import partition
 from ppedu.training.executor import step_job
@@ -48,15 +48,24 @@ def _pipeline(cfg, fresh: bool) -> tuple:
         module = split_into_stages(config, partition(config, p, cfg.partition))[r]
         stage = PipelineStage(_LogitsStage(module), r, p, worker.device())
         cls = {"gpipe": ScheduleGPipe, "1f1b": Schedule1F1B}[cfg.schedule]
-        x, y = get_batch(cfg.m * cfg.micro_batch_size, cfg.seq_len, seed=cfg.seed)
+        x, y = cfg.full_batch()   # the ranks' batch: torch splits it into the same m micro-batches
         _BUILT.update(cfg=repr(cfg), parts=(module, cls(stage, n_microbatches=cfg.m, loss_fn=_loss), x, y))
     return _BUILT["parts"]
 
 
-def torch_step_job(cfg, steps: int = 3, profiler=None, fresh: bool = True) -> dict:
+@dataclass
+class TorchSteps:
+    """What one rank of torch's pipeline returns (see ``torch_step_job``)."""
+    starts: list[float]
+    ends: list[float]
+    cpu_s: list[float]
+    grads: dict = field(default_factory=dict)
+
+
+def torch_step_job(cfg, steps: int = 3, profiler=None, fresh: bool = True) -> TorchSteps:
     """Time ``steps`` steps of torch's ScheduleGPipe / Schedule1F1B; return each step's start and
-    end on the shared clock (``worker.clock``, as the executor's ``t0``/``t_end``), its duration
-    on this rank, the CPU seconds this rank's thread got in it, and the step-0 gradients.
+    end on the shared clock (``worker.clock``, as the executor's ``t0``/``t_end``), the CPU seconds
+    this rank's thread got in it, and the step-0 gradients.
     ``fresh=False`` reuses the pipeline built by the last call with this config (torch infers
     shapes on its first step: a warm pipeline can time one step). ``profiler`` (a
     cProfile.Profile) runs around the steps after the first."""
@@ -82,11 +91,10 @@ def torch_step_job(cfg, steps: int = 3, profiler=None, fresh: bool = True) -> di
             grads = {n: q.grad.detach().clone() for n, q in module.named_parameters() if q.grad is not None}
     if profiler is not None:
         profiler.disable()
-    return {"times": [e - s for s, e in zip(starts, ends)], "starts": starts, "ends": ends,
-            "cpu_s": cpu, "grads": grads}
+    return TorchSteps(starts, ends, cpu, grads)
 
 
-def paired_steps_job(cfg, first_step: int, pairs: int) -> list[tuple[dict, dict]]:
+def paired_steps_job(cfg, first_step: int, pairs: int) -> list[tuple]:
     """``pairs`` (our step, torch's step) pairs, back to back in one job, in ABBA order (ours
     first in even pairs, torch first in odd ones): the two steps of a pair see the same load on a
     shared CPU, which drifts from second to second, so their ratio is far less noisy than the

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ppedu.lab import diagnose, grade
+from ppedu.lab.job import LabReport
 from ppedu.lab.stage import _mixed_up
 from ppedu.training.loops import LOOPS
 from conftest import student
@@ -162,7 +163,7 @@ def train_step(stage):
 @pytest.mark.ranks
 def test_a_wait_cut_short_by_a_finished_sender_is_no_six_second_deadlock(cluster4):
     verdict = grade(student(LAST_SEND_MISSING), "afab", p=2, m=4, cluster=cluster4)
-    waited = max(r.get("waited_s", 0) for r in verdict.result.reports)
+    waited = max(r.waited_s for r in verdict.result.reports)
     assert "rank 0 waits in recv_backward(3) from rank 1" in verdict.message
     assert "Rank 1 finished its step without ever calling send_backward(3)" in verdict.message
     if waited < 0.9 * verdict.result.spec.deadlock_s:   # what the message says follows the wait
@@ -277,10 +278,9 @@ def test_an_unanswered_one_f_one_b_is_not_written_yet(cluster4):
 def test_a_wait_across_the_chunk_boundary_names_the_senders_chunk():
     """Rank 0's chunk 1 receives from rank 1's chunk 0 (virtual stage 1 -> 2): the missing send is
     send_forward(0, chunk=0) on rank 1, and the message says so."""
-    waiting = {"rank": 0, "status": "stuck", "detail": "recv_forward(0, chunk=1) from rank 1",
-               "waits_on": ("recv_forward", 0, 1, 1), "waited_s": 0.1, "calls": [("forward", 0, 0)]}
-    finished = {"rank": 1, "status": "ok", "detail": None, "waits_on": None,
-                "calls": [("recv_forward", 0, 0), ("forward", 0, 0)]}
+    waiting = LabReport(0, "stuck", "recv_forward(0, chunk=1) from rank 1", ("recv_forward", 0, 1, 1), 0.1,
+                        calls=[("forward", 0, 0)])
+    finished = LabReport(1, "ok", calls=[("recv_forward", 0, 0), ("forward", 0, 0)])
     message = diagnose.run_failure([waiting, finished], deadlock_s=6.0, v=2)
     assert "rank 0 waits in recv_forward(0, chunk=1) from rank 1" in message
     assert "Rank 1 finished its step without ever calling send_forward(0, chunk=0)" in message

@@ -77,7 +77,7 @@ def test_recompute_leaves_gradients_unchanged():
 def test_pipeline_recompute_cuts_measured_activations_with_equal_gradients(cluster2, schedule):
     runs = {mode: train(TrainConfig(schedule, 2, 4, workload="model", recompute=mode, check_grads=True),
                         group=cluster2) for mode in ("none", "selective", "full")}
-    peaks = {mode: r.per_rank[0]["peak_activation_bytes"] for mode, r in runs.items()}
+    peaks = {mode: r.per_rank[0].peak_activation_bytes for mode, r in runs.items()}
     for mode, r in runs.items():
         assert r.grad_max_abs_diff < 1e-5, mode
         assert r.activation_memory_method == "saved_tensor_hooks"
@@ -91,7 +91,7 @@ def test_pipeline_recompute_cuts_measured_activations_with_equal_gradients(clust
 @pytest.mark.ranks
 def test_measurement_step_only_and_methods(cluster2):
     model = train(TrainConfig("1f1b", 2, 2, workload="model", steps=2), group=cluster2)
-    assert model.per_rank[0]["peak_activation_bytes"] > 0          # step 0's measurement, reported
+    assert model.per_rank[0].peak_activation_bytes > 0          # step 0's measurement, reported
     assert any("step 0 only" in n for n in model.notes)
     timed = train(TrainConfig("1f1b", 2, 2, workload="timed", tf_ms=1, tb_ms=1), group=cluster2)
     assert timed.activation_memory_method == "held_tensors"

@@ -48,7 +48,7 @@ def test_balanced_split_measures_faster_than_uniform(cluster2) -> None:
     splits = {"uniform": 4, "balanced": best_split(layer_costs())}
     runs = run_splits(splits, cluster2)
     uniform, balanced = runs["uniform"], runs["balanced"]
-    assert uniform.per_rank[1]["busy_s"] > 1.5 * uniform.per_rank[0]["busy_s"]
+    assert uniform.per_rank[1].busy_s > 1.5 * uniform.per_rank[0].busy_s
     assert balanced.timeline.makespan < uniform.timeline.makespan
     for r in runs.values():
         assert r.theory_bubble_fraction is None          # no closed form for unequal stages

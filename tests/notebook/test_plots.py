@@ -34,7 +34,7 @@ def bars(fig, kind: str, xaxis: str = "x") -> list[tuple[str, float, float]]:
 def fake_result(schedule: str, m: int, peaks: list[int], per_mb: int, bubble: float,
                 v: int = 1):
     """What the plots read from a TrainResult, without running one."""
-    per_rank = [{"rank": r, "peak_activation_bytes": k * per_mb, "peak_inflight_microbatches": k}
+    per_rank = [SimpleNamespace(rank=r, peak_activation_bytes=k * per_mb, peak_inflight_microbatches=k)
                 for r, k in enumerate(peaks)]
     return SimpleNamespace(config=SimpleNamespace(schedule=schedule, m=m, v=v, p=len(peaks)),
                            per_rank=per_rank, measured_bubble_fraction=bubble,

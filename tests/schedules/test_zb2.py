@@ -166,7 +166,7 @@ def test_timed_ranks_run_the_order_built_for_their_costs(cluster4):
         ran = sorted((e for e in result.timeline.events if e.rank == rank and e.kind in "FBW"),
                      key=lambda e: e.start)
         assert [f"{e.kind}{e.mb}" for e in ran] == [str(a) for a in want.ranks[rank]]
-    assert max(r["peak_inflight_microbatches"] for r in result.per_rank) <= 7
+    assert max(r.peak_inflight_microbatches for r in result.per_rank) <= 7
 
 
 def test_unequal_frontier_shows_zb2_ahead_of_zb1():

@@ -51,10 +51,10 @@ def test_the_calibrated_simulator_replays_the_hand_made_step():
     assert errors == [pytest.approx(0.0, abs=0.02)]
     rows = breakdown(tl, calibrate([tl], sched, v=1))
     for row in rows:  # the four parts are the whole step
-        parts = row["compute_s"] + row["overhead_s"] + row["messages_s"] + row["bubble_s"]
+        parts = row.compute_s + row.overhead_s + row.messages_s + row.bubble_s
         assert parts == pytest.approx(tl.makespan)
-    assert rows[1]["messages_s"] == pytest.approx(3 * MS)  # 2 ms of the first wait, 1 of the second
-    assert rows[1]["bubble_s"] == pytest.approx(tl.makespan - 60 * MS - 2 * MS - 3 * MS)
+    assert rows[1].messages_s == pytest.approx(3 * MS)  # 2 ms of the first wait, 1 of the second
+    assert rows[1].bubble_s == pytest.approx(tl.makespan - 60 * MS - 2 * MS - 3 * MS)
 
 
 def test_calibrated_costs_charge_each_rank_its_own_share():
@@ -74,9 +74,9 @@ def test_timed_workload_breakdown_adds_up(cluster2):
         assert 0.019 <= cal.compute["F"][rank] < 0.030
         assert 0.019 <= cal.compute["B"][rank] < 0.030
     for row in result.breakdown:
-        parts = row["compute_s"] + row["overhead_s"] + row["messages_s"] + row["bubble_s"]
+        parts = row.compute_s + row.overhead_s + row.messages_s + row.bubble_s
         assert parts == pytest.approx(result.timeline.makespan, rel=1e-6)
-        assert row["compute_s"] == pytest.approx(result.timeline.busy(row["rank"]), rel=1e-6)
+        assert row.compute_s == pytest.approx(result.timeline.busy(row.rank), rel=1e-6)
     summary = result.summary()
     assert len(summary["breakdown"]) == 2 and summary["calibration"]["message_samples"] >= 1
 

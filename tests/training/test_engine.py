@@ -81,9 +81,9 @@ def test_measured_peak_activations_follow_the_papers(cluster4):
             for s, v in [("1f1b", 1), ("gpipe", 1), ("zbv", 2), ("interleaved-zb", 2), ("zb2", 1),
                          ("looped-bfs", 2)]}
     for name, run in runs.items():
-        held = [r["peak_inflight_microbatches"] for r in run.per_rank]
+        held = [r.peak_inflight_microbatches for r in run.per_rank]
         assert held == [peak_activations(name, 4, 8, r, run.config.v) for r in range(4)], name
-    first = {s: r.per_rank[0]["peak_activation_bytes"] for s, r in runs.items()}
+    first = {s: r.per_rank[0].peak_activation_bytes for s, r in runs.items()}
     assert first["zbv"] / first["1f1b"] == pytest.approx(1.0, rel=0.25)
     assert first["interleaved-zb"] / first["1f1b"] == pytest.approx(1.0, rel=0.25)
     assert first["zb2"] / first["1f1b"] == pytest.approx(7 / 4, rel=0.1)
@@ -151,13 +151,13 @@ def test_one_simulation_of_a_run_everywhere(cluster2):
 def test_activation_memory_1f1b_bounded_by_p_gpipe_holds_m(cluster4):
     runs = {s: train(TrainConfig(s, 4, 8, workload="model"), group=cluster4) for s in ("gpipe", "1f1b")}
     first = {s: r.per_rank[0] for s, r in runs.items()}
-    assert first["1f1b"]["peak_inflight_microbatches"] == 4
-    assert first["gpipe"]["peak_inflight_microbatches"] == 8
+    assert first["1f1b"].peak_inflight_microbatches == 4
+    assert first["gpipe"].peak_inflight_microbatches == 8
     # bytes autograd really saved on rank 0: GPipe keeps 8 micro-batches, 1F1B 4
-    ratio = first["gpipe"]["peak_activation_bytes"] / first["1f1b"]["peak_activation_bytes"]
+    ratio = first["gpipe"].peak_activation_bytes / first["1f1b"].peak_activation_bytes
     assert ratio == pytest.approx(2.0, rel=0.05)
     # and 1F1B's last rank holds just one
-    assert runs["1f1b"].per_rank[3]["peak_inflight_microbatches"] == 1
+    assert runs["1f1b"].per_rank[3].peak_inflight_microbatches == 1
 
 
 @pytest.mark.ranks

@@ -18,7 +18,7 @@ def test_torch_pipelining_gradients_equal_ours(cluster2, schedule):
     ours = train(TrainConfig(schedule, 2, 4, workload="model", steps=1, check_grads=True),
                  group=cluster2)
     theirs = cluster2.run(torch_step_job, ours.config, 1)
-    grads = {n: g for r in theirs for n, g in r["grads"].items()}
+    grads = {n: g for r in theirs for n, g in r.grads.items()}
     assert set(grads) == set(ours.gradients)
     for name, g in grads.items():
         torch.testing.assert_close(ours.gradients[name], g, rtol=1e-5, atol=1e-6)
@@ -31,7 +31,7 @@ def test_paired_steps_alternate_ours_and_torch(cluster2):
     for rank in pairs:
         assert len(rank) == 4
         for k, (mine, theirs) in enumerate(rank):
-            ours_first = mine.t_end <= theirs["starts"][0]
-            torch_first = theirs["ends"][0] <= mine.t0
+            ours_first = mine.t_end <= theirs.starts[0]
+            torch_first = theirs.ends[0] <= mine.t0
             assert (ours_first, torch_first) == ((True, False) if k % 2 == 0 else (False, True))
-            assert mine.t_end > mine.t0 and theirs["times"][0] > 0
+            assert mine.t_end > mine.t0 and theirs.ends[0] > theirs.starts[0]
