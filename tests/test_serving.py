@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from ppedu.serving.scheduler import POLICIES, BatchingConfig
+from ppedu.serving.scheduler import MAX_RANKS, MAX_SIMULATED_STAGES, POLICIES, BatchingConfig
 from ppedu.errors import UsageError
 from ppedu.serving.server import serve
 from ppedu.serving.metrics import theory_decode_bubble
@@ -130,7 +130,7 @@ def test_continuous_beats_static_on_skewed_lengths(cluster2):
 @pytest.mark.parametrize("kwargs,message", [
     ({"policy": "orca"}, "policy must be one of static, dynamic, continuous"),
     ({"max_batch": 0}, "max_batch must be an integer in 1..4096 (got 0)"),
-    ({"inflight": 0}, "inflight must be an integer in 1..64"),
+    ({"inflight": 0}, f"inflight must be an integer in 1..{MAX_SIMULATED_STAGES}"),
     ({"max_queue_delay_s": -1}, "max_queue_delay_s must be a number in 0.0..3600.0"),
 ])
 def test_bad_batching_config(kwargs, message):
@@ -146,6 +146,19 @@ def test_bad_serve_arguments_fail_before_starting_ranks():
         serve(requests, BatchingConfig(), p=2, workload="gpu")
     with pytest.raises(UsageError, match=r"inflight must be an integer in 1\.\.4 \(got 5\)"):
         simulate_serving(requests, BatchingConfig(inflight=5), p=4)
+
+
+def test_real_and_simulated_pipelines_have_their_own_depth_limit():
+    """Real ranks stop at MAX_RANKS, the simulator goes on to MAX_SIMULATED_STAGES: one range per
+    kind of run, checked by check_pipeline at each entry point before anything starts."""
+    assert MAX_RANKS < MAX_SIMULATED_STAGES
+    requests = make_workload(2, output_len=4)
+    deep = MAX_RANKS + 1
+    with pytest.raises(UsageError, match=rf"p must be an integer in 1\.\.{MAX_RANKS} \(got {deep}\)"):
+        serve(requests, BatchingConfig(), p=deep)
+    assert simulate_serving(requests, BatchingConfig(inflight=deep), p=deep).p == deep
+    with pytest.raises(UsageError, match=rf"p must be an integer in 1\.\.{MAX_SIMULATED_STAGES}"):
+        simulate_serving(requests, BatchingConfig(), p=MAX_SIMULATED_STAGES + 1)
 
 
 def test_idle_gap_longer_than_the_recv_timeout():

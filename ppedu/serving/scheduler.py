@@ -40,6 +40,12 @@ from ppedu.serving.planner import RequestState, plan_iteration
 from ppedu.serving.workload import Request
 
 POLICIES = ("static", "dynamic", "continuous")
+# How deep a pipeline may be, per kind of run (each entry point checks p against these, through
+# check_pipeline): real ranks are a process and a model stage each, so the limit is what one node
+# runs in seconds (as ppedu.training.config.MAX_P); a simulated stage is bookkeeping on a fake
+# clock, so 1024 stages and thousands of requests still simulate in seconds.
+MAX_RANKS, MAX_SIMULATED_STAGES = 16, 1024
+MAX_QUEUE_DELAY_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -57,8 +63,9 @@ class BatchingConfig:
     def __post_init__(self):
         check_choice("policy", self.policy, POLICIES)
         check_int("max_batch", self.max_batch, 1, 4096)
-        check_int("inflight", self.inflight, 1, 64)   # at most p, once p is known: check_pipeline
-        check_float("max_queue_delay_s", self.max_queue_delay_s, 0.0, 3600.0)
+        # at most p, once p is known (check_pipeline); here: at most the deepest pipeline
+        check_int("inflight", self.inflight, 1, MAX_SIMULATED_STAGES)
+        check_float("max_queue_delay_s", self.max_queue_delay_s, 0.0, MAX_QUEUE_DELAY_S)
         if self.token_budget is not None:   # every running decode must fit: no decode ever stalls
             check_int("token_budget", self.token_budget, self.max_batch, 1 << 20)
         if self.kv_blocks is not None:
@@ -66,10 +73,13 @@ class BatchingConfig:
         check_int("block_size", self.block_size, 1, 4096)
 
 
-def check_pipeline(requests: list[Request], config: BatchingConfig, p: int, inflight_name: str = "inflight") -> None:
-    """What ``config`` needs of a p-stage pipeline and of ``requests``, checked by each entry point
-    before any rank starts. K <= p: a slot's next iteration needs the tokens of its last one, so
-    at most one iteration per stage can be in flight."""
+def check_pipeline(requests: list[Request], config: BatchingConfig, p: int, inflight_name: str = "inflight",
+                   *, simulated: bool = False) -> None:
+    """What a ``p``-stage pipeline (real ranks, or ``simulated``) needs of itself, of ``config``
+    and of ``requests``: the one check each entry point makes before any rank starts. K <= p: a
+    slot's next iteration needs the tokens of its last one, so at most one iteration per stage
+    can be in flight."""
+    check_int("p", p, 1, MAX_SIMULATED_STAGES if simulated else MAX_RANKS)
     check_int(inflight_name, config.inflight, 1, p)
     kv_blocks(requests, config)
 
