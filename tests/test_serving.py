@@ -86,7 +86,7 @@ def test_decode_bubble_vs_inflight(cluster2):
     for k in (1, 2):
         m, s = _timed(cluster2, requests, BatchingConfig("continuous", 2, k), 2, cost)
         bubbles[k] = m["decode_bubble_fraction"]
-        assert bubbles[k] == pytest.approx(s["decode_bubble_fraction"], abs=0.05), (k, m, s)
+        assert bubbles[k] == pytest.approx(s.decode_bubble_fraction, abs=0.05), (k, m, s)
     assert bubbles[1] == pytest.approx(theory_decode_bubble(2, 1), abs=0.1)
     assert bubbles[2] < bubbles[1] - 0.3, bubbles
 
@@ -107,8 +107,8 @@ def test_simulator_predicts_the_timed_server(cluster2, config):
     requests = make_workload(32, output_len=8, output_dist="uniform", prompt_len=8,
                              prompt_dist="uniform", max_len=24, seed=0)
     m, s = _timed(cluster2, requests, config, 2, cost)
-    assert s["throughput_tok_s"] == pytest.approx(m["throughput_tok_s"], rel=0.05), (m, s)
-    assert s["bubble_fraction"] == pytest.approx(m["bubble_fraction"], abs=0.03), (m, s)
+    assert s.throughput_tok_s == pytest.approx(m["throughput_tok_s"], rel=0.05), (m, s)
+    assert s.bubble_fraction == pytest.approx(m["bubble_fraction"], abs=0.03), (m, s)
     if config.kv_blocks:
         assert m["preemptions"] > 0
     assert m["fit_t0_s"] == pytest.approx(cost.t0_s, rel=0.1)            # the run recovers its price

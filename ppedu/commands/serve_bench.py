@@ -102,10 +102,10 @@ def bench(args: argparse.Namespace, prepared: tuple, group=None, slo: tuple[floa
     if sim_cost is not None:
         sim = predicted(requests, config, args.p, sim_cost, result, slo=slo)
         report["simulated_step_cost"] = "price" if args.workload == "timed" else "fitted"
-        report["simulated_throughput_tok_s"] = sim["throughput_tok_s"]
-        report["simulated_bubble_fraction"] = sim["bubble_fraction"]
+        report["simulated_throughput_tok_s"] = sim.throughput_tok_s
+        report["simulated_bubble_fraction"] = sim.bubble_fraction
         if slo:
-            report["simulated_goodput_req_s"] = sim["goodput_req_s"]
+            report["simulated_goodput_req_s"] = sim.goodput_req_s
     return result, report
 
 
