@@ -139,7 +139,8 @@ def test_function_level_imports_keep_torch_out_and_say_so():
         for line, target, text in _nested_ppedu_imports(path, modules):
             where = f"{path.relative_to(PACKAGE.parent)}:{line} imports {target}"
             if name in heavy or target not in heavy:
-                bad.append(f"{where} inside a function; it can move to the top (no torch to keep out)")
+                bad.append(f"{where} inside a function but keeps no torch out: import it at the top "
+                           "(a cycle that makes is a cycle already)")
             elif not any("#" in t for t in text):
                 bad.append(f"{where} inside a function without a comment saying why")
     assert not bad, "\n".join(bad)
