@@ -67,6 +67,7 @@ def setup(args: argparse.Namespace, rate: float):
     """(requests, BatchingConfig, ServingCost) from the shared flags, each checked here, once,
     before any rank starts (p's range: ``check_pipeline``); UsageError on bad values."""
     check_choice("workload", args.workload, WORKLOADS)
+    # real ranks run every request and check its tokens against single-process greedy decoding
     check_int("requests", args.requests, 1, 100_000 if args.simulate else 2_000)
     config = BatchingConfig(args.policy, args.max_batch, args.inflight,
                             max_queue_delay_s=check_float("max_queue_ms", args.max_queue_ms, 0,
