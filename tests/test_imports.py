@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[1] / "ppedu"
 
 
@@ -156,6 +158,7 @@ def test_the_heavy_set_follows_imports():
                         "ppedu.serving.scheduler", "ppedu.serving.simulator", "ppedu.runtime.cluster"}
 
 
+@pytest.mark.ranks
 def test_help_imports_no_torch():
     """``ppedu --help`` and each command's ``--help`` stay fast: none of them imports torch."""
     code = ("import contextlib, io, sys\nfrom ppedu import cli\n"
