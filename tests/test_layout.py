@@ -1,6 +1,7 @@
 """The package's folders are the course's layers: checks that keep them that way.
 
-Each module stays readable top-down (at most 300 lines, functions at most 50), nothing new lands flat
+Each module stays readable top-down (at most 300 lines, functions at most 50; a module kept longer to
+hold one idea together says why in ``LONG_ON_PURPOSE``), nothing new lands flat
 in ``ppedu/``, and ``ppedu/schedules`` (schedules as data, validator, simulator, theory) stays
 torch-free so that it imports in milliseconds and runs where torch is missing.
 """
@@ -23,6 +24,12 @@ LAYERS = {"runtime", "schedules", "model", "training", "tensor_parallel", "servi
           "commands", "assets"}
 # Functions still over the limit, each with the issue that splits it (remove the entry when split).
 _KNOWN_LONG: set[str] = set()
+# Modules longer than MAX_MODULE_LINES on purpose: path -> (their limit, why one module). Cutting
+# one of these would split one idea in two, with one half reaching into the other's state.
+LONG_ON_PURPOSE: dict[str, tuple[int, str]] = {
+    "serving/scheduler.py": (320, "the queues, slots and KV blocks, and the iteration planner that "
+                                  "changes them (issue 22: the planner changed Scheduler's fields from outside)"),
+}
 
 
 def _modules() -> list[Path]:
@@ -40,14 +47,24 @@ def test_only_the_package_face_is_flat():
 def test_module_and_functions_stay_short(path: Path):
     source = path.read_text(encoding="utf-8")
     lines = len(source.splitlines())
-    assert lines <= MAX_MODULE_LINES, f"{path.name}: {lines} lines (at most {MAX_MODULE_LINES})"
     rel = path.relative_to(PACKAGE).as_posix()
+    limit, why = LONG_ON_PURPOSE.get(rel, (MAX_MODULE_LINES, ""))
+    assert lines <= limit, f"{rel}: {lines} lines (at most {limit}{': ' + why if why else ''})"
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             length = node.end_lineno - node.lineno + 1
             if f"{rel}:{node.name}" not in _KNOWN_LONG:
                 assert length <= MAX_FUNCTION_LINES, \
                     f"{rel}:{node.name} is {length} lines (at most {MAX_FUNCTION_LINES})"
+
+
+def test_every_long_module_is_still_long_and_still_there():
+    """An allowance that is no longer needed goes: the module exists and is over the rule."""
+    for rel in LONG_ON_PURPOSE:
+        path = PACKAGE / rel
+        assert path.exists(), f"{rel} is gone: remove it from LONG_ON_PURPOSE"
+        assert len(path.read_text(encoding="utf-8").splitlines()) > MAX_MODULE_LINES, \
+            f"{rel} fits in {MAX_MODULE_LINES} lines now: remove it from LONG_ON_PURPOSE"
 
 
 def test_every_layer_is_a_documented_package():

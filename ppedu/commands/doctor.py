@@ -9,7 +9,7 @@ import time
 
 from ppedu.errors import check_int
 from ppedu.runtime.worker import cpu_cores, resolve_backend
-from ppedu.runtime.cluster import get_cluster
+from ppedu.runtime.cluster import MAX_WORLD_SIZE, get_cluster
 from ppedu.i18n.messages import _
 
 
@@ -25,7 +25,7 @@ def report(p: int = 4, start_cluster: bool = False) -> dict:
     import torch
     import torch.distributed as dist
 
-    p = check_int("p", p, 1, 64)
+    p = check_int("p", p, 1, MAX_WORLD_SIZE)       # the most ranks a cluster starts
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     backend = resolve_backend("auto", p)
     info = {

@@ -16,6 +16,10 @@ import csv
 import sys
 from pathlib import Path
 
+from ppedu.errors import UsageError, check_float, check_int
+from ppedu.notebook.autograde import Limits, grade_notebook
+from ppedu.notebook.sandbox import resolve_mode
+
 FIELDS = ("student", "notebook", "exercise", "score", "message", "locked_cells")
 
 
@@ -34,7 +38,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _notebooks(submissions: list[str]) -> list[tuple[str, Path]]:
-    from ppedu.errors import UsageError
     found = []
     for item in map(Path, submissions):
         if item.is_dir():
@@ -49,10 +52,6 @@ def _notebooks(submissions: list[str]) -> list[tuple[str, Path]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ppedu.errors import UsageError, check_float, check_int
-    from ppedu.notebook.autograde import Limits, grade_notebook
-    from ppedu.notebook.sandbox import resolve_mode
-
     if not Path(args.source).is_dir():
         raise UsageError(f"--source must be a folder of the instructor's notebooks (got {args.source!r})")
     notebooks = _notebooks(args.submissions)

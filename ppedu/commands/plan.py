@@ -6,10 +6,11 @@ import argparse
 import json
 
 from ppedu.errors import UsageError
+from ppedu.planner.models import ALIASES, MODELS, ModelSpec, get_model
+from ppedu.planner.plan import Layout, choose_m, plan
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ppedu.planner.models import ALIASES, MODELS
     parser.add_argument("--model", help=f"one of {', '.join([*MODELS, *ALIASES])}; or give the shape:")
     for flag, what in (("--layers", "transformer layers"), ("--hidden", "hidden size h"),
                        ("--heads", "attention heads a"), ("--seq", "sequence length s (default 2048)"),
@@ -41,7 +42,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def model_from_args(args: argparse.Namespace):
     """A named model, or one built from --layers --hidden --heads [--seq --vocab]."""
-    from ppedu.planner.models import ModelSpec, get_model
     shape = (args.layers, args.hidden, args.heads)
     if args.model:
         if any(x is not None for x in shape):
@@ -53,7 +53,6 @@ def model_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ppedu.planner.plan import Layout, choose_m, plan
     spec = model_from_args(args)
     layout = Layout(tp=args.tp, pp=args.p, dp=args.dp, m=args.m, micro_batch_size=args.micro_batch_size,
                     schedule=args.schedule, v=args.v, recompute=args.recompute,

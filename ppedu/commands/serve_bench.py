@@ -11,7 +11,8 @@ import json
 import sys
 
 from ppedu.serving.cost import ServingCost
-from ppedu.serving.scheduler import POLICIES, BatchingConfig, check_pipeline
+from ppedu.serving.scheduler import (MAX_QUEUE_DELAY_S, MAX_RANKS, MAX_SIMULATED_STAGES, POLICIES, BatchingConfig,
+                                     check_pipeline)
 from ppedu.serving.workload import LENGTH_DISTRIBUTIONS, make_workload
 from ppedu.model.workloads import WORKLOADS
 from ppedu.errors import check_choice, check_float, check_int
@@ -19,7 +20,7 @@ from ppedu.serving.calibrate import predicted, simulation_cost
 from ppedu.serving.simulator import simulate_serving
 from ppedu.runtime.cluster import connect
 
-_COST = ServingCost()
+_COST, _BATCHING = ServingCost(), BatchingConfig()       # the defaults: one home each
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,13 +34,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags serve-bench and serve-sweep share: server, workload, cost model."""
     a = parser.add_argument
-    a("--policy", default="continuous", help=f"one of {', '.join(POLICIES)}")
-    a("-p", type=int, default=2, help="pipeline stages (ranks), 1..16 (simulated: 1..1024)")
-    a("--inflight", type=int, default=1, help="K batches circulating at once, 1..p (K=1 shows the decode bubble)")
-    a("--max-batch", type=int, default=8, help="requests per batch in flight, 1..4096 (default 8)")
+    b = _BATCHING
+    a("--policy", default=b.policy, help=f"one of {', '.join(POLICIES)} (default {b.policy})")
+    a("-p", type=int, default=2, help=f"pipeline stages (ranks), 1..{MAX_RANKS} (simulated: 1..{MAX_SIMULATED_STAGES})")
+    a("--inflight", type=int, default=b.inflight,
+      help="K batches circulating at once, 1..p (K=1 shows the decode bubble)")
+    a("--max-batch", type=int, default=b.max_batch, help=f"requests per batch in flight, 1..4096 (default {b.max_batch})")
     a("--token-budget", type=int, help="chunked prefill: at most N new tokens per iteration (>= max batch)")
     a("--kv-blocks", type=int, help="paged KV cache: blocks per stage (default: enough for everyone)")
-    a("--block-size", type=int, default=16, help="tokens per KV block (default 16)")
+    a("--block-size", type=int, default=b.block_size, help=f"tokens per KV block (default {b.block_size})")
     a("--requests", type=int, default=32, help="number of requests (default 32)")
     a("--lengths", default="exponential",
       help=f"output-length distribution: {', '.join(LENGTH_DISTRIBUTIONS)} (default exponential)")
@@ -54,18 +57,21 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     a("--c-ms", type=float, default=_COST.c_s * 1e3,
       help=f"timed: ms per token in the step (default {_COST.c_s * 1e3:.3f})")
     a("--hop-ms", type=float, default=1.0, help="--simulate: ms per message between stages")
-    a("--max-queue-ms", type=float, default=20.0, help="dynamic: max queue delay in ms")
+    a("--max-queue-ms", type=float, default=b.max_queue_delay_s * 1e3,
+      help=f"dynamic: max queue delay in ms (default {b.max_queue_delay_s * 1e3:g})")
     a("--seed", type=int, default=0, help="workload seed (default 0)")
     a("--simulate", action="store_true", help="discrete-event simulation instead of real ranks (same scheduler)")
 
 
 def setup(args: argparse.Namespace, rate: float):
-    """(requests, BatchingConfig, ServingCost) from the shared flags; UsageError on bad values."""
-    check_int("p", args.p, 1, 1024 if args.simulate else 16)
+    """(requests, BatchingConfig, ServingCost) from the shared flags, each checked here, once,
+    before any rank starts (p's range: ``check_pipeline``); UsageError on bad values."""
     check_choice("workload", args.workload, WORKLOADS)
+    # real ranks run every request and check its tokens against single-process greedy decoding
     check_int("requests", args.requests, 1, 100_000 if args.simulate else 2_000)
     config = BatchingConfig(args.policy, args.max_batch, args.inflight,
-                            max_queue_delay_s=check_float("max_queue_ms", args.max_queue_ms, 0, 1e6) / 1e3,
+                            max_queue_delay_s=check_float("max_queue_ms", args.max_queue_ms, 0,
+                                                          MAX_QUEUE_DELAY_S * 1e3) / 1e3,
                             token_budget=args.token_budget, kv_blocks=args.kv_blocks,
                             block_size=args.block_size)
     ms = lambda name, lo=0: check_float(name, getattr(args, name), lo, 10_000) / 1e3     # noqa: E731
@@ -77,14 +83,15 @@ def setup(args: argparse.Namespace, rate: float):
                              prompt_dist=check_choice("prompt_lengths", args.prompt_lengths,
                                                       LENGTH_DISTRIBUTIONS),
                              seed=args.seed, sigma=args.sigma)
-    check_pipeline(requests, config, args.p)      # fails now, before any rank starts
+    check_pipeline(requests, config, args.p, simulated=args.simulate)
     return requests, config, cost
 
 
-def bench(args: argparse.Namespace, rate: float, group=None, slo: tuple[float, float] | None = None):
-    """One run: (ServingResult, report dict) or (None, None) on a torchrun rank other than 0.
-    ``slo`` (TTFT, TPOT targets, s): a timed run's report adds the simulated goodput too."""
-    requests, config, cost = setup(args, rate)
+def bench(args: argparse.Namespace, prepared: tuple, group=None, slo: tuple[float, float] | None = None):
+    """One run of ``prepared`` = ``setup(args, rate)``: (ServingResult, report dict) or (None, None)
+    on a torchrun rank other than 0. ``slo`` (TTFT, TPOT targets, s): a timed run's report adds
+    the simulated goodput too."""
+    requests, config, cost = prepared
     if args.simulate:
         result = simulate_serving(requests, config, args.p, cost)
         return result, result.to_dict()
@@ -96,15 +103,15 @@ def bench(args: argparse.Namespace, rate: float, group=None, slo: tuple[float, f
     if sim_cost is not None:
         sim = predicted(requests, config, args.p, sim_cost, result, slo=slo)
         report["simulated_step_cost"] = "price" if args.workload == "timed" else "fitted"
-        report["simulated_throughput_tok_s"] = sim["throughput_tok_s"]
-        report["simulated_bubble_fraction"] = sim["bubble_fraction"]
+        report["simulated_throughput_tok_s"] = sim.throughput_tok_s
+        report["simulated_bubble_fraction"] = sim.bubble_fraction
         if slo:
-            report["simulated_goodput_req_s"] = sim["goodput_req_s"]
+            report["simulated_goodput_req_s"] = sim.goodput_req_s
     return result, report
 
 
 def run(args: argparse.Namespace) -> int:
-    result, report = bench(args, args.rate)
+    result, report = bench(args, setup(args, args.rate))
     if result is None:              # a torchrun rank other than 0: rank 0 prints
         return 0
     if args.trace:

@@ -15,7 +15,7 @@ import argparse
 import json
 import sys
 
-from ppedu.commands.serve_bench import add_server_arguments, bench
+from ppedu.commands.serve_bench import add_server_arguments, bench, setup
 from ppedu.errors import UsageError, check_float
 from ppedu.runtime.cluster import connect
 
@@ -49,13 +49,14 @@ def sweep(args: argparse.Namespace) -> dict | None:
     rates = parse_rates(args.rates)
     slo_ttft = check_float("slo_ttft", args.slo_ttft, 0.0, 3600.0)
     slo_tpot = check_float("slo_tpot", args.slo_tpot, 0.0, 3600.0)
+    runs = [(rate, setup(args, rate)) for rate in rates]      # every flag checked before ranks start
     group = None
     if not args.simulate:
         print(f"starting {args.p} ranks ...", file=sys.stderr, flush=True)
         group = connect(args.p)
     points = []
-    for rate in rates:
-        result, report = bench(args, rate, group, slo=(slo_ttft, slo_tpot))
+    for rate, prepared in runs:
+        result, report = bench(args, prepared, group, slo=(slo_ttft, slo_tpot))
         if result is None:
             return None
         point = {"rate": rate, **{k: report[k] for k in POINT_KEYS}, **result.goodput(slo_ttft, slo_tpot)}

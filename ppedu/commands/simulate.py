@@ -68,7 +68,6 @@ def run(args: argparse.Namespace) -> int:
 def _report(schedule, costs, result, trace) -> dict:
     """The JSON object: what was simulated beside theory's closed forms (None where none applies:
     ``zb2`` away from t_F = t_B = t_W is ordered for the costs, so its peak has no closed form)."""
-    from ppedu.schedules import theory
     p, m, v = schedule.p, schedule.m, schedule.v
     predicted = theory.theory_bubble(schedule.name, p, m, v, costs)
     peaks = None if schedule.name == "zb2" and predicted is None else \

@@ -11,6 +11,7 @@ from ppedu.schedules.actions import SCHEDULE_NAMES
 from ppedu.schedules.builders import default_v
 from ppedu.training.config import MAX_M, MAX_P, MAX_V, TrainConfig
 from ppedu.errors import UsageError
+from ppedu.runtime.cluster import connect
 
 _METHOD = {"cuda_allocator": "measured, CUDA allocator peak (torch.cuda.max_memory_allocated)",
            "saved_tensor_hooks": "measured, bytes autograd saved (saved-tensor hooks, step 0)",
@@ -71,7 +72,6 @@ def run(args: argparse.Namespace) -> int:
                       partition=args.partition, latency_ms=args.latency_ms,
                       bandwidth_gbps=args.bandwidth_gbps, recompute=args.recompute,
                       check_grads=args.check_grads and args.workload == "model")
-    from ppedu.runtime.cluster import connect  # torch: kept out of `ppedu train --help`
     print(f"starting {cfg.p} ranks ...", file=sys.stderr, flush=True)
     group = connect(cfg.p)
     show = cfg.steps > 1 and group.is_driver

@@ -27,7 +27,8 @@ from ppedu.notebook.grading import grader
 from ppedu.errors import UsageError, check_float, check_int
 from ppedu.model.gpt import GPTConfig, GPT
 from ppedu.notebook.panel import check_settings, label_style, number, panel_action, run_panel
-from ppedu.tensor_parallel.compare import compare_tp_pp, predict_comm_time, predict_step_time, mesh_step_job
+from ppedu.tensor_parallel.compare import compare_tp_pp, predict_comm_time, predict_step_time
+from ppedu.tensor_parallel.jobs import mesh_step_job
 from ppedu.runtime import cluster
 from ppedu.model.corpus import get_batch
 from ppedu.tensor_parallel.layers import shard
@@ -221,19 +222,18 @@ def mesh_gradients_match(config: GPTConfig, tp: int, pp: int, batch: int, seq: i
     ref = {name: p.grad for name, p in model.named_parameters()}
     worst, ok, seen = 0.0, True, set()
     for r in out:
-        for name, grad in r["grads"].items():
-            want = shard(name, ref[name], r["tp_rank"], tp)
+        for name, grad in r.grads.items():
+            want = shard(name, ref[name], r.tp_rank, tp)
             same = grad.shape == want.shape and torch.allclose(grad, want, rtol=rtol, atol=atol)
             ok &= same
             worst = max(worst, (grad - want).abs().max().item() if grad.shape == want.shape else math.inf)
             seen.add(name)
     ok &= seen == set(ref)                               # every parameter lives on some rank
-    last = [r["steps"][-1]["loss"] for r in out if r["steps"][-1]["loss"] is not None]
+    last = [r.steps[-1].loss for r in out if r.steps[-1].loss is not None]
     return {"ok": bool(ok), "max_abs_diff": worst, "parameters": len(seen), "reference_loss": loss.item(),
-            "mesh_loss": last[0], "ranks": [{"rank": r["rank"], "pp_rank": r["pp_rank"],
-                                             "tp_rank": r["tp_rank"],
-                                             "all_reduces": r["steps"][-1]["all_reduces"],
-                                             "p2p_sends": r["steps"][-1]["p2p_messages"]} for r in out]}
+            "mesh_loss": last[0], "ranks": [{"rank": r.rank, "pp_rank": r.pp_rank, "tp_rank": r.tp_rank,
+                                             "all_reduces": r.steps[-1].all_reduces,
+                                             "p2p_sends": r.steps[-1].p2p_messages} for r in out]}
 
 
 @grader

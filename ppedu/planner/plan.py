@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 
 from ppedu.errors import UsageError, check_choice, check_float, check_int
 from ppedu.planner import formulas as fm
+from ppedu.schedules import build_schedule
+from ppedu.schedules.simulator import CostModel, simulate
 from ppedu.schedules.theory import peak_activations, theory_bubble
 
 GIB = 2 ** 30
@@ -76,8 +78,6 @@ def bubble(layout: Layout) -> float:
     closed = theory_bubble(layout.schedule, layout.pp, layout.m, layout.v)
     if closed is not None:
         return closed
-    from ppedu.schedules import build_schedule
-    from ppedu.schedules.simulator import CostModel, simulate
     schedule = build_schedule(layout.schedule, layout.pp, layout.m, layout.v)
     return simulate(schedule, CostModel(t_f=1.0, t_b=1.0, t_w=1.0)).bubble_fraction
 

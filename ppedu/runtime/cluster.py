@@ -27,7 +27,7 @@ from typing import Callable
 from ppedu.errors import ClusterError, UsageError, check_int
 # The rank side (a job's rank(), clock(), device(), ...) has one home, ppedu.runtime.worker; this
 # module is the driver side and takes from it only what it needs to start the workers.
-from ppedu.runtime.worker import _STATUS_BYTES, _worker_main, cpu_cores, resolve_backend
+from ppedu.runtime.worker import STATUS_BYTES, worker_main, cpu_cores, resolve_backend
 from ppedu.runtime.launch import TorchrunGroup, launched_by_torchrun
 MAX_WORLD_SIZE = 64
 
@@ -84,12 +84,12 @@ class Cluster:
         self._store = _loopback_store(world_size + 1, start_timeout_s)
         ctx = mp.get_context("spawn")
         threads = max(1, cpu_cores() // world_size)
-        self._status = [ctx.Array("c", _STATUS_BYTES, lock=False) for _ in range(world_size)]
+        self._status = [ctx.Array("c", STATUS_BYTES, lock=False) for _ in range(world_size)]
         self._conns, self._procs = [], []
         self.closed = False
         for r in range(world_size):
             parent_end, child_end = ctx.Pipe()
-            proc = ctx.Process(target=_worker_main, name=f"ppedu-rank{r}", daemon=True,
+            proc = ctx.Process(target=worker_main, name=f"ppedu-rank{r}", daemon=True,
                                args=(r, world_size, self.backend, self._store.port, timeout_s, threads,
                                      child_end, self._status[r], os.getpid()))
             with _main_module_hidden():

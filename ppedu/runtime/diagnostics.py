@@ -4,16 +4,34 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 
 import torch
 
 from ppedu.runtime import comm, worker
 
 
-def whoami() -> dict:
+@dataclass(frozen=True)
+class RankInfo:
+    """Who a worker is (``whoami``)."""
+    rank: int
+    world_size: int
+    pid: int
+    backend: str
+    device: str
+
+
+@dataclass
+class Roundtrip:
+    """What ``roundtrip`` returns on each rank: rank 0's echoes, each message's seconds, counters."""
+    echoed: list[torch.Tensor]
+    seconds: list[float]
+    stats: comm.CommStats
+
+
+def whoami() -> RankInfo:
     """Rank, pid and backend of each worker."""
-    return {"rank": worker.rank(), "world_size": worker.world_size(), "pid": os.getpid(),
-            "backend": worker.backend(), "device": str(worker.device())}
+    return RankInfo(worker.rank(), worker.world_size(), os.getpid(), worker.backend(), str(worker.device()))
 
 
 def fail_on(rank: int, message: str = "deliberate failure") -> int:
@@ -40,7 +58,7 @@ def ring_exchange(seconds_before_send_on: dict | None = None, header: bool = Tru
 
 
 def roundtrip(tensors: list[torch.Tensor], latency_ms: float = 0.0,
-              bandwidth_gbps: float = float("inf"), header: bool = True) -> dict:
+              bandwidth_gbps: float = float("inf"), header: bool = True) -> Roundtrip:
     """Rank 0 sends each tensor to rank 1, which sends it back; returns the echoes and counters.
     ``header=False``: payloads alone, each receive posted with the tensor's shape and dtype."""
     comm.reset_stats()
@@ -58,4 +76,4 @@ def roundtrip(tensors: list[torch.Tensor], latency_ms: float = 0.0,
                 comm.isend_tensor(incoming.wait(), 0, header=header).wait()
         seconds.append(worker.clock() - start)
     comm.set_link_model()
-    return {"echoed": echoed, "seconds": seconds, "stats": comm.stats()}
+    return Roundtrip(echoed, seconds, comm.stats())

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from ppedu.errors import UsageError, check_choice
 
-_STATUS_BYTES = 240
+STATUS_BYTES = 240      # the status text a rank publishes (the driver allocates it: cluster)
 
 # --------------------------------------------------------------------------------------------------
 # Per-process state of a rank (set in workers, or by `TorchrunGroup` under torchrun)
@@ -80,7 +80,7 @@ def set_status(text: str) -> None:
     """Publish what this rank is doing (e.g. ``recv from rank 1``) so a hang can be explained."""
     status = _RANK["status"]
     if status is not None:
-        status.value = text.encode()[:_STATUS_BYTES - 1]
+        status.value = text.encode()[:STATUS_BYTES - 1]
 
 
 def resolve_backend(name: str, size: int) -> str:
@@ -148,8 +148,10 @@ def _resolve(module: str, qualname: str) -> Callable:
     return obj
 
 
-def _worker_main(rank_: int, size: int, backend_: str, port: int, timeout_s: float, threads: int,
-                 conn, status, parent_pid: int) -> None:
+def worker_main(rank_: int, size: int, backend_: str, port: int, timeout_s: float, threads: int,
+                conn, status, parent_pid: int) -> None:
+    """A spawned rank's whole life (``ppedu.runtime.cluster`` starts it): join the group, then run
+    jobs from ``conn`` until told to stop."""
     # Ctrl-C, "interrupt kernel" and a kernel shutdown send SIGINT to the whole process group. The
     # driver answers it (Cluster._collect kills the workers); a worker that raised KeyboardInterrupt
     # itself would only print one traceback per rank into the server's terminal.

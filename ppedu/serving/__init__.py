@@ -1,9 +1,10 @@
 """A pipeline-parallel inference server (chapter 5).
 
-    workload   seeded requests: Poisson or t=0 arrivals, fixed/uniform/exponential/lognormal lengths
+    workload   seeded requests (Poisson or t=0 arrivals, fixed/uniform/exponential/lognormal
+               lengths), and RequestState: a request while it is served
     cost       what a stage step costs: t0 + c * tokens (defaults: Llama-2-7B on an A100)
-    scheduler  batching policies (static, dynamic, continuous), K batches in flight
-    planner    what one iteration carries: decodes first, prompt chunks (token budget), KV blocks
+    scheduler  batching policies (static, dynamic, continuous), K batches in flight, and what one
+               iteration carries: decodes first, prompt chunks (token budget), KV blocks
     blocks     the paged KV cache's block manager
     paged      the KV blocks on a stage
     driver     THE serving loop (schedule -> run -> postprocess) over a pipe, real or simulated

@@ -21,6 +21,9 @@ index of the iteration whose tokens it waited for, ``LAUNCH`` (it had just launc
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from statistics import mean
+
 from ppedu.schedules.timeline import Timeline
 from ppedu.serving.simulator import simulate_serving
 
@@ -67,7 +70,6 @@ def overhead_samples(timeline: Timeline, follows: list[int]) -> dict[str, list[f
 def calibrated(cost, measured: dict):
     """``cost`` (a ServingCost) with the overheads a real run measured; unmeasured ones: the hop
     for the return trip (the same kind of message), nothing for the driver."""
-    from dataclasses import replace
     hop = measured.get("hop_s") or 0.0
     ret = measured.get("return_s")
     return replace(cost, t_hop_s=hop, t_return_s=hop if ret is None else ret,
@@ -79,24 +81,35 @@ def simulation_cost(result, cost):
     own least-squares fit through its steps (``fit_step_cost``), None if too few steps to fit.
     For a model run this is in-sample: the fit gets the mean step right by construction, so what
     the comparison then tests is everything else -- how the steps overlap, wait and pay messages."""
-    from dataclasses import replace
     if result.source == "timed":
         return cost
     t0, c = result.measured.get("fit_t0_s"), result.measured.get("fit_c_s")
     return None if t0 is None or c is None else replace(cost, t0_s=t0, c_s=c)
 
 
+@dataclass(frozen=True)
+class Prediction:
+    """What the calibrated simulator predicts for a measured run (means over seeded draws)."""
+    throughput_tok_s: float | None
+    bubble_fraction: float
+    decode_bubble_fraction: float | None    # None: a draw had no decode-only iteration
+    goodput_req_s: float | None             # None: no SLO given
+
+
 def predicted(requests, config, p: int, cost, result, draws: int = 3,
-              slo: tuple[float, float] | None = None) -> dict:
+              slo: tuple[float, float] | None = None) -> Prediction:
     """What the simulator predicts for a measured timed run ``result``: its throughput and
     bubble (and, given ``slo`` = (TTFT, TPOT) targets in seconds, its goodput), averaged over
     ``draws`` seeded draws of the run's measured overheads."""
     sims = [simulate_serving(requests, config, p, calibrated(cost, result.measured), jitter=result.jitter,
                              seed=seed) for seed in range(draws)]
-    runs = [{**s.to_dict(), **(s.goodput(*slo) if slo else {})} for s in sims]
-    return {key: sum(r[key] for r in runs) / draws
-            for key in ("throughput_tok_s", "bubble_fraction", "decode_bubble_fraction", "goodput_req_s")
-            if all(r.get(key) is not None for r in runs)}
+    return Prediction(_mean([s.throughput_tok_s for s in sims]), mean(s.timeline.bubble_fraction() for s in sims),
+                      _mean([s.decode_bubble_fraction() for s in sims]),
+                      _mean([s.goodput(*slo)["goodput_req_s"] for s in sims]) if slo else None)
+
+
+def _mean(values: list[float | None]) -> float | None:
+    return None if any(v is None for v in values) else mean(values)
 
 
 def fit_step_cost(timeline: Timeline, tokens: list[int]) -> dict:

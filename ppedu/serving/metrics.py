@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ppedu.serving.planner import RequestState
+from ppedu.serving.workload import RequestState
 from ppedu.serving.scheduler import BatchingConfig, Scheduler
 from ppedu.schedules.theory import theory_decode_bubble
 from ppedu.schedules.timeline import Event, Timeline
@@ -102,6 +102,12 @@ class ServingResult:
     def duration_s(self) -> float:
         return max((s.finish_s or 0.0) for s in self.states)
 
+    @property
+    def throughput_tok_s(self) -> float | None:
+        """Output tokens per second of the whole run (None if it took no time)."""
+        duration = self.duration_s
+        return sum(s.request.output_len for s in self.states) / duration if duration > 0 else None
+
     def latencies(self) -> dict[str, list[float]]:
         """Per-request TTFT, TPOT (requests with > 1 token), E2E in seconds."""
         rows = [request_latency(s) for s in self.states]
@@ -145,7 +151,7 @@ class ServingResult:
             "max_batch": self.config.max_batch, "token_budget": self.config.token_budget,
             "source": self.source,
             "requests": len(self.states), "output_tokens": out_tokens, "duration_s": duration,
-            "throughput_tok_s": out_tokens / duration if duration > 0 else None,
+            "throughput_tok_s": self.throughput_tok_s,
             "throughput_req_s": len(self.states) / duration if duration > 0 else None,
         }
         for name, values in lat.items():

@@ -6,8 +6,10 @@ Pure Python, no ranks, no torch: the real pipe (``ppedu.serving.server``) and th
 
 Read top-down:
   BatchingConfig  policy, max batch, K batches in flight, token budget, KV blocks
+  check_pipeline  what a p-stage pipeline needs of the config and the requests (each entry point)
   Iteration       one pass of one batch through all p stages: a chunk of tokens per request
-  Scheduler       arrivals -> waiting queue -> K slots; ``schedule(slot, now)`` / ``complete(...)``
+  Scheduler       arrivals -> waiting queue -> K slots; ``schedule(slot, now)`` / ``complete(...)``;
+                  ``_plan`` fills one iteration of a slot (below), ``_preempt`` makes room
 
 The three policies only differ in *when a waiting request may join a slot's batch*:
   static      only when the slot is empty AND a full batch is waiting (or no more requests will
@@ -17,11 +19,17 @@ The three policies only differ in *when a waiting request may join a slot's batc
   continuous  (Orca's iteration-level scheduling, vLLM's continuous batching) before *every*
               iteration: finished requests have left, waiting ones join up to ``max_batch``.
 
-An iteration's tokens (``ppedu.serving.planner``, which also holds ``RequestState``: a request
-while served): every running decode first (one token each),
-then prompt chunks up to ``token_budget`` tokens in all (Sarathi-Serve's stall-free batching;
-no budget: whole prompts), each request's KV growing block by block (vLLM's paged KV cache:
-out of blocks, the newest request of the batch is preempted and later recomputed).
+An iteration's tokens (``Scheduler._plan``): Sarathi-Serve's stall-free batching (Agrawal et al.,
+OSDI'24, §4.2-4.3) over vLLM's paged KV cache (Kwon et al., SOSP'23, §4.5):
+  1. every running decode of the slot, one token each -- decodes never wait for a prompt;
+  2. then the prompts already started (chunked prefill), then new requests (FCFS, when the
+     policy admits), each fed as many prompt tokens as the token budget still allows (no
+     budget: whole prompts);
+  3. every request needs KV blocks for the tokens it is about to store. If none are free, the
+     slot's newest request is preempted: its blocks are freed, it goes back to the front of the
+     queue and, readmitted, recomputes its KV from prompt + tokens generated so far (vLLM's
+     recomputation). Only requests of this slot are preempted: the others may have an
+     iteration in the pipeline.
 
 In-flight batches (``inflight = K``): K slots, each holding its own batch of *disjoint* requests
 (Orca §4.2, vLLM V1's batch queue of ``max_concurrent_batches = pp_size``, SGLang's PP
@@ -31,15 +39,21 @@ its next iteration needs the tokens its last one produced (autoregression).
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 
 from ppedu.errors import UsageError, check_choice, check_float, check_int
 from ppedu.serving.blocks import BlockManager, blocks_for
-from ppedu.serving.planner import RequestState, plan_iteration
-from ppedu.serving.workload import Request
+from ppedu.serving.workload import Request, RequestState
 
 POLICIES = ("static", "dynamic", "continuous")
+# How deep a pipeline may be, per kind of run (each entry point checks p against these, through
+# check_pipeline): real ranks are a process and a model stage each, so the limit is what one node
+# runs in seconds (as ppedu.training.config.MAX_P); a simulated stage is bookkeeping on a fake
+# clock, so 1024 stages and thousands of requests still simulate in seconds.
+MAX_RANKS, MAX_SIMULATED_STAGES = 16, 1024
+MAX_QUEUE_DELAY_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -57,8 +71,9 @@ class BatchingConfig:
     def __post_init__(self):
         check_choice("policy", self.policy, POLICIES)
         check_int("max_batch", self.max_batch, 1, 4096)
-        check_int("inflight", self.inflight, 1, 64)   # at most p, once p is known: check_pipeline
-        check_float("max_queue_delay_s", self.max_queue_delay_s, 0.0, 3600.0)
+        # at most p, once p is known (check_pipeline); here: at most the deepest pipeline
+        check_int("inflight", self.inflight, 1, MAX_SIMULATED_STAGES)
+        check_float("max_queue_delay_s", self.max_queue_delay_s, 0.0, MAX_QUEUE_DELAY_S)
         if self.token_budget is not None:   # every running decode must fit: no decode ever stalls
             check_int("token_budget", self.token_budget, self.max_batch, 1 << 20)
         if self.kv_blocks is not None:
@@ -66,10 +81,13 @@ class BatchingConfig:
         check_int("block_size", self.block_size, 1, 4096)
 
 
-def check_pipeline(requests: list[Request], config: BatchingConfig, p: int, inflight_name: str = "inflight") -> None:
-    """What ``config`` needs of a p-stage pipeline and of ``requests``, checked by each entry point
-    before any rank starts. K <= p: a slot's next iteration needs the tokens of its last one, so
-    at most one iteration per stage can be in flight."""
+def check_pipeline(requests: list[Request], config: BatchingConfig, p: int, inflight_name: str = "inflight",
+                   *, simulated: bool = False) -> None:
+    """What a ``p``-stage pipeline (real ranks, or ``simulated``) needs of itself, of ``config``
+    and of ``requests``: the one check each entry point makes before any rank starts. K <= p: a
+    slot's next iteration needs the tokens of its last one, so at most one iteration per stage
+    can be in flight."""
+    check_int("p", p, 1, MAX_SIMULATED_STAGES if simulated else MAX_RANKS)
     check_int(inflight_name, config.inflight, 1, p)
     kv_blocks(requests, config)
 
@@ -177,8 +195,7 @@ class Scheduler:
             raise UsageError(f"slot {slot} already has an iteration in the pipeline")
         self.poll(now)
         may_admit = self.config.policy == "continuous" or (not self.running[slot] and self._batch_ready(now))
-        plan, preempted = plan_iteration(self.running[slot], self.waiting, self.blocks, self.config,
-                                         slot, may_admit, now)
+        plan, preempted = self._plan(slot, may_admit, now)
         self.preemptions += len(preempted)
         self.to_release += [s.request.rid for s in preempted]   # stages free their KV next iteration
         if not plan:
@@ -196,6 +213,51 @@ class Scheduler:
         reserve = sum(blocks_for(self.max_len, self.config.block_size) for run in self.running for _ in run)
         self.kv_samples.append((self.blocks.used, self.blocks.stored_tokens(), reserve))
         return it
+
+    def _plan(self, slot: int, may_admit: bool, now: float) -> tuple[Plan, list[RequestState]]:
+        """([(request, tokens to feed)] for the next iteration of ``slot``, with their blocks
+        allocated ([] if none); the requests it preempted. Admitted requests move from the waiting
+        queue to the slot's batch, preempted ones back to the front of the queue."""
+        running, waiting, blocks = self.running[slot], self.waiting, self.blocks
+        budget = self.config.token_budget or math.inf
+        plan: Plan = []
+        preempted: list[RequestState] = []
+        for state in sorted(running, key=lambda s: not s.decoding):     # decodes first (stable sort)
+            n = min(state.todo, budget)
+            if n <= 0 or not any(s is state for s in running):          # no budget left / preempted
+                continue
+            while not blocks.can_allocate(state.request.rid, state.fed + n):
+                victim = _newest_unplanned(running, plan)
+                self._preempt(slot, victim)
+                preempted.append(victim)
+                if victim is state:
+                    break
+            else:
+                blocks.allocate(state.request.rid, state.fed + n)
+                plan.append((state, n))
+                budget -= n
+        may_admit = may_admit and not preempted                          # memory is short: admit nobody
+        while may_admit and waiting and len(running) < self.config.max_batch and budget > 0:
+            state = waiting[0]
+            n = min(state.todo, budget)
+            if not blocks.can_allocate(state.request.rid, n):           # FCFS: nobody overtakes
+                break
+            waiting.popleft()
+            state.slot, state.admitted_s = slot, now
+            running.append(state)
+            blocks.allocate(state.request.rid, n)
+            plan.append((state, n))
+            budget -= n
+        return plan, preempted
+
+    def _preempt(self, slot: int, state: RequestState) -> None:
+        """Free ``state``'s blocks and requeue it first; its generated tokens stay and are
+        recomputed as part of its prompt."""
+        self.running[slot].remove(state)
+        self.blocks.free(state.request.rid)
+        state.fed, state.slot = 0, -1
+        state.preemptions += 1
+        self.waiting.appendleft(state)
 
     def _batch_ready(self, now: float) -> bool:
         """static / dynamic: may an empty slot start a new batch now?"""
@@ -234,3 +296,13 @@ class Scheduler:
         self.to_release.extend(finished)
         self.in_flight[it.slot] = False
         return finished
+
+
+Plan = list[tuple[RequestState, int]]     # (request, tokens it feeds) for one iteration
+
+
+def _newest_unplanned(running: list[RequestState], plan: Plan) -> RequestState:
+    """The most recently admitted request of the slot that is not in the plan yet (vLLM preempts
+    the lowest-priority one: the last to arrive)."""
+    planned = {id(s) for s, _ in plan}
+    return next(s for s in reversed(running) if id(s) not in planned)

@@ -27,7 +27,7 @@ from functools import lru_cache
 
 import torch
 
-from ppedu.errors import UsageError, check_choice, check_int
+from ppedu.errors import UsageError, check_choice
 from ppedu.model.gpt import GPT, GPTConfig, split_into_stages
 from ppedu.model.kvcache import greedy_generate
 from ppedu.model.partition import partition
@@ -39,7 +39,7 @@ from ppedu.serving.calibrate import (IDLE, LAUNCH, fit_step_cost, measured_overh
 from ppedu.serving.cost import ServingCost
 from ppedu.serving.driver import drive
 from ppedu.serving.metrics import ServingResult, slot_event
-from ppedu.serving.scheduler import BatchingConfig, Iteration, Scheduler, check_pipeline
+from ppedu.serving.scheduler import BatchingConfig, Iteration, Scheduler, check_pipeline, kv_blocks
 from ppedu.serving.stage import StageServer, serve_stage
 from ppedu.serving.wire import HEARTBEAT, STOP, TAG_WORK, Wire
 from ppedu.serving.workload import Request
@@ -56,7 +56,6 @@ def serve(requests: list[Request], config: BatchingConfig, p: int, workload: str
     ``check_tokens`` compares every request's tokens with single-process ``greedy_generate``.
     ``group`` defaults to ``ppedu.runtime.cluster.connect(p)`` (a warm local cluster, or torchrun's ranks).
     """
-    check_int("p", p, 1, 64)
     check_pipeline(requests, config, p)
     check_choice("workload", workload, WORKLOADS)
     cost = cost or ServingCost()
@@ -125,8 +124,9 @@ def serve_job(requests: list[Request], config: BatchingConfig, workload: str, co
     """Every rank runs this: rank 0 drives (and computes stage 0), the others serve their stage."""
     r, p = worker.rank(), worker.world_size()
     stage = split_into_stages(GPT(model_config), partition(model_config, p).boundaries)[r].eval()
-    sched = Scheduler(requests, config, model_config.block_size)     # every rank: the same block count
-    server = StageServer(stage, workload, cost, BlockManager(sched.blocks.n_blocks, config.block_size))
+    sched = Scheduler(requests, config, model_config.block_size) if r == 0 else None   # rank 0 drives
+    blocks = BlockManager(kv_blocks(requests, config), config.block_size)   # every rank: the same count
+    server = StageServer(stage, workload, cost, blocks)
     server.warm_up(list(requests[0].prompt))
     wire = Wire.for_run(requests, config, model_config.n_embd)
     comm.barrier()
@@ -141,7 +141,7 @@ def serve_job(requests: list[Request], config: BatchingConfig, workload: str, co
         serve_stage(server, wire, r, p)
     server.wait_sends()
     return StageReport(t0, server.events, server.overran, server.late_s, server.blocks.peak_used,
-                       sched if r == 0 else None, follows)
+                       sched, follows)
 
 
 @dataclass

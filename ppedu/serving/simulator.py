@@ -19,7 +19,6 @@ from __future__ import annotations
 import random
 from collections import deque
 
-from ppedu.errors import check_int
 from ppedu.serving.cost import ServingCost
 from ppedu.serving.driver import drive
 from ppedu.serving.metrics import ServingResult, slot_event
@@ -82,8 +81,7 @@ def simulate_serving(requests: list[Request], config: BatchingConfig, p: int,
                      jitter: dict[str, list[float]] | None = None, seed: int = 0) -> ServingResult:
     """Serve ``requests`` on a simulated p-stage pipeline; same metrics as a measured run.
     ``jitter``: measured overhead samples to draw from, with ``seed`` (see SimPipe)."""
-    check_int("p", p, 1, 1024)
-    check_pipeline(requests, config, p)
+    check_pipeline(requests, config, p, simulated=True)
     cost = cost or ServingCost()
     sched = Scheduler(requests, config, max_len)
     pipe = SimPipe(p, cost, jitter, seed)

@@ -33,10 +33,10 @@ def run(requests: list[Request], config: BatchingConfig, p: int, cost: ServingCo
     result = serve(requests, config, p, workload="timed", cost=cost, group=group)
     sim = predicted(requests, config, p, cost, result, slo=slo)
     return {**result.to_dict(), **(result.goodput(*slo) if slo else {}), "_result": result,
-            "simulated_throughput_tok_s": sim["throughput_tok_s"],
-            "simulated_bubble_fraction": sim["bubble_fraction"],
-            "simulated_decode_bubble_fraction": sim.get("decode_bubble_fraction"),
-            "simulated_goodput_req_s": sim.get("goodput_req_s")}
+            "simulated_throughput_tok_s": sim.throughput_tok_s,
+            "simulated_bubble_fraction": sim.bubble_fraction,
+            "simulated_decode_bubble_fraction": sim.decode_bubble_fraction,
+            "simulated_goodput_req_s": sim.goodput_req_s}
 
 
 def measured_label(group, p: int) -> str:

@@ -2,6 +2,7 @@
 
 Read top-down:
   Request         one request: id, arrival time, prompt token ids, number of tokens to generate
+  RequestState    a request while it is served: its slot, tokens fed and generated, its times
   make_workload   n requests, seeded: Poisson arrivals (or all at t=0), prompt/output lengths
   sample_length   fixed | uniform | exponential (capped) | lognormal (capped) lengths
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ppedu.errors import UsageError, check_choice, check_float, check_int
 
@@ -40,6 +41,39 @@ class Request:
     @property
     def prompt_len(self) -> int:
         return len(self.prompt)
+
+
+@dataclass
+class RequestState:
+    """What the driver knows about a request while it is served. Times count from the start."""
+    request: Request
+    slot: int = -1
+    fed: int = 0                              # tokens in its KV cache (= its next position)
+    generated: list[int] = field(default_factory=list)
+    admitted_s: float | None = None
+    first_token_s: float | None = None
+    finish_s: float | None = None
+    preemptions: int = 0
+
+    @property
+    def known(self) -> list[int]:
+        """Every token the model has seen or made: the prompt, then the generated tokens."""
+        return list(self.request.prompt) + self.generated
+
+    @property
+    def todo(self) -> int:
+        """Tokens still to feed before the next token can be sampled (1 while decoding)."""
+        return self.request.prompt_len + len(self.generated) - self.fed
+
+    @property
+    def decoding(self) -> bool:
+        """Past its prompt: feeds one token (its last) per iteration."""
+        return bool(self.generated) and self.todo == 1
+
+    @property
+    def done(self) -> bool:
+        return len(self.generated) >= self.request.output_len
+
 
 
 def sample_length(rng: random.Random, dist: str, mean: int, cap: int, sigma: float = 1.0) -> int:

@@ -1,12 +1,10 @@
 """TP vs PP, measured side by side: the same tiny GPT, one training step, counted and timed.
 
-Read top-down:
-  compare_tp_pp       driver: runs TP over n ranks, PP over n ranks (and optionally a tp x pp mesh)
-  mesh_step_job       cluster job: one forward+backward of a tp x pp mesh, counters per rank
-  pipeline_step       GPipe fill-drain over the pp axis (all forwards, then all backwards)
-  summarize           per-rank counters -> messages, bytes, comm time, step time, memory per rank
+Read top-down (the ranks' side, the jobs and their typed reports: ``ppedu.tensor_parallel.jobs``):
+  summarize           per-rank reports -> messages, bytes, comm time, step time, memory per rank
   predict_comm_time   the cost model ("TP cost term"): comm on the critical path vs latency/bandwidth
   predict_step_time, crossover_latency_ms   where PP's step becomes shorter than TP's
+  compare_tp_pp       driver: runs TP over n ranks, PP over n ranks (and optionally a tp x pp mesh)
 
 TP over n ranks is the mesh (tp=n, pp=1) and PP over n ranks is (tp=1, pp=n): one code path, so
 the two differ only in how the model is cut. Counting conventions (per training step):
@@ -22,136 +20,33 @@ from __future__ import annotations
 import math
 import sys
 
-import torch
-
-from ppedu.runtime import cluster, comm, worker
 from ppedu.errors import UsageError, check_int
-from ppedu.model.gpt import GPT, GPTConfig
-from ppedu.model.memory import SavedTensorMeter
-from ppedu.model.partition import uniform_bounds
-from ppedu.tensor_parallel.layers import TPGPT, init_parallel_groups
-from ppedu.model.corpus import get_batch
+from ppedu.model.gpt import GPTConfig
+from ppedu.runtime import cluster
 from ppedu.schedules.simulator import allreduce_time, pp_step_time, tp_step_time
+from ppedu.tensor_parallel.jobs import MeshRankReport, check_setup, mesh_step_job, reference_step_job
 
 
-def check_setup(config: GPTConfig, tp: int, pp: int, batch: int, microbatches: int = 1) -> None:
-    """UsageError (one line, naming the parameter) unless a tp x pp mesh can run this model."""
-    if config.n_head % tp:
-        raise UsageError(f"n_head={config.n_head} must be divisible by tp={tp} "
-                         "(TP splits heads across ranks)")
-    if pp > config.n_layer:
-        raise UsageError(f"pp={pp} stages need at least {pp} layers: n_layer must be >= {pp} "
-                         f"(got {config.n_layer})")
-    check_int("microbatches", microbatches, 1, batch)
-    if batch % microbatches:
-        raise UsageError(f"batch={batch} must be divisible by microbatches={microbatches}")
-
-
-def pipeline_step(stage: TPGPT, groups, x: torch.Tensor, y: torch.Tensor, microbatches: int) -> float | None:
-    """GPipe fill-drain on this rank's stage; returns the loss on the last stage, else None.
-
-    Sends are posted with isend and waited at the end: gloo completes a send only once the receiver
-    posted its recv, so blocking sends could deadlock. Each micro-batch has its own tag.
-    """
-    m = microbatches
-    prev = groups.global_rank(groups.pp_rank - 1) if not stage.first else None
-    nxt = groups.global_rank(groups.pp_rank + 1) if not stage.last else None
-    xs, ys = x.chunk(m), y.chunk(m)
-    inputs, outputs, sends = [], [], []
-    for i in range(m):                                   # fill: every micro-batch forward
-        inp = xs[i] if stage.first else comm.recv_tensor(prev, tag=i).requires_grad_()
-        out = stage(inp, ys[i] if stage.last else None)  # (B/m, T, C), or the loss on the last stage
-        if not stage.last:
-            sends.append(comm.isend_tensor(out, nxt, tag=i))
-        inputs.append(inp)
-        outputs.append(out)
-    loss = 0.0
-    for i in range(m):                                   # drain: every micro-batch backward
-        if stage.last:
-            (outputs[i] / m).backward()                  # mean over micro-batches = full-batch mean
-            loss += outputs[i].item() / m
-        else:
-            outputs[i].backward(comm.recv_tensor(nxt, tag=m + i))
-        if not stage.first:
-            sends.append(comm.isend_tensor(inputs[i].grad, prev, tag=m + i))
-    for s in sends:
-        s.wait()
-    return loss if stage.last else None
-
-
-def mesh_step_job(config: GPTConfig, tp: int, pp: int, batch: int = 8, seq: int = 64, microbatches: int = 1,
-                  latency_ms: float = 0.0, bandwidth_gbps: float = math.inf, repeats: int = 3,
-                  return_grads: bool = False, data_seed: int = 0) -> dict:
-    """``repeats`` measured steps (after one warm-up) of a tp x pp mesh; counters of this rank per step."""
-    check_setup(config, tp, pp, batch, microbatches)
-    groups = init_parallel_groups(tp, pp)
-    start, end = uniform_bounds(config.n_layer, pp)[groups.pp_rank]
-    stage = TPGPT(GPT(config), groups.tp_group, start, end, first=groups.pp_rank == 0,
-                  last=groups.pp_rank == pp - 1).to(worker.device())
-    x, y = (t.to(worker.device()) for t in get_batch(batch, seq, data_seed))
-    steps = []
-    comm.set_link_model(latency_ms, bandwidth_gbps)
-    try:
-        for i in range(repeats + 1):                     # step 0 warms up allocator and first calls
-            stage.zero_grad(set_to_none=True)
-            comm.barrier()
-            comm.reset_stats()
-            meter = SavedTensorMeter(exclude=stage.parameters())  # the executor's measurement too
-            t0 = worker.clock()
-            with meter:
-                loss = pipeline_step(stage, groups, x, y, microbatches)
-            t1 = worker.clock()
-            s = comm.stats()
-            ar = s.collectives.get("all_reduce", {"calls": 0, "bytes": 0})
-            if i:
-                steps.append({"t0": t0, "t1": t1, "loss": loss, "all_reduces": ar["calls"],
-                              "all_reduce_bytes": ar["bytes"],
-                              "p2p_messages": s.messages_sent, "p2p_bytes": s.bytes_sent,
-                              "comm_s": s.wait_s + s.link_delay_s, "link_delay_s": s.link_delay_s,
-                              "activation_bytes": meter.peak_bytes})
-    finally:
-        comm.set_link_model()
-    out = {"rank": worker.rank(), "tp_rank": groups.tp_rank, "pp_rank": groups.pp_rank, "steps": steps,
-           "param_bytes": sum(p.numel() * p.element_size() for p in stage.parameters())}
-    if return_grads:
-        out["grads"] = {n: p.grad.cpu() for n, p in stage.named_parameters()}
-    return out
-
-
-def reference_step_job(config: GPTConfig, batch: int = 8, seq: int = 64, repeats: int = 3) -> float | None:
-    """Rank 0 times forward+backward of the whole model alone (the compute the mesh splits)."""
-    if worker.rank() != 0:
-        return None
-    model = GPT(config).to(worker.device())
-    x, y = (t.to(worker.device()) for t in get_batch(batch, seq))
-    best = math.inf
-    for i in range(repeats + 1):
-        t0 = worker.clock()
-        model(x, y)[1].backward()
-        if i:
-            best = min(best, worker.clock() - t0)
-    return best
-
-
-def summarize(per_rank: list[dict], tp: int, pp: int) -> dict:
-    """Pick the fastest measured step (the same one on every rank) and total its counters."""
-    n_steps = len(per_rank[0]["steps"])
-    times = [max(r["steps"][i]["t1"] for r in per_rank) - min(r["steps"][i]["t0"] for r in per_rank)
+def summarize(per_rank: list[MeshRankReport], tp: int, pp: int) -> dict:
+    """Pick the fastest measured step (the same one on every rank) and total its counters: one
+    entry of ``compare_tp_pp``'s JSON."""
+    n_steps = len(per_rank[0].steps)
+    times = [max(r.steps[i].t1 for r in per_rank) - min(r.steps[i].t0 for r in per_rank)
              for i in range(n_steps)]
     best = min(range(n_steps), key=times.__getitem__)
-    rows = [r["steps"][best] for r in per_rank]
-    collectives = sum(r["all_reduces"] for r in rows) // tp      # each one involves tp ranks
-    p2p = sum(r["p2p_messages"] for r in rows)
-    losses = [r["loss"] for r in rows if r["loss"] is not None]
+    rows = [r.steps[best] for r in per_rank]
+    collectives = sum(s.all_reduces for s in rows) // tp      # each one involves tp ranks
+    p2p = sum(s.p2p_messages for s in rows)
+    losses = [s.loss for s in rows if s.loss is not None]
     return {"tp": tp, "pp": pp, "messages": collectives + p2p, "collectives": collectives,
-            "p2p_messages": p2p, "bytes": sum(r["all_reduce_bytes"] + r["p2p_bytes"] for r in rows),
-            "comm_time_s": max(r["comm_s"] for r in rows),
-            "link_delay_s": max(r["link_delay_s"] for r in rows), "step_time_s": times[best],
-            "param_bytes_per_rank": max(r["param_bytes"] for r in per_rank),
-            "activation_bytes_per_rank": max(r["activation_bytes"] for r in rows),
-            "param_bytes": [r["param_bytes"] for r in per_rank],
-            "activation_bytes": [r["activation_bytes"] for r in rows],
-            "comm_time_per_rank_s": [r["comm_s"] for r in rows], "loss": losses[0] if losses else None}
+            "p2p_messages": p2p, "bytes": sum(s.all_reduce_bytes + s.p2p_bytes for s in rows),
+            "comm_time_s": max(s.comm_s for s in rows),
+            "link_delay_s": max(s.link_delay_s for s in rows), "step_time_s": times[best],
+            "param_bytes_per_rank": max(r.param_bytes for r in per_rank),
+            "activation_bytes_per_rank": max(s.activation_bytes for s in rows),
+            "param_bytes": [r.param_bytes for r in per_rank],
+            "activation_bytes": [s.activation_bytes for s in rows],
+            "comm_time_per_rank_s": [s.comm_s for s in rows], "loss": losses[0] if losses else None}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ Read top-down:
   TPMLP, TPAttention     column then row: c_fc | c_proj, and heads split across ranks c_attn | c_proj
   TPBlock, TPGPT         a GPT (or a pipeline stage of it) whose blocks are tensor parallel
   init_parallel_groups   the TP x PP mesh of process groups (rank = pp_rank * tp + tp_rank)
-  shard, tp_step_job     the slice of a full tensor a rank owns; one training step as a cluster job
+  shard                  the slice of a full tensor a rank owns (gradients compare name by name)
 
 Every TP layer is built by *slicing the weights of the single-process model* (``ppedu.model.gpt.GPT``),
 so with the same seed its outputs and gradients equal the reference's (allclose, float32).
@@ -31,8 +31,7 @@ import torch.nn.functional as F
 
 from ppedu.runtime import comm, worker
 from ppedu.errors import UsageError
-from ppedu.model.gpt import GPT, GPTConfig, causal_attention
-from ppedu.model.corpus import get_batch
+from ppedu.model.gpt import GPT, causal_attention
 
 
 # --------------------------------------------------------------------------------------------------
@@ -275,25 +274,3 @@ def init_parallel_groups(tp: int, pp: int) -> ParallelGroups:
         _GROUPS[key] = ParallelGroups(tp, pp, tp_rank, pp_rank, tp_groups[pp_rank], pp_groups[tp_rank],
                                       tp_lists[pp_rank], pp_lists[tp_rank])
     return _GROUPS[key]
-
-
-# --------------------------------------------------------------------------------------------------
-# A training step as a cluster job (tests and notebook)
-# --------------------------------------------------------------------------------------------------
-def tp_step_job(config: GPTConfig, tp: int, batch: int = 4, seq: int = 16, data_seed: int = 0) -> dict:
-    """Forward + backward of the whole model with TP over ``tp`` ranks; returns loss, logits, grads.
-
-    With more ranks than ``tp`` the other ranks form further TP groups that compute the same step
-    (replicas), so tp=1, 2 and 4 all run on one warm 4-rank cluster. Grads are this rank's shards.
-    """
-    groups = init_parallel_groups(tp, worker.world_size() // tp)
-    dev = worker.device()
-    model = TPGPT(GPT(config), groups.tp_group).to(dev)
-    x, y = (t.to(dev) for t in get_batch(batch, seq, data_seed))
-    comm.reset_stats()
-    logits = model(x)                                                      # (B, T, V)
-    loss = F.cross_entropy(logits.view(-1, logits.size(-1)), y.view(-1))
-    loss.backward()
-    return {"tp_rank": groups.tp_rank, "loss": loss.item(), "logits": logits.detach().cpu(),
-            "grads": {n: p.grad.cpu() for n, p in model.named_parameters()},
-            "all_reduces": comm.stats().collectives.get("all_reduce", {}).get("calls", 0)}

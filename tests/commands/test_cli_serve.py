@@ -110,3 +110,15 @@ def test_serve_sweep_bad_input(args, needle):
     out = subprocess.run([PPEDU, "serve-sweep", "--simulate", *args], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 2 and needle in out.stderr and "Traceback" not in out.stderr
+
+
+def test_flags_default_to_the_batching_config_defaults():
+    """One default per setting: serve-bench's batching flags take BatchingConfig's."""
+    import argparse
+
+    from ppedu.commands import serve_bench
+    from ppedu.serving.scheduler import BatchingConfig
+    parser = argparse.ArgumentParser()
+    serve_bench.add_arguments(parser)
+    _, config, _ = serve_bench.setup(parser.parse_args(["--simulate"]), 0.0)
+    assert config == BatchingConfig()

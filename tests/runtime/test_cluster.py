@@ -23,9 +23,9 @@ from ppedu.errors import ClusterError, UsageError
 @pytest.mark.ranks
 def test_round_trip_and_ranks(cluster4):
     info = cluster4.run(diagnostics.whoami)
-    assert [i["rank"] for i in info] == [0, 1, 2, 3]
-    assert {i["world_size"] for i in info} == {4}
-    assert len({i["pid"] for i in info}) == 4
+    assert [i.rank for i in info] == [0, 1, 2, 3]
+    assert {i.world_size for i in info} == {4}
+    assert len({i.pid for i in info}) == 4
     assert cluster4.run(diagnostics.ring_exchange) == [3.0, 0.0, 1.0, 2.0]
 
 

@@ -22,12 +22,12 @@ TENSORS = [
 @pytest.mark.ranks
 def test_roundtrip_shapes_dtypes_and_counters(cluster2):
     out = cluster2.run(diagnostics.roundtrip, TENSORS)
-    for sent, echoed in zip(TENSORS, out[0]["echoed"]):
+    for sent, echoed in zip(TENSORS, out[0].echoed):
         assert echoed.dtype == sent.dtype and echoed.shape == sent.shape
         assert torch.equal(echoed, sent)
     payload = sum(t.numel() * t.element_size() for t in TENSORS)
     for rank, peer in ((0, 1), (1, 0)):
-        stats = out[rank]["stats"]
+        stats = out[rank].stats
         assert stats.sent[peer] == {"bytes": payload, "messages": len(TENSORS)}
         assert stats.received[peer] == {"bytes": payload, "messages": len(TENSORS)}
         assert stats.header_bytes == 2 * len(TENSORS) * comm.HEADER_BYTES
@@ -36,13 +36,13 @@ def test_roundtrip_shapes_dtypes_and_counters(cluster2):
 @pytest.mark.ranks
 def test_headerless_messages_arrive_intact_and_send_no_header(cluster2):
     out = cluster2.run(diagnostics.roundtrip, TENSORS, header=False)
-    for sent, echoed in zip(TENSORS, out[0]["echoed"]):
+    for sent, echoed in zip(TENSORS, out[0].echoed):
         assert echoed.dtype == sent.dtype and torch.equal(echoed, sent)
     for rank in (0, 1):
-        assert out[rank]["stats"].sent[1 - rank]["messages"] == len(TENSORS)
-        assert out[rank]["stats"].header_bytes == 0
+        assert out[rank].stats.sent[1 - rank]["messages"] == len(TENSORS)
+        assert out[rank].stats.header_bytes == 0
         # The time inside the calls that start messages is part of each round trip, never more.
-        assert 0 < out[rank]["stats"].start_s < sum(out[rank]["seconds"])
+        assert 0 < out[rank].stats.start_s < sum(out[rank].seconds)
 
 
 def test_headerless_receive_refuses_an_emulated_link():
@@ -59,15 +59,15 @@ def test_headerless_receive_refuses_an_emulated_link():
 @pytest.mark.ranks
 def test_link_model_adds_the_configured_delay(cluster2):
     tensors = [torch.zeros(1000)] * 3
-    fast = cluster2.run(diagnostics.roundtrip, tensors)[0]["seconds"]
-    slow = cluster2.run(diagnostics.roundtrip, tensors, latency_ms=30.0)[0]["seconds"]
+    fast = cluster2.run(diagnostics.roundtrip, tensors)[0].seconds
+    slow = cluster2.run(diagnostics.roundtrip, tensors, latency_ms=30.0)[0].seconds
     for f, s in zip(fast, slow):
         assert s >= 0.0599  # two hops, each held until 30 ms after it was sent
         assert s - f <= 0.25  # and not much more (generous: 2 shared cores)
     # bandwidth term: 4 MB at 0.1 GB/s = 40 ms per hop
     big = [torch.zeros(1_000_000)]
-    slow_bw = cluster2.run(diagnostics.roundtrip, big, bandwidth_gbps=0.1)[0]["seconds"][0]
-    fast_bw = cluster2.run(diagnostics.roundtrip, big)[0]["seconds"][0]
+    slow_bw = cluster2.run(diagnostics.roundtrip, big, bandwidth_gbps=0.1)[0].seconds[0]
+    fast_bw = cluster2.run(diagnostics.roundtrip, big)[0].seconds[0]
     assert slow_bw >= 0.0799 and slow_bw - fast_bw <= 0.4
 
 

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from ppedu.serving.scheduler import POLICIES, BatchingConfig
+from ppedu.serving.scheduler import MAX_RANKS, MAX_SIMULATED_STAGES, POLICIES, BatchingConfig
 from ppedu.errors import UsageError
 from ppedu.serving.server import serve
 from ppedu.serving.metrics import theory_decode_bubble
@@ -91,7 +91,7 @@ def test_decode_bubble_vs_inflight(cluster2):
     for k in (1, 2):
         m, s = _timed(cluster2, requests, BatchingConfig("continuous", 2, k), 2, cost)
         bubbles[k] = m["decode_bubble_fraction"]
-        assert bubbles[k] == pytest.approx(s["decode_bubble_fraction"], abs=0.05), (k, m, s)
+        assert bubbles[k] == pytest.approx(s.decode_bubble_fraction, abs=0.05), (k, m, s)
     assert bubbles[1] == pytest.approx(theory_decode_bubble(2, 1), abs=0.1)
     assert bubbles[2] < bubbles[1] - 0.3, bubbles
 
@@ -113,8 +113,8 @@ def test_simulator_predicts_the_timed_server(cluster2, config):
     requests = make_workload(32, output_len=8, output_dist="uniform", prompt_len=8,
                              prompt_dist="uniform", max_len=24, seed=0)
     m, s = _timed(cluster2, requests, config, 2, cost)
-    assert s["throughput_tok_s"] == pytest.approx(m["throughput_tok_s"], rel=0.05), (m, s)
-    assert s["bubble_fraction"] == pytest.approx(m["bubble_fraction"], abs=0.03), (m, s)
+    assert s.throughput_tok_s == pytest.approx(m["throughput_tok_s"], rel=0.05), (m, s)
+    assert s.bubble_fraction == pytest.approx(m["bubble_fraction"], abs=0.03), (m, s)
     if config.kv_blocks:
         assert m["preemptions"] > 0
     assert m["fit_t0_s"] == pytest.approx(cost.t0_s, rel=0.1)            # the run recovers its price
@@ -137,7 +137,7 @@ def test_continuous_beats_static_on_skewed_lengths(cluster2):
 @pytest.mark.parametrize("kwargs,message", [
     ({"policy": "orca"}, "policy must be one of static, dynamic, continuous"),
     ({"max_batch": 0}, "max_batch must be an integer in 1..4096 (got 0)"),
-    ({"inflight": 0}, "inflight must be an integer in 1..64"),
+    ({"inflight": 0}, f"inflight must be an integer in 1..{MAX_SIMULATED_STAGES}"),
     ({"max_queue_delay_s": -1}, "max_queue_delay_s must be a number in 0.0..3600.0"),
 ])
 def test_bad_batching_config(kwargs, message):
@@ -153,6 +153,19 @@ def test_bad_serve_arguments_fail_before_starting_ranks():
         serve(requests, BatchingConfig(), p=2, workload="gpu")
     with pytest.raises(UsageError, match=r"inflight must be an integer in 1\.\.4 \(got 5\)"):
         simulate_serving(requests, BatchingConfig(inflight=5), p=4)
+
+
+def test_real_and_simulated_pipelines_have_their_own_depth_limit():
+    """Real ranks stop at MAX_RANKS, the simulator goes on to MAX_SIMULATED_STAGES: one range per
+    kind of run, checked by check_pipeline at each entry point before anything starts."""
+    assert MAX_RANKS < MAX_SIMULATED_STAGES
+    requests = make_workload(2, output_len=4)
+    deep = MAX_RANKS + 1
+    with pytest.raises(UsageError, match=rf"p must be an integer in 1\.\.{MAX_RANKS} \(got {deep}\)"):
+        serve(requests, BatchingConfig(), p=deep)
+    assert simulate_serving(requests, BatchingConfig(inflight=deep), p=deep).p == deep
+    with pytest.raises(UsageError, match=rf"p must be an integer in 1\.\.{MAX_SIMULATED_STAGES}"):
+        simulate_serving(requests, BatchingConfig(), p=MAX_SIMULATED_STAGES + 1)
 
 
 @pytest.mark.ranks

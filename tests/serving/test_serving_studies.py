@@ -5,6 +5,7 @@ simulator's prediction beside every point; their plots; ``serve-sweep``'s simula
 from __future__ import annotations
 
 import argparse
+import re
 
 import pytest
 
@@ -122,6 +123,17 @@ def test_timed_serve_sweep_reports_the_simulated_goodput(cluster2, monkeypatch, 
     assert "simulated goodput" in capsys.readouterr().out
 
 
+def test_sweep_checks_every_flag_before_starting_ranks(monkeypatch):
+    """A bad value fails as a UsageError before any rank starts (the sweep reuses one group)."""
+    monkeypatch.setattr(serve_sweep, "connect", lambda p: pytest.fail("ranks started before the check"))
+    parser = argparse.ArgumentParser()
+    serve_sweep.add_arguments(parser)
+    for flags, needle in ((["-p", "2", "--inflight", "3"], "inflight must be an integer in 1..2"),
+                          (["-p", "0"], "p must be an integer in 1..")):
+        with pytest.raises(UsageError, match=re.escape(needle)):
+            serve_sweep.sweep(parser.parse_args(flags + ["--rates", "5,20"]))
+
+
 @pytest.mark.ranks
 @pytest.mark.timeout(120)
 def test_model_run_is_simulated_with_its_own_fitted_steps(cluster2, monkeypatch, capsys):
@@ -135,7 +147,7 @@ def test_model_run_is_simulated_with_its_own_fitted_steps(cluster2, monkeypatch,
     parser = argparse.ArgumentParser()
     serve_bench.add_arguments(parser)
     args = parser.parse_args(["--workload", "model", "--requests", "16", "--max-batch", "4"])
-    result, report = serve_bench.bench(args, 0.0, cluster2)
+    result, report = serve_bench.bench(args, serve_bench.setup(args, 0.0), cluster2)
     assert report["source"] == "model" and report["tokens_match_reference"] is True
     assert report["simulated_step_cost"] == "fitted" and report["fit_t0_s"] < 0.0099
     assert report["simulated_throughput_tok_s"] == pytest.approx(report["throughput_tok_s"], rel=0.25)

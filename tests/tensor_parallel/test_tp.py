@@ -11,7 +11,7 @@ from ppedu.model.corpus import get_batch
 from ppedu.errors import UsageError
 from ppedu.model.gpt import GPT, GPTConfig
 from ppedu.model.partition import uniform_bounds
-from ppedu.tensor_parallel.compare import check_setup, mesh_step_job
+from ppedu.tensor_parallel.jobs import check_setup, mesh_step_job, tp_step_job
 
 CONFIG = GPTConfig(n_layer=4, n_head=4, n_embd=32, block_size=16, seed=3)
 BATCH, SEQ = 4, 16
@@ -58,14 +58,14 @@ def test_split_and_shard_cover_the_full_tensor():
 @pytest.mark.parametrize("tp", [1, 2, 4])
 def test_tp_outputs_and_grads_equal_single_process(cluster4, tp):
     loss, logits, ref = reference()
-    out = cluster4.run(tpm.tp_step_job, CONFIG, tp, BATCH, SEQ)
+    out = cluster4.run(tp_step_job, CONFIG, tp, BATCH, SEQ)
     for r in out:                               # every rank (and every replica group) agrees
-        assert r["loss"] == pytest.approx(loss, rel=1e-5)
-        torch.testing.assert_close(r["logits"], logits, rtol=1e-4, atol=1e-5)
-        assert_shards_match(r["grads"], ref, r["tp_rank"], tp)
+        assert r.loss == pytest.approx(loss, rel=1e-5)
+        torch.testing.assert_close(r.logits, logits, rtol=1e-4, atol=1e-5)
+        assert_shards_match(r.grads, ref, r.tp_rank, tp)
         # 2 forward (g) + 2 backward (f) all-reduces per block; tp=1 talks to nobody
-        assert r["all_reduces"] == (4 * CONFIG.n_layer if tp > 1 else 0)
-    assert sorted(r["tp_rank"] for r in out) == sorted(list(range(tp)) * (4 // tp))
+        assert r.all_reduces == (4 * CONFIG.n_layer if tp > 1 else 0)
+    assert sorted(r.tp_rank for r in out) == sorted(list(range(tp)) * (4 // tp))
 
 
 @pytest.mark.ranks
@@ -74,16 +74,16 @@ def test_tp_x_pp_mesh_grads_equal_reference(cluster4):
     loss, _, ref = reference()
     out = cluster4.run(mesh_step_job, CONFIG, 2, 2, BATCH, SEQ, microbatches=2, repeats=1,
                        return_grads=True)
-    assert [(r["pp_rank"], r["tp_rank"]) for r in out] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert [(r.pp_rank, r.tp_rank) for r in out] == [(0, 0), (0, 1), (1, 0), (1, 1)]
     seen = set()
     for r in out:
-        assert_shards_match(r["grads"], ref, r["tp_rank"], 2)
-        seen |= set(r["grads"])
-        step = r["steps"][-1]
-        assert step["all_reduces"] == 4 * 2 * 2             # 2 blocks per stage, 2 micro-batches
-        assert step["p2p_messages"] == 2                    # 2 micro-batches across one border
-        if r["pp_rank"] == 1:
-            assert step["loss"] == pytest.approx(loss, rel=1e-5)
+        assert_shards_match(r.grads, ref, r.tp_rank, 2)
+        seen |= set(r.grads)
+        step = r.steps[-1]
+        assert step.all_reduces == 4 * 2 * 2               # 2 blocks per stage, 2 micro-batches
+        assert step.p2p_messages == 2                      # 2 micro-batches across one border
+        if r.pp_rank == 1:
+            assert step.loss == pytest.approx(loss, rel=1e-5)
     assert seen == set(ref)                                 # every parameter lives somewhere
 
 

@@ -1,0 +1,177 @@
+"""What each rank runs for chapter 1 (cluster jobs), and the typed reports they send back.
+
+Read top-down:
+  TPStepReport, tp_step_job       one TP step of the whole model: loss, logits, gradient shards
+  MeshStep, MeshRankReport        one rank's counters per measured step of a tp x pp mesh
+  check_setup                     can a tp x pp mesh run this model? (UsageError, one line)
+  mesh_step_job, pipeline_step    forward+backward of a tp x pp mesh (GPipe over the pp axis)
+  reference_step_job              the whole model on one rank: the compute the mesh splits
+
+The driver side (totals, the cost model, the comparison) is ``ppedu.tensor_parallel.compare``.
+Reports are dataclasses (picklable: they cross the process boundary); read them by attribute.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ppedu.errors import UsageError, check_int
+from ppedu.model.corpus import get_batch
+from ppedu.model.gpt import GPT, GPTConfig
+from ppedu.model.memory import SavedTensorMeter
+from ppedu.model.partition import uniform_bounds
+from ppedu.runtime import comm, worker
+from ppedu.tensor_parallel.layers import TPGPT, init_parallel_groups
+
+
+@dataclass
+class TPStepReport:
+    """One rank's share of a TP step (``tp_step_job``)."""
+    tp_rank: int
+    loss: float
+    logits: torch.Tensor              # (B, T, V): every TP rank holds the whole output
+    grads: dict[str, torch.Tensor]    # this rank's shards, named as in the full model
+    all_reduces: int
+
+
+@dataclass
+class MeshStep:
+    """One measured step of one mesh rank: when, what it sent, how long it waited, what it held."""
+    t0: float                         # on the shared clock
+    t1: float
+    loss: float | None                # the last pipeline stage only
+    all_reduces: int
+    all_reduce_bytes: int
+    p2p_messages: int
+    p2p_bytes: int
+    comm_s: float                     # blocked in communication (waits + emulated link delay)
+    link_delay_s: float
+    activation_bytes: int             # peak bytes autograd saved
+
+
+@dataclass
+class MeshRankReport:
+    """What one rank of ``mesh_step_job`` returns."""
+    rank: int
+    tp_rank: int
+    pp_rank: int
+    steps: list[MeshStep]
+    param_bytes: int
+    grads: dict[str, torch.Tensor] | None    # with ``return_grads``: this rank's shards
+
+
+def tp_step_job(config: GPTConfig, tp: int, batch: int = 4, seq: int = 16, data_seed: int = 0) -> TPStepReport:
+    """Forward + backward of the whole model with TP over ``tp`` ranks; returns loss, logits, grads.
+
+    With more ranks than ``tp`` the other ranks form further TP groups that compute the same step
+    (replicas), so tp=1, 2 and 4 all run on one warm 4-rank cluster. Grads are this rank's shards.
+    """
+    groups = init_parallel_groups(tp, worker.world_size() // tp)
+    dev = worker.device()
+    model = TPGPT(GPT(config), groups.tp_group).to(dev)
+    x, y = (t.to(dev) for t in get_batch(batch, seq, data_seed))
+    comm.reset_stats()
+    logits = model(x)                                                      # (B, T, V)
+    loss = F.cross_entropy(logits.view(-1, logits.size(-1)), y.view(-1))
+    loss.backward()
+    return TPStepReport(groups.tp_rank, loss.item(), logits.detach().cpu(),
+                        {n: p.grad.cpu() for n, p in model.named_parameters()},
+                        comm.stats().collectives.get("all_reduce", {}).get("calls", 0))
+
+
+def check_setup(config: GPTConfig, tp: int, pp: int, batch: int, microbatches: int = 1) -> None:
+    """UsageError (one line, naming the parameter) unless a tp x pp mesh can run this model."""
+    if config.n_head % tp:
+        raise UsageError(f"n_head={config.n_head} must be divisible by tp={tp} "
+                         "(TP splits heads across ranks)")
+    if pp > config.n_layer:
+        raise UsageError(f"pp={pp} stages need at least {pp} layers: n_layer must be >= {pp} "
+                         f"(got {config.n_layer})")
+    check_int("microbatches", microbatches, 1, batch)
+    if batch % microbatches:
+        raise UsageError(f"batch={batch} must be divisible by microbatches={microbatches}")
+
+
+def pipeline_step(stage: TPGPT, groups, x: torch.Tensor, y: torch.Tensor, microbatches: int) -> float | None:
+    """GPipe fill-drain on this rank's stage; returns the loss on the last stage, else None.
+
+    Sends are posted with isend and waited at the end: gloo completes a send only once the receiver
+    posted its recv, so blocking sends could deadlock. Each micro-batch has its own tag.
+    """
+    m = microbatches
+    prev = groups.global_rank(groups.pp_rank - 1) if not stage.first else None
+    nxt = groups.global_rank(groups.pp_rank + 1) if not stage.last else None
+    xs, ys = x.chunk(m), y.chunk(m)
+    inputs, outputs, sends = [], [], []
+    for i in range(m):                                   # fill: every micro-batch forward
+        inp = xs[i] if stage.first else comm.recv_tensor(prev, tag=i).requires_grad_()
+        out = stage(inp, ys[i] if stage.last else None)  # (B/m, T, C), or the loss on the last stage
+        if not stage.last:
+            sends.append(comm.isend_tensor(out, nxt, tag=i))
+        inputs.append(inp)
+        outputs.append(out)
+    loss = 0.0
+    for i in range(m):                                   # drain: every micro-batch backward
+        if stage.last:
+            (outputs[i] / m).backward()                  # mean over micro-batches = full-batch mean
+            loss += outputs[i].item() / m
+        else:
+            outputs[i].backward(comm.recv_tensor(nxt, tag=m + i))
+        if not stage.first:
+            sends.append(comm.isend_tensor(inputs[i].grad, prev, tag=m + i))
+    for s in sends:
+        s.wait()
+    return loss if stage.last else None
+
+
+def mesh_step_job(config: GPTConfig, tp: int, pp: int, batch: int = 8, seq: int = 64, microbatches: int = 1,
+                  latency_ms: float = 0.0, bandwidth_gbps: float = math.inf, repeats: int = 3,
+                  return_grads: bool = False, data_seed: int = 0) -> MeshRankReport:
+    """``repeats`` measured steps (after one warm-up) of a tp x pp mesh; counters of this rank per step."""
+    check_setup(config, tp, pp, batch, microbatches)
+    groups = init_parallel_groups(tp, pp)
+    start, end = uniform_bounds(config.n_layer, pp)[groups.pp_rank]
+    stage = TPGPT(GPT(config), groups.tp_group, start, end, first=groups.pp_rank == 0,
+                  last=groups.pp_rank == pp - 1).to(worker.device())
+    x, y = (t.to(worker.device()) for t in get_batch(batch, seq, data_seed))
+    steps = []
+    comm.set_link_model(latency_ms, bandwidth_gbps)
+    try:
+        for i in range(repeats + 1):                     # step 0 warms up allocator and first calls
+            stage.zero_grad(set_to_none=True)
+            comm.barrier()
+            comm.reset_stats()
+            meter = SavedTensorMeter(exclude=stage.parameters())  # the executor's measurement too
+            t0 = worker.clock()
+            with meter:
+                loss = pipeline_step(stage, groups, x, y, microbatches)
+            t1 = worker.clock()
+            s = comm.stats()
+            ar = s.collectives.get("all_reduce", {"calls": 0, "bytes": 0})
+            if i:
+                steps.append(MeshStep(t0, t1, loss, ar["calls"], ar["bytes"], s.messages_sent, s.bytes_sent,
+                                      s.wait_s + s.link_delay_s, s.link_delay_s, meter.peak_bytes))
+    finally:
+        comm.set_link_model()
+    return MeshRankReport(worker.rank(), groups.tp_rank, groups.pp_rank, steps,
+                          sum(p.numel() * p.element_size() for p in stage.parameters()),
+                          {n: p.grad.cpu() for n, p in stage.named_parameters()} if return_grads else None)
+
+
+def reference_step_job(config: GPTConfig, batch: int = 8, seq: int = 64, repeats: int = 3) -> float | None:
+    """Rank 0 times forward+backward of the whole model alone (the compute the mesh splits)."""
+    if worker.rank() != 0:
+        return None
+    model = GPT(config).to(worker.device())
+    x, y = (t.to(worker.device()) for t in get_batch(batch, seq))
+    best = math.inf
+    for i in range(repeats + 1):
+        t0 = worker.clock()
+        model(x, y)[1].backward()
+        if i:
+            best = min(best, worker.clock() - t0)
+    return best
