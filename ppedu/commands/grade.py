@@ -6,7 +6,7 @@ the student). Each is graded with the instructor's notebook of the same name in 
 the submission's answer cells are taken, the instructor's checks (hidden ones too) run on them in a
 fresh kernel, each submission in its own sandbox (``--sandbox``: bubblewrap where it works). A cell
 that runs past ``--cell-timeout`` is interrupted and costs its exercise only. The logic lives in
-``ppedu.notebook.autograde``; what the sandbox protects against is in ``course/instructor.md``.
+``ppedu.instructor.autograde.grade``; what the sandbox protects against is in ``course/instructor.md``.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ def _notebooks(submissions: list[str]) -> list[tuple[str, Path]]:
 
 def run(args: argparse.Namespace) -> int:
     from ppedu.errors import UsageError, check_float, check_int
-    from ppedu.notebook.autograde import Limits, grade_notebook
-    from ppedu.notebook.sandbox import resolve_mode
+    from ppedu.instructor.autograde.grade import Limits, grade_notebook
+    from ppedu.instructor.autograde.sandbox import resolve_mode
 
     if not Path(args.source).is_dir():
         raise UsageError(f"--source must be a folder of the instructor's notebooks (got {args.source!r})")
