@@ -1,10 +1,11 @@
-"""Checks for the notebooks' exercise cells.
+"""Checks for the exercises about schedules: the bubble formula (00, 02), choosing m (03), one
+rank's hand-written order (04).
 
 Each ``check_*`` function tests a student's answer against something real (``ppedu.schedules.theory``, the
 validator, a measured result) and either prints a line starting with ✓ or raises an
 ``AssertionError`` whose message says what is wrong and gives a hint. At module level it imports
-the standard library and torch-free ppedu modules only (errors, grading, schedules), so importing
-it stays cheap (tests/test_exercises.py checks that torch is not loaded).
+the standard library and torch-free ppedu modules only (errors, grading, checks.order_mistakes,
+schedules), so importing it stays cheap (tests/test_exercises.py checks that torch is not loaded).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import math
 from typing import Any, Callable, Iterable, Mapping
 
 from ppedu.errors import UsageError
-from ppedu.notebook.grading import NotAnswered, grader
 from ppedu.notebook.checks.order_mistakes import order_mistake
+from ppedu.notebook.grading import NotAnswered, grader
 from ppedu.schedules.actions import peak_held
 
 OK = "\u2713"  # ✓
