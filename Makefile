@@ -9,16 +9,16 @@ VPY := .venv/bin/python
 # The student copy (solutions stripped) lives in course-work/, outside the tracked notebooks: a
 # student's edits never dirty the repository, `git pull` keeps working, and a notebook already
 # there is never overwritten (new chapters are added). JupyterLab opens on 00_setup, not the Launcher.
-# The book is built into $(WORK)/book/ and served at /ppedu-book/ (ppedu.notebook.book_server): each
+# The book is built into $(WORK)/book/ and served at /ppedu-book/ (ppedu.instructor.book.server): each
 # notebook's Reading link opens its chapter there. Kernel messages are encrypted (CurveZMQ keys the server
 # provisions; ipykernel's kernelspec declares support), so no "running over TCP without encryption" warnings.
 WORK := course-work
-LAB_FLAGS := --ServerApp.root_dir=$(WORK) --LabApp.default_url=/lab/tree/00_setup.ipynb --LabApp.news_url=None --ServerApp.jpserver_extensions=ppedu.notebook.book_server=True --KernelManager.transport_encryption=auto
+LAB_FLAGS := --ServerApp.root_dir=$(WORK) --LabApp.default_url=/lab/tree/00_setup.ipynb --LabApp.news_url=None --ServerApp.jpserver_extensions=ppedu.instructor.book.server=True --KernelManager.transport_encryption=auto
 
 course: setup
 	$(VPY) -m ppedu.cli doctor -p 4
 	$(VPY) -m ppedu.cli student-copy --src notebooks --out $(WORK) --keep-existing
-	-$(VPY) -m ppedu.notebook.book --out $(WORK)/book   # a failed book build still opens the course
+	-$(VPY) -m ppedu.instructor.book.build --out $(WORK)/book   # a failed book build still opens the course
 	$(VPY) -m jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_FLAGS)
 
 # The Chinese edition: the same notebooks (English code cells, Chinese Markdown from
@@ -29,7 +29,7 @@ course-zh: setup
 	$(VPY) -m ppedu.cli doctor -p 4
 	$(VPY) -m ppedu.i18n.notebooks build build/notebooks-zh
 	$(VPY) -m ppedu.cli student-copy --src build/notebooks-zh --out $(WORK_ZH) --keep-existing
-	-$(VPY) -m ppedu.notebook.book --out $(WORK_ZH)/book   # the English book until course/zh/ has one
+	-$(VPY) -m ppedu.instructor.book.build --out $(WORK_ZH)/book   # the English book until course/zh/ has one
 	PPEDU_LANG=zh $(VPY) -m jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(subst $(WORK),$(WORK_ZH),$(LAB_FLAGS))
 
 setup:
@@ -37,7 +37,7 @@ setup:
 
 # The book with its figures (measured on local ranks, about a minute); kept when up to date.
 book: setup
-	$(VPY) -m ppedu.notebook.book --out $(WORK)/book
+	$(VPY) -m ppedu.instructor.book.build --out $(WORK)/book
 
 setup-test:
 	scripts/setup.sh lab,test

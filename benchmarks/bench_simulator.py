@@ -25,7 +25,7 @@ import contextlib
 import io
 import time
 
-from ppedu.notebook.exercises import check_rank_order
+from ppedu.notebook.checks.schedules import check_rank_order
 from ppedu.schedules import build_schedule
 from ppedu.schedules.builders import default_v
 from ppedu.schedules.simulator import CostModel, simulate

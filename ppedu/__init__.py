@@ -9,7 +9,9 @@ Folders, one layer of the course each:
     tensor_parallel/  Megatron TP layers and the TP-vs-PP comparison (chapter 1)
     serving/          a pipeline-parallel inference server (chapter 5)
     lab/              chapter 6: the student's own pipeline step, run and graded on real ranks
-    notebook/         panels, plots, exercises, student copy, headless runs
+    notebook/         what a student sees: panels, plots, exercise checks
+    chapters/         one facade per notebook: everything that notebook imports, from one place
+    instructor/       student copy, headless runs, grading a class, the book
     commands/         one module per `ppedu` sub-command
     i18n/             the Chinese edition: message catalogs, notebook translations kept current
     assets/           the corpus and the example schedule tables

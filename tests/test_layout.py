@@ -20,6 +20,7 @@ MAX_MODULE_LINES = 300
 MAX_FUNCTION_LINES = 50
 FLAT_ALLOWED = {"__init__.py", "cli.py", "errors.py"}
 LAYERS = {"runtime", "schedules", "model", "training", "tensor_parallel", "serving", "lab", "notebook",
+          "chapters", "instructor",
           "planner", "i18n",
           "commands", "assets"}
 # Functions still over the limit, each with the issue that splits it (remove the entry when split).

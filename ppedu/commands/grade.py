@@ -6,7 +6,7 @@ the student). Each is graded with the instructor's notebook of the same name in 
 the submission's answer cells are taken, the instructor's checks (hidden ones too) run on them in a
 fresh kernel, each submission in its own sandbox (``--sandbox``: bubblewrap where it works). A cell
 that runs past ``--cell-timeout`` is interrupted and costs its exercise only. The logic lives in
-``ppedu.notebook.autograde``; what the sandbox protects against is in ``course/instructor.md``.
+``ppedu.instructor.autograde.grade``; what the sandbox protects against is in ``course/instructor.md``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 from ppedu.errors import UsageError, check_float, check_int
-from ppedu.notebook.autograde import Limits, grade_notebook
-from ppedu.notebook.sandbox import resolve_mode
+from ppedu.instructor.autograde.grade import Limits, grade_notebook
+from ppedu.instructor.autograde.sandbox import resolve_mode
 
 FIELDS = ("student", "notebook", "exercise", "score", "message", "locked_cells")
 

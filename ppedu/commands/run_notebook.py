@@ -9,7 +9,7 @@ import ast
 import sys
 
 from ppedu.errors import check_float
-from ppedu.notebook.headless import run_notebook
+from ppedu.instructor.headless import run_notebook
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,7 +1,7 @@
 """``ppedu student-copy [--src notebooks] [--out student]``: the notebooks with solutions stripped
 (``# BEGIN SOLUTION`` ... ``# END SOLUTION`` become ``# YOUR CODE HERE`` + ``raise NotAnswered(...)``,
 or ``name = Blank(...)`` for a value), check cells locked, hidden checks dropped, outputs cleared.
-The logic lives in ``ppedu.notebook.student_copy``."""
+The logic lives in ``ppedu.instructor.student_copy``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from ppedu.notebook.student_copy import make_student_copy
+from ppedu.instructor.student_copy import make_student_copy
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

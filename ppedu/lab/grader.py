@@ -147,7 +147,7 @@ def _ranks_changed(p: int, cluster) -> str | None:
     from ppedu.notebook.grading import GRADING
     if not GRADING:
         return None
-    from ppedu.notebook.answers import verify_lab
+    from ppedu.instructor.autograde.answers import verify_lab
     try:
         (cluster if cluster is not None else _connect(p)).run(verify_lab)
     except ClusterError as exc:

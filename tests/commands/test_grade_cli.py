@@ -11,7 +11,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from ppedu.cli import main
-from ppedu.notebook.student_copy import student_notebook
+from ppedu.instructor.student_copy import student_notebook
 
 KERNEL = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
 

@@ -15,14 +15,14 @@ import pytest
 
 from conftest import write_submission
 from ppedu.cli import main
-from ppedu.notebook.sandbox import bwrap_works
-from ppedu.notebook.student_copy import student_notebook
+from ppedu.instructor.autograde.sandbox import bwrap_works
+from ppedu.instructor.student_copy import student_notebook
 
 pytestmark = pytest.mark.ranks
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "00_setup.ipynb"
-PATCH = ("import builtins, ppedu.notebook.exercises as ex, ppedu.notebook.grading as g\n"
+PATCH = ("import builtins, ppedu.notebook.checks.schedules as ex, ppedu.notebook.grading as g\n"
          "ex.check_bubble_formula = lambda *a, **k: print('✓')\n"
          "builtins.abs = lambda x: 0\n"
          "g.exercise = lambda n: __import__('contextlib').nullcontext()\n")

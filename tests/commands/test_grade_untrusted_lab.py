@@ -14,7 +14,7 @@ import pytest
 
 from conftest import write_submission
 from ppedu.cli import main
-from ppedu.notebook.student_copy import student_notebook
+from ppedu.instructor.student_copy import student_notebook
 
 pytestmark = pytest.mark.ranks
 
@@ -26,7 +26,7 @@ WRONG = {  # one answer cell after another: exercise 3 has two (one_f_one_b, the
     3: ["def one_f_one_b(stage, warmup):\n    pass", "prediction = {}"],
     4: ["def train_step_interleaved(stage):\n    pass"],
 }
-PATCH = ("import ppedu.lab, ppedu.lab.grader as lab_grader, ppedu.notebook.exercises_lab as ex\n"
+PATCH = ("import ppedu.lab, ppedu.lab.grader as lab_grader, ppedu.notebook.checks.lab as ex\n"
          "class Passed:\n    ok, message = True, 'ok'\n"
          "lab_grader.grade = ppedu.lab.grade = grade = lambda *a, **k: Passed()\n"
          "ex.check_warmup_prediction = check_warmup_prediction = lambda *a, **k: None\n")

@@ -4,7 +4,7 @@ The build runs with ``-W -n --keep-going``: any Sphinx warning (a broken ``{term
 malformed directive, a page missing from the toc) fails the test. Notebooks are not executed here
 (``execute_notebooks: off``); nbval and papermill test them separately.
 
-The book's figures are measured first: ``ppedu.notebook.book_figures`` runs the small training and
+The book's figures are measured first: ``ppedu.instructor.book.figures`` runs the small training and
 serving runs on warm local ranks (~30 s on 2 busy cores) and writes them into a copy of course/,
 which is then built; the tests check that every figure, its plotly.js and its caption reach the HTML.
 """
@@ -30,7 +30,7 @@ PAGES = ["intro", "00_setup", "01_tp_vs_pp", "02_bubbles", "03_micro_batches", "
 def _jupyter_book() -> list[str]:
     """The jupyter-book executable `make book` uses (the venv's, else on PATH)."""
     from ppedu.errors import UsageError
-    from ppedu.notebook.book import _jupyter_book as find
+    from ppedu.instructor.book.build import _jupyter_book as find
     try:
         return find()
     except UsageError as exc:
@@ -40,7 +40,7 @@ def _jupyter_book() -> list[str]:
 @pytest.fixture(scope="module")
 def html(tmp_path_factory) -> Path:
     """Build the book once into a temp dir; return the HTML folder."""
-    from ppedu.notebook import book_figures
+    from ppedu.instructor.book import figures as book_figures
 
     out = tmp_path_factory.mktemp("book")
     source = out / "course"
@@ -65,7 +65,7 @@ def _text(html_dir: Path, page: str) -> str:
 @pytest.mark.timeout(300)
 def test_every_figure_is_measured_and_shown(html: Path) -> None:
     """At least ten measured figures across the chapters, each with plotly.js and its command."""
-    from ppedu.notebook.book_figures import FIGURES
+    from ppedu.instructor.book.figures import FIGURES
 
     assert len(FIGURES) >= 10
     assert (html / "_static" / "plotly.min.js").is_file(), "plotly.js must ship with the book (offline)"

@@ -1,6 +1,6 @@
 """Every ``ppedu`` command the book shows runs, and prints what the text says it prints (issue 21).
 
-``ppedu.notebook.book_check.shown_commands`` finds the commands in course/*.md, README.md and the
+``ppedu.instructor.book.check.shown_commands`` finds the commands in course/*.md, README.md and the
 notebooks' markdown (``` blocks and inline `code` spans). Each runs in this process through
 ``ppedu.cli.main`` (warm clusters are reused between commands of the same size), as written unless
 one of the declared tables below says otherwise, and must exit 0 (or the status the text states):
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from ppedu.notebook.book_check import Shown, run_cli, shown_commands
+from ppedu.instructor.book.check import Shown, run_cli, shown_commands
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMED_TOL = 0.1          # timed runs: measured bubble within 0.1 of the quoted value (2 busy cores)
@@ -491,7 +491,7 @@ def test_gpu_and_multinode_commands_parse() -> None:
     from torch.distributed.run import get_args_parser
     from ppedu.cli import COMMANDS, OneLineParser
     from ppedu.commands import train
-    from ppedu.notebook.headless import parameter_names
+    from ppedu.instructor.headless import parameter_names
     from ppedu.schedules.builders import default_v
     from ppedu.training.engine import TrainConfig
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from ppedu.notebook.book_check import run_cli as cli
+from ppedu.instructor.book.check import run_cli as cli
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = "course/source_errors.md"

@@ -12,7 +12,7 @@ import nbformat
 import pytest
 
 from ppedu.errors import UsageError
-from ppedu.notebook.book import reading_link, up_to_date
+from ppedu.instructor.book.build import reading_link, up_to_date
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -40,11 +40,11 @@ def test_reading_link_refuses_what_is_not_a_page() -> None:
 def test_make_course_builds_and_serves_the_book() -> None:
     make = (ROOT / "Makefile").read_text()
     recipe = make.split("\ncourse:", 1)[1].split("\n\n", 1)[0]
-    build = "ppedu.notebook.book --out $(WORK)/book"
+    build = "ppedu.instructor.book.build --out $(WORK)/book"
     assert build in recipe and recipe.index(build) < recipe.index("jupyter lab"), recipe
     assert build in make.split("\nbook:", 1)[1].split("\n\n", 1)[0]
     flags = re.search(r"^LAB_FLAGS := (.*)$", make, re.M).group(1)
-    assert "jpserver_extensions=ppedu.notebook.book_server=True" in flags
+    assert "jpserver_extensions=ppedu.instructor.book.server=True" in flags
     assert "make book" in (ROOT / "README.md").read_text()
 
 

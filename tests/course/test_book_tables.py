@@ -1,8 +1,8 @@
 """Every derived number of the book is computed: the committed text of each computed block
 (``<!-- computed: name(args) -->`` ... ``<!-- /computed -->`` in course/*.md and in the notebooks'
-Markdown) equals what ``ppedu.notebook.book_blocks`` makes from ppedu's own functions now.
+Markdown) equals what ``ppedu.instructor.book.blocks`` makes from ppedu's own functions now.
 
-When a test here fails, run ``python -m ppedu.notebook.book_tables course notebooks`` and read the
+When a test here fails, run ``python -m ppedu.instructor.book.tables course notebooks`` and read the
 diff: either the code changed a number (commit the new text) or a block's call is wrong.
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from ppedu.errors import UsageError
-from ppedu.notebook import book_tables
-from ppedu.notebook.book_tables import MARKER, blocks, evaluate, file_blocks, rewrite
+from ppedu.instructor.book import tables as book_tables
+from ppedu.instructor.book.tables import MARKER, blocks, evaluate, file_blocks, rewrite
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = sorted((ROOT / "course").glob("*.md"))
@@ -41,7 +41,7 @@ def _name(path: Path) -> str:
 @pytest.mark.parametrize("path", PAGES + NOTEBOOKS, ids=lambda p: p.name)
 def test_every_computed_block_equals_what_the_code_computes(path: Path) -> None:
     stale = [b for b in file_blocks(path) if b.stale]
-    assert not stale, "stale computed blocks (run python -m ppedu.notebook.book_tables course notebooks):\n" + \
+    assert not stale, "stale computed blocks (run python -m ppedu.instructor.book.tables course notebooks):\n" + \
         "\n".join(f"{b.where}: {b.call}\n  committed {b.committed.strip()!r}\n  computed  {b.computed.strip()!r}"
                   for b in stale)
 

@@ -127,7 +127,7 @@ class Lab:
              f"--LabApp.app_settings_dir={app_settings}",
              # as `make course` (Makefile LAB_FLAGS): the book at /ppedu-book/ (root_dir/book),
              # kernel messages encrypted (no "running over TCP without encryption" warnings)
-             "--ServerApp.jpserver_extensions=ppedu.notebook.book_server=True",
+             "--ServerApp.jpserver_extensions=ppedu.instructor.book.server=True",
              "--KernelManager.transport_encryption=auto"]
             + (["--allow-root"] if os.geteuid() == 0 else []),
             cwd=self.root, env=env, stdout=self._log, stderr=subprocess.STDOUT,
@@ -259,7 +259,7 @@ def _summary(text: str) -> tuple[int, int, float, float]:
 def test_micro_batches_notebook_in_jupyterlab(chromium, lab, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
-    from ppedu.notebook.book import build_book
+    from ppedu.instructor.book.build import build_book
 
     shot = tmp_path / "03_micro_batches.png"
     t0 = time.monotonic()
@@ -396,7 +396,7 @@ def _drive(page, lab: Lab, expect, shot: Path) -> None:
 def _check_reading_link(page, notebook, shot: Path) -> None:
     """The first cell's "Reading: course/03_micro_batches.md" opens the built chapter in a new tab,
     its formulas typeset by the MathJax shipped with the book (the network is off)."""
-    from ppedu.notebook.book import reading_link
+    from ppedu.instructor.book.build import reading_link
 
     href = reading_link("course/03_micro_batches.md")
     link = notebook.locator(".jp-MarkdownCell").first.locator(f'a[href="{href}"]')

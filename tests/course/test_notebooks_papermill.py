@@ -108,7 +108,7 @@ def _cases() -> list:
 def test_notebook_runs_headless(path: Path, kernel_name: str, tmp_path: Path) -> None:
     import papermill as pm
 
-    from ppedu.notebook.headless import run_notebook
+    from ppedu.instructor.headless import run_notebook
 
     params = small_parameters(path)
     if _same_as_nbval(notebook_defaults(path), params):
@@ -116,7 +116,7 @@ def test_notebook_runs_headless(path: Path, kernel_name: str, tmp_path: Path) ->
         pytest.skip(f"{path.name}: the small parameters {params} are its defaults; nbval runs it")
     out = tmp_path / path.name
     try:
-        # ppedu.notebook.headless: papermill, polling around nbclient #312's stalls on widget cells
+        # ppedu.instructor.headless: papermill, polling around nbclient #312's stalls on widget cells
         run_notebook(path, out, params, kernel_name=kernel_name, timeout_s=240, progress=False)
     except pm.PapermillExecutionError as exc:
         pytest.fail(f"{path.name} failed in cell {exc.cell_index} with {params}: "

@@ -13,7 +13,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from ppedu.cli import main
 from ppedu.errors import UsageError
 from ppedu.notebook.grading import Blank, NotAnswered, answered
-from ppedu.notebook.student_copy import code_stub, make_student_copy, strip_solutions, student_notebook
+from ppedu.instructor.student_copy import code_stub, make_student_copy, strip_solutions, student_notebook
 
 SOLVED = '''def bubble(p, m):
     """Idle share of a GPipe step."""
@@ -144,7 +144,7 @@ def test_run_all_on_a_fresh_student_copy_reaches_the_last_cell(name: str, tmp_pa
     test_no_cell_uses_an_answer_without_a_guard reads for all seven (chapter 5's Run All took 2 min)."""
     from nbclient import NotebookClient
 
-    from ppedu.notebook.headless import sliced_shell_polls
+    from ppedu.instructor.headless import sliced_shell_polls
 
     root = Path(__file__).resolve().parents[2] / "notebooks"
     nb, _ = student_notebook(nbformat.read(root / f"{name}.ipynb", as_version=4), name)
@@ -162,7 +162,7 @@ def test_run_all_on_a_fresh_student_copy_reaches_the_last_cell(name: str, tmp_pa
 
 def _answer_names(nb) -> dict[str, int]:
     """Name -> exercise, for every top-level name an answer cell defines."""
-    from ppedu.notebook.student_copy import assigned_names
+    from ppedu.instructor.student_copy import assigned_names
     return {name: c.metadata["exercise"] for c in nb.cells
             if "answer" in c.metadata.get("tags", []) for name in assigned_names(c.source)}
 

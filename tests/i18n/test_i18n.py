@@ -127,20 +127,20 @@ def test_translated_messages_reach_the_student(monkeypatch):
 
 def test_generated_numbers_in_translations_are_the_code_s(tmp_path: Path):
     """Computed blocks are shared, not copied: a translation carries the same markers and
-    ``python -m ppedu.notebook.book_tables course/zh/notebooks`` regenerates them."""
-    from ppedu.notebook import book_tables
+    ``python -m ppedu.instructor.book.tables course/zh/notebooks`` regenerates them."""
+    from ppedu.instructor.book import tables as book_tables
     found = [p for p in sorted(notebooks.TRANSLATIONS.glob("*.md")) if book_tables.file_blocks(p)]
     assert found, "no translation carries a computed block"
     for path in found:
         copy = tmp_path / path.name
         shutil.copy(path, copy)
         assert not book_tables.rewrite_file(copy), \
-            f"{path.name}: a computed block differs from the code (python -m ppedu.notebook.book_tables course/zh/notebooks)"
+            f"{path.name}: a computed block differs from the code (python -m ppedu.instructor.book.tables course/zh/notebooks)"
 
 
 def test_the_chinese_student_copy_hides_the_same_solutions(tmp_path: Path):
     """`make course-zh` strips the Chinese notebooks like the English ones: same stubs, same locks."""
-    from ppedu.notebook.student_copy import make_student_copy
+    from ppedu.instructor.student_copy import make_student_copy
     notebooks.build(tmp_path / "zh")
     zh = {p.name: n for p, n in make_student_copy(tmp_path / "zh", tmp_path / "zh-student")}
     en = {p.name: n for p, n in make_student_copy(notebooks.ENGLISH, tmp_path / "en-student")}

@@ -141,7 +141,7 @@ def _study(bubbles: dict, peaks: dict, diffs: dict):
 
 
 def test_warmup_prediction_checker():
-    from ppedu.notebook.exercises_lab import check_warmup_prediction
+    from ppedu.notebook.checks.lab import check_warmup_prediction
     study = _study({"1f1b": 0.2, "more": 0.2, "less": 0.5}, {"1f1b": 2, "more": 3, "less": 1},
                    {"1f1b": 1e-8, "more": 1e-8, "less": 1e-8})
     right = {"more": {"bubble": "same", "peak_rank0": 3, "correct": True},

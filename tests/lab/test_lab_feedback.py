@@ -244,7 +244,7 @@ def _variants(source: str) -> dict:
 
 def _study_failure(cluster, source: str) -> str:
     from ppedu.lab.warmup import warmup_study
-    from ppedu.notebook.exercises_lab import check_warmup_prediction
+    from ppedu.notebook.checks.lab import check_warmup_prediction
     right = {"more": {"bubble": "same", "peak_rank0": 3, "correct": True},
              "less": {"bubble": "up", "peak_rank0": 1, "correct": True}}
     study = warmup_study(_variants(source), p=2, m=4, tf_ms=5.0, cluster=cluster)

@@ -113,7 +113,7 @@ def test_cli_train_recompute(capsys, cluster2):
 
 @pytest.mark.ranks
 def test_training_panel_has_a_recompute_control(cluster2):
-    from ppedu.notebook import widgets
+    from ppedu.notebook.widgets import training as widgets
     panel = widgets.training_panel(controls=("schedule", "p", "m", "workload", "recompute"),
                                    workload="model", p=2, m=2, recompute="selective", group=cluster2)
     assert list(panel.controls["recompute"].options) == ["none", "selective", "full"]

@@ -7,15 +7,15 @@ import sys
 
 import pytest
 
-from ppedu.notebook import exercises as ex
-from ppedu.notebook import exercises_tp_serving as ex_tp
+from ppedu.notebook.checks import schedules as ex
+from ppedu.notebook.checks import serving as ex_serving, tp as ex_tp
 
 
 @pytest.mark.ranks
 def test_importing_exercises_is_cheap() -> None:
-    code = "import sys, ppedu.notebook.exercises; print('torch' in sys.modules)"
+    code = "import sys, ppedu.notebook.checks.schedules; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False", "ppedu.notebook.exercises must import other modules lazily"
+    assert out.stdout.strip() == "False", "ppedu.notebook.checks.schedules must import other modules lazily"
 
 
 # --- bubble formula -----------------------------------------------------------------------------
@@ -173,23 +173,23 @@ RESULTS = [
 
 
 def test_policy_choice() -> None:
-    ex_tp.check_policy_choice("continuous", RESULTS, target_s=7.0)
-    ex_tp.check_policy_choice("dynamic", RESULTS, target_s=5.0)
-    ex_tp.check_policy_choice(None, RESULTS, target_s=1.0)
+    ex_serving.check_policy_choice("continuous", RESULTS, target_s=7.0)
+    ex_serving.check_policy_choice("dynamic", RESULTS, target_s=5.0)
+    ex_serving.check_policy_choice(None, RESULTS, target_s=1.0)
     with pytest.raises(AssertionError, match="misses the target"):
-        ex_tp.check_policy_choice("continuous", RESULTS, target_s=5.0)
+        ex_serving.check_policy_choice("continuous", RESULTS, target_s=5.0)
     with pytest.raises(AssertionError, match="more throughput"):
-        ex_tp.check_policy_choice("dynamic", {r["policy"]: r for r in RESULTS}, target_s=7.0)
+        ex_serving.check_policy_choice("dynamic", {r["policy"]: r for r in RESULTS}, target_s=7.0)
     with pytest.raises(AssertionError, match="Choose one of"):
-        ex_tp.check_policy_choice("orca", RESULTS, target_s=7.0)
+        ex_serving.check_policy_choice("orca", RESULTS, target_s=7.0)
 
 
 def test_decode_bubble() -> None:
-    ex_tp.check_decode_bubble(0.75, p=4, inflight=1)
-    ex_tp.check_decode_bubble(0.0, p=4, inflight=4)
+    ex_serving.check_decode_bubble(0.75, p=4, inflight=1)
+    ex_serving.check_decode_bubble(0.0, p=4, inflight=4)
     with pytest.raises(AssertionError, match="how many of the p stages"):
-        ex_tp.check_decode_bubble(0.0, p=4, inflight=1)
+        ex_serving.check_decode_bubble(0.0, p=4, inflight=1)
     for wrong in (0.25, 1 / 4, 0.8):   # 1/p (the busy share), a guess: the hint never holds 0.75
         with pytest.raises(AssertionError, match=f"you predict {wrong!r}") as verdict:
-            ex_tp.check_decode_bubble(wrong, p=4, inflight=1)
+            ex_serving.check_decode_bubble(wrong, p=4, inflight=1)
         assert "0.75" not in str(verdict.value) and "3/4" not in str(verdict.value)

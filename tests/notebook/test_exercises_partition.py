@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ppedu.errors import UsageError
-from ppedu.notebook.exercises_partition import (best_split, check_partition_choice, layer_costs,
+from ppedu.notebook.checks.partition import (best_split, check_partition_choice, layer_costs,
                                                 run_splits, stage_times)
 from ppedu.training.engine import TrainConfig
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from ppedu.notebook.exercises_tables import check_seed_fix
+from ppedu.notebook.checks.seed_table import check_seed_fix
 from ppedu.schedules.tables import example_text, load_example
 
 

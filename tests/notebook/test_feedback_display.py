@@ -11,9 +11,9 @@ import re
 import nbformat
 import pytest
 
-WRONG = 'from ppedu.notebook.exercises import check_bubble_formula\n' \
+WRONG = 'from ppedu.notebook.checks.schedules import check_bubble_formula\n' \
         'def naive_bubble(p):\n    return 0.5\ncheck_bubble_formula(naive_bubble, "naive")'
-CRASH = 'from ppedu.notebook.exercises import check_bubble_formula\n' \
+CRASH = 'from ppedu.notebook.checks.schedules import check_bubble_formula\n' \
         'def naive_bubble(p):\n    return (p - 1) / undefined_name\n' \
         'check_bubble_formula(naive_bubble, "naive")'
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -51,7 +51,7 @@ def test_a_failing_student_function_shows_its_own_line(capsys) -> None:
 
 
 def test_outside_ipython_the_exception_is_unchanged() -> None:
-    from ppedu.notebook.exercises import check_bubble_formula
+    from ppedu.notebook.checks.schedules import check_bubble_formula
     with pytest.raises(AssertionError, match="For p=") as info:
         check_bubble_formula(lambda p: 0.5, "naive")
     assert info.traceback, "the full traceback stays for pytest and scripts"
@@ -73,14 +73,14 @@ def test_in_a_real_kernel_the_error_output_is_short(tmp_path) -> None:
 def test_a_lab_verdict_is_shown_once(capsys) -> None:
     """Chapter 6's cells: check_verdict prints the ✓ line, or fails with the message, once."""
     code = ("from ppedu.lab.grader import Grade\n"
-            "from ppedu.notebook.exercises_lab import check_verdict\n"
+            "from ppedu.notebook.checks.lab import check_verdict\n"
             "verdict = Grade(False, 'rank 1 waits for a forward that rank 0 never sends')\n"
             "check_verdict(verdict)")
     out = _shell_output(code, capsys)
     assert out.count("never sends") == 1, out
     _assert_short(out, "check_verdict(verdict)")
     from ppedu.lab.grader import Grade
-    from ppedu.notebook.exercises_lab import check_verdict
+    from ppedu.notebook.checks.lab import check_verdict
     check_verdict(Grade(True, "your AFAB order matches, gradients within 1e-5"))
     assert capsys.readouterr().out.count("gradients within 1e-5") == 1
 

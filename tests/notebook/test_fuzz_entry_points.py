@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from conftest import FUZZ, bounded
 from ppedu.errors import UsageError
-from ppedu.notebook import (exercises, exercises_partition, exercises_tp_serving, widgets, widgets_serving,
-                            widgets_tp)
-from ppedu.notebook.panel import ERROR_PREFIX
+from ppedu.notebook.checks import partition as exercises_partition, schedules as exercises, serving, tp
+from ppedu.notebook.widgets import serving as widgets_serving, tp as widgets_tp, training as widgets
+from ppedu.notebook.widgets.panel import ERROR_PREFIX
 
 _ANY = st.one_of(st.none(), st.booleans(), st.integers(-3, 3000), st.sampled_from([10 ** 9, -10 ** 9]),
                  st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=6),
@@ -100,9 +100,9 @@ def test_every_checker_answers_any_input(a, b, c, d, measured, rows, fn):
     _grade(exercises.check_bubble_formula, fn, a)
     _grade(exercises.check_choose_m, a, b, c, d)
     _grade(exercises.check_choose_m, 4, 4, 100.0, 10.0, "gpipe", range(1, 10 ** 9))
-    _grade(exercises_tp_serving.check_tp_vs_pp_bytes, a, measured, b)
-    _grade(exercises_tp_serving.check_policy_choice, a, rows, b)
-    _grade(exercises_tp_serving.check_decode_bubble, a, b, c)
+    _grade(tp.check_tp_vs_pp_bytes, a, measured, b)
+    _grade(serving.check_policy_choice, a, rows, b)
+    _grade(serving.check_decode_bubble, a, b, c)
     _grade(widgets_tp.check_allreduces_per_step, fn, measured)
     costs = [1.0e6, 3.0e6, 3.0e6, 3.0e6, 3.0e6, 9.0e6]
     _grade(exercises_partition.check_partition_choice, a, b, costs)

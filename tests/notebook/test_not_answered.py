@@ -6,8 +6,8 @@ import pytest
 
 import ppedu.notebook.grading as grading
 from ppedu.lab import grade
-from ppedu.notebook.exercises import check_bubble_formula
-from ppedu.notebook.exercises_tp_serving import check_decode_bubble
+from ppedu.notebook.checks.schedules import check_bubble_formula
+from ppedu.notebook.checks.serving import check_decode_bubble
 from ppedu.notebook.grading import Blank, NotAnswered, answered, exercise, require, unanswered
 
 

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from ppedu.notebook import plots
+from ppedu.notebook.plots import training as plots
 from ppedu.training.frontier import FrontierPoint
 
 
@@ -18,7 +18,7 @@ def _point(name: str, bubble: float, peak: float, messages: int = 48, v: int = 1
 def test_frontier_labels_do_not_pile_up() -> None:
     """Four schedules at peak = 4 with bubbles 13-18 % (1F1B's neighbours: ZB-H1, ZBV, ...): every
     label is shown, and labels near each other on x are at least a label's height apart."""
-    from ppedu.notebook.plots_frontier import frontier
+    from ppedu.notebook.plots.frontier import frontier
     pts = [_point("1f1b", 0.37, 4), _point("zb1", 0.136, 4), _point("zbv", 0.16, 4),
            _point("interleaved-zb", 0.177, 4, v=2), _point("dualpipev", 0.153, 4.5),
            _point("gpipe", 0.40, 8)]
@@ -34,7 +34,7 @@ def test_frontier_labels_do_not_pile_up() -> None:
 
 @pytest.mark.parametrize("top", [0.7, 9.3, 47.0, 111.6, 1234.0])
 def test_round_steps(top: float) -> None:
-    from ppedu.notebook.plots_memory import _round_step
+    from ppedu.notebook.plots.memory import _round_step
     step = _round_step(top)
     mantissa = step / 10 ** math.floor(math.log10(step))
     assert round(mantissa, 9) in (1, 2, 5), step
@@ -42,7 +42,7 @@ def test_round_steps(top: float) -> None:
 
 
 def test_planner_memory_axis_has_round_ticks() -> None:
-    from ppedu.notebook.widgets_plan import DEFAULTS, run_plan
+    from ppedu.notebook.widgets.plan import DEFAULTS, run_plan
     figs, _ = run_plan({**DEFAULTS, "model": "gpt3-175b", "tp": 8, "p": 8, "m": 64,
                         "recompute": "selective"})
     axis = figs[1].layout.yaxis2

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from ppedu.notebook import plots
+from ppedu.notebook.plots import training as plots
 from ppedu.errors import UsageError
 from ppedu.schedules import build_schedule
 from ppedu.schedules.simulator import CostModel, simulate

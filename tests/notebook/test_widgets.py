@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from ppedu.notebook import widgets
-from ppedu.notebook.panel import ERROR_PREFIX
+from ppedu.notebook.widgets import training as widgets
+from ppedu.notebook.widgets.panel import ERROR_PREFIX
 from ppedu.training.engine import TrainConfig, train
 from ppedu.schedules.theory import bubble_gpipe
 
@@ -137,8 +137,8 @@ def test_sweep_panel_has_an_editable_list_of_m(cluster2) -> None:
 def test_panel_clears_the_previous_chart_after_a_bad_input() -> None:
     """A failed run leaves no chart under its error line: the old one would read as its result."""
     import ipywidgets as w
-    from ppedu.notebook.panel import run_panel
-    from ppedu.notebook import plots
+    from ppedu.notebook.widgets.panel import run_panel
+    from ppedu.notebook.plots import training as plots
 
     control = w.IntText(2, description="m (micro-batches)")
 
@@ -157,7 +157,7 @@ def test_panel_clears_the_previous_chart_after_a_bad_input() -> None:
 
 def test_shared_panel_helpers() -> None:
     from ppedu.errors import UsageError
-    from ppedu.notebook.panel import check_settings, label_style, number
+    from ppedu.notebook.widgets.panel import check_settings, label_style, number
     with pytest.raises(UsageError, match=r"unknown setting\(s\) mm; use m, p"):
         check_settings({"mm": 1}, ["m", "p"])
     assert number(None) == "n/a" and number(0.0123, ".0f", 1e3, " ms") == "12 ms"

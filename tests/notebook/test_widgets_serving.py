@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from ppedu.notebook import widgets_serving as ws
-from ppedu.notebook.panel import ERROR_PREFIX
+from ppedu.notebook.widgets import serving as ws
+from ppedu.notebook.widgets.panel import ERROR_PREFIX
 from ppedu.errors import UsageError
 
 FAST = {"p": 2, "requests": 6, "max_batch": 2, "output_len": 4, "lengths": "uniform", "step_ms": 4.0}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ppedu.notebook import widgets_tp
-from ppedu.notebook.panel import ERROR_PREFIX
+from ppedu.notebook.widgets import tp as widgets_tp
+from ppedu.notebook.widgets.panel import ERROR_PREFIX
 from ppedu.model.gpt import GPTConfig
 
 SMALL = {"n": 2, "layers": 2, "hidden": 32, "heads": 4, "batch": 4, "seq": 16, "latency_ms": 4.0,

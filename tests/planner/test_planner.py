@@ -193,7 +193,7 @@ def test_planner_imports_without_torch():
 
 
 def test_plan_panel_and_figures():
-    from ppedu.notebook.widgets_plan import plan_panel, run_plan
+    from ppedu.notebook.widgets.plan import plan_panel, run_plan
     figs, text = run_plan({"model": "seed002-48l", "tp": 8, "p": 4, "m": 16, "micro_batch_size": 4,
                            "recompute": "none", "max_bubble": 0.2})
     bars, tradeoff = figs

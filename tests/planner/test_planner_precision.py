@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ppedu.errors import UsageError
-from ppedu.notebook.book_check import run_cli
+from ppedu.instructor.book.check import run_cli
 from ppedu.planner.models import get_model
 from ppedu.planner.plan import Layout, plan
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from conftest import FUZZ, bounded
 from ppedu import cli
 from ppedu.errors import UsageError
-from ppedu.notebook.exercises import check_rank_order
+from ppedu.notebook.checks.schedules import check_rank_order
 from ppedu.schedules.actions import MAX_M, MAX_P, MAX_V
 from ppedu.schedules import build_schedule
 from ppedu.schedules.tables import parse_markdown_table

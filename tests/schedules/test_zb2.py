@@ -172,8 +172,8 @@ def test_timed_ranks_run_the_order_built_for_their_costs(cluster4):
 def test_unequal_frontier_shows_zb2_ahead_of_zb1():
     """The frontier at 1 : 1.5 : 0.5 (simulated side; the book measures it too): its title names
     the costs and ZB-H2 sits below ZB-H1 on the bubble axis, above it on memory."""
-    from ppedu.notebook.book_figures import FIGURES
-    from ppedu.notebook.plots_frontier import frontier as draw
+    from ppedu.instructor.book.figures import FIGURES
+    from ppedu.notebook.plots.frontier import frontier as draw
     from ppedu.training.frontier import SCHEDULES, UNEQUAL, simulated_point
     points = {name: simulated_point(name, 4, 8, v, costs=UNEQUAL) for name, v in SCHEDULES}
     assert points["zb2"].simulated_bubble < points["zb1"].simulated_bubble

@@ -11,7 +11,7 @@ import pytest
 
 from ppedu.commands import serve_sweep
 from ppedu.errors import UsageError
-from ppedu.notebook import plots_serving
+from ppedu.notebook.plots import serving as plots_serving
 from ppedu.serving import studies
 from ppedu.serving.scheduler import BatchingConfig
 

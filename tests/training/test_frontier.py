@@ -28,7 +28,7 @@ def test_simulated_frontier_has_no_free_lunch():
 
 
 def test_frontier_figure_says_what_it_shows():
-    from ppedu.notebook.plots_frontier import frontier as draw
+    from ppedu.notebook.plots.frontier import frontier as draw
     points = [simulated_point(name, 4, 8, v) for name, v in SCHEDULES]
     for pt in points:
         pt.measured_bubble, pt.measured_peak = pt.simulated_bubble, pt.simulated_peak

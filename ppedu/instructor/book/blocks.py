@@ -1,0 +1,280 @@
+"""The generators of the book's computed blocks (``ppedu.instructor.book.tables``): one small function
+per kind of derived number or table, each calling the ``ppedu`` function that owns the formula
+(``ppedu.schedules.theory``, the simulator, ``ppedu.planner``, ``ppedu.serving.cost``). Nothing here
+is a formula of its own: only formatting.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+from ppedu.planner.plan import GIB, Layout, choose_m, plan, stage_layers
+from ppedu.schedules import theory
+from ppedu.schedules import build_schedule
+from ppedu.schedules.simulator import CostModel, simulate
+
+GENERATORS: dict[str, Callable[..., str]] = {}
+
+
+def generator(fn: Callable[..., str]) -> Callable[..., str]:
+    GENERATORS[fn.__name__] = fn
+    return fn
+
+
+def _bubble(schedule: str, p: int, m: int, v: int = 1) -> float:
+    value = theory.theory_bubble(schedule, p, m, v)
+    if value is None:
+        raise ValueError(f"no closed-form bubble for {schedule} p={p} m={m} v={v}")
+    return value
+
+
+def _percent(x: float, digits: int) -> str:
+    return f"{100 * x:.{digits}f} %"
+
+
+# ---- schedules: bubbles, makespans, peaks, timetables ---------------------------------------------
+
+@generator
+def share(schedule: str, p: int, m: int, v: int = 1, digits: int = 3) -> str:
+    """Idle share of the step, e.g. ``0.273``."""
+    return f"{_bubble(schedule, p, m, v):.{digits}f}"
+
+
+@generator
+def percent(schedule: str, p: int, m: int, v: int = 1, digits: int = 1) -> str:
+    """Idle share as a percentage, e.g. ``15.8 %``."""
+    return _percent(_bubble(schedule, p, m, v), digits)
+
+
+@generator
+def share_expr(p: int, m: int, digits: int = 3, pct: bool = False) -> str:
+    """GPipe's idle share written out, e.g. ``$3/(32+3) = 0.086$`` or ``$7/71 = 9.9\\,\\%$``."""
+    value = theory.bubble_gpipe(p, m)
+    if pct:
+        return f"${p - 1}/{m + p - 1} = {100 * value:.{digits}f}\\,\\%$"
+    return f"${p - 1}/({m}+{p - 1}) = {value:.{digits}f}$"
+
+
+@generator
+def naive_percent(p: int, digits: int = 0) -> str:
+    """The naive pipeline's idle share (p-1)/p, e.g. ``75 %``."""
+    return _percent(theory.bubble_naive(p), digits)
+
+
+@generator
+def makespan(p: int, m: int, tf: float = 1, tb: float = 1, expr: bool = False) -> str:
+    """The shortest GPipe/1F1B step, ``14`` or ``$(m+p-1)(t_f+t_b) = 7 \\cdot 2 = 14$``."""
+    value = theory.min_makespan(p, m, tf, tb)
+    if expr:
+        return f"$(m+p-1)(t_f+t_b) = {m + p - 1} \\cdot {tf + tb:g} = {value:g}$"
+    return f"{value:g}"
+
+
+@generator
+def simulated(schedule: str, p: int, m: int, what: str, tf: float = 1, tb: float = 1, tw: float = 0,
+              v: int = 1, digits: int = 3) -> str:
+    """A simulated ``makespan`` (units) or ``bubble`` (``digits`` digits) of ``schedule`` at the
+    given costs (``tw`` only counts for schedules that split the backward)."""
+    result = simulate(build_schedule(schedule, p, m, v), CostModel(t_f=tf, t_b=tb, t_w=tw))
+    return f"{result.makespan:g}" if what == "makespan" else f"{result.bubble_fraction:.{digits}f}"
+
+
+@generator
+def makespan_ratio(schedule: str, p: int, m: int, tb: float, base_tb: float = 1) -> str:
+    """How much longer a simulated step gets when the backward costs ``tb`` instead of ``base_tb``."""
+    steps = [simulate(build_schedule(schedule, p, m), CostModel(t_f=1, t_b=b)).makespan for b in (tb, base_tb)]
+    return f"{steps[0] / steps[1]:g}×"
+
+
+@generator
+def peak(schedule: str, p: int, m: int, rank: int = 0, v: int = 1, scale: float = 1) -> str:
+    """Micro-batches ``rank`` holds at its peak (times ``scale``, e.g. GB per micro-batch)."""
+    return f"{theory.peak_activations(schedule, p, m, rank, v) * scale:g}"
+
+
+@generator
+def grid(schedule: str, p: int, m: int, tf: float = 1, tb: float = 1) -> str:
+    """A simulated timetable, one column per unit of time: ``GPU0  F1 F2 .`` (micro-batches from 1)."""
+    timeline = simulate(build_schedule(schedule, p, m), CostModel(t_f=tf, t_b=tb)).timeline
+    slots = int(round(timeline.makespan))
+    cells = [["."] * slots for _ in range(p)]
+    for e in timeline.events:
+        if e.kind in ("F", "B"):
+            for t in range(int(round(e.start)), int(round(e.end))):
+                cells[e.rank][t] = e.kind + (str(e.mb + 1) if m > 1 else "")
+    width = max([2] + [len(c) for row in cells for c in row]) + 1
+    head = "t    " + "".join(str(t).rjust(width - 1) + " " for t in range(slots))
+    rows = [f"GPU{r}  " + "".join(c.ljust(width) for c in cells[r]) for r in range(p)]
+    return "\n".join(["```text", head.rstrip(), *(row.rstrip() for row in rows), "```"])
+
+
+@generator
+def gantt_table(schedule: str, p: int, m: int) -> str:
+    """The simulated timetable as the Markdown table the validator reads, written as textbooks do
+    (``F_1``: micro-batches from 1)."""
+    timeline = simulate(build_schedule(schedule, p, m), CostModel(t_f=1, t_b=1)).timeline
+    table = re.sub(r"\b([FBW])(\d+) ", r"\1_\2", timeline.text_gantt(unit=1.0, mb_base=1))
+    return "```text\n" + table + "\n```"
+
+
+@generator
+def idle_share_table(p: int, ms: list[int]) -> str:
+    """Chapter 3: idle share and Playbook ratio for each m at one p."""
+    head = "| $m$ | " + " | ".join(str(m) for m in ms) + " |"
+    rule = "|---|" + "---|" * len(ms)
+    idle = "| idle share $(p-1)/(m+p-1)$ | " + " | ".join(f"{theory.bubble_gpipe(p, m):.3f}" for m in ms) + " |"
+    ratio = "| Playbook ratio $(p-1)/m$ | " + " | ".join(
+        f"{theory.bubble_ratio_playbook(p, m):.3f}" for m in ms) + " |"
+    return "\n".join([head, rule, idle, ratio])
+
+
+@generator
+def expected_table(rows: list[list[int]], v: int = 2) -> str:
+    """The instructor's guide: idle shares and rank 0's peaks for each (p, m)."""
+    lines = ["| $p$ | $m$ | GPipe / 1F1B idle share $(p-1)/(m+p-1)$ | interleaved $v=2$ "
+             "| peak activations rank 0, GPipe / 1F1B |", "|---|---|---|---|---|"]
+    for p, m in rows:
+        naive = m == 1
+        idle = f"{_bubble('naive' if naive else 'gpipe', p, m):.3f}" + (" (naive)" if naive else "")
+        inter = "—" if m < p else f"{_bubble('interleaved', p, m, v):.3f}"
+        peaks = f"{theory.peak_activations('gpipe', p, m)} / {theory.peak_activations('1f1b', p, m)}"
+        lines.append(f"| {p} | {m} | {idle} | {inter} | {peaks} |")
+    return "\n".join(lines)
+
+
+@generator
+def chunk_layers(layers: int, p: int, v: int, rank: int = 0) -> str:
+    """Layers (from 1) of ``rank``'s chunks under Megatron's loop placement, e.g. ``1–6 and 25–30``."""
+    per_stage = stage_layers(layers, p * v)
+    spans = []
+    for chunk in range(v):
+        stage = chunk * p + rank
+        first = sum(per_stage[:stage]) + 1
+        spans.append(f"{first}–{first + per_stage[stage] - 1}")
+    return ", ".join(spans[:-1]) + " and " + spans[-1] if len(spans) > 1 else spans[0]
+
+
+# ---- planner: bytes per GPU ----------------------------------------------------------------------
+
+def _plan(model: str, **layout) -> dict:
+    from ppedu.planner.models import get_model
+    return plan(get_model(model), Layout(**layout))
+
+
+@generator
+def plan_table(model: str, rows: list[list], **layout) -> str:
+    """Chapter 3: GiB on the busiest GPU (activations) and whether it fits, one row per
+    ``[label, recompute, sequence_parallel]``."""
+    budget = layout.get("gpu_memory_gb", 80.0)
+    lines = [f"| layout | GiB on GPU 0 (of which activations) | fits {budget:g} GiB? |", "| --- | --- | --- |"]
+    for label, recompute, sp in rows:
+        result = _plan(model, recompute=recompute, sequence_parallel=sp, **layout)
+        lines.append(f"| {label} | {result['total_bytes_per_gpu'] / GIB:.1f} "
+                     f"({result['activation_bytes_per_gpu'] / GIB:.1f}) | {'yes' if result['fits'] else 'no'} |")
+    return "\n".join(lines)
+
+
+@generator
+def plan_gib(model: str, what: str = "total", **layout) -> str:
+    """GiB per GPU of one plan: ``total``, ``activations`` or ``state`` (weights, grads, optimizer)."""
+    result = _plan(model, **layout)
+    state = sum(result[k] for k in ("param_bytes_per_gpu", "grad_bytes_per_gpu", "optimizer_bytes_per_gpu"))
+    value = {"total": result["total_bytes_per_gpu"], "activations": result["activation_bytes_per_gpu"],
+             "state": state}[what]
+    return f"{value / GIB:.0f}" if value / GIB >= 100 else f"{value / GIB:.1f}"
+
+
+@generator
+def chosen_m(model: str, global_batch: int, max_bubble: float, what: str = "m", **layout) -> str:
+    """``ppedu plan --choose-m``: the chosen ``m``, its ``b``, ``gib`` per GPU or ``bubble`` (%),
+    or ``largest_unfit``: the largest m that does not fit."""
+    from ppedu.planner.models import get_model
+    found = choose_m(get_model(model), Layout(**layout), global_batch, max_bubble)
+    chosen = found["chosen"]
+    if what == "largest_unfit":
+        return str(max(c["m"] for c in found["candidates"] if not c["fits"]))
+    return {"m": str(chosen["layout"]["m"]), "b": str(chosen["layout"]["micro_batch_size"]),
+            "gib": f"{chosen['total_bytes_per_gpu'] / GIB:.1f}",
+            "bubble": _percent(chosen["bubble_fraction"], 1)}[what]
+
+
+@generator
+def params_b(model: str, what: str, layers: int = 1, vocab: int = 0, digits: int = 2) -> str:
+    """Parameters in billions: ``layer`` (x ``layers``), ``embedding``, ``first`` (embedding +
+    layers) or ``last`` (layers + head) of a named model, ``vocab`` overriding its vocabulary."""
+    from dataclasses import replace
+    from ppedu.planner import formulas as fm
+    from ppedu.planner.models import get_model
+    spec = get_model(model)
+    spec = replace(spec, vocab=vocab) if vocab else spec
+    body = layers * fm.layer_params(spec)
+    value = {"layer": body, "embedding": spec.vocab * spec.hidden,
+             "first": body + fm.embedding_params(spec), "last": body + fm.head_params(spec)}[what]
+    return f"{value / 1e9:.{digits}f}"
+
+
+@generator
+def layer_bytes(s: int, b: int, h: int, a: int, times: int = 1, value_bytes: int = 2,
+                dropout: bool = True) -> str:
+    """Korthikanti et al.'s per-layer activation bytes (``ppedu.planner.formulas``), x ``times``."""
+    from ppedu.planner.formulas import layer_activation_bytes
+    value = times * layer_activation_bytes(s, b, h, a, value_bytes=value_bytes, dropout=dropout)
+    return f"{value:,.0f}"
+
+
+# ---- chapter 1 and chapter 5: messages, serving costs ---------------------------------------------
+
+@generator
+def tp_pp(layers: int, n: int, what: str) -> str:
+    """Per step, TP vs PP over ``n`` ranks (``predict_comm_time``): ``tp_ops``, ``pp_ops``,
+    ``ops_ratio`` or ``bytes_ratio`` (on the wire)."""
+    from ppedu.model.gpt import GPTConfig
+    from ppedu.tensor_parallel.compare import predict_comm_time
+    c = predict_comm_time(GPTConfig(n_layer=layers), n)
+    value = {"tp_ops": c["tp"]["messages"], "pp_ops": c["pp"]["messages"],
+             "ops_ratio": c["tp"]["messages"] / c["pp"]["messages"],
+             "bytes_ratio": c["tp"]["bytes"] / c["pp"]["bytes"]}[what]
+    return f"{value:g}"
+
+
+@generator
+def serving_cost(what: str, p: int = 2, slowdown: float = 1.0) -> str:
+    """Chapter 5's step cost t0 + c n (``ppedu.serving.cost``): ``t0_ms``, ``c_us``, ``c_ms``,
+    ``crossover`` (tokens) or ``x`` at ``what='x:B'`` (c B / t0 for a decode batch of B)."""
+    from ppedu.serving.cost import ServingCost
+    cost = ServingCost.for_gpu(p=p, slowdown=slowdown)
+    if what.startswith("x:"):
+        return f"{cost.c_s * int(what[2:]) / cost.t0_s:.1f}"
+    value = {"t0_ms": (cost.t0_s * 1e3, 1), "c_us": (cost.c_s * 1e6, 0), "c_ms": (cost.c_s * 1e3, 2),
+             "crossover": (cost.crossover_tokens, 0)}[what]
+    return f"{value[0]:.{value[1]}f}"
+
+
+@generator
+def inflight_gains(k: int, xs: list[float]) -> str:
+    """(1 + K x)/(1 + x) for each x, e.g. ``1, 1.5 and 1.75``."""
+    from ppedu.serving.cost import inflight_gain
+    values = [f"{inflight_gain(k, x):.3g}" for x in xs]
+    return ", ".join(values[:-1]) + " and " + values[-1]
+
+
+@generator
+def length_gains(sigmas: list[float], what: str = "gain", p: int = 2) -> str:
+    """Chapter 5: continuous / static throughput as lognormal output lengths spread, from the
+    simulator with the step cost alone (``studies.length_variance``, messages free), or the
+    workload's coefficient of variation (``what='cv'``)."""
+    from dataclasses import replace
+    from ppedu.serving import studies
+    cost = replace(studies.QUICK, t_hop_s=0.0, t_return_s=0.0)
+    rows = studies.length_variance(sigmas, p, cost=cost, simulate=True)
+    values = [f"{r[what]:.2f}" if r[what] else "0" for r in rows]
+    return ", ".join(values[:-1]) + " and " + values[-1]
+
+
+@generator
+def costs_table(p: int = 4, m: int = 8) -> str:
+    """Chapter 4's schedules under equal and the paper's unequal costs, with the split-backward floor
+    (``ppedu.training.frontier.costs_table``)."""
+    from ppedu.training import frontier  # training pulls in torch; only this block needs it
+    return frontier.costs_table(p, m)

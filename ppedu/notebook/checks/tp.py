@@ -1,0 +1,43 @@
+"""Checks for the exercise cells of the tensor-parallel chapter (01), with the contract of
+``ppedu.notebook.grading.grader``: print a ✓ line, or raise an AssertionError with a hint, or a
+one-line UsageError for input that cannot be graded. Standard library only at import time."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+from ppedu.notebook.grading import grader
+
+OK = "\u2713"  # ✓
+
+
+def _get(obj: Any, key: str) -> Any:
+    """A field of a result object or of its JSON (``ppedu compare-tp-pp --json``)."""
+    return obj[key] if isinstance(obj, Mapping) else getattr(obj, key)
+
+
+@grader
+def check_tp_vs_pp_bytes(answer: str, measured: Any, ratio: float | None = None,
+                         rtol: float = 0.05) -> None:
+    """``answer`` is "tp" or "pp": which moved more bytes per step in ``measured``, the result of
+    ``compare_tp_pp`` or ``ppedu compare-tp-pp --json`` (``measured["tp"]["bytes"]`` and
+    ``measured["pp"]["bytes"]``: bytes put on the wire by all ranks together).
+
+    ``ratio`` (optional): the predicted bytes of the larger over the smaller, within ``rtol``."""
+    choice = str(answer).strip().lower()
+    if choice not in ("tp", "pp"):
+        raise AssertionError(f"Answer 'tp' or 'pp' (got {answer!r}).")
+    tp, pp = float(_get(_get(measured, "tp"), "bytes")), float(_get(_get(measured, "pp"), "bytes"))
+    right = "tp" if tp > pp else "pp"
+    if choice != right:
+        raise AssertionError(f"Measured: TP moved {tp:,.0f} bytes, PP {pp:,.0f}. Hint: TP runs "
+                             "4 all-reduces of a b x s x h tensor per layer; PP sends one "
+                             "activation and one gradient per stage border and micro-batch.")
+    got = max(tp, pp) / max(min(tp, pp), 1.0)
+    if ratio is not None and not math.isclose(float(ratio), got, rel_tol=rtol):
+        raise AssertionError(f"{right.upper()} is right, but it moved {got:.2f}x more bytes, not "
+                             f"{float(ratio):.2f}x. Hint: the bytes count what all ranks put on the "
+                             "wire; a ring all-reduce of P bytes over n ranks sends 2(n-1)/n * P from "
+                             "every rank, i.e. 2(n-1) * P in total.")
+    print(f"{OK} {right.upper()} moved {got:.1f}x more bytes ({tp:,.0f} vs {pp:,.0f}).")

@@ -1,0 +1,146 @@
+"""Chapter 5's panel: pick a batching policy, stages, batches in flight and a workload, press Run.
+
+Read top-down:
+  make_setup             widget values -> (requests, BatchingConfig, p, workload, cost); UsageError
+                         (step_ms is t0, the weight-read part of a step; c_ms the price per token)
+  summary_line           one line: throughput, TTFT, TPOT, E2E p99, decode bubble vs theory, tokens
+  run_serving            one run: [timeline, occupancy], summary line
+  run_policy_comparison  static / dynamic / continuous on the same workload: [bars, occupancy], line
+  serving_panel          ipywidgets controls + Run button; nothing runs when a slider moves
+
+The button (``ppedu.notebook.widgets.panel.run_panel``) calls the plain functions above; tests call them directly,
+because an exception inside a widget callback never fails a notebook cell. Bad values come back as
+"⚠ one-line message".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import plotly.graph_objects as go
+
+from ppedu.notebook.plots import serving as plots_serving
+from ppedu.serving.scheduler import POLICIES, BatchingConfig, check_pipeline
+from ppedu.errors import check_choice, check_float, check_int
+from ppedu.notebook.widgets.panel import check_settings, label_style, number, panel_action, run_panel
+from ppedu.serving.server import serve
+from ppedu.model.workloads import WORKLOADS
+from ppedu.serving.metrics import ServingResult
+from ppedu.serving.cost import ServingCost
+from ppedu.serving.workload import LENGTH_DISTRIBUTIONS, Request, make_workload
+from ppedu.runtime import cluster
+
+DEFAULTS: dict[str, Any] = {"policy": "continuous", "p": 2, "inflight": 1, "max_batch": 8,
+                            "requests": 32, "lengths": "exponential", "output_len": 8, "prompt_len": 4,
+                            "rate": 0.0, "workload": "timed", "step_ms": round(ServingCost().t0_s * 1e3, 2),
+                            "c_ms": round(ServingCost().c_s * 1e3, 3), "token_budget": 0,
+                            "kv_blocks": 0, "block_size": 16, "seed": 0}
+
+
+def make_setup(values: dict) -> tuple[list[Request], BatchingConfig, int, str, ServingCost]:
+    """Validate widget values (missing keys take DEFAULTS); the UsageError names the setting."""
+    check_settings(values, DEFAULTS)
+    v = {**DEFAULTS, **values}
+    p = check_int("p (stages)", v["p"], 1, 8)
+    config = BatchingConfig(v["policy"], v["max_batch"], v["inflight"],
+                            token_budget=v["token_budget"] or None, kv_blocks=v["kv_blocks"] or None,
+                            block_size=v["block_size"])
+    workload = check_choice("workload", v["workload"], WORKLOADS)
+    cost = ServingCost(t0_s=check_float("step_ms", v["step_ms"], 0.1, 1000.0) / 1e3,
+                       c_s=check_float("c_ms", v["c_ms"], 0.0, 1000.0) / 1e3)
+    requests = make_workload(check_int("requests", v["requests"], 1, 500), rate=v["rate"],
+                             output_len=v["output_len"], prompt_len=v["prompt_len"],
+                             output_dist=check_choice("lengths", v["lengths"], LENGTH_DISTRIBUTIONS),
+                             seed=v["seed"])
+    check_pipeline(requests, config, p, "inflight K")     # before the cluster starts
+    return requests, config, p, workload, cost
+
+
+def _ms(x: float | None) -> str:
+    return number(x, ".0f", 1e3, " ms")
+
+
+def summary_line(result: ServingResult) -> str:
+    """One line with the numbers the chapter talks about."""
+    d = result.to_dict()
+    match = {True: "yes", False: "NO", None: "not checked"}[d["tokens_match_reference"]]
+    bubble = d["decode_bubble_fraction"]
+    return (f"{d['policy']} p={d['p']} K={d['inflight']} max batch {d['max_batch']} ({d['source']}): "
+            f"{d['throughput_tok_s']:.0f} tok/s · TTFT p50 {_ms(d['ttft_p50_s'])} · TPOT p50 "
+            f"{_ms(d['tpot_p50_s'])} · E2E p99 {_ms(d['e2e_p99_s'])} · decode bubble "
+            f"{'n/a' if bubble is None else f'{bubble:.2f}'} (theory {d['theory_decode_bubble']:.2f})"
+            f" · batches {d['mean_occupancy']:.0%} full · KV peak {d['kv_peak_blocks']} blocks, "
+            f"{d['preemptions']} preemptions · tokens match greedy: {match}")
+
+
+def _group(p: int, group):
+    return group if group is not None else cluster.get_cluster(p)
+
+
+@panel_action
+def run_serving(values: dict, group=None) -> tuple[list[go.Figure], str]:
+    """One run on the warm cluster of p ranks: [timeline, occupancy over time], summary line."""
+    requests, config, p, workload, cost = make_setup(values)
+    result = serve(requests, config, p, workload=workload, cost=cost, group=_group(p, group))
+    name = f"{config.policy}, p={p}, K={config.inflight}"
+    return [plots_serving.serving_gantt(result, f"{name}: what each stage did"),
+            plots_serving.occupancy_over_time({name: result},
+                                              f"{name}: requests per iteration over time")], \
+        summary_line(result)
+
+
+@panel_action
+def run_policy_comparison(values: dict, group=None) -> tuple[list[go.Figure], str]:
+    """The three policies on the same workload (values' policy is ignored): [throughput and
+    latency bars, occupancy over time], one line with each policy's throughput and E2E p99."""
+    requests, config, p, workload, cost = make_setup(values)
+    results = {}
+    for policy in POLICIES:
+        cfg = dataclasses.replace(config, policy=policy)
+        results[policy] = serve(requests, cfg, p, workload=workload, cost=cost, group=_group(p, group))
+    tag = f"p={p}, K={config.inflight}, max batch {config.max_batch}, {len(requests)} requests"
+    rows = {k: r.to_dict() for k, r in results.items()}
+    ratio = rows["continuous"]["throughput_tok_s"] / rows["static"]["throughput_tok_s"]
+    text = " · ".join(f"{k}: {d['throughput_tok_s']:.0f} tok/s, E2E p99 {_ms(d['e2e_p99_s'])}"
+                      for k, d in rows.items())
+    match = all(r.tokens_match_reference for r in results.values())
+    return [plots_serving.policy_comparison(rows, f"Batching policies ({tag})"),
+            plots_serving.occupancy_over_time(results, f"Requests per iteration ({tag})")], \
+        f"{text} · continuous/static = {ratio:.2f}x · tokens match greedy: {'yes' if match else 'NO'}"
+
+
+def serving_panel(title: str = "Serve a workload on a pipeline", group=None, **defaults: Any):
+    """Controls (policy, p, K, max batch, requests, lengths, rate, workload), a "compare all
+    policies" switch and a Run button. ``group``: a fixed cluster (tests); else get_cluster(p)."""
+    import ipywidgets as w
+
+    values = {**DEFAULTS, **defaults}
+    make_setup(values)                                    # a bad default fails in the cell, now
+    controls = {
+        "policy": w.Dropdown(options=POLICIES, value=values["policy"], description="policy"),
+        "p": w.IntSlider(values["p"], min=1, max=4, description="p (stages)"),
+        "inflight": w.IntSlider(values["inflight"], min=1, max=4, description="K (in flight)"),
+        "max_batch": w.IntSlider(values["max_batch"], min=1, max=32, description="max batch"),
+        "requests": w.IntSlider(values["requests"], min=1, max=128, description="requests"),
+        "lengths": w.Dropdown(options=LENGTH_DISTRIBUTIONS, value=values["lengths"],
+                              description="output lengths"),
+        "rate": w.FloatText(values["rate"], description="arrivals/s (0: all at once)"),
+        "token_budget": w.IntText(values["token_budget"], description="token budget (0: off)"),
+        "kv_blocks": w.IntText(values["kv_blocks"], description="KV blocks (0: unlimited)"),
+        "workload": w.Dropdown(options=WORKLOADS, value=values["workload"], description="workload"),
+    }
+    compare = w.Checkbox(False, description="compare all three policies")
+    style = label_style(c.description for c in controls.values())   # no label cut off with "…"
+    layout = w.Layout(width=f"{int(style['description_width'][:-2]) + 260}px")
+    for c in (*controls.values(), compare):
+        c.style, c.layout = style, layout
+
+    def action(current: dict, _progress) -> tuple[list[go.Figure], str]:
+        run = run_policy_comparison if compare.value else run_serving
+        return run(current, group=group)
+
+    box = run_panel(title, controls, action, "serving", base=values, extras=[compare],
+                    busy="<i>serving on the warm cluster… (the first run starts the ranks)</i>")
+    box.compare = compare
+    return box
