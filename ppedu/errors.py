@@ -22,6 +22,13 @@ class ClusterError(RuntimeError):
         self.remote_traceback = remote_traceback
 
 
+def _(message: str) -> str:
+    """``message`` in the student's language (imported here, not at the top: the catalog module
+    itself uses :func:`check_choice`)."""
+    from ppedu.i18n.messages import _ as translate
+    return translate(message)
+
+
 def check_int(name: str, value, lo: int, hi: int | None = None) -> int:
     """Return ``value`` as an int if ``lo <= value <= hi``, else raise a UsageError naming the range."""
     rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
@@ -30,10 +37,12 @@ def check_int(name: str, value, lo: int, hi: int | None = None) -> int:
     except (TypeError, ValueError):
         ok = False
     if not ok or isinstance(value, bool):
-        raise UsageError(f"{name} must be an integer in {rng} (got {value!r})")
+        raise UsageError(_("{name} must be an integer in {range} (got {value})").format(
+            name=name, range=rng, value=repr(value)))
     value = int(value)
     if value < lo or (hi is not None and value > hi):
-        raise UsageError(f"{name} must be an integer in {rng} (got {value})")
+        raise UsageError(_("{name} must be an integer in {range} (got {value})").format(
+            name=name, range=rng, value=value))
     return value
 
 
@@ -43,9 +52,11 @@ def check_float(name: str, value, lo: float, hi: float | None = None) -> float:
     try:
         value = float(value)
     except (TypeError, ValueError):
-        raise UsageError(f"{name} must be a number in {rng} (got {value!r})") from None
+        raise UsageError(_("{name} must be a number in {range} (got {value})").format(
+            name=name, range=rng, value=repr(value))) from None
     if not (value >= lo and (hi is None or value <= hi)):  # also rejects NaN
-        raise UsageError(f"{name} must be a number in {rng} (got {value})")
+        raise UsageError(_("{name} must be a number in {range} (got {value})").format(
+            name=name, range=rng, value=value))
     return value
 
 
@@ -53,5 +64,6 @@ def check_choice(name: str, value: str, choices) -> str:
     """Return ``value`` if it is one of ``choices``, else raise a UsageError listing them."""
     choices = list(choices)
     if value not in choices:
-        raise UsageError(f"{name} must be one of {', '.join(map(str, choices))} (got {value!r})")
+        raise UsageError(_("{name} must be one of {choices} (got {value})").format(
+            name=name, choices=", ".join(map(str, choices)), value=repr(value)))
     return value

@@ -15,26 +15,27 @@ import time
 
 from ppedu.errors import UsageError, check_float, check_int
 from ppedu.runtime.cluster import connect
+from ppedu.i18n.messages import _
 
 MAX_CPU_RANKS = 8
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-n", type=int, default=2, help="ranks: TP over n and PP over n (1..8 on CPU)")
-    parser.add_argument("--layers", type=int, default=4, help="transformer blocks (>= n, default 4)")
+    parser.add_argument("-n", type=int, default=2, help=_("ranks: TP over n and PP over n (1..8 on CPU)"))
+    parser.add_argument("--layers", type=int, default=4, help=_("transformer blocks (>= n, default 4)"))
     parser.add_argument("--hidden", type=int, default=64,
-                        help="hidden size, a multiple of --heads (default 64)")
-    parser.add_argument("--heads", type=int, default=4, help="attention heads, divisible by n (default 4)")
-    parser.add_argument("--batch", type=int, default=8, help="sequences per step (default 8)")
-    parser.add_argument("--seq", type=int, default=64, help="tokens per sequence (1..1024, default 64)")
+                        help=_("hidden size, a multiple of --heads (default 64)"))
+    parser.add_argument("--heads", type=int, default=4, help=_("attention heads, divisible by n (default 4)"))
+    parser.add_argument("--batch", type=int, default=8, help=_("sequences per step (default 8)"))
+    parser.add_argument("--seq", type=int, default=64, help=_("tokens per sequence (1..1024, default 64)"))
     parser.add_argument("-m", "--microbatches", type=int, default=1,
-                        help="PP micro-batches, dividing --batch (default 1: naive pipeline)")
-    parser.add_argument("--tp", type=int, default=None, help="also run a tp x (n/tp) mesh (tp divides n)")
-    parser.add_argument("--latency-ms", type=float, default=0.0, help="emulated latency per message (ms)")
+                        help=_("PP micro-batches, dividing --batch (default 1: naive pipeline)"))
+    parser.add_argument("--tp", type=int, default=None, help=_("also run a tp x (n/tp) mesh (tp divides n)"))
+    parser.add_argument("--latency-ms", type=float, default=0.0, help=_("emulated latency per message (ms)"))
     parser.add_argument("--bandwidth-gbps", type=float, default=math.inf,
-                        help="emulated link bandwidth in GB/s (default: unlimited)")
-    parser.add_argument("--repeats", type=int, default=3, help="measured steps; the fastest is kept (1..20)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+                        help=_("emulated link bandwidth in GB/s (default: unlimited)"))
+    parser.add_argument("--repeats", type=int, default=3, help=_("measured steps; the fastest is kept (1..20)"))
+    parser.add_argument("--json", action="store_true", help=_("print one JSON object"))
 
 
 def _max_ranks() -> int:
@@ -54,19 +55,18 @@ def validate(args: argparse.Namespace):
     check_float("--latency-ms", args.latency_ms, 0.0, 10_000.0)
     check_float("--bandwidth-gbps", args.bandwidth_gbps, 1e-6)
     if hidden % heads:
-        raise UsageError(f"--hidden must be a multiple of --heads={heads} (got {hidden})")
+        raise UsageError(_("--hidden must be a multiple of --heads={heads} (got {hidden})").format(heads=heads, hidden=hidden))
     if heads % n:
-        raise UsageError(f"--heads={heads} must be divisible by tp=n={n} (TP splits heads across ranks)")
+        raise UsageError(_("--heads={heads} must be divisible by tp=n={n} (TP splits heads across ranks)").format(heads=heads, n=n))
     if n > layers:
-        raise UsageError(f"--layers must be >= n={n}: PP over {n} ranks needs one layer per stage "
-                         f"(got {layers})")
+        raise UsageError(_("--layers must be >= n={n}: PP over {n} ranks needs one layer per stage (got {layers})").format(n=n, layers=layers))
     m = check_int("--microbatches", args.microbatches, 1, args.batch)
     if args.batch % m:
-        raise UsageError(f"--microbatches must divide --batch={args.batch} (got {m})")
+        raise UsageError(_("--microbatches must divide --batch={batch} (got {m})").format(batch=args.batch, m=m))
     if args.tp is not None:
         tp = check_int("--tp", args.tp, 1, n)
         if n % tp or heads % tp:
-            raise UsageError(f"--tp must divide n={n} and --heads={heads} (got {tp})")
+            raise UsageError(_("--tp must divide n={n} and --heads={heads} (got {tp})").format(n=n, heads=heads, tp=tp))
     from ppedu.model.gpt import GPTConfig  # torch: kept out of `ppedu compare-tp-pp --help`
     return GPTConfig(n_layer=layers, n_head=heads, n_embd=hidden, block_size=args.seq)
 
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ppedu.tensor_parallel.compare import compare_tp_pp  # torch: kept out of `ppedu compare-tp-pp --help`
     start = time.perf_counter()
-    print(f"starting {args.n} rank(s) ...", file=sys.stderr, flush=True)
+    print(_("starting {n} rank(s) ...").format(n=args.n), file=sys.stderr, flush=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # oversubscription: said once below, in the report
         group = connect(args.n)

@@ -18,6 +18,7 @@ import sys
 from ppedu.commands.serve_bench import add_server_arguments, bench
 from ppedu.errors import UsageError, check_float
 from ppedu.runtime.cluster import connect
+from ppedu.i18n.messages import _
 
 POINT_KEYS = ("throughput_tok_s", "throughput_req_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s",
               "tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "bubble_fraction", "preemptions",
@@ -27,10 +28,10 @@ POINT_KEYS = ("throughput_tok_s", "throughput_req_s", "ttft_p50_s", "ttft_p90_s"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_server_arguments(parser)
     parser.add_argument("--rates", default="5,20,80,320",
-                        help="comma-separated Poisson arrival rates, requests/s (default 5,20,80,320)")
-    parser.add_argument("--slo-ttft", type=float, default=0.5, help="TTFT target in seconds (default 0.5)")
-    parser.add_argument("--slo-tpot", type=float, default=0.1, help="TPOT target in seconds (default 0.1)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+                        help=_("comma-separated Poisson arrival rates, requests/s (default 5,20,80,320)"))
+    parser.add_argument("--slo-ttft", type=float, default=0.5, help=_("TTFT target in seconds (default 0.5)"))
+    parser.add_argument("--slo-tpot", type=float, default=0.1, help=_("TPOT target in seconds (default 0.1)"))
+    parser.add_argument("--json", action="store_true", help=_("print one JSON object"))
 
 
 def parse_rates(text: str) -> list[float]:
@@ -38,9 +39,9 @@ def parse_rates(text: str) -> list[float]:
     try:
         values = [float(x) for x in str(text).split(",") if x.strip()]
     except ValueError:
-        raise UsageError(f"rates must be comma-separated numbers > 0, e.g. 5,20,80 (got {text!r})") from None
+        raise UsageError(_("rates must be comma-separated numbers > 0, e.g. 5,20,80 (got {text!r})").format(text=text)) from None
     if not values:
-        raise UsageError(f"rates must name at least one rate, e.g. 5,20,80 (got {text!r})")
+        raise UsageError(_("rates must name at least one rate, e.g. 5,20,80 (got {text!r})").format(text=text))
     return [check_float("rate", v, 1e-6, 1e6) for v in values]
 
 
@@ -51,7 +52,7 @@ def sweep(args: argparse.Namespace) -> dict | None:
     slo_tpot = check_float("slo_tpot", args.slo_tpot, 0.0, 3600.0)
     group = None
     if not args.simulate:
-        print(f"starting {args.p} ranks ...", file=sys.stderr, flush=True)
+        print(_("starting {p} ranks ...").format(p=args.p), file=sys.stderr, flush=True)
         group = connect(args.p)
     points = []
     for rate in rates:

@@ -11,6 +11,7 @@ from ppedu.schedules.actions import SCHEDULE_NAMES
 from ppedu.schedules.builders import default_v
 from ppedu.training.config import MAX_M, MAX_P, MAX_V, TrainConfig
 from ppedu.errors import UsageError
+from ppedu.i18n.messages import _
 
 _METHOD = {"cuda_allocator": "measured, CUDA allocator peak (torch.cuda.max_memory_allocated)",
            "saved_tensor_hooks": "measured, bytes autograd saved (saved-tensor hooks, step 0)",
@@ -19,31 +20,30 @@ _METHOD = {"cuda_allocator": "measured, CUDA allocator peak (torch.cuda.max_memo
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = TrainConfig   # the defaults are TrainConfig's, which checks every value once
-    parser.add_argument("--schedule", default=d.schedule, help=f"one of {', '.join(SCHEDULE_NAMES)}")
-    parser.add_argument("-p", type=int, default=d.p, help=f"pipeline ranks (stages), 1..{MAX_P} (default {d.p})")
-    parser.add_argument("-m", type=int, default=d.m, help=f"micro-batches per step, 1..{MAX_M} (default {d.m})")
+    parser.add_argument("--schedule", default=d.schedule, help=_("one of {schedule_names}").format(schedule_names=', '.join(SCHEDULE_NAMES)))
+    parser.add_argument("-p", type=int, default=d.p, help=_("pipeline ranks (stages), 1..{max_p} (default {p})").format(max_p=MAX_P, p=d.p))
+    parser.add_argument("-m", type=int, default=d.m, help=_("micro-batches per step, 1..{max_m} (default {m})").format(max_m=MAX_M, m=d.m))
     parser.add_argument("--v", type=int, default=None,
-                        help=f"model chunks per GPU: 2..{MAX_V} for interleaved, looped-bfs and "
-                             "interleaved-zb (default 2); zbv and dualpipev use 2; else 1 (as simulate)")
+                        help=_("model chunks per GPU: 2..{max_v} for interleaved, looped-bfs and interleaved-zb (default 2); zbv and dualpipev use 2; else 1 (as simulate)").format(max_v=MAX_V))
     parser.add_argument("--workload", default=d.workload,
-                        help="timed (fixed waits, like GPU kernels: faithful bubbles on any CPU) or "
-                             "model (the tiny GPT, real compute)")
-    parser.add_argument("--tf", type=float, default=d.tf_ms, help=f"timed: forward ms per rank (default {d.tf_ms:g})")
-    parser.add_argument("--tb", type=float, default=d.tb_ms, help=f"timed: backward ms per rank (default {d.tb_ms:g})")
+                        help=_("timed (fixed waits, like GPU kernels: faithful bubbles on any CPU) or "
+                             "model (the tiny GPT, real compute)"))
+    parser.add_argument("--tf", type=float, default=d.tf_ms, help=_("timed: forward ms per rank (default {tf_ms:g})").format(tf_ms=d.tf_ms))
+    parser.add_argument("--tb", type=float, default=d.tb_ms, help=_("timed: backward ms per rank (default {tb_ms:g})").format(tb_ms=d.tb_ms))
     parser.add_argument("--tw", type=float, default=d.tw_ms,
-                        help="timed: weight-gradient ms (zb1 runs it as W; others add it to B)")
-    parser.add_argument("--steps", type=int, default=d.steps, help=f"training steps (default {d.steps})")
-    parser.add_argument("--partition", default=d.partition, help="uniform, balanced or memory")
-    parser.add_argument("--latency-ms", type=float, default=d.latency_ms, help="emulated link latency per message")
+                        help=_("timed: weight-gradient ms (zb1 runs it as W; others add it to B)"))
+    parser.add_argument("--steps", type=int, default=d.steps, help=_("training steps (default {steps})").format(steps=d.steps))
+    parser.add_argument("--partition", default=d.partition, help=_("uniform, balanced or memory"))
+    parser.add_argument("--latency-ms", type=float, default=d.latency_ms, help=_("emulated link latency per message"))
     parser.add_argument("--bandwidth-gbps", type=float, default=d.bandwidth_gbps,
-                        help="emulated link bandwidth in GB/s (default: unlimited)")
+                        help=_("emulated link bandwidth in GB/s (default: unlimited)"))
     parser.add_argument("--check-grads", action="store_true",
-                        help="model workload: compare gradients with a single-process model")
+                        help=_("model workload: compare gradients with a single-process model"))
     parser.add_argument("--recompute", default=d.recompute,
-                        help="model workload: activation recomputation none, selective (attention "
-                             "core) or full (each block re-runs its forward in backward)")
-    parser.add_argument("--trace", metavar="FILE", help="write a Chrome/Perfetto trace of the last step")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+                        help=_("model workload: activation recomputation none, selective (attention "
+                             "core) or full (each block re-runs its forward in backward)"))
+    parser.add_argument("--trace", metavar="FILE", help=_("write a Chrome/Perfetto trace of the last step"))
+    parser.add_argument("--json", action="store_true", help=_("print one JSON object"))
 
 
 def check_trace_path(path: str | None) -> None:
@@ -53,9 +53,9 @@ def check_trace_path(path: str | None) -> None:
     from pathlib import Path
     folder = Path(path).expanduser().resolve().parent
     if not folder.is_dir():
-        raise UsageError(f"--trace must be a file in an existing folder (got {path!r}: no folder {str(folder)!r})")
+        raise UsageError(_("--trace must be a file in an existing folder (got {path!r}: no folder {folder!r})").format(path=path, folder=str(folder)))
     if Path(path).is_dir() or not os.access(folder, os.W_OK):
-        raise UsageError(f"--trace must be a writable file (got {path!r})")
+        raise UsageError(_("--trace must be a writable file (got {path!r})").format(path=path))
 
 
 def _plural(n: int, word: str) -> str:
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
                       bandwidth_gbps=args.bandwidth_gbps, recompute=args.recompute,
                       check_grads=args.check_grads and args.workload == "model")
     from ppedu.runtime.cluster import connect  # torch: kept out of `ppedu train --help`
-    print(f"starting {cfg.p} ranks ...", file=sys.stderr, flush=True)
+    print(_("starting {p} ranks ...").format(p=cfg.p), file=sys.stderr, flush=True)
     group = connect(cfg.p)
     show = cfg.steps > 1 and group.is_driver
     result = train(cfg, group=group,
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     for note in result.notes:
         print(f"note: {note}")
     if args.trace:
-        print(f"trace written to {args.trace} (open it in ui.perfetto.dev)")
+        print(_("trace written to {trace} (open it in ui.perfetto.dev)").format(trace=args.trace))
     return 0
 
 

@@ -12,15 +12,16 @@ import json
 
 from ppedu.errors import UsageError
 from ppedu.schedules.validator import load_example, parse_markdown_table, validate
+from ppedu.i18n.messages import _
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE",
-                        help="Markdown file with the table, or example:NAME")
+                        help=_("Markdown file with the table, or example:NAME"))
     parser.add_argument("--placement", default="loop",
-                        help="which stage a chunk is: loop (Megatron: chunk c of GPU r is stage "
-                             "c*p + r, default) or v (ZB-V: chunk 1 of GPU r is stage 2p-1-r)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+                        help=_("which stage a chunk is: loop (Megatron: chunk c of GPU r is stage "
+                             "c*p + r, default) or v (ZB-V: chunk 1 of GPU r is stage 2p-1-r)"))
+    parser.add_argument("--json", action="store_true", help=_("print one JSON object"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
             with open(args.file, encoding="utf-8") as f:
                 text = f.read()
         except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"FILE: cannot read {args.file!r} ({exc})") from None
+            raise UsageError(_("FILE: cannot read {file!r} ({exc})").format(file=args.file, exc=exc)) from None
         timed = parse_markdown_table(text, placement=args.placement)
     verdict = validate(timed)
     sched = timed.schedule

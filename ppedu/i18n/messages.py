@@ -48,6 +48,13 @@ def _(message: str) -> str:
     return _catalog(language()).gettext(message) or message
 
 
+def N_(message: str) -> str:
+    """Mark ``message`` for translation without translating it (gettext's ``gettext_noop``): for
+    module-level constants, which are built at import, before a notebook may call
+    :func:`set_language`. Translate them where they are shown, with ``_(CONSTANT)``."""
+    return message
+
+
 def compile_catalogs() -> list[Path]:
     """Compile every ``locale/*/LC_MESSAGES/ppedu.po`` to its ``.mo`` (uses Babel, a Sphinx
     dependency, so no system ``msgfmt`` is needed). Returns the files written."""
