@@ -1,7 +1,6 @@
 """Errors users see. A UsageError is bad input: the CLI prints its message on one line and exits 2."""
 
 from __future__ import annotations
-from ppedu.i18n.messages import _
 
 
 class UsageError(ValueError):
