@@ -8,6 +8,7 @@ import math
 from typing import Any, Mapping
 
 from ppedu.notebook.grading import grader
+from ppedu.i18n.messages import _
 
 OK = "\u2713"  # ✓
 
@@ -26,20 +27,15 @@ def check_tp_vs_pp_bytes(answer: str, measured: Any, ratio: float | None = None,
     ``ratio`` (optional): the predicted bytes of the larger over the smaller, within ``rtol``."""
     choice = str(answer).strip().lower()
     if choice not in ("tp", "pp"):
-        raise AssertionError(f"Answer 'tp' or 'pp' (got {answer!r}).")
+        raise AssertionError(_("Answer 'tp' or 'pp' (got {answer!r}).").format(answer=answer))
     tp, pp = float(_get(_get(measured, "tp"), "bytes")), float(_get(_get(measured, "pp"), "bytes"))
     right = "tp" if tp > pp else "pp"
     if choice != right:
-        raise AssertionError(f"Measured: TP moved {tp:,.0f} bytes, PP {pp:,.0f}. Hint: TP runs "
-                             "4 all-reduces of a b x s x h tensor per layer; PP sends one "
-                             "activation and one gradient per stage border and micro-batch.")
+        raise AssertionError(_("Measured: TP moved {tp:,.0f} bytes, PP {pp:,.0f}. Hint: TP runs 4 all-reduces of a b x s x h tensor per layer; PP sends one activation and one gradient per stage border and micro-batch.").format(tp=tp, pp=pp))
     got = max(tp, pp) / max(min(tp, pp), 1.0)
     if ratio is not None and not math.isclose(float(ratio), got, rel_tol=rtol):
-        raise AssertionError(f"{right.upper()} is right, but it moved {got:.2f}x more bytes, not "
-                             f"{float(ratio):.2f}x. Hint: the bytes count what all ranks put on the "
-                             "wire; a ring all-reduce of P bytes over n ranks sends 2(n-1)/n * P from "
-                             "every rank, i.e. 2(n-1) * P in total.")
-    print(f"{OK} {right.upper()} moved {got:.1f}x more bytes ({tp:,.0f} vs {pp:,.0f}).")
+        raise AssertionError(_("{upper} is right, but it moved {got:.2f}x more bytes, not {ratio:.2f}x. Hint: the bytes count what all ranks put on the wire; a ring all-reduce of P bytes over n ranks sends 2(n-1)/n * P from every rank, i.e. 2(n-1) * P in total.").format(upper=right.upper(), got=got, ratio=float(ratio)))
+    print(_("{ok} {upper} moved {got:.1f}x more bytes ({tp:,.0f} vs {pp:,.0f}).").format(ok=OK, upper=right.upper(), got=got, tp=tp, pp=pp))
 
 
 def _rows(results: Any) -> dict[str, Any]:
@@ -64,17 +60,15 @@ def check_policy_choice(choice: str | None, results: Any, target_s: float,
     table = "; ".join(f"{n}: {float(_get(r, 'throughput_tok_s')):.0f} tok/s, {metric} "
                       f"{float(_get(r, metric)):.3f} s" for n, r in rows.items())
     if choice == best:
-        print(f"{OK} {choice}: the highest throughput that meets {metric} <= {target_s:g} s ({table}).")
+        print(_("{ok} {choice}: the highest throughput that meets {metric} <= {target_s:g} s ({table}).").format(ok=OK, choice=choice, metric=metric, target_s=target_s, table=table))
         return
     if choice is not None and choice not in rows:
-        raise AssertionError(f"Choose one of {', '.join(rows)} (got {choice!r}).")
+        raise AssertionError(_("Choose one of {rows} (got {choice!r}).").format(rows=', '.join(rows), choice=choice))
     if choice is not None and choice not in ok:
-        raise AssertionError(f"{choice} misses the target: {metric} = "
-                             f"{float(_get(rows[choice], metric)):.3f} s > {target_s:g} s. ({table})")
+        raise AssertionError(_("{choice} misses the target: {metric} = {value:.3f} s > {target_s:g} s. ({table})").format(choice=choice, metric=metric, value=float(_get(rows[choice], metric)), target_s=target_s, table=table))
     if best is None:
-        raise AssertionError(f"No policy meets {metric} <= {target_s:g} s; answer None. ({table})")
-    raise AssertionError(f"{choice} meets the target, but {best} does too with more throughput. "
-                         f"({table})" if choice else f"{best} meets the target. ({table})")
+        raise AssertionError(_("No policy meets {metric} <= {target_s:g} s; answer None. ({table})").format(metric=metric, target_s=target_s, table=table))
+    raise AssertionError(_("{choice} meets the target, but {best} does too with more throughput. ({table})").format(choice=choice, best=best, table=table) if choice else _("{best} meets the target. ({table})").format(best=best, table=table))
 
 
 @grader
@@ -87,7 +81,5 @@ def check_decode_bubble(answer: float, p: int, inflight: int, tol: float = 0.02)
     inflight = check_int("inflight K", inflight, 1, 1024)
     want = theory_decode_bubble(p, inflight)
     if not isinstance(answer, (int, float)) or abs(answer - want) > tol:
-        raise AssertionError(f"With p={p} and K={inflight} you predict {answer!r}. Hint: a token "
-                             "must cross all p stages before the next decode step of the same "
-                             "batch can start; how many of the p stages have a batch at any time?")
-    print(f"{OK} decode bubble for p={p}, K={inflight}: {want:.3f}.")
+        raise AssertionError(_("With p={p} and K={inflight} you predict {answer!r}. Hint: a token must cross all p stages before the next decode step of the same batch can start; how many of the p stages have a batch at any time?").format(p=p, inflight=inflight, answer=answer))
+    print(_("{ok} decode bubble for p={p}, K={inflight}: {want:.3f}.").format(ok=OK, p=p, inflight=inflight, want=want))
