@@ -13,7 +13,7 @@ import importlib
 import sys
 
 from ppedu.errors import ClusterError, UsageError
-from ppedu.i18n.messages import N_, _
+from ppedu.i18n.messages import N_, _, translate_argparse
 from ppedu import __version__
 
 # name -> module under ppedu.commands (imported lazily: `ppedu --help` must not import torch)
@@ -62,7 +62,8 @@ def _one_line(text: object) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="ppedu", description=_("Pipeline parallelism, measured. "
                                                           "Run `ppedu doctor` first."))
-    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("--version", action="version", version=_version(),
+                        help=_("show program's version number and exit"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for name in COMMANDS:
         sub.add_parser(name, help=_(_HELP[name]), description=_(_HELP[name]), add_help=False)
@@ -75,6 +76,7 @@ def _version() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    translate_argparse()
     top = build_parser()
     if not argv or argv[0] in ("-h", "--help", "--version") or argv[0] not in COMMANDS:
         if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:

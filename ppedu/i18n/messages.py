@@ -33,6 +33,7 @@ def set_language(lang: str) -> None:
     """Use ``lang`` (``en`` or ``zh``) for this process's messages from now on."""
     global _chosen
     _chosen = check_choice("language", lang, LANGUAGES)
+    os.environ["PPEDU_LANG"] = _chosen  # ranks and kernels started from now on speak it too
 
 
 @functools.lru_cache(maxsize=None)
@@ -53,6 +54,26 @@ def N_(message: str) -> str:
     module-level constants, which are built at import, before a notebook may call
     :func:`set_language`. Translate them where they are shown, with ``_(CONSTANT)``."""
     return message
+
+
+# argparse's own words around ppedu's help texts (it asks gettext's default domain, which has no
+# Chinese catalog): the CLI routes them through ppedu's catalog, see translate_argparse
+ARGPARSE_MESSAGES = (
+    N_("usage: "), N_("options"), N_("positional arguments"), N_("show this help message and exit"),
+    N_("argument %(argument_name)s: %(message)s"), N_("unrecognized arguments: %s"),
+    N_("the following arguments are required: %s"), N_("expected one argument"),
+    N_("expected at least one argument"), N_("expected at most one argument"),
+    N_("invalid %(type)s value: %(value)r"), N_("invalid choice: %(value)r (choose from %(choices)s)"),
+    N_("ambiguous option: %(option)s could match %(matches)s"), N_("not allowed with argument %s"),
+    N_("one of the arguments %s is required"), N_("ignored explicit argument %r"),
+)
+
+
+def translate_argparse() -> None:
+    """Let argparse's usage/options/error words follow the language too (for the ``ppedu`` CLI
+    process: argparse looks its messages up through its module-level ``_``)."""
+    import argparse
+    argparse._ = _
 
 
 def compile_catalogs() -> list[Path]:
