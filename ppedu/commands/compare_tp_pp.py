@@ -101,39 +101,47 @@ def _fmt_bytes(b: float) -> str:
     return ""
 
 
+def _pad(text: str, width: int) -> str:
+    """``text`` left-aligned in ``width`` terminal columns (a Chinese character takes two)."""
+    import unicodedata
+    used = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(width - used, 0)
+
+
 def report(r: dict) -> str:
     """The comparison as a small text table."""
-    n, link = r["n"], "none (same machine)"
+    n, link = r["n"], _("none (same machine)")
     if r["latency_ms"] or r["bandwidth_gbps"]:
-        bw = f"{r['bandwidth_gbps']} GB/s" if r["bandwidth_gbps"] else "unlimited bandwidth"
-        link = f"{r['latency_ms']} ms per message, {bw}"
+        bw = f"{r['bandwidth_gbps']} GB/s" if r["bandwidth_gbps"] else _("unlimited bandwidth")
+        link = _("{latency} ms per message, {bandwidth}").format(latency=r["latency_ms"], bandwidth=bw)
     cols = [("tp", f"TP (tp={n})"), ("pp", f"PP (pp={n}, m={r['microbatches']})")]
     if "mesh" in r:
         cols.append(("mesh", f"TPxPP ({r['mesh']['tp']}x{r['mesh']['pp']})"))
-    rows = [("all-reduces", lambda d: str(d["collectives"])),
-            ("P2P messages", lambda d: str(d["p2p_messages"])),
-            ("bytes moved (all ranks)", lambda d: _fmt_bytes(d["bytes"])),
-            ("comm time, worst rank", lambda d: f"{d['comm_time_s'] * 1e3:.1f} ms"),
-            ("  of which link model", lambda d: f"{d['link_delay_s'] * 1e3:.1f} ms"),
-            ("step time", lambda d: f"{d['step_time_s'] * 1e3:.1f} ms"),
-            ("params per rank (max)", lambda d: _fmt_bytes(d["param_bytes_per_rank"])),
-            ("activations per rank (max)", lambda d: _fmt_bytes(d["activation_bytes_per_rank"]))]
-    lines = [f"TP vs PP on {n} ranks: GPT {r['layers']} layers, hidden {r['hidden']}, {r['heads']} heads, "
-             f"batch {r['batch']} x seq {r['seq']}; emulated link: {link}",
-             f"{'per training step':<28}" + "".join(f"{title:>22}" for _, title in cols)]
-    lines += [f"{name:<28}" + "".join(f"{fn(r[k]):>22}" for k, _ in cols) for name, fn in rows]
+    rows = [(_("all-reduces"), lambda d: str(d["collectives"])),
+            (_("P2P messages"), lambda d: str(d["p2p_messages"])),
+            (_("bytes moved (all ranks)"), lambda d: _fmt_bytes(d["bytes"])),
+            (_("comm time, worst rank"), lambda d: f"{d['comm_time_s'] * 1e3:.1f} ms"),
+            (_("  of which link model"), lambda d: f"{d['link_delay_s'] * 1e3:.1f} ms"),
+            (_("step time"), lambda d: f"{d['step_time_s'] * 1e3:.1f} ms"),
+            (_("params per rank (max)"), lambda d: _fmt_bytes(d["param_bytes_per_rank"])),
+            (_("activations per rank (max)"), lambda d: _fmt_bytes(d["activation_bytes_per_rank"]))]
+    lines = [_("TP vs PP on {n} ranks: GPT {layers} layers, hidden {hidden}, {heads} heads, batch {batch} x seq "
+               "{seq}; emulated link: {link}").format(n=n, layers=r["layers"], hidden=r["hidden"], heads=r["heads"],
+                                                     batch=r["batch"], seq=r["seq"], link=link),
+             _pad(_("per training step"), 28) + "".join(f"{title:>22}" for _, title in cols)]
+    lines += [_pad(name, 28) + "".join(f"{fn(r[k]):>22}" for k, _ in cols) for name, fn in rows]
     p = r["predicted"]
-    lines.append(f"{'predicted comm (link model)':<28}{p['tp']['comm_time_s'] * 1e3:>19.1f} ms"
+    lines.append(f"{_pad(_('predicted comm (link model)'), 28)}{p['tp']['comm_time_s'] * 1e3:>19.1f} ms"
                  f"{p['pp']['comm_time_s'] * 1e3:>19.1f} ms")
     x = r["crossover_latency_ms"]
-    lines.append("theory: PP's step is shorter than TP's " +
-                 (f"above ~{x:.2f} ms latency per message" if x is not None else "at any latency")
-                 + f" (whole-model step on one rank: {r['reference_step_s'] * 1e3:.1f} ms)")
+    lines.append((_("theory: PP's step is shorter than TP's above ~{x:.2f} ms latency per message") if x is not None
+                  else _("theory: PP's step is shorter than TP's at any latency")).format(x=x)
+                 + _(" (whole-model step on one rank: {ms:.1f} ms)").format(ms=r["reference_step_s"] * 1e3))
     if r["crossover_from_measured_ms"] is not None:
-        lines.append("measured steps + the model's slopes: PP is shorter above "
-                     f"~{r['crossover_from_measured_ms']:.2f} ms")
-    lines.append("(PP's comm time includes waiting for the neighbour's compute: the bubble)")
+        lines.append(_("measured steps + the model's slopes: PP is shorter above ~{x:.2f} ms").format(
+            x=r["crossover_from_measured_ms"]))
+    lines.append(_("(PP's comm time includes waiting for the neighbour's compute: the bubble)"))
     if r.get("oversubscribed"):
-        lines.append(f"note: {n} ranks share fewer CPU cores: compute timings are distorted, "
-                     "counts are exact")
+        lines.append(_("note: {n} ranks share fewer CPU cores: compute timings are distorted, "
+                       "counts are exact").format(n=n))
     return "\n".join(lines)

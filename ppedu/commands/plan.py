@@ -83,26 +83,22 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_plan(result: dict) -> None:
     gib, lay = 2 ** 30, result["layout"]
-    print(f"{result['model']['name']}: {result['params_total'] / 1e9:.1f}B parameters on "
-          f"{result['gpus']} GPUs (tp={lay['tp']} x pp={lay['pp']} x dp={lay['dp']}), "
-          f"{lay['schedule']} m={lay['m']} b={lay['micro_batch_size']} recompute={lay['recompute']} "
-          f"sequence-parallel={'on' if lay['sequence_parallel'] else 'off'} "
-          f"{lay['bytes_per_param']} bytes/parameter")
+    print(_("{name}: {params_b:.1f}B parameters on {gpus} GPUs (tp={tp} x pp={pp} x dp={dp}), {schedule} m={m} b={micro_batch_size} recompute={recompute} sequence-parallel={sp} {bytes_per_param} bytes/parameter").format(name=result['model']['name'], params_b=result['params_total'] / 1e9, gpus=result['gpus'], tp=lay['tp'], pp=lay['pp'], dp=lay['dp'], schedule=lay['schedule'], m=lay['m'], micro_batch_size=lay['micro_batch_size'], recompute=lay['recompute'], sp='on' if lay['sequence_parallel'] else 'off', bytes_per_param=lay['bytes_per_param']))
     print(f"{'rank':>4} {'layers':>6} {'params':>9} {'weights':>8} {'grads':>8} {'Adam':>8} "
           f"{'activ.':>8} {'held':>5} {'total GiB':>9}")
     for r in result["stages"]:
         print(f"{r['rank']:>4} {r['layers']:>6} {r['params'] / 1e9:>8.2f}B {r['param_bytes'] / gib:>8.1f} "
               f"{r['grad_bytes'] / gib:>8.1f} {r['optimizer_bytes'] / gib:>8.1f} "
               f"{r['activation_bytes'] / gib:>8.1f} {r['microbatches_held']:>5} {r['total_bytes'] / gib:>9.1f}")
-    print(f"bubble (idle fraction) {result['bubble_fraction']:.3f}")
-    print(("FITS: " if result["fits"] else "DOES NOT FIT: ") + result["reason"])
-    print(f"activations: {result['activation_method']}")
+    print(_("bubble (idle fraction) {bubble_fraction:.3f}").format(bubble_fraction=result['bubble_fraction']))
+    print((_("FITS: ") if result["fits"] else _("DOES NOT FIT: ")) + result["reason"])
+    print(_("activations: {activation_method}").format(activation_method=_(result['activation_method'])))
     for note in result["notes"]:
-        print(f"note: {note}")
+        print(_("note: {note}").format(note=note))
 
 
 def _print_candidates(search: dict) -> None:
-    print(f"global batch {search['global_batch']}, bubble target {search['max_bubble']:.3f}")
+    print(_("global batch {global_batch}, bubble target {max_bubble:.3f}").format(global_batch=search['global_batch'], max_bubble=search['max_bubble']))
     print(f"{'m':>5} {'b':>5} {'bubble':>7} {'GiB/GPU':>8} fits")
     for c in search["candidates"]:
         print(f"{c['m']:>5} {c['micro_batch_size']:>5} {c['bubble_fraction']:>7.3f} "
@@ -110,4 +106,4 @@ def _print_candidates(search: dict) -> None:
     if search["chosen"] is None:
         print(_("no m fits with the bubble under the target: add GPUs (tp, pp), recompute, or relax the target"))
     else:
-        print(f"chosen: m={search['chosen']['layout']['m']}\n")
+        print(_("chosen: m={m}\n").format(m=search['chosen']['layout']['m']))

@@ -114,16 +114,12 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report))
         return 0
     print(result.summary())
-    print(f"decode bubble {_f(report['decode_bubble_fraction'])} measured, "
-          f"{report['theory_decode_bubble']:.3f} theory (p-K)/p")
+    print(_("decode bubble {measured} measured, {theory_decode_bubble:.3f} theory (p-K)/p").format(measured=_f(report['decode_bubble_fraction']), theory_decode_bubble=report['theory_decode_bubble']))
     if "simulated_throughput_tok_s" in report:
         steps = ("" if report["simulated_step_cost"] == "price" else
-                 f"this run's fitted steps, {report['fit_t0_s'] * 1e3:.2f} ms + "
-                 f"{report['fit_c_s'] * 1e3:.3f} ms/token, and ")
-        print(f"simulator     {report['simulated_throughput_tok_s']:.1f} tokens/s, bubble "
-              f"{report['simulated_bubble_fraction']:.3f} (given {steps}the measured overheads: hop "
-              f"{_f(report['hop_s'], 1e3)} ms, return {_f(report['return_s'], 1e3)} ms, driver "
-              f"{_f(report['driver_s'], 1e3)} ms)")
+                 _("this run's fitted steps, {t0:.2f} ms + {c:.3f} ms/token, and ").format(
+                     t0=report['fit_t0_s'] * 1e3, c=report['fit_c_s'] * 1e3))
+        print(_("simulator     {simulated_throughput_tok_s:.1f} tokens/s, bubble {simulated_bubble_fraction:.3f} (given {steps}the measured overheads: hop {hop} ms, return {ret} ms, driver {driver} ms)").format(simulated_throughput_tok_s=report['simulated_throughput_tok_s'], simulated_bubble_fraction=report['simulated_bubble_fraction'], steps=steps, hop=_f(report['hop_s'], 1e3), ret=_f(report['return_s'], 1e3), driver=_f(report['driver_s'], 1e3)))
     if args.trace:
         print(_("trace written to {trace} (open it in ui.perfetto.dev)").format(trace=args.trace))
     return 0
@@ -134,8 +130,7 @@ def _measure(requests, config, p: int, workload: str, cost, group=None):
     if group is None:
         print(_("starting {p} ranks ...").format(p=p), file=sys.stderr, flush=True)
         group = connect(p)
-    print(f"serving {len(requests)} requests ({config.policy}, K={config.inflight}), then checking "
-          "their tokens against single-process greedy decoding ...", file=sys.stderr, flush=True)
+    print(_("serving {requests} requests ({policy}, K={inflight}), then checking their tokens against single-process greedy decoding ...").format(requests=len(requests), policy=config.policy, inflight=config.inflight), file=sys.stderr, flush=True)
     result = serve(requests, config, p, workload=workload, cost=cost, group=group)
     return result if getattr(group, "is_driver", True) else None
 

@@ -91,20 +91,15 @@ def _report(schedule, costs, result, trace) -> dict:
 
 
 def _print_text(schedule, costs, result, report: dict) -> None:
-    print(f"{schedule.name}: p={schedule.p} GPUs, m={schedule.m} micro-batches, v={schedule.v}, "
-          f"tf={costs.t_f:g} tb={costs.t_b:g} tw={costs.t_w:g} latency={costs.latency_s:g}")
+    print(_("{name}: p={p} GPUs, m={m} micro-batches, v={v}, tf={t_f:g} tb={t_b:g} tw={t_w:g} latency={latency_s:g}").format(name=schedule.name, p=schedule.p, m=schedule.m, v=schedule.v, t_f=costs.t_f, t_b=costs.t_b, t_w=costs.t_w, latency_s=costs.latency_s))
     print(result.timeline.text_gantt(time_unit="time units"))
     predicted, bound = report["theory_bubble_fraction"], report["bubble_lower_bound"]
     theory_text = "n/a" if predicted is None else f"{predicted:.4f}"
-    print(f"\nmakespan          {result.makespan:g}")
-    print(f"bubble fraction   {result.bubble_fraction:.4f} simulated, {theory_text} theory "
-          f"(idle GPU time / (GPUs x makespan))")
+    print(_("\nmakespan          {makespan:g}").format(makespan=result.makespan))
+    print(_("bubble fraction   {bubble_fraction:.4f} simulated, {theory_text} theory (idle GPU time / (GPUs x makespan))").format(bubble_fraction=result.bubble_fraction, theory_text=theory_text))
     if bound is not None:
-        print(f"lower bound       {bound:.4f} (no one-chunk order of F, B and W beats it in a flushed "
-              "step: theory.min_bubble_split)")
+        print(_("lower bound       {bound:.4f} (no one-chunk order of F, B and W beats it in a flushed step: theory.min_bubble_split)").format(bound=bound))
     for r in range(schedule.p):
-        print(f"GPU{r}: busy {result.busy[r]:g}  idle {result.idle[r]:g}  "
-              f"peak activations held: {result.peak_inflight[r]} micro-batch"
-              f"{'' if result.peak_inflight[r] == 1 else 'es'}")
+        print(_("GPU{r}: busy {busy:g}  idle {idle:g}  peak activations held: {held}").format(r=r, busy=result.busy[r], idle=result.idle[r], held=(_("{n} micro-batch") if result.peak_inflight[r] == 1 else _("{n} micro-batches")).format(n=result.peak_inflight[r])))
     if report["trace"]:
         print(_("trace written to {trace} (open it in ui.perfetto.dev)").format(trace=report['trace']))

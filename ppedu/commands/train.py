@@ -11,11 +11,11 @@ from ppedu.schedules.actions import SCHEDULE_NAMES
 from ppedu.schedules.builders import default_v
 from ppedu.training.config import MAX_M, MAX_P, MAX_V, TrainConfig
 from ppedu.errors import UsageError
-from ppedu.i18n.messages import _
+from ppedu.i18n.messages import N_, _
 
-_METHOD = {"cuda_allocator": "measured, CUDA allocator peak (torch.cuda.max_memory_allocated)",
-           "saved_tensor_hooks": "measured, bytes autograd saved (saved-tensor hooks, step 0)",
-           "held_tensors": "counted, bytes of the activation tensors each rank holds (timed workload)"}
+_METHOD = {"cuda_allocator": N_("measured, CUDA allocator peak (torch.cuda.max_memory_allocated)"),
+           "saved_tensor_hooks": N_("measured, bytes autograd saved (saved-tensor hooks, step 0)"),
+           "held_tensors": N_("counted, bytes of the activation tensors each rank holds (timed workload)")}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +59,7 @@ def check_trace_path(path: str | None) -> None:
 
 
 def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "es")
+    return (_("{n} micro-batch") if n == 1 else _("{n} micro-batches")).format(n=n)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     group = connect(cfg.p)
     show = cfg.steps > 1 and group.is_driver
     result = train(cfg, group=group,
-                   progress=(lambda i, n: print(f"step {i}/{n}", file=sys.stderr, flush=True)) if show else None)
+                   progress=(lambda i, n: print(_("step {i}/{n}").format(i=i, n=n), file=sys.stderr, flush=True)) if show else None)
     if not group.is_driver:
         return 0
     if args.trace:
@@ -87,26 +87,23 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(result.timeline.text_gantt(unit=(cfg.tf_ms / 1e3 / cfg.v) if cfg.workload == "timed" else None))
     theory = result.theory_bubble_fraction
-    print(f"{cfg.schedule} p={cfg.p} m={cfg.m} v={cfg.v} workload={cfg.workload}")
-    steps = f"mean of {cfg.steps} steps; the last {result.timeline.makespan * 1e3:.1f} ms, " \
+    print(_("{schedule} p={p} m={m} v={v} workload={workload}").format(schedule=cfg.schedule, p=cfg.p, m=cfg.m, v=cfg.v, workload=cfg.workload))
+    steps = _("mean of {steps} steps; the last {last:.1f} ms, ").format(steps=cfg.steps, last=result.timeline.makespan * 1e3) \
         if cfg.steps > 1 else ""
-    print(f"step time        {result.step_time_s * 1e3:8.1f} ms   ({steps}simulated "
-          f"{result.simulated_makespan_s * 1e3:.1f} ms; theory (mean costs) {result.theory_makespan_s * 1e3:.1f} ms)")
-    print(f"bubble measured  {result.measured_bubble_fraction:8.3f}")
-    print(f"bubble simulated {result.simulated_bubble_fraction:8.3f}   (the step replayed from its measured parts)")
-    print(f"bubble theory    {theory:8.3f}" if theory is not None else "bubble theory         n/a")
+    print(_("step time        {step_time_s:8.1f} ms   ({steps}simulated {simulated_makespan_s:.1f} ms; theory (mean costs) {theory_makespan_s:.1f} ms)").format(step_time_s=result.step_time_s * 1000.0, steps=steps, simulated_makespan_s=result.simulated_makespan_s * 1000.0, theory_makespan_s=result.theory_makespan_s * 1000.0))
+    print(_("bubble measured  {measured_bubble_fraction:8.3f}").format(measured_bubble_fraction=result.measured_bubble_fraction))
+    print(_("bubble simulated {simulated_bubble_fraction:8.3f}   (the step replayed from its measured parts)").format(simulated_bubble_fraction=result.simulated_bubble_fraction))
+    print(_("bubble theory    {theory:8.3f}").format(theory=theory) if theory is not None else _("bubble theory         n/a"))
     for r in result.per_rank:
-        print(f"  rank {r['rank']}: busy {r['busy_s'] * 1e3:7.1f} ms, idle {r['idle_s'] * 1e3:7.1f} ms, "
-              f"peak activations {_plural(r['peak_inflight_microbatches'], 'micro-batch')} "
-              f"({r['peak_activation_bytes'] / 1e6:.2f} MB), sent {r['bytes_sent'] / 1e6:.2f} MB")
-    print(f"activation memory: {_METHOD[result.activation_memory_method]}")
+        print(_("  rank {rank}: busy {busy_s:7.1f} ms, idle {idle_s:7.1f} ms, peak activations {plural} ({peak_activation_bytes:.2f} MB), sent {bytes_sent:.2f} MB").format(rank=r['rank'], busy_s=r['busy_s'] * 1000.0, idle_s=r['idle_s'] * 1000.0, plural=_plural(r['peak_inflight_microbatches'], 'micro-batch'), peak_activation_bytes=r['peak_activation_bytes'] / 1000000.0, bytes_sent=r['bytes_sent'] / 1000000.0))
+    print(_("activation memory: {method}").format(method=_(_METHOD[result.activation_memory_method])))
     _print_breakdown(result)
     if result.partition is not None:
         print(result.partition.table())
     if result.grad_max_abs_diff is not None:
-        print(f"gradients vs single process: max |diff| = {result.grad_max_abs_diff:.2e}")
+        print(_("gradients vs single process: max |diff| = {grad_max_abs_diff:.2e}").format(grad_max_abs_diff=result.grad_max_abs_diff))
     for note in result.notes:
-        print(f"note: {note}")
+        print(_("note: {note}").format(note=note))
     if args.trace:
         print(_("trace written to {trace} (open it in ui.perfetto.dev)").format(trace=args.trace))
     return 0
@@ -115,11 +112,9 @@ def run(args: argparse.Namespace) -> int:
 def _print_breakdown(result) -> None:
     """Where each rank's step went (ppedu.training.calibration.breakdown), and how well the
     simulator, fed those parts, replays the step."""
-    print("where the step went (ms): compute / overhead between actions / messages / bubble")
+    print(_("where the step went (ms): compute / overhead between actions / messages / bubble"))
     for row in result.breakdown:
         print(f"  rank {row['rank']}: {row['compute_s'] * 1e3:7.1f} / {row['overhead_s'] * 1e3:6.1f} / "
               f"{row['messages_s'] * 1e3:6.1f} / {row['bubble_s'] * 1e3:7.1f}")
     cal = result.calibration
-    print(f"simulated vs measured step: {result.simulation_error * 100:+.1f}% (median over the steps, "
-          f"each replayed from its measured parts; one message {cal.message_s * 1e3:.2f} ms, from "
-          f"{cal.message_samples} waited receives)")
+    print(_("simulated vs measured step: {simulation_error:+.1f}% (median over the steps, each replayed from its measured parts; one message {message_s:.2f} ms, from {message_samples} waited receives)").format(simulation_error=result.simulation_error * 100, message_s=cal.message_s * 1000.0, message_samples=cal.message_samples))

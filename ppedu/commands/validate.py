@@ -43,9 +43,8 @@ def run(args: argparse.Namespace) -> int:
         return 0 if verdict.ok else 1
     print(verdict.message)
     for extra in verdict.problems[1:]:
-        print(f"  also: {extra}")
+        print(_("  also: {extra}").format(extra=extra))
     if verdict.timeline is not None:
-        print(f"\nTimeline as read ({sched.p} GPUs, {sched.m} micro-batches, "
-              f"numbered from {1 if timed.one_based else 0}):")
+        print(_("\nTimeline as read ({p} GPUs, {m} micro-batches, numbered from {one_based}):").format(p=sched.p, m=sched.m, one_based=1 if timed.one_based else 0))
         print(verdict.timeline.text_gantt(unit=1.0, mb_base=1 if timed.one_based else 0))
     return 0 if verdict.ok else 1
