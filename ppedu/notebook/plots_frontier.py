@@ -40,8 +40,8 @@ def frontier(points: Sequence, title: str = "", with_table: bool = False) -> go.
                                 color=colour, line=dict(width=2, color=colour)),
                     name=f"{pt.label}", legendgroup=pt.label,
                     showlegend=side == "measured" and col == 1,
-                    hovertemplate=f"{pt.label} ({side})<br>bubble %{{y:.1f}} %<br>"
-                                  f"{'peak' if col == 1 else 'messages'} %{{x}}<extra></extra>"),
+                    hovertemplate=_("{label} ({side})<br>bubble %{{y:.1f}} %<br>{what} %{{x}}<extra></extra>").format(
+                        label=pt.label, side=_(side), what=_("peak") if col == 1 else _("messages"))),
                     row=1, col=col)
     for col, field in ((1, "peak"), (2, "messages")):  # room for the labels at the right edge
         right = max(max(getattr(pt, f"{side}_{field}") for side in _SYMBOLS) for pt in points)

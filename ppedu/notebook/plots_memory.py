@@ -28,8 +28,8 @@ def plan_memory(result: dict, title: str | None = None) -> go.Figure:
         fig.add_trace(go.Bar(x=[_("stage {rank}").format(rank=r['rank']) for r in ranks], y=[r[key] / GIB for r in ranks],
                              name=_(name), marker_color=OKABE_ITO[i],
                              customdata=[r["microbatches_held"] for r in ranks],
-                             hovertemplate=f"{name}: %{{y:.2f}} GiB (%{{customdata}} micro-batches "
-                                           "held)<extra></extra>"))
+                             hovertemplate=_("{name}: %{{y:.2f}} GiB (%{{customdata}} micro-batches "
+                                             "held)<extra></extra>").format(name=_(name))))
     fig.add_trace(go.Scatter(x=[f"stage {r['rank']}" for r in ranks],
                              y=[lay["gpu_memory_gb"]] * len(ranks), mode="lines",
                              name=_("GPU memory ({gpu_memory_gb:g} GiB)").format(gpu_memory_gb=lay['gpu_memory_gb']),
