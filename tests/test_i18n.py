@@ -281,3 +281,34 @@ def test_set_language_reaches_processes_started_later(monkeypatch):
     monkeypatch.setenv("PPEDU_LANG", "en")
     messages.set_language("zh")
     assert __import__("os").environ["PPEDU_LANG"] == "zh" and messages.language() == "zh"
+
+
+def _import_time_translations() -> list[str]:
+    """``_()`` calls that run when a module is imported (module level, default arguments,
+    decorators): they would freeze the language of the import, not follow set_language."""
+    import ast
+    found = []
+
+    def visit(node, path: Path, deferred: bool) -> None:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "_" and not deferred:
+            found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            for early in [*node.args.defaults, *node.args.kw_defaults, *getattr(node, "decorator_list", [])]:
+                if early is not None:
+                    visit(early, path, deferred)
+            for late in node.body if isinstance(node.body, list) else [node.body]:
+                visit(late, path, True)
+            return
+        for child in ast.iter_child_nodes(node):
+            visit(child, path, deferred)
+
+    for path in sorted((ROOT / "ppedu").rglob("*.py")):
+        visit(ast.parse(path.read_text(encoding="utf-8")), path, False)
+    return found
+
+
+def test_no_message_is_translated_at_import_time():
+    """Module constants are marked with N_() and translated where shown, so a notebook that calls
+    set_language("zh") after importing ppedu gets Chinese everywhere."""
+    assert not _import_time_translations(), "use N_() here and _() where it is shown: " + \
+        ", ".join(_import_time_translations())
