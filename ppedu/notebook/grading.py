@@ -42,7 +42,7 @@ class NotAnswered(NotImplementedError):
     def __init__(self, exercise: str = N_("this exercise"), reason: str | None = None):
         reason = _("not answered yet") if reason in (None, "not answered yet") else reason
         self.exercise, self.reason = exercise, reason
-        super().__init__(f"{exercise_name(exercise)}: {reason}")
+        super().__init__(_("{exercise}: {reason}").format(exercise=exercise_name(exercise), reason=reason))
 
     def __reduce__(self):  # crosses process boundaries (ranks, grading kernels) unchanged
         return type(self), (self.exercise, self.reason)
