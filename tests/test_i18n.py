@@ -312,3 +312,11 @@ def test_no_message_is_translated_at_import_time():
     set_language("zh") after importing ppedu gets Chinese everywhere."""
     assert not _import_time_translations(), "use N_() here and _() where it is shown: " + \
         ", ".join(_import_time_translations())
+
+
+def test_chinese_widget_labels_get_room_for_wide_characters():
+    """ipywidgets cuts a label that does not fit with "…": a Chinese character is two columns."""
+    from ppedu.notebook.panel import label_style
+    width = lambda labels: int(label_style(labels)["description_width"][:-2])  # noqa: E731
+    assert width(["链路延迟（ms）"]) > width(["link (ms)"])
+    assert width(["微批次数"]) == width(["12345678"])

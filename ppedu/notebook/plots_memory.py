@@ -68,7 +68,7 @@ def plan_tradeoff(search: dict, gpu_memory_gb: float, title: str = "") -> go.Fig
         fig.add_trace(go.Scatter(x=[chosen["layout"]["m"]], y=[chosen["bubble_fraction"]],
                                  mode="markers+text", marker={"symbol": "star", "size": 16,
                                                               "color": OKABE_ITO[2]},
-                                 text=[f"chosen m={chosen['layout']['m']}"],
+                                 text=[_("chosen m={m}").format(m=chosen["layout"]["m"])],
                                  # toward the middle: at the right edge "top right" was cut off
                                  textposition="top left" if chosen["layout"]["m"] > sorted(ms)[len(ms) // 2]
                                  else "top right",
