@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ppedu.i18n.catalog import _
+
 
 class UsageError(ValueError):
     """Bad input from a user (CLI flag, widget value, hand-written schedule).
@@ -20,13 +22,6 @@ class ClusterError(RuntimeError):
         self.rank = rank
         self.job = job
         self.remote_traceback = remote_traceback
-
-
-def _(message: str) -> str:
-    """``message`` in the student's language (imported here, not at the top: the catalog module
-    itself uses :func:`check_choice`)."""
-    from ppedu.i18n.messages import _ as translate
-    return translate(message)
 
 
 def check_int(name: str, value, lo: int, hi: int | None = None) -> int:

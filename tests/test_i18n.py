@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from ppedu.errors import UsageError
-from ppedu.i18n import book, messages, notebooks
+from ppedu.i18n import book, catalog, messages, notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSLATED = sorted(p for p in notebooks.ENGLISH.glob("*.ipynb") if notebooks.translation_file(p).exists())
@@ -65,7 +65,7 @@ def test_chinese_notebooks_are_the_english_code_with_other_markdown(tmp_path: Pa
 
 
 def test_messages_follow_ppedu_lang_not_the_locale(monkeypatch):
-    monkeypatch.setattr(messages, "_chosen", None)
+    monkeypatch.setattr(catalog, "_chosen", None)
     monkeypatch.setenv("LANG", "zh_CN.UTF-8")
     monkeypatch.delenv("PPEDU_LANG", raising=False)
     assert messages.language() == "en"
@@ -81,7 +81,7 @@ def test_set_language_rejects_unknown_languages_in_one_line():
 
 
 def test_a_message_without_translation_falls_back_to_english(monkeypatch):
-    monkeypatch.setattr(messages, "_chosen", "zh")
+    monkeypatch.setattr(catalog, "_chosen", "zh")
     assert messages._("a sentence nobody translated") == "a sentence nobody translated"
 
 
@@ -117,7 +117,7 @@ def test_the_compiled_catalog_says_what_the_po_file_says():
 
 def test_translated_messages_reach_the_student(monkeypatch):
     entries = _po_entries()
-    monkeypatch.setattr(messages, "_chosen", "zh")
+    monkeypatch.setattr(catalog, "_chosen", "zh")
     for msgid, text in entries.items():
         assert messages._(msgid) == text
 
@@ -177,7 +177,7 @@ def _chinese(text: str) -> bool:
 def zh(monkeypatch):
     """This process speaks Chinese (set_language also exports PPEDU_LANG for spawned processes)."""
     monkeypatch.setenv("PPEDU_LANG", "zh")
-    monkeypatch.setattr(messages, "_chosen", "zh")
+    monkeypatch.setattr(catalog, "_chosen", "zh")
 
 
 def test_every_translation_keeps_the_placeholders_of_its_message():
@@ -251,7 +251,7 @@ def test_exercise_feedback_and_lab_diagnosis_come_out_chinese(zh):
 
 def test_exercise_feedback_stays_english_by_default(monkeypatch):
     monkeypatch.delenv("PPEDU_LANG", raising=False)
-    monkeypatch.setattr(messages, "_chosen", None)
+    monkeypatch.setattr(catalog, "_chosen", None)
     from ppedu.notebook.exercises import check_bubble_formula
     with pytest.raises(AssertionError, match=r"For p=\d+, m=\d+ you return .*expected"):
         check_bubble_formula(lambda p, m: (p - 1) / m, kind="gpipe")
@@ -277,7 +277,7 @@ def test_the_cli_speaks_chinese_under_ppedu_lang_zh():
 
 
 def test_set_language_reaches_processes_started_later(monkeypatch):
-    monkeypatch.setattr(messages, "_chosen", None)
+    monkeypatch.setattr(catalog, "_chosen", None)
     monkeypatch.setenv("PPEDU_LANG", "en")
     messages.set_language("zh")
     assert __import__("os").environ["PPEDU_LANG"] == "zh" and messages.language() == "zh"

@@ -9,51 +9,20 @@ compiled to ``ppedu.mo`` (what :mod:`gettext` reads); ``python -m ppedu.i18n.mes
 
 from __future__ import annotations
 
-import functools
-import gettext
 import os
-from pathlib import Path
 
 from ppedu.errors import check_choice
+from ppedu.i18n import catalog
+from ppedu.i18n.catalog import DOMAIN, LANGUAGES, LOCALE_DIR, N_, _, language
 
-LANGUAGES = ("en", "zh")
-LOCALE_DIR = Path(__file__).resolve().parent / "locale"
-DOMAIN = "ppedu"
-_chosen: str | None = None
-
-
-def language() -> str:
-    """The language of ppedu's messages: :func:`set_language`'s, else ``PPEDU_LANG``, else English."""
-    lang = (_chosen or os.environ.get("PPEDU_LANG", "")).strip().lower().replace("-", "_")
-    base = lang.split("_")[0]  # zh_CN, zh-Hans -> zh
-    return base if base in LANGUAGES else "en"
+__all__ = ["DOMAIN", "LANGUAGES", "LOCALE_DIR", "N_", "_", "language", "set_language", "compile_catalogs",
+           "translate_argparse"]
 
 
 def set_language(lang: str) -> None:
     """Use ``lang`` (``en`` or ``zh``) for this process's messages from now on."""
-    global _chosen
-    _chosen = check_choice("language", lang, LANGUAGES)
-    os.environ["PPEDU_LANG"] = _chosen  # ranks and kernels started from now on speak it too
-
-
-@functools.lru_cache(maxsize=None)
-def _catalog(lang: str) -> gettext.NullTranslations:
-    return gettext.translation(DOMAIN, localedir=str(LOCALE_DIR), languages=[lang], fallback=True)
-
-
-def _(message: str) -> str:
-    """``message`` (an English message id) in the current language; English where no translation
-    exists (gettext returns the id itself, so a message is never empty)."""
-    if language() == "en":
-        return message
-    return _catalog(language()).gettext(message) or message
-
-
-def N_(message: str) -> str:
-    """Mark ``message`` for translation without translating it (gettext's ``gettext_noop``): for
-    module-level constants, which are built at import, before a notebook may call
-    :func:`set_language`. Translate them where they are shown, with ``_(CONSTANT)``."""
-    return message
+    catalog._chosen = check_choice("language", lang, LANGUAGES)
+    os.environ["PPEDU_LANG"] = catalog._chosen  # ranks and kernels started from now on speak it too
 
 
 # argparse's own words around ppedu's help texts (it asks gettext's default domain, which has no
@@ -90,7 +59,7 @@ def compile_catalogs() -> list[Path]:
         with mo.open("wb") as f:
             write_mo(f, catalog)
         written.append(mo)
-    _catalog.cache_clear()
+    catalog._catalog.cache_clear()
     return written
 
 
