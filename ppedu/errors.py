@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ppedu.i18n.catalog import _
+
 
 class UsageError(ValueError):
     """Bad input from a user (CLI flag, widget value, hand-written schedule).
@@ -30,10 +32,12 @@ def check_int(name: str, value, lo: int, hi: int | None = None) -> int:
     except (TypeError, ValueError):
         ok = False
     if not ok or isinstance(value, bool):
-        raise UsageError(f"{name} must be an integer in {rng} (got {value!r})")
+        raise UsageError(_("{name} must be an integer in {range} (got {value})").format(
+            name=name, range=rng, value=repr(value)))
     value = int(value)
     if value < lo or (hi is not None and value > hi):
-        raise UsageError(f"{name} must be an integer in {rng} (got {value})")
+        raise UsageError(_("{name} must be an integer in {range} (got {value})").format(
+            name=name, range=rng, value=value))
     return value
 
 
@@ -43,9 +47,11 @@ def check_float(name: str, value, lo: float, hi: float | None = None) -> float:
     try:
         value = float(value)
     except (TypeError, ValueError):
-        raise UsageError(f"{name} must be a number in {rng} (got {value!r})") from None
+        raise UsageError(_("{name} must be a number in {range} (got {value})").format(
+            name=name, range=rng, value=repr(value))) from None
     if not (value >= lo and (hi is None or value <= hi)):  # also rejects NaN
-        raise UsageError(f"{name} must be a number in {rng} (got {value})")
+        raise UsageError(_("{name} must be a number in {range} (got {value})").format(
+            name=name, range=rng, value=value))
     return value
 
 
@@ -53,5 +59,6 @@ def check_choice(name: str, value: str, choices) -> str:
     """Return ``value`` if it is one of ``choices``, else raise a UsageError listing them."""
     choices = list(choices)
     if value not in choices:
-        raise UsageError(f"{name} must be one of {', '.join(map(str, choices))} (got {value!r})")
+        raise UsageError(_("{name} must be one of {choices} (got {value})").format(
+            name=name, choices=", ".join(map(str, choices)), value=repr(value)))
     return value

@@ -15,26 +15,27 @@ import time
 
 from ppedu.errors import UsageError, check_float, check_int
 from ppedu.runtime.cluster import connect
+from ppedu.i18n.messages import _
 
 MAX_CPU_RANKS = 8
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-n", type=int, default=2, help="ranks: TP over n and PP over n (1..8 on CPU)")
-    parser.add_argument("--layers", type=int, default=4, help="transformer blocks (>= n, default 4)")
+    parser.add_argument("-n", type=int, default=2, help=_("ranks: TP over n and PP over n (1..8 on CPU)"))
+    parser.add_argument("--layers", type=int, default=4, help=_("transformer blocks (>= n, default 4)"))
     parser.add_argument("--hidden", type=int, default=64,
-                        help="hidden size, a multiple of --heads (default 64)")
-    parser.add_argument("--heads", type=int, default=4, help="attention heads, divisible by n (default 4)")
-    parser.add_argument("--batch", type=int, default=8, help="sequences per step (default 8)")
-    parser.add_argument("--seq", type=int, default=64, help="tokens per sequence (1..1024, default 64)")
+                        help=_("hidden size, a multiple of --heads (default 64)"))
+    parser.add_argument("--heads", type=int, default=4, help=_("attention heads, divisible by n (default 4)"))
+    parser.add_argument("--batch", type=int, default=8, help=_("sequences per step (default 8)"))
+    parser.add_argument("--seq", type=int, default=64, help=_("tokens per sequence (1..1024, default 64)"))
     parser.add_argument("-m", "--microbatches", type=int, default=1,
-                        help="PP micro-batches, dividing --batch (default 1: naive pipeline)")
-    parser.add_argument("--tp", type=int, default=None, help="also run a tp x (n/tp) mesh (tp divides n)")
-    parser.add_argument("--latency-ms", type=float, default=0.0, help="emulated latency per message (ms)")
+                        help=_("PP micro-batches, dividing --batch (default 1: naive pipeline)"))
+    parser.add_argument("--tp", type=int, default=None, help=_("also run a tp x (n/tp) mesh (tp divides n)"))
+    parser.add_argument("--latency-ms", type=float, default=0.0, help=_("emulated latency per message (ms)"))
     parser.add_argument("--bandwidth-gbps", type=float, default=math.inf,
-                        help="emulated link bandwidth in GB/s (default: unlimited)")
-    parser.add_argument("--repeats", type=int, default=3, help="measured steps; the fastest is kept (1..20)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+                        help=_("emulated link bandwidth in GB/s (default: unlimited)"))
+    parser.add_argument("--repeats", type=int, default=3, help=_("measured steps; the fastest is kept (1..20)"))
+    parser.add_argument("--json", action="store_true", help=_("print one JSON object"))
 
 
 def _max_ranks() -> int:
@@ -54,19 +55,18 @@ def validate(args: argparse.Namespace):
     check_float("--latency-ms", args.latency_ms, 0.0, 10_000.0)
     check_float("--bandwidth-gbps", args.bandwidth_gbps, 1e-6)
     if hidden % heads:
-        raise UsageError(f"--hidden must be a multiple of --heads={heads} (got {hidden})")
+        raise UsageError(_("--hidden must be a multiple of --heads={heads} (got {hidden})").format(heads=heads, hidden=hidden))
     if heads % n:
-        raise UsageError(f"--heads={heads} must be divisible by tp=n={n} (TP splits heads across ranks)")
+        raise UsageError(_("--heads={heads} must be divisible by tp=n={n} (TP splits heads across ranks)").format(heads=heads, n=n))
     if n > layers:
-        raise UsageError(f"--layers must be >= n={n}: PP over {n} ranks needs one layer per stage "
-                         f"(got {layers})")
+        raise UsageError(_("--layers must be >= n={n}: PP over {n} ranks needs one layer per stage (got {layers})").format(n=n, layers=layers))
     m = check_int("--microbatches", args.microbatches, 1, args.batch)
     if args.batch % m:
-        raise UsageError(f"--microbatches must divide --batch={args.batch} (got {m})")
+        raise UsageError(_("--microbatches must divide --batch={batch} (got {m})").format(batch=args.batch, m=m))
     if args.tp is not None:
         tp = check_int("--tp", args.tp, 1, n)
         if n % tp or heads % tp:
-            raise UsageError(f"--tp must divide n={n} and --heads={heads} (got {tp})")
+            raise UsageError(_("--tp must divide n={n} and --heads={heads} (got {tp})").format(n=n, heads=heads, tp=tp))
     from ppedu.model.gpt import GPTConfig  # torch: kept out of `ppedu compare-tp-pp --help`
     return GPTConfig(n_layer=layers, n_head=heads, n_embd=hidden, block_size=args.seq)
 
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ppedu.tensor_parallel.compare import compare_tp_pp  # torch: kept out of `ppedu compare-tp-pp --help`
     start = time.perf_counter()
-    print(f"starting {args.n} rank(s) ...", file=sys.stderr, flush=True)
+    print(_("starting {n} rank(s) ...").format(n=args.n), file=sys.stderr, flush=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # oversubscription: said once below, in the report
         group = connect(args.n)
@@ -101,39 +101,47 @@ def _fmt_bytes(b: float) -> str:
     return ""
 
 
+def _pad(text: str, width: int) -> str:
+    """``text`` left-aligned in ``width`` terminal columns (a Chinese character takes two)."""
+    import unicodedata
+    used = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(width - used, 0)
+
+
 def report(r: dict) -> str:
     """The comparison as a small text table."""
-    n, link = r["n"], "none (same machine)"
+    n, link = r["n"], _("none (same machine)")
     if r["latency_ms"] or r["bandwidth_gbps"]:
-        bw = f"{r['bandwidth_gbps']} GB/s" if r["bandwidth_gbps"] else "unlimited bandwidth"
-        link = f"{r['latency_ms']} ms per message, {bw}"
+        bw = f"{r['bandwidth_gbps']} GB/s" if r["bandwidth_gbps"] else _("unlimited bandwidth")
+        link = _("{latency} ms per message, {bandwidth}").format(latency=r["latency_ms"], bandwidth=bw)
     cols = [("tp", f"TP (tp={n})"), ("pp", f"PP (pp={n}, m={r['microbatches']})")]
     if "mesh" in r:
         cols.append(("mesh", f"TPxPP ({r['mesh']['tp']}x{r['mesh']['pp']})"))
-    rows = [("all-reduces", lambda d: str(d["collectives"])),
-            ("P2P messages", lambda d: str(d["p2p_messages"])),
-            ("bytes moved (all ranks)", lambda d: _fmt_bytes(d["bytes"])),
-            ("comm time, worst rank", lambda d: f"{d['comm_time_s'] * 1e3:.1f} ms"),
-            ("  of which link model", lambda d: f"{d['link_delay_s'] * 1e3:.1f} ms"),
-            ("step time", lambda d: f"{d['step_time_s'] * 1e3:.1f} ms"),
-            ("params per rank (max)", lambda d: _fmt_bytes(d["param_bytes_per_rank"])),
-            ("activations per rank (max)", lambda d: _fmt_bytes(d["activation_bytes_per_rank"]))]
-    lines = [f"TP vs PP on {n} ranks: GPT {r['layers']} layers, hidden {r['hidden']}, {r['heads']} heads, "
-             f"batch {r['batch']} x seq {r['seq']}; emulated link: {link}",
-             f"{'per training step':<28}" + "".join(f"{title:>22}" for _, title in cols)]
-    lines += [f"{name:<28}" + "".join(f"{fn(r[k]):>22}" for k, _ in cols) for name, fn in rows]
+    rows = [(_("all-reduces"), lambda d: str(d["collectives"])),
+            (_("P2P messages"), lambda d: str(d["p2p_messages"])),
+            (_("bytes moved (all ranks)"), lambda d: _fmt_bytes(d["bytes"])),
+            (_("comm time, worst rank"), lambda d: f"{d['comm_time_s'] * 1e3:.1f} ms"),
+            (_("  of which link model"), lambda d: f"{d['link_delay_s'] * 1e3:.1f} ms"),
+            (_("step time"), lambda d: f"{d['step_time_s'] * 1e3:.1f} ms"),
+            (_("params per rank (max)"), lambda d: _fmt_bytes(d["param_bytes_per_rank"])),
+            (_("activations per rank (max)"), lambda d: _fmt_bytes(d["activation_bytes_per_rank"]))]
+    lines = [_("TP vs PP on {n} ranks: GPT {layers} layers, hidden {hidden}, {heads} heads, batch {batch} x seq "
+               "{seq}; emulated link: {link}").format(n=n, layers=r["layers"], hidden=r["hidden"], heads=r["heads"],
+                                                     batch=r["batch"], seq=r["seq"], link=link),
+             _pad(_("per training step"), 28) + "".join(f"{title:>22}" for _, title in cols)]
+    lines += [_pad(name, 28) + "".join(f"{fn(r[k]):>22}" for k, _ in cols) for name, fn in rows]
     p = r["predicted"]
-    lines.append(f"{'predicted comm (link model)':<28}{p['tp']['comm_time_s'] * 1e3:>19.1f} ms"
+    lines.append(f"{_pad(_('predicted comm (link model)'), 28)}{p['tp']['comm_time_s'] * 1e3:>19.1f} ms"
                  f"{p['pp']['comm_time_s'] * 1e3:>19.1f} ms")
     x = r["crossover_latency_ms"]
-    lines.append("theory: PP's step is shorter than TP's " +
-                 (f"above ~{x:.2f} ms latency per message" if x is not None else "at any latency")
-                 + f" (whole-model step on one rank: {r['reference_step_s'] * 1e3:.1f} ms)")
+    lines.append((_("theory: PP's step is shorter than TP's above ~{x:.2f} ms latency per message") if x is not None
+                  else _("theory: PP's step is shorter than TP's at any latency")).format(x=x)
+                 + _(" (whole-model step on one rank: {ms:.1f} ms)").format(ms=r["reference_step_s"] * 1e3))
     if r["crossover_from_measured_ms"] is not None:
-        lines.append("measured steps + the model's slopes: PP is shorter above "
-                     f"~{r['crossover_from_measured_ms']:.2f} ms")
-    lines.append("(PP's comm time includes waiting for the neighbour's compute: the bubble)")
+        lines.append(_("measured steps + the model's slopes: PP is shorter above ~{x:.2f} ms").format(
+            x=r["crossover_from_measured_ms"]))
+    lines.append(_("(PP's comm time includes waiting for the neighbour's compute: the bubble)"))
     if r.get("oversubscribed"):
-        lines.append(f"note: {n} ranks share fewer CPU cores: compute timings are distorted, "
-                     "counts are exact")
+        lines.append(_("note: {n} ranks share fewer CPU cores: compute timings are distorted, "
+                       "counts are exact").format(n=n))
     return "\n".join(lines)

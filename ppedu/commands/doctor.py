@@ -14,10 +14,10 @@ from ppedu.i18n.messages import _
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-p", type=int, default=4, help="pipeline ranks you plan to use (default 4)")
+    parser.add_argument("-p", type=int, default=4, help=_("pipeline ranks you plan to use (default 4)"))
     parser.add_argument("--start-cluster", action="store_true",
-                        help="also start -p ranks, run a ring exchange and report the timings")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+                        help=_("also start -p ranks, run a ring exchange and report the timings"))
+    parser.add_argument("--json", action="store_true", help=_("print one JSON object"))
 
 
 def report(p: int = 4, start_cluster: bool = False) -> dict:

@@ -15,6 +15,7 @@ import argparse
 import csv
 import sys
 from pathlib import Path
+from ppedu.i18n.messages import _
 
 from ppedu.errors import UsageError, check_float, check_int
 from ppedu.instructor.autograde.grade import Limits, grade_notebook
@@ -24,17 +25,17 @@ FIELDS = ("student", "notebook", "exercise", "score", "message", "locked_cells")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("submissions", nargs="+", help="student notebooks, or folders of them")
-    parser.add_argument("--csv", required=True, help="where to write the scores")
+    parser.add_argument("submissions", nargs="+", help=_("student notebooks, or folders of them"))
+    parser.add_argument("--csv", required=True, help=_("where to write the scores"))
     parser.add_argument("--source", default="notebooks",
-                        help="folder of the instructor's solved notebooks (default notebooks)")
-    parser.add_argument("--sandbox", default="auto", help="auto (bwrap if it works, else plain), bwrap or plain")
+                        help=_("folder of the instructor's solved notebooks (default notebooks)"))
+    parser.add_argument("--sandbox", default="auto", help=_("auto (bwrap if it works, else plain), bwrap or plain"))
     parser.add_argument("--cell-timeout", type=float, default=120.0,
-                        help="seconds one cell may run before it is interrupted (default 120)")
+                        help=_("seconds one cell may run before it is interrupted (default 120)"))
     parser.add_argument("--notebook-timeout", type=float, default=1800.0,
-                        help="seconds one run of a notebook may take before it is killed (default 1800)")
+                        help=_("seconds one run of a notebook may take before it is killed (default 1800)"))
     parser.add_argument("--memory-mb", type=int, default=8192,
-                        help="address space per process of a submission, MiB (0 = no limit; default 8192)")
+                        help=_("address space per process of a submission, MiB (0 = no limit; default 8192)"))
 
 
 def _notebooks(submissions: list[str]) -> list[tuple[str, Path]]:
@@ -45,15 +46,15 @@ def _notebooks(submissions: list[str]) -> list[tuple[str, Path]]:
         elif item.is_file() and item.suffix == ".ipynb":
             found.append((item.stem, item))
         else:
-            raise UsageError(f"SUBMISSIONS must be .ipynb files or folders of them (got {str(item)!r})")
+            raise UsageError(_("SUBMISSIONS must be .ipynb files or folders of them (got {item!r})").format(item=str(item)))
     if not found:
-        raise UsageError(f"SUBMISSIONS hold no notebook (got {' '.join(submissions)})")
+        raise UsageError(_("SUBMISSIONS hold no notebook (got {submissions})").format(submissions=' '.join(submissions)))
     return found
 
 
 def run(args: argparse.Namespace) -> int:
     if not Path(args.source).is_dir():
-        raise UsageError(f"--source must be a folder of the instructor's notebooks (got {args.source!r})")
+        raise UsageError(_("--source must be a folder of the instructor's notebooks (got {source!r})").format(source=args.source))
     notebooks = _notebooks(args.submissions)
     limits = Limits(resolve_mode(args.sandbox), check_float("--cell-timeout", args.cell_timeout, 1.0, 86400.0),
                     check_float("--notebook-timeout", args.notebook_timeout, 10.0, 864000.0),
@@ -62,14 +63,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"sandbox: {limits.mode}", file=sys.stderr)
     rows = []
     for student, path in notebooks:
-        print(f"grading {student}: {path} ...", file=sys.stderr)
+        print(_("grading {student}: {path} ...").format(student=student, path=path), file=sys.stderr)
         scores = grade_notebook(path, student, args.source, limits)
         rows += scores
-        print(f"  {sum(s.score for s in scores)}/{len(scores)} exercises", file=sys.stderr)
+        print(_("  {sum}/{scores} exercises").format(sum=sum((s.score for s in scores)), scores=len(scores)), file=sys.stderr)
     with open(args.csv, "w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         writer.writerow(FIELDS)
         for s in rows:
             writer.writerow([s.student, s.notebook, s.exercise, s.score, s.message, s.locked_cells])
-    print(f"{len(rows)} row(s) written to {args.csv}")
+    print(_("{rows} row(s) written to {csv}").format(rows=len(rows), csv=args.csv))
     return 0

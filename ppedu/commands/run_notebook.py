@@ -10,16 +10,17 @@ import sys
 
 from ppedu.errors import check_float
 from ppedu.instructor.headless import run_notebook
+from ppedu.i18n.messages import _
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("notebook", help="e.g. notebooks/03_micro_batches.ipynb")
-    parser.add_argument("out", help="where to write the executed notebook")
+    parser.add_argument("notebook", help=_("e.g. notebooks/03_micro_batches.ipynb"))
+    parser.add_argument("out", help=_("where to write the executed notebook"))
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
-                        metavar=("NAME", "VALUE"), help="override a parameter (repeatable)")
+                        metavar=("NAME", "VALUE"), help=_("override a parameter (repeatable)"))
     parser.add_argument("--timeout", type=float, default=600.0,
-                        help="seconds one cell may take (default 600)")
-    parser.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
+                        help=_("seconds one cell may take (default 600)"))
+    parser.add_argument("--kernel", default=None, help=_("Jupyter kernel name (default: the notebook's)"))
 
 
 def _literal(text: str):
@@ -35,12 +36,12 @@ def run(args: argparse.Namespace) -> int:
 
     check_float("--timeout", args.timeout, 1.0, 86400.0)
     params = {name: _literal(value) for name, value in args.parameter}
-    print(f"running {args.notebook} with {params or 'its own parameters'} ...", file=sys.stderr)
+    print(_("running {notebook} with {params} ...").format(notebook=args.notebook, params=params or _('its own parameters')), file=sys.stderr)
     try:
         out = run_notebook(args.notebook, args.out, params, kernel_name=args.kernel,
                            timeout_s=args.timeout)
     except pm.PapermillExecutionError as exc:
-        print(f"ppedu run-notebook: failed in cell {exc.cell_index}: {exc.ename}: {exc.evalue}",
+        print(_("ppedu run-notebook: failed in cell {cell_index}: {ename}: {evalue}").format(cell_index=exc.cell_index, ename=exc.ename, evalue=exc.evalue),
               file=sys.stderr)
         return 1
     print(out)

@@ -19,6 +19,7 @@ from ppedu.errors import check_choice, check_float, check_int
 from ppedu.serving.calibrate import predicted, simulation_cost
 from ppedu.serving.simulator import simulate_serving
 from ppedu.runtime.cluster import connect
+from ppedu.i18n.messages import _
 
 _COST, _BATCHING = ServingCost(), BatchingConfig()       # the defaults: one home each
 
@@ -26,41 +27,41 @@ _COST, _BATCHING = ServingCost(), BatchingConfig()       # the defaults: one hom
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_server_arguments(parser)
     parser.add_argument("--rate", type=float, default=0.0,
-                        help="Poisson arrivals per second; 0 = all arrive at t=0 (default)")
-    parser.add_argument("--trace", metavar="FILE", help="write a Chrome/Perfetto trace of the run")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+                        help=_("Poisson arrivals per second; 0 = all arrive at t=0 (default)"))
+    parser.add_argument("--trace", metavar="FILE", help=_("write a Chrome/Perfetto trace of the run"))
+    parser.add_argument("--json", action="store_true", help=_("print one JSON object"))
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags serve-bench and serve-sweep share: server, workload, cost model."""
     a = parser.add_argument
     b = _BATCHING
-    a("--policy", default=b.policy, help=f"one of {', '.join(POLICIES)} (default {b.policy})")
-    a("-p", type=int, default=2, help=f"pipeline stages (ranks), 1..{MAX_RANKS} (simulated: 1..{MAX_SIMULATED_STAGES})")
+    a("--policy", default=b.policy, help=_("one of {policies} (default {default})").format(policies=', '.join(POLICIES), default=b.policy))
+    a("-p", type=int, default=2, help=_("pipeline stages (ranks), 1..{real} (simulated: 1..{simulated})").format(real=MAX_RANKS, simulated=MAX_SIMULATED_STAGES))
     a("--inflight", type=int, default=b.inflight,
-      help="K batches circulating at once, 1..p (K=1 shows the decode bubble)")
-    a("--max-batch", type=int, default=b.max_batch, help=f"requests per batch in flight, 1..4096 (default {b.max_batch})")
-    a("--token-budget", type=int, help="chunked prefill: at most N new tokens per iteration (>= max batch)")
-    a("--kv-blocks", type=int, help="paged KV cache: blocks per stage (default: enough for everyone)")
-    a("--block-size", type=int, default=b.block_size, help=f"tokens per KV block (default {b.block_size})")
-    a("--requests", type=int, default=32, help="number of requests (default 32)")
+      help=_("K batches circulating at once, 1..p (K=1 shows the decode bubble)"))
+    a("--max-batch", type=int, default=b.max_batch, help=_("requests per batch in flight, 1..4096 (default {default})").format(default=b.max_batch))
+    a("--token-budget", type=int, help=_("chunked prefill: at most N new tokens per iteration (>= max batch)"))
+    a("--kv-blocks", type=int, help=_("paged KV cache: blocks per stage (default: enough for everyone)"))
+    a("--block-size", type=int, default=b.block_size, help=_("tokens per KV block (default {default})").format(default=b.block_size))
+    a("--requests", type=int, default=32, help=_("number of requests (default 32)"))
     a("--lengths", default="exponential",
-      help=f"output-length distribution: {', '.join(LENGTH_DISTRIBUTIONS)} (default exponential)")
-    a("--sigma", type=float, default=1.0, help="lognormal spread (log-space std), 0..4 (default 1)")
-    a("--output-len", type=int, default=8, help="mean output tokens (default 8)")
-    a("--prompt-len", type=int, default=4, help="mean prompt tokens (default 4)")
-    a("--prompt-lengths", default="fixed", help="prompt-length distribution (default fixed)")
-    a("--workload", default="timed", help="timed (each stage step lasts t0 + c x tokens, like a GPU "
-      "kernel: faithful on any CPU) or model (the tiny GPT, real compute)")
+      help=_("output-length distribution: {length_distributions} (default exponential)").format(length_distributions=', '.join(LENGTH_DISTRIBUTIONS)))
+    a("--sigma", type=float, default=1.0, help=_("lognormal spread (log-space std), 0..4 (default 1)"))
+    a("--output-len", type=int, default=8, help=_("mean output tokens (default 8)"))
+    a("--prompt-len", type=int, default=4, help=_("mean prompt tokens (default 4)"))
+    a("--prompt-lengths", default="fixed", help=_("prompt-length distribution (default fixed)"))
+    a("--workload", default="timed", help=_("timed (each stage step lasts t0 + c x tokens, like a GPU "
+      "kernel: faithful on any CPU) or model (the tiny GPT, real compute)"))
     a("--t0-ms", type=float, default=_COST.t0_s * 1e3,
-      help=f"timed: ms per stage step for reading the weights (default {_COST.t0_s * 1e3:.2f}: Llama-2-7B, A100, p=2, x3)")
+      help=_("timed: ms per stage step for reading the weights (default {t0_s:.2f}: Llama-2-7B, A100, p=2, x3)").format(t0_s=_COST.t0_s * 1000.0))
     a("--c-ms", type=float, default=_COST.c_s * 1e3,
-      help=f"timed: ms per token in the step (default {_COST.c_s * 1e3:.3f})")
-    a("--hop-ms", type=float, default=1.0, help="--simulate: ms per message between stages")
+      help=_("timed: ms per token in the step (default {c_s:.3f})").format(c_s=_COST.c_s * 1000.0))
+    a("--hop-ms", type=float, default=1.0, help=_("--simulate: ms per message between stages"))
     a("--max-queue-ms", type=float, default=b.max_queue_delay_s * 1e3,
-      help=f"dynamic: max queue delay in ms (default {b.max_queue_delay_s * 1e3:g})")
-    a("--seed", type=int, default=0, help="workload seed (default 0)")
-    a("--simulate", action="store_true", help="discrete-event simulation instead of real ranks (same scheduler)")
+      help=_("dynamic: max queue delay in ms (default {default:g})").format(default=b.max_queue_delay_s * 1e3))
+    a("--seed", type=int, default=0, help=_("workload seed (default 0)"))
+    a("--simulate", action="store_true", help=_("discrete-event simulation instead of real ranks (same scheduler)"))
 
 
 def setup(args: argparse.Namespace, rate: float):
@@ -120,28 +121,23 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report))
         return 0
     print(result.summary())
-    print(f"decode bubble {_f(report['decode_bubble_fraction'])} measured, "
-          f"{report['theory_decode_bubble']:.3f} theory (p-K)/p")
+    print(_("decode bubble {measured} measured, {theory_decode_bubble:.3f} theory (p-K)/p").format(measured=_f(report['decode_bubble_fraction']), theory_decode_bubble=report['theory_decode_bubble']))
     if "simulated_throughput_tok_s" in report:
         steps = ("" if report["simulated_step_cost"] == "price" else
-                 f"this run's fitted steps, {report['fit_t0_s'] * 1e3:.2f} ms + "
-                 f"{report['fit_c_s'] * 1e3:.3f} ms/token, and ")
-        print(f"simulator     {report['simulated_throughput_tok_s']:.1f} tokens/s, bubble "
-              f"{report['simulated_bubble_fraction']:.3f} (given {steps}the measured overheads: hop "
-              f"{_f(report['hop_s'], 1e3)} ms, return {_f(report['return_s'], 1e3)} ms, driver "
-              f"{_f(report['driver_s'], 1e3)} ms)")
+                 _("this run's fitted steps, {t0:.2f} ms + {c:.3f} ms/token, and ").format(
+                     t0=report['fit_t0_s'] * 1e3, c=report['fit_c_s'] * 1e3))
+        print(_("simulator     {simulated_throughput_tok_s:.1f} tokens/s, bubble {simulated_bubble_fraction:.3f} (given {steps}the measured overheads: hop {hop} ms, return {ret} ms, driver {driver} ms)").format(simulated_throughput_tok_s=report['simulated_throughput_tok_s'], simulated_bubble_fraction=report['simulated_bubble_fraction'], steps=steps, hop=_f(report['hop_s'], 1e3), ret=_f(report['return_s'], 1e3), driver=_f(report['driver_s'], 1e3)))
     if args.trace:
-        print(f"trace written to {args.trace} (open it in ui.perfetto.dev)")
+        print(_("trace written to {trace} (open it in ui.perfetto.dev)").format(trace=args.trace))
     return 0
 
 
 def _measure(requests, config, p: int, workload: str, cost, group=None):
     from ppedu.serving.server import serve  # torch: kept out of --help and --simulate runs
     if group is None:
-        print(f"starting {p} ranks ...", file=sys.stderr, flush=True)
+        print(_("starting {p} ranks ...").format(p=p), file=sys.stderr, flush=True)
         group = connect(p)
-    print(f"serving {len(requests)} requests ({config.policy}, K={config.inflight}), then checking "
-          "their tokens against single-process greedy decoding ...", file=sys.stderr, flush=True)
+    print(_("serving {requests} requests ({policy}, K={inflight}), then checking their tokens against single-process greedy decoding ...").format(requests=len(requests), policy=config.policy, inflight=config.inflight), file=sys.stderr, flush=True)
     result = serve(requests, config, p, workload=workload, cost=cost, group=group)
     return result if getattr(group, "is_driver", True) else None
 

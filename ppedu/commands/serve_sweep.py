@@ -18,6 +18,7 @@ import sys
 from ppedu.commands.serve_bench import add_server_arguments, bench, setup
 from ppedu.errors import UsageError, check_float
 from ppedu.runtime.cluster import connect
+from ppedu.i18n.messages import _
 
 POINT_KEYS = ("throughput_tok_s", "throughput_req_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s",
               "tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "bubble_fraction", "preemptions",
@@ -27,10 +28,10 @@ POINT_KEYS = ("throughput_tok_s", "throughput_req_s", "ttft_p50_s", "ttft_p90_s"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_server_arguments(parser)
     parser.add_argument("--rates", default="5,20,80,320",
-                        help="comma-separated Poisson arrival rates, requests/s (default 5,20,80,320)")
-    parser.add_argument("--slo-ttft", type=float, default=0.5, help="TTFT target in seconds (default 0.5)")
-    parser.add_argument("--slo-tpot", type=float, default=0.1, help="TPOT target in seconds (default 0.1)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+                        help=_("comma-separated Poisson arrival rates, requests/s (default 5,20,80,320)"))
+    parser.add_argument("--slo-ttft", type=float, default=0.5, help=_("TTFT target in seconds (default 0.5)"))
+    parser.add_argument("--slo-tpot", type=float, default=0.1, help=_("TPOT target in seconds (default 0.1)"))
+    parser.add_argument("--json", action="store_true", help=_("print one JSON object"))
 
 
 def parse_rates(text: str) -> list[float]:
@@ -38,9 +39,9 @@ def parse_rates(text: str) -> list[float]:
     try:
         values = [float(x) for x in str(text).split(",") if x.strip()]
     except ValueError:
-        raise UsageError(f"rates must be comma-separated numbers > 0, e.g. 5,20,80 (got {text!r})") from None
+        raise UsageError(_("rates must be comma-separated numbers > 0, e.g. 5,20,80 (got {text!r})").format(text=text)) from None
     if not values:
-        raise UsageError(f"rates must name at least one rate, e.g. 5,20,80 (got {text!r})")
+        raise UsageError(_("rates must name at least one rate, e.g. 5,20,80 (got {text!r})").format(text=text))
     return [check_float("rate", v, 1e-6, 1e6) for v in values]
 
 
@@ -52,7 +53,7 @@ def sweep(args: argparse.Namespace) -> dict | None:
     runs = [(rate, setup(args, rate)) for rate in rates]      # every flag checked before ranks start
     group = None
     if not args.simulate:
-        print(f"starting {args.p} ranks ...", file=sys.stderr, flush=True)
+        print(_("starting {p} ranks ...").format(p=args.p), file=sys.stderr, flush=True)
         group = connect(args.p)
     points = []
     for rate, prepared in runs:
@@ -76,8 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out))
         return 0
-    print(f"{out['policy']} batching, p={out['p']}, K={out['inflight']}, max batch {out['max_batch']} "
-          f"({out['source']}); targets TTFT <= {out['slo_ttft_s']:g} s, TPOT <= {out['slo_tpot_s']:g} s")
+    print(_("{policy} batching, p={p}, K={inflight}, max batch {max_batch} ({source}); targets TTFT <= {slo_ttft_s:g} s, TPOT <= {slo_tpot_s:g} s").format(policy=out['policy'], p=out['p'], inflight=out['inflight'], max_batch=out['max_batch'], source=out['source'], slo_ttft_s=out['slo_ttft_s'], slo_tpot_s=out['slo_tpot_s']))
     sim = all("simulated_goodput_req_s" in pt for pt in out["points"])
     print(f"{'rate/s':>8} {'tok/s':>8} {'goodput req/s':>14} {'met':>6} {'TTFT p99':>10} {'TPOT p99':>10}"
           + (f" {'simulated goodput':>18}" if sim else ""))

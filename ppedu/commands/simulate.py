@@ -19,28 +19,29 @@ from ppedu.schedules.actions import SCHEDULE_NAMES
 from ppedu.schedules import theory, build_schedule
 from ppedu.schedules.builders import WEIGHT_SPLIT, default_v
 from ppedu.schedules.simulator import CostModel, simulate
+from ppedu.i18n.messages import _
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--schedule", default="1f1b", metavar="NAME",
-                        help=f"one of {', '.join(SCHEDULE_NAMES)} (default 1f1b)")
-    parser.add_argument("-p", type=int, default=4, help="pipeline stages = GPUs (1..64)")
-    parser.add_argument("-m", type=int, default=8, help="micro-batches (1..1024)")
+                        help=_("one of {schedule_names} (default 1f1b)").format(schedule_names=', '.join(SCHEDULE_NAMES)))
+    parser.add_argument("-p", type=int, default=4, help=_("pipeline stages = GPUs (1..64)"))
+    parser.add_argument("-m", type=int, default=8, help=_("micro-batches (1..1024)"))
     parser.add_argument("--v", type=int, default=None,
-                        help="model chunks per GPU: 2..16 for interleaved, looped-bfs and "
-                             "interleaved-zb (default 2); zbv and dualpipev use 2; else 1")
-    parser.add_argument("--tf", type=float, default=1.0, help="forward time per stage")
+                        help=_("model chunks per GPU: 2..16 for interleaved, looped-bfs and "
+                             "interleaved-zb (default 2); zbv and dualpipev use 2; else 1"))
+    parser.add_argument("--tf", type=float, default=1.0, help=_("forward time per stage"))
     parser.add_argument("--tb", type=float, default=1.0,
-                        help="backward (input-gradient) time per stage")
+                        help=_("backward (input-gradient) time per stage"))
     parser.add_argument("--tw", type=float, default=None,
-                        help="weight-gradient time per stage; a schedule that does not split "
+                        help=_("weight-gradient time per stage; a schedule that does not split "
                              "backward pays tb+tw in one B (default 1 for zb1, zb2, "
                              "interleaved-zb, zbv and dualpipev, else 0; use the same value for "
-                             "every schedule you compare)")
+                             "every schedule you compare)"))
     parser.add_argument("--latency", type=float, default=0.0,
-                        help="time per message between GPUs (same unit)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--trace", metavar="FILE", help="write a Chrome/Perfetto trace")
+                        help=_("time per message between GPUs (same unit)"))
+    parser.add_argument("--json", action="store_true", help=_("print one JSON object"))
+    parser.add_argument("--trace", metavar="FILE", help=_("write a Chrome/Perfetto trace"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             result.timeline.save_chrome_trace(args.trace)
         except OSError as exc:
-            raise UsageError(f"trace: cannot write {args.trace!r} ({exc.strerror})") from None
+            raise UsageError(_("trace: cannot write {trace!r} ({strerror})").format(trace=args.trace, strerror=exc.strerror)) from None
     report = _report(schedule, costs, result, args.trace)
     if args.json:
         print(json.dumps(report))
@@ -89,20 +90,15 @@ def _report(schedule, costs, result, trace) -> dict:
 
 
 def _print_text(schedule, costs, result, report: dict) -> None:
-    print(f"{schedule.name}: p={schedule.p} GPUs, m={schedule.m} micro-batches, v={schedule.v}, "
-          f"tf={costs.t_f:g} tb={costs.t_b:g} tw={costs.t_w:g} latency={costs.latency_s:g}")
+    print(_("{name}: p={p} GPUs, m={m} micro-batches, v={v}, tf={t_f:g} tb={t_b:g} tw={t_w:g} latency={latency_s:g}").format(name=schedule.name, p=schedule.p, m=schedule.m, v=schedule.v, t_f=costs.t_f, t_b=costs.t_b, t_w=costs.t_w, latency_s=costs.latency_s))
     print(result.timeline.text_gantt(time_unit="time units"))
     predicted, bound = report["theory_bubble_fraction"], report["bubble_lower_bound"]
     theory_text = "n/a" if predicted is None else f"{predicted:.4f}"
-    print(f"\nmakespan          {result.makespan:g}")
-    print(f"bubble fraction   {result.bubble_fraction:.4f} simulated, {theory_text} theory "
-          f"(idle GPU time / (GPUs x makespan))")
+    print(_("\nmakespan          {makespan:g}").format(makespan=result.makespan))
+    print(_("bubble fraction   {bubble_fraction:.4f} simulated, {theory_text} theory (idle GPU time / (GPUs x makespan))").format(bubble_fraction=result.bubble_fraction, theory_text=theory_text))
     if bound is not None:
-        print(f"lower bound       {bound:.4f} (no one-chunk order of F, B and W beats it in a flushed "
-              "step: theory.min_bubble_split)")
+        print(_("lower bound       {bound:.4f} (no one-chunk order of F, B and W beats it in a flushed step: theory.min_bubble_split)").format(bound=bound))
     for r in range(schedule.p):
-        print(f"GPU{r}: busy {result.busy[r]:g}  idle {result.idle[r]:g}  "
-              f"peak activations held: {result.peak_inflight[r]} micro-batch"
-              f"{'' if result.peak_inflight[r] == 1 else 'es'}")
+        print(_("GPU{r}: busy {busy:g}  idle {idle:g}  peak activations held: {held}").format(r=r, busy=result.busy[r], idle=result.idle[r], held=(_("{n} micro-batch") if result.peak_inflight[r] == 1 else _("{n} micro-batches")).format(n=result.peak_inflight[r])))
     if report["trace"]:
-        print(f"trace written to {report['trace']} (open it in ui.perfetto.dev)")
+        print(_("trace written to {trace} (open it in ui.perfetto.dev)").format(trace=report['trace']))

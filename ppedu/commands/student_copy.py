@@ -10,16 +10,17 @@ import json
 import sys
 
 from ppedu.instructor.student_copy import make_student_copy
+from ppedu.i18n.messages import _
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--src", default="notebooks",
-                        help="folder with the solved notebooks (default: notebooks)")
+                        help=_("folder with the solved notebooks (default: notebooks)"))
     parser.add_argument("--out", default="student",
-                        help="folder for the student copy (default: student)")
+                        help=_("folder for the student copy (default: student)"))
     parser.add_argument("--keep-existing", action="store_true",
-                        help="leave notebooks already in --out alone (never overwrite a student's work)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+                        help=_("leave notebooks already in --out alone (never overwrite a student's work)"))
+    parser.add_argument("--json", action="store_true", help=_("print one JSON object"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not written:
         why = "every notebook is already there, kept as it is" if args.keep_existing else "no notebooks"
-        print(f"{args.out}/: nothing written ({why})", file=sys.stderr)
+        print(_("{out}/: nothing written ({why})").format(out=args.out, why=why), file=sys.stderr)
     for path, blocks in written:
-        print(f"{path}: {blocks} solution block(s) stripped, outputs cleared")
+        print(_("{path}: {blocks} solution block(s) stripped, outputs cleared").format(path=path, blocks=blocks))
     return 0

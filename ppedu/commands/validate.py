@@ -12,15 +12,16 @@ import json
 
 from ppedu.errors import UsageError
 from ppedu.schedules.validator import load_example, parse_markdown_table, validate
+from ppedu.i18n.messages import _
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE",
-                        help="Markdown file with the table, or example:NAME")
+                        help=_("Markdown file with the table, or example:NAME"))
     parser.add_argument("--placement", default="loop",
-                        help="which stage a chunk is: loop (Megatron: chunk c of GPU r is stage "
-                             "c*p + r, default) or v (ZB-V: chunk 1 of GPU r is stage 2p-1-r)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+                        help=_("which stage a chunk is: loop (Megatron: chunk c of GPU r is stage "
+                             "c*p + r, default) or v (ZB-V: chunk 1 of GPU r is stage 2p-1-r)"))
+    parser.add_argument("--json", action="store_true", help=_("print one JSON object"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
             with open(args.file, encoding="utf-8") as f:
                 text = f.read()
         except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"FILE: cannot read {args.file!r} ({exc})") from None
+            raise UsageError(_("FILE: cannot read {file!r} ({exc})").format(file=args.file, exc=exc)) from None
         timed = parse_markdown_table(text, placement=args.placement)
     verdict = validate(timed)
     sched = timed.schedule
@@ -42,9 +43,8 @@ def run(args: argparse.Namespace) -> int:
         return 0 if verdict.ok else 1
     print(verdict.message)
     for extra in verdict.problems[1:]:
-        print(f"  also: {extra}")
+        print(_("  also: {extra}").format(extra=extra))
     if verdict.timeline is not None:
-        print(f"\nTimeline as read ({sched.p} GPUs, {sched.m} micro-batches, "
-              f"numbered from {1 if timed.one_based else 0}):")
+        print(_("\nTimeline as read ({p} GPUs, {m} micro-batches, numbered from {one_based}):").format(p=sched.p, m=sched.m, one_based=1 if timed.one_based else 0))
         print(verdict.timeline.text_gantt(unit=1.0, mb_base=1 if timed.one_based else 0))
     return 0 if verdict.ok else 1

@@ -9,43 +9,40 @@ compiled to ``ppedu.mo`` (what :mod:`gettext` reads); ``python -m ppedu.i18n.mes
 
 from __future__ import annotations
 
-import functools
-import gettext
 import os
-from pathlib import Path
 
 from ppedu.errors import check_choice
+from ppedu.i18n import catalog
+from ppedu.i18n.catalog import DOMAIN, LANGUAGES, LOCALE_DIR, N_, _, language
 
-LANGUAGES = ("en", "zh")
-LOCALE_DIR = Path(__file__).resolve().parent / "locale"
-DOMAIN = "ppedu"
-_chosen: str | None = None
-
-
-def language() -> str:
-    """The language of ppedu's messages: :func:`set_language`'s, else ``PPEDU_LANG``, else English."""
-    lang = (_chosen or os.environ.get("PPEDU_LANG", "")).strip().lower().replace("-", "_")
-    base = lang.split("_")[0]  # zh_CN, zh-Hans -> zh
-    return base if base in LANGUAGES else "en"
+__all__ = ["DOMAIN", "LANGUAGES", "LOCALE_DIR", "N_", "_", "language", "set_language", "compile_catalogs",
+           "translate_argparse"]
 
 
 def set_language(lang: str) -> None:
     """Use ``lang`` (``en`` or ``zh``) for this process's messages from now on."""
-    global _chosen
-    _chosen = check_choice("language", lang, LANGUAGES)
+    catalog._chosen = check_choice("language", lang, LANGUAGES)
+    os.environ["PPEDU_LANG"] = catalog._chosen  # ranks and kernels started from now on speak it too
 
 
-@functools.lru_cache(maxsize=None)
-def _catalog(lang: str) -> gettext.NullTranslations:
-    return gettext.translation(DOMAIN, localedir=str(LOCALE_DIR), languages=[lang], fallback=True)
+# argparse's own words around ppedu's help texts (it asks gettext's default domain, which has no
+# Chinese catalog): the CLI routes them through ppedu's catalog, see translate_argparse
+ARGPARSE_MESSAGES = (
+    N_("usage: "), N_("options"), N_("positional arguments"), N_("show this help message and exit"),
+    N_("argument %(argument_name)s: %(message)s"), N_("unrecognized arguments: %s"),
+    N_("the following arguments are required: %s"), N_("expected one argument"),
+    N_("expected at least one argument"), N_("expected at most one argument"),
+    N_("invalid %(type)s value: %(value)r"), N_("invalid choice: %(value)r (choose from %(choices)s)"),
+    N_("ambiguous option: %(option)s could match %(matches)s"), N_("not allowed with argument %s"),
+    N_("one of the arguments %s is required"), N_("ignored explicit argument %r"),
+)
 
 
-def _(message: str) -> str:
-    """``message`` (an English message id) in the current language; English where no translation
-    exists (gettext returns the id itself, so a message is never empty)."""
-    if language() == "en":
-        return message
-    return _catalog(language()).gettext(message) or message
+def translate_argparse() -> None:
+    """Let argparse's usage/options/error words follow the language too (for the ``ppedu`` CLI
+    process: argparse looks its messages up through its module-level ``_``)."""
+    import argparse
+    argparse._ = _
 
 
 def compile_catalogs() -> list[Path]:
@@ -57,12 +54,12 @@ def compile_catalogs() -> list[Path]:
     written = []
     for po in sorted(LOCALE_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
         with po.open("rb") as f:
-            catalog = read_po(f)
+            messages = read_po(f)
         mo = po.with_suffix(".mo")
         with mo.open("wb") as f:
-            write_mo(f, catalog)
+            write_mo(f, messages)
         written.append(mo)
-    _catalog.cache_clear()
+    catalog._catalog.cache_clear()
     return written
 
 

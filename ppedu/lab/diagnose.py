@@ -15,9 +15,10 @@ from ppedu.lab.job import LabReport
 from ppedu.lab.stage import call_name
 from ppedu.schedules.actions import Action, Schedule
 from ppedu.schedules import build_schedule
+from ppedu.i18n.messages import N_, _
 
 SCHEDULE_OF = {"afab": "gpipe", "1f1b": "1f1b", "interleaved": "interleaved"}
-TITLE = {"afab": "AFAB (GPipe)", "1f1b": "1F1B", "interleaved": "interleaved 1F1B"}
+TITLE = {"afab": "AFAB (GPipe)", "1f1b": "1F1B", "interleaved": N_("interleaved 1F1B")}
 GRAD_TOL = 1e-5
 _PAIR = {"recv_forward": "send_forward", "recv_backward": "send_backward",
          "send_forward": "recv_forward", "send_backward": "recv_backward"}
@@ -41,8 +42,9 @@ def _label(action: Action, v: int) -> str:
 
 def _spelled(action: Action) -> str:
     """``F2c1 = forward of micro-batch 2 on chunk 1``: the notation, explained where it is shown."""
-    kind = {"F": "forward", "B": "backward", "W": "weight gradient"}.get(action.kind, action.kind)
-    return f"{_label(action, 2)} = {kind} of micro-batch {action.mb} on chunk {action.chunk}"
+    kind = {"F": _("forward"), "B": _("backward"), "W": _("weight gradient")}.get(action.kind, action.kind)
+    return _("{label} = {kind} of micro-batch {mb} on chunk {chunk}").format(
+        label=_label(action, 2), kind=kind, mb=action.mb, chunk=action.chunk)
 
 
 def order_difference(schedule: str, built: Schedule, orders: list[list[Action]]) -> str | None:
@@ -54,13 +56,13 @@ def order_difference(schedule: str, built: Schedule, orders: list[list[Action]])
         if got == expected:
             continue
         i = next((k for k, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
-        ran = _label(got[i], v) if i < len(got) else "missing (the rank stopped before it)"
-        should = _label(expected[i], v) if i < len(expected) else "nothing (the step is over)"
-        text = f"rank {rank}'s compute call #{i + 1} is {ran} but {TITLE[schedule]} runs {should} there"
+        ran = _label(got[i], v) if i < len(got) else _("missing (the rank stopped before it)")
+        should = _label(expected[i], v) if i < len(expected) else _("nothing (the step is over)")
+        text = _("rank {rank}'s compute call #{i} is {ran} but {title} runs {should} there").format(rank=rank, i=i + 1, ran=ran, title=_(TITLE[schedule]), should=should)
         if v > 1:
             text += f" ({_spelled(got[i] if i < len(got) else expected[i])})"
         if i:
-            text += f"; the calls before it match ({_fmt(expected[:i], v, upto=8)})"
+            text += _("; the calls before it match ({fmt})").format(fmt=_fmt(expected[:i], v, upto=8))
         return text + _which_schedule(schedule, p, m, v, rank, got, expected, i)
     return None
 
@@ -75,24 +77,22 @@ def _which_schedule(schedule: str, p: int, m: int, v: int, rank: int, got: list[
     """Recognise a well-known mistake: the other schedule, or another warm-up (counted like with
     like: forwards before the first backward, yours and the schedule's)."""
     if v == 1 and schedule == "1f1b" and got == build_schedule("gpipe", p, m).ranks[rank]:
-        return (f". This is AFAB (GPipe): every forward, then every backward. 1F1B starts the "
-                f"backwards after a warm-up of p - rank - 1 = {p - rank - 1} forward(s) on rank {rank}")
+        return (_(". This is AFAB (GPipe): every forward, then every backward. 1F1B starts the backwards after a warm-up of p - rank - 1 = {warmup} forward(s) on rank {rank}").format(warmup=p - rank - 1, rank=rank))
     if v == 1 and schedule == "afab" and got == build_schedule("1f1b", p, m).ranks[rank]:
-        return ". This is 1F1B; the exercise asks for AFAB: all m forwards first, then all m backwards"
+        return _(". This is 1F1B; the exercise asks for AFAB: all m forwards first, then all m backwards")
     mine, theirs = leading_forwards(got), leading_forwards(expected)
     if schedule == "afab" or mine == theirs or not any(a.kind == "B" for a in got):
         return ""
     warm = (min(p - rank - 1, m), "min(p - rank - 1, m)") if v == 1 else \
         (min(2 * (p - rank - 1) + (v - 1) * p, m * v), "2(p - rank - 1) + (v - 1)p")
     if mine == sum(a.kind == "F" for a in got) and mine > theirs:
-        return (f". Rank {rank} runs every forward before its first backward, as AFAB does; "
-                f"{TITLE[schedule]} starts the backwards after a warm-up of {warm[1]} = {warm[0]}")
+        return (_(". Rank {rank} runs every forward before its first backward, as AFAB does; {title} starts the backwards after a warm-up of {formula} = {warmup}").format(rank=rank, title=_(TITLE[schedule]), formula=warm[1], warmup=warm[0]))
     if i != min(mine, theirs):  # the orders part before either backward: not the warm-up's fault
         return ""
-    return (f". Rank {rank} runs {mine} forward(s) before its first backward where {TITLE[schedule]} "
-            f"runs {theirs}: a warm-up of {warm[1]} = {warm[0]}"
-            + (", then the steady state's first forward" if theirs > warm[0] else "")
-            + f". Your warm-up is {abs(mine - theirs)} forward(s) too {'long' if mine > theirs else 'short'}")
+    return (_(". Rank {rank} runs {mine} forward(s) before its first backward where {title} runs {theirs}: a warm-up of {formula} = {warmup}").format(rank=rank, mine=mine, title=_(TITLE[schedule]), theirs=theirs, formula=warm[1], warmup=warm[0])
+            + (_(", then the steady state's first forward") if theirs > warm[0] else "")
+            + (_(". Your warm-up is {n} forward(s) too long") if mine > theirs
+               else _(". Your warm-up is {n} forward(s) too short")).format(n=abs(mine - theirs)))
 
 
 def chunks_ignored(reports: list[LabReport], v: int) -> str | None:
@@ -100,11 +100,11 @@ def chunks_ignored(reports: list[LabReport], v: int) -> str | None:
     calls = [c for r in reports if r.status != "idle" for c in r.calls]
     if v < 2 or not calls or any(c[2] for c in calls):
         return None
-    return (f"Every call of your train_step went to chunk 0 (the default): the stages of chunk"
-            f"{'s 1..' if v > 2 else ' '}{v - 1} never ran, so the ranks ended up waiting for their "
-            f"messages. Interleaved 1F1B gives each "
-            f"rank stage.num_chunks = {v} chunks: pass the chunk to every call "
-            "(stage.recv_forward(mb, chunk), stage.forward(mb, x, chunk), ...).")
+    return _("Every call of your train_step went to chunk 0 (the default): the stages of chunk(s) {chunks} "
+             "never ran, so the ranks ended up waiting for their messages. Interleaved 1F1B gives each "
+             "rank stage.num_chunks = {v} chunks: pass the chunk to every call "
+             "(stage.recv_forward(mb, chunk), stage.forward(mb, x, chunk), ...).").format(
+        chunks=f"1..{v - 1}" if v > 2 else "1", v=v)
 
 
 def _peer_chunk(name: str, chunk: int, rank: int, peer: int) -> int:
@@ -119,11 +119,11 @@ def _peer_did(report: LabReport, name: str, mb: int, chunk: int) -> bool:
     return any(c == (name, mb, chunk) for c in report.calls)
 
 
-NOT_WRITTEN = ("Your train_step is not written yet (it raises NotImplementedError): write your loop "
-               "in place of the `raise` line, then run the cell again.")
+NOT_WRITTEN = N_("Your train_step is not written yet (it raises NotImplementedError): write your loop "
+                 "in place of the `raise` line, then run the cell again.")
 
 
-RUN_AGAIN = " The ranks gave up waiting; the cluster is still warm, so fix the loop and run again."
+RUN_AGAIN = N_(" The ranks gave up waiting; the cluster is still warm, so fix the loop and run again.")
 
 
 def run_failure(reports: list[LabReport], deadlock_s: float, v: int = 1) -> str | None:
@@ -133,27 +133,27 @@ def run_failure(reports: list[LabReport], deadlock_s: float, v: int = 1) -> str 
     if all(r.status == "ok" for r in reports):
         return None
     if any(r.status == "unanswered" for r in reports):
-        return NOT_WRITTEN
+        return _(NOT_WRITTEN)
     waits, why = [], []
     for r in sorted(reports, key=lambda r: r.status == "stuck"):
         if r.status == "stuck":
-            waits.append(f"rank {r.rank} waits in {r.detail}")
+            waits.append(_("rank {rank} waits in {detail}").format(rank=r.rank, detail=r.detail))
             why.extend(_explain_wait(r, reports, v))
         elif r.status == "misuse":
             waits.append(r.detail)
         elif r.status == "raised":
-            waits.append(f"rank {r.rank} raised {r.detail}")
+            waits.append(_("rank {rank} raised {detail}").format(rank=r.rank, detail=r.detail))
     stuck = [r for r in reports if r.status == "stuck"]
     if any(r.status in ("misuse", "raised") for r in reports):
-        head = "Your train_step failed: "
+        head = _("Your train_step failed: ")
     elif all(r.waited_s >= 0.9 * deadlock_s for r in stuck):
-        head = f"Deadlock (nothing moved for {deadlock_s:.0f} s): "
+        head = _("Deadlock (nothing moved for {deadlock_s:.0f} s): ").format(deadlock_s=deadlock_s)
     else:  # a peer that finished its step closed the connection: the wait ended at once
-        head = "A rank waited for a message that can no longer come (its sender had finished the step): "
+        head = _("A rank waited for a message that can no longer come (its sender had finished the step): ")
     text = head + "; ".join(waits) + "."
     if why:
         text += " " + " ".join(why)
-    return text + RUN_AGAIN
+    return text + _(RUN_AGAIN)
 
 
 def _finished_loop(report: LabReport) -> bool:
@@ -170,13 +170,12 @@ def _explain_wait(r: LabReport, reports: list[LabReport], v: int) -> list[str]:
     if _peer_did(other, partner, mb, their_chunk):
         return []
     if name.startswith("send"):
-        return [f"Rank {peer} never called {partner_call}: a message nobody receives."] \
+        return [_("Rank {peer} never called {partner_call}: a message nobody receives.").format(peer=peer, partner_call=partner_call)] \
             if _finished_loop(other) else []
     if _finished_loop(other):
-        return [f"Rank {peer} finished its step without ever calling {partner_call}: a send that never happens."]
+        return [_("Rank {peer} finished its step without ever calling {partner_call}: a send that never happens.").format(peer=peer, partner_call=partner_call)]
     if other.status == "stuck" and other.waits_on[3] == r.rank and r.rank < peer:
-        return [f"Ranks {r.rank} and {peer} wait for each other: each receives before it sends "
-                f"(rank {peer} has not called {partner_call})."]
+        return [_("Ranks {rank} and {peer} wait for each other: each receives before it sends (rank {peer} has not called {partner_call}).").format(rank=r.rank, peer=peer, partner_call=partner_call)]
     return []
 
 
@@ -188,8 +187,10 @@ def diagnose_gradients(rank_grads: list[LabReport], per_mb: list[LabReport], exp
         names = expected_names[rank]
         missing = [n for n in names if n not in rank_grads[rank]]
         if missing:
-            verdict = verdict or (f"rank {rank} has no gradient for {missing[0]}"
-                                  f"{' and others' if len(missing) > 1 else ''}: did its backward run?")
+            verdict = verdict or (_("rank {rank} has no gradient for {name} and others: did its backward run?")
+                                  if len(missing) > 1 else
+                                  _("rank {rank} has no gradient for {name}: did its backward run?")).format(
+                rank=rank, name=missing[0])
             worst = float("inf")
             continue
         got = torch.cat([rank_grads[rank][n].flatten() for n in names]).double()
@@ -197,7 +198,7 @@ def diagnose_gradients(rank_grads: list[LabReport], per_mb: list[LabReport], exp
         diff = float((got - basis.mean(1)).abs().max())
         worst = max(worst, diff)
         if diff > GRAD_TOL and verdict is None:
-            verdict = f"rank {rank}'s gradients differ from the single-process model by up to {diff:.2g}: " \
+            verdict = _("rank {rank}'s gradients differ from the single-process model by up to {diff:.2g}: ").format(rank=rank, diff=diff) \
                       + _likely_bug(got, basis, m)
     return verdict, worst
 
@@ -206,17 +207,16 @@ def _likely_bug(got: torch.Tensor, basis: torch.Tensor, m: int) -> str:
     coef = torch.linalg.lstsq(basis, got[:, None]).solution[:, 0]
     residual = float((basis @ coef - got).norm() / got.norm().clamp_min(1e-30))
     if residual > 1e-3:
-        return ("they are no combination of micro-batch gradients, so a gradient was applied to "
-                "another micro-batch's activations (backward(mb, g) must get the g received for mb)")
+        return (_("they are no combination of micro-batch gradients, so a gradient was applied to "
+                "another micro-batch's activations (backward(mb, g) must get the g received for mb)"))
     scaled = coef * m  # 1 for every micro-batch when the step is right
     if torch.allclose(scaled, torch.full_like(scaled, float(m)), rtol=1e-3, atol=1e-3):
-        return (f"they are {m} = m times too large: the loss gradient was not scaled by 1/m "
-                "(on the last stage call backward(mb, None): the stage scales by 1/m)")
+        return (_("they are {m} = m times too large: the loss gradient was not scaled by 1/m (on the last stage call backward(mb, None): the stage scales by 1/m)").format(m=m))
     lost = [k for k, c in enumerate(scaled.tolist()) if abs(c) < 1e-3]
     if lost:
-        return (f"micro-batch(es) {lost} contribute nothing: their backward never ran or their "
-                "gradient was never sent")
+        return (_("micro-batch(es) {lost} contribute nothing: their backward never ran or their gradient was never sent").format(lost=lost))
     twice = [k for k, c in enumerate(scaled.tolist()) if abs(c - 2) < 1e-3]
     if twice:
-        return f"micro-batch(es) {twice} count twice: their backward ran more than once"
-    return "each micro-batch k counts " + ", ".join(f"{c:.2f}" for c in scaled.tolist()) + " times (1 expected)"
+        return _("micro-batch(es) {twice} count twice: their backward ran more than once").format(twice=twice)
+    return _("each micro-batch k counts {counts} times (1 expected)").format(
+        counts=", ".join(f"{c:.2f}" for c in scaled.tolist()))

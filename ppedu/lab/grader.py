@@ -16,6 +16,7 @@ pictures). One warm cluster of ``GRADE_P`` ranks serves both: a p-rank attempt r
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field, fields
 
@@ -26,6 +27,7 @@ from ppedu.lab.stage import LabSpec
 from ppedu.schedules.theory import peak_activations, theory_bubble
 from ppedu.schedules.timeline import Timeline
 from ppedu.training.stage import measured_timeline
+from ppedu.i18n.messages import _
 
 SCHEDULES = tuple(diagnose.SCHEDULE_OF)
 GRADE_P = 4   # grade also here: ranks 1 and 2 receive and send in both directions
@@ -55,14 +57,13 @@ class LabResult:
 
     def summary(self) -> str:
         """One line: measured bubble and peak activations beside theory, or why nothing was measured."""
-        failed = self.failure or next(("train_step is not written yet" if r.status == "unanswered"
+        failed = self.failure or next((_("train_step is not written yet") if r.status == "unanswered"
                                        else r.detail for r in self.reports if r.status != "ok"), None)
         if failed or self.measured_bubble is None:
-            return f"nothing measured: {failed or 'no rank computed anything'}"
-        theory = "" if self.theory_bubble is None else f" (theory {self.theory_bubble:.3f})"
-        peaks = "" if self.theory_peak_activations is None else f" (theory {self.theory_peak_activations})"
-        return (f"measured bubble {self.measured_bubble:.3f}{theory}, peak activations per rank "
-                f"{self.peak_activations}{peaks}")
+            return _("nothing measured: {failed}").format(failed=failed or _('no rank computed anything'))
+        theory = "" if self.theory_bubble is None else _(" (theory {theory_bubble:.3f})").format(theory_bubble=self.theory_bubble)
+        peaks = "" if self.theory_peak_activations is None else _(" (theory {theory_peak_activations})").format(theory_peak_activations=self.theory_peak_activations)
+        return (_("measured bubble {measured_bubble:.3f}{theory}, peak activations per rank {peak_activations}{peaks}").format(measured_bubble=self.measured_bubble, theory=theory, peak_activations=self.peak_activations, peaks=peaks))
 
     @property
     def theory_bubble(self) -> float | None:
@@ -103,8 +104,8 @@ def measure(train_step, p: int = LabSpec.p, m: int = LabSpec.m, workload: str = 
     other settings (it checks every value, once)."""
     unknown = sorted(set(overrides) - {f.name for f in fields(LabSpec)} | set(overrides) & set(_FIXED))
     if unknown:
-        raise UsageError(f"unknown setting(s) {', '.join(unknown)}; use "
-                         + ", ".join(f.name for f in fields(LabSpec) if f.name not in _FIXED))
+        raise UsageError(_("unknown setting(s) {unknown}; use {known}").format(
+            unknown=", ".join(unknown), known=", ".join(f.name for f in fields(LabSpec) if f.name not in _FIXED)))
     if schedule is not None:
         check_choice("schedule", schedule, SCHEDULES)
     placement = diagnose.SCHEDULE_OF[schedule] if schedule else "gpipe" if v == 1 else "interleaved"
@@ -115,7 +116,7 @@ def measure(train_step, p: int = LabSpec.p, m: int = LabSpec.m, workload: str = 
         import cloudpickle
         payload = cloudpickle.dumps(train_step)
     except Exception as exc:  # noqa: BLE001 - e.g. a closure over an open file
-        result.failure = f"train_step could not be shipped to the ranks: {type(exc).__name__}: {exc}"
+        result.failure = _("train_step could not be shipped to the ranks: {type}: {exc}").format(type=type(exc).__name__, exc=exc)
         return result
     start = time.monotonic()
     try:
@@ -124,8 +125,7 @@ def measure(train_step, p: int = LabSpec.p, m: int = LabSpec.m, workload: str = 
         reports = group.run(lab_job, payload, spec, timeout=2 * spec.deadlock_s + 60)
         result.reports = reports[:p]  # a larger cluster's other ranks only took part in the collectives
     except ClusterError as exc:
-        result.failure = (f"the run did not finish ({str(exc).splitlines()[0]}); an endless loop in "
-                          "train_step? The workers were restarted: run the cell again.")
+        result.failure = (_("the run did not finish ({error}); an endless loop in train_step? The workers were restarted: run the cell again.").format(error=str(exc).splitlines()[0]))
         return result
     result.wall_s = time.monotonic() - start
     result.timeline = measured_timeline(result.reports, p)
@@ -152,7 +152,7 @@ def _ranks_changed(p: int, cluster) -> str | None:
         (cluster if cluster is not None else _connect(p)).run(verify_lab)
     except ClusterError as exc:
         lines = [x for x in str(exc).splitlines() if "changed the checking code" in x]
-        return f"{lines[-1].strip() if lines else str(exc).splitlines()[0]} (on a rank)"
+        return _("{error} (on a rank)").format(error=lines[-1].strip() if lines else str(exc).splitlines()[0])
     return None
 
 
@@ -172,19 +172,17 @@ def grade(train_step, schedule: str = "1f1b", p: int = LabSpec.p, m: int = LabSp
     p < 3 the step is graded on ``GRADE_P`` ranks too (middle ranks); ``result`` is the run at p."""
     check_choice("schedule", schedule, SCHEDULES)
     if not callable(train_step):
-        return Grade(False, f"train_step must be a function train_step(stage) (got {type(train_step).__name__})")
+        return Grade(False, _("train_step must be a function train_step(stage) (got {type})").format(type=type(train_step).__name__))
     first = _grade_once(train_step, schedule, p, m, workload, v, cluster, overrides)
     if not first.ok or p >= 3:
         return first
     mid_m = m if schedule != "interleaved" else -(-m // GRADE_P) * GRADE_P  # interleaved: m % p == 0
-    where = f"p={GRADE_P} ranks" + (f", m={mid_m}" if mid_m != m else "")
+    where = _("p={p} ranks").format(p=GRADE_P) + (f", m={mid_m}" if mid_m != m else "")
     second = _grade_once(train_step, schedule, GRADE_P, mid_m, workload, v, cluster, overrides)
     if not second.ok:
-        return Grade(False, f"Right on p={p} ranks, wrong on {where}, where ranks 1 and 2 are middle "
-                            f"ranks (they receive and send both ways; p={p} has none): {second.message}",
+        return Grade(False, _("Right on p={p} ranks, wrong on {where}, where ranks 1 and 2 are middle ranks (they receive and send both ways; p={p} has none): {message}").format(p=p, where=where, message=second.message),
                      second.result)
-    return Grade(True, f"{first.message} Also graded on {where}, where ranks 1 and 2 are middle ranks "
-                       "(p=2 has none): right there too.", first.result)
+    return Grade(True, _("{message} Also graded on {where}, where ranks 1 and 2 are middle ranks (p=2 has none): right there too.").format(message=first.message, where=where), first.result)
 
 
 def _grade_once(train_step, schedule: str, p: int, m: int, workload: str, v: int, cluster,
@@ -199,7 +197,7 @@ def _grade_once(train_step, schedule: str, p: int, m: int, workload: str, v: int
         return Grade(False, result.failure, result)
     spec = result.spec
     failure = diagnose.run_failure(result.reports, spec.deadlock_s, spec.v)
-    if failure == diagnose.NOT_WRITTEN:
+    if failure in (diagnose.NOT_WRITTEN, _(diagnose.NOT_WRITTEN)):
         return Grade(False, failure, result)  # nothing else: the rest would tell the answer
     notes = [n for r in result.reports for n in r.notes]
     problems = [diagnose.chunks_ignored(result.reports, spec.v), failure, notes[0] if notes else None]
@@ -207,12 +205,12 @@ def _grade_once(train_step, schedule: str, p: int, m: int, workload: str, v: int
         wrong = _gradient_problem(result)
         # after "you passed the gradient you received", the fit's "mixed up" reading would mislead
         shorten = wrong and notes and ", not the one " in notes[0]
-        problems.append(wrong.split(":")[0] + " as a result" if shorten else wrong)
+        problems.append(re.split("[:：]", wrong)[0] + _(" as a result") if shorten else wrong)
     orders = diagnose.order_difference(schedule, spec.built_schedule, result.orders)
-    problems.append(f"The order differs from {diagnose.TITLE[schedule]}: {orders}." if orders else None)
+    problems.append(_("The order differs from {title}: {orders}.").format(title=_(diagnose.TITLE[schedule]), orders=orders) if orders else None)
     problems = [x for x in problems if x]
     if problems:
-        also = "".join(f"\nAlso: {x}" for x in problems[1:])
+        also = "".join(_("\nAlso: {problem}").format(problem=x) for x in problems[1:])
         return Grade(False, problems[0] + also, result)
     return Grade(True, _success(result, workload), result)
 
@@ -228,14 +226,13 @@ def _gradient_problem(result: LabResult) -> str | None:
 
 
 def _success(result: LabResult, workload: str) -> str:
-    s, name = result.spec, diagnose.TITLE[result.schedule]
-    text = f"{name} on p={s.p} ranks, m={s.m} micro-batches: every rank ran {name}'s order"
+    s, name = result.spec, _(diagnose.TITLE[result.schedule])
+    text = _("{name} on p={p} ranks, m={m} micro-batches: every rank ran {name}'s order").format(name=name, p=s.p, m=s.m)
     if result.grad_max_abs_diff is not None:
-        text += f", and the gradients equal the single-process model's (max diff {result.grad_max_abs_diff:.1e})"
-    text += (f". Peak activations per rank {result.peak_activations} micro-batches "
-             f"(theory {result.theory_peak_activations}).")
+        text += _(", and the gradients equal the single-process model's (max diff {grad_max_abs_diff:.1e})").format(grad_max_abs_diff=result.grad_max_abs_diff)
+    text += (_(". Peak activations per rank {peak_activations} micro-batches (theory {theory_peak_activations}).").format(peak_activations=result.peak_activations, theory_peak_activations=result.theory_peak_activations))
     if workload == "model":  # real compute on oversubscribed CPU cores: its idle share is not the schedule's
-        return text + (" (No bubble from this run: the model's real compute shares the CPU cores, so "
-                       "its idle time is not the schedule's; measure(..., workload='timed') shows that.)")
-    return text + f" Measured bubble {result.measured_bubble:.2f} (theory {result.theory_bubble:.2f})."
+        return text + (_(" (No bubble from this run: the model's real compute shares the CPU cores, so "
+                       "its idle time is not the schedule's; measure(..., workload='timed') shows that.)"))
+    return text + _(" Measured bubble {measured_bubble:.2f} (theory {theory_bubble:.2f}).").format(measured_bubble=result.measured_bubble, theory_bubble=result.theory_bubble)
 

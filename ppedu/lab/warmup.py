@@ -19,6 +19,7 @@ from ppedu.lab import diagnose
 from ppedu.lab.grader import LabResult, _gradient_problem, measure
 from ppedu.schedules.actions import Action, Schedule
 from ppedu.schedules.simulator import CostModel, simulate
+from ppedu.i18n.messages import _
 
 OFFSETS = {"more": 1, "less": -1}   # the notebook's variants: warm-up p - r - 1 plus this
 
@@ -79,10 +80,10 @@ def wrong_warmup(name: str, orders: list[list[Action]], p: int, m: int) -> str |
         if got == warmup_order(m, given):
             continue
         like = next((w for w in range(m + 1) if got == warmup_order(m, w)), None)
-        ran = (f"its order is the one of warm-up {like}" if like is not None else
-               "its order is no 1F1B order (warm-up forwards, then one forward and one backward in "
-               "turn, then the backwards left)")
-        return (f"rank {rank} did not run the warm-up it was given (p - r - 1 "
-                f"{'+' if OFFSETS[name] > 0 else '-'} 1 = {given}, clamped to 0..m): {ran}. Does "
-                "one_f_one_b use its `warmup` argument for the warm-up and the steady state?")
+        ran = (_("its order is the one of warm-up {like}").format(like=like) if like is not None else
+               _("its order is no 1F1B order (warm-up forwards, then one forward and one backward in "
+                 "turn, then the backwards left)"))
+        return _("rank {rank} did not run the warm-up it was given (p - r - 1 {sign} 1 = {given}, clamped to "
+                 "0..m): {ran}. Does one_f_one_b use its `warmup` argument for the warm-up and the steady "
+                 "state?").format(rank=rank, sign="+" if OFFSETS[name] > 0 else "-", given=given, ran=ran)
     return None

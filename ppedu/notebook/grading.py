@@ -27,7 +27,7 @@ import sys
 from types import FrameType, TracebackType
 from typing import Any, Callable, TypeVar
 
-from ppedu.i18n.messages import _
+from ppedu.i18n.messages import N_, _
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,10 +39,10 @@ class NotAnswered(NotImplementedError):
     on: check cells (``with exercise(N):``) and ``@grader`` print ``"Exercise N: not answered yet"``
     instead of a traceback; ``ppedu grade`` scores the exercise 0 ("not answered")."""
 
-    def __init__(self, exercise: str = "this exercise", reason: str | None = None):
+    def __init__(self, exercise: str = N_("this exercise"), reason: str | None = None):
         reason = _("not answered yet") if reason in (None, "not answered yet") else reason
         self.exercise, self.reason = exercise, reason
-        super().__init__(f"{exercise}: {reason}")
+        super().__init__(_("{exercise}: {reason}").format(exercise=exercise_name(exercise), reason=reason))
 
     def __reduce__(self):  # crosses process boundaries (ranks, grading kernels) unchanged
         return type(self), (self.exercise, self.reason)
@@ -52,7 +52,7 @@ class Blank:
     """The student copy's value of an unanswered top-level answer (``m_10 = Blank("Exercise 1")``):
     using it in any way (arithmetic, comparison, calling, indexing, printing) raises NotAnswered."""
 
-    def __init__(self, exercise: str = "this exercise", reason: str = "not answered yet"):
+    def __init__(self, exercise: str = N_("this exercise"), reason: str = N_("not answered yet")):
         object.__setattr__(self, "_why", (exercise, reason))
 
     def _raise(self, *args: Any, **kwargs: Any) -> Any:
@@ -73,6 +73,12 @@ class Blank:
     __float__ = __int__ = __round__ = __setattr__ = _raise
 
 
+def exercise_name(label: str) -> str:
+    """``Exercise 3`` (as the notebooks' code names it) in the student's language."""
+    found = re.fullmatch(r"Exercise\s+(\d+)", label)
+    return _("Exercise {number}").format(number=found.group(1)) if found else _(label)
+
+
 def unanswered(value: Any) -> NotAnswered | None:
     """The NotAnswered a student-copy stub stands for (a Blank, or a function whose body still
     raises NotAnswered), else None. Looks at the code, never calls it."""
@@ -81,7 +87,7 @@ def unanswered(value: Any) -> NotAnswered | None:
     code = getattr(value, "__code__", None)
     if code is not None and "NotAnswered" in code.co_names:
         name = next((c for c in code.co_consts if isinstance(c, str) and c.startswith("Exercise")), None)
-        return NotAnswered(name or f"the exercise that defines {getattr(value, '__name__', '?')}")
+        return NotAnswered(name or _("the exercise that defines {name}").format(name=getattr(value, "__name__", "?")))
     return None
 
 
@@ -92,7 +98,7 @@ def answered(*answers: Any) -> bool:
     for value in answers:
         missing = unanswered(value)
         if missing is not None:
-            print(_("answer {exercise} first: this cell uses it").format(exercise=missing.exercise))
+            print(_("answer {exercise} first: this cell uses it").format(exercise=exercise_name(missing.exercise)))
             return False
     return True
 
@@ -147,8 +153,8 @@ def grader(fn: F) -> F:
             raise
         except Exception as exc:  # noqa: BLE001 - the point is to catch what nobody foresaw
             first = (str(exc).splitlines() or [""])[0][:200]
-            raise UsageError(f"{fn.__name__} cannot grade this: {type(exc).__name__}: "
-                             f"{first}") from None
+            raise UsageError(_("{name} cannot grade this: {type}: {error}").format(
+                name=fn.__name__, type=type(exc).__name__, error=first)) from None
     return _short_feedback(checked)  # type: ignore[return-value]
 
 

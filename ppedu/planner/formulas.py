@@ -21,6 +21,7 @@ kv/a) and SwiGLU (three ffn-wide tensors instead of two); those cases are approx
 from __future__ import annotations
 
 from ppedu.errors import check_choice, check_int
+from ppedu.i18n.messages import N_
 
 RECOMPUTE = ("none", "selective", "full")
 # Model state per parameter, two conventions (``Layout.bytes_per_param``):
@@ -31,8 +32,8 @@ RECOMPUTE = ("none", "selective", "full")
 #       --grad-reduce-in-bf16) + the same fp32 master weight and Adam moments 12; DeepSpeed's
 #       BF16_Optimizer also keeps fp32 gradients (fp32_groups_gradients)
 WEIGHT_BYTES, OPTIMIZER_BYTES = 2, 12
-STATE_BYTES = {16: "fp16/bf16 weights and grads, fp32 master weights and Adam moments (ZeRO's count)",
-               18: "bf16 weights, fp32 gradients, fp32 master weights and Adam moments (Megatron's bf16)"}
+STATE_BYTES = {16: N_("fp16/bf16 weights and grads, fp32 master weights and Adam moments (ZeRO's count)"),
+               18: N_("bf16 weights, fp32 gradients, fp32 master weights and Adam moments (Megatron's bf16)")}
 GRAD_BYTES = 2   # the 16-byte convention's gradient; ``grad_bytes`` gives either
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ppedu.errors import UsageError, check_int
+from ppedu.i18n.messages import _
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class ModelSpec:
         for name in ("layers", "hidden", "heads", "seq", "vocab"):
             check_int(name, getattr(self, name), 1)
         if self.hidden % self.heads:
-            raise UsageError(f"hidden must be a multiple of heads={self.heads} (got {self.hidden})")
+            raise UsageError(_("hidden must be a multiple of heads={heads} (got {hidden})").format(heads=self.heads, hidden=self.hidden))
 
     @property
     def ffn_width(self) -> int:
@@ -84,5 +85,5 @@ def get_model(name: str) -> ModelSpec:
     """A named model (``ppedu plan --model``); UsageError listing the names otherwise."""
     key = ALIASES.get(name, name)
     if key not in MODELS:
-        raise UsageError(f"model must be one of {', '.join([*MODELS, *ALIASES])} (got {name!r})")
+        raise UsageError(_("model must be one of {models} (got {name!r})").format(models=', '.join([*MODELS, *ALIASES]), name=name))
     return MODELS[key]

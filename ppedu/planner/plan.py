@@ -20,6 +20,7 @@ from ppedu.planner import formulas as fm
 from ppedu.schedules import build_schedule
 from ppedu.schedules.simulator import CostModel, simulate
 from ppedu.schedules.theory import peak_activations, theory_bubble
+from ppedu.i18n.messages import N_, _
 
 GIB = 2 ** 30
 CHUNKED = ("interleaved", "interleaved-zb", "looped-bfs")   # v model chunks per rank, looped
@@ -57,19 +58,17 @@ class Layout:
         if self.schedule in V_SHAPED:
             self.v = 2
         elif self.v > 1 and self.schedule not in CHUNKED:
-            raise UsageError(f"v={self.v} needs a chunked schedule ({', '.join(CHUNKED)}; "
-                             f"got {self.schedule!r})")
+            raise UsageError(_("v={v} needs a chunked schedule ({chunked}; got {schedule!r})").format(v=self.v, chunked=', '.join(CHUNKED), schedule=self.schedule))
 
 
 def _check(spec, layout: Layout) -> None:
     if spec.heads % layout.tp:
-        raise UsageError(f"tp must divide heads={spec.heads} (got tp={layout.tp})")
+        raise UsageError(_("tp must divide heads={heads} (got tp={tp})").format(heads=spec.heads, tp=layout.tp))
     stages = layout.pp * layout.v
     if spec.layers < stages:
-        raise UsageError(f"pp*v={stages} virtual stages need at least as many layers "
-                         f"(model has {spec.layers})")
+        raise UsageError(_("pp*v={stages} virtual stages need at least as many layers (model has {layers})").format(stages=stages, layers=spec.layers))
     if layout.schedule == "interleaved" and layout.m % layout.pp:
-        raise UsageError(f"m must be a multiple of p={layout.pp} for interleaved (got m={layout.m})")
+        raise UsageError(_("m must be a multiple of p={pp} for interleaved (got m={m})").format(pp=layout.pp, m=layout.m))
     peak_activations(layout.schedule, layout.pp, layout.m, 0, layout.v)   # unknown -> UsageError
 
 
@@ -138,44 +137,48 @@ def plan(spec, layout: Layout) -> dict:
             "total_bytes_per_gpu": busiest["total_bytes"],
             "bubble_fraction": bubble(layout),
             "fits": fits, "reason": _reason(busiest, layout, fits), "stages": ranks,
-            "activation_method": "formula: Korthikanti et al. 2022, sec. 4 (Table 2)",
+            "activation_method": N_("formula: Korthikanti et al. 2022, sec. 4 (Table 2)"),
             "notes": notes(spec, layout)}
 
 
 def _reason(rank: dict, layout: Layout, fits: bool) -> str:
     need, have = rank["total_bytes"] / GIB, layout.gpu_memory_gb
-    parts = (f"weights {rank['param_bytes'] / GIB:.1f}, grads {rank['grad_bytes'] / GIB:.1f}, "
-             f"optimizer {rank['optimizer_bytes'] / GIB:.1f}, activations "
-             f"{rank['activation_bytes'] / GIB:.1f} GiB ({_held(rank, layout)})")
-    verb = "fits" if fits else "does not fit"
-    return f"rank {rank['rank']} needs {need:.1f} GiB, {verb} in {have:g} GiB: {parts}"
+    parts = _("weights {weights:.1f}, grads {grads:.1f}, optimizer {optimizer:.1f}, activations "
+              "{activations:.1f} GiB ({held})").format(
+        weights=rank["param_bytes"] / GIB, grads=rank["grad_bytes"] / GIB, optimizer=rank["optimizer_bytes"] / GIB,
+        activations=rank["activation_bytes"] / GIB, held=_held(rank, layout))
+    return (_("rank {rank} needs {need:.1f} GiB, fits in {have:g} GiB: {parts}") if fits else
+            _("rank {rank} needs {need:.1f} GiB, does not fit in {have:g} GiB: {parts}")).format(
+        rank=rank["rank"], need=need, have=have, parts=parts)
 
 
 def _held(rank: dict, layout: Layout) -> str:
     """What the activations are: micro-batches of the rank's layers, or chunks of 1/v of them."""
     held, layers, v = rank["microbatches_held"], rank["layers"], layout.v
     if v == 1:
-        return f"{held} micro-batches of {layers} layers"
-    return f"{held} micro-batch chunks of {layers / v:g} layers, {held / v:.3g} micro-batches' worth"
+        return _("{held} micro-batches of {layers} layers").format(held=held, layers=layers)
+    return _("{held} micro-batch chunks of {layers:g} layers, {worth:.3g} micro-batches' worth").format(
+        held=held, layers=layers / v, worth=held / v)
 
 
 def notes(spec, layout: Layout) -> list[str]:
     """What the numbers leave out or approximate, said once in every plan."""
     other = 18 if layout.bytes_per_param == 16 else 16
-    out = [f"{layout.bytes_per_param} bytes per parameter: {fm.STATE_BYTES[layout.bytes_per_param]} "
-           f"(--bytes-per-param {other}: {fm.STATE_BYTES[other]}); no framework buffers or fragmentation"]
+    out = [_("{bytes} bytes per parameter: {state} (--bytes-per-param {other}: {other_state}); no framework "
+             "buffers or fragmentation").format(bytes=layout.bytes_per_param, state=_(fm.STATE_BYTES[layout.bytes_per_param]),
+                                               other=other, other_state=_(fm.STATE_BYTES[other]))]
     if layout.activation_bytes == 4:
-        out.append("fp32 activations (no mixed precision): every stored value takes 4 bytes, dropout masks 1")
+        out.append(_("fp32 activations (no mixed precision): every stored value takes 4 bytes, dropout masks 1"))
     if spec.approximate:
-        out.append(f"{spec.name}: the activation formula was derived for GPT blocks; SwiGLU (3 ffn-wide "
-                   "tensors), grouped-query attention (K, V x kv/a) are generalised, not published")
+        out.append(_("{name}: the activation formula was derived for GPT blocks; SwiGLU (3 ffn-wide "
+                     "tensors), grouped-query attention (K, V x kv/a) are generalised, not published").format(name=spec.name))
     if not spec.dropout:
-        out.append("no dropout: the 1-byte masks of eq. 1 are left out")
+        out.append(_("no dropout: the 1-byte masks of eq. 1 are left out"))
     if layout.recompute == "full":
-        out.append("full recomputation: the one layer being recomputed during its backward is not counted")
+        out.append(_("full recomputation: the one layer being recomputed during its backward is not counted"))
     if spec.swiglu and layout.recompute == "none":
-        out.append("Llama training uses FlashAttention, which never stores the s x s softmax: "
-                   "'selective' is the realistic setting")
+        out.append(_("Llama training uses FlashAttention, which never stores the s x s softmax: "
+                     "'selective' is the realistic setting"))
     return out
 
 
@@ -186,7 +189,7 @@ def choose_m(spec, layout: Layout, global_batch: int, max_bubble: float) -> dict
     check_int("global_batch", global_batch, 1)
     check_float("max_bubble", max_bubble, 0.0, 1.0)
     if global_batch % layout.dp:
-        raise UsageError(f"global_batch must be a multiple of dp={layout.dp} (got {global_batch})")
+        raise UsageError(_("global_batch must be a multiple of dp={dp} (got {global_batch})").format(dp=layout.dp, global_batch=global_batch))
     per_replica, candidates, chosen = global_batch // layout.dp, [], None
     for m in (m for m in range(1, per_replica + 1) if per_replica % m == 0):
         trial = Layout(**{**asdict(layout), "m": m, "micro_batch_size": per_replica // m})

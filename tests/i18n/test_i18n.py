@@ -4,15 +4,16 @@ missing one falls back to English, never to an empty string."""
 
 from __future__ import annotations
 
-import ast
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from ppedu.errors import UsageError
-from ppedu.i18n import book, messages, notebooks
+from ppedu.i18n import book, catalog, messages, notebooks
 
 ROOT = Path(__file__).resolve().parents[2]
 TRANSLATED = sorted(p for p in notebooks.ENGLISH.glob("*.ipynb") if notebooks.translation_file(p).exists())
@@ -64,7 +65,7 @@ def test_chinese_notebooks_are_the_english_code_with_other_markdown(tmp_path: Pa
 
 
 def test_messages_follow_ppedu_lang_not_the_locale(monkeypatch):
-    monkeypatch.setattr(messages, "_chosen", None)
+    monkeypatch.setattr(catalog, "_chosen", None)
     monkeypatch.setenv("LANG", "zh_CN.UTF-8")
     monkeypatch.delenv("PPEDU_LANG", raising=False)
     assert messages.language() == "en"
@@ -80,7 +81,7 @@ def test_set_language_rejects_unknown_languages_in_one_line():
 
 
 def test_a_message_without_translation_falls_back_to_english(monkeypatch):
-    monkeypatch.setattr(messages, "_chosen", "zh")
+    monkeypatch.setattr(catalog, "_chosen", "zh")
     assert messages._("a sentence nobody translated") == "a sentence nobody translated"
 
 
@@ -91,13 +92,9 @@ def _po_entries() -> dict[str, str]:
 
 
 def _message_ids_in_code() -> dict[str, str]:
-    found = {}
-    for path in sorted((ROOT / "ppedu").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "_"
-                    and node.args and isinstance(node.args[0], ast.Constant)):
-                found[node.args[0].value] = f"{path.relative_to(ROOT)}:{node.lineno}"
-    return found
+    """Every ``_("...")`` and ``N_("...")`` id in ppedu/ -> its first place."""
+    from ppedu.i18n.extract import message_ids
+    return {msgid: places[0] for msgid, places in message_ids().items()}
 
 
 def test_every_message_in_the_code_has_a_chinese_translation():
@@ -120,7 +117,7 @@ def test_the_compiled_catalog_says_what_the_po_file_says():
 
 def test_translated_messages_reach_the_student(monkeypatch):
     entries = _po_entries()
-    monkeypatch.setattr(messages, "_chosen", "zh")
+    monkeypatch.setattr(catalog, "_chosen", "zh")
     for msgid, text in entries.items():
         assert messages._(msgid) == text
 
@@ -168,3 +165,158 @@ def test_a_changed_english_section_is_named_stale(tmp_path: Path):
     changed.write_text(page.read_text(encoding="utf-8") + "\nOne more English sentence.\n", encoding="utf-8")
     found = book.problems(changed, book.CHINESE_BOOK / page.name)
     assert len(found) == 1 and ": stale" in found[0], found
+
+
+# ---- ppedu's own messages in Chinese: plots, widgets, CLI, feedback ---------------------------------
+
+def _chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in str(text))
+
+
+@pytest.fixture
+def zh(monkeypatch):
+    """This process speaks Chinese (set_language also exports PPEDU_LANG for spawned processes)."""
+    monkeypatch.setenv("PPEDU_LANG", "zh")
+    monkeypatch.setattr(catalog, "_chosen", "zh")
+
+
+def test_every_translation_keeps_the_placeholders_of_its_message():
+    from ppedu.i18n.extract import placeholders
+    wrong = [f"{msgid!r}: {placeholders(msgid)} != {placeholders(text)} in {text!r}"
+             for msgid, text in _po_entries().items() if text and placeholders(msgid) != placeholders(text)]
+    assert not wrong, "translations that change a message's placeholders:\n" + "\n".join(wrong)
+
+
+def test_a_translation_that_drops_a_placeholder_is_caught():
+    from ppedu.i18n.extract import placeholders
+    assert placeholders("{name} must be in {range} (got {value})") != placeholders("{name} 必须在 {range} 之内")
+    assert placeholders("bubble {x:.3f}") != placeholders("气泡 {x:.2f}")   # the number's format is kept too
+    assert placeholders("invalid %(type)s value: %(value)r") == placeholders("无效的 %(type)s 值：%(value)r")
+
+
+def test_the_extracted_ids_are_the_catalog_s(tmp_path: Path):
+    """`python -m ppedu.i18n.extract` adds a new message with an empty translation (so the test
+    above names it) and drops a message the code no longer has."""
+    from ppedu.i18n.extract import merge
+    po = tmp_path / "ppedu.po"
+    shutil.copy(messages.LOCALE_DIR / "zh" / "LC_MESSAGES" / "ppedu.po", po)
+    ids = _message_ids_in_code()
+    gone = next(iter(ids))
+    new = {k: [v] for k, v in ids.items() if k != gone} | {"a brand new message": ["ppedu/x.py:1"]}
+    assert merge(po, new) == (1, 1)
+    from babel.messages.pofile import read_po
+    with po.open("rb") as f:
+        entries = {m.id: m.string for m in read_po(f) if m.id}
+    assert entries["a brand new message"] == "" and gone not in entries
+
+
+def test_usage_errors_come_out_chinese_with_the_same_numbers(zh):
+    from ppedu.errors import check_choice, check_int
+    with pytest.raises(UsageError) as exc:
+        check_int("p", 0, 1, 8)
+    assert str(exc.value) == "p 必须是 1..8 范围内的整数（收到 0）"
+    with pytest.raises(UsageError, match=r"schedule 必须是以下之一：gpipe, 1f1b（收到 'zb9'）"):
+        check_choice("schedule", "zb9", ["gpipe", "1f1b"])
+
+
+def test_a_plot_comes_out_chinese(zh):
+    from ppedu.notebook import plots
+    from ppedu.schedules import build_schedule
+    from ppedu.schedules.simulator import simulate
+    fig = plots.gantt(simulate(build_schedule("1f1b", 2, 4)).timeline, unit="units")
+    assert fig.layout.title.text == "流水线时间线"
+    assert fig.layout.xaxis.title.text == "时间步（以一次前向为单位，t_f = t_b = 1）"
+    assert {t.name for t in fig.data} == {"F 前向", "B 反向"}
+    assert "Noto Sans CJK SC" in fig.layout.font.family   # a CJK font where the browser has one
+
+
+def test_a_widget_callback_comes_out_chinese(zh):
+    from ppedu.notebook import widgets_plan
+    figures, text = widgets_plan.run_plan({"model": "gpt3-175b", "tp": 8, "p": 8, "m": 64})
+    assert _chinese(text) and "GiB" in text, text
+    assert all(_chinese(f.layout.title.text) for f in figures)
+    assert all(_chinese(trace.name) for trace in figures[0].data)
+    figures, text = widgets_plan.run_plan({"tp": 0})
+    assert figures == [] and text.startswith("⚠ tp 必须是 1..") and text.endswith("范围内的整数（收到 0）"), text
+
+
+def test_exercise_feedback_and_lab_diagnosis_come_out_chinese(zh):
+    from ppedu.lab import diagnose
+    from ppedu.notebook.exercises import check_bubble_formula
+    with pytest.raises(AssertionError) as exc:
+        check_bubble_formula(lambda p, m: (p - 1) / m, kind="gpipe")
+    assert "期望值" in str(exc.value) and "Playbook 的比值" in str(exc.value), exc.value
+    assert diagnose.run_failure([{"status": "unanswered"}], 5.0).startswith("你的 train_step 还没有写")
+
+
+def test_exercise_feedback_stays_english_by_default(monkeypatch):
+    monkeypatch.delenv("PPEDU_LANG", raising=False)
+    monkeypatch.setattr(catalog, "_chosen", None)
+    from ppedu.notebook.exercises import check_bubble_formula
+    with pytest.raises(AssertionError, match=r"For p=\d+, m=\d+ you return .*expected"):
+        check_bubble_formula(lambda p, m: (p - 1) / m, kind="gpipe")
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**__import__("os").environ, "PPEDU_LANG": "zh", "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "ppedu.cli", *args], capture_output=True, text=True,
+                          env=env, timeout=120)
+
+
+@pytest.mark.ranks   # spawns processes (a CLI each)
+def test_the_cli_speaks_chinese_under_ppedu_lang_zh():
+    top = _cli("--help")
+    assert top.returncode == 0 and "用法：ppedu" in top.stdout and "流水线并行，实测为准" in top.stdout
+    assert "显示此帮助信息并退出" in top.stdout and "show this help" not in top.stdout
+    sub = _cli("simulate", "--help")
+    assert sub.returncode == 0 and "流水线阶段数 = GPU 数（1..64）" in sub.stdout
+    bad = _cli("simulate", "-p", "0")
+    assert bad.returncode == 2 and bad.stderr.strip() == "ppedu simulate：错误：p 必须是 1..64 范围内的整数（收到 0）"
+    unknown = _cli("simulate", "--bogus")
+    assert unknown.returncode == 2 and "无法识别的参数：--bogus" in unknown.stderr
+
+
+def test_set_language_reaches_processes_started_later(monkeypatch):
+    monkeypatch.setattr(catalog, "_chosen", None)
+    monkeypatch.setenv("PPEDU_LANG", "en")
+    messages.set_language("zh")
+    assert __import__("os").environ["PPEDU_LANG"] == "zh" and messages.language() == "zh"
+
+
+def _import_time_translations() -> list[str]:
+    """``_()`` calls that run when a module is imported (module level, default arguments,
+    decorators): they would freeze the language of the import, not follow set_language."""
+    import ast
+    found = []
+
+    def visit(node, path: Path, deferred: bool) -> None:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "_" and not deferred:
+            found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            for early in [*node.args.defaults, *node.args.kw_defaults, *getattr(node, "decorator_list", [])]:
+                if early is not None:
+                    visit(early, path, deferred)
+            for late in node.body if isinstance(node.body, list) else [node.body]:
+                visit(late, path, True)
+            return
+        for child in ast.iter_child_nodes(node):
+            visit(child, path, deferred)
+
+    for path in sorted((ROOT / "ppedu").rglob("*.py")):
+        visit(ast.parse(path.read_text(encoding="utf-8")), path, False)
+    return found
+
+
+def test_no_message_is_translated_at_import_time():
+    """Module constants are marked with N_() and translated where shown, so a notebook that calls
+    set_language("zh") after importing ppedu gets Chinese everywhere."""
+    assert not _import_time_translations(), "use N_() here and _() where it is shown: " + \
+        ", ".join(_import_time_translations())
+
+
+def test_chinese_widget_labels_get_room_for_wide_characters():
+    """ipywidgets cuts a label that does not fit with "…": a Chinese character is two columns."""
+    from ppedu.notebook.panel import label_style
+    width = lambda labels: int(label_style(labels)["description_width"][:-2])  # noqa: E731
+    assert width(["链路延迟（ms）"]) > width(["link (ms)"])
+    assert width(["微批次数"]) == width(["12345678"])

@@ -9,20 +9,21 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ppedu.notebook.grading import grader
+from ppedu.i18n.messages import N_, _
 
 OK = "\u2713"
 _DIRECTIONS = ("up", "same", "down")
 FORMAT = ('prediction = {"more": {"bubble": "up" | "same" | "down", "peak_rank0": <int>, '
           '"correct": True | False}, "less": {...}}')
 _HINTS = {
-    ("bubble", "more"): "with one warm-up forward more, the first backward of each rank starts later: "
-                        "does any rank end up waiting longer for work than under 1F1B?",
-    ("bubble", "less"): "with one warm-up forward fewer, the first backward of each rank starts earlier: "
-                        "what does the rank then wait for before its next forward can run?",
-    ("peak_rank0", None): "count the micro-batches rank 0 has run forward but not yet backward, at the "
-                          "moment just before its first backward frees one (the warm-up is clamped to 0..m).",
-    ("correct", None): "does the warm-up change which gradient meets which activations, or only when "
-                       "each call runs?",
+    ("bubble", "more"): N_("with one warm-up forward more, the first backward of each rank starts later: "
+                           "does any rank end up waiting longer for work than under 1F1B?"),
+    ("bubble", "less"): N_("with one warm-up forward fewer, the first backward of each rank starts earlier: "
+                           "what does the rank then wait for before its next forward can run?"),
+    ("peak_rank0", None): N_("count the micro-batches rank 0 has run forward but not yet backward, at the "
+                             "moment just before its first backward frees one (the warm-up is clamped to 0..m)."),
+    ("correct", None): N_("does the warm-up change which gradient meets which activations, or only when "
+                          "each call runs?"),
 }
 
 
@@ -36,11 +37,13 @@ def _truth(study: Any, name: str) -> dict:
 
 def _failed(name: str, why: str) -> str:
     from ppedu.lab.diagnose import NOT_WRITTEN, RUN_AGAIN
-    if why == NOT_WRITTEN:
-        return ("one_f_one_b is not written yet: write your loop in place of the `raise` line, then run "
-                "the study again.")
-    why = why.replace(RUN_AGAIN, "").replace("Your train_step failed: ", "")
-    return f"variant {name!r} did not run through: {why} Fix one_f_one_b, then run the study again."
+    if why in (NOT_WRITTEN, _(NOT_WRITTEN)):
+        return _("one_f_one_b is not written yet: write your loop in place of the `raise` line, then run "
+                 "the study again.")
+    why = why.replace(RUN_AGAIN, "").replace(_(RUN_AGAIN), "").replace("Your train_step failed: ", "")
+    why = why.replace(_("Your train_step failed: "), "")
+    return _("variant {name!r} did not run through: {why} Fix one_f_one_b, then run the study again.").format(
+        name=name, why=why)
 
 
 @grader
@@ -51,29 +54,26 @@ def check_warmup_prediction(prediction: Mapping[str, Mapping[str, Any]], study: 
         raise AssertionError(_failed(name, why))
     names = [n for n in study.timed if n != "1f1b"]
     if not isinstance(prediction, Mapping) or set(prediction) != set(names):
-        raise AssertionError(f"prediction must be a dict with one entry per variant {names}: {FORMAT} "
-                             f"(got {sorted(prediction) if isinstance(prediction, Mapping) else prediction!r})")
+        raise AssertionError(_("prediction must be a dict with one entry per variant {names}: {format} (got {prediction!r})").format(names=names, format=FORMAT, prediction=sorted(prediction) if isinstance(prediction, Mapping) else prediction))
     for name in names:
         guess, truth = prediction[name], _truth(study, name)
         if not isinstance(guess, Mapping) or set(guess) != set(truth):
-            raise AssertionError(f"prediction[{name!r}] must have the keys {sorted(truth)}: {FORMAT} (got {guess!r})")
+            raise AssertionError(_("prediction[{name!r}] must have the keys {truth}: {format} (got {guess!r})").format(name=name, truth=sorted(truth), format=FORMAT, guess=guess))
         _check_types(name, guess)
         for key, want in truth.items():
             if guess[key] != want:
                 hint = _HINTS.get((key, name), _HINTS.get((key, None), ""))
-                raise AssertionError(f"{name}: your prediction {key} = {guess[key]!r} is not what the run "
-                                     f"shows. Hint: {hint}")
-    print(f"{OK} your predictions match the measurements for {', '.join(names)}")
+                raise AssertionError(_("{name}: your prediction {key} = {guess!r} is not what the run shows. Hint: {hint}").format(name=name, key=key, guess=guess[key], hint=_(hint)))
+    print(_("{ok} your predictions match the measurements for {names}").format(ok=OK, names=', '.join(names)))
 
 
 def _check_types(name: str, guess: Mapping[str, Any]) -> None:
     if guess["bubble"] not in _DIRECTIONS:
-        raise AssertionError(f"prediction[{name!r}]['bubble'] must be one of {_DIRECTIONS} (got {guess['bubble']!r})")
+        raise AssertionError(_("prediction[{name!r}]['bubble'] must be one of {directions} (got {bubble!r})").format(name=name, directions=_DIRECTIONS, bubble=guess['bubble']))
     if not isinstance(guess["peak_rank0"], int) or isinstance(guess["peak_rank0"], bool):
-        raise AssertionError(f"prediction[{name!r}]['peak_rank0'] must be a whole number of micro-batches "
-                             f"(got {guess['peak_rank0']!r})")
+        raise AssertionError(_("prediction[{name!r}]['peak_rank0'] must be a whole number of micro-batches (got {peak_rank0!r})").format(name=name, peak_rank0=guess['peak_rank0']))
     if not isinstance(guess["correct"], bool):
-        raise AssertionError(f"prediction[{name!r}]['correct'] must be True or False (got {guess['correct']!r})")
+        raise AssertionError(_("prediction[{name!r}]['correct'] must be True or False (got {correct!r})").format(name=name, correct=guess['correct']))
 
 
 @grader
@@ -81,7 +81,7 @@ def check_verdict(verdict: Any) -> None:
     """Show a ``ppedu.lab.grade`` verdict once: its ✓ line, or an AssertionError with its message
     (shown as one short message by ``@grader``, not a print followed by the same assert)."""
     if not hasattr(verdict, "ok") or not hasattr(verdict, "message"):
-        raise AssertionError(f"pass what ppedu.lab.grade returned (got {type(verdict).__name__})")
+        raise AssertionError(_("pass what ppedu.lab.grade returned (got {type})").format(type=type(verdict).__name__))
     if not verdict.ok:
         raise AssertionError(verdict.message)
     print(f"{OK} {verdict.message}")

@@ -7,6 +7,7 @@ exercise asks for it.
 from __future__ import annotations
 
 from typing import Any
+from ppedu.i18n.messages import _
 
 TITLES = {"1f1b": "1F1B", "gpipe": "GPipe"}
 
@@ -32,19 +33,16 @@ def _each_once(student, reference, rank, name) -> str | None:
         twice = sorted({mb for mb in got if got.count(mb) > 1})
         missing = sorted(set(want) - set(got))
         if twice or missing:
-            parts = ([f"{kind}{twice[0]} appears {got.count(twice[0])} times"] if twice else []) + \
-                    ([f"{kind}{missing[0]} is missing"] if missing else [])
-            return (f"GPU{rank}'s order: {' and '.join(parts)}. Each micro-batch 0..{max(want)} runs "
-                    "one forward and one backward on every GPU.")
+            parts = ([_("{kind}{mb} appears {count} times").format(kind=kind, mb=twice[0], count=got.count(twice[0]))] if twice else []) + \
+                    ([_("{kind}{mb} is missing").format(kind=kind, mb=missing[0])] if missing else [])
+            return (_("GPU{rank}'s order: {parts}. Each micro-batch 0..{max} runs one forward and one backward on every GPU.").format(rank=rank, parts=_(' and ').join(parts), max=max(want)))
     return None
 
 
 def _forward_order(student, reference, rank, name) -> str | None:
     got = [a.mb for a in student if a.kind == "F"]
     if got != sorted(got):
-        return (f"GPU{rank} runs its forwards in the order {' '.join(f'F{k}' for k in got[:8])}"
-                f"{' ...' if len(got) > 8 else ''}; the micro-batches arrive from GPU{rank - 1 if rank else 0}"
-                " in order 0, 1, 2, ..., and every schedule here runs them in that order.")
+        return (_("GPU{rank} runs its forwards in the order {order}{more}; the micro-batches arrive from GPU{previous} in order 0, 1, 2, ..., and every schedule here runs them in that order.").format(rank=rank, order=' '.join(f'F{k}' for k in got[:8]), more=' ...' if len(got) > 8 else '', previous=rank - 1 if rank else 0))
     return None
 
 
@@ -56,15 +54,12 @@ def _oldest_first(student, reference, rank, name) -> str | None:
             in_flight.append(a.mb)
         elif a.kind == "B":
             if a.mb not in in_flight:
-                return (f"GPU{rank} runs B{a.mb} with no F{a.mb} in flight before it: a backward needs "
-                        "the activations its forward saved, once.")
+                return (_("GPU{rank} runs B{mb} with no F{mb} in flight before it: a backward needs the activations its forward saved, once.").format(rank=rank, mb=a.mb))
             oldest = min(in_flight)
             if a.mb != oldest:
-                just = (f" (the micro-batch it has just run forward)" if previous is not None and
+                just = (_(" (the micro-batch it has just run forward)") if previous is not None and
                         previous.kind == "F" and previous.mb == a.mb else "")
-                return (f"GPU{rank} runs B{a.mb}{just} while micro-batch {oldest} has been in flight "
-                        f"longer: {name} runs the backward of the oldest micro-batch in flight first "
-                        "(first in, first out), and the gradients come back in micro-batch order.")
+                return (_("GPU{rank} runs B{mb}{just} while micro-batch {oldest} has been in flight longer: {name} runs the backward of the oldest micro-batch in flight first (first in, first out), and the gradients come back in micro-batch order.").format(rank=rank, mb=a.mb, just=just, oldest=oldest, name=name))
             in_flight.remove(a.mb)
         previous = a
     return None
@@ -77,10 +72,7 @@ def _leading(actions) -> int:
 def _gpipe_order(student, reference, rank, name) -> str | None:
     forwards = sum(a.kind == "F" for a in student)
     if name != "GPipe" and _leading(student) == forwards > _leading(reference):
-        return (f"GPU{rank} runs all {forwards} forwards before its first backward: that is GPipe's "
-                f"order (all forwards, then all backwards). {name} starts the backwards after a short "
-                "warm-up and then alternates one forward and one backward, so that a GPU never holds "
-                "more micro-batches than it must.")
+        return (_("GPU{rank} runs all {forwards} forwards before its first backward: that is GPipe's order (all forwards, then all backwards). {name} starts the backwards after a short warm-up and then alternates one forward and one backward, so that a GPU never holds more micro-batches than it must.").format(rank=rank, forwards=forwards, name=name))
     return None
 
 
@@ -89,9 +81,5 @@ def _warmup(student, reference, rank, name) -> str | None:
     if mine == theirs:
         return None
     if mine > theirs:
-        return (f"GPU{rank} runs more forwards before its first backward than {name} does: its warm-up "
-                f"is too long. Hint: how many forwards must GPU{rank} have sent before the first gradient "
-                "can come back from the GPUs after it? Any forward beyond that only holds activations longer.")
-    return (f"GPU{rank} runs fewer forwards before its first backward than {name} does: its warm-up is "
-            f"too short. Hint: while GPU{rank} waits for its first gradient, the GPUs after it still need "
-            "forwards from it to stay busy.")
+        return (_("GPU{rank} runs more forwards before its first backward than {name} does: its warm-up is too long. Hint: how many forwards must GPU{rank} have sent before the first gradient can come back from the GPUs after it? Any forward beyond that only holds activations longer.").format(rank=rank, name=name))
+    return (_("GPU{rank} runs fewer forwards before its first backward than {name} does: its warm-up is too short. Hint: while GPU{rank} waits for its first gradient, the GPUs after it still need forwards from it to stay busy.").format(rank=rank, name=name))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from ppedu.notebook.checks.schedules import OK
 from ppedu.notebook.grading import grader
+from ppedu.i18n.messages import _
 
 # the model whose FLOPs set the stage times: micro-batches of 8 sequences x 64 tokens
 UNBALANCED = dict(schedule="gpipe", p=2, m=4, workload="model", n_layer=8, vocab_size=8192,
@@ -47,32 +48,21 @@ def check_partition_choice(bottleneck: int, blocks_on_gpu0: int, costs: list[flo
     """Is ``bottleneck`` the slower GPU of the uniform split, and does ``blocks_on_gpu0`` make the
     slowest stage (within ``tol``) as fast as the best contiguous split of these ``costs``?"""
     if not isinstance(costs, (list, tuple)) or not 4 <= len(costs) <= 66:
-        raise AssertionError("costs must be layer_costs(): [embedding, blocks..., head], at least "
-                             f"two blocks (got {type(costs).__name__} of length "
-                             f"{len(costs) if hasattr(costs, '__len__') else '?'}).")
+        raise AssertionError(_("costs must be layer_costs(): [embedding, blocks..., head], at least two blocks (got {type} of length {length}).").format(type=type(costs).__name__, length=len(costs) if hasattr(costs, '__len__') else '?'))
     n = len(costs) - 2
     uniform = stage_times(n // 2, costs)
     slow = max(range(2), key=lambda s: uniform[s])
     if bottleneck != slow:
-        raise AssertionError(f"With {n // 2} + {n - n // 2} blocks GPU {slow} is the slower stage "
-                             f"({uniform[0] / 1e6:.0f} vs {uniform[1] / 1e6:.0f} MFLOP per micro-batch). "
-                             "Hint: the last stage also runs the output head and the loss.")
+        raise AssertionError(_("With {first} + {second} blocks GPU {slow} is the slower stage ({stage0:.0f} vs {stage1:.0f} MFLOP per micro-batch). Hint: the last stage also runs the output head and the loss.").format(first=n // 2, second=n - n // 2, slow=slow, stage0=uniform[0] / 1e6, stage1=uniform[1] / 1e6))
     if not isinstance(blocks_on_gpu0, int) or not 1 <= blocks_on_gpu0 <= n - 1:
-        raise AssertionError(f"blocks_on_gpu0 must be a whole number in 1..{n - 1} (each stage keeps "
-                             f"at least one block); got {blocks_on_gpu0!r}.")
+        raise AssertionError(_("blocks_on_gpu0 must be a whole number in 1..{hi} (each stage keeps at least one block); got {blocks_on_gpu0!r}.").format(hi=n - 1, blocks_on_gpu0=blocks_on_gpu0))
     best = best_split(costs)
     stages = stage_times(blocks_on_gpu0, costs)
     got, want = max(stages), max(stage_times(best, costs))
     if got > want * (1 + tol):  # the best split's numbers stay out of the message: they are the answer
         heavy = max(range(2), key=lambda s: stages[s])
-        raise AssertionError(f"With {blocks_on_gpu0} + {n - blocks_on_gpu0} blocks the stages cost "
-                             f"{stages[0] / 1e6:.0f} and {stages[1] / 1e6:.0f} MFLOP per micro-batch: "
-                             f"GPU {heavy} is the slower one, and another split makes the slowest "
-                             "stage faster. Hint: move blocks off the slower stage until the two cost "
-                             "about the same, then check that one block more or less does not do better.")
-    print(f"{OK} GPU {slow} is the bottleneck of the uniform split ({max(uniform) / 1e6:.0f} MFLOP per "
-          f"micro-batch); {blocks_on_gpu0} + {n - blocks_on_gpu0} blocks bring the slowest stage to "
-          f"{got / 1e6:.0f} MFLOP (best split: {best} blocks on GPU 0).")
+        raise AssertionError(_("With {blocks_on_gpu0} + {rest} blocks the stages cost {stage0:.0f} and {stage1:.0f} MFLOP per micro-batch: GPU {heavy} is the slower one, and another split makes the slowest stage faster. Hint: move blocks off the slower stage until the two cost about the same, then check that one block more or less does not do better.").format(blocks_on_gpu0=blocks_on_gpu0, rest=n - blocks_on_gpu0, stage0=stages[0] / 1e6, stage1=stages[1] / 1e6, heavy=heavy))
+    print(_("{ok} GPU {slow} is the bottleneck of the uniform split ({max:.0f} MFLOP per micro-batch); {blocks_on_gpu0} + {rest} blocks bring the slowest stage to {got:.0f} MFLOP (best split: {best} blocks on GPU 0).").format(ok=OK, slow=slow, max=max(uniform) / 1000000.0, blocks_on_gpu0=blocks_on_gpu0, rest=n - blocks_on_gpu0, got=got / 1e6, best=best))
 
 
 def run_splits(splits: dict[str, int], group, forward_ms: float = 20.0) -> dict:

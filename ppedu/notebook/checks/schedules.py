@@ -19,26 +19,27 @@ from ppedu.errors import UsageError
 from ppedu.notebook.checks.order_mistakes import order_mistake
 from ppedu.notebook.grading import NotAnswered, grader
 from ppedu.schedules.actions import peak_held
+from ppedu.i18n.messages import N_, _
 
 OK = "\u2713"  # ✓
 
 # (formula name, arity, reference, description) for check_bubble_formula
 _FORMULAS = {
-    "naive": ("bubble_naive", ("p",), "(p-1)/p, the idle share without micro-batches"),
-    "gpipe": ("bubble_gpipe", ("p", "m"), "(p-1)/(m+p-1), GPipe's idle share of the step"),
-    "1f1b": ("bubble_1f1b", ("p", "m"), "(p-1)/(m+p-1), the same idle share as GPipe"),
-    "playbook": ("bubble_ratio_playbook", ("p", "m"), "(p-1)/m, bubble time over ideal time"),
-    "interleaved": ("bubble_interleaved", ("p", "m", "v"), "(p-1)/(v*m+p-1), idle share"),
-    "interleaved-ratio": ("bubble_ratio_interleaved", ("p", "m", "v"), "(p-1)/(v*m), ratio"),
+    "naive": ("bubble_naive", ("p",), N_("(p-1)/p, the idle share without micro-batches")),
+    "gpipe": ("bubble_gpipe", ("p", "m"), N_("(p-1)/(m+p-1), GPipe's idle share of the step")),
+    "1f1b": ("bubble_1f1b", ("p", "m"), N_("(p-1)/(m+p-1), the same idle share as GPipe")),
+    "playbook": ("bubble_ratio_playbook", ("p", "m"), N_("(p-1)/m, bubble time over ideal time")),
+    "interleaved": ("bubble_interleaved", ("p", "m", "v"), N_("(p-1)/(v*m+p-1), idle share")),
+    "interleaved-ratio": ("bubble_ratio_interleaved", ("p", "m", "v"), N_("(p-1)/(v*m), ratio")),
 }
 
 # wrong answers students often give, recognised to make the hint specific
 _KNOWN_MISTAKES: dict[str, Callable[..., float]] = {
-    "the Playbook ratio (p-1)/m (bubble time / ideal time), not the idle share of the step":
+    N_("the Playbook ratio (p-1)/m (bubble time / ideal time), not the idle share of the step"):
         lambda p, m=1, v=1: (p - 1) / (v * m),
-    "the naive bubble (p-1)/p: it ignores the micro-batches": lambda p, m=1, v=1: (p - 1) / p,
-    "(p-1)/(m+p): the step lasts m+p-1 slots, not m+p": lambda p, m=1, v=1: (p - 1) / (v * m + p),
-    "the idle share (p-1)/(m+p-1), but the question asks for bubble time over ideal time":
+    N_("the naive bubble (p-1)/p: it ignores the micro-batches"): lambda p, m=1, v=1: (p - 1) / p,
+    N_("(p-1)/(m+p): the step lasts m+p-1 slots, not m+p"): lambda p, m=1, v=1: (p - 1) / (v * m + p),
+    N_("the idle share (p-1)/(m+p-1), but the question asks for bubble time over ideal time"):
         lambda p, m=1, v=1: (p - 1) / (v * m + p - 1),
 }
 
@@ -64,13 +65,11 @@ def _call_student(student_fn: Callable[..., float], args: tuple[str, ...],
     except NotAnswered:
         raise
     except NotImplementedError:
-        raise AssertionError("Replace `raise NotImplementedError` with your formula.") from None
+        raise AssertionError(_("Replace `raise NotImplementedError` with your formula.")) from None
     except Exception as exc:  # the student's code failed: say where
-        raise AssertionError(f"Your function raised {type(exc).__name__}: {exc} for {call}. "
-                             f"It must accept {', '.join(args)} as positional arguments.") from None
+        raise AssertionError(_("Your function raised {type}: {exc} for {call}. It must accept {args} as positional arguments.").format(type=type(exc).__name__, exc=exc, call=call, args=", ".join(args))) from None
     if not isinstance(got, (int, float)) or isinstance(got, bool) or math.isnan(got):
-        raise AssertionError(f"For {call} your function returned {got!r}; return a number "
-                             "(a fraction between 0 and 1, or a ratio).")
+        raise AssertionError(_("For {call} your function returned {got!r}; return a number (a fraction between 0 and 1, or a ratio).").format(call=call, got=got))
     return float(got)
 
 
@@ -94,17 +93,16 @@ def check_bubble_formula(student_fn: Callable[..., float], kind: str = "gpipe") 
         if math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12):
             continue
         call = ", ".join(f"{a}={point[a]}" for a in args)
-        msg = f"For {call} you return {got:.4f}, expected {want:.4f}."
+        msg = _("For {call} you return {got:.4f}, expected {want:.4f}.").format(call=call, got=got, want=want)
         for why, wrong in _KNOWN_MISTAKES.items():  # a known mistake must match on the whole grid
             if all(math.isclose(g, wrong(**pt), rel_tol=1e-9, abs_tol=1e-12)
                    for g, pt in zip(answers, grid)):
-                msg += f" Your formula looks like {why}."
+                msg += _(" Your formula looks like {why}.").format(why=_(why))
                 break
-        msg += (" Hint: draw the Gantt chart for small p and m, count the time slots of the "
-                "step and the slots in which one GPU computes.")
+        msg += _(" Hint: draw the Gantt chart for small p and m, count the time slots of the "
+                 "step and the slots in which one GPU computes.")
         raise AssertionError(msg)
-    print(f"{OK} bubble formula ({kind}) matches ppedu.schedules.theory on {len(_grid(args))} cases: "
-          f"{description}.")
+    print(_("{ok} bubble formula ({kind}) matches ppedu.schedules.theory on {cases} cases: {description}.").format(ok=OK, kind=kind, cases=len(_grid(args)), description=_(description)))
 
 
 # more actions than any schedule within the library's limits gives one rank (F, B, W of every
@@ -117,16 +115,13 @@ def parse_actions(actions: Iterable[Any]) -> list:
     from ppedu.schedules.actions import Action
 
     if isinstance(actions, (str, bytes)):
-        raise AssertionError(f"actions is the string {actions[:60]!r}; give a list of actions "
-                             "like ['F0', 'F1', 'B0'] (one string per action).")
+        raise AssertionError(_("actions is the string {actions!r}; give a list of actions like ['F0', 'F1', 'B0'] (one string per action).").format(actions=actions[:60]))
     try:
         items = list(itertools.islice(iter(actions), _MAX_ACTIONS + 1))
     except TypeError:
-        raise AssertionError(f"actions is a {type(actions).__name__}; give a list of actions "
-                             "like ['F0', 'F1', 'B0'].") from None
+        raise AssertionError(_("actions is a {type}; give a list of actions like ['F0', 'F1', 'B0'].").format(type=type(actions).__name__)) from None
     if len(items) > _MAX_ACTIONS:
-        raise AssertionError(f"actions has more than {_MAX_ACTIONS} entries; one rank of a "
-                             "schedule runs at most 3 actions per micro-batch and chunk.")
+        raise AssertionError(_("actions has more than {max_actions} entries; one rank of a schedule runs at most 3 actions per micro-batch and chunk.").format(max_actions=_MAX_ACTIONS))
     return [_parse_action(i, item, Action) for i, item in enumerate(items)]
 
 
@@ -141,8 +136,7 @@ def _parse_action(i: int, item: Any, action_type: type) -> Any:
         return action_type.parse(item)
     except UsageError:
         shown = repr(item) if isinstance(item, (str, int, float, tuple, list)) else type(item).__name__
-        raise AssertionError(f"Action {i} is {shown[:60]}; write actions like 'F0', 'B3' "
-                             "(kind F or B, then the micro-batch number, from 0).") from None
+        raise AssertionError(_("Action {i} is {shown}; write actions like 'F0', 'B3' (kind F or B, then the micro-batch number, from 0).").format(i=i, shown=shown[:60])) from None
 
 
 def _reference(schedule: str, p: int, m: int) -> tuple[Any, float]:
@@ -182,8 +176,7 @@ def check_rank_order(p: int, m: int, rank: int, actions: Iterable[Any],
     student = parse_actions(actions)
     mbs = [a.mb for a in student]
     if mbs and min(mbs) >= 1 and max(mbs) == m:
-        raise AssertionError(f"Your micro-batches run 1..{m}; here they are numbered from 0 "
-                             f"(0..{m - 1}), as in torch.distributed.pipelining.")
+        raise AssertionError(_("Your micro-batches run 1..{m}; here they are numbered from 0 (0..{last}), as in torch.distributed.pipelining.").format(m=m, last=m - 1))
     ranks = [list(acts) for acts in ref.ranks]
     ranks[rank] = student
     trial = Schedule(ref.name, ref.p, ref.m, ref.v, ranks, ref.split_backward)
@@ -191,23 +184,17 @@ def check_rank_order(p: int, m: int, rank: int, actions: Iterable[Any],
     # a known mistake gets its own words (never the warm-up count: the exercise asks for it)
     mistake = order_mistake(student, ref.ranks[rank], rank, schedule)
     if not verdict.ok:
-        raise AssertionError(f"{mistake or f'Your order for GPU{rank} cannot run'}\nWith the other GPUs "
-                             f"running {schedule}, the validator says: {verdict.message}")
+        raise AssertionError(_("{mistake}\nWith the other GPUs running {schedule}, the validator says: {message}").format(mistake=mistake or _('Your order for GPU{rank} cannot run').format(rank=rank), schedule=schedule, message=verdict.message))
     peak, ref_peak = peak_held(student), peak_held(ref.ranks[rank])
     if peak > ref_peak:
-        raise AssertionError(f"Your order runs, but GPU{rank} holds the activations of {peak} "
-                             f"micro-batches at once; {schedule} needs at most {ref_peak}. "
-                             f"{mistake or 'Start each backward as early as you can.'}")
+        raise AssertionError(_("Your order runs, but GPU{rank} holds the activations of {peak} micro-batches at once; {schedule} needs at most {ref_peak}. {mistake}").format(rank=rank, peak=peak, schedule=schedule, ref_peak=ref_peak, mistake=mistake or _('Start each backward as early as you can.')))
     # the validator already ran the trial with unit times and blocking receives: that is the
     # simulator's default cost model, so its makespan is the trial's step (one run saved; at
     # p=64, m=1024 each run is ~10^5 actions)
     got = verdict.timeline.makespan if verdict.timeline is not None else simulate(trial).makespan
     if got > want + 1e-9:
-        raise AssertionError(f"Your order runs, but the step takes {got:g} units instead of "
-                             f"{want:g}: GPU{rank} makes other GPUs wait. "
-                             f"{mistake or 'Hint: warm up, then one F and one B in turn.'}")
-    print(f"{OK} GPU{rank}'s order is a valid {schedule} order for p={p}, m={m}: step of "
-          f"{got:g} units, at most {peak} micro-batches of activations held.")
+        raise AssertionError(_("Your order runs, but the step takes {got:g} units instead of {want:g}: GPU{rank} makes other GPUs wait. {mistake}").format(got=got, want=want, rank=rank, mistake=mistake or _('Hint: warm up, then one F and one B in turn.')))
+    print(_("{ok} GPU{rank}'s order is a valid {schedule} order for p={p}, m={m}: step of {got:g} units, at most {peak} micro-batches of activations held.").format(ok=OK, rank=rank, schedule=schedule, p=p, m=m, got=got, peak=peak))
 
 
 @grader
@@ -235,20 +222,17 @@ def check_choose_m(m: int | None, p: int, memory_budget_mb: float, per_microbatc
     fitting = [c for c in candidates if need(c) <= memory_budget_mb]
     best = fitting[-1] if fitting else None  # the bubble falls as m grows
     if m == best:
-        detail = (f"needs {need(m):g} MB of {memory_budget_mb:g} MB, bubble "
-                  f"{bubble_gpipe(p, m):.3f}" if m is not None else "nothing fits the budget")
-        print(f"{OK} m={m} is right for {schedule}, p={p}: {detail}.")
+        detail = (_("needs {need:g} MB of {budget:g} MB, bubble {bubble:.3f}").format(
+            need=need(m), budget=memory_budget_mb, bubble=bubble_gpipe(p, m)) if m is not None
+            else _("nothing fits the budget"))
+        print(_("{ok} m={m} is right for {schedule}, p={p}: {detail}.").format(ok=OK, m=m, schedule=schedule, p=p, detail=detail))
         return
     if m is None:
-        raise AssertionError(f"m={best} fits: it needs {need(best):g} MB of {memory_budget_mb:g} MB.")
+        raise AssertionError(_("m={best} fits: it needs {need:g} MB of {memory_budget_mb:g} MB.").format(best=best, need=need(best), memory_budget_mb=memory_budget_mb))
     if m not in candidates:
-        raise AssertionError(f"m={m} is not one of the allowed values {candidates[0]}..{candidates[-1]}.")
+        raise AssertionError(_("m={m} is not one of the allowed values {lo}..{hi}.").format(m=m, lo=candidates[0], hi=candidates[-1]))
     held = peak_activations(schedule, p, m, rank=0)
     if need(m) > memory_budget_mb:
-        raise AssertionError(f"m={m} does not fit: under {schedule} rank 0 holds {held} micro-batches "
-                             f"x {per_microbatch_mb:g} MB = {need(m):g} MB > {memory_budget_mb:g} MB.")
-    raise AssertionError(f"m={m} fits ({need(m):g} MB), but m={best} fits too and its bubble is "
-                         f"{bubble_gpipe(p, best):.3f} instead of {bubble_gpipe(p, m):.3f}. Hint: "
-                         f"under {schedule} rank 0 holds {'m' if schedule == 'gpipe' else 'at most p'} "
-                         "micro-batches.")
+        raise AssertionError(_("m={m} does not fit: under {schedule} rank 0 holds {held} micro-batches x {per_microbatch_mb:g} MB = {need:g} MB > {memory_budget_mb:g} MB.").format(m=m, schedule=schedule, held=held, per_microbatch_mb=per_microbatch_mb, need=need(m), memory_budget_mb=memory_budget_mb))
+    raise AssertionError(_("m={m} fits ({need:g} MB), but m={best} fits too and its bubble is {best_bubble:.3f} instead of {bubble:.3f}. Hint: under {schedule} rank 0 holds {held} micro-batches.").format(m=m, need=need(m), best=best, best_bubble=bubble_gpipe(p, best), bubble=bubble_gpipe(p, m), schedule=schedule, held='m' if schedule == 'gpipe' else _('at most p')))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ppedu.notebook.checks.schedules import OK
 from ppedu.notebook.grading import grader
+from ppedu.i18n.messages import _
 
 P = M = 4
 
@@ -24,19 +25,15 @@ def check_seed_fix(my_table: str) -> None:
     try:
         mine = parse_markdown_table(my_table)
     except UsageError as exc:
-        raise AssertionError(f"Your table does not parse: {exc}") from None
+        raise AssertionError(_("Your table does not parse: {exc}").format(exc=exc)) from None
     numbers = {a.mb for actions in mine.schedule.ranks for a in actions}
     if not mine.one_based and 0 not in numbers:
-        raise AssertionError(f"Your table has no micro-batch 1 (it starts at {min(numbers)}): keep "
-                             f"micro-batches 1-{M}, each forward and backward once on every GPU.")
+        raise AssertionError(_("Your table has no micro-batch 1 (it starts at {first}): keep micro-batches 1-{m}, each forward and backward once on every GPU.").format(first=min(numbers), m=M))
     if not mine.one_based:
-        raise AssertionError("Your table numbers the micro-batches from 0; this exercise keeps seed "
-                             f"002's numbering, micro-batches 1-{M} (F_1 ... B_{M}): number them 1..{M}.")
+        raise AssertionError(_("Your table numbers the micro-batches from 0; this exercise keeps seed 002's numbering, micro-batches 1-{m} (F_1 ... B_{m}): number them 1..{m}.").format(m=M))
     if mine.schedule.p != P or mine.schedule.m != M:
-        raise AssertionError(f"Keep {P} GPUs (GPU0..GPU{P - 1}) and micro-batches 1-{M}: your table has "
-                             f"{mine.schedule.p} GPU column(s) and micro-batches 1-{mine.schedule.m}.")
+        raise AssertionError(_("Keep {p} GPUs (GPU0..GPU{last}) and micro-batches 1-{m}: your table has {got_p} GPU column(s) and micro-batches 1-{got_m}.").format(p=P, last=P - 1, m=M, got_p=mine.schedule.p, got_m=mine.schedule.m))
     verdict = validate(mine)
     if not verdict.ok:
         raise AssertionError(verdict.message)
-    print(f"{OK} {verdict.message} Your table takes {mine.timeline().makespan:g} time steps; the "
-          f"minimum is {min_makespan(P, M, 1, 1):g}.")
+    print(_("{ok} {message} Your table takes {makespan:g} time steps; the minimum is {min_makespan:g}.").format(ok=OK, message=verdict.message, makespan=mine.timeline().makespan, min_makespan=min_makespan(P, M, 1, 1)))

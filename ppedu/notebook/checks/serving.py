@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ppedu.notebook.grading import grader
+from ppedu.i18n.messages import _
 
 OK = "\u2713"  # ✓
 
@@ -37,17 +38,15 @@ def check_policy_choice(choice: str | None, results: Any, target_s: float,
     table = "; ".join(f"{n}: {float(_get(r, 'throughput_tok_s')):.0f} tok/s, {metric} "
                       f"{float(_get(r, metric)):.3f} s" for n, r in rows.items())
     if choice == best:
-        print(f"{OK} {choice}: the highest throughput that meets {metric} <= {target_s:g} s ({table}).")
+        print(_("{ok} {choice}: the highest throughput that meets {metric} <= {target_s:g} s ({table}).").format(ok=OK, choice=choice, metric=metric, target_s=target_s, table=table))
         return
     if choice is not None and choice not in rows:
-        raise AssertionError(f"Choose one of {', '.join(rows)} (got {choice!r}).")
+        raise AssertionError(_("Choose one of {rows} (got {choice!r}).").format(rows=', '.join(rows), choice=choice))
     if choice is not None and choice not in ok:
-        raise AssertionError(f"{choice} misses the target: {metric} = "
-                             f"{float(_get(rows[choice], metric)):.3f} s > {target_s:g} s. ({table})")
+        raise AssertionError(_("{choice} misses the target: {metric} = {value:.3f} s > {target_s:g} s. ({table})").format(choice=choice, metric=metric, value=float(_get(rows[choice], metric)), target_s=target_s, table=table))
     if best is None:
-        raise AssertionError(f"No policy meets {metric} <= {target_s:g} s; answer None. ({table})")
-    raise AssertionError(f"{choice} meets the target, but {best} does too with more throughput. "
-                         f"({table})" if choice else f"{best} meets the target. ({table})")
+        raise AssertionError(_("No policy meets {metric} <= {target_s:g} s; answer None. ({table})").format(metric=metric, target_s=target_s, table=table))
+    raise AssertionError(_("{choice} meets the target, but {best} does too with more throughput. ({table})").format(choice=choice, best=best, table=table) if choice else _("{best} meets the target. ({table})").format(best=best, table=table))
 
 
 @grader
@@ -60,7 +59,5 @@ def check_decode_bubble(answer: float, p: int, inflight: int, tol: float = 0.02)
     inflight = check_int("inflight K", inflight, 1, 1024)
     want = theory_decode_bubble(p, inflight)
     if not isinstance(answer, (int, float)) or abs(answer - want) > tol:
-        raise AssertionError(f"With p={p} and K={inflight} you predict {answer!r}. Hint: a token "
-                             "must cross all p stages before the next decode step of the same "
-                             "batch can start; how many of the p stages have a batch at any time?")
-    print(f"{OK} decode bubble for p={p}, K={inflight}: {want:.3f}.")
+        raise AssertionError(_("With p={p} and K={inflight} you predict {answer!r}. Hint: a token must cross all p stages before the next decode step of the same batch can start; how many of the p stages have a batch at any time?").format(p=p, inflight=inflight, answer=answer))
+    print(_("{ok} decode bubble for p={p}, K={inflight}: {want:.3f}.").format(ok=OK, p=p, inflight=inflight, want=want))

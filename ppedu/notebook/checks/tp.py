@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
+from ppedu.i18n.messages import _
 from ppedu.notebook.grading import grader
 
 OK = "\u2713"  # ✓
@@ -27,17 +28,12 @@ def check_tp_vs_pp_bytes(answer: str, measured: Any, ratio: float | None = None,
     ``ratio`` (optional): the predicted bytes of the larger over the smaller, within ``rtol``."""
     choice = str(answer).strip().lower()
     if choice not in ("tp", "pp"):
-        raise AssertionError(f"Answer 'tp' or 'pp' (got {answer!r}).")
+        raise AssertionError(_("Answer 'tp' or 'pp' (got {answer!r}).").format(answer=answer))
     tp, pp = float(_get(_get(measured, "tp"), "bytes")), float(_get(_get(measured, "pp"), "bytes"))
     right = "tp" if tp > pp else "pp"
     if choice != right:
-        raise AssertionError(f"Measured: TP moved {tp:,.0f} bytes, PP {pp:,.0f}. Hint: TP runs "
-                             "4 all-reduces of a b x s x h tensor per layer; PP sends one "
-                             "activation and one gradient per stage border and micro-batch.")
+        raise AssertionError(_("Measured: TP moved {tp:,.0f} bytes, PP {pp:,.0f}. Hint: TP runs 4 all-reduces of a b x s x h tensor per layer; PP sends one activation and one gradient per stage border and micro-batch.").format(tp=tp, pp=pp))
     got = max(tp, pp) / max(min(tp, pp), 1.0)
     if ratio is not None and not math.isclose(float(ratio), got, rel_tol=rtol):
-        raise AssertionError(f"{right.upper()} is right, but it moved {got:.2f}x more bytes, not "
-                             f"{float(ratio):.2f}x. Hint: the bytes count what all ranks put on the "
-                             "wire; a ring all-reduce of P bytes over n ranks sends 2(n-1)/n * P from "
-                             "every rank, i.e. 2(n-1) * P in total.")
-    print(f"{OK} {right.upper()} moved {got:.1f}x more bytes ({tp:,.0f} vs {pp:,.0f}).")
+        raise AssertionError(_("{upper} is right, but it moved {got:.2f}x more bytes, not {ratio:.2f}x. Hint: the bytes count what all ranks put on the wire; a ring all-reduce of P bytes over n ranks sends 2(n-1)/n * P from every rank, i.e. 2(n-1) * P in total.").format(upper=right.upper(), got=got, ratio=float(ratio)))
+    print(_("{ok} {upper} moved {got:.1f}x more bytes ({tp:,.0f} vs {pp:,.0f}).").format(ok=OK, upper=right.upper(), got=got, tp=tp, pp=pp))

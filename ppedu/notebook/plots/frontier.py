@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ppedu.notebook.plots.training import OKABE_ITO, _layout
+from ppedu.i18n.messages import _
 
 _SYMBOLS = {"measured": "circle", "simulated": "diamond-open"}
 
@@ -24,7 +25,7 @@ def frontier(points: Sequence, title: str = "", with_table: bool = False) -> go.
         row_heights=[0.54, 0.46] if with_table else None,
         specs=[[{"type": "xy"}, {"type": "xy"}]] + ([[{"type": "table", "colspan": 2}, None]]
                                                    if with_table else []),
-        subplot_titles=("bubble vs peak activation memory", "bubble vs messages per step"))
+        subplot_titles=(_("bubble vs peak activation memory"), _("bubble vs messages per step")))
     colours = OKABE_ITO[:6] + ("#000000", "#999999", "#8C564B")  # no yellow on white
     for i, pt in enumerate(points):
         colour = colours[i % len(colours)]
@@ -39,26 +40,26 @@ def frontier(points: Sequence, title: str = "", with_table: bool = False) -> go.
                                 color=colour, line=dict(width=2, color=colour)),
                     name=f"{pt.label}", legendgroup=pt.label,
                     showlegend=side == "measured" and col == 1,
-                    hovertemplate=f"{pt.label} ({side})<br>bubble %{{y:.1f}} %<br>"
-                                  f"{'peak' if col == 1 else 'messages'} %{{x}}<extra></extra>"),
+                    hovertemplate=_("{label} ({side})<br>bubble %{{y:.1f}} %<br>{what} %{{x}}<extra></extra>").format(
+                        label=pt.label, side=_(side), what=_("peak") if col == 1 else _("messages"))),
                     row=1, col=col)
     for col, field in ((1, "peak"), (2, "messages")):  # room for the labels at the right edge
         right = max(max(getattr(pt, f"{side}_{field}") for side in _SYMBOLS) for pt in points)
         fig.update_xaxes(range=[0, right * 1.18], row=1, col=col)
     top = _label_points(fig, points, colours)
-    fig.update_yaxes(title_text="bubble: idle share of the step (%)", range=[0, top], row=1, col=1)
+    fig.update_yaxes(title_text=_("bubble: idle share of the step (%)"), range=[0, top], row=1, col=1)
     fig.update_yaxes(rangemode="tozero", row=1, col=2)
-    fig.update_xaxes(title_text="peak activations held (micro-batches' worth of a rank's layers)",
+    fig.update_xaxes(title_text=_("peak activations held (micro-batches' worth of a rank's layers)"),
                      rangemode="tozero", row=1, col=1)
-    fig.update_xaxes(title_text="point-to-point messages per step (all ranks)", rangemode="tozero",
+    fig.update_xaxes(title_text=_("point-to-point messages per step (all ranks)"), rangemode="tozero",
                      row=1, col=2)
-    fig.add_annotation(text="filled: measured on real ranks · hollow diamond: simulated",
+    fig.add_annotation(text=_("filled: measured on real ranks · hollow diamond: simulated"),
                        xref="paper", yref="paper", x=1.0, y=1.0, yanchor="bottom", xanchor="right",
                        yshift=30, showarrow=False, font=dict(size=12))
     if with_table:
         fig.add_trace(_table(points), row=2, col=1)
     p_m = f"p={points[0].p}, m={points[0].m}, " if points else ""
-    return _layout(fig, title or f"The schedule frontier: {p_m}{costs_text(points)}",
+    return _layout(fig, title or _("The schedule frontier: {p_m}{costs_text}").format(p_m=p_m, costs_text=costs_text(points)),
                    height=1040 if with_table else 560, top=130)
 
 
@@ -71,8 +72,8 @@ def costs_text(points: Sequence) -> str:
 
 
 def _table(points: Sequence) -> go.Table:
-    header = ["schedule", "bubble measured", "bubble simulated", "peak act. measured",
-              "peak act. simulated", "messages measured", "messages simulated"]
+    header = [_("schedule"), _("bubble measured"), _("bubble simulated"), _("peak act. measured"),
+              _("peak act. simulated"), _("messages measured"), _("messages simulated")]
     cells = [[pt.label for pt in points],
              [f"{pt.measured_bubble:.1%}" for pt in points],
              [f"{pt.simulated_bubble:.1%}" for pt in points],

@@ -29,6 +29,7 @@ from plotly.subplots import make_subplots
 from ppedu.notebook.plots import training as plots
 from ppedu.schedules.theory import theory_decode_bubble
 from ppedu.serving.cost import inflight_gain as theory_gain
+from ppedu.i18n.messages import N_, _
 
 C = plots.OKABE_ITO
 
@@ -60,16 +61,16 @@ def policy_comparison(results: Mapping[str, Any], title: str) -> go.Figure:
     """Three panels per run: output tokens/s; TTFT p50 and E2E p50/p99 (ms); TPOT p50/p99 (ms)."""
     names, rows = list(results), [_d(r) for r in results.values()]
     fig = make_subplots(rows=1, cols=3, column_widths=[0.28, 0.44, 0.28], horizontal_spacing=0.08,
-                        subplot_titles=("throughput (higher is better)", "TTFT and end-to-end (lower is better)",
-                                        "TPOT, per output token"))
-    _bars(fig, names, rows, "throughput_tok_s", "throughput", C[2], 1, scale=1.0, legend=False)
+                        subplot_titles=(_("throughput (higher is better)"), _("TTFT and end-to-end (lower is better)"),
+                                        _("TPOT, per output token")))
+    _bars(fig, names, rows, "throughput_tok_s", _("throughput"), C[2], 1, scale=1.0, legend=False)
     for i, (key, label) in enumerate((("ttft_p50_s", "TTFT p50"), ("e2e_p50_s", "E2E p50"),
                                       ("e2e_p99_s", "E2E p99"))):
         _bars(fig, names, rows, key, label, C[3 + i], 2)
     _bars(fig, names, rows, "tpot_p50_s", "TPOT p50", C[0], 3)
     _bars(fig, names, rows, "tpot_p99_s", "TPOT p99", C[1], 3)
-    return _finish(fig, ("output tokens per second (tok/s)", "latency (ms)", "time per output token (ms)"),
-                   "run", title, 480, 130)
+    return _finish(fig, (_("output tokens per second (tok/s)"), _("latency (ms)"), _("time per output token (ms)")),
+                   _("run"), title, 480, 130)
 
 
 def decode_bubble_vs_k(measured: Sequence[Any], p: int, simulated: Sequence[Any] = (),
@@ -79,18 +80,18 @@ def decode_bubble_vs_k(measured: Sequence[Any], p: int, simulated: Sequence[Any]
     ks = list(range(1, p + 1))
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=ks, y=[theory_decode_bubble(p, k) for k in ks], mode="lines",
-                             name="theory (p-K)/p (no message cost)", line=dict(color=C[0], width=3)))
-    for rows, name, symbol, color in ((measured, "measured on real ranks", "diamond", 5),
-                                      (simulated, "simulated (measured overheads)", "circle-open", 7)):
+                             name=_("theory (p-K)/p (no message cost)"), line=dict(color=C[0], width=3)))
+    for rows, name, symbol, color in ((measured, _("measured on real ranks"), "diamond", 5),
+                                      (simulated, _("simulated (measured overheads)"), "circle-open", 7)):
         rows = [_d(r) for r in rows]
         if rows:
             fig.add_trace(go.Scatter(x=[r["inflight"] for r in rows],
                                      y=[r["decode_bubble_fraction"] for r in rows], mode="markers",
                                      name=name, marker=dict(color=C[color], size=13, symbol=symbol,
                                                             line=dict(width=2))))
-    fig.update_xaxes(title_text="batches in flight K", dtick=1)
-    fig.update_yaxes(title_text="decode bubble (idle share of stage time)", range=[0, 1], tickformat=".0%")
-    return plots._layout(fig, title or f"Decode bubble vs batches in flight, p={p}", 450)
+    fig.update_xaxes(title_text=_("batches in flight K"), dtick=1)
+    fig.update_yaxes(title_text=_("decode bubble (idle share of stage time)"), range=[0, 1], tickformat=".0%")
+    return plots._layout(fig, title or _("Decode bubble vs batches in flight, p={p}").format(p=p), 450)
 
 
 def inflight_gain(rows: Sequence[Mapping], p: int, title: str) -> go.Figure:
@@ -101,19 +102,19 @@ def inflight_gain(rows: Sequence[Mapping], p: int, title: str) -> go.Figure:
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=grid, y=[theory_gain(p, x) for x in grid], mode="lines",
                              name=f"theory (1 + {p}x)/(1 + x)", line=dict(color=C[0], width=3)))
-    source = "simulated" if rows and rows[0]["inflight"].get("source") == "simulated" else "measured"
+    source = _("simulated") if rows and rows[0]["inflight"].get("source") == "simulated" else _("measured")
     fig.add_trace(go.Scatter(x=xs, y=[r["gain"] for r in rows], mode="markers", name=source,
                              marker=dict(color=C[5], size=13, symbol="diamond")))
     sims = [r["inflight"].get("simulated_throughput_tok_s") for r in rows]
     if all(s is not None for s in sims):
         fig.add_trace(go.Scatter(x=xs, y=[s / r["one_batch"]["simulated_throughput_tok_s"]
                                           for s, r in zip(sims, rows)], mode="markers",
-                                 name="simulated (measured overheads)",
+                                 name=_("simulated (measured overheads)"),
                                  marker=dict(color=C[7], size=13, symbol="circle-open", line=dict(width=2))))
-    fig.add_hline(y=1.0, line=dict(color="grey", dash="dash"), annotation_text="no gain",
+    fig.add_hline(y=1.0, line=dict(color="grey", dash="dash"), annotation_text=_("no gain"),
                   annotation_position="bottom right")
-    fig.update_xaxes(title_text="x = c·B / t0 (compute per batch over the weight read; 0 = flat cost)")
-    fig.update_yaxes(title_text=f"throughput, {p} batches in flight / one batch", rangemode="tozero")
+    fig.update_xaxes(title_text=_("x = c·B / t0 (compute per batch over the weight read; 0 = flat cost)"))
+    fig.update_yaxes(title_text=_("throughput, {p} batches in flight / one batch").format(p=p), rangemode="tozero")
     return plots._layout(fig, title, 450)
 
 
@@ -121,13 +122,13 @@ def chunked_prefill(results: Mapping[str, Any], title: str) -> go.Figure:
     """Per token budget: TPOT p99 (decode stalls, ms), stage-0 step spread, throughput."""
     names, rows = list(results), [_d(r) for r in results.values()]
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.1,
-                        subplot_titles=("TPOT p99: decode stalls", "step-time spread (std/mean)",
-                                        "throughput"))
+                        subplot_titles=(_("TPOT p99: decode stalls"), _("step-time spread (std/mean)"),
+                                        _("throughput")))
     _bars(fig, names, rows, "tpot_p99_s", "TPOT p99", C[0], 1, legend=False)
-    _bars(fig, names, rows, "step_cv", "step spread", C[3], 2, scale=1.0, legend=False)
-    _bars(fig, names, rows, "throughput_tok_s", "throughput", C[2], 3, scale=1.0, legend=False)
-    return _finish(fig, ("ms per output token", "std / mean of stage-0 steps", "output tokens/s"),
-                   "token budget per iteration", title, 450, 110)
+    _bars(fig, names, rows, "step_cv", _("step spread"), C[3], 2, scale=1.0, legend=False)
+    _bars(fig, names, rows, "throughput_tok_s", _("throughput"), C[2], 3, scale=1.0, legend=False)
+    return _finish(fig, (_("ms per output token"), _("std / mean of stage-0 steps"), _("output tokens/s")),
+                   _("token budget per iteration"), title, 450, 110)
 
 
 def kv_memory(results: Mapping[str, Any], title: str) -> go.Figure:
@@ -135,14 +136,14 @@ def kv_memory(results: Mapping[str, Any], title: str) -> go.Figure:
     length would need, and the number of preemptions (right)."""
     names, rows = list(results), [_d(r) for r in results.values()]
     fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.12,
-                        subplot_titles=("KV blocks per stage at the peak", "preemptions (recomputed)"))
-    _bars(fig, names, rows, "kv_peak_blocks", "paged: blocks in use", C[2], 1, scale=1.0)
-    _bars(fig, names, rows, "kv_peak_reserved_blocks", "reserving max length", C[5], 1, scale=1.0)
-    _bars(fig, names, rows, "preemptions", "preemptions", C[3], 2, scale=1.0, legend=False)
-    return _finish(fig, ("blocks", "preemptions"), "KV memory budget", title, 450, 120)
+                        subplot_titles=(_("KV blocks per stage at the peak"), _("preemptions (recomputed)")))
+    _bars(fig, names, rows, "kv_peak_blocks", _("paged: blocks in use"), C[2], 1, scale=1.0)
+    _bars(fig, names, rows, "kv_peak_reserved_blocks", _("reserving max length"), C[5], 1, scale=1.0)
+    _bars(fig, names, rows, "preemptions", _("preemptions"), C[3], 2, scale=1.0, legend=False)
+    return _finish(fig, (_("blocks"), _("preemptions")), _("KV memory budget"), title, 450, 120)
 
 
-SIMULATED = "simulated (given each run's measured overheads)"
+SIMULATED = N_("simulated (given each run's measured overheads)")
 
 
 def _measured_and_simulated(fig: go.Figure, xs: list, measured: list, simulated: list, name: str,
@@ -154,13 +155,13 @@ def _measured_and_simulated(fig: go.Figure, xs: list, measured: list, simulated:
                                           (simulated, SIMULATED, "dash", f"{symbol}-open", 2)):
         if all(y is None for y in ys):
             continue
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=name or source,
-                                 legendgroup=source, legendgrouptitle_text=source if name else None,
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=name or _(source),
+                                 legendgroup=source, legendgrouptitle_text=_(source) if name else None,
                                  line=dict(color=color, width=width, dash=dash),
                                  marker=dict(size=12, symbol=mark, line=dict(width=2, color=color))))
 
 
-def length_variance(rows: Sequence[Mapping], title: str, measured_name: str = "measured") -> go.Figure:
+def length_variance(rows: Sequence[Mapping], title: str, measured_name: str = N_("measured")) -> go.Figure:
     """Continuous / static throughput vs the coefficient of variation of output lengths
     (``studies.length_variance`` rows): measured solid, simulated dashed, 1 = no gain."""
     fig = go.Figure()
@@ -169,16 +170,16 @@ def length_variance(rows: Sequence[Mapping], title: str, measured_name: str = "m
     if all("sigma" in r for r in rows):           # which workload each point is (as printed)
         fig.data[0].update(mode="lines+markers+text", text=[f"σ = {r['sigma']:g}" for r in rows],
                            textposition="top left")
-    fig.add_hline(y=1.0, line=dict(color="grey", dash="dot"), annotation_text="1 = no gain",
+    fig.add_hline(y=1.0, line=dict(color="grey", dash="dot"), annotation_text=_("1 = no gain"),
                   annotation_position="bottom right")
-    fig.update_xaxes(title_text="spread of output lengths: coefficient of variation (std / mean, no unit)",
+    fig.update_xaxes(title_text=_("spread of output lengths: coefficient of variation (std / mean, no unit)"),
                      rangemode="tozero")
-    fig.update_yaxes(title_text="throughput, continuous / static (ratio)", rangemode="tozero")
+    fig.update_yaxes(title_text=_("throughput, continuous / static (ratio)"), rangemode="tozero")
     return plots._layout(fig, title, 470, top=120)
 
 
 def goodput_vs_rate(sweep: Mapping[str, Sequence[Mapping]], title: str,
-                    measured_name: str = "measured") -> go.Figure:
+                    measured_name: str = N_("measured")) -> go.Figure:
     """Goodput (requests/s meeting both SLOs) per arrival rate, one colour per configuration:
     measured solid, the simulator's prediction for the same runs dashed (when the points carry
     ``simulated_goodput_req_s``); the grey diagonal is "every request meets its targets"."""
@@ -189,18 +190,18 @@ def goodput_vs_rate(sweep: Mapping[str, Sequence[Mapping]], title: str,
                                 [pt.get("simulated_goodput_req_s") for pt in pts], label,
                                 measured_name, C[(2 * i + 1) % 8], symbols[i % len(symbols)])
     rates = sorted({pt["rate"] for pts in sweep.values() for pt in pts})
-    fig.add_trace(go.Scatter(x=rates, y=rates, mode="lines", name="every request meets the targets",
-                             legendgroup="ideal", legendgrouptitle_text="ideal",
+    fig.add_trace(go.Scatter(x=rates, y=rates, mode="lines", name=_("every request meets the targets"),
+                             legendgroup=_("ideal"), legendgrouptitle_text=_("ideal"),
                              line=dict(color="grey", dash="dot")))
     top = max((pt["goodput_req_s"] or 0.0 for pts in sweep.values() for pt in pts), default=1.0)
-    fig.update_xaxes(title_text="arrival rate (requests/s, Poisson; log scale)", type="log",
+    fig.update_xaxes(title_text=_("arrival rate (requests/s, Poisson; log scale)"), type="log",
                      tickvals=rates, ticktext=[f"{r:g}" for r in rates])
     y_top = max(1.3 * top, 1.15 * rates[0])
-    fig.update_yaxes(title_text="goodput (requests/s meeting both targets)", range=[0, y_top])
+    fig.update_yaxes(title_text=_("goodput (requests/s meeting both targets)"), range=[0, y_top])
     # the ideal line y = x leaves the chart at y_top: say so where it does (log x: log10 coords)
     fig.add_annotation(x=math.log10(min(y_top, rates[-1])), y=min(y_top, rates[-1]), xanchor="left",
                        yanchor="top", showarrow=False, font=dict(color="grey"),
-                       text=" ideal: goodput = arrival rate (rises off the chart)")
+                       text=_(" ideal: goodput = arrival rate (rises off the chart)"))
     plots._layout(fig, title, 520)
     fig.update_layout(legend=dict(orientation="v", y=1.0, yref="paper", yanchor="top", x=1.02,
                                   xanchor="left", traceorder="grouped", groupclick="toggleitem"),
@@ -219,10 +220,10 @@ def occupancy_over_time(results: Mapping[str, Any], title: str) -> go.Figure:
                                  line=dict(color=C[i % 8], width=2, dash="solid" if i == 0 else "dot"),
                                  marker=dict(size=5)))
     top = max((r.config.max_batch for r in results.values()), default=1)
-    fig.add_hline(y=top, line=dict(color="grey", dash="dash"), annotation_text=f"max batch {top}",
+    fig.add_hline(y=top, line=dict(color="grey", dash="dash"), annotation_text=_("max batch {top}").format(top=top),
                   annotation_position="top left")
-    fig.update_xaxes(title_text="time since the first request (ms)", rangemode="tozero")
-    fig.update_yaxes(title_text="requests in the iteration", rangemode="tozero")
+    fig.update_xaxes(title_text=_("time since the first request (ms)"), rangemode="tozero")
+    fig.update_yaxes(title_text=_("requests in the iteration"), rangemode="tozero")
     return plots._layout(fig, title, 430)
 
 
@@ -239,10 +240,10 @@ def serving_gantt(result: Any, title: str) -> go.Figure:
                 fig.add_trace(go.Bar(
                     y=[ranks[e.rank] for e in evs], base=[e.start * 1e3 for e in evs],
                     x=[(e.end - e.start) * 1e3 for e in evs], orientation="h", width=0.8,
-                    name=f"batch {slot} · {kind}", legendgroup=f"{slot}",
+                    name=_("batch {slot} · {kind}").format(slot=slot, kind=_(kind)), legendgroup=f"{slot}",
                     marker=dict(color=C[slot % 8], line=dict(width=0.5, color="white"),
                                 pattern=dict(shape=shape, fgcolor="white")),
-                    hovertemplate=f"batch {slot} {kind}<br>%{{base:.1f}} ms, %{{x:.1f}} ms long<extra></extra>"))
-    fig.update_yaxes(categoryorder="array", categoryarray=ranks, autorange="reversed", title_text="rank")
-    fig.update_xaxes(title_text="time since the first request (ms)", rangemode="tozero")
+                    hovertemplate=_("batch {slot} {kind}<br>%{{base:.1f}} ms, %{{x:.1f}} ms long<extra></extra>").format(slot=slot, kind=_(kind))))
+    fig.update_yaxes(categoryorder="array", categoryarray=ranks, autorange="reversed", title_text=_("rank"))
+    fig.update_xaxes(title_text=_("time since the first request (ms)"), rangemode="tozero")
     return plots._layout(fig, title, height=200 + 45 * tl.world_size)

@@ -21,7 +21,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ppedu.i18n.messages import _
+from ppedu.i18n.messages import N_, _
 from ppedu.errors import check_choice
 from ppedu.schedules.timeline import Timeline
 
@@ -29,17 +29,17 @@ from ppedu.schedules.timeline import Timeline
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 KIND_COLORS = {"F": "#0072B2", "B": "#E69F00", "W": "#009E73", "prefill": "#CC79A7",
                "decode": "#56B4E9", "recv": "#999999", "send": "#CC79A7", "wait": "#999999"}
-KIND_NAMES = {"F": _("F forward"), "B": _("B backward"), "W": _("W weight grad"), "prefill": _("prefill"),
-              "decode": _("decode"), "recv": _("waiting for a message"), "send": _("sending a message"),
-              "wait": _("wait")}
+KIND_NAMES = {"F": N_("F forward"), "B": N_("B backward"), "W": N_("W weight grad"), "prefill": N_("prefill"),
+              "decode": N_("decode"), "recv": N_("waiting for a message"), "send": N_("sending a message"),
+              "wait": N_("wait")}
 COMM_KINDS = ("recv", "send", "wait")
 CHUNK_PATTERNS = ("", "/", "x", ".", "\\", "+", "-", "|")
-FONT = dict(family="DejaVu Sans, Arial, sans-serif", size=14)
+FONT = dict(family="DejaVu Sans, Arial, Noto Sans CJK SC, Microsoft YaHei, PingFang SC, sans-serif", size=14)
 
 
-METHOD_LABELS = {"cuda_allocator": "measured: CUDA allocator", "saved_tensor_hooks":
-                 "measured: saved-tensor hooks", "held_tensors": "counted: tensors held",
-                 "formula": "formula: Korthikanti et al. 2022"}
+METHOD_LABELS = {"cuda_allocator": N_("measured: CUDA allocator"), "saved_tensor_hooks":
+                 N_("measured: saved-tensor hooks"), "held_tensors": N_("counted: tensors held"),
+                 "formula": N_("formula: Korthikanti et al. 2022")}
 
 
 def binary_unit(peak_bytes: float) -> tuple[str, float]:
@@ -66,8 +66,8 @@ def _layout(fig: go.Figure, title: str, height: int, top: int = 90) -> go.Figure
 
 
 _SCALE = {"ms": 1e3, "units": 1.0}
-_X_TITLE = {"ms": _("time since the step's first compute (ms)"),
-            "units": _("time step (units of one forward, t_f = t_b = 1)")}
+_X_TITLE = {"ms": N_("time since the step's first compute (ms)"),
+            "units": N_("time step (units of one forward, t_f = t_b = 1)")}
 
 
 def _add_gantt(fig: go.Figure, timeline: Timeline, row: int | None = None,
@@ -88,7 +88,7 @@ def _add_gantt(fig: go.Figure, timeline: Timeline, row: int | None = None,
             fig.add_trace(go.Bar(
                 y=[ranks[r]] * len(events), base=[e.start * scale for e in events],
                 x=[(e.end - e.start) * scale for e in events], orientation="h",
-                name=KIND_NAMES.get(kind, kind), legendgroup=kind,
+                name=_(KIND_NAMES.get(kind, kind)), legendgroup=kind,
                 showlegend=show_legend and kind not in seen,
                 marker=dict(color=KIND_COLORS.get(kind, OKABE_ITO[7]),
                             opacity=0.3 if comm else 1.0,
@@ -128,7 +128,7 @@ def gantt(timeline: Timeline, title: str | None = None, unit: str = "ms") -> go.
     check_choice("unit", unit, _SCALE)
     fig = go.Figure()
     _add_gantt(fig, timeline, show_labels=_labels_fit(timeline), scale=_SCALE[unit])
-    fig.update_xaxes(title_text=_X_TITLE[unit], rangemode="tozero")
+    fig.update_xaxes(title_text=_(_X_TITLE[unit]), rangemode="tozero")
     _chunk_note(fig, timeline)
     return _layout(fig, title or _("Pipeline timeline"), height=160 + 45 * timeline.world_size)
 
@@ -146,7 +146,7 @@ def gantt_pair(measured: Timeline, simulated: Timeline,
     _add_gantt(fig, simulated, row=2, show_labels=labels)
     end = max(measured.makespan, simulated.makespan) * 1e3 * 1.02
     fig.update_xaxes(range=[0, end])
-    fig.update_xaxes(title_text=_X_TITLE["ms"], row=2, col=1)
+    fig.update_xaxes(title_text=_(_X_TITLE["ms"]), row=2, col=1)
     _chunk_note(fig, measured)
     return _layout(fig, title, height=220 + 90 * max(measured.world_size, simulated.world_size),
                    top=110)
@@ -185,19 +185,19 @@ def bubble_vs_m(points: Iterable[Any], p: int, schedule: str = "1f1b", v: int = 
     formula = "(p-1)/(v·m+p-1)" if schedule == "interleaved" else "(p-1)/(m+p-1)"
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=curve_m, y=[theory_bubble(schedule, p, m, v) for m in curve_m],
-                             mode="lines", name=f"theory {formula}",
+                             mode="lines", name=_("theory {formula}").format(formula=formula),
                              line=dict(color=OKABE_ITO[0], width=3)))
     fig.add_trace(go.Scatter(x=[m for m, _ in pts], y=[b for _, b in pts], mode="markers",
-                             name="measured on real ranks",
+                             name=_("measured on real ranks"),
                              marker=dict(color=OKABE_ITO[5], size=12, symbol="diamond",
                                          line=dict(width=1, color="black"))))
-    fig.update_xaxes(title_text="micro-batches m", type="log", dtick=math.log10(2))
-    fig.update_yaxes(title_text="bubble fraction (idle share)", range=[0, 1], tickformat=".0%")
-    return _layout(fig, title or f"Bubble vs micro-batches: {schedule}, p={p}", height=450)
+    fig.update_xaxes(title_text=_("micro-batches m"), type="log", dtick=math.log10(2))
+    fig.update_yaxes(title_text=_("bubble fraction (idle share)"), range=[0, 1], tickformat=".0%")
+    return _layout(fig, title or _("Bubble vs micro-batches: {schedule}, p={p}").format(schedule=schedule, p=p), height=450)
 
 
 def activation_memory(results: Mapping[str, Any] | Sequence[Any],
-                      title: str = "Peak activation memory per rank") -> go.Figure:
+                      title: str | None = None) -> go.Figure:
     """Grouped bars: measured peak activation bytes per rank, one colour per schedule.
 
     ``results``: ``{"gpipe": TrainResult, "1f1b": TrainResult}`` or a list of TrainResults.
@@ -217,52 +217,52 @@ def activation_memory(results: Mapping[str, Any] | Sequence[Any],
                              text=[_held(pr.peak_inflight_microbatches) for pr in r.per_rank],
                              textposition="outside",
                              hovertemplate=f"{name} %{{x}}: %{{y:.3g}} {unit}<extra></extra>"))
-    how = f" (bytes {' / '.join(sorted(METHOD_LABELS.get(m, m) for m in methods))})" if methods else ""
-    fig.update_xaxes(title_text=f"rank{how}")
-    fig.update_yaxes(title_text=f"peak activations held ({unit})", rangemode="tozero")
-    fig = _layout(fig, title, height=430)
+    how = _(" (bytes {methods})").format(methods=" / ".join(sorted(_(METHOD_LABELS.get(m, m)) for m in methods))) if methods else ""
+    fig.update_xaxes(title_text=_("rank{how}").format(how=how))
+    fig.update_yaxes(title_text=_("peak activations held ({unit})").format(unit=unit), rangemode="tozero")
+    fig = _layout(fig, title or _("Peak activation memory per rank"), height=430)
     fig.update_layout(barmode="group")
     return fig
 
 
 def _held(n: int) -> str:
     # spelled out: "8 mb" beside an axis in MB read as megabytes
-    return f"{n} micro-batch{'' if n == 1 else 'es'}"
+    return (_("{n} micro-batch") if n == 1 else _("{n} micro-batches")).format(n=n)
 
 
 def schedule_comparison(results: Mapping[str, Any] | Sequence[Any],
-                        title: str = "Bubble by schedule: measured vs theory") -> go.Figure:
+                        title: str | None = None) -> go.Figure:
     """Measured and theoretical bubble side by side for each schedule (and step time on hover)."""
     items = list(results.items()) if isinstance(results, Mapping) else \
         [(f"{r.config.schedule} v={r.config.v}" if r.config.v > 1 else r.config.schedule, r)
          for r in results]
     names = [n for n, _ in items]
-    fig = bar_chart(names, {"measured": [r.measured_bubble_fraction for _, r in items],
-                            "theory": [r.theory_bubble_fraction or 0.0 for _, r in items],
-                            "simulated": [r.simulated_bubble_fraction for _, r in items]},
-                    title=title, x_title="schedule", y_title="bubble fraction (idle share)")
+    fig = bar_chart(names, {_("measured"): [r.measured_bubble_fraction for _, r in items],
+                            _("theory"): [r.theory_bubble_fraction or 0.0 for _, r in items],
+                            _("simulated"): [r.simulated_bubble_fraction for _, r in items]},
+                    title=title or _("Bubble by schedule: measured vs theory"), x_title=_("schedule"), y_title=_("bubble fraction (idle share)"))
     fig.update_yaxes(tickformat=".0%")
     for trace in fig.data:
         trace.customdata = [[r.step_time_s * 1e3] for _, r in items]
-        trace.hovertemplate = "%{x}: %{y:.1%}, step %{customdata[0]:.0f} ms<extra>%{fullData.name}</extra>"
+        trace.hovertemplate = _("%{x}: %{y:.1%}, step %{customdata[0]:.0f} ms<extra>%{fullData.name}</extra>")
     return fig
 
 
 def step_time_vs_m(points: Iterable[Any], model: Mapping[int, float] | None = None,
                    best_m: float | None = None,
-                   title: str = "Granularity vs latency: step time over m") -> go.Figure:
+                   title: str | None = None) -> go.Figure:
     """Measured step time for each m; optionally the cost model's curve and its optimum m*."""
     pts = sorted((r.config.m, r.step_time_s * 1e3) if hasattr(r, "step_time_s") else
                  (int(r[0]), float(r[1]) * 1e3) for r in points)
-    series = {"measured step": ([m for m, _ in pts], [t for _, t in pts])}
+    series = {_("measured step"): ([m for m, _ in pts], [t for _, t in pts])}
     if model:
-        series["model (m+p-1)(T/m+2α)"] = (sorted(model), [model[m] * 1e3 for m in sorted(model)])
-    fig = line_chart(series, title=title, x_title="micro-batches m", y_title="step time (ms)")
+        series[_("model (m+p-1)(T/m+2α)")] = (sorted(model), [model[m] * 1e3 for m in sorted(model)])
+    fig = line_chart(series, title=title or _("Granularity vs latency: step time over m"), x_title=_("micro-batches m"), y_title=_("step time (ms)"))
     fig.update_xaxes(type="log", dtick=math.log10(2))
     if best_m:  # a trace, not a shape: shapes and annotations disagree on log-axis coordinates
         top = max(t for trace in fig.data for t in trace.y)
         fig.add_trace(go.Scatter(x=[best_m, best_m], y=[0, top * 1.05], mode="lines",
-                                 name=f"model optimum m* ≈ {best_m:.1f}",
+                                 name=_("model optimum m* ≈ {best_m:.1f}").format(best_m=best_m),
                                  line=dict(color=OKABE_ITO[5], dash="dash", width=2)))
     return fig
 

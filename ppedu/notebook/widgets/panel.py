@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import functools
 import html
+import unicodedata
 from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 from ppedu.errors import ClusterError, UsageError
+from ppedu.i18n.messages import N_, _
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 ERROR_PREFIX = "⚠ "
-BUSY = "<i>running on the warm cluster… (the first run starts the ranks)</i>"
+BUSY = N_("<i>running on the warm cluster… (the first run starts the ranks)</i>")
 
 
 def error_line(exc: BaseException) -> str:
@@ -43,7 +45,7 @@ def guarded(fn: Callable[[], tuple[list, str]]) -> tuple[list, str]:
     except UsageError as exc:
         return [], ERROR_PREFIX + str(exc)
     except ClusterError as exc:  # the workers were stopped; the next get_cluster starts fresh ones
-        return [], ERROR_PREFIX + str(exc).splitlines()[0] + " (press Run again for fresh ranks)"
+        return [], ERROR_PREFIX + str(exc).splitlines()[0] + _(" (press Run again for fresh ranks)")
 
 
 def panel_action(fn: F) -> F:
@@ -61,7 +63,8 @@ def check_settings(values: Mapping[str, Any], known: Iterable[str]) -> None:
     known = list(known)
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise UsageError(f"unknown setting(s) {', '.join(unknown)}; use {', '.join(known)}")
+        raise UsageError(_("unknown setting(s) {unknown}; use {known}").format(
+            unknown=", ".join(unknown), known=", ".join(known)))
 
 
 def number(x: float | None, spec: str = ".3f", scale: float = 1.0, unit: str = "") -> str:
@@ -72,7 +75,9 @@ def number(x: float | None, spec: str = ".3f", scale: float = 1.0, unit: str = "
 def label_style(descriptions: Iterable[str]) -> dict:
     """A ``description_width`` wide enough for the longest label (ipywidgets cuts labels off with
     "…" at a fixed width): about 7.5 px per character of the 13 px UI font, plus a margin."""
-    longest = max((len(d) for d in descriptions), default=10)
+    # a Chinese character is about twice as wide as a Latin one
+    longest = max((sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in d)
+                   for d in descriptions), default=10)
     return {"description_width": f"{int(7.5 * longest) + 12}px"}
 
 
@@ -82,7 +87,7 @@ def _parts(label: str):
     button = w.Button(description=label, button_style="primary", icon="play")
     button.add_class("ppedu-run")
     bar = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="300px", visibility="hidden"))
-    summary = w.HTML("<i>Press Run to measure.</i>")
+    summary = w.HTML(_("<i>Press Run to measure.</i>"))
     summary.add_class("ppedu-summary")
     out = w.Output()
     out.add_class("ppedu-figures")
@@ -104,7 +109,7 @@ def _show(summary, out, figures: list, text: str) -> None:
 
 
 def run_panel(title: str, controls: Mapping[str, Any], action: Callable, kind: str,
-              base: Mapping[str, Any] | None = None, label: str = "Run",
+              base: Mapping[str, Any] | None = None, label: str = N_("Run"),
               extras: Sequence[Any] = (), busy: str = BUSY):
     """A VBox with ``controls`` (name -> widget), ``extras`` (more widgets, not read), the Run
     button, a progress bar, the summary line and an output area for the figures.
@@ -113,12 +118,14 @@ def run_panel(title: str, controls: Mapping[str, Any], action: Callable, kind: s
     ``ppedu-figures`` let the browser test find the parts. Handles: ``box.run()``,
     ``box.summary``, ``box.output``, ``box.controls``."""
     import ipywidgets as w
-    button, bar, summary, out = _parts(label)
+    button, bar, summary, out = _parts(_(label))
+    busy = _(busy)
 
     def progress(done: int, total: int, what: str = "") -> None:
         bar.max, bar.value = total, done
         bar.layout.visibility = "visible"
-        summary.value = f"<i>measured {done}/{total}{' (' + html.escape(what) + ')' if what else ''}…</i>"
+        summary.value = _("<i>measured {done}/{total}{what}…</i>").format(
+            done=done, total=total, what=f" ({html.escape(what)})" if what else "")
 
     def on_click(_=None) -> None:
         button.disabled, bar.value = True, 0

@@ -19,6 +19,7 @@ from ppedu.notebook.widgets.panel import guarded, run_panel
 from ppedu.notebook.plots.memory import plan_memory, plan_tradeoff
 from ppedu.planner.models import MODELS, get_model
 from ppedu.planner.plan import CHUNKED, GIB, Layout, choose_m, plan
+from ppedu.i18n.messages import _
 
 DEFAULTS: dict[str, Any] = {"model": "gpt3-175b", "tp": 8, "p": 8, "dp": 1, "m": 64,
                             "micro_batch_size": 1, "schedule": "1f1b", "v": 1,
@@ -31,7 +32,8 @@ def make_layout(values: dict) -> tuple[Any, Layout, float]:
     """(model spec, Layout, bubble target) from panel values; missing keys take DEFAULTS."""
     unknown = set(values) - set(DEFAULTS)
     if unknown:
-        raise UsageError(f"unknown setting(s) {', '.join(sorted(unknown))}; use {', '.join(DEFAULTS)}")
+        raise UsageError(_("unknown setting(s) {unknown}; use {known}").format(
+            unknown=", ".join(sorted(unknown)), known=", ".join(DEFAULTS)))
     v = {**DEFAULTS, **values}
     spec = get_model(v["model"])
     layout = Layout(tp=v["tp"], pp=v["p"], dp=v["dp"], m=v["m"], micro_batch_size=v["micro_batch_size"],
@@ -44,9 +46,11 @@ def make_layout(values: dict) -> tuple[Any, Layout, float]:
 def summary(result: dict) -> str:
     """One line: GPUs, the busiest GPU's GiB against capacity, the bubble, fits or why not."""
     gpus = result["gpus"]
-    return (f"{result['model']['name']} on {gpus} GPUs: busiest GPU {result['total_bytes_per_gpu'] / GIB:.1f} "
-            f"GiB of {result['layout']['gpu_memory_gb']:g}, bubble {result['bubble_fraction']:.1%} — "
-            + ("fits" if result["fits"] else "does NOT fit") + f" ({result['reason']})")
+    return _("{model} on {gpus} GPUs: busiest GPU {busiest:.1f} GiB of {capacity:g}, bubble {bubble:.1%} "
+             "— {verdict} ({reason})").format(
+        model=result["model"]["name"], gpus=gpus, busiest=result["total_bytes_per_gpu"] / GIB,
+        capacity=result["layout"]["gpu_memory_gb"], bubble=result["bubble_fraction"],
+        verdict=_("fits") if result["fits"] else _("does NOT fit"), reason=result["reason"])
 
 
 def run_plan(values: dict) -> tuple[list[go.Figure], str]:
@@ -56,8 +60,8 @@ def run_plan(values: dict) -> tuple[list[go.Figure], str]:
         result = plan(spec, layout)
         search = choose_m(spec, layout, result["global_batch"], target)
         best = search["chosen"]
-        pick = f"; smallest m with bubble ≤ {target:.0%} that fits: " + \
-            (f"m={best['layout']['m']} (b={best['layout']['micro_batch_size']})" if best else "none")
+        pick = _("; smallest m with bubble ≤ {target:.0%} that fits: ").format(target=target) + \
+            (f"m={best['layout']['m']} (b={best['layout']['micro_batch_size']})" if best else _("none"))
         return [plan_memory(result), plan_tradeoff(search, layout.gpu_memory_gb)], summary(result) + pick
     return guarded(go_)
 
@@ -69,23 +73,23 @@ def plan_panel(**defaults: Any):
     values = {**DEFAULTS, **defaults}
     make_layout(values)                       # a bad default fails in the cell, now
     style, layout = {"description_width": "205px"}, w.Layout(width="475px")   # "b (sequences / micro-batch)" in full
-    ints = {"tp": ("tp (tensor parallel)", 1, 16), "p": ("p (pipeline stages)", 1, 128),
-            "dp": ("dp (data parallel)", 1, 512), "m": ("m (micro-batches)", 1, 1024),
-            "micro_batch_size": ("b (sequences / micro-batch)", 1, 64), "v": ("v (chunks/rank)", 1, 8)}
-    controls = {"model": w.Dropdown(options=list(MODELS), value=values["model"], description="model")}
+    ints = {"tp": (_("tp (tensor parallel)"), 1, 16), "p": (_("p (pipeline stages)"), 1, 128),
+            "dp": (_("dp (data parallel)"), 1, 512), "m": (_("m (micro-batches)"), 1, 1024),
+            "micro_batch_size": (_("b (sequences / micro-batch)"), 1, 64), "v": (_("v (chunks/rank)"), 1, 8)}
+    controls = {"model": w.Dropdown(options=list(MODELS), value=values["model"], description=_("model"))}
     controls |= {k: w.BoundedIntText(values[k], min=lo, max=hi, description=d) for k, (d, lo, hi) in ints.items()}
-    controls |= {"schedule": w.Dropdown(options=SCHEDULES, value=values["schedule"], description="schedule"),
+    controls |= {"schedule": w.Dropdown(options=SCHEDULES, value=values["schedule"], description=_("schedule")),
                  "recompute": w.Dropdown(options=("none", "selective", "full"), value=values["recompute"],
-                                         description="recompute"),
-                 "sequence_parallel": w.Checkbox(values["sequence_parallel"], description="sequence parallel"),
-                 "zero1": w.Checkbox(values["zero1"], description="ZeRO-1 over dp"),
-                 "gpu_memory_gb": w.FloatText(values["gpu_memory_gb"], description="GPU memory (GiB)"),
+                                         description=_("recompute")),
+                 "sequence_parallel": w.Checkbox(values["sequence_parallel"], description=_("sequence parallel")),
+                 "zero1": w.Checkbox(values["zero1"], description=_("ZeRO-1 over dp")),
+                 "gpu_memory_gb": w.FloatText(values["gpu_memory_gb"], description=_("GPU memory (GiB)")),
                  "max_bubble": w.FloatSlider(values["max_bubble"], min=0.01, max=0.5, step=0.01,
-                                             description="bubble target")}
+                                             description=_("bubble target"))}
     for c in controls.values():
         c.style, c.layout = style, layout
 
     def action(current: dict, _progress: Callable) -> tuple[list[go.Figure], str]:
         return run_plan(current)
-    return run_panel("Plan a real model: memory per stage and the bubble", controls, action, "plan",
-                     base=values, label="Plan")
+    return run_panel(_("Plan a real model: memory per stage and the bubble"), controls, action, "plan",
+                     base=values, label=_("Plan"))

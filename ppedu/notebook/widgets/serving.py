@@ -30,6 +30,7 @@ from ppedu.serving.metrics import ServingResult
 from ppedu.serving.cost import ServingCost
 from ppedu.serving.workload import LENGTH_DISTRIBUTIONS, Request, make_workload
 from ppedu.runtime import cluster
+from ppedu.i18n.messages import N_, _
 
 DEFAULTS: dict[str, Any] = {"policy": "continuous", "p": 2, "inflight": 1, "max_batch": 8,
                             "requests": 32, "lengths": "exponential", "output_len": 8, "prompt_len": 4,
@@ -64,14 +65,17 @@ def _ms(x: float | None) -> str:
 def summary_line(result: ServingResult) -> str:
     """One line with the numbers the chapter talks about."""
     d = result.to_dict()
-    match = {True: "yes", False: "NO", None: "not checked"}[d["tokens_match_reference"]]
+    match = {True: _("yes"), False: _("NO"), None: _("not checked")}[d["tokens_match_reference"]]
     bubble = d["decode_bubble_fraction"]
-    return (f"{d['policy']} p={d['p']} K={d['inflight']} max batch {d['max_batch']} ({d['source']}): "
-            f"{d['throughput_tok_s']:.0f} tok/s · TTFT p50 {_ms(d['ttft_p50_s'])} · TPOT p50 "
-            f"{_ms(d['tpot_p50_s'])} · E2E p99 {_ms(d['e2e_p99_s'])} · decode bubble "
-            f"{'n/a' if bubble is None else f'{bubble:.2f}'} (theory {d['theory_decode_bubble']:.2f})"
-            f" · batches {d['mean_occupancy']:.0%} full · KV peak {d['kv_peak_blocks']} blocks, "
-            f"{d['preemptions']} preemptions · tokens match greedy: {match}")
+    return _("{policy} p={p} K={inflight} max batch {max_batch} ({source}): {throughput:.0f} tok/s · "
+             "TTFT p50 {ttft} · TPOT p50 {tpot} · E2E p99 {e2e} · decode bubble {bubble} (theory "
+             "{theory:.2f}) · batches {occupancy:.0%} full · KV peak {kv} blocks, {preemptions} "
+             "preemptions · tokens match greedy: {match}").format(
+        policy=d["policy"], p=d["p"], inflight=d["inflight"], max_batch=d["max_batch"],
+        source=_(d["source"]), throughput=d["throughput_tok_s"], ttft=_ms(d["ttft_p50_s"]),
+        tpot=_ms(d["tpot_p50_s"]), e2e=_ms(d["e2e_p99_s"]),
+        bubble="n/a" if bubble is None else f"{bubble:.2f}", theory=d["theory_decode_bubble"],
+        occupancy=d["mean_occupancy"], kv=d["kv_peak_blocks"], preemptions=d["preemptions"], match=match)
 
 
 def _group(p: int, group):
@@ -84,9 +88,9 @@ def run_serving(values: dict, group=None) -> tuple[list[go.Figure], str]:
     requests, config, p, workload, cost = make_setup(values)
     result = serve(requests, config, p, workload=workload, cost=cost, group=_group(p, group))
     name = f"{config.policy}, p={p}, K={config.inflight}"
-    return [plots_serving.serving_gantt(result, f"{name}: what each stage did"),
+    return [plots_serving.serving_gantt(result, _("{name}: what each stage did").format(name=name)),
             plots_serving.occupancy_over_time({name: result},
-                                              f"{name}: requests per iteration over time")], \
+                                              _("{name}: requests per iteration over time").format(name=name))], \
         summary_line(result)
 
 
@@ -99,18 +103,20 @@ def run_policy_comparison(values: dict, group=None) -> tuple[list[go.Figure], st
     for policy in POLICIES:
         cfg = dataclasses.replace(config, policy=policy)
         results[policy] = serve(requests, cfg, p, workload=workload, cost=cost, group=_group(p, group))
-    tag = f"p={p}, K={config.inflight}, max batch {config.max_batch}, {len(requests)} requests"
+    tag = _("p={p}, K={inflight}, max batch {max_batch}, {requests} requests").format(
+        p=p, inflight=config.inflight, max_batch=config.max_batch, requests=len(requests))
     rows = {k: r.to_dict() for k, r in results.items()}
     ratio = rows["continuous"]["throughput_tok_s"] / rows["static"]["throughput_tok_s"]
     text = " · ".join(f"{k}: {d['throughput_tok_s']:.0f} tok/s, E2E p99 {_ms(d['e2e_p99_s'])}"
                       for k, d in rows.items())
     match = all(r.tokens_match_reference for r in results.values())
-    return [plots_serving.policy_comparison(rows, f"Batching policies ({tag})"),
-            plots_serving.occupancy_over_time(results, f"Requests per iteration ({tag})")], \
-        f"{text} · continuous/static = {ratio:.2f}x · tokens match greedy: {'yes' if match else 'NO'}"
+    return [plots_serving.policy_comparison(rows, _("Batching policies ({tag})").format(tag=tag)),
+            plots_serving.occupancy_over_time(results, _("Requests per iteration ({tag})").format(tag=tag))], \
+        _("{text} · continuous/static = {ratio:.2f}x · tokens match greedy: {match}").format(
+            text=text, ratio=ratio, match=_("yes") if match else _("NO"))
 
 
-def serving_panel(title: str = "Serve a workload on a pipeline", group=None, **defaults: Any):
+def serving_panel(title: str = N_("Serve a workload on a pipeline"), group=None, **defaults: Any):
     """Controls (policy, p, K, max batch, requests, lengths, rate, workload), a "compare all
     policies" switch and a Run button. ``group``: a fixed cluster (tests); else get_cluster(p)."""
     import ipywidgets as w
@@ -118,19 +124,19 @@ def serving_panel(title: str = "Serve a workload on a pipeline", group=None, **d
     values = {**DEFAULTS, **defaults}
     make_setup(values)                                    # a bad default fails in the cell, now
     controls = {
-        "policy": w.Dropdown(options=POLICIES, value=values["policy"], description="policy"),
-        "p": w.IntSlider(values["p"], min=1, max=4, description="p (stages)"),
-        "inflight": w.IntSlider(values["inflight"], min=1, max=4, description="K (in flight)"),
-        "max_batch": w.IntSlider(values["max_batch"], min=1, max=32, description="max batch"),
-        "requests": w.IntSlider(values["requests"], min=1, max=128, description="requests"),
+        "policy": w.Dropdown(options=POLICIES, value=values["policy"], description=_("policy")),
+        "p": w.IntSlider(values["p"], min=1, max=4, description=_("p (stages)")),
+        "inflight": w.IntSlider(values["inflight"], min=1, max=4, description=_("K (in flight)")),
+        "max_batch": w.IntSlider(values["max_batch"], min=1, max=32, description=_("max batch")),
+        "requests": w.IntSlider(values["requests"], min=1, max=128, description=_("requests")),
         "lengths": w.Dropdown(options=LENGTH_DISTRIBUTIONS, value=values["lengths"],
-                              description="output lengths"),
-        "rate": w.FloatText(values["rate"], description="arrivals/s (0: all at once)"),
-        "token_budget": w.IntText(values["token_budget"], description="token budget (0: off)"),
-        "kv_blocks": w.IntText(values["kv_blocks"], description="KV blocks (0: unlimited)"),
-        "workload": w.Dropdown(options=WORKLOADS, value=values["workload"], description="workload"),
+                              description=_("output lengths")),
+        "rate": w.FloatText(values["rate"], description=_("arrivals/s (0: all at once)")),
+        "token_budget": w.IntText(values["token_budget"], description=_("token budget (0: off)")),
+        "kv_blocks": w.IntText(values["kv_blocks"], description=_("KV blocks (0: unlimited)")),
+        "workload": w.Dropdown(options=WORKLOADS, value=values["workload"], description=_("workload")),
     }
-    compare = w.Checkbox(False, description="compare all three policies")
+    compare = w.Checkbox(False, description=_("compare all three policies"))
     style = label_style(c.description for c in controls.values())   # no label cut off with "…"
     layout = w.Layout(width=f"{int(style['description_width'][:-2]) + 260}px")
     for c in (*controls.values(), compare):
@@ -140,7 +146,7 @@ def serving_panel(title: str = "Serve a workload on a pipeline", group=None, **d
         run = run_policy_comparison if compare.value else run_serving
         return run(current, group=group)
 
-    box = run_panel(title, controls, action, "serving", base=values, extras=[compare],
-                    busy="<i>serving on the warm cluster… (the first run starts the ranks)</i>")
+    box = run_panel(_(title), controls, action, "serving", base=values, extras=[compare],
+                    busy=_("<i>serving on the warm cluster… (the first run starts the ranks)</i>"))
     box.compare = compare
     return box

@@ -32,6 +32,7 @@ from ppedu.tensor_parallel.jobs import mesh_step_job
 from ppedu.runtime import cluster
 from ppedu.model.corpus import get_batch
 from ppedu.tensor_parallel.layers import shard
+from ppedu.i18n.messages import _
 
 DEFAULTS: dict[str, Any] = {"n": 2, "layers": 2, "hidden": 32, "heads": 4, "batch": 4, "seq": 16,
                             "latency_ms": 3.0, "bandwidth_gbps": 0.0, "repeats": 2}
@@ -43,22 +44,22 @@ def make_setup(values: dict) -> tuple[int, GPTConfig, dict]:
     """Validate widget values (missing keys take DEFAULTS): (n, config, kwargs for compare_tp_pp)."""
     check_settings(values, DEFAULTS)
     v = {**DEFAULTS, **values}
-    n = check_int("n (ranks)", v["n"], 1, 8)
+    n = check_int(_("n (ranks)"), v["n"], 1, 8)
     layers = check_int("layers", v["layers"], 1, 32)
     heads = check_int("heads", v["heads"], 1, 64)
     hidden = check_int("hidden", v["hidden"], 1, 1024)
     if hidden % heads:
-        raise UsageError(f"hidden must be a multiple of heads={heads} (got {hidden})")
+        raise UsageError(_("hidden must be a multiple of heads={heads} (got {hidden})").format(heads=heads, hidden=hidden))
     if heads % n:
-        raise UsageError(f"heads={heads} must be divisible by n={n}: TP splits heads across ranks")
+        raise UsageError(_("heads={heads} must be divisible by n={n}: TP splits heads across ranks").format(heads=heads, n=n))
     if layers < n:
-        raise UsageError(f"layers must be >= n={n}: PP needs one layer per stage (got {layers})")
+        raise UsageError(_("layers must be >= n={n}: PP needs one layer per stage (got {layers})").format(n=n, layers=layers))
     seq = check_int("seq", v["seq"], 1, 1024)
-    bw = check_float("bandwidth (GB/s, 0 = unlimited)", v["bandwidth_gbps"], 0.0, 1e4)
+    bw = check_float(_("bandwidth (GB/s, 0 = unlimited)"), v["bandwidth_gbps"], 0.0, 1e4)
     kw = {"batch": check_int("batch", v["batch"], 1, 256), "seq": seq,
           "repeats": check_int("repeats", v["repeats"], 1, 20),
           "bandwidth_gbps": bw if bw > 0 else math.inf}
-    check_float("link latency (ms)", v["latency_ms"], 0.0, 100.0)
+    check_float(_("link latency (ms)"), v["latency_ms"], 0.0, 100.0)
     return n, GPTConfig(n_layer=layers, n_head=heads, n_embd=hidden, block_size=seq), kw
 
 
@@ -71,18 +72,18 @@ def sweep_latency(n: int, config: GPTConfig, latencies_ms: Sequence[float], grou
 def bytes_figure(result: dict) -> go.Figure:
     """Bytes on the wire (all ranks) and messages per step: measured beside the cost model."""
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14,
-                        subplot_titles=("bytes on the wire per step", "messages per step"))
+                        subplot_titles=(_("bytes on the wire per step"), _("messages per step")))
     for k in ("tp", "pp"):
         for col, key, scale in ((1, "bytes", 1e-3), (2, "messages", 1.0)):
             ys = [result[k][key] * scale, result["predicted"][k][key] * scale]
-            fig.add_trace(go.Bar(x=["measured", "cost model"], y=ys, name=NAMES[k], legendgroup=k,
+            fig.add_trace(go.Bar(x=[_("measured"), _("cost model")], y=ys, name=NAMES[k], legendgroup=k,
                                  showlegend=col == 1, marker_color=COLORS[k],
                                  text=[f"{y:.4g}" for y in ys], textposition="outside"), row=1, col=col)
-    fig.update_yaxes(title_text="kB (all ranks together)", rangemode="tozero", row=1, col=1)
-    fig.update_yaxes(title_text="all-reduces + P2P sends", rangemode="tozero", row=1, col=2)
-    fig.update_xaxes(title_text="source of the number")
+    fig.update_yaxes(title_text=_("kB (all ranks together)"), rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text=_("all-reduces + P2P sends"), rangemode="tozero", row=1, col=2)
+    fig.update_xaxes(title_text=_("source of the number"))
     n, L = result["n"], result["layers"]
-    plots._layout(fig, f"TP vs PP over n={n} ranks, {L} layers: what one training step moves", 450,
+    plots._layout(fig, _("TP vs PP over n={n} ranks, {layers} layers: what one training step moves").format(n=n, layers=L), 450,
                   top=120)                               # room for the legend above subplot titles
     fig.update_layout(barmode="group")
     return fig
@@ -119,15 +120,15 @@ def latency_figure(results: list[dict]) -> go.Figure:
     xs, comm, step = _theory(results)
     lat = [r["latency_ms"] for r in results]
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
-                        subplot_titles=("communication time (worst rank)", "step time"))
+                        subplot_titles=(_("communication time (worst rank)"), _("step time")))
     for col, key, theory in ((1, "comm_time_s", comm), (2, "step_time_s", step)):
         for k in ("tp", "pp"):
             fig.add_trace(go.Scatter(x=lat, y=[r[k][key] * 1e3 for r in results], mode="markers",
-                                     name=f"{NAMES[k]} measured", legendgroup=f"{k}m", showlegend=col == 1,
+                                     name=_("{names} measured").format(names=NAMES[k]), legendgroup=f"{k}m", showlegend=col == 1,
                                      marker=dict(color=COLORS[k], size=11,
                                                  symbol="circle" if k == "tp" else "diamond")),
                           row=1, col=col)
-            fig.add_trace(go.Scatter(x=xs, y=theory[k], mode="lines", name=f"{NAMES[k]} cost model",
+            fig.add_trace(go.Scatter(x=xs, y=theory[k], mode="lines", name=_("{names} cost model").format(names=NAMES[k]),
                                      legendgroup=f"{k}t", showlegend=col == 1,
                                      line=dict(color=COLORS[k], dash="dot" if k == "pp" else "solid")),
                           row=1, col=col)
@@ -137,13 +138,13 @@ def latency_figure(results: list[dict]) -> go.Figure:
         if x is not None:
             # both labels at the top, one under the other: the measured points sit low near x = 0
             fig.add_vline(x=x, line=dict(color=plots.OKABE_ITO[5], dash=dash, width=2), row=1, col=2,
-                          annotation_text=f"{label} crossover ≈ {x:.2f} ms", annotation_position="top right",
+                          annotation_text=_("{label} crossover ≈ {x:.2f} ms").format(label=_(label), x=x), annotation_position="top right",
                           annotation=dict(yshift=0 if label == "theory" else -24,
                                           bgcolor="rgba(255,255,255,0.85)"))
-    fig.update_xaxes(title_text="emulated link latency per message (ms)")
-    fig.update_yaxes(title_text="time per step (ms)", rangemode="tozero")
+    fig.update_xaxes(title_text=_("emulated link latency per message (ms)"))
+    fig.update_yaxes(title_text=_("time per step (ms)"), rangemode="tozero")
     r0 = results[0]
-    plots._layout(fig, f"TP vs PP over n={r0['n']} ranks, {r0['layers']} layers: cost of a slower link",
+    plots._layout(fig, _("TP vs PP over n={n} ranks, {layers} layers: cost of a slower link").format(n=r0['n'], layers=r0['layers']),
                   490, top=120)
     return fig
 
@@ -153,16 +154,17 @@ def summary(results: list[dict]) -> str:
     lo, hi = results[0], results[-1]
     ratio = lo["tp"]["bytes"] / max(lo["pp"]["bytes"], 1)
     th, me = lo["crossover_latency_ms"], measured_crossover_ms(results)
-    return (f"TP: {lo['tp']['messages']} all-reduces, {lo['tp']['bytes'] / 1e3:.1f} kB; PP: "
-            f"{lo['pp']['messages']} sends, {lo['pp']['bytes'] / 1e3:.1f} kB (TP/PP = {ratio:.1f}x) · "
-            f"step at {lo['latency_ms']:g} ms: TP {lo['tp']['step_time_s'] * 1e3:.1f} ms, PP "
-            f"{lo['pp']['step_time_s'] * 1e3:.1f} ms; at {hi['latency_ms']:g} ms: TP "
-            f"{hi['tp']['step_time_s'] * 1e3:.1f} ms, PP {hi['pp']['step_time_s'] * 1e3:.1f} ms · "
-            f"crossover: theory {_crossing(th)}, measured {_crossing(me)}")
+    return (_("TP: {tp_messages} all-reduces, {tp_kb:.1f} kB; PP: {pp_messages} sends, {pp_kb:.1f} kB (TP/PP = {ratio:.1f}x) · "
+              "step at {lo_ms:g} ms: TP {lo_tp:.1f} ms, PP {lo_pp:.1f} ms; at {hi_ms:g} ms: TP {hi_tp:.1f} ms, PP "
+              "{hi_pp:.1f} ms · crossover: theory {theory}, measured {measured}").format(
+        tp_messages=lo['tp']['messages'], tp_kb=lo['tp']['bytes'] / 1e3, pp_messages=lo['pp']['messages'],
+        pp_kb=lo['pp']['bytes'] / 1e3, ratio=ratio, lo_ms=lo['latency_ms'], lo_tp=lo['tp']['step_time_s'] * 1e3,
+        lo_pp=lo['pp']['step_time_s'] * 1e3, hi_ms=hi['latency_ms'], hi_tp=hi['tp']['step_time_s'] * 1e3,
+        hi_pp=hi['pp']['step_time_s'] * 1e3, theory=_crossing(th), measured=_crossing(me)))
 
 
 def _crossing(x: float | None) -> str:
-    return "never" if x is None else "≈ " + number(x, ".2f", unit=" ms")
+    return _("never") if x is None else "≈ " + number(x, ".2f", unit=" ms")
 
 
 @panel_action
@@ -174,8 +176,8 @@ def run_comparison(values: dict, latencies: Sequence[float] | None = None,
     top = float({**DEFAULTS, **values}["latency_ms"])
     asked = latencies if latencies is not None else (0.0, top / 2, top)
     if not isinstance(asked, (list, tuple, range)):
-        raise UsageError(f"latencies must be a list of milliseconds (got {asked!r})")
-    lats = sorted({check_float("latency (ms)", x, 0.0, 100.0) for x in asked})
+        raise UsageError(_("latencies must be a list of milliseconds (got {asked!r})").format(asked=asked))
+    lats = sorted({check_float(_("latency (ms)"), x, 0.0, 100.0) for x in asked})
     results = sweep_latency(n, config, lats, group=group, **kw)
     return [bytes_figure(results[0]), latency_figure(results)], summary(results)
 
@@ -188,13 +190,13 @@ def tp_vs_pp_panel(**defaults: Any):
 
     values = {**DEFAULTS, **defaults}
     make_setup(values)                                   # a bad default fails in the cell, now
-    controls = {"n": w.IntSlider(values["n"], min=1, max=4, description="n (ranks)"),
-                "layers": w.IntSlider(values["layers"], min=1, max=12, description="layers"),
-                "hidden": w.IntText(values["hidden"], description="hidden (multiple of heads)"),
+    controls = {"n": w.IntSlider(values["n"], min=1, max=4, description=_("n (ranks)")),
+                "layers": w.IntSlider(values["layers"], min=1, max=12, description=_("layers")),
+                "hidden": w.IntText(values["hidden"], description=_("hidden (multiple of heads)")),
                 "latency_ms": w.FloatSlider(values["latency_ms"], min=0, max=20, step=0.5,
-                                            description="link latency (ms)"),
+                                            description=_("link latency (ms)")),
                 "bandwidth_gbps": w.FloatText(values["bandwidth_gbps"],
-                                              description="bandwidth (GB/s, 0 = ∞)")}
+                                              description=_("bandwidth (GB/s, 0 = ∞)"))}
     style = label_style(c.description for c in controls.values())   # long labels, not cut off
     for c in controls.values():
         c.style, c.layout = style, w.Layout(width=f"{int(style['description_width'][:-2]) + 260}px")
@@ -243,10 +245,8 @@ def check_allreduces_per_step(fn: Callable[[int, int], int], measured: dict) -> 
     L, n = measured["layers"], measured["n"]
     got, want = fn(L, n), measured["tp"]["collectives"]
     if got != want:
-        raise AssertionError(f"fn({L}, {n}) = {got}, but the ranks counted {want} all-reduces. Hint: "
-                             "per block, g after attention and after the MLP (forward), f before "
-                             "each of them (backward).")
+        raise AssertionError(_("fn({layers}, {n}) = {got}, but the ranks counted {want} all-reduces. Hint: per block, g after attention and after the MLP (forward), f before each of them (backward).").format(layers=L, n=n, got=got, want=want))
     if fn(L, 1) != 0 or fn(2 * L, n) != 2 * want:
-        raise AssertionError("Right for this run, but check tp=1 (nobody to talk to: 0) and twice "
-                             "the layers (twice the all-reduces).")
-    print(f"✓ {got} all-reduces per step for {L} layers, as counted on the {n} ranks.")
+        raise AssertionError(_("Right for this run, but check tp=1 (nobody to talk to: 0) and twice "
+                             "the layers (twice the all-reduces)."))
+    print(_("✓ {got} all-reduces per step for {layers} layers, as counted on the {n} ranks.").format(got=got, layers=L, n=n))

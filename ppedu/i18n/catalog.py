@@ -1,0 +1,42 @@
+"""The lookup itself: ``_(msgid)`` in the current language, with no ppedu import (so that
+:mod:`ppedu.errors` can translate its messages without an import cycle; choosing a language,
+which checks its argument, lives in :mod:`ppedu.i18n.messages`)."""
+
+from __future__ import annotations
+
+import functools
+import gettext
+import os
+from pathlib import Path
+
+LANGUAGES = ("en", "zh")
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+DOMAIN = "ppedu"
+_chosen: str | None = None   # set by messages.set_language
+
+
+def language() -> str:
+    """The language of ppedu's messages: :func:`set_language`'s, else ``PPEDU_LANG``, else English."""
+    lang = (_chosen or os.environ.get("PPEDU_LANG", "")).strip().lower().replace("-", "_")
+    base = lang.split("_")[0]  # zh_CN, zh-Hans -> zh
+    return base if base in LANGUAGES else "en"
+
+
+@functools.lru_cache(maxsize=None)
+def _catalog(lang: str) -> gettext.NullTranslations:
+    return gettext.translation(DOMAIN, localedir=str(LOCALE_DIR), languages=[lang], fallback=True)
+
+
+def _(message: str) -> str:
+    """``message`` (an English message id) in the current language; English where no translation
+    exists (gettext returns the id itself, so a message is never empty)."""
+    if language() == "en":
+        return message
+    return _catalog(language()).gettext(message) or message
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for translation without translating it (gettext's ``gettext_noop``): for
+    module-level constants, which are built at import, before a notebook may call
+    :func:`set_language`. Translate them where they are shown, with ``_(CONSTANT)``."""
+    return message
