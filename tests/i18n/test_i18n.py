@@ -220,7 +220,7 @@ def test_usage_errors_come_out_chinese_with_the_same_numbers(zh):
 
 
 def test_a_plot_comes_out_chinese(zh):
-    from ppedu.notebook import plots
+    from ppedu.notebook.plots import training as plots
     from ppedu.schedules import build_schedule
     from ppedu.schedules.simulator import simulate
     fig = plots.gantt(simulate(build_schedule("1f1b", 2, 4)).timeline, unit="units")
@@ -231,7 +231,7 @@ def test_a_plot_comes_out_chinese(zh):
 
 
 def test_a_widget_callback_comes_out_chinese(zh):
-    from ppedu.notebook import widgets_plan
+    from ppedu.notebook.widgets import plan as widgets_plan
     figures, text = widgets_plan.run_plan({"model": "gpt3-175b", "tp": 8, "p": 8, "m": 64})
     assert _chinese(text) and "GiB" in text, text
     assert all(_chinese(f.layout.title.text) for f in figures)
@@ -242,17 +242,18 @@ def test_a_widget_callback_comes_out_chinese(zh):
 
 def test_exercise_feedback_and_lab_diagnosis_come_out_chinese(zh):
     from ppedu.lab import diagnose
-    from ppedu.notebook.exercises import check_bubble_formula
+    from ppedu.lab.job import LabReport
+    from ppedu.notebook.checks.schedules import check_bubble_formula
     with pytest.raises(AssertionError) as exc:
         check_bubble_formula(lambda p, m: (p - 1) / m, kind="gpipe")
     assert "期望值" in str(exc.value) and "Playbook 的比值" in str(exc.value), exc.value
-    assert diagnose.run_failure([{"status": "unanswered"}], 5.0).startswith("你的 train_step 还没有写")
+    assert diagnose.run_failure([LabReport(rank=0, status="unanswered")], 5.0).startswith("你的 train_step 还没有写")
 
 
 def test_exercise_feedback_stays_english_by_default(monkeypatch):
     monkeypatch.delenv("PPEDU_LANG", raising=False)
     monkeypatch.setattr(catalog, "_chosen", None)
-    from ppedu.notebook.exercises import check_bubble_formula
+    from ppedu.notebook.checks.schedules import check_bubble_formula
     with pytest.raises(AssertionError, match=r"For p=\d+, m=\d+ you return .*expected"):
         check_bubble_formula(lambda p, m: (p - 1) / m, kind="gpipe")
 
@@ -316,7 +317,7 @@ def test_no_message_is_translated_at_import_time():
 
 def test_chinese_widget_labels_get_room_for_wide_characters():
     """ipywidgets cuts a label that does not fit with "…": a Chinese character is two columns."""
-    from ppedu.notebook.panel import label_style
+    from ppedu.notebook.widgets.panel import label_style
     width = lambda labels: int(label_style(labels)["description_width"][:-2])  # noqa: E731
     assert width(["链路延迟（ms）"]) > width(["link (ms)"])
     assert width(["微批次数"]) == width(["12345678"])
