@@ -29,7 +29,7 @@ course-zh: setup
 	$(VPY) -m ppedu.cli doctor -p 4
 	$(VPY) -m ppedu.i18n.notebooks build build/notebooks-zh
 	$(VPY) -m ppedu.cli student-copy --src build/notebooks-zh --out $(WORK_ZH) --keep-existing
-	-$(VPY) -m ppedu.notebook.book --out $(WORK_ZH)/book   # the English book until course/zh/ has one
+	-$(VPY) -m ppedu.notebook.book --lang zh --out $(WORK_ZH)/book   # the Chinese book (course/zh/)
 	PPEDU_LANG=zh $(VPY) -m jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(subst $(WORK),$(WORK_ZH),$(LAB_FLAGS))
 
 setup:

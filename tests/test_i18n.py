@@ -153,7 +153,7 @@ def test_the_chinese_student_copy_hides_the_same_solutions(tmp_path: Path):
         assert not any("SOLUTION" in c.source for c in a.cells), name
 
 
-BOOK_PAGES = sorted(p for p in book.ENGLISH_BOOK.glob("*.md") if (book.CHINESE_BOOK / p.name).exists())
+BOOK_PAGES = sorted(book.ENGLISH_BOOK.glob("*.md"))   # every page: a missing one fails, naming it
 
 
 @pytest.mark.parametrize("page", BOOK_PAGES, ids=lambda p: p.stem)
@@ -168,3 +168,56 @@ def test_a_changed_english_section_is_named_stale(tmp_path: Path):
     changed.write_text(page.read_text(encoding="utf-8") + "\nOne more English sentence.\n", encoding="utf-8")
     found = book.problems(changed, book.CHINESE_BOOK / page.name)
     assert len(found) == 1 and ": stale" in found[0], found
+
+
+def test_chinese_book_pages_compute_what_the_english_ones_compute(tmp_path: Path):
+    """A Chinese page carries the same computed blocks as its English page (same generator, same
+    arguments, in the same order), and their bodies are what the code makes now."""
+    from ppedu.notebook import book_tables
+    for page in BOOK_PAGES:
+        zh = book.CHINESE_BOOK / page.name
+        calls = [b.call for b in book_tables.file_blocks(zh)]
+        assert calls == [b.call for b in book_tables.file_blocks(page)], \
+            f"course/zh/{page.name}: its computed blocks differ from course/{page.name}'s"
+        copy = tmp_path / page.name
+        shutil.copy(zh, copy)
+        assert not book_tables.rewrite_file(copy), \
+            f"course/zh/{page.name}: a computed block differs from the code (python -m ppedu.notebook.book_tables course/zh)"
+
+
+def test_every_figure_caption_has_a_current_chinese_caption(tmp_path: Path):
+    from ppedu.notebook.book_figures import FIGURES
+    english = {f.name: f.caption for f in FIGURES}
+    found = book.caption_problems(english)
+    assert not found, "\n".join(found)
+    first = FIGURES[0]
+    assert book.caption_problems({**english, first.name: first.caption + " More."}) == [
+        f"{book.CAPTIONS.name}: figure {first.name}: stale, the English caption changed "
+        f"(stamp {notebooks.english_hash(first.caption)}, English now {notebooks.english_hash(first.caption + ' More.')})"]
+
+
+def test_the_chinese_tree_replaces_every_page_and_the_language(tmp_path: Path):
+    """What `python -m ppedu.notebook.book --lang zh` builds, without building it: a copy of course/
+    whose every page is the Chinese one, with Chinese toc captions and Sphinx language zh_CN."""
+    source = tmp_path / "course"
+    shutil.copytree(book.ENGLISH_BOOK, source, ignore=shutil.ignore_patterns("_build", "_figures", "_static"))
+    assert book.chinese_tree(source) == [], "pages without a Chinese version"
+    for page in BOOK_PAGES:
+        assert (source / page.name).read_text(encoding="utf-8") == \
+               (book.CHINESE_BOOK / page.name).read_text(encoding="utf-8")
+    config = (source / "_config.yml").read_text(encoding="utf-8")
+    assert "language: zh_CN" in config and book.TITLE in config and book.FOOTER in config
+    toc = (source / "_toc.yml").read_text(encoding="utf-8")
+    assert all(f"caption: {zh}" in toc for zh in book.TOC_CAPTIONS.values()), toc
+
+
+def test_figure_captions_become_chinese_and_keep_their_command(tmp_path: Path):
+    from ppedu.notebook.book_figures import FIGURES, figure_html
+    import plotly.graph_objects as go
+    spec = FIGURES[1]
+    (tmp_path / f"{spec.name}.html").write_text(figure_html(spec, go.Figure()), encoding="utf-8")
+    assert book.translate_figures(tmp_path) == 1
+    text = (tmp_path / f"{spec.name}.html").read_text(encoding="utf-8")
+    zh = book.read_units(book.CAPTIONS)[spec.name].text
+    assert zh in text and spec.caption not in text and "Measured by" not in text
+    assert f"<code>{spec.command}</code>" in text
