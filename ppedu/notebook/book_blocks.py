@@ -144,15 +144,16 @@ def expected_table(rows: list[list[int]], v: int = 2) -> str:
 
 
 @generator
-def chunk_layers(layers: int, p: int, v: int, rank: int = 0) -> str:
-    """Layers (from 1) of ``rank``'s chunks under Megatron's loop placement, e.g. ``1–6 and 25–30``."""
+def chunk_layers(layers: int, p: int, v: int, rank: int = 0, last: str = " and ") -> str:
+    """Layers (from 1) of ``rank``'s chunks under Megatron's loop placement, e.g. ``1–6 and 25–30``
+    (``last`` joins the last two: the Chinese book passes ``"、"``)."""
     per_stage = stage_layers(layers, p * v)
     spans = []
     for chunk in range(v):
         stage = chunk * p + rank
         first = sum(per_stage[:stage]) + 1
         spans.append(f"{first}–{first + per_stage[stage] - 1}")
-    return ", ".join(spans[:-1]) + " and " + spans[-1] if len(spans) > 1 else spans[0]
+    return ", ".join(spans[:-1]) + last + spans[-1] if len(spans) > 1 else spans[0]
 
 
 # ---- planner: bytes per GPU ----------------------------------------------------------------------
