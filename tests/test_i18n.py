@@ -208,7 +208,7 @@ def test_the_chinese_tree_replaces_every_page_and_the_language(tmp_path: Path):
     assert book.chinese_tree(source) == [], "pages without a Chinese version"
     for page in BOOK_PAGES:
         assert (source / page.name).read_text(encoding="utf-8") == \
-               (book.CHINESE_BOOK / page.name).read_text(encoding="utf-8")
+               notebooks.join_cjk_lines((book.CHINESE_BOOK / page.name).read_text(encoding="utf-8"))
     config = (source / "_config.yml").read_text(encoding="utf-8")
     assert "language: zh_CN" in config and book.TITLE in config and book.FOOTER in config
     toc = (source / "_toc.yml").read_text(encoding="utf-8")
@@ -225,3 +225,18 @@ def test_figure_captions_become_chinese_and_keep_their_command(tmp_path: Path):
     zh = book.read_units(book.CAPTIONS)[spec.name].text
     assert zh in text and spec.caption not in text and "Measured by" not in text
     assert f"<code>{spec.command}</code>" in text
+
+
+def test_wrapped_chinese_lines_are_joined_outside_code():
+    """A soft line break between two Chinese characters renders as a space in a browser: the
+    Chinese pages and notebooks join such lines, never in code, a heading, a table row or after
+    a glossary term (which must stay a line of its own)."""
+    text = ("一个\n  批次，\nstage 0\n必须 and\n中\n### 标题\n正文\n| 表 |\n行\n"
+            "```text\n代\n码\n```\n```{glossary}\n术语\n  定义\n  续\n```\n后\n面")
+    assert notebooks.join_cjk_lines(text) == (
+        "一个批次，\nstage 0\n必须 and\n中\n### 标题\n正文\n| 表 |\n行\n"
+        "```text\n代\n码\n```\n```{glossary}\n术语\n  定义续\n```\n后面")
+    zh = notebooks.translate(nbformat.read(TRANSLATED[0], as_version=4),
+                             notebooks.read_units(notebooks.translation_file(TRANSLATED[0])))
+    joined = [c.source for c in zh.cells if c.cell_type == "markdown"]
+    assert joined == [notebooks.join_cjk_lines(t) for t in joined], "the Chinese notebooks join them"

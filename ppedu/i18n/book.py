@@ -24,7 +24,7 @@ import re
 import sys
 from pathlib import Path
 
-from ppedu.i18n.notebooks import ROOT, Unit, english_hash
+from ppedu.i18n.notebooks import ROOT, Unit, english_hash, join_cjk_lines
 
 ENGLISH_BOOK = ROOT / "course"
 CHINESE_BOOK = ENGLISH_BOOK / "zh"
@@ -98,13 +98,13 @@ _FIGCAPTION = re.compile(r"<figcaption>(?P<caption>.*?) Measured by: (?P<cmd><co
 
 def chinese_tree(source: Path, chinese: Path = CHINESE_BOOK) -> list[str]:
     """Turn ``source`` (a copy of course/) into the Chinese book: every page that has a Chinese
-    version is replaced by it, the toc's captions, the title and Sphinx's language become
+    version is replaced by it (its wrapped lines joined: :func:`join_cjk_lines`), the toc's captions, the title and Sphinx's language become
     Chinese. Returns the pages still English (none once every page is translated)."""
     english = []
     for page in sorted(source.glob("*.md")):
         zh = chinese / page.name
         if zh.is_file():
-            page.write_text(zh.read_text(encoding="utf-8"), encoding="utf-8")
+            page.write_text(join_cjk_lines(zh.read_text(encoding="utf-8")), encoding="utf-8")
         else:
             english.append(page.name)
     toc = (source / "_toc.yml").read_text(encoding="utf-8")
@@ -144,7 +144,7 @@ def translate_figures(figures: Path, units: Path = CAPTIONS) -> int:
         if unit is None or not unit.text.strip():
             continue
         text = path.read_text(encoding="utf-8")
-        new = _FIGCAPTION.sub(lambda m: f"<figcaption>{html.escape(unit.text.strip())} 测量命令："
+        new = _FIGCAPTION.sub(lambda m: f"<figcaption>{html.escape(unit.text.strip())}测量命令："
                               f"{m['cmd']}（由 {m['by']} 生成）。</figcaption>", text)
         if new != text:
             path.write_text(new, encoding="utf-8")
