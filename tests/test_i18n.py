@@ -172,13 +172,13 @@ def test_a_changed_english_section_is_named_stale(tmp_path: Path):
 
 def test_chinese_book_pages_compute_what_the_english_ones_compute(tmp_path: Path):
     """A Chinese page carries the same computed blocks as its English page (same generator, same
-    arguments, in the same order; only a ``last=`` joining word may differ), and their bodies are
-    what the code makes now."""
+    arguments, in the same order; only the words ``sep=``/``last=`` of a list may differ), and
+    their bodies are what the code makes now."""
     import re
     from ppedu.notebook import book_tables
 
     def calls(path: Path) -> list[str]:
-        return [re.sub(r', last="[^"]*"', "", b.call) for b in book_tables.file_blocks(path)]
+        return [re.sub(r', (sep|last)="[^"]*"', "", b.call) for b in book_tables.file_blocks(path)]
     for page in BOOK_PAGES:
         zh = book.CHINESE_BOOK / page.name
         assert calls(zh) == calls(page), \
