@@ -22,7 +22,8 @@ course: setup
 	$(VPY) -m jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_FLAGS)
 
 # The Chinese edition: the same notebooks (English code cells, Chinese Markdown from
-# course/zh/notebooks/), its own student copy, and ppedu's messages in Chinese (PPEDU_LANG, not
+# course/zh/notebooks/), its own student copy, the Chinese book (course/zh/ pages over a copy of
+# course/, the same measured figures), and ppedu's messages in Chinese (PPEDU_LANG, not
 # LANG: the process locale stays as it is).
 WORK_ZH := course-work-zh
 course-zh: setup
