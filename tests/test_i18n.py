@@ -240,3 +240,11 @@ def test_wrapped_chinese_lines_are_joined_outside_code():
                              notebooks.read_units(notebooks.translation_file(TRANSLATED[0])))
     joined = [c.source for c in zh.cells if c.cell_type == "markdown"]
     assert joined == [notebooks.join_cjk_lines(t) for t in joined], "the Chinese notebooks join them"
+
+
+def test_the_book_command_rejects_an_unknown_language_in_one_line(tmp_path: Path, capsys):
+    from ppedu.notebook import book as book_command
+    assert book_command.main(["--lang", "fr", "--out", str(tmp_path / "html"), "--force"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "lang" in err and "fr" in err and "zh" in err, err
+    assert not (tmp_path / "html").exists()
