@@ -22,14 +22,15 @@ course: setup
 	$(VPY) -m jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_FLAGS)
 
 # The Chinese edition: the same notebooks (English code cells, Chinese Markdown from
-# course/zh/notebooks/), its own student copy, and ppedu's messages in Chinese (PPEDU_LANG, not
+# course/zh/notebooks/), its own student copy, the Chinese book (course/zh/ pages over a copy of
+# course/, the same measured figures), and ppedu's messages in Chinese (PPEDU_LANG, not
 # LANG: the process locale stays as it is).
 WORK_ZH := course-work-zh
 course-zh: setup
 	$(VPY) -m ppedu.cli doctor -p 4
 	$(VPY) -m ppedu.i18n.notebooks build build/notebooks-zh
 	$(VPY) -m ppedu.cli student-copy --src build/notebooks-zh --out $(WORK_ZH) --keep-existing
-	-$(VPY) -m ppedu.instructor.book.build --out $(WORK_ZH)/book   # the English book until course/zh/ has one
+	-$(VPY) -m ppedu.instructor.book.build --lang zh --out $(WORK_ZH)/book   # the Chinese book (course/zh/)
 	PPEDU_LANG=zh $(VPY) -m jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(subst $(WORK),$(WORK_ZH),$(LAB_FLAGS))
 
 setup:

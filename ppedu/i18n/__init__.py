@@ -9,5 +9,6 @@
                 the English cell it translates; builds the Chinese notebooks (the English code
                 cells, tags and parameters, translated Markdown) and names every stale unit
     locale      the catalogs: locale/zh/LC_MESSAGES/ppedu.po (edited) and ppedu.mo (compiled)
-    book        the same for the book: one unit per section of an English page (course/zh/)
+    book        the same for the book: one unit per section of an English page (course/zh/), one
+                per figure caption; turns a copy of course/ into the Chinese book
 """

@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ENGLISH = ROOT / "notebooks"
 TRANSLATIONS = ROOT / "course" / "zh" / "notebooks"
 _HEADER = re.compile(r"^<!-- cell (\S+) en=([0-9a-f]{12}) -->$")
+_CJK = "\u3000-\u303f\u4e00-\u9fff\uff00-\uffef"   # ideographs, CJK and full-width punctuation
+_CJK_END, _CJK_START = re.compile(f"[{_CJK}]$"), re.compile(f"[ \t]*[{_CJK}]")
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,32 @@ def problems(notebook: Path, translations: Path = TRANSLATIONS) -> list[str]:
     return found
 
 
+def join_cjk_lines(markdown: str) -> str:
+    """``markdown`` with every line break between two Chinese characters removed, except in code
+    fences and after a glossary's term line. The translations are wrapped like the English source,
+    but a browser renders a soft line break as a space, and Chinese puts none between words."""
+    out: list[str] = []
+    fence, glossary = None, False
+    for line in markdown.split("\n"):
+        stripped = line.strip()
+        marker = stripped[:3] if stripped.startswith(("```", "~~~")) else None
+        closing = marker is not None and not stripped.strip("`~")
+        prev = out[-1] if out else ""
+        if fence is None and not marker and prev and _CJK_END.search(prev) and _CJK_START.match(line) \
+                and not prev.lstrip().startswith(("#", "|")) \
+                and (not glossary or prev[:1].isspace()):   # a heading, a row, a term: own line
+            out[-1] = prev + stripped
+            continue
+        out.append(line)
+        if fence is not None:
+            fence = None if marker == fence and closing else fence
+        elif marker and glossary and closing:
+            glossary = False
+        elif marker:
+            glossary, fence = (True, None) if stripped[3:].startswith("{glossary}") else (False, marker)
+    return "\n".join(out)
+
+
 def translate(nb, units: dict[str, Unit]):
     """A copy of notebook ``nb`` whose Markdown cells are replaced by their translations (an
     untranslated cell stays English rather than becoming empty); code cells are untouched."""
@@ -100,7 +128,7 @@ def translate(nb, units: dict[str, Unit]):
     for cell in out.cells:
         unit = units.get(cell.get("id", ""))
         if cell.cell_type == "markdown" and unit is not None and unit.text.strip():
-            cell.source = unit.text
+            cell.source = join_cjk_lines(unit.text)
     out.metadata["language_info"] = dict(out.metadata.get("language_info", {}), name="python")
     out.metadata["ppedu_lang"] = "zh"
     return out

@@ -192,3 +192,78 @@ def test_mathjax_ships_with_the_book(html: Path) -> None:
             continue
         assert all(not s.startswith(("http:", "https:", "//")) for s in scripts), (page, scripts)
         assert (html / scripts[0].split("?")[0]).is_file(), f"{page}.html: {scripts[0]} is not in the book"
+
+
+# ---- the Chinese book (course/zh/): the same build, the same measured figures ----------------------
+
+@pytest.fixture(scope="module")
+def html_zh(html: Path, tmp_path_factory) -> Path:
+    """The Chinese book (`python -m ppedu.instructor.book.build --lang zh`), built with -W -n from the
+    figures the English build above measured (shared, not measured twice)."""
+    from ppedu.instructor.book.build import build_book
+
+    out = tmp_path_factory.mktemp("book-zh")
+    return build_book(out / "html", work=out / "work", lang="zh", strict=True,
+                      figures_from=html.parents[1] / "course")
+
+
+def _figure(raw: str, name: str) -> str:
+    """A figure's plot (div and script), without its caption."""
+    start = raw.index(f'id="figure-{name}"')
+    return raw[start:raw.index("<figcaption>", start)]
+
+
+@pytest.mark.ranks
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_chinese_book_builds_every_page_in_chinese(html_zh: Path) -> None:
+    from ppedu.i18n import book
+    for page in PAGES:
+        raw = (html_zh / f"{page}.html").read_text(encoding="utf-8")
+        assert 'lang="zh-CN"' in raw, f"{page}.html is not marked Chinese"
+        title = (book.CHINESE_BOOK / f"{page}.md").read_text(encoding="utf-8").split("\n# ", 1)[1].split("\n")[0]
+        text = _text(html_zh, page)
+        assert title in text, f"{page}.html lacks its Chinese title {title!r}"
+        cjk = sum("\u4e00" <= ch <= "\u9fff" for ch in text)
+        assert cjk > 300, f"{page}.html has only {cjk} Chinese characters: an English page?"
+    assert "入门" in (html_zh / "intro.html").read_text(encoding="utf-8"), "toc captions in Chinese"
+
+
+@pytest.mark.ranks
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_chinese_book_shows_the_english_book_s_measured_figures(html: Path, html_zh: Path) -> None:
+    """Every figure is the same measurement as in the English book (byte for byte), with the
+    Chinese caption of course/zh/figure_captions.units and the same command."""
+    from ppedu.i18n import book
+    from ppedu.instructor.book.figures import FIGURES
+
+    captions = book.read_units(book.CAPTIONS)
+    assert (html_zh / "_static" / "plotly.min.js").is_file()
+    for fig in FIGURES:
+        en = (html / f"{fig.page}.html").read_text(encoding="utf-8")
+        zh = (html_zh / f"{fig.page}.html").read_text(encoding="utf-8")
+        assert _figure(zh, fig.name) == _figure(en, fig.name), f"{fig.name}: not the English book's measurement"
+        assert htmllib.escape(captions[fig.name].text) in zh, f"{fig.name}: no Chinese caption"
+        assert htmllib.escape(fig.command) in zh and htmllib.escape(fig.caption) not in zh, fig.name
+
+
+@pytest.mark.ranks
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_chinese_book_keeps_terms_formulas_and_offline_maths(html_zh: Path) -> None:
+    raw = (html_zh / "glossary.html").read_text(encoding="utf-8")
+    assert raw.count('<dt id="term-') >= 60, "each glossary entry: its Chinese and its English term"
+    for zh in ("流水线并行", "气泡", "微批次", "连续批处理", "在途批次", "首字延迟", "有效吞吐量"):
+        assert zh in raw, f"Chinese glossary lacks {zh}"
+    assert 'href="glossary.html#term-' in (html_zh / "03_micro_batches.html").read_text(encoding="utf-8")
+    ch3, ch4 = _text(html_zh, "03_micro_batches"), _text(html_zh, "04_1f1b")
+    assert r"\frac{p-1}{m+p-1}" in ch3 and r"\frac{p-1}{3m}" in ch4, "formulas are the English ones"
+    assert "ppedu validate example:seed002_1f1b" in _text(html_zh, "02_bubbles")
+    errors = _text(html_zh, "source_errors")
+    for quote in ("M=32时仅≈11%", "如vLLM每2ms调度一次", "交错式1F1B", "梯度聚合可以使用All-Reduce操作"):
+        assert quote in errors, f"the corrections page should quote the source documents: {quote!r}"
+    ch3_raw = (html_zh / "03_micro_batches.html").read_text(encoding="utf-8")
+    scripts = re.findall(r'<script[^>]*src="([^"]*mathjax[^"]*)"', ch3_raw, re.I)
+    assert scripts and not scripts[0].startswith(("http", "//")), scripts
+    assert (html_zh / scripts[0].split("?")[0]).is_file()

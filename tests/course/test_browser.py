@@ -84,12 +84,12 @@ def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
 class Lab:
     """A JupyterLab server in a temp dir: its own config, settings, workspace and kernelspec."""
 
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, notebooks: Path = ROOT / "notebooks"):
         self.token = uuid.uuid4().hex
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.root = tmp / "notebooks"
-        shutil.copytree(ROOT / "notebooks", self.root,
+        shutil.copytree(notebooks, self.root,
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
         home = tmp / "jupyter"
         env = dict(os.environ)
@@ -227,6 +227,15 @@ def chromium() -> str:
     return _chromium()
 
 
+@pytest.fixture(scope="module")
+def figures(tmp_path_factory) -> Path:
+    """The book's measured figures, once for both books of this module (``figures_from``)."""
+    from ppedu.instructor.book import figures as book_figures
+    folder = tmp_path_factory.mktemp("figures")
+    book_figures.build(folder)
+    return folder
+
+
 @pytest.fixture
 def lab(chromium, tmp_path):  # chromium first: skip before starting a server for nothing
     server = Lab(tmp_path)
@@ -256,14 +265,14 @@ def _summary(text: str) -> tuple[int, int, float, float]:
     return int(m.group(1)), int(m.group(2)), float(m.group(3)), float(m.group(4))
 
 
-def test_micro_batches_notebook_in_jupyterlab(chromium, lab, tmp_path):
+def test_micro_batches_notebook_in_jupyterlab(chromium, lab, figures, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
     from ppedu.instructor.book.build import build_book
 
     shot = tmp_path / "03_micro_batches.png"
     t0 = time.monotonic()
-    build_book(lab.root / "book", work=tmp_path / "book-build")   # as `make course` does
+    build_book(lab.root / "book", work=tmp_path / "book-build", figures_from=figures)  # as `make course`
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, headless=True)
         # the network is off: only this JupyterLab answers (the book's MathJax must be local)
@@ -443,3 +452,85 @@ def _check_chinese_text(page, notebook, shot: Path) -> None:
     bitmaps = page.evaluate(_DRAW_GLYPHS, ["流", "水", "线"])
     assert len(set(bitmaps)) == 3, ("Chinese characters render as identical boxes: no CJK font "
                                     "(scripts/setup_browser.sh installs fonts-noto-cjk)")
+
+
+# ---- the Chinese edition: its notebooks and its book render Chinese glyphs -------------------------
+
+ZH_NOTEBOOK = "02_bubbles.ipynb"
+# Marks the first paragraph with eight Chinese characters in a row (the text a student reads), for
+# the DevTools protocol to ask which fonts drew it.
+_MARK_CHINESE = """selector => {
+  const el = [...document.querySelectorAll(selector)].find(p => /[\\u4e00-\\u9fff]{8}/.test(p.textContent));
+  if (!el) return null;
+  el.setAttribute('data-ppedu-zh', '1'); el.scrollIntoView();
+  return el.textContent;
+}"""
+
+
+def _chinese_fonts(page, selector: str) -> tuple[str, dict[str, int]]:
+    """(text, {font family: glyphs drawn}) of the first Chinese paragraph under ``selector``:
+    the platform fonts chromium actually used (DevTools CSS.getPlatformFontsForNode)."""
+    text = _wait(lambda: page.evaluate(_MARK_CHINESE, selector), 30, f"a Chinese paragraph ({selector})")
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument", {"depth": -1})["root"]["nodeId"]
+    node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": "[data-ppedu-zh]"})["nodeId"]
+    fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+    cdp.detach()
+    return text, {f["familyName"]: f["glyphCount"] for f in fonts}
+
+
+def _check_glyphs(page, selector: str, shot: Path) -> dict[str, int]:
+    """Every Chinese character of the paragraph is drawn by an installed CJK font (no fallback
+    box), two different characters give two different bitmaps, and a screenshot is kept."""
+    text, fonts = _chinese_fonts(page, selector)
+    cjk = {name: n for name, n in fonts.items() if "CJK" in name}
+    hanzi = sum("\u4e00" <= ch <= "\u9fff" for ch in text)
+    assert cjk and sum(cjk.values()) >= hanzi, (
+        f"{hanzi} Chinese characters, drawn by {fonts}: no CJK font drew them "
+        "(scripts/setup_browser.sh installs fonts-noto-cjk)")
+    bitmaps = page.evaluate(_DRAW_GLYPHS, ["气", "泡", "批"])
+    assert len(set(bitmaps)) == 3, "Chinese characters render as identical boxes"
+    page.screenshot(path=str(shot))
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, SCREENSHOT.with_name(shot.name))
+    return fonts
+
+
+@pytest.mark.ranks
+@pytest.mark.slow
+def test_chinese_notebook_and_book_render_chinese_glyphs(chromium, figures, tmp_path):
+    """`make course-zh` in a browser: the Chinese notebook (its Markdown) and its Reading link's
+    Chinese book page, both drawn with a CJK font. Screenshots: build/screenshots/zh_*.png."""
+    from playwright.sync_api import sync_playwright
+
+    from ppedu.i18n import notebooks
+    from ppedu.instructor.book.build import build_book, reading_link
+
+    fc = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True)
+    assert fc.stdout.strip(), "fontconfig knows no font for Chinese (scripts/setup_browser.sh installs one)"
+    notebooks.build(tmp_path / "zh")
+    lab = Lab(tmp_path, notebooks=tmp_path / "zh")
+    try:
+        build_book(lab.root / "book", work=tmp_path / "book-build", lang="zh", figures_from=figures)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, headless=True)
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            context.route("**/*", lambda route: route.continue_()
+                          if route.request.url.startswith(lab.url) else route.abort())
+            page = context.new_page()
+            page.set_default_timeout(30_000)
+            try:
+                page.goto(f"{lab.url}/lab/tree/{ZH_NOTEBOOK}?token={lab.token}")
+                page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-MarkdownCell").first.wait_for()
+                _check_glyphs(page, ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-RenderedMarkdown p",
+                              tmp_path / "zh_02_bubbles_notebook.png")
+                page.goto(f"{lab.url}{reading_link('course/02_bubbles.md')}")
+                assert page.locator('html[lang="zh-CN"]').count() == 1, "the book page is not Chinese"
+                assert "推导气泡" in page.locator("main").inner_text()
+                _check_glyphs(page, "main p", tmp_path / "zh_02_bubbles_book.png")
+            finally:
+                browser.close()
+    finally:
+        lab.stop()

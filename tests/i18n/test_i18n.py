@@ -150,7 +150,7 @@ def test_the_chinese_student_copy_hides_the_same_solutions(tmp_path: Path):
         assert not any("SOLUTION" in c.source for c in a.cells), name
 
 
-BOOK_PAGES = sorted(p for p in book.ENGLISH_BOOK.glob("*.md") if (book.CHINESE_BOOK / p.name).exists())
+BOOK_PAGES = sorted(book.ENGLISH_BOOK.glob("*.md"))   # every page: a missing one fails, naming it
 
 
 @pytest.mark.parametrize("page", BOOK_PAGES, ids=lambda p: p.stem)
@@ -165,6 +165,86 @@ def test_a_changed_english_section_is_named_stale(tmp_path: Path):
     changed.write_text(page.read_text(encoding="utf-8") + "\nOne more English sentence.\n", encoding="utf-8")
     found = book.problems(changed, book.CHINESE_BOOK / page.name)
     assert len(found) == 1 and ": stale" in found[0], found
+
+
+def test_chinese_book_pages_compute_what_the_english_ones_compute(tmp_path: Path):
+    """A Chinese page carries the same computed blocks as its English page (same generator, same
+    arguments, in the same order; only the words ``sep=``/``last=`` of a list may differ), and
+    their bodies are what the code makes now."""
+    import re
+    from ppedu.instructor.book import tables as book_tables
+
+    def calls(path: Path) -> list[str]:
+        return [re.sub(r', (sep|last)="[^"]*"', "", b.call) for b in book_tables.file_blocks(path)]
+    for page in BOOK_PAGES:
+        zh = book.CHINESE_BOOK / page.name
+        assert calls(zh) == calls(page), \
+            f"course/zh/{page.name}: its computed blocks differ from course/{page.name}'s"
+        copy = tmp_path / page.name
+        shutil.copy(zh, copy)
+        assert not book_tables.rewrite_file(copy), \
+            f"course/zh/{page.name}: a computed block differs from the code (python -m ppedu.instructor.book.tables course/zh)"
+
+
+def test_every_figure_caption_has_a_current_chinese_caption(tmp_path: Path):
+    from ppedu.instructor.book.figures import FIGURES
+    english = {f.name: f.caption for f in FIGURES}
+    found = book.caption_problems(english)
+    assert not found, "\n".join(found)
+    first = FIGURES[0]
+    assert book.caption_problems({**english, first.name: first.caption + " More."}) == [
+        f"{book.CAPTIONS.name}: figure {first.name}: stale, the English caption changed "
+        f"(stamp {notebooks.english_hash(first.caption)}, English now {notebooks.english_hash(first.caption + ' More.')})"]
+
+
+def test_the_chinese_tree_replaces_every_page_and_the_language(tmp_path: Path):
+    """What `python -m ppedu.instructor.book.build --lang zh` builds, without building it: a copy of course/
+    whose every page is the Chinese one, with Chinese toc captions and Sphinx language zh_CN."""
+    source = tmp_path / "course"
+    shutil.copytree(book.ENGLISH_BOOK, source, ignore=shutil.ignore_patterns("_build", "_figures", "_static"))
+    assert book.chinese_tree(source) == [], "pages without a Chinese version"
+    for page in BOOK_PAGES:
+        assert (source / page.name).read_text(encoding="utf-8") == \
+               notebooks.join_cjk_lines((book.CHINESE_BOOK / page.name).read_text(encoding="utf-8"))
+    config = (source / "_config.yml").read_text(encoding="utf-8")
+    assert "language: zh_CN" in config and book.TITLE in config and book.FOOTER in config
+    toc = (source / "_toc.yml").read_text(encoding="utf-8")
+    assert all(f"caption: {zh}" in toc for zh in book.TOC_CAPTIONS.values()), toc
+
+
+def test_figure_captions_become_chinese_and_keep_their_command(tmp_path: Path):
+    from ppedu.instructor.book.figures import FIGURES, figure_html
+    import plotly.graph_objects as go
+    spec = FIGURES[1]
+    (tmp_path / f"{spec.name}.html").write_text(figure_html(spec, go.Figure()), encoding="utf-8")
+    assert book.translate_figures(tmp_path) == 1
+    text = (tmp_path / f"{spec.name}.html").read_text(encoding="utf-8")
+    zh = book.read_units(book.CAPTIONS)[spec.name].text
+    assert zh in text and spec.caption not in text and "Measured by" not in text
+    assert f"<code>{spec.command}</code>" in text
+
+
+def test_wrapped_chinese_lines_are_joined_outside_code():
+    """A soft line break between two Chinese characters renders as a space in a browser: the
+    Chinese pages and notebooks join such lines, never in code, a heading, a table row or after
+    a glossary term (which must stay a line of its own)."""
+    text = ("一个\n  批次，\nstage 0\n必须 and\n中\n### 标题\n正文\n| 表 |\n行\n"
+            "```text\n代\n码\n```\n```{glossary}\n术语\n  定义\n  续\n```\n后\n面")
+    assert notebooks.join_cjk_lines(text) == (
+        "一个批次，\nstage 0\n必须 and\n中\n### 标题\n正文\n| 表 |\n行\n"
+        "```text\n代\n码\n```\n```{glossary}\n术语\n  定义续\n```\n后面")
+    zh = notebooks.translate(nbformat.read(TRANSLATED[0], as_version=4),
+                             notebooks.read_units(notebooks.translation_file(TRANSLATED[0])))
+    joined = [c.source for c in zh.cells if c.cell_type == "markdown"]
+    assert joined == [notebooks.join_cjk_lines(t) for t in joined], "the Chinese notebooks join them"
+
+
+def test_the_book_command_rejects_an_unknown_language_in_one_line(tmp_path: Path, capsys):
+    from ppedu.instructor.book import build as book_command
+    assert book_command.main(["--lang", "fr", "--out", str(tmp_path / "html"), "--force"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "lang" in err and "fr" in err and "zh" in err, err
+    assert not (tmp_path / "html").exists()
 
 
 # ---- ppedu's own messages in Chinese: plots, widgets, CLI, feedback ---------------------------------

@@ -143,8 +143,13 @@ def expected_table(rows: list[list[int]], v: int = 2) -> str:
     return "\n".join(lines)
 
 
+def _series(values: list[str], sep: str, last: str) -> str:
+    """``a, b and c``: ``sep`` and ``last`` are the words (the Chinese book passes ``、`` and ``和``)."""
+    return sep.join(values[:-1]) + last + values[-1] if len(values) > 1 else values[0]
+
+
 @generator
-def chunk_layers(layers: int, p: int, v: int, rank: int = 0) -> str:
+def chunk_layers(layers: int, p: int, v: int, rank: int = 0, sep: str = ", ", last: str = " and ") -> str:
     """Layers (from 1) of ``rank``'s chunks under Megatron's loop placement, e.g. ``1–6 and 25–30``."""
     per_stage = stage_layers(layers, p * v)
     spans = []
@@ -152,7 +157,7 @@ def chunk_layers(layers: int, p: int, v: int, rank: int = 0) -> str:
         stage = chunk * p + rank
         first = sum(per_stage[:stage]) + 1
         spans.append(f"{first}–{first + per_stage[stage] - 1}")
-    return ", ".join(spans[:-1]) + " and " + spans[-1] if len(spans) > 1 else spans[0]
+    return _series(spans, sep, last)
 
 
 # ---- planner: bytes per GPU ----------------------------------------------------------------------
@@ -252,15 +257,15 @@ def serving_cost(what: str, p: int = 2, slowdown: float = 1.0) -> str:
 
 
 @generator
-def inflight_gains(k: int, xs: list[float]) -> str:
+def inflight_gains(k: int, xs: list[float], sep: str = ", ", last: str = " and ") -> str:
     """(1 + K x)/(1 + x) for each x, e.g. ``1, 1.5 and 1.75``."""
     from ppedu.serving.cost import inflight_gain
-    values = [f"{inflight_gain(k, x):.3g}" for x in xs]
-    return ", ".join(values[:-1]) + " and " + values[-1]
+    return _series([f"{inflight_gain(k, x):.3g}" for x in xs], sep, last)
 
 
 @generator
-def length_gains(sigmas: list[float], what: str = "gain", p: int = 2) -> str:
+def length_gains(sigmas: list[float], what: str = "gain", p: int = 2, sep: str = ", ",
+                 last: str = " and ") -> str:
     """Chapter 5: continuous / static throughput as lognormal output lengths spread, from the
     simulator with the step cost alone (``studies.length_variance``, messages free), or the
     workload's coefficient of variation (``what='cv'``)."""
@@ -269,7 +274,7 @@ def length_gains(sigmas: list[float], what: str = "gain", p: int = 2) -> str:
     cost = replace(studies.QUICK, t_hop_s=0.0, t_return_s=0.0)
     rows = studies.length_variance(sigmas, p, cost=cost, simulate=True)
     values = [f"{r[what]:.2f}" if r[what] else "0" for r in rows]
-    return ", ".join(values[:-1]) + " and " + values[-1]
+    return _series(values, sep, last)
 
 
 @generator
