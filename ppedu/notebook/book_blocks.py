@@ -202,7 +202,8 @@ def chosen_m(model: str, global_batch: int, max_bubble: float, what: str = "m", 
 @generator
 def params_b(model: str, what: str, layers: int = 1, vocab: int = 0, digits: int = 2) -> str:
     """Parameters in billions: ``layer`` (x ``layers``), ``embedding``, ``first`` (embedding +
-    layers) or ``last`` (layers + head) of a named model, ``vocab`` overriding its vocabulary."""
+    layers), ``last`` (layers + head) or ``total`` of a named model, ``vocab`` overriding its
+    vocabulary."""
     from dataclasses import replace
     from ppedu.planner import formulas as fm
     from ppedu.planner.models import get_model
@@ -210,7 +211,8 @@ def params_b(model: str, what: str, layers: int = 1, vocab: int = 0, digits: int
     spec = replace(spec, vocab=vocab) if vocab else spec
     body = layers * fm.layer_params(spec)
     value = {"layer": body, "embedding": spec.vocab * spec.hidden,
-             "first": body + fm.embedding_params(spec), "last": body + fm.head_params(spec)}[what]
+             "first": body + fm.embedding_params(spec), "last": body + fm.head_params(spec),
+             "total": fm.total_params(spec)}[what]
     return f"{value / 1e9:.{digits}f}"
 
 

@@ -36,7 +36,7 @@ class Model:
 
 
 A100 = Hardware("A100-80GB SXM", 2.039e12, 312e12)       # NVIDIA A100 datasheet (HBM2e, dense FP16)
-LLAMA2_7B = Model("Llama-2-7B", 6.74e9)                  # Touvron et al. 2023, Table 1
+LLAMA2_7B = Model("Llama-2-7B", 6.74e9)                  # released config (planner: 6,738,415,616); Table 1 says 7B
 MFU = 0.5                     # achieved share of peak FLOP/s in big matmuls: an assumption, stated
 SLOWDOWN = 3.0                # the timed workload plays each step this much slower than the GPU would,
                               # so a CPU's ~1 ms messages weigh on it as NVLink's ~10 us do on the GPU
