@@ -155,6 +155,14 @@ def chunk_layers(layers: int, p: int, v: int, rank: int = 0) -> str:
     return ", ".join(spans[:-1]) + " and " + spans[-1] if len(spans) > 1 else spans[0]
 
 
+@generator
+def first_rank_factor(p: int, m: int, v: int, digits: int = 2) -> str:
+    """Interleaved 1F1B's first-rank activations over plain 1F1B's (micro-batches' worth), i.e.
+    Korthikanti et al.'s 1 + (p-1)/(pv) as the schedule's warm-up gives it."""
+    ratio = theory.peak_activations("interleaved", p, m, v=v) / v / theory.peak_activations("1f1b", p, m)
+    return f"{ratio:.{digits}f}"
+
+
 # ---- planner: bytes per GPU ----------------------------------------------------------------------
 
 def _plan(model: str, **layout) -> dict:
