@@ -239,8 +239,9 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.c_attn(x).split(C, dim=2)                                      # 3 x (B, T, C)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
         if self.recompute_core and torch.is_grad_enabled():
-            # Korthikanti et al. 2022, sec. 4.2: the attention core stores the 5as/h term (quadratic
-            # in T) but is cheap to redo: keep q, k, v and recompute softmax(q k^T) v in backward.
+            # Korthikanti et al. 2022, eq. 1 (sec. 4.1) and sec. 5: the attention core stores the 5as/h
+            # term (quadratic in T) but is cheap to redo: keep q, k, v and recompute softmax(q k^T) v
+            # in backward.
             y = checkpoint(causal_attention, q, k, v, 0, use_reentrant=False)        # (B, nh, T, hd)
         else:
             y = causal_attention(q, k, v, start=0)                                    # (B, nh, T, hd)
@@ -279,7 +280,7 @@ def set_recompute(module: nn.Module, mode: str) -> nn.Module:
     """Switch activation recomputation for every Block in ``module`` (a GPT or a StageModule).
 
     none: autograd keeps everything. selective: recompute the attention core (Korthikanti et al.
-    2022, sec. 4.2). full: keep each block's input only (sec. 4.1; GPipe's re-materialization).
+    2022, sec. 5). full: keep each block's input only (sec. 5, Table 2; GPipe's re-materialization).
     Numbers are unchanged: the forward is re-run with the same weights (and dropout RNG state).
     """
     check_choice("recompute", mode, RECOMPUTE)

@@ -60,12 +60,12 @@ def _llama(name, layers, hidden, heads, kv, ffn, seq, vocab, source) -> ModelSpe
 MODELS: dict[str, ModelSpec] = {m.name: m for m in (
     ModelSpec("gpt3-175b", 96, 12288, 96, 2048, 51200,
               source="Brown et al. 2020, Table 2.1 (GPT-3 175B); vocabulary padded to 51,200 "
-                     "as in Megatron-LM (Narayanan et al. 2021, sec. 5)"),
+                     "as in Megatron-LM (Narayanan et al. SC'21, sec. 5.1)"),
     ModelSpec("gpt3-2.7b", 32, 2560, 32, 2048, 51200,
               source="Brown et al. 2020, Table 2.1 (GPT-3 2.7B: 32 layers, d_model 2560, 32 heads); "
                      "vocabulary padded to 51,200 as for gpt3-175b"),
     ModelSpec("megatron-39b", 48, 8192, 64, 2048, 51200,
-              source="Narayanan et al. 2021 (Megatron-LM), Table 1: the 39.1B, 48-layer GPT. "
+              source="Narayanan et al. SC'21 (Megatron-LM), Table 1: the 39.1B, 48-layer GPT. "
                      "Source document 002 gives only '48 layers'; this is the published model of "
                      "that depth"),
     _llama("llama-65b", 80, 8192, 64, 64, 22016, 2048, 32000,

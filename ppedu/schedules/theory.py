@@ -115,7 +115,7 @@ def peak_activations(schedule: str, p: int, m: int, rank: int = 0, v: int = 1) -
     """Most micro-batches whose activations ``rank`` holds at once (per chunk for v > 1).
 
     GPipe: all m. 1F1B: min(p - rank, m) (PipeDream-flush's point). ZB-H1: min(p, m) on every
-    rank, the first rank's 1F1B peak (Qi et al.: "same peak memory as 1F1B"). ZB-H2: 2p-1-rank
+    rank, the first rank's 1F1B peak (Qi et al. sec. 2.1: "doesn't exceed that of 1F1B"). ZB-H2: 2p-1-rank
     (2p-1 on the first rank, Qi et al. sec. 2.2). Interleaved: Megatron's warm-up
     2(p-rank-1) + (v-1)R, plus the one in flight (R = p micro-batches per round when p divides
     m). On rank 0 that is vp + p - 1 chunks = p + (p-1)/v micro-batches' worth (the factor

@@ -42,7 +42,7 @@ def train_step_afab(stage) -> None:
 
 
 def train_step_1f1b(stage) -> None:
-    """1F1B (PipeDream-flush, Narayanan et al. 2021; picotron's ``train_step_pipeline_1f1b``).
+    """1F1B (PipeDream-flush, Narayanan et al., ICML 2021; picotron's ``train_step_pipeline_1f1b``).
 
     Rank r runs p - r - 1 forwards ahead (warm-up), just enough to keep the ranks after it busy,
     then alternates one forward and one backward (steady state), then drains the remaining

@@ -33,6 +33,9 @@ WRONG = [
     (r"after Eq\. 5", "the interleaved warm-up is Megatron's code, the factor Korthikanti §4.2.3"),
     (r"Narayanan et al\.,? 2021(?!,? ICML)", "ambiguous: say SC'21 (Megatron-LM) or ICML 2021 (PipeDream-2BW)"),
     (r"FLOPs? \(Narayanan et al\.[^)]*§5\.1", "the per-layer FLOP count is in SC'21's appendix"),
+    (r"Orca[^|\n]{0,40}§3\.[12]", "Orca's §3 has no numbered subsections (C1/S1, C2/S2)"),
+    (r"[Tt]he paper reports up to 23", "23 %/31 % is Zero Bubble's arXiv abstract; its ICLR version says 15 %/30 %"),
+    (r"Korthikanti et al\. 2022, §4\): \*full\*", "activation recomputation is Korthikanti §5"),
 ]
 
 

@@ -160,6 +160,14 @@ def chunk_layers(layers: int, p: int, v: int, rank: int = 0, sep: str = ", ", la
     return _series(spans, sep, last)
 
 
+@generator
+def first_rank_factor(p: int, m: int, v: int, digits: int = 2) -> str:
+    """Interleaved 1F1B's first-rank activations over plain 1F1B's (micro-batches' worth), i.e.
+    Korthikanti et al.'s 1 + (p-1)/(pv) as the schedule's warm-up gives it."""
+    ratio = theory.peak_activations("interleaved", p, m, v=v) / v / theory.peak_activations("1f1b", p, m)
+    return f"{ratio:.{digits}f}"
+
+
 # ---- planner: bytes per GPU ----------------------------------------------------------------------
 
 def _plan(model: str, **layout) -> dict:
@@ -207,7 +215,8 @@ def chosen_m(model: str, global_batch: int, max_bubble: float, what: str = "m", 
 @generator
 def params_b(model: str, what: str, layers: int = 1, vocab: int = 0, digits: int = 2) -> str:
     """Parameters in billions: ``layer`` (x ``layers``), ``embedding``, ``first`` (embedding +
-    layers) or ``last`` (layers + head) of a named model, ``vocab`` overriding its vocabulary."""
+    layers), ``last`` (layers + head) or ``total`` of a named model, ``vocab`` overriding its
+    vocabulary."""
     from dataclasses import replace
     from ppedu.planner import formulas as fm
     from ppedu.planner.models import get_model
@@ -215,7 +224,8 @@ def params_b(model: str, what: str, layers: int = 1, vocab: int = 0, digits: int
     spec = replace(spec, vocab=vocab) if vocab else spec
     body = layers * fm.layer_params(spec)
     value = {"layer": body, "embedding": spec.vocab * spec.hidden,
-             "first": body + fm.embedding_params(spec), "last": body + fm.head_params(spec)}[what]
+             "first": body + fm.embedding_params(spec), "last": body + fm.head_params(spec),
+             "total": fm.total_params(spec)}[what]
     return f"{value / 1e9:.{digits}f}"
 
 
