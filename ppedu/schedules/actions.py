@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ppedu.errors import UsageError
+from ppedu.i18n.catalog import _
 
 SCHEDULE_NAMES = ("naive", "gpipe", "1f1b", "interleaved", "zb1", "forward-only",
                   "looped-bfs", "interleaved-zb", "zbv", "zb2", "dualpipev")
@@ -80,7 +81,8 @@ class Action:
             return cls.overlap(cls.parse(halves[0], base), cls.parse(halves[1], base))
         match = ACTION_LABEL.match(str(text).strip())
         if match is None or len(match.group(2)) > 7 or len(match.group(3) or "") > 3:
-            raise UsageError(f"action must look like F0, B3, W2c1 or F4c1+B0 (got {str(text)[:40]!r})")
+            raise UsageError(_("action must look like F0, B3, W2c1 or F4c1+B0 (got {text})").format(
+                text=repr(str(text)[:40])))
         return cls(match.group(1).upper(), int(match.group(2)) - base, int(match.group(3) or 0))
 
 
@@ -161,10 +163,11 @@ class Schedule:
         (torch's ``_format_pipeline_order(..., error_step_number)`` does the same)."""
         actions = self.ranks[rank]
         lo, hi = max(0, index - around), min(len(actions), index + around + 1)
-        lines = [f"GPU{rank} failed at action {index} of {len(actions)} "
-                 f"({self.name} p={self.p} m={self.m} v={self.v}):"]
+        lines = [_("GPU{rank} failed at action {index} of {n} ({name} p={p} m={m} v={v}):").format(
+            rank=rank, index=index, n=len(actions), name=self.name, p=self.p, m=self.m, v=self.v)]
         lines += ["  ..."] * (lo > 0)
-        lines += [f"  {i:>4}  {actions[i]}" + ("   <-- here" if i == index else "")
+        here = "   " + _("<-- here")
+        lines += [f"  {i:>4}  {actions[i]}" + (here if i == index else "")
                   for i in range(lo, hi)]
         lines += ["  ..."] * (hi < len(actions))
         return "\n".join(lines)

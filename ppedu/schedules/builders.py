@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ppedu.errors import UsageError, check_int
+from ppedu.errors import UsageError, check_choice, check_int
+from ppedu.i18n.catalog import _
 from ppedu.schedules.actions import MAX_M, MAX_P, MAX_TASKS, MAX_V, SCHEDULE_NAMES, Action, Schedule
 from ppedu.schedules import builders_chunked as chunked
 from ppedu.schedules import compiled
@@ -50,20 +51,21 @@ def build(name: str, p: int, m: int, v: int = 1, costs=None) -> Schedule:
     ``costs`` (a ``ppedu.schedules.simulator.CostModel``; None: T_F = T_B = T_W = 1) matters
     only to ZB-H2, whose order is chosen for them."""
     if name not in SCHEDULE_NAMES:
-        raise UsageError(f"schedule must be one of {', '.join(SCHEDULE_NAMES)} (got {name!r})")
+        check_choice("schedule", name, SCHEDULE_NAMES)
     p, m = check_int("p", p, 1, MAX_P), check_int("m", m, 1, MAX_M)
     v = check_int("v", v, 1, MAX_V)
     if p * m * v > MAX_TASKS:
-        raise UsageError(f"p*m*v must be at most {MAX_TASKS} (got {p}*{m}*{v} = {p * m * v})")
+        raise UsageError(_("p*m*v must be at most {hi} (got {p}*{m}*{v} = {n})").format(
+            hi=MAX_TASKS, p=p, m=m, v=v, n=p * m * v))
     chunks, placement, split = _SHAPE[name]
     if chunks is None and v < 2:
-        raise UsageError(f"v must be an integer in 2..{MAX_V} for {name} (got {v})")
+        raise UsageError(_("v must be an integer in 2..{hi} for {name} (got {v})").format(hi=MAX_V, name=name, v=v))
     if chunks == 2 and v in (1, 2):
         v = 2
     elif chunks is not None and v != chunks:
-        raise UsageError(f"v must be {chunks} for schedule {name} (got {v})"
-                         + ("; only interleaved, looped-bfs and interleaved-zb use more chunks"
-                            if chunks == 1 else ""))
+        raise UsageError((_("v must be {chunks} for schedule {name} (got {v}); only interleaved, looped-bfs and "
+                            "interleaved-zb use more chunks") if chunks == 1 else
+                          _("v must be {chunks} for schedule {name} (got {v})")).format(chunks=chunks, name=name, v=v))
     if name == "zb2":
         ranks = _zb2_ranks(p, m, costs)
     else:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from ppedu.errors import UsageError
+from ppedu.i18n.catalog import _
 from ppedu.schedules.actions import Action
 
 
@@ -39,8 +40,8 @@ def per_round(name: str, p: int, m: int) -> int:
     them evenly (Megatron needs m % p == 0, i.e. rounds of exactly p)."""
     rounds = max(1, m // p)
     if m % rounds:
-        raise UsageError(f"m must be a multiple of max(1, m // p) = {rounds} for {name} "
-                         f"(torch's rounds rule; got m={m}, p={p})")
+        raise UsageError(_("m must be a multiple of max(1, m // p) = {rounds} for {name} (torch's rounds rule; "
+                           "got m={m}, p={p})").format(rounds=rounds, name=name, m=m, p=p))
     return m // rounds
 
 
@@ -134,9 +135,7 @@ def dualpipev_rank(p: int, m: int, v: int, rank: int) -> list[Action]:
     In the steady state a forward of one chunk is issued together with the backward of the
     other (``Action.overlap``): on a GPU one's compute hides the other's communication (in
     DeepSeek-V3, the expert all-to-all). The tail splits some backwards to fill the drain."""
-    if m < 2 * p:
-        raise UsageError(f"m must be an integer in {2 * p}..1024 for dualpipev (at least 2p, "
-                         f"the number of stages; got m={m}, p={p})")
+    _check_dualpipev_m(m, p)
     c, out = _Counters(), []
     out += [c.take("F", 0) for _ in range(2 * (p - rank - 1))]
     for _ in range(rank + 1):
@@ -162,3 +161,10 @@ def dualpipev_rank(p: int, m: int, v: int, rank: int) -> list[Action]:
     for _ in range(rank + 1):
         out += c.weight()
     return out
+
+
+def _check_dualpipev_m(m: int, p: int) -> None:
+    """DualPipeV needs at least 2p micro-batches (the builder's loops use ``_`` as a name)."""
+    if m < 2 * p:
+        raise UsageError(_("m must be an integer in {lo}..1024 for dualpipev (at least 2p, the number of stages; "
+                           "got m={m}, p={p})").format(lo=2 * p, m=m, p=p))

@@ -19,6 +19,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 from ppedu.errors import UsageError, check_float
+from ppedu.i18n.catalog import _
 from ppedu.schedules import compiled
 from ppedu.schedules.actions import Schedule, TaskKey, rank_tasks
 from ppedu.schedules.builders import build
@@ -53,8 +54,8 @@ class CostModel:
         value = getattr(self, name)
         values = [value] * p if isinstance(value, (int, float)) else list(value)
         if len(values) != p:
-            raise UsageError(f"{name} must be one number or a list of p={p} numbers "
-                             f"(got {len(values)})")
+            raise UsageError(_("{name} must be one number or a list of p={p} numbers (got {n})").format(
+                name=name, p=p, n=len(values)))
         return [check_float(name, x, 0.0) for x in values]
 
     def message_time(self) -> float:

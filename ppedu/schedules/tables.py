@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from ppedu.errors import UsageError, check_choice
+from ppedu.i18n.catalog import N_, _
 from ppedu.schedules.actions import ACTION_LABEL, MAX_M, MAX_P, MAX_V, PLACEMENTS, Action, Schedule
 from ppedu.schedules.timeline import Event, Timeline
 
@@ -67,8 +68,8 @@ def _number(text: str, what: str, hi: int, where: str) -> int:
     every later step (completeness, timeline) scale with the number, not with the table.
     """
     if len(text) > len(str(hi)) or int(text) > hi:
-        raise UsageError(f"{where}: {what} must be an integer in 0..{hi} (got {text[:12]}"
-                         f"{'...' if len(text) > 12 else ''})")
+        raise UsageError(_("{where}: {what} must be an integer in 0..{hi} (got {value})").format(
+            where=where, what=_(what), hi=hi, value=text[:12] + ("..." if len(text) > 12 else "")))
     return int(text)
 
 
@@ -76,23 +77,23 @@ def _read_header(header_no: int, header: str) -> tuple[dict[int, int], int | Non
     """(column index -> rank, time column or None, number of the first GPU) from the header."""
     columns: dict[int, int] = {}  # column index -> GPU number
     time_column = None
-    where = f"line {header_no}"
+    where = _("line {n}").format(n=header_no)
     for i, cell in enumerate(_cells(header)):
         cell = _clean(cell)
         if (match := _GPU_HEADER.match(cell)) is not None:
-            columns[i] = _number(match.group(1), "the GPU number", MAX_P, where)
+            columns[i] = _number(match.group(1), N_("the GPU number"), MAX_P, where)
         elif time_column is None and _TIME_HEADER.match(cell):
             time_column = i
     if not columns:
-        raise UsageError(f"{where}: no GPU columns in the header {header.strip()!r}; "
-                         f"expected e.g. | t | GPU0 | GPU1 |")
+        raise UsageError(_("{where}: no GPU columns in the header {header}; expected e.g. | t | GPU0 | GPU1 |").format(
+            where=where, header=repr(header.strip())))
     gpus = sorted(columns.values())
     if gpus != list(range(gpus[0], gpus[0] + len(gpus))):
-        raise UsageError(f"{where}: GPU columns must be numbered without gaps "
-                         f"(got {', '.join(f'GPU{g}' for g in gpus)})")
+        raise UsageError(_("{where}: GPU columns must be numbered without gaps (got {gpus})").format(
+            where=where, gpus=", ".join(f"GPU{g}" for g in gpus)))
     if len(gpus) > MAX_P:
-        raise UsageError(f"{where}: p (GPU columns) must be an integer in 1..{MAX_P} "
-                         f"(got {len(gpus)})")
+        raise UsageError(_("{where}: p (GPU columns) must be an integer in 1..{hi} (got {n})").format(
+            where=where, hi=MAX_P, n=len(gpus)))
     return {col: gpu - gpus[0] for col, gpu in columns.items()}, time_column, gpus[0]
 
 
@@ -102,11 +103,11 @@ def _read_cell(cell: str, number: int, gpu: int, line: str) -> tuple[str, int, i
         return None
     match = ACTION_LABEL.match(cell)
     if match is None:
-        raise UsageError(f"line {number}: cannot read cell {cell[:40]!r} for GPU{gpu} "
-                         f"(expected F_1, B3, W_2, F1c1, - or empty): {line.strip()[:200]}")
-    where = f"line {number}, GPU{gpu}"
-    mb = _number(match.group(2), "the micro-batch number", MAX_M, where)
-    chunk = _number(match.group(3) or "0", "the chunk", MAX_V - 1, where)
+        raise UsageError(_("line {n}: cannot read cell {cell} for GPU{gpu} (expected F_1, B3, W_2, F1c1, - or "
+                           "empty): {line}").format(n=number, cell=repr(cell[:40]), gpu=gpu, line=line.strip()[:200]))
+    where = _("line {n}, GPU{gpu}").format(n=number, gpu=gpu)
+    mb = _number(match.group(2), N_("the micro-batch number"), MAX_M, where)
+    chunk = _number(match.group(3) or "0", N_("the chunk"), MAX_V - 1, where)
     return match.group(1).upper(), mb, chunk
 
 
@@ -123,11 +124,12 @@ def _read_rows(lines: list[tuple[int, str]], rank_of: dict[int, int], time_colum
         if time_column is not None and time_column < len(values):
             raw = _clean(values[time_column])
             if not re.fullmatch(r"\d+", raw):
-                raise UsageError(f"line {number}: time step {raw[:40]!r} is not a whole number: "
-                                 f"{line.strip()[:200]}")
-            t = _number(raw, "the time step", MAX_STEP, f"line {number}")
+                raise UsageError(_("line {n}: time step {raw} is not a whole number: {line}").format(
+                    n=number, raw=repr(raw[:40]), line=line.strip()[:200]))
+            t = _number(raw, N_("the time step"), MAX_STEP, _("line {n}").format(n=number))
         if t in seen_times:
-            raise UsageError(f"line {number}: time step {t} already used on line {seen_times[t]}")
+            raise UsageError(_("line {n}: time step {t} already used on line {first}").format(
+                n=number, t=t, first=seen_times[t]))
         seen_times[t] = number
         for col, rank in rank_of.items():
             read = _read_cell(_clean(values[col]) if col < len(values) else "", number,
@@ -147,23 +149,24 @@ def parse_markdown_table(text: str, placement: str = "loop") -> TimedSchedule:
     ``MAX_V`` chunks, ``MAX_STEP`` time steps): a larger number is a one-line UsageError.
     """
     if not isinstance(text, str):
-        raise UsageError(f"text must be a string holding a Markdown table (got {type(text).__name__})")
+        raise UsageError(_("text must be a string holding a Markdown table (got {type})").format(
+            type=type(text).__name__))
     check_choice("placement", placement, PLACEMENTS)
     lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1)
              if line.strip().startswith("|")]
     if not lines:
-        raise UsageError("no Markdown table found: expected lines like | t | GPU0 | GPU1 |")
+        raise UsageError(_("no Markdown table found: expected lines like | t | GPU0 | GPU1 |"))
     header_no, header = lines[0]
     rank_of, time_column, first_gpu = _read_header(header_no, header)
     cells = _read_rows(lines[1:], rank_of, time_column, first_gpu)
     if not cells:
-        raise UsageError(f"line {header_no}: the table has no actions (only idle cells)")
+        raise UsageError(_("line {n}: the table has no actions (only idle cells)").format(n=header_no))
     numbers = {mb for _, _, _, mb, _ in cells}
     one_based = min(numbers) == 1 and 0 not in numbers
     m = max(numbers) + (0 if one_based else 1)
     if m > MAX_M:  # F_0 .. F_1024 is 1025 micro-batches
-        raise UsageError(f"m (micro-batches in the table) must be an integer in 1..{MAX_M} "
-                         f"(got {m})")
+        raise UsageError(_("m (micro-batches in the table) must be an integer in 1..{hi} (got {m})").format(
+            hi=MAX_M, m=m))
     p = len(rank_of)
     ranks: list[list[Action]] = [[] for _ in range(p)]
     steps: list[list[int]] = [[] for _ in range(p)]
@@ -182,8 +185,7 @@ def load_example(name: str) -> TimedSchedule:
     """A table shipped in ``ppedu/assets/<name>.md``: ``1f1b_p4_m4`` (correct) or
     ``seed002_1f1b`` (a published 1F1B table that breaks dependencies: source document 002
     of the course, course/source_errors.md)."""
-    if name not in EXAMPLES:
-        raise UsageError(f"example must be one of {', '.join(EXAMPLES)} (got {name!r})")
+    check_choice("example", name, EXAMPLES)
     return parse_markdown_table(example_text(name))
 
 

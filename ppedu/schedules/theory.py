@@ -13,7 +13,7 @@ exactly these numbers for p in 1..8, m in 1..32, v in 2..4 (tests/schedules/test
 
 from __future__ import annotations
 
-from ppedu.errors import UsageError
+from ppedu.errors import check_choice
 from ppedu.schedules.actions import SCHEDULE_NAMES
 
 
@@ -133,7 +133,7 @@ def peak_activations(schedule: str, p: int, m: int, rank: int = 0, v: int = 1) -
              "interleaved-zb": min((v - 1) * per_round + p, m * v), "zbv": 2 * p, "dualpipev": 2 * p + 1, "looped-bfs": v * m,
              "naive": 1, "forward-only": 1}
     if schedule not in forms:
-        raise UsageError(f"schedule must be one of {', '.join(SCHEDULE_NAMES)} (got {schedule!r})")
+        check_choice("schedule", schedule, SCHEDULE_NAMES)
     return forms[schedule]
 
 
@@ -167,8 +167,7 @@ def theory_bubble(name: str, p: int, m: int, v: int = 1, costs=None) -> float | 
             return None  # an unbalanced pipeline: simulate it
         tf, tb, tw = (float(x) for x in values)
     equal = tf == tb == tw
-    if name not in SCHEDULE_NAMES:
-        raise UsageError(f"schedule must be one of {', '.join(SCHEDULE_NAMES)} (got {name!r})")
+    check_choice("schedule", name, SCHEDULE_NAMES)
     if name == "naive":
         return bubble_naive(p)
     if name in ("gpipe", "1f1b", "forward-only"):

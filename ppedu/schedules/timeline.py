@@ -13,6 +13,7 @@ from operator import attrgetter
 from typing import NamedTuple
 
 from ppedu.schedules.actions import Action, peak_held
+from ppedu.i18n.catalog import _
 
 COMPUTE_KINDS = ("F", "B", "W", "prefill", "decode")
 
@@ -174,7 +175,7 @@ class Timeline:
             lines.append(f"| {str(t).rjust(tw)} | " + " | ".join(c.ljust(width) for c in row) + " |")
         if not math.isclose(unit, 1.0):
             width_text = _format_seconds(unit) if time_unit == "s" else f"{unit:.3g} {time_unit}"
-            lines.append(f"\n(one row = {width_text})")
+            lines.append("\n" + _("(one row = {width})").format(width=width_text))
         return "\n".join(lines)
 
 

@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ppedu.errors import UsageError, check_int
+from ppedu.i18n.catalog import _
 from ppedu.schedules import compiled
 from ppedu.schedules.actions import MAX_M, MAX_P, MAX_V, Action, Schedule, TaskKey, needs, task_key
 from ppedu.schedules.simulator import Deadlock, run_task_lists, schedule_tasks
@@ -61,10 +62,12 @@ def _validate(schedule: Schedule | TimedSchedule, blocking: bool) -> Verdict:
     if not problems and timed is None and blocking:
         problems, timeline = _run_blocking(sched, names, program)
     if problems:
-        return Verdict(False, "INVALID: " + problems[0], _capped(problems), timeline)
-    where = "on its time steps" if timed else "with blocking receives"
-    return Verdict(True, f"VALID: {sched.p} GPUs, {sched.m} micro-batches; every dependency is "
-                   f"met {where}.", [], timeline)
+        return Verdict(False, _("INVALID: {problem}").format(problem=problems[0]), _capped(problems), timeline)
+    if timed:
+        message = _("VALID: {p} GPUs, {m} micro-batches; every dependency is met on its time steps.")
+    else:
+        message = _("VALID: {p} GPUs, {m} micro-batches; every dependency is met with blocking receives.")
+    return Verdict(True, message.format(p=sched.p, m=sched.m), [], timeline)
 
 
 # a verdict lists at most this many problems, then how many more there are: a table that
@@ -76,14 +79,14 @@ def _check_sizes(sched) -> None:
     """Refuse what is not a schedule, or one larger than the library's limits, in one line:
     the checks below cost p * v * m, so the sizes bound the time of a verdict."""
     if not isinstance(sched, Schedule):
-        raise UsageError(f"schedule must be a Schedule or a TimedSchedule "
-                         f"(got {type(sched).__name__})")
+        raise UsageError(_("schedule must be a Schedule or a TimedSchedule (got {type})").format(
+            type=type(sched).__name__))
     check_int("p", sched.p, 1, MAX_P)
     check_int("m", sched.m, 1, MAX_M)
     check_int("v", sched.v, 1, MAX_V)
     if len(sched.ranks) != sched.p:
-        raise UsageError(f"ranks must hold one action list per GPU, {sched.p} lists "
-                         f"(got {len(sched.ranks)})")
+        raise UsageError(_("ranks must hold one action list per GPU, {p} lists (got {n})").format(
+            p=sched.p, n=len(sched.ranks)))
 
 
 def _capped(problems: list[str]) -> list[str]:
@@ -91,9 +94,20 @@ def _capped(problems: list[str]) -> list[str]:
     a "... and N more" line already stands for)."""
     if len(problems) <= MAX_PROBLEMS + 1:
         return problems
-    hidden = sum(int(text.split()[2]) if text.startswith("... and ") else 1
-                 for text in problems[MAX_PROBLEMS:])
-    return problems[:MAX_PROBLEMS] + [f"... and {hidden} more problems."]
+    hidden = sum(text.count if isinstance(text, _More) else 1 for text in problems[MAX_PROBLEMS:])
+    return problems[:MAX_PROBLEMS] + [_More.of(hidden)]
+
+
+class _More(str):
+    """The line "... and N more problems." in the student's language, which knows its N."""
+
+    count: int
+
+    @classmethod
+    def of(cls, count: int) -> "_More":
+        line = cls(_("... and {n} more problems.").format(n=count))
+        line.count = count
+        return line
 
 
 class _Namer:
@@ -105,7 +119,8 @@ class _Namer:
     def key(self, key: TaskKey) -> str:
         kind, stage, mb = key
         chunk = self.schedule.place_of(stage)[1]
-        return f"{kind}_{mb + self.base}" + (f" (chunk {chunk})" if self.schedule.v > 1 else "")
+        name = f"{kind}_{mb + self.base}"
+        return _("{action} (chunk {chunk})").format(action=name, chunk=chunk) if self.schedule.v > 1 else name
 
     def gpu(self, stage: int) -> str:
         return f"GPU{self.schedule.place_of(stage)[0]}"
@@ -115,12 +130,12 @@ def _why(need: TaskKey, action_kind: str) -> str:
     """What an action takes from the one it depends on."""
     kind = need[0]
     if action_kind == "F":
-        return "its input activations come from"
+        return _("its input activations come from")
     if action_kind == "B" and kind == "B":
-        return "its input gradient comes from"
+        return _("its input gradient comes from")
     if action_kind == "B":
-        return "it needs the activations saved by"
-    return "it needs the output gradient received by"
+        return _("it needs the activations saved by")
+    return _("it needs the output gradient received by")
 
 
 def _timed_problems(timed: TimedSchedule, names: _Namer) -> list[str]:
@@ -134,20 +149,23 @@ def _timed_problems(timed: TimedSchedule, names: _Namer) -> list[str]:
     for r, actions in enumerate(sched.ranks):
         for a, t in zip(actions, timed.steps[r]):
             key = task_key(sched, r, a)
-            runs = f"GPU{r} runs {names.key(key)} at t={t}"
+            runs = dict(gpu=f"GPU{r}", action=names.key(key), t=t)
             if when[key][0] != t:
-                found.append((t, r, f"{runs}, but it already ran at t={when[key][0]}."))
+                found.append((t, r, _("{gpu} runs {action} at t={t}, but it already ran at t={first}.").format(
+                    **runs, first=when[key][0])))
                 continue
             for need in needs(sched, r, a):
-                where = f"{names.key(need)} on {names.gpu(need[1])}"
+                why = dict(why=_why(need, a.kind), need=names.key(need), where=names.gpu(need[1]))
                 if need not in when:
-                    found.append((t, r, f"{runs}, but {_why(need, a.kind)} {where}, "
-                                        f"which never runs."))
+                    text = _("{gpu} runs {action} at t={t}, but {why} {need} on {where}, which never runs.")
                 elif when[need][0] >= t:
-                    at = "also" if when[need][0] == t else "only"
-                    found.append((t, r, f"{runs}, but {_why(need, a.kind)} {where}, which {at} "
-                                        f"runs at t={when[need][0]}; a result can be used from "
-                                        f"the next step on."))
+                    text = _("{gpu} runs {action} at t={t}, but {why} {need} on {where}, which also runs at "
+                             "t={at}; a result can be used from the next step on.") if when[need][0] == t else \
+                        _("{gpu} runs {action} at t={t}, but {why} {need} on {where}, which only runs at "
+                          "t={at}; a result can be used from the next step on.")
+                else:
+                    continue
+                found.append((t, r, text.format(**runs, **why, at=when[need][0] if need in when else None)))
     return [text for _, _, text in sorted(found, key=lambda x: (x[0], x[1]))]
 
 
@@ -169,8 +187,9 @@ def _completeness_problems(sched: Schedule, names: _Namer) -> list[str]:
     for r, actions in enumerate(sched.ranks):
         for a in (u for action in actions for u in _units(action)):
             if not _well_formed(a, sched):
-                problems.append(f"GPU{r} has an action {a} outside kinds F/B/W, "
-                                f"micro-batches 0..{sched.m - 1}, chunks 0..{sched.v - 1}.")
+                problems.append(_("GPU{r} has an action {action} outside kinds F/B/W, micro-batches 0..{last_mb}, "
+                                  "chunks 0..{last_chunk}.").format(r=r, action=a, last_mb=sched.m - 1,
+                                                                    last_chunk=sched.v - 1))
                 continue
             key = task_key(sched, r, a)
             present[key] = present.get(key, 0) + 1
@@ -210,14 +229,14 @@ def _missing_or_repeated(sched: Schedule, names: _Namer, present: dict[TaskKey, 
             for kind in kinds + optional:
                 if len(problems) == MAX_PROBLEMS:
                     more = missing + repeated - MAX_PROBLEMS
-                    return problems + ([f"... and {more} more problems."] if more else [])
+                    return problems + ([_More.of(more)] if more else [])
                 key = (kind, stage, mb)
                 count = present.get(key, 0)
                 if count == 0 and kind not in optional:
-                    problems.append(f"{names.gpu(stage)} never runs {names.key(key)}.")
+                    problems.append(_("{gpu} never runs {action}.").format(gpu=names.gpu(stage), action=names.key(key)))
                 elif count > 1:
-                    problems.append(f"{names.gpu(stage)} runs {names.key(key)} {count} times; "
-                                    "once is right.")
+                    problems.append(_("{gpu} runs {action} {count} times; once is right.").format(
+                        gpu=names.gpu(stage), action=names.key(key), count=count))
     return problems
 
 
@@ -242,9 +261,10 @@ def _run_blocking_reference(sched: Schedule, names: _Namer) -> tuple[list[str], 
         for r, (key, missing) in sorted(stuck.waiting.items()):
             for need in missing:
                 gpu = names.gpu(need[1])
-                whose = (f"its own {names.key(need)}, which comes later in its list"
-                         if gpu == f"GPU{r}" else f"{names.key(need)} from {gpu}")
-                parts.append(f"GPU{r} is stuck at {names.key(key)} waiting for {whose}")
-        return ["Deadlock: " + "; ".join(parts) + ". No GPU can move."], None
+                whose = (_("its own {action}, which comes later in its list").format(action=names.key(need))
+                         if gpu == f"GPU{r}" else _("{action} from {gpu}").format(action=names.key(need), gpu=gpu))
+                parts.append(_("GPU{r} is stuck at {action} waiting for {whose}").format(
+                    r=r, action=names.key(key), whose=whose))
+        return [_("Deadlock: {waits}. No GPU can move.").format(waits=_("; ").join(parts))], None
     events = [Event(r, k[0], k[2], sched.place_of(k[1])[1], s, e) for k, (r, s, e) in done.items()]
     return [], Timeline(events, sched.p)
