@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, fields
 from ppedu.errors import ClusterError, UsageError, check_choice
 from ppedu.lab import diagnose
 from ppedu.lab.job import LabReport, lab_job
-from ppedu.lab.stage import LabSpec
+from ppedu.lab.stage import LabSpec, is_passed_on
 from ppedu.schedules.theory import peak_activations, theory_bubble
 from ppedu.schedules.timeline import Timeline
 from ppedu.training.stage import measured_timeline
@@ -204,7 +204,7 @@ def _grade_once(train_step, schedule: str, p: int, m: int, workload: str, v: int
     if all(r.status == "ok" for r in result.reports) and workload == "model":
         wrong = _gradient_problem(result)
         # after "you passed the gradient you received", the fit's "mixed up" reading would mislead
-        shorten = wrong and notes and ", not the one " in notes[0]
+        shorten = wrong and notes and is_passed_on(notes[0])
         problems.append(re.split("[:：]", wrong)[0] + _(" as a result") if shorten else wrong)
     orders = diagnose.order_difference(schedule, spec.built_schedule, result.orders)
     problems.append(_("The order differs from {title}: {orders}.").format(title=_(diagnose.TITLE[schedule]), orders=orders) if orders else None)

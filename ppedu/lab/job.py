@@ -16,6 +16,7 @@ import traceback
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from ppedu.i18n.messages import _
 from ppedu.lab.stage import LabSpec, Stage, StageMisuse, StageStuck
 from ppedu.runtime import comm, worker
 from ppedu.schedules.timeline import Event
@@ -89,4 +90,4 @@ def _student_line(exc: BaseException) -> str:
         return ""
     frame = frames[-1]
     code = f": {frame.line.strip()}" if frame.line else ""
-    return f" (line {frame.lineno} of {frame.name}{code})"
+    return " " + _("(line {n} of {function}{code})").format(n=frame.lineno, function=frame.name, code=code)

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 
 from ppedu.serving.workload import RequestState
+from ppedu.i18n.messages import _
 from ppedu.serving.scheduler import BatchingConfig, Scheduler
 from ppedu.schedules.theory import theory_decode_bubble
 from ppedu.schedules.timeline import Event, Timeline
@@ -188,22 +189,23 @@ class ServingResult:
     def summary(self) -> str:
         """A few human-readable lines."""
         d = self.to_dict()
-        ms = lambda x: "n/a" if x is None else f"{x * 1e3:.1f} ms"   # noqa: E731
-        match = {True: "yes", False: "NO", None: "not checked"}[d["tokens_match_reference"]]
+        ms = lambda x: _("n/a") if x is None else f"{x * 1e3:.1f} ms"   # noqa: E731
+        match = {True: _("yes"), False: _("NO"), None: _("not checked")}[d["tokens_match_reference"]]
+        pct = {k: ms(d[k]) for k in ("ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_p50_s", "tpot_p90_s",
+                                     "tpot_p99_s", "e2e_p50_s", "e2e_p90_s", "e2e_p99_s")}
         return "\n".join([
-            f"{d['policy']} batching, p={d['p']} stages, {d['inflight']} batch(es) in flight, "
-            f"max batch {d['max_batch']} ({d['source']})",
-            f"throughput   {d['throughput_tok_s']:.1f} tokens/s, {d['throughput_req_s']:.2f} requests/s "
-            f"({d['output_tokens']} tokens in {d['duration_s']:.3f} s, {d['iterations']} iterations)",
-            f"TTFT         p50 {ms(d['ttft_p50_s'])}  p90 {ms(d['ttft_p90_s'])}  p99 {ms(d['ttft_p99_s'])}",
-            f"TPOT         p50 {ms(d['tpot_p50_s'])}  p90 {ms(d['tpot_p90_s'])}  p99 {ms(d['tpot_p99_s'])}",
-            f"E2E latency  p50 {ms(d['e2e_p50_s'])}  p90 {ms(d['e2e_p90_s'])}  p99 {ms(d['e2e_p99_s'])}",
-            f"bubble       {d['bubble_fraction']:.3f} of stage time idle; batches "
-            f"{d['mean_occupancy']:.0%} full on average",
-            "busy/stage   " + "  ".join(f"{b:.3f}s" for b in d["busy_s"]),
-            f"KV cache     peak {d['kv_peak_blocks']} blocks of {d['block_size']} tokens per stage "
-            f"(budget {d['kv_blocks'] or 'unlimited'}), {d['preemptions']} preemptions; waste "
-            f"{d['kv_waste_paged']:.0%} paged vs {d['kv_waste_reserved']:.0%} reserving max length "
-            f"({d['kv_peak_reserved_blocks']} blocks)",
-            f"tokens match single-process greedy decoding: {match}",
-        ])
+            _("{policy} batching, p={p} stages, {inflight} batch(es) in flight, max batch {max_batch} ({source})"),
+            _("throughput   {throughput_tok_s:.1f} tokens/s, {throughput_req_s:.2f} requests/s ({output_tokens} "
+              "tokens in {duration_s:.3f} s, {iterations} iterations)"),
+            _("TTFT         p50 {ttft_p50_s}  p90 {ttft_p90_s}  p99 {ttft_p99_s}"),
+            _("TPOT         p50 {tpot_p50_s}  p90 {tpot_p90_s}  p99 {tpot_p99_s}"),
+            _("E2E latency  p50 {e2e_p50_s}  p90 {e2e_p90_s}  p99 {e2e_p99_s}"),
+            _("bubble       {bubble_fraction:.3f} of stage time idle; batches {mean_occupancy:.0%} full on average"),
+            _("busy/stage   {busy}"),
+            _("KV cache     peak {kv_peak_blocks} blocks of {block_size} tokens per stage (budget {budget}), "
+              "{preemptions} preemptions; waste {kv_waste_paged:.0%} paged vs {kv_waste_reserved:.0%} reserving "
+              "max length ({kv_peak_reserved_blocks} blocks)"),
+            _("tokens match single-process greedy decoding: {match}"),
+        ]).format(**{**d, **pct, "source": _("simulated") if d["source"] == "simulated" else d["source"]},
+                  busy="  ".join(f"{b:.3f}s" for b in d["busy_s"]), budget=d["kv_blocks"] or _("unlimited"),
+                  match=match)

@@ -44,6 +44,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from ppedu.errors import UsageError, check_choice, check_float, check_int
+from ppedu.i18n.messages import _
 from ppedu.serving.blocks import BlockManager, blocks_for
 from ppedu.serving.workload import Request, RequestState
 
@@ -96,11 +97,11 @@ def kv_blocks(requests: list[Request], config: BatchingConfig) -> int:
     """KV blocks per stage: ``config.kv_blocks``, which must hold the longest request on its own,
     or (None) as many as the whole workload could need."""
     if not requests:
-        raise UsageError("requests must hold at least one request (got none)")
+        raise UsageError(_("requests must hold at least one request (got none)"))
     longest = blocks_for(max(r.prompt_len + r.output_len for r in requests), config.block_size)
     if config.kv_blocks is not None and config.kv_blocks < longest:
-        raise UsageError(f"kv_blocks must be at least {longest}, the blocks of the longest request "
-                         f"(got {config.kv_blocks})")
+        raise UsageError(_("kv_blocks must be at least {longest}, the blocks of the longest request (got {n})").format(
+            longest=longest, n=config.kv_blocks))
     return config.kv_blocks or sum(blocks_for(r.prompt_len + r.output_len, config.block_size)
                                    for r in requests)
 
@@ -140,7 +141,7 @@ class Scheduler:
 
     def __init__(self, requests: list[Request], config: BatchingConfig, max_len: int | None = None):
         if len({r.rid for r in requests}) != len(requests):
-            raise UsageError("request ids must be unique")
+            raise UsageError(_("request ids must be unique"))
         self.config = config
         self.max_len = max_len or max(r.prompt_len + r.output_len for r in requests)
         self.blocks = BlockManager(kv_blocks(requests, config), config.block_size)
@@ -192,7 +193,7 @@ class Scheduler:
     def schedule(self, slot: int, now: float) -> Iteration | None:
         """Form the next iteration of ``slot`` (which must be free), or None if it has no work."""
         if self.in_flight[slot]:
-            raise UsageError(f"slot {slot} already has an iteration in the pipeline")
+            raise UsageError(_("slot {slot} already has an iteration in the pipeline").format(slot=slot))
         self.poll(now)
         may_admit = self.config.policy == "continuous" or (not self.running[slot] and self._batch_ready(now))
         plan, preempted = self._plan(slot, may_admit, now)
@@ -274,8 +275,8 @@ class Scheduler:
         """Record the tokens of ``it`` (one per request; a request whose prompt is not yet fully
         fed samples nothing); return the requests that just finished."""
         if len(tokens) != len(it.rids):
-            raise UsageError(f"tokens must have one entry per request of iteration {it.index} "
-                             f"({len(it.rids)}), got {len(tokens)}")
+            raise UsageError(_("tokens must have one entry per request of iteration {index} ({want}), got {n}").format(
+                index=it.index, want=len(it.rids), n=len(tokens)))
         finished = []
         for rid, n, token in zip(it.rids, it.lengths, tokens):
             state = self.states[rid]

@@ -28,6 +28,7 @@ from functools import lru_cache
 import torch
 
 from ppedu.errors import UsageError, check_choice
+from ppedu.i18n.messages import _
 from ppedu.model.gpt import GPT, GPTConfig, split_into_stages
 from ppedu.model.kvcache import greedy_generate
 from ppedu.model.partition import partition
@@ -62,13 +63,13 @@ def serve(requests: list[Request], config: BatchingConfig, p: int, workload: str
     longest = max(r.prompt_len + r.output_len for r in requests)
     model_config = model_config or GPTConfig(n_layer=max(4, p), block_size=max(64, longest))
     if longest > model_config.block_size:
-        raise UsageError(f"prompt + output tokens must be at most block_size={model_config.block_size} "
-                         f"(got {longest})")
+        raise UsageError(_("prompt + output tokens must be at most block_size={n} (got {longest})").format(
+            n=model_config.block_size, longest=longest))
     if p > model_config.n_layer:
-        raise UsageError(f"p must be at most n_layer={model_config.n_layer} (got {p})")
+        raise UsageError(_("p must be at most n_layer={n} (got {p})").format(n=model_config.n_layer, p=p))
     group = group or cluster.connect(p)
     if group.world_size != p:
-        raise UsageError(f"p must equal the cluster's world_size={group.world_size} (got {p})")
+        raise UsageError(_("p must equal the cluster's world_size={n} (got {p})").format(n=group.world_size, p=p))
     outs = group.run(serve_job, requests, config, workload, cost, model_config)
     t0, sched, follows = outs[0].t0, outs[0].sched, outs[0].follows
     timeline = Timeline([slot_event(r, kind, slot, start - t0, end - t0)

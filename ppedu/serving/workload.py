@@ -26,6 +26,7 @@ import random
 from dataclasses import dataclass, field
 
 from ppedu.errors import UsageError, check_choice, check_float, check_int
+from ppedu.i18n.messages import _
 
 LENGTH_DISTRIBUTIONS = ("fixed", "uniform", "exponential", "lognormal")
 
@@ -121,7 +122,8 @@ def make_workload(n_requests: int, rate: float | None = None, output_len: int = 
         tokens = corpus_tokens()
     tokens = tokens.tolist() if hasattr(tokens, "tolist") else list(tokens)
     if len(tokens) < max_len:
-        raise UsageError(f"tokens must hold at least max_len={max_len} ids (got {len(tokens)})")
+        raise UsageError(_("tokens must hold at least max_len={max_len} ids (got {n})").format(
+            max_len=max_len, n=len(tokens)))
     # Separate streams so changing the rate keeps the same prompts and lengths.
     arrivals_rng, lengths_rng, text_rng = (random.Random(f"{seed}:{k}") for k in ("arrival", "len", "text"))
     requests, t = [], 0.0

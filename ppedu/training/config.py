@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 from ppedu.errors import UsageError, check_choice, check_float, check_int
+from ppedu.i18n.messages import _
 from ppedu.model.workloads import WORKLOADS
 from ppedu.planner.formulas import RECOMPUTE
 from ppedu.schedules import build_schedule
@@ -74,9 +75,10 @@ class RunSpec:
         if self.stage_scale is None:
             return
         if self.workload != "timed" or self.v != 1:
-            raise UsageError(f"stage_scale needs workload='timed' and v=1 (got {self.workload!r}, v={self.v})")
+            raise UsageError(_("stage_scale needs workload='timed' and v=1 (got {workload}, v={v})").format(
+                workload=repr(self.workload), v=self.v))
         if len(self.stage_scale) != self.p:
-            raise UsageError(f"stage_scale must hold p={self.p} factors (got {len(self.stage_scale)})")
+            raise UsageError(_("stage_scale must hold p={p} factors (got {n})").format(p=self.p, n=len(self.stage_scale)))
         self.stage_scale = [check_float("stage_scale", x, 0.01, 100.0) for x in self.stage_scale]
 
     @property
@@ -84,8 +86,8 @@ class RunSpec:
         """The schedule this run executes (not a dataclass field: ``asdict`` leaves it out)."""
         s = self._built
         if (s.name, s.p, s.m, s.v) != (self.schedule, self.p, self.m, self.v):
-            raise UsageError(f"a {type(self).__name__} is checked when it is made: change one with "
-                             "dataclasses.replace(spec, m=...), not by assigning to it")
+            raise UsageError(_("a {type} is checked when it is made: change one with dataclasses.replace(spec, m=...), "
+                               "not by assigning to it").format(type=type(self).__name__))
         return s
 
     @property
@@ -141,8 +143,8 @@ class TrainConfig(RunSpec):
         self.steps = check_int("steps", self.steps, 1, 10_000)
         super().__post_init__()
         if self.recompute != "none" and self.workload != "model":
-            raise UsageError(f"recompute={self.recompute!r} needs workload='model' (the timed "
-                             "workload has no activations to recompute)")
+            raise UsageError(_("recompute={recompute} needs workload='model' (the timed workload has no activations "
+                               "to recompute)").format(recompute=repr(self.recompute)))
         if self.schedule == "zb2" and self.workload == "timed":
             # ZB-H2 is ordered for its costs (ppedu.schedules.greedy); only the timed workload
             # knows them before it runs, the model workload keeps the handcrafted order

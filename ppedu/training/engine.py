@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 from ppedu.errors import UsageError
+from ppedu.i18n.messages import _
 from ppedu.model.gpt import GPT
 from ppedu.model.partition import Partition, partition
 from ppedu.runtime.cluster import connect
@@ -134,7 +135,7 @@ def train(cfg: TrainConfig | None = None, group=None,
         cfg.boundaries = [list(b) for b in parts.boundaries]
     group = connect(cfg.p) if group is None else group
     if group.world_size != cfg.p:
-        raise UsageError(f"p={cfg.p} must equal the cluster's world size {group.world_size}")
+        raise UsageError(_("p={p} must equal the cluster's world size {n}").format(p=cfg.p, n=group.world_size))
     outs = []
     for step in range(cfg.steps):
         outs.append(group.run(executor.step_job, cfg, step))
@@ -189,10 +190,10 @@ def _simulations(cfg: TrainConfig, outs: list[list[RankReport]], steady: list[Ti
 def _notes(cfg: TrainConfig, oversubscribed: bool, method: str) -> list[str]:
     notes = []
     if oversubscribed and cfg.workload == "model":
-        notes.append(f"{cfg.p} ranks share fewer CPU cores: real-compute timings (and so this bubble) "
-                     "are distorted by oversubscription; use workload='timed' to measure bubbles.")
+        notes.append(_("{p} ranks share fewer CPU cores: real-compute timings (and so this bubble) are distorted "
+                       "by oversubscription; use workload='timed' to measure bubbles.").format(p=cfg.p))
     if method == "saved_tensor_hooks" and cfg.steps > 1:
-        notes.append("activation memory measured with saved-tensor hooks on step 0 only")
+        notes.append(_("activation memory measured with saved-tensor hooks on step 0 only"))
     return notes
 
 
@@ -212,8 +213,9 @@ def reference_gradients(cfg: TrainConfig) -> tuple[float, dict]:
 
 
 def _grad_diff(cfg: TrainConfig, got: dict) -> float:
-    _, ref = reference_gradients(cfg)
+    ref = reference_gradients(cfg)[1]
     if set(got) != set(ref):
         missing = sorted(set(ref) ^ set(got))[:3]
-        raise AssertionError(f"pipeline and reference disagree on which parameters have gradients: {missing}")
+        raise AssertionError(_("pipeline and reference disagree on which parameters have gradients: {names}").format(
+            names=missing))
     return max(float((got[n] - ref[n]).abs().max()) for n in ref)

@@ -21,6 +21,7 @@ from typing import Callable, Iterable
 from ppedu.training.config import TrainConfig
 from ppedu.training.engine import TrainResult, train
 from ppedu.errors import UsageError, check_float
+from ppedu.i18n.messages import _
 
 
 def _configs(base: TrainConfig, ms: Iterable[int], batch_ms: float | None) -> list[TrainConfig]:
@@ -28,7 +29,7 @@ def _configs(base: TrainConfig, ms: Iterable[int], batch_ms: float | None) -> li
     at once, not halfway."""
     ms = list(ms)
     if not ms:
-        raise UsageError("ms must list at least one number of micro-batches (got none)")
+        raise UsageError(_("ms must list at least one number of micro-batches (got none)"))
     out = []
     for m in ms:
         values = {**asdict(base), "m": m}
