@@ -79,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(_("{policy} batching, p={p}, K={inflight}, max batch {max_batch} ({source}); targets TTFT <= {slo_ttft_s:g} s, TPOT <= {slo_tpot_s:g} s").format(policy=out['policy'], p=out['p'], inflight=out['inflight'], max_batch=out['max_batch'], source=out['source'], slo_ttft_s=out['slo_ttft_s'], slo_tpot_s=out['slo_tpot_s']))
     sim = all("simulated_goodput_req_s" in pt for pt in out["points"])
-    print(f"{'rate/s':>8} {'tok/s':>8} {'goodput req/s':>14} {'met':>6} {'TTFT p99':>10} {'TPOT p99':>10}"
-          + (f" {'simulated goodput':>18}" if sim else ""))
+    print(f"{'rate/s':>8} {'tok/s':>8} {_('goodput req/s'):>14} {_('met'):>6} {'TTFT p99':>10} {'TPOT p99':>10}"
+          + (f" {_('simulated goodput'):>18}" if sim else ""))
     for pt in out["points"]:
         print(f"{pt['rate']:>8g} {pt['throughput_tok_s']:>8.1f} {pt['goodput_req_s']:>14.2f} "
               f"{pt['slo_attainment']:>6.0%} {pt['ttft_p99_s'] * 1e3:>8.0f}ms "

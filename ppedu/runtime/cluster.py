@@ -25,6 +25,7 @@ from datetime import timedelta
 from typing import Callable
 
 from ppedu.errors import ClusterError, UsageError, check_int
+from ppedu.i18n.messages import _
 # The rank side (a job's rank(), clock(), device(), ...) has one home, ppedu.runtime.worker; this
 # module is the driver side and takes from it only what it needs to start the workers.
 from ppedu.runtime.worker import STATUS_BYTES, worker_main, cpu_cores, resolve_backend
@@ -77,9 +78,9 @@ class Cluster:
             # One plain line, not warnings.warn: Jupyter draws a warning (and any stderr) as a pink
             # box with a source line, which reads as an error to a newcomer. In a kernel it goes to
             # stdout; on the CLI to stderr, so `--json` stays one JSON object on stdout.
-            print(f"note: {world_size} ranks on {cpu_cores()} CPU cores: the CPU is oversubscribed, so "
-                  "timings of real-compute workloads are distorted (the timed workload still measures "
-                  "bubbles faithfully).", file=sys.stdout if "ipykernel" in sys.modules else sys.stderr,
+            print(_("note: {n} ranks on {cores} CPU cores: the CPU is oversubscribed, so timings of real-compute "
+                    "workloads are distorted (the timed workload still measures bubbles faithfully).").format(
+                n=world_size, cores=cpu_cores()), file=sys.stdout if "ipykernel" in sys.modules else sys.stderr,
                   flush=True)
         self._store = _loopback_store(world_size + 1, start_timeout_s)
         ctx = mp.get_context("spawn")
@@ -104,12 +105,12 @@ class Cluster:
     def run(self, fn: Callable, *args, timeout: float | None = None, **kwargs) -> list:
         """Run ``fn(*args, **kwargs)`` on every rank; return the per-rank results (index = rank)."""
         if self.closed:
-            raise ClusterError("this cluster is closed (a previous job failed or close() was called); "
-                               "use ppedu.runtime.cluster.get_cluster(n) for a fresh one")
+            raise ClusterError(_("this cluster is closed (a previous job failed or close() was called); "
+                                 "use ppedu.runtime.cluster.get_cluster(n) for a fresh one"))
         module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
         if module in (None, "__main__") or "<" in qualname:
-            raise UsageError(f"job {qualname or fn!r} must be a module-level function in an importable "
-                             "module (spawned workers cannot import functions defined in a notebook)")
+            raise UsageError(_("job {job} must be a module-level function in an importable module (spawned workers "
+                               "cannot import functions defined in a notebook)").format(job=qualname or repr(fn)))
         job = f"{module}.{qualname}"
         try:
             for conn in self._conns:
@@ -163,22 +164,23 @@ class Cluster:
                 waitables.update({self._procs[r].sentinel: r for r in pending})
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    self._fail(job, None, f"job {job} hung: no answer after {timeout:.0f} s from "
-                               f"rank(s) {sorted(pending)}")
+                    self._fail(job, None, _("job {job} hung: no answer after {timeout:.0f} s from rank(s) {ranks}").format(
+                        job=job, timeout=timeout, ranks=sorted(pending)))
                 for obj in multiprocessing.connection.wait(list(waitables), timeout=min(left, 0.5)):
                     r = waitables[obj]
                     if r not in pending:
                         continue
                     if obj is self._procs[r].sentinel and not self._conns[r].poll():
                         self._procs[r].join(0.1)
-                        self._fail(job, r, f"rank {r} died (exit code {self._procs[r].exitcode}) "
-                                   f"during {job}")
+                        self._fail(job, r, _("rank {r} died (exit code {code}) during {job}").format(
+                            r=r, code=self._procs[r].exitcode, job=job))
                     try:
-                        kind, _, payload = self._conns[r].recv()
+                        kind, _job, payload = self._conns[r].recv()
                     except (EOFError, OSError):
-                        self._fail(job, r, f"rank {r} closed its pipe during {job} (it died)")
+                        self._fail(job, r, _("rank {r} closed its pipe during {job} (it died)").format(r=r, job=job))
                     if kind == "error":
-                        self._fail(job, r, f"{job} raised on rank {r}: {_last_line(payload)}", payload)
+                        self._fail(job, r, _("{job} raised on rank {r}: {error}").format(
+                            job=job, r=r, error=_last_line(payload)), payload)
                     results[r] = payload
                     pending.discard(r)
         except KeyboardInterrupt:
@@ -188,12 +190,12 @@ class Cluster:
 
     def _fail(self, job: str, rank_: int | None, message: str, remote_tb: str | None = None):
         time.sleep(0.2)  # let the other ranks publish what they are blocked on
-        waiting = "\n".join(f"  rank {r}: {s}" for r, s in enumerate(self.statuses()))
+        waiting = "\n".join("  " + _("rank {r}: {status}").format(r=r, status=s) for r, s in enumerate(self.statuses()))
         self._kill()
-        text = f"{message}\nwhat each rank was doing:\n{waiting}"
+        text = message + "\n" + _("what each rank was doing:") + "\n" + waiting
         if remote_tb:
-            text += f"\n--- remote traceback (rank {rank_}) ---\n{remote_tb.rstrip()}"
-        raise ClusterError(text + "\nAll workers were stopped; the next get_cluster() starts fresh ones.",
+            text += "\n" + _("--- remote traceback (rank {r}) ---").format(r=rank_) + "\n" + remote_tb.rstrip()
+        raise ClusterError(text + "\n" + _("All workers were stopped; the next get_cluster() starts fresh ones."),
                            rank=rank_, job=job, remote_traceback=remote_tb)
 
     def _kill(self) -> None:
@@ -225,7 +227,7 @@ def _main_module_hidden():
 
 def _last_line(tb: str) -> str:
     lines = [ln for ln in tb.strip().splitlines() if ln.strip()]
-    return lines[-1].strip() if lines else "unknown error"
+    return lines[-1].strip() if lines else _("unknown error")
 
 
 _LIVE: set[Cluster] = set()
@@ -264,6 +266,6 @@ def connect(world_size: int, backend: str = "auto", **kwargs):
     if launched_by_torchrun():
         group = TorchrunGroup(backend)
         if group.world_size != world_size:
-            raise UsageError(f"-p {world_size} does not match torchrun's WORLD_SIZE={group.world_size}")
+            raise UsageError(_("-p {p} does not match torchrun's WORLD_SIZE={n}").format(p=world_size, n=group.world_size))
         return group
     return get_cluster(world_size, backend, **kwargs)

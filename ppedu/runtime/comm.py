@@ -28,6 +28,7 @@ import torch.distributed as dist
 
 from ppedu.runtime import worker
 from ppedu.errors import ClusterError, check_float
+from ppedu.i18n.messages import _
 
 _DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32,
            torch.int16, torch.int8, torch.uint8, torch.bool]
@@ -118,16 +119,20 @@ def _wait(work, what: str, peer: int | None = None, timeout_s: float | None = No
     except RuntimeError as exc:
         raise _failed(what, peer, exc, time.perf_counter() - start) from None
     _stats["wait_s"] += time.perf_counter() - start
-    worker.set_status("running")
+    worker.set_status(_("running"))
 
 
 def _failed(what: str, peer: int | None, exc: RuntimeError, after_s: float) -> ClusterError:
     """The error for a failed operation: this rank, the operation, the peer that did not answer."""
-    worker.set_status(f"failed: {what}")
+    worker.set_status(_("failed: {what}").format(what=what))
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    who = f" ({worker.where(peer)} did not answer: is it dead, stuck, or waiting on " \
-        "something else?)" if peer is not None else ""
-    return ClusterError(f"{worker.where()}: {what} failed after {after_s:.1f} s{who}: {text}",
+    if peer is None:
+        message = _("{rank}: {what} failed after {seconds:.1f} s: {error}")
+    else:
+        message = _("{rank}: {what} failed after {seconds:.1f} s ({peer} did not answer: is it dead, stuck, or "
+                    "waiting on something else?): {error}")
+    return ClusterError(message.format(rank=worker.where(), what=what, seconds=after_s, error=text,
+                                       peer=worker.where(peer) if peer is not None else None),
                         rank=worker.rank(), job=what)
 
 
@@ -174,7 +179,7 @@ def isend_tensor(t: torch.Tensor, dst: int, tag: int = 0, group=None,
     header=False)`` with the same shape and dtype."""
     payload = t.detach().to(worker.device()).contiguous()
     tensors = [_header(payload), payload] if header else [payload]
-    what = f"send {tuple(payload.shape)} to rank {dst} (tag {tag})"
+    what = _("send {shape} to rank {dst} (tag {tag})").format(shape=tuple(payload.shape), dst=dst, tag=tag)
     start = time.perf_counter()
     try:  # a peer already gone fails here, before any wait
         works = [dist.isend(x, dst, group=group, **_tag(tag)) for x in tensors]
@@ -216,7 +221,7 @@ class RecvHandle:
                 self._payload = torch.empty(tuple(shape), dtype=dtype, device=worker.device())
                 self._payload_work = dist.irecv(self._payload, src, group=group, **_tag(tag))
         except RuntimeError as exc:
-            raise _failed(f"post recv from rank {src} (tag {tag})", src, exc, 0.0) from None
+            raise _failed(_("post recv from rank {src} (tag {tag})").format(src=src, tag=tag), src, exc, 0.0) from None
         _stats["start_s"] += time.perf_counter() - start
 
     def wait(self, timeout_s: float | None = None) -> torch.Tensor:
@@ -224,8 +229,8 @@ class RecvHandle:
         if self._header is not None:
             sent_ns = self._wait_header(timeout_s)
         payload = self._payload
-        _wait(self._payload_work, f"recv {tuple(payload.shape)} from rank {self.src} "
-              f"(tag {self.tag})", self.src, timeout_s)
+        _wait(self._payload_work, _("recv {shape} from rank {src} (tag {tag})").format(
+            shape=tuple(payload.shape), src=self.src, tag=self.tag), self.src, timeout_s)
         nbytes = payload.numel() * payload.element_size()
         _stats["received"][self.src]["bytes"] += nbytes
         _stats["received"][self.src]["messages"] += 1
@@ -236,7 +241,8 @@ class RecvHandle:
 
     def _wait_header(self, timeout_s: float | None) -> int:
         """Wait for the header, post (or check) the payload; returns the send time in ns."""
-        _wait(self._work, f"recv header from rank {self.src} (tag {self.tag})", self.src, timeout_s)
+        _wait(self._work, _("recv header from rank {src} (tag {tag})").format(src=self.src, tag=self.tag),
+              self.src, timeout_s)
         code, ndim, sent_ns = (int(v) for v in self._header[:3].tolist())
         shape = [int(v) for v in self._header[4:4 + ndim].tolist()]
         if self._payload is None:
@@ -244,9 +250,10 @@ class RecvHandle:
             self._payload_work = dist.irecv(self._payload, self.src, group=self.group,
                                             **_tag(self.tag))
         elif list(self._payload.shape) != shape or self._payload.dtype != _DTYPES[code]:
-            raise ClusterError(f"rank {worker.rank()}: expected {tuple(self._payload.shape)} "
-                               f"{self._payload.dtype} from rank {self.src} (tag {self.tag}) but "
-                               f"the sender sent {tuple(shape)} {_DTYPES[code]}", rank=worker.rank())
+            raise ClusterError(_("rank {rank}: expected {shape} {dtype} from rank {src} (tag {tag}) but the sender "
+                                 "sent {sent} {sent_dtype}").format(
+                rank=worker.rank(), shape=tuple(self._payload.shape), dtype=self._payload.dtype, src=self.src,
+                tag=self.tag, sent=tuple(shape), sent_dtype=_DTYPES[code]), rank=worker.rank())
         return sent_ns
 
 
@@ -271,7 +278,7 @@ def _apply_link_delay(src: int, sent_at: float, nbytes: int) -> None:
     _link_free_at[src] = on_wire
     delay = on_wire + _link.latency_ms / 1e3 - worker.clock()
     if delay > 0:
-        worker.set_status(f"link delay from rank {src} ({delay * 1e3:.1f} ms)")
+        worker.set_status(_("link delay from rank {src} ({ms:.1f} ms)").format(src=src, ms=delay * 1e3))
         time.sleep(delay)
         _stats["link_delay_s"] += delay
 

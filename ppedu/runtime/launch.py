@@ -16,6 +16,7 @@ from typing import Callable
 from ppedu.runtime.worker import (_RANK, _exit_with_parent, _init_rank, cpu_cores, resolve_backend,
                                   where)
 from ppedu.errors import ClusterError
+from ppedu.i18n.messages import _
 
 
 def launched_by_torchrun() -> bool:
@@ -59,14 +60,15 @@ class TorchrunGroup:
         operation) or gloo's text, prefixed with the ranks the heartbeats say are gone: a
         barrier or a collective cannot say who left (a node killed between two steps)."""
         gone = self._beats.silent() if self._beats is not None else []
-        lost = f"{', '.join(where(r) for r in gone)} stopped answering; " if gone else ""
+        lost = _("{ranks} stopped answering; ").format(ranks=", ".join(where(r) for r in gone)) if gone else ""
         if isinstance(exc, ClusterError):
             return ClusterError(f"{lost}{exc}", rank=exc.rank, job=exc.job) if lost else exc
         first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
         cause = exc.__cause__  # the executor says where in the schedule, then re-raises
         if isinstance(cause, ClusterError) and first.endswith(":"):  # comm's error names the peer
             first = f"{first.rstrip(':')}: {str(cause).splitlines()[0][:400]}"
-        return ClusterError(f"{where()}: {job} failed: {lost}{first}", rank=self.rank, job=job)
+        return ClusterError(_("{rank}: {job} failed: {lost}{error}").format(rank=where(), job=job, lost=lost, error=first),
+                            rank=self.rank, job=job)
 
     def close(self) -> None:
         import torch.distributed as dist

@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import Any, Callable
 
 from ppedu.errors import UsageError, check_choice
+from ppedu.i18n.messages import _
 
 STATUS_BYTES = 240      # the status text a rank publishes (the driver allocates it: cluster)
 
@@ -45,7 +46,7 @@ def where(rank_: int | None = None) -> str:
     each node a contiguous block of ranks, so node = rank // ranks per node)."""
     r = rank() if rank_ is None else rank_
     per_node = _RANK.get("ranks_per_node")
-    return f"rank {r} on node {r // per_node}" if per_node else f"rank {r}"
+    return _("rank {r} on node {node}").format(r=r, node=r // per_node) if per_node else _("rank {r}").format(r=r)
 
 
 def backend() -> str:
@@ -91,7 +92,8 @@ def resolve_backend(name: str, size: int) -> str:
     if name == "auto":
         return "nccl" if gpus >= size else "gloo"
     if name == "nccl" and gpus < size:
-        raise UsageError(f"backend nccl needs one GPU per rank: world_size={size} but {gpus} GPU(s) found")
+        raise UsageError(_("backend nccl needs one GPU per rank: world_size={size} but {gpus} GPU(s) found").format(
+            size=size, gpus=gpus))
     return name
 
 
@@ -175,14 +177,15 @@ def worker_main(rank_: int, size: int, backend_: str, port: int, timeout_s: floa
             break
         if msg[0] == "stop":
             break
-        _, module, qualname, args, kwargs = msg
+        module, qualname, args, kwargs = msg[1:]
         try:
-            set_status("running")
+            set_status(_("running"))
             result = _resolve(module, qualname)(*args, **kwargs)
-            set_status("idle")
+            set_status(_("idle"))
             conn.send(("ok", rank_, result))
         except BaseException as exc:
-            set_status(f"raised {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            set_status(_("raised {error}: {message}").format(error=type(exc).__name__,
+                                                             message=str(exc).splitlines()[0] if str(exc) else ""))
             conn.send(("error", rank_, traceback.format_exc()))
     import torch.distributed as dist
     if dist.is_initialized():

@@ -14,6 +14,7 @@ every measured number) or, with ``simulate=True``, simulated.
 from __future__ import annotations
 
 from ppedu.errors import check_int
+from ppedu.i18n.messages import _
 from ppedu.serving.calibrate import predicted
 from ppedu.serving.cost import ServingCost, inflight_gain
 from ppedu.serving.scheduler import BatchingConfig
@@ -42,7 +43,7 @@ def run(requests: list[Request], config: BatchingConfig, p: int, cost: ServingCo
 def measured_label(group, p: int) -> str:
     """How the measured points were measured, for a legend: workload, ranks, backend."""
     backend = getattr(group, "backend", None) or "gloo"
-    return f"measured (timed workload, {p} ranks, {backend})"
+    return _("measured (timed workload, {p} ranks, {backend})").format(p=p, backend=backend)
 
 
 def inflight_vs_one_batch(p: int, batch: int, xs: list[float], group=None, t0_s: float = 0.02,
