@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
                     bytes_per_param=args.bytes_per_param, activation_bytes=args.activation_bytes)
     if args.choose_m:
         if args.global_batch is None:
-            raise UsageError("--choose-m needs --global-batch B (sequences per step)")
+            raise UsageError(_("--choose-m needs --global-batch B (sequences per step)"))
         search = choose_m(spec, layout, args.global_batch, args.max_bubble)
         result = search["chosen"]
         if args.json:

@@ -91,7 +91,7 @@ def _report(schedule, costs, result, trace) -> dict:
 
 def _print_text(schedule, costs, result, report: dict) -> None:
     print(_("{name}: p={p} GPUs, m={m} micro-batches, v={v}, tf={t_f:g} tb={t_b:g} tw={t_w:g} latency={latency_s:g}").format(name=schedule.name, p=schedule.p, m=schedule.m, v=schedule.v, t_f=costs.t_f, t_b=costs.t_b, t_w=costs.t_w, latency_s=costs.latency_s))
-    print(result.timeline.text_gantt(time_unit="time units"))
+    print(result.timeline.text_gantt(time_unit=_("time units")))
     predicted, bound = report["theory_bubble_fraction"], report["bubble_lower_bound"]
     theory_text = "n/a" if predicted is None else f"{predicted:.4f}"
     print(_("\nmakespan          {makespan:g}").format(makespan=result.makespan))

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
                                         for p, n in written]}))
         return 0
     if not written:
-        why = "every notebook is already there, kept as it is" if args.keep_existing else "no notebooks"
+        why = _("every notebook is already there, kept as it is") if args.keep_existing else _("no notebooks")
         print(_("{out}/: nothing written ({why})").format(out=args.out, why=why), file=sys.stderr)
     for path, blocks in written:
         print(_("{path}: {blocks} solution block(s) stripped, outputs cleared").format(path=path, blocks=blocks))

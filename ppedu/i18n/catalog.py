@@ -35,6 +35,12 @@ def _(message: str) -> str:
     return _catalog(language()).gettext(message) or message
 
 
+def in_language(message: str, lang: str) -> str:
+    """``message`` in ``lang`` whatever the current language (for a file written in the language of
+    its reader, e.g. the Chinese student copy); English where ``lang`` has no translation."""
+    return message if lang not in LANGUAGES[1:] else _catalog(lang).gettext(message) or message
+
+
 def N_(message: str) -> str:
     """Mark ``message`` for translation without translating it (gettext's ``gettext_noop``): for
     module-level constants, which are built at import, before a notebook may call

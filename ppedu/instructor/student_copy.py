@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import Callable, Union
 
 from ppedu.errors import UsageError
+from ppedu.i18n.catalog import N_, in_language
 
 BEGIN, END = "BEGIN SOLUTION", "END SOLUTION"
-MARKDOWN_STUB = ("*Your answer here.*",)
+MARKDOWN_STUB = ("*Your answer here.*",)   # in the notebook's language (metadata ppedu_lang), see _markdown_stub
 EXERCISE_TAG = "exercise"          # every answer cell of the student copy (read by `ppedu grade`)
 ANSWER_TAG, CHECK_TAG, HIDDEN_TAG = "answer", "check", "hidden-check"
 LOCKED = {"editable": False, "deletable": False}
@@ -144,12 +145,17 @@ def student_notebook(nb, name: str = "notebook"):
         elif cell.cell_type == "markdown":
             match = _TITLE.search(cell.source)
             label = f"Exercise {match.group(1)}" if match else label
-            cell.source, n = strip_solutions(cell.source, MARKDOWN_STUB, where)
+            cell.source, n = strip_solutions(cell.source, _markdown_stub(nb), where)
         else:
             n = 0
         total += n
     nb.metadata.pop("papermill", None)
     return nb, total
+
+
+def _markdown_stub(nb) -> tuple[str]:
+    """The Markdown answer stub in the notebook's language (a Chinese notebook says so in its metadata)."""
+    return (in_language(N_("*Your answer here.*"), nb.metadata.get("ppedu_lang", "en")),)
 
 
 def make_student_copy(src: str | Path = "notebooks", out: str | Path = "student",

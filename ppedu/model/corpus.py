@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from ppedu.errors import UsageError, check_int
+from ppedu.i18n.messages import _
 
 CORPUS_PATH = Path(__file__).parent.parent / "assets" / "tiny_corpus.txt"
 
@@ -39,7 +40,7 @@ class CharTokenizer:
     def __init__(self, text: str | None = None):
         text = load_corpus() if text is None else text
         if not text:
-            raise UsageError("text must be a non-empty string (got '')")
+            raise UsageError(_("text must be a non-empty string (got '')"))
         self.chars: list[str] = sorted(set(text))
         self.stoi: dict[str, int] = {c: i for i, c in enumerate(self.chars)}
 
@@ -52,8 +53,8 @@ class CharTokenizer:
         try:
             return [self.stoi[c] for c in text]
         except KeyError as e:
-            raise UsageError(f"text contains a character outside the vocabulary: {e.args[0]!r} "
-                             f"(vocabulary: {''.join(self.chars)!r})") from None
+            raise UsageError(_("text contains a character outside the vocabulary: {char} (vocabulary: {vocab})").format(
+                char=repr(e.args[0]), vocab=repr("".join(self.chars)))) from None
 
     def decode(self, ids) -> str:
         """Token ids (list or tensor) -> text."""

@@ -29,6 +29,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ppedu.model.corpus import corpus_vocab_size
 from ppedu.errors import UsageError, check_choice, check_float, check_int
+from ppedu.i18n.messages import _
 from ppedu.model.kvcache import KVCache, LayerKV
 from ppedu.planner.formulas import RECOMPUTE
 
@@ -50,7 +51,8 @@ class GPTConfig:
         check_int("seed", self.seed, 0)
         check_float("dropout", self.dropout, 0.0, 0.9)
         if self.n_embd % self.n_head:
-            raise UsageError(f"n_embd must be a multiple of n_head={self.n_head} (got {self.n_embd})")
+            raise UsageError(_("n_embd must be a multiple of n_head={n_head} (got {n_embd})").format(
+                n_head=self.n_head, n_embd=self.n_embd))
 
 
 class GPT(nn.Module):
@@ -105,8 +107,8 @@ def split_into_stages(model_or_config: GPT | GPTConfig, boundaries) -> list[Stag
     ends = [0] + [e for _, e in bounds]
     ok = bool(bounds) and all(len(b) == 2 and b[0] == ends[i] and b[0] <= b[1] for i, b in enumerate(bounds))
     if not ok or ends[-1] != n:
-        raise UsageError(f"boundaries must be contiguous (start, end) layer ranges covering 0..{n} "
-                         f"(got {list(getattr(boundaries, 'boundaries', boundaries))})")
+        raise UsageError(_("boundaries must be contiguous (start, end) layer ranges covering 0..{n} (got {got})").format(
+            n=n, got=list(getattr(boundaries, "boundaries", boundaries))))
     return [StageModule(model, s, e, i, len(bounds)) for i, (s, e) in enumerate(bounds)]
 
 
@@ -163,14 +165,14 @@ class StageModule(nn.Module):
         Returns (N, C) activations, or on the last stage (R, V) logits of each request's last token.
         """
         if not (len(caches) == len(positions) == len(lengths)) or sum(lengths) != x.size(0):
-            raise UsageError(f"caches, positions, lengths must have one entry per request and "
-                             f"sum(lengths) must equal x.size(0)={x.size(0)} (got lengths={list(lengths)})")
+            raise UsageError(_("caches, positions, lengths must have one entry per request and sum(lengths) must equal "
+                               "x.size(0)={size} (got lengths={lengths})").format(size=x.size(0), lengths=list(lengths)))
         for r, (cache, pos, n) in enumerate(zip(caches, positions, lengths)):
             check_int(f"positions[{r}] + lengths[{r}]", pos + n, pos + 1, self.config.block_size)
             for i in range(self.start, self.end):  # catches a server that lost or repeated a step
                 if cache.layer(i).length != pos:
-                    raise UsageError(f"positions[{r}] must equal the cached length "
-                                     f"{cache.layer(i).length} of layer {i} (got {pos})")
+                    raise UsageError(_("positions[{r}] must equal the cached length {length} of layer {i} (got {pos})").format(
+                        r=r, length=cache.layer(i).length, i=i, pos=pos))
         if self.is_first:
             pos_ids = torch.cat([torch.arange(p, p + n) for p, n in zip(positions, lengths)]).to(x.device)
             x = self.wte(x) + self.wpe(pos_ids)                              # (N, C)

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ppedu.errors import UsageError, check_choice, check_int
+from ppedu.i18n.messages import _
 from ppedu.model.gpt import GPT, GPTConfig
 from ppedu.planner.formulas import layer_activation_bytes
 
@@ -70,7 +71,7 @@ def partition(config: GPTConfig, p: int, method: str = "uniform", layer_costs: l
     p = check_int("p", p, 1)
     n = config.n_layer
     if p > n:
-        raise UsageError(f"p must be at most n_layer={n} (got {p})")
+        raise UsageError(_("p must be at most n_layer={n} (got {p})").format(n=n, p=p))
     seq_len = config.block_size if seq_len is None else seq_len
     if layer_costs is not None:
         costs = _check_costs(layer_costs, n)
@@ -135,11 +136,11 @@ def _min_max_split(costs: list[float], p: int) -> list[tuple[int, int]]:
 def _check_costs(layer_costs, n: int) -> list[float]:
     costs = [float(c) for c in layer_costs]
     if len(costs) != n + 2:
-        raise UsageError(f"layer_costs must have n_layer + 2 = {n + 2} entries [embedding, block 0..{n - 1}, "
-                         f"head] (got {len(costs)})")
+        raise UsageError(_("layer_costs must have n_layer + 2 = {want} entries [embedding, block 0..{last}, head] "
+                           "(got {n})").format(want=n + 2, last=n - 1, n=len(costs)))
     bad = [c for c in costs if not (c >= 0 and math.isfinite(c))]
     if bad:
-        raise UsageError(f"layer_costs must be finite numbers >= 0 (got {bad[0]})")
+        raise UsageError(_("layer_costs must be finite numbers >= 0 (got {value})").format(value=bad[0]))
     return costs
 
 

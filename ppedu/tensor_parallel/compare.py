@@ -21,6 +21,7 @@ import math
 import sys
 
 from ppedu.errors import UsageError, check_int
+from ppedu.i18n.messages import _
 from ppedu.model.gpt import GPTConfig
 from ppedu.runtime import cluster
 from ppedu.schedules.simulator import allreduce_time, pp_step_time, tp_step_time
@@ -120,21 +121,21 @@ def compare_tp_pp(n: int, config: GPTConfig, batch: int = 8, seq: int = 64, micr
     check_int("seq", seq, 1, config.block_size)
     if mesh_tp is not None:
         if n % mesh_tp:
-            raise UsageError(f"tp={mesh_tp} must divide n={n} (the mesh is tp x pp = n ranks)")
+            raise UsageError(_("tp={tp} must divide n={n} (the mesh is tp x pp = n ranks)").format(tp=mesh_tp, n=n))
         check_setup(config, mesh_tp, n // mesh_tp, batch, microbatches)
     group = group or cluster.connect(n)
     say = (lambda s: print(s, file=sys.stderr, flush=True)) if progress else (lambda s: None)
     kw = dict(batch=batch, seq=seq, latency_ms=latency_ms, bandwidth_gbps=bandwidth_gbps, repeats=repeats)
-    say("timing the whole model on one rank ...")
+    say(_("timing the whole model on one rank ..."))
     compute_s = group.run(reference_step_job, config, batch, seq, repeats)[0]
-    say(f"TP over {n} ranks ...")
+    say(_("TP over {n} ranks ...").format(n=n))
     result = {"n": n, "layers": config.n_layer, "hidden": config.n_embd, "heads": config.n_head,
               "batch": batch, "seq": seq, "microbatches": microbatches, "latency_ms": latency_ms,
               "bandwidth_gbps": bandwidth_gbps if math.isfinite(bandwidth_gbps) else None,
               "reference_step_s": compute_s,
               # TP needs no micro-batches (no bubble to fill): one pass over the whole batch
               "tp": summarize(group.run(mesh_step_job, config, n, 1, microbatches=1, **kw), n, 1)}
-    say(f"PP over {n} ranks ...")
+    say(_("PP over {n} ranks ...").format(n=n))
     result["pp"] = summarize(group.run(mesh_step_job, config, 1, n, microbatches=microbatches, **kw), 1, n)
     if mesh_tp is not None:
         say(f"TP x PP = {mesh_tp} x {n // mesh_tp} ...")

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ppedu.errors import UsageError, check_int
+from ppedu.i18n.messages import _
 from ppedu.model.corpus import get_batch
 from ppedu.model.gpt import GPT, GPTConfig
 from ppedu.model.memory import SavedTensorMeter
@@ -86,14 +87,15 @@ def tp_step_job(config: GPTConfig, tp: int, batch: int = 4, seq: int = 16, data_
 def check_setup(config: GPTConfig, tp: int, pp: int, batch: int, microbatches: int = 1) -> None:
     """UsageError (one line, naming the parameter) unless a tp x pp mesh can run this model."""
     if config.n_head % tp:
-        raise UsageError(f"n_head={config.n_head} must be divisible by tp={tp} "
-                         "(TP splits heads across ranks)")
+        raise UsageError(_("n_head={n_head} must be divisible by tp={tp} (TP splits heads across ranks)").format(
+            n_head=config.n_head, tp=tp))
     if pp > config.n_layer:
-        raise UsageError(f"pp={pp} stages need at least {pp} layers: n_layer must be >= {pp} "
-                         f"(got {config.n_layer})")
+        raise UsageError(_("pp={pp} stages need at least {pp} layers: n_layer must be >= {pp} (got {n_layer})").format(
+            pp=pp, n_layer=config.n_layer))
     check_int("microbatches", microbatches, 1, batch)
     if batch % microbatches:
-        raise UsageError(f"batch={batch} must be divisible by microbatches={microbatches}")
+        raise UsageError(_("batch={batch} must be divisible by microbatches={microbatches}").format(
+            batch=batch, microbatches=microbatches))
 
 
 def pipeline_step(stage: TPGPT, groups, x: torch.Tensor, y: torch.Tensor, microbatches: int) -> float | None:

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from ppedu.runtime import comm, worker
 from ppedu.errors import UsageError
+from ppedu.i18n.messages import _
 from ppedu.model.gpt import GPT, causal_attention
 
 
@@ -95,7 +96,7 @@ def split(t: torch.Tensor, dim: int, rank: int, size: int, fused: int = 1) -> to
     ``fused=3`` serves c_attn, whose output is [q | k | v]: a rank owns the same heads of all three.
     """
     if t.size(dim) % (fused * size):
-        raise UsageError(f"dimension {t.size(dim)} must be divisible by {fused} x tp={size}")
+        raise UsageError(_("dimension {n} must be divisible by {fused} x tp={tp}").format(n=t.size(dim), fused=fused, tp=size))
     return torch.cat([b.chunk(size, dim)[rank] for b in t.chunk(fused, dim)], dim).clone()
 
 
@@ -162,9 +163,9 @@ class TPAttention(nn.Module):
 
     def __init__(self, attn: nn.Module, group=None):
         super().__init__()
-        _, size = group_rank_size(group)
+        size = group_rank_size(group)[1]
         if attn.n_head % size:
-            raise UsageError(f"n_head={attn.n_head} must be divisible by tp={size}")
+            raise UsageError(_("n_head={n_head} must be divisible by tp={tp}").format(n_head=attn.n_head, tp=size))
         self.n_head = attn.n_head // size                                   # local heads
         self.c_attn = ColumnParallelLinear(attn.c_attn, group, fused=3)    # (3C/tp, C)
         self.c_proj = RowParallelLinear(attn.c_proj, group)                # (C, C/tp)
@@ -201,7 +202,8 @@ class TPGPT(nn.Module):
                  first: bool = True, last: bool = True):
         super().__init__()
         if model.config.dropout:
-            raise UsageError(f"dropout must be 0 for tensor parallelism here (got {model.config.dropout})")
+            raise UsageError(_("dropout must be 0 for tensor parallelism here (got {dropout})").format(
+                dropout=model.config.dropout))
         self.config, self.first, self.last = model.config, first, last
         end = model.config.n_layer if end is None else end
         if first:
@@ -253,7 +255,7 @@ class ParallelGroups:
 def check_mesh(world_size: int, tp: int, pp: int) -> None:
     """UsageError unless tp x pp covers the ranks exactly."""
     if tp < 1 or pp < 1 or tp * pp != world_size:
-        raise UsageError(f"tp x pp must equal the world size {world_size} (got tp={tp}, pp={pp})")
+        raise UsageError(_("tp x pp must equal the world size {n} (got tp={tp}, pp={pp})").format(n=world_size, tp=tp, pp=pp))
 
 
 _GROUPS: dict[tuple[int, int, int], ParallelGroups] = {}

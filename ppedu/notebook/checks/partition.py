@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ppedu.notebook.checks.schedules import OK
 from ppedu.notebook.grading import grader
-from ppedu.i18n.messages import _
+from ppedu.i18n.messages import N_, _
 
 # the model whose FLOPs set the stage times: micro-batches of 8 sequences x 64 tokens
 UNBALANCED = dict(schedule="gpipe", p=2, m=4, workload="model", n_layer=8, vocab_size=8192,
@@ -94,8 +94,12 @@ def partition_figure(runs: dict, splits: dict[str, int]):
     """Busy time of each GPU and the step time, one bar group per split (``run_splits(splits)``)."""
     from ppedu.notebook.plots import training as plots
     n = UNBALANCED["n_layer"]
-    names = [f"{k}: blocks [{splits[k]}, {n - splits[k]}]" for k in runs]
-    series = {f"GPU {i} busy": [r.per_rank[i].busy_s * 1e3 for r in runs.values()] for i in range(2)}
-    series["step (same timeline)"] = [r.timeline.makespan * 1e3 for r in runs.values()]
-    return plots.bar_chart(names, series, title="Uniform vs balanced split, p=2",
-                           x_title="partition (blocks per stage)", y_title="time (ms)", text_format=".0f")
+    names = [_("{split}: blocks [{a}, {b}]").format(split=_(k) if k in _SPLITS else k, a=splits[k], b=n - splits[k])
+             for k in runs]
+    series = {_("GPU {i} busy").format(i=i): [r.per_rank[i].busy_s * 1e3 for r in runs.values()] for i in range(2)}
+    series[_("step (same timeline)")] = [r.timeline.makespan * 1e3 for r in runs.values()]
+    return plots.bar_chart(names, series, title=_("Uniform vs balanced split, p=2"),
+                           x_title=_("partition (blocks per stage)"), y_title=_("time (ms)"), text_format=".0f")
+
+
+_SPLITS = (N_("uniform"), N_("balanced"))   # the notebook's names of its two splits

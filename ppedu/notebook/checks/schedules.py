@@ -83,7 +83,8 @@ def check_bubble_formula(student_fn: Callable[..., float], kind: str = "gpipe") 
     from ppedu.schedules import theory
 
     if kind not in _FORMULAS:
-        raise ValueError(f"kind must be one of {', '.join(_FORMULAS)} (got {kind!r})")
+        raise ValueError(_("{name} must be one of {choices} (got {value})").format(
+            name="kind", choices=", ".join(_FORMULAS), value=repr(kind)))
     name, args, description = _FORMULAS[kind]
     reference = getattr(theory, name)
     grid = _grid(args)

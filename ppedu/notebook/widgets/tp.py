@@ -203,7 +203,7 @@ def tp_vs_pp_panel(**defaults: Any):
 
     def action(current: dict, _progress: Callable) -> tuple[list[go.Figure], str]:
         return run_comparison(current, group=cluster.get_cluster(int(current["n"])))
-    return run_panel("TP vs PP: measure a step", controls, action, "tp", base=values)
+    return run_panel(_("TP vs PP: measure a step"), controls, action, "tp", base=values)
 
 
 # ---- lesson helpers -----------------------------------------------------------------------------
