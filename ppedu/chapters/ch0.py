@@ -6,6 +6,7 @@
     plots, widgets              the training figures (Gantt) and the Run-button training panel
     build_schedule, CostModel, simulate   a schedule as data, simulated (the hidden check)
     check_bubble_formula        exercise: your bubble function against ppedu's
+    say, text                   the notebook's printed sentences and figure titles, in the student's language
     Blank, NotAnswered, answered, exercise   the exercises' stubs and check cells
 """
 
@@ -13,6 +14,7 @@ from ppedu.commands.doctor import report
 from ppedu.notebook.checks.schedules import check_bubble_formula
 from ppedu.notebook.grading import Blank, NotAnswered, answered, exercise
 from ppedu.notebook.plots import training as plots
+from ppedu.notebook.texts import say, text
 from ppedu.notebook.widgets import training as widgets
 from ppedu.runtime import diagnostics
 from ppedu.runtime.cluster import get_cluster

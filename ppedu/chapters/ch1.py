@@ -6,6 +6,7 @@
     GPT, GPTConfig, split, uniform_bounds the tiny GPT, a Megatron split of a weight, layers per stage
     widgets_tp                  the TP-vs-PP panel and its figures
     check_tp_vs_pp_bytes        exercise: which moved more bytes, and by how much
+    say, text                   the notebook's printed sentences and figure titles, in the student's language
     Blank, NotAnswered, answered, exercise   the exercises' stubs and check cells
 """
 
@@ -14,6 +15,7 @@ from ppedu.model.gpt import GPT, GPTConfig
 from ppedu.model.partition import uniform_bounds
 from ppedu.notebook.checks.tp import check_tp_vs_pp_bytes
 from ppedu.notebook.grading import Blank, NotAnswered, answered, exercise
+from ppedu.notebook.texts import say, text
 from ppedu.notebook.widgets import tp as widgets_tp
 from ppedu.runtime import cluster
 from ppedu.tensor_parallel.compare import compare_tp_pp, crossover_latency_ms

@@ -9,6 +9,7 @@
     check_seed_fix              exercise 3: seed 002's 1F1B table, repaired
     layer_costs, check_partition_choice, run_splits, partition_figure, best_split
                                 exercise 4: balance the stages of a model whose head is heavy
+    say, text                   the notebook's printed sentences and figure titles, in the student's language
     Blank, NotAnswered, answered, exercise, require   the exercises' stubs and check cells
 """
 
@@ -19,6 +20,7 @@ from ppedu.notebook.checks.seed_table import check_seed_fix
 from ppedu.notebook.checks.serving import check_decode_bubble
 from ppedu.notebook.grading import Blank, NotAnswered, answered, exercise, require
 from ppedu.notebook.plots import training as plots
+from ppedu.notebook.texts import say, text
 from ppedu.notebook.widgets import training as widgets
 from ppedu.runtime.cluster import get_cluster
 from ppedu.schedules import theory

@@ -7,6 +7,7 @@
     layer_activation_bytes      Korthikanti's activation bytes of one layer
     get_model, Layout, plan, plan_memory, plan_panel   a real model's bytes per GPU, drawn and explored
     check_choose_m              exercise: the largest m that fits the memory budget
+    say, text                   the notebook's printed sentences and figure titles, in the student's language
     Blank, NotAnswered, answered, exercise   the exercises' stubs and check cells
 """
 
@@ -14,6 +15,7 @@ from ppedu.notebook.checks.schedules import check_choose_m
 from ppedu.notebook.grading import Blank, NotAnswered, answered, exercise
 from ppedu.notebook.plots import training as plots
 from ppedu.notebook.plots.memory import plan_memory
+from ppedu.notebook.texts import say, text
 from ppedu.notebook.widgets import training as widgets
 from ppedu.notebook.widgets.plan import plan_panel
 from ppedu.planner.formulas import layer_activation_bytes

@@ -6,6 +6,7 @@
     measure, train_step_1f1b, lab_gantt   chapter 6's loop for 1F1B, run on the ranks and drawn
     frontier, frontier_table, frontier_plot   every schedule's bubble, peak and messages
     check_rank_order            exercise: one rank's 1F1B order, written by hand
+    say, text                   the notebook's printed sentences and figure titles, in the student's language
     Blank, NotAnswered, answered, exercise   the exercises' stubs and check cells
 """
 
@@ -15,6 +16,7 @@ from ppedu.notebook.grading import Blank, NotAnswered, answered, exercise
 from ppedu.notebook.plots import training as plots
 from ppedu.notebook.plots.frontier import frontier as frontier_plot
 from ppedu.notebook.plots.lab import lab_gantt
+from ppedu.notebook.texts import say, text
 from ppedu.notebook.widgets import training as widgets
 from ppedu.runtime.cluster import get_cluster, shutdown
 from ppedu.schedules import build_schedule, theory

@@ -7,6 +7,7 @@
     studies                     the chapter's experiments, measured (simulator beside)
     plots, plots_serving, widgets_serving   figures and the serving panel
     check_decode_bubble, check_policy_choice   exercises: the decode bubble, the policy for a target
+    say, text                   the notebook's printed sentences and figure titles, in the student's language
     Blank, NotAnswered, answered, exercise   the exercises' stubs and check cells
 """
 
@@ -14,6 +15,7 @@ from ppedu.notebook.checks.serving import check_decode_bubble, check_policy_choi
 from ppedu.notebook.grading import Blank, NotAnswered, answered, exercise
 from ppedu.notebook.plots import serving as plots_serving
 from ppedu.notebook.plots import training as plots
+from ppedu.notebook.texts import say, text
 from ppedu.notebook.widgets import serving as widgets_serving
 from ppedu.runtime.cluster import get_cluster
 from ppedu.serving import studies

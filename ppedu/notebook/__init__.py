@@ -4,6 +4,7 @@
     widgets/              the Run-button panels, one module per chapter's panel
     plots/                plotly figures, one module per subject
     checks/               the exercise checkers (graders with hints), one module per subject
+    texts                 the sentences and figure titles the notebooks' code cells show, translated
     grading               the @grader contract: a one-line verdict, never an internal exception;
                           NotAnswered / Blank / answered / exercise for unanswered exercises
 """

@@ -126,14 +126,9 @@ def _failed(what: str, peer: int | None, exc: RuntimeError, after_s: float) -> C
     """The error for a failed operation: this rank, the operation, the peer that did not answer."""
     worker.set_status(_("failed: {what}").format(what=what))
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if peer is None:
-        message = _("{rank}: {what} failed after {seconds:.1f} s: {error}")
-    else:
-        message = _("{rank}: {what} failed after {seconds:.1f} s ({peer} did not answer: is it dead, stuck, or "
-                    "waiting on something else?): {error}")
-    return ClusterError(message.format(rank=worker.where(), what=what, seconds=after_s, error=text,
-                                       peer=worker.where(peer) if peer is not None else None),
-                        rank=worker.rank(), job=what)
+    who = "" if peer is None else _(" ({peer} did not answer: is it dead, stuck, or waiting on something else?)")
+    return ClusterError(_("{rank}: {what} failed after {seconds:.1f} s{who}: {error}").format(rank=worker.where(),
+        what=what, seconds=after_s, who=who.format(peer=worker.where(peer)), error=text), rank=worker.rank(), job=what)
 
 
 _MAX_MB = 1024  # pipeline message tags encode (producer stage, micro-batch, direction)
@@ -241,8 +236,7 @@ class RecvHandle:
 
     def _wait_header(self, timeout_s: float | None) -> int:
         """Wait for the header, post (or check) the payload; returns the send time in ns."""
-        _wait(self._work, _("recv header from rank {src} (tag {tag})").format(src=self.src, tag=self.tag),
-              self.src, timeout_s)
+        _wait(self._work, _("recv header from rank {src} (tag {tag})").format(src=self.src, tag=self.tag), self.src, timeout_s)
         code, ndim, sent_ns = (int(v) for v in self._header[:3].tolist())
         shape = [int(v) for v in self._header[4:4 + ndim].tolist()]
         if self._payload is None:
@@ -250,10 +244,9 @@ class RecvHandle:
             self._payload_work = dist.irecv(self._payload, self.src, group=self.group,
                                             **_tag(self.tag))
         elif list(self._payload.shape) != shape or self._payload.dtype != _DTYPES[code]:
-            raise ClusterError(_("rank {rank}: expected {shape} {dtype} from rank {src} (tag {tag}) but the sender "
-                                 "sent {sent} {sent_dtype}").format(
-                rank=worker.rank(), shape=tuple(self._payload.shape), dtype=self._payload.dtype, src=self.src,
-                tag=self.tag, sent=tuple(shape), sent_dtype=_DTYPES[code]), rank=worker.rank())
+            raise ClusterError(_("rank {rank}: expected {got} from rank {src} (tag {tag}) but the sender sent {sent}").format(
+                rank=worker.rank(), got=f"{tuple(self._payload.shape)} {self._payload.dtype}", src=self.src, tag=self.tag,
+                sent=f"{tuple(shape)} {_DTYPES[code]}"), rank=worker.rank())
         return sent_ns
 
 

@@ -23,6 +23,7 @@ from ppedu.schedules import build_schedule
 from ppedu.schedules.simulator import CostModel, simulate
 from ppedu.schedules.theory import min_bubble_split, min_makespan_split
 from ppedu.training.config import TrainConfig
+from ppedu.i18n.messages import _
 
 # (name, v) in the order the course introduces them
 SCHEDULES = (("gpipe", 1), ("1f1b", 1), ("interleaved", 2), ("looped-bfs", 2), ("zb1", 1),
@@ -118,8 +119,8 @@ def costs_table(p: int = 4, m: int = 8, settings=(EQUAL, UNEQUAL), schedules=SCH
 
 def frontier_table(points: list[FrontierPoint]) -> str:
     """Markdown: one row per schedule, measured beside simulated."""
-    lines = ["| schedule | bubble measured | bubble simulated | peak activations measured "
-             "| simulated | messages / step measured | simulated |",
+    lines = [_("| schedule | bubble measured | bubble simulated | peak activations measured | simulated | "
+               "messages / step measured | simulated |"),
              "|---|---|---|---|---|---|---|"]
     for pt in points:
         lines.append(f"| {pt.label} | {pt.measured_bubble:.3f} | {pt.simulated_bubble:.3f} | "
