@@ -141,7 +141,7 @@ class Cluster:
 
     def statuses(self) -> list[str]:
         """What each rank last said it was doing."""
-        return [s.value.decode(errors="replace") or "starting" for s in self._status]
+        return [s.value.decode(errors="replace") or _("starting") for s in self._status]
 
     def __enter__(self) -> "Cluster":
         return self

@@ -401,3 +401,69 @@ def test_chinese_widget_labels_get_room_for_wide_characters():
     width = lambda labels: int(label_style(labels)["description_width"][:-2])  # noqa: E731
     assert width(["链路延迟（ms）"]) > width(["link (ms)"])
     assert width(["微批次数"]) == width(["12345678"])
+
+
+def _what_ppedu_writes_in_each_area() -> dict[str, str]:
+    """One message from each part of ppedu a student meets (none starts ranks): the schedule
+    validator and table reader, the lab's stage, a training note and a config error, the serving
+    summary, a rank's ClusterError, the model's and TP's UsageErrors, a notebook's printed
+    sentence, the Chinese student copy's answer stub."""
+    from ppedu.errors import ClusterError
+    from ppedu.instructor.student_copy import _markdown_stub
+    from ppedu.lab import stage
+    from ppedu.model.gpt import GPTConfig
+    from ppedu.notebook.texts import text
+    from ppedu.runtime import comm
+    from ppedu.schedules import build_schedule
+    from ppedu.schedules.tables import parse_markdown_table
+    from ppedu.schedules.validator import validate
+    from ppedu.serving.scheduler import BatchingConfig
+    from ppedu.serving.simulator import simulate_serving
+    from ppedu.serving.workload import make_workload
+    from ppedu.tensor_parallel.jobs import check_setup
+    from ppedu.training.config import TrainConfig
+    from ppedu.training.engine import _notes
+
+    def raised(fn, *args, **kwargs) -> str:
+        with pytest.raises((UsageError, ClusterError)) as exc:
+            fn(*args, **kwargs)
+        return str(exc.value)
+    stuck = build_schedule("1f1b", 2, 2)
+    stuck.ranks[0] = stuck.ranks[0][::-1]
+    note = stage._mixed_up(("recv_backward", 0, 0), ("backward", 0, 0), "recv_backward(0)")
+    assert stage.is_passed_on(note)   # the grader still recognises the note in this language
+    return {
+        "validator": validate(stuck).message,
+        "where it failed": stuck.where_it_failed(0, 1).splitlines()[2],
+        "table": raised(parse_markdown_table, "| t | GPU0 |\n|---|---|\n| 0 | X7 |"),
+        "lab note": note,
+        "training note": _notes(TrainConfig(p=2, workload="model"), True, "saved_tensor_hooks")[0],
+        "training config": raised(TrainConfig, workload="timed", recompute="full"),
+        "serving": simulate_serving(make_workload(4, output_len=2, prompt_len=2, seed=0),
+                                    BatchingConfig("continuous", 2, 1), 2).summary(),
+        "cluster": str(comm._failed("recv header from rank 1 (tag 0)", 1, RuntimeError("Timed out"), 2.0)),
+        "model": raised(GPTConfig, n_embd=10, n_head=3),
+        "tensor parallel": raised(check_setup, GPTConfig(n_head=2), 3, 1, 4, 1),
+        "notebook": text("00.warm", seconds=1.25, step_ms=80),
+        "student copy": _markdown_stub(nbformat.v4.new_notebook(metadata={"ppedu_lang": "zh"}))[0],
+    }
+
+
+def test_every_area_writes_chinese_under_ppedu_lang_zh(zh):
+    found = _what_ppedu_writes_in_each_area()
+    english = [f"{area}: {message!r}" for area, message in found.items() if not _chinese(message)]
+    assert not english, "still English under PPEDU_LANG=zh:\n" + "\n".join(english)
+    assert "<-- 这里" in found["where it failed"] and "1.25 s" in found["notebook"]   # numbers unchanged
+
+
+def test_every_area_stays_english_by_default(monkeypatch):
+    monkeypatch.delenv("PPEDU_LANG", raising=False)
+    monkeypatch.setattr(catalog, "_chosen", None)
+    found = _what_ppedu_writes_in_each_area()
+    chinese = [f"{area}: {message!r}" for area, message in found.items()
+               if _chinese(message) and area != "student copy"]
+    assert not chinese, "Chinese without PPEDU_LANG=zh:\n" + "\n".join(chinese)
+    assert found["validator"].startswith("INVALID: Deadlock: GPU0 is stuck at B_1")
+    assert found["notebook"] == "warm re-run: 1.25 s wall time for a 80 ms step"
+    from ppedu.instructor.student_copy import _markdown_stub
+    assert _markdown_stub(nbformat.v4.new_notebook()) == ("*Your answer here.*",)   # an English notebook's
