@@ -61,6 +61,7 @@ TEXTS: dict[str, str] = {
     "02.balanced_faster": N_("the balanced split should be faster"),
     # 03_micro_batches
     "03.sweep_title": N_("GPipe bubble vs micro-batches, p={p}: measured vs theory"),
+    "03.sweep_row": N_("m={m:>3}: measured {measured:.3f}   theory {theory:.3f}   simulated {simulated:.3f}"),
     "03.m8": N_("p=4, m=8:  {bubble:.3f}"),
     "03.m32": N_("p=4, m=32: {bubble:.3f}   (11 % would need m = 24: {m24:.3f})"),
     "03.m10_high": N_("at m={m} the bubble is {bubble:.3f}"),

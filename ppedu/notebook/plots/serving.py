@@ -101,7 +101,7 @@ def inflight_gain(rows: Sequence[Mapping], p: int, title: str) -> go.Figure:
     grid = [max(xs) * i / 50 for i in range(51)]
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=grid, y=[theory_gain(p, x) for x in grid], mode="lines",
-                             name=f"theory (1 + {p}x)/(1 + x)", line=dict(color=C[0], width=3)))
+                             name=_("theory (1 + {p}x)/(1 + x)").format(p=p), line=dict(color=C[0], width=3)))
     source = _("simulated") if rows and rows[0]["inflight"].get("source") == "simulated" else _("measured")
     fig.add_trace(go.Scatter(x=xs, y=[r["gain"] for r in rows], mode="markers", name=source,
                              marker=dict(color=C[5], size=13, symbol="diamond")))
