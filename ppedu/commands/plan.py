@@ -84,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
 def _print_plan(result: dict) -> None:
     gib, lay = 2 ** 30, result["layout"]
     print(_("{name}: {params_b:.1f}B parameters on {gpus} GPUs (tp={tp} x pp={pp} x dp={dp}), {schedule} m={m} b={micro_batch_size} recompute={recompute} sequence-parallel={sp} {bytes_per_param} bytes/parameter").format(name=result['model']['name'], params_b=result['params_total'] / 1e9, gpus=result['gpus'], tp=lay['tp'], pp=lay['pp'], dp=lay['dp'], schedule=lay['schedule'], m=lay['m'], micro_batch_size=lay['micro_batch_size'], recompute=lay['recompute'], sp='on' if lay['sequence_parallel'] else 'off', bytes_per_param=lay['bytes_per_param']))
-    print(f"{'rank':>4} {'layers':>6} {'params':>9} {'weights':>8} {'grads':>8} {'Adam':>8} "
-          f"{'activ.':>8} {'held':>5} {'total GiB':>9}")
+    print(f"{'rank':>4} {_('layers'):>6} {_('params'):>9} {_('weights'):>8} {_('grads'):>8} {'Adam':>8} "
+          f"{_('activ.'):>8} {_('held'):>5} {_('total GiB'):>9}")
     for r in result["stages"]:
         print(f"{r['rank']:>4} {r['layers']:>6} {r['params'] / 1e9:>8.2f}B {r['param_bytes'] / gib:>8.1f} "
               f"{r['grad_bytes'] / gib:>8.1f} {r['optimizer_bytes'] / gib:>8.1f} "
@@ -99,10 +99,10 @@ def _print_plan(result: dict) -> None:
 
 def _print_candidates(search: dict) -> None:
     print(_("global batch {global_batch}, bubble target {max_bubble:.3f}").format(global_batch=search['global_batch'], max_bubble=search['max_bubble']))
-    print(f"{'m':>5} {'b':>5} {'bubble':>7} {'GiB/GPU':>8} fits")
+    print(f"{'m':>5} {'b':>5} {_('bubble'):>7} {'GiB/GPU':>8} {_('fits')}")
     for c in search["candidates"]:
         print(f"{c['m']:>5} {c['micro_batch_size']:>5} {c['bubble_fraction']:>7.3f} "
-              f"{c['total_bytes_per_gpu'] / 2 ** 30:>8.1f} {'yes' if c['fits'] else 'no'}")
+              f"{c['total_bytes_per_gpu'] / 2 ** 30:>8.1f} {_('yes') if c['fits'] else _('no')}")
     if search["chosen"] is None:
         print(_("no m fits with the bubble under the target: add GPUs (tp, pp), recompute, or relax the target"))
     else:

@@ -19,6 +19,7 @@ from queue import Empty
 from typing import Any, Iterator
 
 from ppedu.errors import UsageError
+from ppedu.i18n.messages import _
 
 POLL_SLICE_S = 0.5
 
@@ -64,13 +65,13 @@ def run_notebook(path: str | Path, out: str | Path, parameters: dict[str, Any] |
 
     path, out = Path(path), Path(out)
     if not path.is_file():
-        raise UsageError(f"notebook {str(path)!r} not found")
+        raise UsageError(_("notebook {path} not found").format(path=repr(str(path))))
     parameters = dict(parameters or {})
     known = parameter_names(path)
     unknown = sorted(set(parameters) - set(known))
     if unknown:
-        raise UsageError(f"{path.name} has no parameter {', '.join(unknown)}; "
-                         f"its parameters cell sets {', '.join(known) or 'nothing'}")
+        raise UsageError(_("{name} has no parameter {unknown}; its parameters cell sets {known}").format(
+            name=path.name, unknown=", ".join(unknown), known=", ".join(known) or _("nothing")))
     with sliced_shell_polls():
         pm.execute_notebook(str(path), str(out), parameters=parameters, kernel_name=kernel_name,
                             cwd=str(path.parent), execution_timeout=timeout_s,

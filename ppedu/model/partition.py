@@ -48,12 +48,12 @@ class Partition:
     def table(self) -> str:
         """A small text table, one row per stage, for notebooks and the CLI."""
         total = sum(self.stage_costs) or 1.0
-        rows = [f"{'stage':>5}  {'layers':<22}{'cost (' + self.unit + ')':>16}  share"]
+        rows = [f"{_('stage'):>5}  {_('layers'):<22}{_('cost ({unit})').format(unit=self.unit):>16}  {_('share')}"]
         for s, ((a, b), c) in enumerate(zip(self.boundaries, self.stage_costs)):
-            what = ("emb + " if s == 0 else "") + (f"blocks {a}..{b - 1}" if b > a else "no blocks")
-            what += " + head" if s == len(self.boundaries) - 1 else ""
+            blocks = _("blocks {a}..{b}").format(a=a, b=b - 1) if b > a else _("no blocks")
+            what = ("emb + " if s == 0 else "") + blocks + (" + head" if s == len(self.boundaries) - 1 else "")
             rows.append(f"{s:>5}  {what:<22}{c:>16.4g}  {c / total:5.1%}")
-        rows.append(f"{self.method}: imbalance (max/mean) = {self.imbalance():.3f}")
+        rows.append(_("{method}: imbalance (max/mean) = {imbalance:.3f}").format(method=self.method, imbalance=self.imbalance()))
         return "\n".join(rows)
 
 

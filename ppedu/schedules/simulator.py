@@ -79,7 +79,7 @@ class Deadlock(Exception):
 
     def __init__(self, waiting: dict[int, tuple[Hashable, list[Hashable]]],
                  done: dict[Hashable, tuple[int, float, float]]):
-        super().__init__(f"deadlock: ranks {sorted(waiting)} wait forever")
+        super().__init__(_("deadlock: ranks {ranks} wait forever").format(ranks=sorted(waiting)))
         self.waiting, self.done = waiting, done
 
 
