@@ -150,7 +150,7 @@ def run_failure(reports: list[LabReport], deadlock_s: float, v: int = 1) -> str 
         head = _("Deadlock (nothing moved for {deadlock_s:.0f} s): ").format(deadlock_s=deadlock_s)
     else:  # a peer that finished its step closed the connection: the wait ended at once
         head = _("A rank waited for a message that can no longer come (its sender had finished the step): ")
-    text = head + "; ".join(waits) + "."
+    text = head + _("{waits}.").format(waits=_("; ").join(waits))
     if why:
         text += " " + " ".join(why)
     return text + _(RUN_AGAIN)
