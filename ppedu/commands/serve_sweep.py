@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out))
         return 0
-    print(_("{policy} batching, p={p}, K={inflight}, max batch {max_batch} ({source}); targets TTFT <= {slo_ttft_s:g} s, TPOT <= {slo_tpot_s:g} s").format(policy=out['policy'], p=out['p'], inflight=out['inflight'], max_batch=out['max_batch'], source=out['source'], slo_ttft_s=out['slo_ttft_s'], slo_tpot_s=out['slo_tpot_s']))
+    print(_("{policy} batching, p={p}, K={inflight}, max batch {max_batch} ({source}); targets TTFT <= {slo_ttft_s:g} s, TPOT <= {slo_tpot_s:g} s").format(policy=out['policy'], p=out['p'], inflight=out['inflight'], max_batch=out['max_batch'], source=_("simulated") if out['source'] == "simulated" else out['source'], slo_ttft_s=out['slo_ttft_s'], slo_tpot_s=out['slo_tpot_s']))
     sim = all("simulated_goodput_req_s" in pt for pt in out["points"])
     print(f"{'rate/s':>8} {'tok/s':>8} {_('goodput req/s'):>14} {_('met'):>6} {'TTFT p99':>10} {'TPOT p99':>10}"
           + (f" {_('simulated goodput'):>18}" if sim else ""))
