@@ -7,12 +7,18 @@ is a formula of its own: only formatting.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Callable
 
+from ppedu.planner import formulas as fm
+from ppedu.planner.models import get_model
 from ppedu.planner.plan import GIB, Layout, choose_m, plan, stage_layers
 from ppedu.schedules import theory
 from ppedu.schedules import build_schedule
 from ppedu.schedules.simulator import CostModel, simulate
+from ppedu.serving import studies
+from ppedu.serving.cost import ServingCost, inflight_gain
+from ppedu.training import frontier
 
 GENERATORS: dict[str, Callable[..., str]] = {}
 
@@ -171,7 +177,6 @@ def first_rank_factor(p: int, m: int, v: int, digits: int = 2) -> str:
 # ---- planner: bytes per GPU ----------------------------------------------------------------------
 
 def _plan(model: str, **layout) -> dict:
-    from ppedu.planner.models import get_model
     return plan(get_model(model), Layout(**layout))
 
 
@@ -202,7 +207,6 @@ def plan_gib(model: str, what: str = "total", **layout) -> str:
 def chosen_m(model: str, global_batch: int, max_bubble: float, what: str = "m", **layout) -> str:
     """``ppedu plan --choose-m``: the chosen ``m``, its ``b``, ``gib`` per GPU or ``bubble`` (%),
     or ``largest_unfit``: the largest m that does not fit."""
-    from ppedu.planner.models import get_model
     found = choose_m(get_model(model), Layout(**layout), global_batch, max_bubble)
     chosen = found["chosen"]
     if what == "largest_unfit":
@@ -217,9 +221,6 @@ def params_b(model: str, what: str, layers: int = 1, vocab: int = 0, digits: int
     """Parameters in billions: ``layer`` (x ``layers``), ``embedding``, ``first`` (embedding +
     layers), ``last`` (layers + head) or ``total`` of a named model, ``vocab`` overriding its
     vocabulary."""
-    from dataclasses import replace
-    from ppedu.planner import formulas as fm
-    from ppedu.planner.models import get_model
     spec = get_model(model)
     spec = replace(spec, vocab=vocab) if vocab else spec
     body = layers * fm.layer_params(spec)
@@ -233,8 +234,7 @@ def params_b(model: str, what: str, layers: int = 1, vocab: int = 0, digits: int
 def layer_bytes(s: int, b: int, h: int, a: int, times: int = 1, value_bytes: int = 2,
                 dropout: bool = True) -> str:
     """Korthikanti et al.'s per-layer activation bytes (``ppedu.planner.formulas``), x ``times``."""
-    from ppedu.planner.formulas import layer_activation_bytes
-    value = times * layer_activation_bytes(s, b, h, a, value_bytes=value_bytes, dropout=dropout)
+    value = times * fm.layer_activation_bytes(s, b, h, a, value_bytes=value_bytes, dropout=dropout)
     return f"{value:,.0f}"
 
 
@@ -244,8 +244,9 @@ def layer_bytes(s: int, b: int, h: int, a: int, times: int = 1, value_bytes: int
 def tp_pp(layers: int, n: int, what: str) -> str:
     """Per step, TP vs PP over ``n`` ranks (``predict_comm_time``): ``tp_ops``, ``pp_ops``,
     ``ops_ratio`` or ``bytes_ratio`` (on the wire)."""
+    # torch: the one block that needs the model; the rest of the book's tables runs without it
     from ppedu.model.gpt import GPTConfig
-    from ppedu.tensor_parallel.compare import predict_comm_time
+    from ppedu.tensor_parallel.compare import predict_comm_time  # torch, as above
     c = predict_comm_time(GPTConfig(n_layer=layers), n)
     value = {"tp_ops": c["tp"]["messages"], "pp_ops": c["pp"]["messages"],
              "ops_ratio": c["tp"]["messages"] / c["pp"]["messages"],
@@ -257,7 +258,6 @@ def tp_pp(layers: int, n: int, what: str) -> str:
 def serving_cost(what: str, p: int = 2, slowdown: float = 1.0) -> str:
     """Chapter 5's step cost t0 + c n (``ppedu.serving.cost``): ``t0_ms``, ``c_us``, ``c_ms``,
     ``crossover`` (tokens) or ``x`` at ``what='x:B'`` (c B / t0 for a decode batch of B)."""
-    from ppedu.serving.cost import ServingCost
     cost = ServingCost.for_gpu(p=p, slowdown=slowdown)
     if what.startswith("x:"):
         return f"{cost.c_s * int(what[2:]) / cost.t0_s:.1f}"
@@ -269,7 +269,6 @@ def serving_cost(what: str, p: int = 2, slowdown: float = 1.0) -> str:
 @generator
 def inflight_gains(k: int, xs: list[float], sep: str = ", ", last: str = " and ") -> str:
     """(1 + K x)/(1 + x) for each x, e.g. ``1, 1.5 and 1.75``."""
-    from ppedu.serving.cost import inflight_gain
     return _series([f"{inflight_gain(k, x):.3g}" for x in xs], sep, last)
 
 
@@ -279,8 +278,6 @@ def length_gains(sigmas: list[float], what: str = "gain", p: int = 2, sep: str =
     """Chapter 5: continuous / static throughput as lognormal output lengths spread, from the
     simulator with the step cost alone (``studies.length_variance``, messages free), or the
     workload's coefficient of variation (``what='cv'``)."""
-    from dataclasses import replace
-    from ppedu.serving import studies
     cost = replace(studies.QUICK, t_hop_s=0.0, t_return_s=0.0)
     rows = studies.length_variance(sigmas, p, cost=cost, simulate=True)
     values = [f"{r[what]:.2f}" if r[what] else "0" for r in rows]
@@ -291,5 +288,4 @@ def length_gains(sigmas: list[float], what: str = "gain", p: int = 2, sep: str =
 def costs_table(p: int = 4, m: int = 8) -> str:
     """Chapter 4's schedules under equal and the paper's unequal costs, with the split-backward floor
     (``ppedu.training.frontier.costs_table``)."""
-    from ppedu.training import frontier  # training pulls in torch; only this block needs it
     return frontier.costs_table(p, m)

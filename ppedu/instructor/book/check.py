@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ppedu import cli
+
 FENCE = re.compile(r"^(`{3,}|~{3,})([^\n]*)\n(.*?)^\1[ \t]*$", re.S | re.M)
 INLINE = re.compile(r"(?<!`)`([^`]+)`(?!`)")
 COMMENT = re.compile(r"(^|\s)#.*$")
@@ -110,14 +112,13 @@ def shown_commands(root: Path) -> list[Shown]:
 def run_cli(command: str, cwd: Path | None = None) -> tuple[int, str]:
     """Run ``ppedu ARGS`` in this process (warm clusters are reused): (exit status, stdout).
     An argparse exit (``--help``: 0, a usage error: 2) is returned as the status."""
-    from ppedu.cli import main
     out, here = io.StringIO(), os.getcwd()
     try:
         if cwd is not None:
             os.chdir(cwd)
         with contextlib.redirect_stdout(out):
             try:
-                rc = main(command.split())
+                rc = cli.main(command.split())
             except SystemExit as exc:
                 rc = exc.code if isinstance(exc.code, int) else 2
     finally:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ppedu.errors import UsageError
+from ppedu.instructor.book.blocks import GENERATORS
 
 MARKER = re.compile(r"<!-- computed: (?P<call>.+?) -->(?P<body>.*?)<!-- /computed -->", re.S)
 OPEN = "<!-- computed:"
@@ -48,7 +49,6 @@ class Block:
 
 def evaluate(call: str) -> str:
     """The text generator ``name(args)`` makes; arguments must be literals (UsageError otherwise)."""
-    from ppedu.instructor.book.blocks import GENERATORS
     try:
         node = ast.parse(call.strip(), mode="eval").body
     except SyntaxError as exc:
