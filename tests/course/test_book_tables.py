@@ -30,7 +30,7 @@ REQUIRED = {
     "04_1f1b.md": {"gantt_table", "makespan", "peak", "chunk_layers"},
     "05_continuous_batching.md": {"serving_cost", "inflight_gains", "length_gains"},
     "source_errors.md": {"percent", "share_expr", "makespan", "simulated", "params_b", "params_gb",
-                         "kv_token_gain"},
+                         "kv_token_gain", "event_start"},
     "instructor.md": {"expected_table"},
 }
 
@@ -80,6 +80,15 @@ def test_model_state_and_kv_gains_follow_their_formulas() -> None:
     assert evaluate('params_gb("gpt3-175b", "layer", "weights", layers=12)') == f"{2 * stage / 1e9:.0f}"
     assert evaluate('params_gb("gpt3-175b", "layer", "adam", layers=12)') == f"{16 * stage / 1e9:.0f}"
     assert evaluate("kv_token_gain()") == f"{0.963 / 0.382:.1f}–{0.963 / 0.204:.1f}" == "2.5–4.7"
+
+
+@pytest.mark.parametrize("p, tf, tb", [(3, 1, 1), (4, 2, 3), (5, 1, 2)])
+def test_naive_backward_starts_follow_the_dependency_chain(p: int, tf: float, tb: float) -> None:
+    """A naive pipeline (m = 1): the forward crosses p stages, then rank r's backward waits for the
+    p-1-r backwards after it, so it starts at p t_f + (p-1-r) t_b; rank r's forward at r t_f."""
+    for r in range(p):
+        assert evaluate(f'event_start("naive", {p}, 1, "B", {r}, tf={tf}, tb={tb})') == f"{p * tf + (p - 1 - r) * tb:g}"
+        assert evaluate(f'event_start("naive", {p}, 1, "F", {r}, tf={tf}, tb={tb})') == f"{r * tf:g}"
 
 
 def test_the_kv_gain_is_computed_from_the_shares_the_page_quotes() -> None:

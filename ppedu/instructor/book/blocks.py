@@ -82,6 +82,15 @@ def simulated(schedule: str, p: int, m: int, what: str, tf: float = 1, tb: float
 
 
 @generator
+def event_start(schedule: str, p: int, m: int, kind: str, rank: int, mb: int = 0, tf: float = 1,
+                tb: float = 1) -> str:
+    """When ``rank`` starts its ``kind`` (F or B) of micro-batch ``mb`` (from 0) in the simulated step."""
+    timeline = simulate(build_schedule(schedule, p, m), CostModel(t_f=tf, t_b=tb)).timeline
+    (start,) = [e.start for e in timeline.events if (e.rank, e.kind, e.mb) == (rank, kind, mb)]
+    return f"{start:g}"
+
+
+@generator
 def makespan_ratio(schedule: str, p: int, m: int, tb: float, base_tb: float = 1) -> str:
     """How much longer a simulated step gets when the backward costs ``tb`` instead of ``base_tb``."""
     steps = [simulate(build_schedule(schedule, p, m), CostModel(t_f=1, t_b=b)).makespan for b in (tb, base_tb)]
