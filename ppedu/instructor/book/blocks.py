@@ -1,7 +1,8 @@
 """The generators of the book's computed blocks (``ppedu.instructor.book.tables``): one small function
 per kind of derived number or table, each calling the ``ppedu`` function that owns the formula
-(``ppedu.schedules.theory``, the simulator, ``ppedu.planner``, ``ppedu.serving.cost``). Nothing here
-is a formula of its own: only formatting.
+(``ppedu.schedules.theory``, the simulator, ``ppedu.serving``). Nothing here is a formula of its
+own: only formatting. The planner's generators (bytes and parameters of real models) are in
+``ppedu.instructor.book.sizes``, which registers them in the same ``GENERATORS``.
 """
 
 from __future__ import annotations
@@ -10,9 +11,7 @@ import re
 from dataclasses import replace
 from typing import Callable
 
-from ppedu.planner import formulas as fm
-from ppedu.planner.models import get_model
-from ppedu.planner.plan import GIB, Layout, choose_m, plan, stage_layers
+from ppedu.planner.plan import stage_layers
 from ppedu.schedules import theory
 from ppedu.schedules import build_schedule
 from ppedu.schedules.simulator import CostModel, simulate
@@ -84,6 +83,15 @@ def simulated(schedule: str, p: int, m: int, what: str, tf: float = 1, tb: float
     given costs (``tw`` only counts for schedules that split the backward)."""
     result = simulate(build_schedule(schedule, p, m, v), CostModel(t_f=tf, t_b=tb, t_w=tw))
     return f"{result.makespan:g}" if what == "makespan" else f"{result.bubble_fraction:.{digits}f}"
+
+
+@generator
+def event_start(schedule: str, p: int, m: int, kind: str, rank: int, mb: int = 0, tf: float = 1,
+                tb: float = 1) -> str:
+    """When ``rank`` starts its ``kind`` (F or B) of micro-batch ``mb`` (from 0) in the simulated step."""
+    timeline = simulate(build_schedule(schedule, p, m), CostModel(t_f=tf, t_b=tb)).timeline
+    (start,) = [e.start for e in timeline.events if (e.rank, e.kind, e.mb) == (rank, kind, mb)]
+    return f"{start:g}"
 
 
 @generator
@@ -174,70 +182,6 @@ def first_rank_factor(p: int, m: int, v: int, digits: int = 2) -> str:
     return f"{ratio:.{digits}f}"
 
 
-# ---- planner: bytes per GPU ----------------------------------------------------------------------
-
-def _plan(model: str, **layout) -> dict:
-    return plan(get_model(model), Layout(**layout))
-
-
-@generator
-def plan_table(model: str, rows: list[list], **layout) -> str:
-    """Chapter 3: GiB on the busiest GPU (activations) and whether it fits, one row per
-    ``[label, recompute, sequence_parallel]``."""
-    budget = layout.get("gpu_memory_gb", 80.0)
-    lines = [f"| layout | GiB on GPU 0 (of which activations) | fits {budget:g} GiB? |", "| --- | --- | --- |"]
-    for label, recompute, sp in rows:
-        result = _plan(model, recompute=recompute, sequence_parallel=sp, **layout)
-        lines.append(f"| {label} | {result['total_bytes_per_gpu'] / GIB:.1f} "
-                     f"({result['activation_bytes_per_gpu'] / GIB:.1f}) | {'yes' if result['fits'] else 'no'} |")
-    return "\n".join(lines)
-
-
-@generator
-def plan_gib(model: str, what: str = "total", **layout) -> str:
-    """GiB per GPU of one plan: ``total``, ``activations`` or ``state`` (weights, grads, optimizer)."""
-    result = _plan(model, **layout)
-    state = sum(result[k] for k in ("param_bytes_per_gpu", "grad_bytes_per_gpu", "optimizer_bytes_per_gpu"))
-    value = {"total": result["total_bytes_per_gpu"], "activations": result["activation_bytes_per_gpu"],
-             "state": state}[what]
-    return f"{value / GIB:.0f}" if value / GIB >= 100 else f"{value / GIB:.1f}"
-
-
-@generator
-def chosen_m(model: str, global_batch: int, max_bubble: float, what: str = "m", **layout) -> str:
-    """``ppedu plan --choose-m``: the chosen ``m``, its ``b``, ``gib`` per GPU or ``bubble`` (%),
-    or ``largest_unfit``: the largest m that does not fit."""
-    found = choose_m(get_model(model), Layout(**layout), global_batch, max_bubble)
-    chosen = found["chosen"]
-    if what == "largest_unfit":
-        return str(max(c["m"] for c in found["candidates"] if not c["fits"]))
-    return {"m": str(chosen["layout"]["m"]), "b": str(chosen["layout"]["micro_batch_size"]),
-            "gib": f"{chosen['total_bytes_per_gpu'] / GIB:.1f}",
-            "bubble": _percent(chosen["bubble_fraction"], 1)}[what]
-
-
-@generator
-def params_b(model: str, what: str, layers: int = 1, vocab: int = 0, digits: int = 2) -> str:
-    """Parameters in billions: ``layer`` (x ``layers``), ``embedding``, ``first`` (embedding +
-    layers), ``last`` (layers + head) or ``total`` of a named model, ``vocab`` overriding its
-    vocabulary."""
-    spec = get_model(model)
-    spec = replace(spec, vocab=vocab) if vocab else spec
-    body = layers * fm.layer_params(spec)
-    value = {"layer": body, "embedding": spec.vocab * spec.hidden,
-             "first": body + fm.embedding_params(spec), "last": body + fm.head_params(spec),
-             "total": fm.total_params(spec)}[what]
-    return f"{value / 1e9:.{digits}f}"
-
-
-@generator
-def layer_bytes(s: int, b: int, h: int, a: int, times: int = 1, value_bytes: int = 2,
-                dropout: bool = True) -> str:
-    """Korthikanti et al.'s per-layer activation bytes (``ppedu.planner.formulas``), x ``times``."""
-    value = times * fm.layer_activation_bytes(s, b, h, a, value_bytes=value_bytes, dropout=dropout)
-    return f"{value:,.0f}"
-
-
 # ---- chapter 1 and chapter 5: messages, serving costs ---------------------------------------------
 
 @generator
@@ -270,6 +214,15 @@ def serving_cost(what: str, p: int = 2, slowdown: float = 1.0) -> str:
 def inflight_gains(k: int, xs: list[float], sep: str = ", ", last: str = " and ") -> str:
     """(1 + K x)/(1 + x) for each x, e.g. ``1, 1.5 and 1.75``."""
     return _series([f"{inflight_gain(k, x):.3g}" for x in xs], sep, last)
+
+
+@generator
+def kv_token_gain(digits: int = 1, sep: str = "–") -> str:
+    """vLLM's share of KV memory holding tokens over the earlier systems' (its Fig. 2), lowest to
+    highest gain (``ppedu.serving.blocks.token_share_gain``), e.g. ``2.5–4.7``."""
+    from ppedu.serving.blocks import PUBLISHED_TOKEN_SHARE as shares, token_share_gain
+    gains = sorted(token_share_gain(shares["vLLM"], s) for name, s in shares.items() if name != "vLLM")
+    return f"{gains[0]:.{digits}f}{sep}{gains[-1]:.{digits}f}"
 
 
 @generator
