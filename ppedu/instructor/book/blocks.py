@@ -16,6 +16,7 @@ from ppedu.schedules import theory
 from ppedu.schedules import build_schedule
 from ppedu.schedules.simulator import CostModel, simulate
 from ppedu.serving import studies
+from ppedu.serving.blocks import PUBLISHED_TOKEN_SHARE, token_share_gain
 from ppedu.serving.cost import ServingCost, inflight_gain
 from ppedu.training import frontier
 
@@ -220,7 +221,7 @@ def inflight_gains(k: int, xs: list[float], sep: str = ", ", last: str = " and "
 def kv_token_gain(digits: int = 1, sep: str = "–") -> str:
     """vLLM's share of KV memory holding tokens over the earlier systems' (its Fig. 2), lowest to
     highest gain (``ppedu.serving.blocks.token_share_gain``), e.g. ``2.5–4.7``."""
-    from ppedu.serving.blocks import PUBLISHED_TOKEN_SHARE as shares, token_share_gain
+    shares = PUBLISHED_TOKEN_SHARE
     gains = sorted(token_share_gain(shares["vLLM"], s) for name, s in shares.items() if name != "vLLM")
     return f"{gains[0]:.{digits}f}{sep}{gains[-1]:.{digits}f}"
 
