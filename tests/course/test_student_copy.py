@@ -134,30 +134,46 @@ def test_checks_are_locked_and_hidden_checks_dropped() -> None:
 @pytest.mark.ranks
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
-@pytest.mark.parametrize("name", ["00_setup", "06_build_your_pipeline"])
-def test_run_all_on_a_fresh_student_copy_reaches_the_last_cell(name: str, tmp_path: Path) -> None:
-    """Run All on the untouched student copy (errors stop the run, as in JupyterLab) reaches the
-    last cell; every check cell says "Exercise N: not answered yet" and nothing more.
+@pytest.mark.parametrize("name, done", [("00_setup", ()), ("06_build_your_pipeline", ()),
+                                        ("06_build_your_pipeline", (2, 4))],
+                         ids=["00_setup", "06_build_your_pipeline", "06_build_your_pipeline-2-4-answered"])
+def test_run_all_on_a_student_copy_reaches_the_last_cell(name: str, done: tuple, tmp_path: Path) -> None:
+    """Run All on the student copy (errors stop the run, as in JupyterLab) reaches the last cell,
+    untouched or with the exercises ``done`` answered (their solutions put back); a check cell of an
+    unanswered exercise says "Exercise N: not answered yet" and nothing more, one of an answered
+    exercise passes, and a cell guarded by answered exercises only runs (draws or prints).
 
-    00 (checks on measurements) and 06 (every later cell guarded) run; the other chapters'
-    student copies differ from what nbval runs only in their answer, check and guarded cells, which
-    test_no_cell_uses_an_answer_without_a_guard reads for all seven (chapter 5's Run All took 2 min)."""
+    00 (checks on measurements) and 06 (every later cell guarded) run; 06 also partly answered, 1F1B
+    and interleaved without AFAB (its comparison of 1F1B and interleaved once read a run that existed
+    only with AFAB answered). The other chapters' student copies differ from what nbval runs only in
+    their answer, check and guarded cells, which test_no_cell_uses_an_answer_without_a_guard reads
+    for all seven (chapter 5's Run All took 2 min)."""
     from nbclient import NotebookClient
 
     from ppedu.instructor.headless import sliced_shell_polls
 
-    root = Path(__file__).resolve().parents[2] / "notebooks"
-    nb, _ = student_notebook(nbformat.read(root / f"{name}.ipynb", as_version=4), name)
+    solved = nbformat.read(Path(__file__).resolve().parents[2] / "notebooks" / f"{name}.ipynb", as_version=4)
+    nb, _ = student_notebook(solved, name)
+    answers = {c.id: c.source for c in solved.cells if "answer" in c.metadata.get("tags", [])
+               and c.metadata["exercise"] in done}
+    for cell in nb.cells:
+        cell.source = answers.get(cell.id, cell.source)
     with sliced_shell_polls():   # a cell that displays a widget would wait out the timeout (nbclient #312)
         NotebookClient(nb, timeout=600, allow_errors=False,
                        resources={"metadata": {"path": str(tmp_path)}}).execute()
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code[-1].execution_count is not None
+    names = {n: e for n, e in _answer_names(solved).items() if e in done}
     for cell in code:
+        text = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
         if "check" in cell.metadata.get("tags", []):
-            text = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
-            assert text.strip() == f"Exercise {cell.metadata['exercise']}: not answered yet" or \
-                text.strip().startswith("answer Exercise"), (cell.source, text)
+            if cell.metadata["exercise"] in done:
+                assert any(line.startswith("\u2713") for line in text.splitlines()), (cell.source, text)
+            else:
+                assert text.strip() == f"Exercise {cell.metadata['exercise']}: not answered yet" or \
+                    text.strip().startswith("answer Exercise"), (cell.source, text)
+        elif done and _guarded(cell, names) - {"*"} and _guarded(cell, names) <= set(names):
+            assert cell.outputs and "answer Exercise" not in text, (cell.source, cell.outputs)
 
 
 def _answer_names(nb) -> dict[str, int]:
