@@ -150,7 +150,7 @@ def test_run_all_on_a_student_copy_reaches_the_last_cell(name: str, done: tuple,
     for all seven (chapter 5's Run All took 2 min)."""
     from nbclient import NotebookClient
 
-    from ppedu.instructor.headless import sliced_shell_polls
+    from ppedu.instructor.headless import signal_handlers_kept, sliced_shell_polls
 
     solved = nbformat.read(Path(__file__).resolve().parents[2] / "notebooks" / f"{name}.ipynb", as_version=4)
     nb, _ = student_notebook(solved, name)
@@ -158,7 +158,9 @@ def test_run_all_on_a_student_copy_reaches_the_last_cell(name: str, done: tuple,
                and c.metadata["exercise"] in done}
     for cell in nb.cells:
         cell.source = answers.get(cell.id, cell.source)
-    with sliced_shell_polls():   # a cell that displays a widget would wait out the timeout (nbclient #312)
+    # sliced polls: a cell that displays a widget would wait out the timeout (nbclient #312); the
+    # handlers: a run stopped by a timeout leaves nbclient's SIGINT handler (Ctrl-C dead) otherwise
+    with signal_handlers_kept(), sliced_shell_polls():
         NotebookClient(nb, timeout=600, allow_errors=False,
                        resources={"metadata": {"path": str(tmp_path)}}).execute()
     code = [c for c in nb.cells if c.cell_type == "code"]
