@@ -16,6 +16,10 @@ import traceback
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import cloudpickle
+import torch
+import torch.distributed as dist
+
 from ppedu.lab.stage import LabSpec, Stage, StageMisuse, StageStuck
 from ppedu.runtime import comm, worker
 from ppedu.schedules.timeline import Event
@@ -44,10 +48,6 @@ def lab_job(fn_bytes: bytes, spec: LabSpec) -> LabReport:
     """Run the student's step on this rank and say what happened (a ``LabReport``). Ranks from
     ``spec.p`` on (a cluster larger than the attempt) only take part in the collectives and
     report ``idle``."""
-    import cloudpickle
-    import torch
-    import torch.distributed as dist
-
     rank = worker.rank()
     torch.manual_seed(spec.seed)
     group = dist.new_group(backend="gloo", timeout=timedelta(seconds=spec.deadlock_s + 5))
