@@ -40,7 +40,6 @@ class LabReport:
     calls: list[tuple] = field(default_factory=list)    # (call, mb, chunk) in the order made
     notes: list[str] = field(default_factory=list)      # suspicious pairings (ppedu.lab.stage)
     peak_held: int = 0               # most micro-batches (x chunks) held between forward and backward
-    loss_sum: float = 0.0
     gradients: dict = field(default_factory=dict)       # parameter name -> gradient (status ok)
 
 
@@ -78,7 +77,7 @@ def lab_job(fn_bytes: bytes, spec: LabSpec) -> LabReport:
     else:
         _GROUPS.append(group)
     return LabReport(rank, status, detail, waits_on, waited_s, t0, stage.events, stage.calls, stage.notes,
-                     stage.peak_held, stage.loss_sum, stage.gradients() if status == "ok" else {})
+                     stage.peak_held, stage.gradients() if status == "ok" else {})
 
 
 def _student_line(exc: BaseException) -> str:

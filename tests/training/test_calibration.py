@@ -13,7 +13,7 @@ import pytest
 from ppedu.schedules import build_schedule
 from ppedu.schedules.simulator import CostModel
 from ppedu.schedules.timeline import Event, Timeline
-from ppedu.training.calibration import breakdown, calibrate, calibrated_costs, replay_errors
+from ppedu.training.calibration import breakdown, calibrate, calibrated_costs, replays
 from ppedu.training.engine import train
 
 MS = 1e-3
@@ -35,7 +35,7 @@ def _gpipe_p2_m2() -> Timeline:
 
 def test_calibrate_reads_compute_overhead_and_messages_off_the_timeline():
     tl, sched = _gpipe_p2_m2(), build_schedule("gpipe", 2, 2)
-    cal = calibrate([tl], sched, v=1)
+    cal = calibrate([tl], sched)
     assert cal.compute["F"] == pytest.approx([10 * MS, 10 * MS])
     assert cal.compute["B"] == pytest.approx([20 * MS, 20 * MS])
     # rank 0: F1 after 1 ms, B0 and B1 right after their waits; rank 1: B0, B1 after 1 ms
@@ -47,9 +47,9 @@ def test_calibrate_reads_compute_overhead_and_messages_off_the_timeline():
 
 def test_the_calibrated_simulator_replays_the_hand_made_step():
     tl, sched = _gpipe_p2_m2(), build_schedule("gpipe", 2, 2)
-    errors = replay_errors([tl], sched, CostModel(), fallback_message_s=0.0)
+    errors = [r.error for r in replays([tl], sched, CostModel(), fallback_message_s=0.0)]
     assert errors == [pytest.approx(0.0, abs=0.02)]
-    rows = breakdown(tl, calibrate([tl], sched, v=1))
+    rows = breakdown(tl, calibrate([tl], sched))
     for row in rows:  # the four parts are the whole step
         parts = row.compute_s + row.overhead_s + row.messages_s + row.bubble_s
         assert parts == pytest.approx(tl.makespan)
@@ -58,9 +58,9 @@ def test_the_calibrated_simulator_replays_the_hand_made_step():
 
 
 def test_calibrated_costs_charge_each_rank_its_own_share():
-    cal = calibrate([_gpipe_p2_m2()], build_schedule("gpipe", 2, 2), v=1)
-    costs = calibrated_costs(CostModel(bandwidth_Bps=1e9, message_bytes=1e6), cal, v=1,
-                             split_backward=False, fallback_message_s=9.0)
+    gpipe = build_schedule("gpipe", 2, 2)
+    costs = calibrated_costs(CostModel(bandwidth_Bps=1e9, message_bytes=1e6), calibrate([_gpipe_p2_m2()], gpipe),
+                             gpipe, fallback_message_s=9.0)
     assert costs.t_f == pytest.approx([10.5 * MS, 10 * MS])
     assert costs.t_b == pytest.approx([20 * MS, 21 * MS])
     assert costs.message_time() == pytest.approx(2 * MS)  # measured, bandwidth included
