@@ -47,11 +47,6 @@ class Calibration:
     message_samples: int = 0
     effective_cores: float = 0.0   # cores the ranks measurably had (0: not measured, a GPU)
 
-    def to_dict(self) -> dict:
-        return {"compute_s": self.compute, "overhead_s": self.overhead,
-                "message_s": self.message_s, "message_samples": self.message_samples,
-                "effective_cores": self.effective_cores}
-
 
 def _mean(values: list[float]) -> float:
     # means, not means: the simulated step must add up to the measured one, and on a shared CPU

@@ -116,7 +116,7 @@ class TrainResult:
         out.update({k: getattr(self, k) for k in _SUMMARY}, per_rank=[asdict(r) for r in self.per_rank],
                    breakdown=[asdict(b) for b in self.breakdown],
                    stage_costs=self.partition.stage_costs if self.partition is not None else None,
-                   calibration=self.calibration.to_dict(),
+                   calibration=asdict(self.calibration),
                    config={k: v for k, v in asdict(c).items() if not isinstance(v, float) or math.isfinite(v)})
         if self.grad_max_abs_diff is not None:
             out["grad_max_abs_diff"] = self.grad_max_abs_diff
