@@ -153,8 +153,7 @@ def _assemble(cfg: TrainConfig, outs: list[list[RankReport]], oversubscribed: bo
     cal.effective_cores = median([r.cores for r in runs if r.cores is not None])
     last = outs[-1]
     method = last[0].activation_memory_method
-    grads = {name: g for r in outs[0] for name, g in r.grads.items()} \
-        if cfg.check_grads and cfg.workload == "model" else {}
+    grads = {name: g for r in outs[0] for name, g in r.grads.items()}   # check_grads, model workload
     return TrainResult(
         config=cfg, timeline=timelines[-1],
         simulated=runs[-1].timeline if runs else Timeline([], cfg.p),
