@@ -20,6 +20,8 @@ import re
 import time
 from dataclasses import dataclass, field, fields
 
+import cloudpickle
+
 from ppedu.errors import ClusterError, UsageError, check_choice
 from ppedu.instructor.autograde.answers import verify_lab
 from ppedu.lab import diagnose
@@ -117,7 +119,6 @@ def measure(train_step, p: int = LabSpec.p, m: int = LabSpec.m, workload: str = 
     _require_answered(train_step)
     result = LabResult(spec, schedule)
     try:
-        import cloudpickle
         payload = cloudpickle.dumps(train_step)
     except Exception as exc:  # noqa: BLE001 - e.g. a closure over an open file
         result.failure = _("train_step could not be shipped to the ranks: {type}: {exc}").format(type=type(exc).__name__, exc=exc)
