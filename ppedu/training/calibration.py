@@ -41,8 +41,8 @@ KINDS = ("F", "B", "W")
 class Calibration:
     """Means over the measured actions: compute and overhead per rank and kind (seconds per
     action of one chunk), the time of one message, and how many messages it was read from."""
-    compute: dict[str, list[float]] = field(default_factory=dict)
-    overhead: dict[str, list[float]] = field(default_factory=dict)
+    compute_s: dict[str, list[float]] = field(default_factory=dict)
+    overhead_s: dict[str, list[float]] = field(default_factory=dict)
     message_s: float = 0.0
     message_samples: int = 0
     effective_cores: float = 0.0   # cores the ranks measurably had (0: not measured, a GPU)
@@ -116,8 +116,8 @@ def calibrated_costs(base: CostModel, cal: Calibration, schedule, fallback_messa
     """``base`` with per-rank compute + overhead (a rank's share is v chunks) and the measured
     message time as latency (the bandwidth term is then part of it, so it is switched off)."""
     def share(kind: str) -> list[float]:
-        return [schedule.v * (c + o) for c, o in zip(cal.compute[kind], cal.overhead[kind])]
-    t_w = share("W") if schedule.split_backward else [0.0] * len(cal.compute["F"])
+        return [schedule.v * (c + o) for c, o in zip(cal.compute_s[kind], cal.overhead_s[kind])]
+    t_w = share("W") if schedule.split_backward else [0.0] * len(cal.compute_s["F"])
     message = cal.message_s if cal.message_samples else fallback_message_s
     return replace(base, t_f=share("F"), t_b=share("B"), t_w=t_w, latency_s=message,
                    bandwidth_Bps=float("inf"))

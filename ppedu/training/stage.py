@@ -114,10 +114,11 @@ class Stage:
     def backward(self, mb: int, grad: torch.Tensor | None, chunk: int = 0) -> torch.Tensor | None:
         """Backward of ``mb`` through this stage (split: the input gradient only, ``weight`` does
         the rest); returns the input gradient (None on the first stage)."""
-        s = self._route[chunk][0]
-        split = (chunk, mb) in self.split
+        s, held, split = self._route[chunk][0], self.saved[(chunk, mb)], (chunk, mb) in self.split
         start = worker.clock()
-        grad_in = self.work.backward(s, self.saved[(chunk, mb)], grad, split)
+        if grad is None:  # the last stage: d(loss / m) / d(loss) = 1/m, gradient accumulation's mean
+            grad = torch.full_like(held.out, 1.0 / self.num_microbatches)
+        grad_in = self.work.backward(s, held, grad, split)
         self._record("B", mb, chunk, start)
         if not split:
             self._release(chunk, mb)

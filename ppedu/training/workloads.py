@@ -8,7 +8,7 @@ the same questions, so no driver ever asks which one runs:
     weight(stage, held)                   the weight-gradient half, when backward was split
 
 ``stage`` is a virtual stage, ``held`` what its forward kept (``Held``). The last stage's ``out``
-is the micro-batch's loss; its backward starts from 1/m (gradient accumulation's mean).
+is the micro-batch's loss; the Stage starts its backward from 1/m (gradient accumulation's mean).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class ModelWork:
         self.modules = {s: set_recompute(modules[s], spec.recompute).to(device)
                         for s in range(spec.num_stages) if placed.place_of(s)[0] == rank}
         self.inputs, self.targets = spec.batch()
-        self.m, self.last, self.device = spec.m, spec.num_stages - 1, device
+        self.last, self.device = spec.num_stages - 1, device
 
     def first_input(self, mb: int) -> torch.Tensor:
         return self.inputs[mb].to(self.device)
@@ -84,8 +84,6 @@ class ModelWork:
         return out, (inp if stage > 0 else None), 0
 
     def backward(self, stage: int, held: Held, grad, split: bool) -> torch.Tensor | None:
-        if grad is None:  # the last stage: d(loss / m) / d(loss) = 1/m, gradient accumulation's mean
-            grad = torch.full_like(held.out, 1.0 / self.m)
         if split:  # input gradient only; the weight gradient waits for W
             held.grad = grad
             if held.inp is None:

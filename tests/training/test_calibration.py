@@ -36,11 +36,11 @@ def _gpipe_p2_m2() -> Timeline:
 def test_calibrate_reads_compute_overhead_and_messages_off_the_timeline():
     tl, sched = _gpipe_p2_m2(), build_schedule("gpipe", 2, 2)
     cal = calibrate([tl], sched)
-    assert cal.compute["F"] == pytest.approx([10 * MS, 10 * MS])
-    assert cal.compute["B"] == pytest.approx([20 * MS, 20 * MS])
+    assert cal.compute_s["F"] == pytest.approx([10 * MS, 10 * MS])
+    assert cal.compute_s["B"] == pytest.approx([20 * MS, 20 * MS])
     # rank 0: F1 after 1 ms, B0 and B1 right after their waits; rank 1: B0, B1 after 1 ms
-    assert cal.overhead["F"] == pytest.approx([0.5 * MS, 0.0])
-    assert cal.overhead["B"] == pytest.approx([0.0, 1 * MS])
+    assert cal.overhead_s["F"] == pytest.approx([0.5 * MS, 0.0])
+    assert cal.overhead_s["B"] == pytest.approx([0.0, 1 * MS])
     # the receives that were waiting when their producer finished: rank 1's F0, rank 0's B0
     assert cal.message_s == pytest.approx(2 * MS) and cal.message_samples == 2
 
@@ -71,8 +71,8 @@ def test_timed_workload_breakdown_adds_up(cluster2):
     result = train(schedule="1f1b", p=2, m=4, tf_ms=20, tb_ms=20, steps=2, group=cluster2)
     cal = result.calibration
     for rank in range(2):  # a timed action sleeps its 20 ms (plus the OS's wake-up latency)
-        assert 0.019 <= cal.compute["F"][rank] < 0.030
-        assert 0.019 <= cal.compute["B"][rank] < 0.030
+        assert 0.019 <= cal.compute_s["F"][rank] < 0.030
+        assert 0.019 <= cal.compute_s["B"][rank] < 0.030
     for row in result.breakdown:
         parts = row.compute_s + row.overhead_s + row.messages_s + row.bubble_s
         assert parts == pytest.approx(result.timeline.makespan, rel=1e-6)
