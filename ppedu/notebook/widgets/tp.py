@@ -33,7 +33,6 @@ from ppedu.notebook.checks.tp import measured_field
 from ppedu.tensor_parallel.compare import (Comparison, check_comparison, compare_tp_pp, predict_comm_time,
                                            predict_step_time)
 from ppedu.tensor_parallel.jobs import check_setup, mesh_step_job
-from ppedu.runtime import cluster
 from ppedu.model.corpus import get_batch
 from ppedu.tensor_parallel.layers import shard
 from ppedu.i18n.messages import _
@@ -176,7 +175,6 @@ def run_comparison(values: dict, latencies: Sequence[float] | None = None,
     """Measure at ``latencies`` (default 0, half and all of values["latency_ms"]): [bytes figure,
     latency figure], summary line. Bad values: ([], "⚠ one-line message")."""
     n, config, kw = make_setup(values)                   # before any rank starts
-    group = group or cluster.get_cluster(n)
     top = float({**DEFAULTS, **values}["latency_ms"])
     asked = latencies if latencies is not None else (0.0, top / 2, top)
     if not isinstance(asked, (list, tuple, range)):
@@ -206,7 +204,7 @@ def tp_vs_pp_panel(**defaults: Any):
         c.style, c.layout = style, w.Layout(width=f"{int(style['description_width'][:-2]) + 260}px")
 
     def action(current: dict, _progress: Callable) -> tuple[list[go.Figure], str]:
-        return run_comparison(current)                   # its n ranks start once the values pass
+        return run_comparison(current)     # compare_tp_pp starts its n ranks once the values pass
     return run_panel("TP vs PP: measure a step", controls, action, "tp", base=values)
 
 
