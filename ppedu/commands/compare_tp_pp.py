@@ -17,7 +17,6 @@ from ppedu.errors import UsageError, check_float, check_int
 from ppedu.runtime.cluster import connect
 from ppedu.i18n.messages import _
 
-MAX_CPU_RANKS = 8
 # The flags as check_comparison's messages name them (the mesh rules are its, not repeated here).
 FLAGS = {"n": "n", "heads": "--heads", "layers": "--layers", "batch": "--batch", "microbatches": "--microbatches",
          "seq": "--seq", "mesh_tp": "--tp"}
@@ -43,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _max_ranks() -> int:
     import torch
+    from ppedu.tensor_parallel.compare import MAX_CPU_RANKS  # torch: kept out of `--help`
     return max(MAX_CPU_RANKS, torch.cuda.device_count() if torch.cuda.is_available() else 0)
 
 

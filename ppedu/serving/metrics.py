@@ -178,6 +178,11 @@ class ServingResult:
         return Percentiles.of([request_latency(s)[2] for s in self.states])
 
     @property
+    def iterations(self) -> int:
+        """Iterations the scheduler issued (each one batch's pass through all stages)."""
+        return len(self.occupancy)
+
+    @property
     def output_tokens(self) -> int:
         return sum(s.request.output_len for s in self.states)
 
@@ -247,7 +252,7 @@ class ServingResult:
         report.update({
             "bubble_fraction": self.bubble_fraction, "decode_bubble_fraction": self.decode_bubble_fraction(),
             "theory_decode_bubble": self.theory_decode_bubble, "busy_s": self.busy_s, "idle_s": self.idle_s,
-            "iterations": len(self.occupancy), "step_cv": self.step_cv(), "mean_occupancy": self.mean_occupancy(),
+            "iterations": self.iterations, "step_cv": self.step_cv(), "mean_occupancy": self.mean_occupancy(),
             "tokens_match_reference": self.tokens_match_reference, "overran_steps": self.overran_steps,
             **asdict(self.kv),
         })
@@ -277,7 +282,7 @@ class ServingResult:
             f"{c.policy} batching, p={self.p} stages, {c.inflight} batch(es) in flight, "
             f"max batch {c.max_batch} ({self.source})",
             f"throughput   {self.throughput_tok_s:.1f} tokens/s, {req_s:.2f} requests/s "
-            f"({self.output_tokens} tokens in {self.duration_s:.3f} s, {len(self.occupancy)} iterations)",
+            f"({self.output_tokens} tokens in {self.duration_s:.3f} s, {self.iterations} iterations)",
             f"TTFT         {pct(self.ttft)}",
             f"TPOT         {pct(self.tpot)}",
             f"E2E latency  {pct(self.e2e)}",

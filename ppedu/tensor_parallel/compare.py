@@ -33,6 +33,7 @@ from ppedu.schedules.simulator import allreduce_time, pp_step_time, tp_step_time
 from ppedu.tensor_parallel.jobs import NAMES, MeshRankReport, check_setup, mesh_step_job, reference_step_job
 
 T = TypeVar("T")
+MAX_CPU_RANKS = 8          # CPU ranks a comparison allows (`ppedu compare-tp-pp -n`, the panel's n)
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,8 @@ from ppedu.errors import UsageError, check_float, check_int
 from ppedu.model.gpt import GPTConfig, GPT
 from ppedu.notebook.widgets.panel import check_settings, label_style, number, panel_action, run_panel
 from ppedu.notebook.checks.tp import measured_field
-from ppedu.tensor_parallel.compare import (Comparison, check_comparison, compare_tp_pp, predict_comm_time,
-                                           predict_step_time)
+from ppedu.tensor_parallel.compare import (MAX_CPU_RANKS, Comparison, check_comparison, compare_tp_pp,
+                                           predict_comm_time, predict_step_time)
 from ppedu.tensor_parallel.jobs import check_setup, mesh_step_job
 from ppedu.model.corpus import get_batch
 from ppedu.tensor_parallel.layers import shard
@@ -49,7 +49,7 @@ def make_setup(values: dict) -> tuple[int, GPTConfig, dict]:
     """Validate widget values (missing keys take DEFAULTS): (n, config, kwargs for compare_tp_pp)."""
     check_settings(values, DEFAULTS)
     v = {**DEFAULTS, **values}
-    n = check_int(_("n (ranks)"), v["n"], 1, 8)
+    n = check_int(_("n (ranks)"), v["n"], 1, MAX_CPU_RANKS)
     layers = check_int("layers", v["layers"], 1, 32)
     heads = check_int("heads", v["heads"], 1, 64)
     hidden = check_int("hidden", v["hidden"], 1, 1024)
@@ -192,6 +192,8 @@ def tp_vs_pp_panel(**defaults: Any):
 
     values = {**DEFAULTS, **defaults}
     make_setup(values)                                   # a bad default fails in the cell, now
+    # n's slider stops at 4: each rank is a warm process, and more than a laptop has cores only share
+    # them; make_setup still takes up to MAX_CPU_RANKS typed in a call
     controls = {"n": w.IntSlider(values["n"], min=1, max=4, description=_("n (ranks)")),
                 "layers": w.IntSlider(values["layers"], min=1, max=12, description=_("layers")),
                 "hidden": w.IntText(values["hidden"], description=_("hidden (multiple of heads)")),
