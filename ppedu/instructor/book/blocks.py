@@ -193,9 +193,8 @@ def tp_pp(layers: int, n: int, what: str) -> str:
     from ppedu.model.gpt import GPTConfig
     from ppedu.tensor_parallel.compare import predict_comm_time  # torch, as above
     c = predict_comm_time(GPTConfig(n_layer=layers), n)
-    value = {"tp_ops": c["tp"]["messages"], "pp_ops": c["pp"]["messages"],
-             "ops_ratio": c["tp"]["messages"] / c["pp"]["messages"],
-             "bytes_ratio": c["tp"]["bytes"] / c["pp"]["bytes"]}[what]
+    value = {"tp_ops": c.tp.messages, "pp_ops": c.pp.messages, "ops_ratio": c.tp.messages / c.pp.messages,
+             "bytes_ratio": c.tp.bytes / c.pp.bytes}[what]
     return f"{value:g}"
 
 

@@ -71,8 +71,8 @@ def _tp_vs_pp(clusters: dict) -> go.Figure:
     rows = {lat: compare_tp_pp(2, GPTConfig(n_layer=4, n_embd=64, n_head=4), batch=8, seq=32,
                                latency_ms=lat, repeats=2, group=clusters[2]) for lat in (0.0, 2.0)}
     names = [f"link latency {lat:g} ms" for lat in rows]
-    return plots.bar_chart(names, {"tensor parallel (TP=2)": [r["tp"]["step_time_s"] * 1e3 for r in rows.values()],
-                                   "pipeline parallel (PP=2)": [r["pp"]["step_time_s"] * 1e3 for r in rows.values()]},
+    return plots.bar_chart(names, {"tensor parallel (TP=2)": [r.tp.step_time_s * 1e3 for r in rows.values()],
+                                   "pipeline parallel (PP=2)": [r.pp.step_time_s * 1e3 for r in rows.values()]},
                            title="TP vs PP on 2 ranks: step time", x_title="emulated link",
                            y_title="step time (ms)", text_format=".0f")
 
