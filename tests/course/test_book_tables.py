@@ -27,10 +27,10 @@ REQUIRED = {
     "02_bubbles.md": {"grid", "naive_percent", "makespan"},
     "03_micro_batches.md": {"grid", "idle_share_table", "share_expr", "percent", "peak", "layer_bytes",
                             "plan_table", "plan_gib", "chosen_m"},
-    "04_1f1b.md": {"gantt_table", "makespan", "peak", "chunk_layers"},
+    "04_1f1b.md": {"gantt_table", "makespan", "peak", "chunk_layers", "command_output"},
     "05_continuous_batching.md": {"serving_cost", "inflight_gains", "length_gains"},
     "source_errors.md": {"percent", "share_expr", "makespan", "simulated", "params_b", "params_gb",
-                         "kv_token_gain", "event_start"},
+                         "kv_token_gain", "event_start", "unplaced_layers"},
     "instructor.md": {"expected_table"},
 }
 
@@ -89,6 +89,24 @@ def test_naive_backward_starts_follow_the_dependency_chain(p: int, tf: float, tb
     for r in range(p):
         assert evaluate(f'event_start("naive", {p}, 1, "B", {r}, tf={tf}, tb={tb})') == f"{p * tf + (p - 1 - r) * tb:g}"
         assert evaluate(f'event_start("naive", {p}, 1, "F", {r}, tf={tf}, tb={tb})') == f"{r * tf:g}"
+
+
+@pytest.mark.parametrize("layers, p", [(30, 4), (7, 3), (48, 5), (10, 4)])
+def test_unplaced_layers_are_those_the_seed_s_loop_never_reaches(layers: int, p: int) -> None:
+    """Seed 001's code as it is written (``layers_per_rank = num_layers // pp_size``, rank r from
+    ``r * layers_per_rank`` for ``layers_per_rank`` layers) leaves out the layers the generator names,
+    and ``stage_layers``, the split ppedu uses, covers all of them."""
+    from ppedu.planner.plan import stage_layers
+    layers_per_rank = layers // p
+    run = set()
+    for pp_rank in range(p):
+        layer_start = pp_rank * layers_per_rank
+        run |= set(range(layer_start, layer_start + layers_per_rank))
+    assert evaluate(f"unplaced_layers({layers}, {p}, sep=' ', last=' ')").split() == \
+        [str(n) for n in range(layers) if n not in run]
+    assert sum(stage_layers(layers, p)) == layers
+    with pytest.raises(ValueError):
+        evaluate(f"unplaced_layers({layers_per_rank * p}, {p})")      # nothing dropped: nothing to say
 
 
 def test_the_kv_gain_is_computed_from_the_shares_the_page_quotes() -> None:

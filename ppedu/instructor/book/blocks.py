@@ -1,7 +1,8 @@
 """The generators of the book's computed blocks (``ppedu.instructor.book.tables``): one small function
 per kind of derived number or table, each calling the ``ppedu`` function that owns the formula
-(``ppedu.schedules.theory``, the simulator, ``ppedu.serving``). Nothing here is a formula of its
-own: only formatting. The planner's generators (bytes and parameters of real models) are in
+(``ppedu.schedules.theory``, the simulator, ``ppedu.serving``), or, for a command's output shown
+in the book, the command itself (``command_output``). Nothing here is a formula of its own: only
+formatting. The planner's generators (bytes and parameters of real models) are in
 ``ppedu.instructor.book.sizes``, which registers them in the same ``GENERATORS``.
 """
 
@@ -11,7 +12,9 @@ import re
 from dataclasses import replace
 from typing import Callable
 
-from ppedu.planner.plan import stage_layers
+from ppedu.i18n import catalog
+from ppedu.instructor.book.check import run_cli
+from ppedu.planner.plan import floor_split_layers, stage_layers
 from ppedu.schedules import theory
 from ppedu.schedules import build_schedule
 from ppedu.schedules.simulator import CostModel, simulate
@@ -176,6 +179,16 @@ def chunk_layers(layers: int, p: int, v: int, rank: int = 0, sep: str = ", ", la
 
 
 @generator
+def unplaced_layers(layers: int, p: int, sep: str = ", ", last: str = " and ") -> str:
+    """Layers (from 0) no rank runs under the ``layers // p`` split (``floor_split_layers``, seed
+    001's ``layers_per_rank``), e.g. ``28 and 29``; ``stage_layers`` places every one."""
+    placed = {layer for ranks in floor_split_layers(layers, p) for layer in ranks}
+    if sum(stage_layers(layers, p)) != layers or len(placed) == layers:
+        raise ValueError(f"{layers} layers on {p} stages: the floor split drops no layer")
+    return _series([str(layer) for layer in range(layers) if layer not in placed], sep, last)
+
+
+@generator
 def first_rank_factor(p: int, m: int, v: int, digits: int = 2) -> str:
     """Interleaved 1F1B's first-rank activations over plain 1F1B's (micro-batches' worth), i.e.
     Korthikanti et al.'s 1 + (p-1)/(pv) as the schedule's warm-up gives it."""
@@ -242,3 +255,25 @@ def costs_table(p: int = 4, m: int = 8) -> str:
     """Chapter 4's schedules under equal and the paper's unequal costs, with the split-backward floor
     (``ppedu.training.frontier.costs_table``)."""
     return frontier.costs_table(p, m)
+
+
+# ---- a command's output as the book shows it -----------------------------------------------------
+
+@generator
+def command_output(command: str, elide: str = "|") -> str:
+    """A fenced block: ``ppedu command`` and what it prints, in English (both books show the same
+    block), each run of lines starting with ``elide`` (a timetable) shortened to ``...``."""
+    chosen, catalog._chosen = catalog._chosen, "en"
+    try:
+        status, out = run_cli(command)
+    finally:
+        catalog._chosen = chosen
+    if status != 0:
+        raise ValueError(f"ppedu {command} exited {status}")
+    lines: list[str] = []
+    for line in out.rstrip("\n").splitlines():
+        if not (elide and line.startswith(elide)):
+            lines.append(line.rstrip())
+        elif lines[-1:] != ["..."]:
+            lines.append("...")
+    return "\n".join(["```text", f"ppedu {command}", *lines, "```"])
