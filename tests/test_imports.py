@@ -124,9 +124,6 @@ def _nested_ppedu_imports(path: Path, modules: dict[str, Path]):
                 yield node.lineno, target, lines[node.lineno - 2:node.lineno]
 
 
-# Folders another part of issue 22 rewrites in parallel; remove each once its imports are sorted.
-_NESTED_NOT_YET_CHECKED = {"training", "lab", "notebook", "instructor"}
-
 
 def test_function_level_imports_keep_torch_out_and_say_so():
     """A ppedu import inside a function is allowed only where importing it at the top would load
@@ -136,8 +133,6 @@ def test_function_level_imports_keep_torch_out_and_say_so():
     heavy = _heavy(modules)
     bad = []
     for name, path in sorted(modules.items()):
-        if name.split(".")[1:2] and name.split(".")[1] in _NESTED_NOT_YET_CHECKED:
-            continue
         for line, target, text in _nested_ppedu_imports(path, modules):
             where = f"{path.relative_to(PACKAGE.parent)}:{line} imports {target}"
             if name in heavy or target not in heavy:

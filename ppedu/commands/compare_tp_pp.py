@@ -17,7 +17,9 @@ from ppedu.errors import UsageError, check_float, check_int
 from ppedu.runtime.cluster import connect
 from ppedu.i18n.messages import _
 
-MAX_CPU_RANKS = 8
+# The flags as check_comparison's messages name them (the mesh rules are its, not repeated here).
+FLAGS = {"n": "n", "heads": "--heads", "layers": "--layers", "batch": "--batch", "microbatches": "--microbatches",
+         "seq": "--seq", "mesh_tp": "--tp"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _max_ranks() -> int:
     import torch
+    from ppedu.tensor_parallel.compare import MAX_CPU_RANKS  # torch: kept out of `--help`
     return max(MAX_CPU_RANKS, torch.cuda.device_count() if torch.cuda.is_available() else 0)
 
 
@@ -56,19 +59,11 @@ def validate(args: argparse.Namespace):
     check_float("--bandwidth-gbps", args.bandwidth_gbps, 1e-6)
     if hidden % heads:
         raise UsageError(_("--hidden must be a multiple of --heads={heads} (got {hidden})").format(heads=heads, hidden=hidden))
-    if heads % n:
-        raise UsageError(_("--heads={heads} must be divisible by tp=n={n} (TP splits heads across ranks)").format(heads=heads, n=n))
-    if n > layers:
-        raise UsageError(_("--layers must be >= n={n}: PP over {n} ranks needs one layer per stage (got {layers})").format(n=n, layers=layers))
-    m = check_int("--microbatches", args.microbatches, 1, args.batch)
-    if args.batch % m:
-        raise UsageError(_("--microbatches must divide --batch={batch} (got {m})").format(batch=args.batch, m=m))
-    if args.tp is not None:
-        tp = check_int("--tp", args.tp, 1, n)
-        if n % tp or heads % tp:
-            raise UsageError(_("--tp must divide n={n} and --heads={heads} (got {tp})").format(n=n, heads=heads, tp=tp))
     from ppedu.model.gpt import GPTConfig  # torch: kept out of `ppedu compare-tp-pp --help`
-    return GPTConfig(n_layer=layers, n_head=heads, n_embd=hidden, block_size=args.seq)
+    from ppedu.tensor_parallel.compare import check_comparison  # torch: the same
+    config = GPTConfig(n_layer=layers, n_head=heads, n_embd=hidden, block_size=args.seq)
+    check_comparison(config, n, args.batch, args.seq, args.microbatches, args.tp, FLAGS)
+    return config
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,11 +80,14 @@ def run(args: argparse.Namespace) -> int:
     result = compare_tp_pp(args.n, config, args.batch, args.seq, args.microbatches, args.latency_ms,
                            args.bandwidth_gbps, args.repeats, args.tp, group=group,
                            progress=getattr(group, "is_driver", True))
-    result["oversubscribed"] = bool(getattr(group, "oversubscribed", False))
-    result["elapsed_s"] = round(time.perf_counter() - start, 2)
+    oversubscribed = bool(getattr(group, "oversubscribed", False))
     if not getattr(group, "is_driver", True):
         return 0
-    print(json.dumps(result) if args.json else report(result))
+    if args.json:
+        print(json.dumps({**result.to_json(), "oversubscribed": oversubscribed,
+                          "elapsed_s": round(time.perf_counter() - start, 2)}))
+    else:
+        print(report(result, oversubscribed))
     return 0
 
 
@@ -108,40 +106,41 @@ def _pad(text: str, width: int) -> str:
     return text + " " * max(width - used, 0)
 
 
-def report(r: dict) -> str:
-    """The comparison as a small text table."""
-    n, link = r["n"], _("none (same machine)")
-    if r["latency_ms"] or r["bandwidth_gbps"]:
-        bw = f"{r['bandwidth_gbps']} GB/s" if r["bandwidth_gbps"] else _("unlimited bandwidth")
-        link = _("{latency} ms per message, {bandwidth}").format(latency=r["latency_ms"], bandwidth=bw)
-    cols = [("tp", f"TP (tp={n})"), ("pp", f"PP (pp={n}, m={r['microbatches']})")]
-    if "mesh" in r:
-        cols.append(("mesh", f"TPxPP ({r['mesh']['tp']}x{r['mesh']['pp']})"))
-    rows = [(_("all-reduces"), lambda d: str(d["collectives"])),
-            (_("P2P messages"), lambda d: str(d["p2p_messages"])),
-            (_("bytes moved (all ranks)"), lambda d: _fmt_bytes(d["bytes"])),
-            (_("comm time, worst rank"), lambda d: f"{d['comm_time_s'] * 1e3:.1f} ms"),
-            (_("  of which link model"), lambda d: f"{d['link_delay_s'] * 1e3:.1f} ms"),
-            (_("step time"), lambda d: f"{d['step_time_s'] * 1e3:.1f} ms"),
-            (_("params per rank (max)"), lambda d: _fmt_bytes(d["param_bytes_per_rank"])),
-            (_("activations per rank (max)"), lambda d: _fmt_bytes(d["activation_bytes_per_rank"]))]
+def report(r, oversubscribed: bool = False) -> str:
+    """``compare_tp_pp``'s ``Comparison`` as a small text table (not imported here for its type:
+    that would load torch into ``ppedu compare-tp-pp --help``)."""
+    n, c, link = r.n, r.config, _("none (same machine)")
+    if r.latency_ms or math.isfinite(r.bandwidth_gbps):
+        bw = f"{r.bandwidth_gbps} GB/s" if math.isfinite(r.bandwidth_gbps) else _("unlimited bandwidth")
+        link = _("{latency} ms per message, {bandwidth}").format(latency=r.latency_ms, bandwidth=bw)
+    cols = [(r.tp, f"TP (tp={n})"), (r.pp, f"PP (pp={n}, m={r.microbatches})")]
+    if r.mesh is not None:
+        cols.append((r.mesh, f"TPxPP ({r.mesh.tp}x{r.mesh.pp})"))
+    rows = [(_("all-reduces"), lambda d: str(d.collectives)),
+            (_("P2P messages"), lambda d: str(d.p2p_messages)),
+            (_("bytes moved (all ranks)"), lambda d: _fmt_bytes(d.bytes)),
+            (_("comm time, worst rank"), lambda d: f"{d.comm_time_s * 1e3:.1f} ms"),
+            (_("  of which link model"), lambda d: f"{d.link_delay_s * 1e3:.1f} ms"),
+            (_("step time"), lambda d: f"{d.step_time_s * 1e3:.1f} ms"),
+            (_("params per rank (max)"), lambda d: _fmt_bytes(d.param_bytes_per_rank)),
+            (_("activations per rank (max)"), lambda d: _fmt_bytes(d.activation_bytes_per_rank))]
     lines = [_("TP vs PP on {n} ranks: GPT {layers} layers, hidden {hidden}, {heads} heads, batch {batch} x seq "
-               "{seq}; emulated link: {link}").format(n=n, layers=r["layers"], hidden=r["hidden"], heads=r["heads"],
-                                                     batch=r["batch"], seq=r["seq"], link=link),
+               "{seq}; emulated link: {link}").format(n=n, layers=c.n_layer, hidden=c.n_embd, heads=c.n_head,
+                                                     batch=r.batch, seq=r.seq, link=link),
              _pad(_("per training step"), 28) + "".join(f"{title:>22}" for _, title in cols)]
-    lines += [_pad(name, 28) + "".join(f"{fn(r[k]):>22}" for k, _ in cols) for name, fn in rows]
-    p = r["predicted"]
-    lines.append(f"{_pad(_('predicted comm (link model)'), 28)}{p['tp']['comm_time_s'] * 1e3:>19.1f} ms"
-                 f"{p['pp']['comm_time_s'] * 1e3:>19.1f} ms")
-    x = r["crossover_latency_ms"]
+    lines += [_pad(name, 28) + "".join(f"{fn(m):>22}" for m, _ in cols) for name, fn in rows]
+    p = r.predicted
+    lines.append(f"{_pad(_('predicted comm (link model)'), 28)}{p.tp.comm_time_s * 1e3:>19.1f} ms"
+                 f"{p.pp.comm_time_s * 1e3:>19.1f} ms")
+    x = r.crossover_latency_ms
     lines.append((_("theory: PP's step is shorter than TP's above ~{x:.2f} ms latency per message") if x is not None
                   else _("theory: PP's step is shorter than TP's at any latency")).format(x=x)
-                 + _(" (whole-model step on one rank: {ms:.1f} ms)").format(ms=r["reference_step_s"] * 1e3))
-    if r["crossover_from_measured_ms"] is not None:
+                 + _(" (whole-model step on one rank: {ms:.1f} ms)").format(ms=r.reference_step_s * 1e3))
+    if r.crossover_from_measured_ms is not None:
         lines.append(_("measured steps + the model's slopes: PP is shorter above ~{x:.2f} ms").format(
-            x=r["crossover_from_measured_ms"]))
+            x=r.crossover_from_measured_ms))
     lines.append(_("(PP's comm time includes waiting for the neighbour's compute: the bubble)"))
-    if r.get("oversubscribed"):
+    if oversubscribed:
         lines.append(_("note: {n} ranks share fewer CPU cores: compute timings are distorted, "
                        "counts are exact").format(n=n))
     return "\n".join(lines)

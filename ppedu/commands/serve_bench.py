@@ -89,44 +89,48 @@ def setup(args: argparse.Namespace, rate: float):
 
 
 def bench(args: argparse.Namespace, prepared: tuple, group=None, slo: tuple[float, float] | None = None):
-    """One run of ``prepared`` = ``setup(args, rate)``: (ServingResult, report dict) or (None, None)
-    on a torchrun rank other than 0. ``slo`` (TTFT, TPOT targets, s): a timed run's report adds
-    the simulated goodput too."""
+    """One run of ``prepared`` = ``setup(args, rate)``: (ServingResult, the calibrated simulator's
+    Prediction or None), or (None, None) on a torchrun rank other than 0. ``slo`` (TTFT, TPOT
+    targets, s): a measured run's prediction adds the simulated goodput too."""
     requests, config, cost = prepared
     if args.simulate:
-        result = simulate_serving(requests, config, args.p, cost)
-        return result, result.to_dict()
+        return simulate_serving(requests, config, args.p, cost), None
     result = _measure(requests, config, args.p, args.workload, cost, group)
     if result is None:
         return None, None
-    report = result.to_dict()
     sim_cost = simulation_cost(result, cost)      # timed: its price; model: its own fitted t0, c
-    if sim_cost is not None:
-        sim = predicted(requests, config, args.p, sim_cost, result, slo=slo)
-        report["simulated_step_cost"] = "price" if args.workload == "timed" else "fitted"
+    return result, None if sim_cost is None else predicted(requests, config, args.p, sim_cost, result, slo=slo)
+
+
+def to_json(result, sim=None) -> dict:
+    """``--json``'s object: the run's numbers, and beside a measured run the simulator's."""
+    report = result.to_dict()
+    if sim is not None:
+        report["simulated_step_cost"] = "price" if result.source == "timed" else "fitted"
         report["simulated_throughput_tok_s"] = sim.throughput_tok_s
         report["simulated_bubble_fraction"] = sim.bubble_fraction
-        if slo:
+        if sim.goodput_req_s is not None:
             report["simulated_goodput_req_s"] = sim.goodput_req_s
-    return result, report
+    return report
 
 
 def run(args: argparse.Namespace) -> int:
-    result, report = bench(args, setup(args, args.rate))
+    result, sim = bench(args, setup(args, args.rate))
     if result is None:              # a torchrun rank other than 0: rank 0 prints
         return 0
     if args.trace:
         result.timeline.save_chrome_trace(args.trace)
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps(to_json(result, sim)))
         return 0
     print(result.summary())
-    print(_("decode bubble {measured} measured, {theory_decode_bubble:.3f} theory (p-K)/p").format(measured=_f(report['decode_bubble_fraction']), theory_decode_bubble=report['theory_decode_bubble']))
-    if "simulated_throughput_tok_s" in report:
-        steps = ("" if report["simulated_step_cost"] == "price" else
+    print(_("decode bubble {measured} measured, {theory_decode_bubble:.3f} theory (p-K)/p").format(measured=_f(result.decode_bubble_fraction()), theory_decode_bubble=result.theory_decode_bubble))
+    if sim is not None:
+        fit, o = result.step_fit, result.overheads
+        steps = ("" if result.source == "timed" else
                  _("this run's fitted steps, {t0:.2f} ms + {c:.3f} ms/token, and ").format(
-                     t0=report['fit_t0_s'] * 1e3, c=report['fit_c_s'] * 1e3))
-        print(_("simulator     {simulated_throughput_tok_s:.1f} tokens/s, bubble {simulated_bubble_fraction:.3f} (given {steps}the measured overheads: hop {hop} ms, return {ret} ms, driver {driver} ms)").format(simulated_throughput_tok_s=report['simulated_throughput_tok_s'], simulated_bubble_fraction=report['simulated_bubble_fraction'], steps=steps, hop=_f(report['hop_s'], 1e3), ret=_f(report['return_s'], 1e3), driver=_f(report['driver_s'], 1e3)))
+                     t0=fit.t0_s * 1e3, c=fit.c_s * 1e3))
+        print(_("simulator     {simulated_throughput_tok_s:.1f} tokens/s, bubble {simulated_bubble_fraction:.3f} (given {steps}the measured overheads: hop {hop} ms, return {ret} ms, driver {driver} ms)").format(simulated_throughput_tok_s=sim.throughput_tok_s, simulated_bubble_fraction=sim.bubble_fraction, steps=steps, hop=_f(o.hop_s, 1e3), ret=_f(o.return_s, 1e3), driver=_f(o.driver_s, 1e3)))
     if args.trace:
         print(_("trace written to {trace} (open it in ui.perfetto.dev)").format(trace=args.trace))
     return 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 
 from ppedu.commands.serve_bench import add_server_arguments, bench, setup
 from ppedu.errors import UsageError, check_float
@@ -57,12 +58,13 @@ def sweep(args: argparse.Namespace) -> dict | None:
         group = connect(args.p)
     points = []
     for rate, prepared in runs:
-        result, report = bench(args, prepared, group, slo=(slo_ttft, slo_tpot))
+        result, sim = bench(args, prepared, group, slo=(slo_ttft, slo_tpot))
         if result is None:
             return None
-        point = {"rate": rate, **{k: report[k] for k in POINT_KEYS}, **result.goodput(slo_ttft, slo_tpot)}
-        if "simulated_goodput_req_s" in report:      # timed: what the calibrated simulator predicts
-            point["simulated_goodput_req_s"] = report["simulated_goodput_req_s"]
+        report = result.to_dict()
+        point = {"rate": rate, **{k: report[k] for k in POINT_KEYS}, **asdict(result.goodput(slo_ttft, slo_tpot))}
+        if sim is not None:                          # measured: what the calibrated simulator predicts
+            point["simulated_goodput_req_s"] = sim.goodput_req_s
         points.append(point)
     return {"policy": args.policy, "p": args.p, "inflight": args.inflight, "max_batch": args.max_batch,
             "token_budget": args.token_budget, "kv_blocks": args.kv_blocks,

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
                       tf_ms=args.tf, tb_ms=args.tb, tw_ms=args.tw, steps=args.steps,
                       partition=args.partition, latency_ms=args.latency_ms,
                       bandwidth_gbps=args.bandwidth_gbps, recompute=args.recompute,
-                      check_grads=args.check_grads and args.workload == "model")
+                      check_grads=args.check_grads)
     print(_("starting {p} ranks ...").format(p=cfg.p), file=sys.stderr, flush=True)
     group = connect(cfg.p)
     show = cfg.steps > 1 and group.is_driver

@@ -8,11 +8,18 @@ widgets (nbclient issue #312: the async zmq poll is not woken, although the repl
 cell waits for its whole execution timeout, or forever without one. Polling the shell channel in
 short slices up to the same deadline finds the reply at once. Measured here: notebooks 01 and 02
 stalled 150-300 s a run in two of two CI runs before, none in later runs after.
+
+nbclient replaces this process's SIGINT and SIGTERM handlers while it runs and puts them back only
+when its run ends normally: a run stopped from outside (a timeout's SIGALRM, a KeyboardInterrupt)
+left SIGINT on asyncio's no-op handler, so Ctrl-C (and ``_thread.interrupt_main``) did nothing
+afterwards. ``run_notebook`` restores both handlers however the run ends.
 """
 
 from __future__ import annotations
 
 import contextlib
+import signal
+import threading
 import time
 from pathlib import Path
 from queue import Empty
@@ -47,6 +54,25 @@ def sliced_shell_polls(slice_s: float = POLL_SLICE_S) -> Iterator[None]:
         AsyncZMQSocketChannel.get_msg = original
 
 
+@contextlib.contextmanager
+def signal_handlers_kept() -> Iterator[None]:
+    """Put SIGINT's and SIGTERM's handlers (and the wakeup fd asyncio sets) back on the way out.
+    Only the main thread may set them (nbclient installs none elsewhere)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    wakeup_fd = signal.set_wakeup_fd(-1)
+    signal.set_wakeup_fd(wakeup_fd)
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            if handler is not None:  # None: installed outside Python, nothing to restore from here
+                signal.signal(sig, handler)
+        signal.set_wakeup_fd(wakeup_fd)
+
+
 def parameter_names(path: str | Path) -> list[str]:
     """Names assigned in the notebook's cell tagged ``parameters`` (what papermill may override)."""
     import papermill as pm
@@ -72,7 +98,7 @@ def run_notebook(path: str | Path, out: str | Path, parameters: dict[str, Any] |
     if unknown:
         raise UsageError(_("{name} has no parameter {unknown}; its parameters cell sets {known}").format(
             name=path.name, unknown=", ".join(unknown), known=", ".join(known) or _("nothing")))
-    with sliced_shell_polls():
+    with signal_handlers_kept(), sliced_shell_polls():
         pm.execute_notebook(str(path), str(out), parameters=parameters, kernel_name=kernel_name,
                             cwd=str(path.parent), execution_timeout=timeout_s,
                             progress_bar=progress, log_output=False)

@@ -51,7 +51,7 @@ def order_difference(schedule: str, built: Schedule, orders: list[list[Action]])
     """None when every rank ran the order of ``built`` (the lab's ``schedule``, as the spec built
     it), else the first difference explained. Only the schedule's order up to that difference is
     shown: the rest is the exercise."""
-    p, m, v = built.p, built.m, built.v
+    v = built.v
     for rank, (got, expected) in enumerate(zip(orders, built.ranks)):
         if got == expected:
             continue
@@ -63,7 +63,7 @@ def order_difference(schedule: str, built: Schedule, orders: list[list[Action]])
             text += f" ({_spelled(got[i] if i < len(got) else expected[i])})"
         if i:
             text += _("; the calls before it match ({fmt})").format(fmt=_fmt(expected[:i], v, upto=8))
-        return text + _which_schedule(schedule, p, m, v, rank, got, expected, i)
+        return text + _which_schedule(schedule, built, rank, got, expected, i)
     return None
 
 
@@ -72,10 +72,11 @@ def leading_forwards(actions: list[Action]) -> int:
     return next((k for k, a in enumerate(actions) if a.kind != "F"), len(actions))
 
 
-def _which_schedule(schedule: str, p: int, m: int, v: int, rank: int, got: list[Action],
-                    expected: list[Action], i: int) -> str:
+def _which_schedule(schedule: str, built: Schedule, rank: int, got: list[Action], expected: list[Action],
+                    i: int) -> str:
     """Recognise a well-known mistake: the other schedule, or another warm-up (counted like with
     like: forwards before the first backward, yours and the schedule's)."""
+    p, m, v = built.p, built.m, built.v
     if v == 1 and schedule == "1f1b" and got == build_schedule("gpipe", p, m).ranks[rank]:
         return (_(". This is AFAB (GPipe): every forward, then every backward. 1F1B starts the backwards after a warm-up of p - rank - 1 = {warmup} forward(s) on rank {rank}").format(warmup=p - rank - 1, rank=rank))
     if v == 1 and schedule == "afab" and got == build_schedule("1f1b", p, m).ranks[rank]:
@@ -179,7 +180,7 @@ def _explain_wait(r: LabReport, reports: list[LabReport], v: int) -> list[str]:
     return []
 
 
-def diagnose_gradients(rank_grads: list[LabReport], per_mb: list[LabReport], expected_names: list[list[str]],
+def diagnose_gradients(rank_grads: list[dict], per_mb: list[dict], expected_names: list[list[str]],
                        m: int) -> tuple[str | None, float]:
     """(None or the likely bug, largest |pipeline - reference| over all parameters)."""
     worst, verdict = 0.0, None

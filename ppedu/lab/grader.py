@@ -20,10 +20,16 @@ import re
 import time
 from dataclasses import dataclass, field, fields
 
+import cloudpickle
+
 from ppedu.errors import ClusterError, UsageError, check_choice
+from ppedu.instructor.autograde.answers import verify_lab
 from ppedu.lab import diagnose
 from ppedu.lab.job import LabReport, lab_job
+from ppedu.lab.reference import expected_parameter_names, per_microbatch_gradients
 from ppedu.lab.stage import LabSpec, is_passed_on
+from ppedu.notebook import grading
+from ppedu.runtime.cluster import get_cluster
 from ppedu.schedules.theory import peak_activations, theory_bubble
 from ppedu.schedules.timeline import Timeline
 from ppedu.training.stage import measured_timeline
@@ -113,7 +119,6 @@ def measure(train_step, p: int = LabSpec.p, m: int = LabSpec.m, workload: str = 
     _require_answered(train_step)
     result = LabResult(spec, schedule)
     try:
-        import cloudpickle
         payload = cloudpickle.dumps(train_step)
     except Exception as exc:  # noqa: BLE001 - e.g. a closure over an open file
         result.failure = _("train_step could not be shipped to the ranks: {type}: {exc}").format(type=type(exc).__name__, exc=exc)
@@ -135,8 +140,7 @@ def measure(train_step, p: int = LabSpec.p, m: int = LabSpec.m, workload: str = 
 def _require_answered(train_step) -> None:
     """The student copy's stub (its body raises NotAnswered): say "Exercise N: not answered yet"
     at once (a check cell prints that line and Run All goes on) instead of starting the ranks."""
-    from ppedu.notebook.grading import unanswered
-    missing = unanswered(train_step)
+    missing = grading.unanswered(train_step)
     if missing is not None:
         raise missing
 
@@ -144,10 +148,8 @@ def _require_answered(train_step) -> None:
 def _ranks_changed(p: int, cluster) -> str | None:
     """Under ``ppedu grade`` only: why the ranks cannot be trusted (the student's step patched
     ppedu's code or builtins there), else None. Such ranks are stopped: the next run starts fresh."""
-    from ppedu.notebook.grading import GRADING
-    if not GRADING:
+    if not grading.GRADING:   # read at call time: a test sets it
         return None
-    from ppedu.instructor.autograde.answers import verify_lab
     try:
         (cluster if cluster is not None else _connect(p)).run(verify_lab)
     except ClusterError as exc:
@@ -160,7 +162,6 @@ def _connect(p: int):
     """The warm gloo cluster: the lab's tensors live on the CPU (on a GPU node too), and a timeout
     in a gloo group is a clean error, where NCCL's watchdog may tear the process down. At least
     ``GRADE_P`` ranks, so that grading at p = 2 and at ``GRADE_P`` never restarts the ranks."""
-    from ppedu.runtime.cluster import get_cluster
     return get_cluster(max(p, GRADE_P), "gloo")
 
 
@@ -216,7 +217,6 @@ def _grade_once(train_step, schedule: str, p: int, m: int, workload: str, v: int
 
 
 def _gradient_problem(result: LabResult) -> str | None:
-    from ppedu.lab.reference import expected_parameter_names, per_microbatch_gradients
     spec = result.spec
     verdict, worst = diagnose.diagnose_gradients([r.gradients for r in result.reports],
                                                  per_microbatch_gradients(spec),

@@ -16,6 +16,10 @@ import traceback
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import cloudpickle
+import torch
+import torch.distributed as dist
+
 from ppedu.i18n.messages import _
 from ppedu.lab.stage import LabSpec, Stage, StageMisuse, StageStuck
 from ppedu.runtime import comm, worker
@@ -37,7 +41,6 @@ class LabReport:
     calls: list[tuple] = field(default_factory=list)    # (call, mb, chunk) in the order made
     notes: list[str] = field(default_factory=list)      # suspicious pairings (ppedu.lab.stage)
     peak_held: int = 0               # most micro-batches (x chunks) held between forward and backward
-    loss_sum: float = 0.0
     gradients: dict = field(default_factory=dict)       # parameter name -> gradient (status ok)
 
 
@@ -45,10 +48,6 @@ def lab_job(fn_bytes: bytes, spec: LabSpec) -> LabReport:
     """Run the student's step on this rank and say what happened (a ``LabReport``). Ranks from
     ``spec.p`` on (a cluster larger than the attempt) only take part in the collectives and
     report ``idle``."""
-    import cloudpickle
-    import torch
-    import torch.distributed as dist
-
     rank = worker.rank()
     torch.manual_seed(spec.seed)
     group = dist.new_group(backend="gloo", timeout=timedelta(seconds=spec.deadlock_s + 5))
@@ -79,7 +78,7 @@ def lab_job(fn_bytes: bytes, spec: LabSpec) -> LabReport:
     else:
         _GROUPS.append(group)
     return LabReport(rank, status, detail, waits_on, waited_s, t0, stage.events, stage.calls, stage.notes,
-                     stage.peak_held, stage.loss_sum, stage.gradients() if status == "ok" else {})
+                     stage.peak_held, stage.gradients() if status == "ok" else {})
 
 
 def _student_line(exc: BaseException) -> str:

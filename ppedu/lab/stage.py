@@ -95,8 +95,7 @@ class Stage(base.Stage):
     """ppedu's Stage, every call checked (see the module docstring)."""
 
     def __init__(self, spec: LabSpec, rank: int, group=None):
-        schedule = spec.built_schedule
-        super().__init__(spec, schedule, rank, make_work(spec, schedule, rank, torch.device("cpu")), group)
+        super().__init__(spec, rank, make_work(spec, rank, torch.device("cpu")), group)
         self.calls: list[tuple] = []        # (call, mb, chunk) in the order they were made
         self.notes: list[str] = []          # suspicious pairings, first one first
         self._done: set[tuple[str, int, int]] = set()

@@ -19,6 +19,7 @@ from ppedu.lab import diagnose
 from ppedu.lab.grader import LabResult, _gradient_problem, measure
 from ppedu.schedules.actions import Action, Schedule
 from ppedu.schedules.simulator import CostModel, simulate
+from ppedu.training.loops import train_step_1f1b
 from ppedu.i18n.messages import _
 
 OFFSETS = {"more": 1, "less": -1}   # the notebook's variants: warm-up p - r - 1 plus this
@@ -45,7 +46,6 @@ def warmup_order(m: int, warmup: int) -> list[Action]:
 def warmup_study(variants: dict[str, Callable], p: int = 2, m: int = 4, tf_ms: float = 20.0,
                  cluster=None) -> WarmupStudy:
     """Measure 1F1B and each ``variants[name]`` (a ``train_step(stage)``); never raises for them."""
-    from ppedu.training.loops import train_step_1f1b
     study = WarmupStudy(p, m)
     for name, fn in {"1f1b": train_step_1f1b, **variants}.items():
         timed = measure(fn, p, m, "timed", schedule="1f1b", cluster=cluster, tf_ms=tf_ms, tb_ms=2 * tf_ms)

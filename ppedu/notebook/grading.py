@@ -27,6 +27,7 @@ import sys
 from types import FrameType, TracebackType
 from typing import Any, Callable, TypeVar
 
+from ppedu.errors import UsageError
 from ppedu.i18n.messages import N_, _
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -137,8 +138,6 @@ def grader(fn: F) -> F:
     UsageError ``"check_x cannot grade this: KeyError: 'tp'"`` (first line only). NotAnswered
     prints "Exercise N: not answered yet" and returns None (inside ``with exercise(N):`` or under
     ``ppedu grade`` it passes through)."""
-    from ppedu.errors import UsageError
-
     @functools.wraps(fn)
     def checked(*args: Any, **kwargs: Any) -> Any:
         try:

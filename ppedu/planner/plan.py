@@ -87,6 +87,14 @@ def stage_layers(layers: int, stages: int) -> list[int]:
     return [q + (s < r) for s in range(stages)]
 
 
+def floor_split_layers(layers: int, stages: int) -> list[range]:
+    """The split many tutorials write (seed 001's ``layers_per_rank = num_layers // pp_size``): stage
+    s runs layers s q ... (s+1) q - 1 with q = layers // stages, so the last ``layers % stages``
+    layers run on no stage. Kept to show what it drops; ``stage_layers`` places every layer."""
+    q = layers // stages
+    return [range(s * q, (s + 1) * q) for s in range(stages)]
+
+
 def rank_memory(spec, layout: Layout, rank: int) -> dict:
     """Parameters and bytes held by pipeline rank ``rank`` (one GPU of its tp group)."""
     p, v, t = layout.pp, layout.v, layout.tp

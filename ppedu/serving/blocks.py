@@ -17,6 +17,16 @@ from __future__ import annotations
 from ppedu.errors import check_int
 
 
+# vLLM's Fig. 2 (Kwon et al. SOSP'23, p. 2): the share of KV memory holding token states, as published
+PUBLISHED_TOKEN_SHARE = {"Orca (Max)": 0.204, "Orca (Pow2)": 0.268, "Orca (Oracle)": 0.382, "vLLM": 0.963}
+
+
+def token_share_gain(paged: float, reserved: float) -> float:
+    """How many times more tokens the same KV memory holds when ``paged`` of it stores tokens
+    instead of ``reserved`` (a ratio of shares: the "memory utilisation" gain the seeds quote)."""
+    return paged / reserved
+
+
 def blocks_for(tokens: int, block_size: int) -> int:
     """Blocks holding ``tokens`` tokens: ceil(tokens / block_size)."""
     return -(-tokens // block_size)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from statistics import mean
 
 from ppedu.schedules.timeline import Timeline
+from ppedu.serving.metrics import Overheads, StepFit
 from ppedu.serving.simulator import simulate_serving
 
 LAUNCH, IDLE = -1, -2
@@ -41,11 +42,13 @@ def trimmed_mean(values: list[float], trim: float = 0.1) -> float | None:
     return sum(xs) / len(xs)
 
 
-def measured_overheads(timeline: Timeline, follows: list[int]) -> dict:
-    """``hop_s``, ``return_s``, ``driver_s`` (seconds, None when nothing measured them)."""
+def measured_overheads(timeline: Timeline, follows: list[int], late_s: list[float]) -> Overheads:
+    """Hop, return, driver (trimmed means of ``overhead_samples``) and lateness (of ``late_s``, each
+    timed step's), seconds, None when nothing measured them."""
     samples = overhead_samples(timeline, follows)
     clip = lambda x: None if x is None else max(0.0, x)      # noqa: E731
-    return {f"{name}_s": clip(trimmed_mean(xs)) for name, xs in samples.items()}
+    return Overheads(hop_s=clip(trimmed_mean(samples["hop"])), return_s=clip(trimmed_mean(samples["return"])),
+                     driver_s=clip(trimmed_mean(samples["driver"])), late_s=trimmed_mean(late_s))
 
 
 def overhead_samples(timeline: Timeline, follows: list[int]) -> dict[str, list[float]]:
@@ -67,13 +70,12 @@ def overhead_samples(timeline: Timeline, follows: list[int]) -> dict[str, list[f
     return {"hop": hops, "return": returns, "driver": drivers}
 
 
-def calibrated(cost, measured: dict):
+def calibrated(cost, measured: Overheads):
     """``cost`` (a ServingCost) with the overheads a real run measured; unmeasured ones: the hop
     for the return trip (the same kind of message), nothing for the driver."""
-    hop = measured.get("hop_s") or 0.0
-    ret = measured.get("return_s")
-    return replace(cost, t_hop_s=hop, t_return_s=hop if ret is None else ret,
-                   t_driver_s=measured.get("driver_s") or 0.0, t_late_s=max(0.0, measured.get("late_s") or 0.0))
+    hop = measured.hop_s or 0.0
+    return replace(cost, t_hop_s=hop, t_return_s=hop if measured.return_s is None else measured.return_s,
+                   t_driver_s=measured.driver_s or 0.0, t_late_s=max(0.0, measured.late_s or 0.0))
 
 
 def simulation_cost(result, cost):
@@ -83,8 +85,8 @@ def simulation_cost(result, cost):
     the comparison then tests is everything else -- how the steps overlap, wait and pay messages."""
     if result.source == "timed":
         return cost
-    t0, c = result.measured.get("fit_t0_s"), result.measured.get("fit_c_s")
-    return None if t0 is None or c is None else replace(cost, t0_s=t0, c_s=c)
+    fit = result.step_fit
+    return None if fit is None or fit.t0_s is None or fit.c_s is None else replace(cost, t0_s=fit.t0_s, c_s=fit.c_s)
 
 
 @dataclass(frozen=True)
@@ -101,18 +103,18 @@ def predicted(requests, config, p: int, cost, result, draws: int = 3,
     """What the simulator predicts for a measured timed run ``result``: its throughput and
     bubble (and, given ``slo`` = (TTFT, TPOT) targets in seconds, its goodput), averaged over
     ``draws`` seeded draws of the run's measured overheads."""
-    sims = [simulate_serving(requests, config, p, calibrated(cost, result.measured), jitter=result.jitter,
+    sims = [simulate_serving(requests, config, p, calibrated(cost, result.overheads), jitter=result.jitter,
                              seed=seed) for seed in range(draws)]
     return Prediction(_mean([s.throughput_tok_s for s in sims]), mean(s.timeline.bubble_fraction() for s in sims),
                       _mean([s.decode_bubble_fraction() for s in sims]),
-                      _mean([s.goodput(*slo)["goodput_req_s"] for s in sims]) if slo else None)
+                      _mean([s.goodput(*slo).goodput_req_s for s in sims]) if slo else None)
 
 
 def _mean(values: list[float | None]) -> float | None:
     return None if any(v is None for v in values) else mean(values)
 
 
-def fit_step_cost(timeline: Timeline, tokens: list[int]) -> dict:
+def fit_step_cost(timeline: Timeline, tokens: list[int]) -> StepFit:
     """Least-squares ``t0 + c * tokens`` through every stage step of a run (the k-th step of each
     rank is iteration k, which carried ``tokens[k]``): what a ``model`` run's steps cost, measured,
     so its simulation needs no assumed cost; on a ``timed`` run it recovers the price (+ lateness)."""
@@ -122,9 +124,9 @@ def fit_step_cost(timeline: Timeline, tokens: list[int]) -> dict:
             xs.append(float(n))
             ys.append(e.end - e.start)
     if len(xs) < 2:
-        return {"fit_t0_s": None, "fit_c_s": None}
+        return StepFit(None, None)
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
     sxx = sum((x - mx) ** 2 for x in xs)
     c = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx if sxx > 0 else 0.0
     c = max(0.0, c)
-    return {"fit_t0_s": max(0.0, my - c * mx), "fit_c_s": c}
+    return StepFit(max(0.0, my - c * mx), c)

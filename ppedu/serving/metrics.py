@@ -12,8 +12,9 @@ Pipeline health comes from the timeline: per-stage busy/idle and the bubble frac
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
+from ppedu.serving.cost import ServingCost
 from ppedu.serving.workload import RequestState
 from ppedu.i18n.messages import _
 from ppedu.serving.scheduler import BatchingConfig, Scheduler
@@ -56,21 +57,72 @@ def window_bubble(timeline: Timeline, start: float, end: float) -> float:
     return 1.0 - sum(window.busy(r) for r in range(timeline.world_size)) / (timeline.world_size * span)
 
 
-def kv_report(sched: Scheduler) -> dict:
+@dataclass(frozen=True)
+class KVReport:
+    """Paged KV memory of a run (per stage) and the scheduler's counts beside it."""
+    kv_blocks: int | None             # the budget (None: unlimited)
+    block_size: int
+    kv_peak_blocks: int
+    kv_peak_reserved_blocks: int      # had every running request reserved its maximum length
+    kv_waste_paged: float             # share of allocated token slots holding no token
+    kv_waste_reserved: float
+    kv_leaked_blocks: int             # still allocated at the end: 0 unless a bug
+    max_iteration_tokens: int
+    preemptions: int
+
+
+def kv_report(sched: Scheduler) -> KVReport:
     """Paged KV memory of a run (per stage): peak blocks, and the waste of paging vs reserving
     every running request's maximum length up front (vLLM SOSP'23 §3, Fig. 2). Waste is the share
     of allocated token slots holding no token, averaged over iterations."""
     samples, B = sched.kv_samples, sched.blocks.block_size
     paged = [1 - tokens / (used * B) for used, tokens, _ in samples if used]
     reserved = [1 - tokens / (res * B) for _, tokens, res in samples if res]
-    return {"kv_blocks": sched.config.kv_blocks, "block_size": B,
-            "kv_peak_blocks": sched.blocks.peak_used,
-            "kv_peak_reserved_blocks": max((res for _, _, res in samples), default=0),
-            "kv_waste_paged": sum(paged) / len(paged) if paged else 0.0,
-            "kv_waste_reserved": sum(reserved) / len(reserved) if reserved else 0.0,
-            "kv_leaked_blocks": sched.blocks.used,
-            "max_iteration_tokens": max(sched.iteration_tokens, default=0),
-            "preemptions": sched.preemptions}
+    return KVReport(kv_blocks=sched.config.kv_blocks, block_size=B, kv_peak_blocks=sched.blocks.peak_used,
+                    kv_peak_reserved_blocks=max((res for _, _, res in samples), default=0),
+                    kv_waste_paged=sum(paged) / len(paged) if paged else 0.0,
+                    kv_waste_reserved=sum(reserved) / len(reserved) if reserved else 0.0,
+                    kv_leaked_blocks=sched.blocks.used, max_iteration_tokens=max(sched.iteration_tokens, default=0),
+                    preemptions=sched.preemptions)
+
+
+@dataclass(frozen=True)
+class Overheads:
+    """What a real run paid beside its stage steps (``ppedu.serving.calibrate``), seconds; None
+    where nothing measured one."""
+    hop_s: float | None               # stage s-1 finished -> stage s started (an idle stage s)
+    return_s: float | None            # the last stage finished -> rank 0 started its next step
+    driver_s: float | None            # rank 0 finished a step -> started the next one at once
+    late_s: float | None              # timed steps: how much longer a step lasted than its price
+
+
+@dataclass(frozen=True)
+class StepFit:
+    """Least-squares ``t0 + c * tokens`` through a run's stage steps (None: too few steps)."""
+    t0_s: float | None
+    c_s: float | None
+
+
+@dataclass(frozen=True)
+class Percentiles:
+    """p50, p90, p99 of one latency over the requests, in seconds (None: no request had one)."""
+    p50: float | None
+    p90: float | None
+    p99: float | None
+
+    @classmethod
+    def of(cls, values: list[float]) -> "Percentiles":
+        return cls(*(percentile(values, q) for q in (50, 90, 99)))
+
+
+@dataclass(frozen=True)
+class Goodput:
+    """Requests meeting both latency targets (``ServingResult.goodput``)."""
+    slo_ttft_s: float
+    slo_tpot_s: float
+    slo_met: int
+    slo_attainment: float             # share of the requests
+    goodput_req_s: float | None       # per second of the run (None: it took no time)
 
 
 @dataclass
@@ -82,12 +134,14 @@ class ServingResult:
     states: list[RequestState]
     timeline: Timeline
     occupancy: list[tuple[float, int, int]]        # (issued_s, slot, batch size) per iteration
-    kv: dict = field(default_factory=dict)         # kv_report()
+    kv: KVReport
+    cost: ServingCost | None = None                # the step price (None: a model run, no price)
     tokens_match_reference: bool | None = None
     overran_steps: int = 0                         # timed steps whose real compute exceeded the budget
-    measured: dict = field(default_factory=dict)   # calibrate.measured_overheads() of a real run
-    extra: dict = field(default_factory=dict)
-    jitter: dict = field(default_factory=dict)     # measured overhead samples (calibrate), not in JSON
+    overheads: Overheads | None = None             # a real run's, measured (calibrate); None: simulated
+    step_fit: StepFit | None = None                # a real run's steps, t0 + c * tokens fitted
+    kv_stage_peak_blocks: list[int] | None = None  # a real run's, per stage
+    jitter: dict[str, list[float]] = field(default_factory=dict)   # overhead samples by name, not in JSON
 
     @classmethod
     def of(cls, sched: Scheduler, **kwargs) -> "ServingResult":
@@ -109,11 +163,54 @@ class ServingResult:
         duration = self.duration_s
         return sum(s.request.output_len for s in self.states) / duration if duration > 0 else None
 
-    def latencies(self) -> dict[str, list[float]]:
-        """Per-request TTFT, TPOT (requests with > 1 token), E2E in seconds."""
-        rows = [request_latency(s) for s in self.states]
-        return {"ttft": [r[0] for r in rows], "tpot": [r[1] for r in rows if r[1] is not None],
-                "e2e": [r[2] for r in rows]}
+    @property
+    def ttft(self) -> Percentiles:
+        """Time to first token over the requests."""
+        return Percentiles.of([request_latency(s)[0] for s in self.states])
+
+    @property
+    def tpot(self) -> Percentiles:
+        """Time per output token over the requests with more than one."""
+        return Percentiles.of([t for t in (request_latency(s)[1] for s in self.states) if t is not None])
+
+    @property
+    def e2e(self) -> Percentiles:
+        """End-to-end latency over the requests."""
+        return Percentiles.of([request_latency(s)[2] for s in self.states])
+
+    @property
+    def iterations(self) -> int:
+        """Iterations the scheduler issued (each one batch's pass through all stages)."""
+        return len(self.occupancy)
+
+    @property
+    def output_tokens(self) -> int:
+        return sum(s.request.output_len for s in self.states)
+
+    @property
+    def throughput_req_s(self) -> float | None:
+        duration = self.duration_s
+        return len(self.states) / duration if duration > 0 else None
+
+    @property
+    def bubble_fraction(self) -> float:
+        """Idle share of all stages over the whole run."""
+        return self.timeline.bubble_fraction()
+
+    @property
+    def theory_decode_bubble(self) -> float:
+        """(p - K) / p: the decode bubble with K batches in flight."""
+        return theory_decode_bubble(self.p, self.config.inflight)
+
+    @property
+    def busy_s(self) -> list[float]:
+        """Per stage: seconds of compute."""
+        return [self.timeline.busy(r) for r in range(self.p)]
+
+    @property
+    def idle_s(self) -> list[float]:
+        """Per stage: seconds without compute."""
+        return [self.timeline.idle(r) for r in range(self.p)]
 
     def decode_bubble_fraction(self) -> float | None:
         """The bubble while decoding: idle stage-time share from the first decode-only iteration
@@ -142,70 +239,61 @@ class ServingResult:
         return sum(n for _, _, n in self.occupancy) / (len(self.occupancy) * self.config.max_batch)
 
     def to_dict(self) -> dict:
-        """Every number of the run (JSON-ready)."""
-        duration = self.duration_s
-        out_tokens = sum(s.request.output_len for s in self.states)
-        lat = self.latencies()
-        tl = self.timeline
+        """Every number of the run (JSON-ready): ``ppedu serve-bench --json``'s object."""
         report = {
             "policy": self.config.policy, "p": self.p, "inflight": self.config.inflight,
             "max_batch": self.config.max_batch, "token_budget": self.config.token_budget,
-            "source": self.source,
-            "requests": len(self.states), "output_tokens": out_tokens, "duration_s": duration,
-            "throughput_tok_s": self.throughput_tok_s,
-            "throughput_req_s": len(self.states) / duration if duration > 0 else None,
+            "source": self.source, "requests": len(self.states), "output_tokens": self.output_tokens,
+            "duration_s": self.duration_s, "throughput_tok_s": self.throughput_tok_s,
+            "throughput_req_s": self.throughput_req_s,
         }
-        for name, values in lat.items():
-            for q in (50, 90, 99):
-                report[f"{name}_p{q}_s"] = percentile(values, q)
+        for name in ("ttft", "tpot", "e2e"):
+            for q, value in asdict(getattr(self, name)).items():
+                report[f"{name}_{q}_s"] = value
         report.update({
-            "bubble_fraction": tl.bubble_fraction(),
-            "decode_bubble_fraction": self.decode_bubble_fraction(),
-            "theory_decode_bubble": theory_decode_bubble(self.p, self.config.inflight),
-            "busy_s": [tl.busy(r) for r in range(self.p)],
-            "idle_s": [tl.idle(r) for r in range(self.p)],
-            "iterations": len(self.occupancy),
-            "step_cv": self.step_cv(),
-            "mean_occupancy": self.mean_occupancy(),
-            "tokens_match_reference": self.tokens_match_reference,
-            "overran_steps": self.overran_steps,
+            "bubble_fraction": self.bubble_fraction, "decode_bubble_fraction": self.decode_bubble_fraction(),
+            "theory_decode_bubble": self.theory_decode_bubble, "busy_s": self.busy_s, "idle_s": self.idle_s,
+            "iterations": self.iterations, "step_cv": self.step_cv(), "mean_occupancy": self.mean_occupancy(),
+            "tokens_match_reference": self.tokens_match_reference, "overran_steps": self.overran_steps,
+            **asdict(self.kv),
         })
-        report.update(self.kv)
-        report.update(self.measured)
-        report.update(self.extra)
+        if self.overheads is not None:            # a real run: what it measured beside its steps
+            report.update(asdict(self.overheads))
+            report.update({"fit_t0_s": self.step_fit.t0_s, "fit_c_s": self.step_fit.c_s,
+                           "kv_stage_peak_blocks": self.kv_stage_peak_blocks})
+        report["cost"] = None if self.cost is None else self.cost.to_dict()
         return report
 
-    def goodput(self, slo_ttft_s: float, slo_tpot_s: float) -> dict:
+    def goodput(self, slo_ttft_s: float, slo_tpot_s: float) -> Goodput:
         """Requests meeting both latency targets: count, share, per second (vLLM's ``request_goodput``;
         DistServe's goodput is the highest rate at which a target share meets them).
         A one-token request has no TPOT and meets that target."""
         ok = sum(ttft <= slo_ttft_s and (tpot or 0.0) <= slo_tpot_s
                  for ttft, tpot, _ in map(request_latency, self.states))
         duration = self.duration_s
-        return {"slo_ttft_s": slo_ttft_s, "slo_tpot_s": slo_tpot_s, "slo_met": ok,
-                "slo_attainment": ok / len(self.states),
-                "goodput_req_s": ok / duration if duration > 0 else None}
+        return Goodput(slo_ttft_s, slo_tpot_s, ok, ok / len(self.states), ok / duration if duration > 0 else None)
 
     def summary(self) -> str:
         """A few human-readable lines."""
-        d = self.to_dict()
         ms = lambda x: _("n/a") if x is None else f"{x * 1e3:.1f} ms"   # noqa: E731
-        match = {True: _("yes"), False: _("NO"), None: _("not checked")}[d["tokens_match_reference"]]
-        pct = {k: ms(d[k]) for k in ("ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_p50_s", "tpot_p90_s",
-                                     "tpot_p99_s", "e2e_p50_s", "e2e_p90_s", "e2e_p99_s")}
+        pct = lambda x: f"p50 {ms(x.p50)}  p90 {ms(x.p90)}  p99 {ms(x.p99)}"   # noqa: E731
+        match = {True: _("yes"), False: _("NO"), None: _("not checked")}[self.tokens_match_reference]
+        c, kv, req_s = self.config, self.kv, self.throughput_req_s
+        source = _("simulated") if self.source == "simulated" else self.source
         return "\n".join([
-            _("{policy} batching, p={p} stages, {inflight} batch(es) in flight, max batch {max_batch} ({source})"),
+            _("{policy} batching, p={p} stages, {inflight} batch(es) in flight, max batch {max_batch} ({source})").format(
+                policy=c.policy, p=self.p, inflight=c.inflight, max_batch=c.max_batch, source=source),
             _("throughput   {throughput_tok_s:.1f} tokens/s, {throughput_req_s:.2f} requests/s ({output_tokens} "
-              "tokens in {duration_s:.3f} s, {iterations} iterations)"),
-            _("TTFT         p50 {ttft_p50_s}  p90 {ttft_p90_s}  p99 {ttft_p99_s}"),
-            _("TPOT         p50 {tpot_p50_s}  p90 {tpot_p90_s}  p99 {tpot_p99_s}"),
-            _("E2E latency  p50 {e2e_p50_s}  p90 {e2e_p90_s}  p99 {e2e_p99_s}"),
-            _("bubble       {bubble_fraction:.3f} of stage time idle; batches {mean_occupancy:.0%} full on average"),
-            _("busy/stage   {busy}"),
+              "tokens in {duration_s:.3f} s, {iterations} iterations)").format(throughput_tok_s=self.throughput_tok_s,
+                throughput_req_s=req_s, output_tokens=self.output_tokens, duration_s=self.duration_s, iterations=self.iterations),
+            f"TTFT         {pct(self.ttft)}",
+            f"TPOT         {pct(self.tpot)}",
+            _("E2E latency  {percentiles}").format(percentiles=pct(self.e2e)),
+            _("bubble       {bubble_fraction:.3f} of stage time idle; batches {mean_occupancy:.0%} full on average").format(
+                bubble_fraction=self.bubble_fraction, mean_occupancy=self.mean_occupancy()),
+            _("busy/stage   {busy}").format(busy="  ".join(f"{b:.3f}s" for b in self.busy_s)),
             _("KV cache     peak {kv_peak_blocks} blocks of {block_size} tokens per stage (budget {budget}), "
               "{preemptions} preemptions; waste {kv_waste_paged:.0%} paged vs {kv_waste_reserved:.0%} reserving "
-              "max length ({kv_peak_reserved_blocks} blocks)"),
-            _("tokens match single-process greedy decoding: {match}"),
-        ]).format(**{**d, **pct, "source": _("simulated") if d["source"] == "simulated" else d["source"]},
-                  busy="  ".join(f"{b:.3f}s" for b in d["busy_s"]), budget=d["kv_blocks"] or _("unlimited"),
-                  match=match)
+              "max length ({kv_peak_reserved_blocks} blocks)").format(**vars(kv), budget=kv.kv_blocks or _("unlimited")),
+            _("tokens match single-process greedy decoding: {match}").format(match=match),
+        ])

@@ -83,14 +83,15 @@ class BatchingConfig:
 
 
 def check_pipeline(requests: list[Request], config: BatchingConfig, p: int, inflight_name: str = "inflight",
-                   *, simulated: bool = False) -> None:
+                   *, simulated: bool = False, p_name: str = "p") -> int:
     """What a ``p``-stage pipeline (real ranks, or ``simulated``) needs of itself, of ``config``
-    and of ``requests``: the one check each entry point makes before any rank starts. K <= p: a
-    slot's next iteration needs the tokens of its last one, so at most one iteration per stage
-    can be in flight."""
-    check_int("p", p, 1, MAX_SIMULATED_STAGES if simulated else MAX_RANKS)
+    and of ``requests``: the one check each entry point makes before any rank starts; returns p.
+    K <= p: a slot's next iteration needs the tokens of its last one, so at most one iteration per
+    stage can be in flight. ``inflight_name``, ``p_name``: how the entry point calls them."""
+    p = check_int(p_name, p, 1, MAX_SIMULATED_STAGES if simulated else MAX_RANKS)
     check_int(inflight_name, config.inflight, 1, p)
     kv_blocks(requests, config)
+    return p
 
 
 def kv_blocks(requests: list[Request], config: BatchingConfig) -> int:

@@ -35,8 +35,7 @@ from ppedu.model.partition import partition
 from ppedu.runtime import cluster, comm, worker
 from ppedu.schedules.timeline import Timeline
 from ppedu.serving.blocks import BlockManager
-from ppedu.serving.calibrate import (IDLE, LAUNCH, fit_step_cost, measured_overheads, overhead_samples,
-                                    trimmed_mean)
+from ppedu.serving.calibrate import IDLE, LAUNCH, fit_step_cost, measured_overheads, overhead_samples
 from ppedu.serving.cost import ServingCost
 from ppedu.serving.driver import drive
 from ppedu.serving.metrics import ServingResult, slot_event
@@ -82,12 +81,10 @@ def serve(requests: list[Request], config: BatchingConfig, p: int, workload: str
                     for s in sched.states.values())
     return ServingResult.of(sched, p=p, source=workload, timeline=timeline, tokens_match_reference=match,
                             overran_steps=sum(o.overran for o in outs),
-                            measured={**measured_overheads(timeline, follows),
-                                      **fit_step_cost(timeline, sched.iteration_tokens),
-                                      "late_s": trimmed_mean(late),
-                                      "kv_stage_peak_blocks": [o.kv_peak for o in outs]},
-                            extra={"cost": cost.to_dict() if workload == "timed" else None},
-                            jitter=jitter)
+                            overheads=measured_overheads(timeline, follows, late),
+                            step_fit=fit_step_cost(timeline, sched.iteration_tokens),
+                            kv_stage_peak_blocks=[o.kv_peak for o in outs],
+                            cost=cost if workload == "timed" else None, jitter=jitter)
 
 
 def reference_tokens(config: GPTConfig, prompt, n: int) -> list[int]:

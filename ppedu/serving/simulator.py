@@ -87,4 +87,4 @@ def simulate_serving(requests: list[Request], config: BatchingConfig, p: int,
     pipe = SimPipe(p, cost, jitter, seed)
     drive(sched, pipe)
     return ServingResult.of(sched, p=p, source="simulated", timeline=Timeline(pipe.events, p),
-                            extra={"cost": cost.to_dict()})
+                            cost=cost)

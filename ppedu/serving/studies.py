@@ -13,6 +13,8 @@ every measured number) or, with ``simulate=True``, simulated.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from ppedu.errors import check_int
 from ppedu.i18n.messages import _
 from ppedu.serving.calibrate import predicted
@@ -29,11 +31,11 @@ def run(requests: list[Request], config: BatchingConfig, p: int, cost: ServingCo
     the goodput (measured and simulated). The result object rides along as ``_result``."""
     if simulate:
         result = simulate_serving(requests, config, p, cost)
-        return {**result.to_dict(), **(result.goodput(*slo) if slo else {}), "_result": result}
+        return {**result.to_dict(), **(asdict(result.goodput(*slo)) if slo else {}), "_result": result}
     from ppedu.serving.server import serve  # torch: simulated studies run without it
     result = serve(requests, config, p, workload="timed", cost=cost, group=group)
     sim = predicted(requests, config, p, cost, result, slo=slo)
-    return {**result.to_dict(), **(result.goodput(*slo) if slo else {}), "_result": result,
+    return {**result.to_dict(), **(asdict(result.goodput(*slo)) if slo else {}), "_result": result,
             "simulated_throughput_tok_s": sim.throughput_tok_s,
             "simulated_bubble_fraction": sim.bubble_fraction,
             "simulated_decode_bubble_fraction": sim.decode_bubble_fraction,

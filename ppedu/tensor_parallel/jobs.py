@@ -3,7 +3,7 @@
 Read top-down:
   TPStepReport, tp_step_job       one TP step of the whole model: loss, logits, gradient shards
   MeshStep, MeshRankReport        one rank's counters per measured step of a tp x pp mesh
-  check_setup                     can a tp x pp mesh run this model? (UsageError, one line)
+  check_setup                     can a tp x pp mesh run this model? The one check (UsageError)
   mesh_step_job, pipeline_step    forward+backward of a tp x pp mesh (GPipe over the pp axis)
   reference_step_job              the whole model on one rank: the compute the mesh splits
 
@@ -84,18 +84,33 @@ def tp_step_job(config: GPTConfig, tp: int, batch: int = 4, seq: int = 16, data_
                         comm.stats().collectives.get("all_reduce", {}).get("calls", 0))
 
 
-def check_setup(config: GPTConfig, tp: int, pp: int, batch: int, microbatches: int = 1) -> None:
-    """UsageError (one line, naming the parameter) unless a tp x pp mesh can run this model."""
+# How check_setup names each setting in its message; each entry point passes its own spelling.
+NAMES = {"heads": "n_head", "layers": "n_layer", "tp": "tp", "pp": "pp", "batch": "batch",
+         "microbatches": "microbatches"}
+
+
+def check_setup(config: GPTConfig, tp: int, pp: int, batch: int, microbatches: int = 1,
+                world_size: int | None = None, names: dict[str, str] = NAMES) -> None:
+    """The one check that a tp x pp mesh can run this model: UsageError (one line) naming the
+    setting as the entry point calls it (``names``). Entry points call it before any rank starts
+    (the CLI, the panel, ``compare_tp_pp``, ``mesh_gradients_match``); the jobs and
+    ``init_parallel_groups`` trust it. ``world_size``: the ranks the mesh must cover exactly."""
+    tp, pp = check_int(names["tp"], tp, 1), check_int(names["pp"], pp, 1)
     if config.n_head % tp:
-        raise UsageError(_("n_head={n_head} must be divisible by tp={tp} (TP splits heads across ranks)").format(
-            n_head=config.n_head, tp=tp))
+        raise UsageError(_("{heads}={n_head} must be divisible by {tp}={tp_value} (TP splits heads across "
+                           "ranks)").format(heads=names["heads"], n_head=config.n_head, tp=names["tp"],
+                                            tp_value=tp))
     if pp > config.n_layer:
-        raise UsageError(_("pp={pp} stages need at least {pp} layers: n_layer must be >= {pp} (got {n_layer})").format(
-            pp=pp, n_layer=config.n_layer))
-    check_int("microbatches", microbatches, 1, batch)
-    if batch % microbatches:
-        raise UsageError(_("batch={batch} must be divisible by microbatches={microbatches}").format(
-            batch=batch, microbatches=microbatches))
+        raise UsageError(_("{layers} must be >= {pp}={pp_value}: a pipeline needs a layer per stage "
+                           "(got {n_layer})").format(layers=names["layers"], pp=names["pp"], pp_value=pp,
+                                                     n_layer=config.n_layer))
+    m = check_int(names["microbatches"], microbatches, 1, batch)
+    if batch % m:
+        raise UsageError(_("{microbatches} must divide {batch}={batch_value} (got {m})").format(
+            microbatches=names["microbatches"], batch=names["batch"], batch_value=batch, m=m))
+    if world_size is not None and tp * pp != world_size:
+        raise UsageError(_("{tp} x {pp} must equal the {world} ranks (got {tp_value} x {pp_value})").format(
+            tp=names["tp"], pp=names["pp"], world=world_size, tp_value=tp, pp_value=pp))
 
 
 def pipeline_step(stage: TPGPT, groups, x: torch.Tensor, y: torch.Tensor, microbatches: int) -> float | None:
@@ -133,8 +148,8 @@ def pipeline_step(stage: TPGPT, groups, x: torch.Tensor, y: torch.Tensor, microb
 def mesh_step_job(config: GPTConfig, tp: int, pp: int, batch: int = 8, seq: int = 64, microbatches: int = 1,
                   latency_ms: float = 0.0, bandwidth_gbps: float = math.inf, repeats: int = 3,
                   return_grads: bool = False, data_seed: int = 0) -> MeshRankReport:
-    """``repeats`` measured steps (after one warm-up) of a tp x pp mesh; counters of this rank per step."""
-    check_setup(config, tp, pp, batch, microbatches)
+    """``repeats`` measured steps (after one warm-up) of a tp x pp mesh; counters of this rank per step.
+    The mesh was checked by the caller (``check_setup``, before the ranks started)."""
     groups = init_parallel_groups(tp, pp)
     start, end = uniform_bounds(config.n_layer, pp)[groups.pp_rank]
     stage = TPGPT(GPT(config), groups.tp_group, start, end, first=groups.pp_rank == 0,

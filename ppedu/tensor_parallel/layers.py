@@ -163,10 +163,8 @@ class TPAttention(nn.Module):
 
     def __init__(self, attn: nn.Module, group=None):
         super().__init__()
-        size = group_rank_size(group)[1]
-        if attn.n_head % size:
-            raise UsageError(_("n_head={n_head} must be divisible by tp={tp}").format(n_head=attn.n_head, tp=size))
-        self.n_head = attn.n_head // size                                   # local heads
+        _, size = group_rank_size(group)
+        self.n_head = attn.n_head // size         # local heads (tp divides n_head: jobs.check_setup)
         self.c_attn = ColumnParallelLinear(attn.c_attn, group, fused=3)    # (3C/tp, C)
         self.c_proj = RowParallelLinear(attn.c_proj, group)                # (C, C/tp)
 
@@ -252,19 +250,13 @@ class ParallelGroups:
         return pp_rank * self.tp + (self.tp_rank if tp_rank is None else tp_rank)
 
 
-def check_mesh(world_size: int, tp: int, pp: int) -> None:
-    """UsageError unless tp x pp covers the ranks exactly."""
-    if tp < 1 or pp < 1 or tp * pp != world_size:
-        raise UsageError(_("tp x pp must equal the world size {n} (got tp={tp}, pp={pp})").format(n=world_size, tp=tp, pp=pp))
-
-
 _GROUPS: dict[tuple[int, int, int], ParallelGroups] = {}
 
 
 def init_parallel_groups(tp: int, pp: int) -> ParallelGroups:
-    """Build (once per warm worker) the TP and PP groups of a tp x pp mesh; call on every rank."""
+    """Build (once per warm worker) the TP and PP groups of a tp x pp mesh; call on every rank.
+    tp x pp = the world size was checked before the ranks started (``jobs.check_setup``)."""
     n, rank = worker.world_size(), worker.rank()
-    check_mesh(n, tp, pp)
     key = (n, tp, pp)
     if key not in _GROUPS:
         # new_group is collective: every rank creates every group, in the same order.

@@ -41,16 +41,11 @@ KINDS = ("F", "B", "W")
 class Calibration:
     """Means over the measured actions: compute and overhead per rank and kind (seconds per
     action of one chunk), the time of one message, and how many messages it was read from."""
-    compute: dict[str, list[float]] = field(default_factory=dict)
-    overhead: dict[str, list[float]] = field(default_factory=dict)
+    compute_s: dict[str, list[float]] = field(default_factory=dict)
+    overhead_s: dict[str, list[float]] = field(default_factory=dict)
     message_s: float = 0.0
     message_samples: int = 0
     effective_cores: float = 0.0   # cores the ranks measurably had (0: not measured, a GPU)
-
-    def to_dict(self) -> dict:
-        return {"compute_s": self.compute, "overhead_s": self.overhead,
-                "message_s": self.message_s, "message_samples": self.message_samples,
-                "effective_cores": self.effective_cores}
 
 
 def _mean(values: list[float]) -> float:
@@ -79,7 +74,7 @@ def _walk(timeline: Timeline, rank: int):
         prev_end, waits = e.end, []
 
 
-def _producer_end(timeline_index: dict, schedule, rank: int, e, v: int) -> float | None:
+def _producer_end(timeline_index: dict, schedule, rank: int, e) -> float | None:
     """When the action whose output ``e`` (an F or B on ``rank``) received finished."""
     stage = schedule.stage_of(rank, e.chunk)
     source = stage - 1 if e.kind == "F" else stage + 1
@@ -91,7 +86,7 @@ def _producer_end(timeline_index: dict, schedule, rank: int, e, v: int) -> float
     return timeline_index.get((src_rank, e.kind, e.mb, src_chunk))
 
 
-def calibrate(timelines: list[Timeline], schedule, v: int) -> Calibration:
+def calibrate(timelines: list[Timeline], schedule) -> Calibration:
     """Means over ``timelines`` (pass the steps after the first when there are several)."""
     p = schedule.p
     compute = {k: [[] for _ in range(p)] for k in KINDS}
@@ -103,7 +98,7 @@ def calibrate(timelines: list[Timeline], schedule, v: int) -> Calibration:
             for e, waits, extra in _walk(tl, r):
                 compute[e.kind][r].append(e.end - e.start)
                 overhead[e.kind][r].append(extra)
-                produced = _producer_end(index, schedule, r, e, v) if waits else None
+                produced = _producer_end(index, schedule, r, e) if waits else None
                 # the rank was already waiting when the producer finished: its wait ended when
                 # the message arrived, so arrival - production is the message's time. (Waits
                 # that began later also end at arrival, but on a shared CPU they mostly measure
@@ -117,13 +112,12 @@ def calibrate(timelines: list[Timeline], schedule, v: int) -> Calibration:
                        statistics.median(messages) if messages else 0.0, len(messages))
 
 
-def calibrated_costs(base: CostModel, cal: Calibration, v: int, split_backward: bool,
-                     fallback_message_s: float) -> CostModel:
+def calibrated_costs(base: CostModel, cal: Calibration, schedule, fallback_message_s: float) -> CostModel:
     """``base`` with per-rank compute + overhead (a rank's share is v chunks) and the measured
     message time as latency (the bandwidth term is then part of it, so it is switched off)."""
     def share(kind: str) -> list[float]:
-        return [v * (c + o) for c, o in zip(cal.compute[kind], cal.overhead[kind])]
-    t_w = share("W") if split_backward else [0.0] * len(cal.compute["F"])
+        return [schedule.v * (c + o) for c, o in zip(cal.compute_s[kind], cal.overhead_s[kind])]
+    t_w = share("W") if schedule.split_backward else [0.0] * len(cal.compute_s["F"])
     message = cal.message_s if cal.message_samples else fallback_message_s
     return replace(base, t_f=share("F"), t_b=share("B"), t_w=t_w, latency_s=message,
                    bandwidth_Bps=float("inf"))
@@ -176,33 +170,22 @@ def replays(timelines: list[Timeline], schedule, base: CostModel, fallback_messa
     for i, tl in enumerate(timelines):
         if tl.makespan <= 0:
             continue
-        cal = calibrate([tl], schedule, schedule.v)
-        cores = effective_cores(tl, cpu_s[i]) if _measured(cpu_s, i) else None
+        cal = calibrate([tl], schedule)
+        measured = cpu_s is not None and i < len(cpu_s) and None not in cpu_s[i]   # ranks on the CPU
+        cores = effective_cores(tl, cpu_s[i]) if measured else None
         if cores is not None:
             message = cal.message_s if cal.message_samples else fallback_message_s
             simulated = replay_shared(tl, schedule, message, cores)
         else:
-            costs = calibrated_costs(base, cal, schedule.v, schedule.split_backward, fallback_message_s)
+            costs = calibrated_costs(base, cal, schedule, fallback_message_s)
             simulated = simulate(schedule, costs).timeline
         rows.append(Replay(simulated, simulated.makespan / tl.makespan - 1, cores))
     return rows
 
 
-def replay_errors(timelines: list[Timeline], schedule, base: CostModel, fallback_message_s: float,
-                  cpu_s: list[list[float | None]] | None = None) -> list[float]:
-    """The errors of ``replays``: simulated makespan / measured - 1, per step."""
-    return [r.error for r in replays(timelines, schedule, base, fallback_message_s, cpu_s)]
-
-
 def median(values: list[float]) -> float:
     """The middle value (the upper one of an even count), 0 for none."""
-    ordered = sorted(values)
-    return ordered[len(ordered) // 2] if ordered else 0.0
-
-
-def _measured(cpu_s: list[list[float | None]] | None, step: int) -> bool:
-    """Whether step ``step`` has the CPU seconds of every rank (ranks on the CPU, not a GPU)."""
-    return cpu_s is not None and step < len(cpu_s) and all(c is not None for c in cpu_s[step])
+    return statistics.median_high(values) if values else 0.0
 
 
 def effective_cores(timeline: Timeline, cpu_s: list[float]) -> float:

@@ -46,12 +46,17 @@ class RunSpec:
     seed: int = 0
     boundaries: list | None = None  # layer range per virtual stage (default uniform)
     stage_scale: list | None = None  # timed, v=1: rank r waits stage_scale[r] x t_f, t_b, t_w (unbalanced)
+    recompute: str = "none"       # activation recomputation (model): none, selective (attention core), full
 
     LIMITS = {"p": (1, MAX_P), "m": (1, MAX_M), "v": (1, MAX_V)}   # real ranks (see MAX_P)
 
     def __post_init__(self):
         check_choice("schedule", self.schedule, SCHEDULE_NAMES)
         check_choice("workload", self.workload, WORKLOADS)
+        check_choice("recompute", self.recompute, RECOMPUTE)
+        if self.recompute != "none" and self.workload != "model":
+            raise UsageError(_("recompute={recompute} needs workload='model' (the timed workload has no activations "
+                               "to recompute)").format(recompute=repr(self.recompute)))
         self.p, self.m, self.v = (check_int(k, getattr(self, k), *self.LIMITS[k]) for k in ("p", "m", "v"))
         # built once per run, here: the schedule's own rules (torch's rounds, DualPipeV's m >= 2p;
         # ZB-V fixes v = 2) are checked by building it, and the ranks get this very object
@@ -132,19 +137,14 @@ class TrainConfig(RunSpec):
     bandwidth_gbps: float = math.inf
     check_grads: bool = False
     lr: float = 0.1
-    recompute: str = "none"       # activation recomputation: none, selective (attention core), full
 
     def __post_init__(self):
         from ppedu.model.partition import METHODS  # torch: kept out of `ppedu train --help`
         check_choice("partition", self.partition, METHODS)
-        check_choice("recompute", self.recompute, RECOMPUTE)
         self.latency_ms = check_float("latency_ms", self.latency_ms, 0.0, 10_000.0)
         self.bandwidth_gbps = check_float("bandwidth_gbps", self.bandwidth_gbps, 1e-6)
         self.steps = check_int("steps", self.steps, 1, 10_000)
         super().__post_init__()
-        if self.recompute != "none" and self.workload != "model":
-            raise UsageError(_("recompute={recompute} needs workload='model' (the timed workload has no activations "
-                               "to recompute)").format(recompute=repr(self.recompute)))
         if self.schedule == "zb2" and self.workload == "timed":
             # ZB-H2 is ordered for its costs (ppedu.schedules.greedy); only the timed workload
             # knows them before it runs, the model workload keeps the handcrafted order

@@ -117,7 +117,7 @@ class TrainResult:
         out.update({k: getattr(self, k) for k in _SUMMARY}, per_rank=[asdict(r) for r in self.per_rank],
                    breakdown=[asdict(b) for b in self.breakdown],
                    stage_costs=self.partition.stage_costs if self.partition is not None else None,
-                   calibration=self.calibration.to_dict(),
+                   calibration=asdict(self.calibration),
                    config={k: v for k, v in asdict(c).items() if not isinstance(v, float) or math.isfinite(v)})
         if self.grad_max_abs_diff is not None:
             out["grad_max_abs_diff"] = self.grad_max_abs_diff
@@ -149,13 +149,12 @@ def _assemble(cfg: TrainConfig, outs: list[list[RankReport]], oversubscribed: bo
     timelines = [measured_timeline(ranks, cfg.p) for ranks in outs]
     hop = outs[0][0].hop_latency_s  # measured once: what a message costs here beyond the link model
     steady = timelines[1:] or timelines  # the first step fills caches and allocator pools
-    cal = calibrate(steady, cfg.built_schedule, cfg.v)
+    cal = calibrate(steady, cfg.built_schedule)
     runs, theory_s = _simulations(cfg, outs, steady, cal, hop)
     cal.effective_cores = median([r.cores for r in runs if r.cores is not None])
     last = outs[-1]
     method = last[0].activation_memory_method
-    grads = {name: g for r in outs[0] for name, g in r.grads.items()} \
-        if cfg.check_grads and cfg.workload == "model" else {}
+    grads = {name: g for r in outs[0] for name, g in r.grads.items()}   # check_grads, model workload
     return TrainResult(
         config=cfg, timeline=timelines[-1],
         simulated=runs[-1].timeline if runs else Timeline([], cfg.p),
@@ -182,7 +181,7 @@ def _simulations(cfg: TrainConfig, outs: list[list[RankReport]], steady: list[Ti
     if cfg.workload == "timed":   # the ranks sleep: they do not compete for cores
         mean_costs, cpu = replace(base, latency_s=base.latency_s + hop), None
     else:
-        mean_costs = calibrated_costs(base, cal, cfg.v, schedule.split_backward, message)
+        mean_costs = calibrated_costs(base, cal, schedule, message)
         cpu = [[r.cpu_s for r in ranks] for ranks in outs[1:] or outs]  # aligned with steady
     return replays(steady, schedule, base, message, cpu), simulate(schedule, mean_costs).makespan
 

@@ -23,7 +23,7 @@ import torch
 from ppedu.model.memory import activation_meter
 from ppedu.runtime import comm, worker
 from ppedu.runtime.comm import CommStats
-from ppedu.schedules.actions import Action, Schedule
+from ppedu.schedules.actions import Action
 from ppedu.schedules.timeline import Event
 from ppedu.training.stage import Stage
 from ppedu.training.workloads import make_work
@@ -49,8 +49,7 @@ class RankReport:
 @dataclass
 class RankState:
     """Everything a rank keeps between steps of one training run."""
-    cfg: object                      # config.TrainConfig
-    schedule: Schedule
+    cfg: object                      # config.TrainConfig, its schedule built on the driver
     work: object                     # ppedu.training.workloads: ModelWork or TimedWork
     optimizer: torch.optim.Optimizer | None = None
     activation_bytes: int = 0        # measured peak (model workload, CPU: the measurement step's)
@@ -60,10 +59,9 @@ _STATE: dict[str, RankState] = {}
 
 
 def _build_state(cfg) -> RankState:
-    schedule = cfg.built_schedule   # built once, on the driver, and shipped with the config
-    work = make_work(cfg, schedule, worker.rank(), worker.device(), cfg.recompute)
+    work = make_work(cfg, worker.rank(), worker.device())
     params = work.parameters()
-    return RankState(cfg, schedule, work, torch.optim.SGD(params, lr=cfg.lr) if params else None)
+    return RankState(cfg, work, torch.optim.SGD(params, lr=cfg.lr) if params else None)
 
 
 def run_action(stage: Stage, a: Action) -> None:
@@ -140,21 +138,19 @@ def step_job(cfg, step: int) -> RankReport:
         state.optimizer.zero_grad(set_to_none=True)
     # both ends know a boundary's shape, so the header only carries the send time that an
     # emulated link needs; without one a message is one gloo send instead of two
-    stage = Stage(cfg, state.schedule, rank, state.work, header=comm.link_emulated())
+    stage = Stage(cfg, rank, state.work, header=comm.link_emulated())
     meter = _meter(state, step)
     comm.barrier()
     t0, cpu0 = worker.clock(), time.thread_time()
     with meter:
-        cpu_s = run_actions(stage, state.schedule.ranks[rank])
+        cpu_s = run_actions(stage, stage.schedule.ranks[rank])
     t_end, step_cpu = worker.clock(), time.thread_time() - cpu0
     peak, method = _peak_activations(state, stage, meter)
     grads = state.work.gradients() if cfg.check_grads and step == 0 else {}
     if state.optimizer is not None:
         state.optimizer.step()
     comm.set_link_model()
-    holds_loss = state.schedule.place_of(state.schedule.num_stages - 1)[0] == rank
-    return RankReport(rank, t0, t_end, stage.events, stage.loss_sum / cfg.m if holds_loss else None,
-                      peak, method, grads, comm.stats(), hop,
+    return RankReport(rank, t0, t_end, stage.events, stage.loss, peak, method, grads, comm.stats(), hop,
                       cpu_s if worker.device().type == "cpu" else None,  # GPU: kernels elsewhere
                       step_cpu)
 

@@ -16,7 +16,7 @@ sends, headers not counted). Simulated: the same three read off ``simulate`` and
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from ppedu.schedules.actions import Schedule
 from ppedu.schedules import build_schedule
@@ -127,7 +127,3 @@ def frontier_table(points: list[FrontierPoint]) -> str:
                      f"{pt.measured_peak:g} | {pt.simulated_peak:g} | {pt.measured_messages} | "
                      f"{pt.simulated_messages} |")
     return "\n".join(lines)
-
-
-def frontier_json(points: list[FrontierPoint]) -> list[dict]:
-    return [asdict(pt) | {"label": pt.label} for pt in points]

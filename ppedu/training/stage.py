@@ -19,16 +19,17 @@ from __future__ import annotations
 import torch
 
 from ppedu.runtime import comm, worker
-from ppedu.schedules.actions import Action, Schedule
+from ppedu.schedules.actions import Action
 from ppedu.schedules.timeline import COMPUTE_KINDS, Event, Timeline
 from ppedu.training.workloads import Held
 
 
 class Stage:
-    """This rank's stages of ``schedule``, computing ``work`` (``ppedu.training.workloads``)."""
+    """This rank's stages of ``spec.built_schedule``, computing ``work`` (``ppedu.training.workloads``)."""
 
-    def __init__(self, spec, schedule: Schedule, rank: int, work, group=None, header: bool = True):
-        self.spec, self.schedule, self._rank, self.work = spec, schedule, rank, work
+    def __init__(self, spec, rank: int, work, group=None, header: bool = True):
+        self.spec, self.schedule, self._rank, self.work = spec, spec.built_schedule, rank, work
+        schedule = self.schedule
         self.group, self.header = group, header
         # chunk -> (virtual stage, rank before, rank after): the routing, read once
         self._route = {c: (schedule.stage_of(rank, c), *schedule.neighbours(rank, c)) for c in range(schedule.v)}
@@ -41,7 +42,7 @@ class Stage:
         self.local: dict[int, torch.Tensor] = {}       # tag -> message to a stage on this rank
         self.held = self.peak_held = 0                 # (chunk, mb) pairs between forward and backward
         self.held_bytes = self.peak_bytes = 0          # the bytes the workload says they hold
-        self.loss_sum = 0.0                            # the last stage's micro-batch losses
+        self.losses: list[float] = []                  # the last stage's micro-batch losses
 
     # -- who am I ----------------------------------------------------------------------------------
     rank = property(lambda self: self._rank, doc="this rank (0 .. world_size - 1)")
@@ -107,16 +108,17 @@ class Stage:
         self.held, self.held_bytes = self.held + 1, self.held_bytes + nbytes
         self.peak_held, self.peak_bytes = max(self.peak_held, self.held), max(self.peak_bytes, self.held_bytes)
         if after is None:
-            self.loss_sum += float(out.detach())
+            self.losses.append(float(out.detach()))
         return out.detach()
 
     def backward(self, mb: int, grad: torch.Tensor | None, chunk: int = 0) -> torch.Tensor | None:
         """Backward of ``mb`` through this stage (split: the input gradient only, ``weight`` does
         the rest); returns the input gradient (None on the first stage)."""
-        s = self._route[chunk][0]
-        split = (chunk, mb) in self.split
+        s, held, split = self._route[chunk][0], self.saved[(chunk, mb)], (chunk, mb) in self.split
         start = worker.clock()
-        grad_in = self.work.backward(s, self.saved[(chunk, mb)], grad, split)
+        if grad is None:  # the last stage: d(loss / m) / d(loss) = 1/m, gradient accumulation's mean
+            grad = torch.full_like(held.out, 1.0 / self.num_microbatches)
+        grad_in = self.work.backward(s, held, grad, split)
         self._record("B", mb, chunk, start)
         if not split:
             self._release(chunk, mb)
@@ -128,6 +130,11 @@ class Stage:
         self.work.weight(self._route[chunk][0], self.saved[(chunk, mb)])
         self._record("W", mb, chunk, start)
         self._release(chunk, mb)
+
+    @property
+    def loss(self) -> float | None:
+        """The step's loss, the mean over its micro-batches (None where the last stage is not)."""
+        return sum(self.losses) / len(self.losses) if self.losses else None
 
     def gradients(self) -> dict[str, torch.Tensor]:
         return self.work.gradients()

@@ -15,7 +15,7 @@ Two ways to sweep m, and they answer different questions:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
+from dataclasses import replace
 from typing import Callable, Iterable
 
 from ppedu.training.config import TrainConfig
@@ -25,18 +25,13 @@ from ppedu.i18n.messages import _
 
 
 def _configs(base: TrainConfig, ms: Iterable[int], batch_ms: float | None) -> list[TrainConfig]:
-    """Validate every point before running any (each TrainConfig checks its m), so a bad m fails
-    at once, not halfway."""
+    """Every point made (each TrainConfig checks its m) before any runs, so a bad m fails at
+    once, not halfway. A fixed batch is split m ways: each micro-batch is m times cheaper."""
     ms = list(ms)
     if not ms:
         raise UsageError(_("ms must list at least one number of micro-batches (got none)"))
-    out = []
-    for m in ms:
-        values = {**asdict(base), "m": m}
-        if batch_ms is not None:  # the batch is split m ways: each micro-batch is m times cheaper
-            values["tf_ms"] = values["tb_ms"] = batch_ms / (2 * m)
-        out.append(TrainConfig(**values))
-    return out
+    return [replace(base, m=m, **({} if batch_ms is None else dict.fromkeys(("tf_ms", "tb_ms"), batch_ms / (2 * m))))
+            for m in ms]
 
 
 def sweep_m(base: TrainConfig, ms: Iterable[int], batch_ms: float | None = None, group=None,

@@ -20,17 +20,6 @@ from ppedu.model.partition import partition
 from ppedu.training.executor import step_job
 
 
-class _LogitsStage(torch.nn.Module):
-    """torch's pipelining calls forward(x) and applies loss_fn itself: return logits, not loss."""
-
-    def __init__(self, stage: torch.nn.Module):
-        super().__init__()
-        self.stage = stage
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.stage(x)
-
-
 def _loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
 
@@ -46,7 +35,9 @@ def _pipeline(cfg, fresh: bool) -> tuple:
         r, p = worker.rank(), worker.world_size()
         config = cfg.model_config()
         module = split_into_stages(config, partition(config, p, cfg.partition))[r]
-        stage = PipelineStage(_LogitsStage(module), r, p, worker.device())
+        # torch calls forward(x) and applies loss_fn itself: a StageModule without targets
+        # returns the logits
+        stage = PipelineStage(module, r, p, worker.device())
         cls = {"gpipe": ScheduleGPipe, "1f1b": Schedule1F1B}[cfg.schedule]
         x, y = cfg.full_batch()   # the ranks' batch: torch splits it into the same m micro-batches
         _BUILT.update(cfg=repr(cfg), parts=(module, cls(stage, n_microbatches=cfg.m, loss_fn=_loss), x, y))

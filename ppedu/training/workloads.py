@@ -8,7 +8,7 @@ the same questions, so no driver ever asks which one runs:
     weight(stage, held)                   the weight-gradient half, when backward was split
 
 ``stage`` is a virtual stage, ``held`` what its forward kept (``Held``). The last stage's ``out``
-is the micro-batch's loss; its backward starts from 1/m (gradient accumulation's mean).
+is the micro-batch's loss; the Stage starts its backward from 1/m (gradient accumulation's mean).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import torch
 
 from ppedu.model.gpt import set_recompute, split_into_stages
-from ppedu.schedules.actions import Schedule
 
 
 @dataclass(slots=True)
@@ -35,9 +34,9 @@ class TimedWork:
     """Waits t_F / t_B / t_W like a GPU kernel (the host idles) while real activation tensors
     still travel, so bubbles are measurable on 2 CPU cores."""
 
-    def __init__(self, spec, schedule: Schedule, device):
-        self.spec, self.chunks, self.device = spec, schedule.v, device
-        self.last = schedule.num_stages - 1
+    def __init__(self, spec, rank: int, device):
+        self.spec, self.chunks, self.device = spec, spec.v, device
+        self.last = spec.num_stages - 1
 
     def _wait(self, ms: float, stage: int) -> None:
         scale = self.spec.stage_scale[stage] if self.spec.stage_scale else 1.0   # unbalanced (v = 1)
@@ -68,12 +67,12 @@ class TimedWork:
 class ModelWork:
     """The tiny GPT's modules of the virtual stages this rank runs, with autograd."""
 
-    def __init__(self, spec, schedule: Schedule, device, rank: int, recompute: str = "none"):
-        modules = split_into_stages(spec.model_config(), spec.stage_boundaries())
-        self.modules = {s: set_recompute(modules[s], recompute).to(device)
-                        for s in range(schedule.num_stages) if schedule.place_of(s)[0] == rank}
+    def __init__(self, spec, rank: int, device):
+        modules, placed = split_into_stages(spec.model_config(), spec.stage_boundaries()), spec.built_schedule
+        self.modules = {s: set_recompute(modules[s], spec.recompute).to(device)
+                        for s in range(spec.num_stages) if placed.place_of(s)[0] == rank}
         self.inputs, self.targets = spec.batch()
-        self.m, self.last, self.device = spec.m, schedule.num_stages - 1, device
+        self.last, self.device = spec.num_stages - 1, device
 
     def first_input(self, mb: int) -> torch.Tensor:
         return self.inputs[mb].to(self.device)
@@ -85,8 +84,6 @@ class ModelWork:
         return out, (inp if stage > 0 else None), 0
 
     def backward(self, stage: int, held: Held, grad, split: bool) -> torch.Tensor | None:
-        if grad is None:  # the last stage: d(loss / m) / d(loss) = 1/m, gradient accumulation's mean
-            grad = torch.full_like(held.out, 1.0 / self.m)
         if split:  # input gradient only; the weight gradient waits for W
             held.grad = grad
             if held.inp is None:
@@ -108,8 +105,6 @@ class ModelWork:
                 for name, q in mod.named_parameters() if q.grad is not None}
 
 
-def make_work(spec, schedule: Schedule, rank: int, device, recompute: str = "none"):
-    """The workload ``spec.workload`` names, for ``rank``'s stages of ``schedule``."""
-    if spec.workload == "model":
-        return ModelWork(spec, schedule, device, rank, recompute)
-    return TimedWork(spec, schedule, device)
+def make_work(spec, rank: int, device):
+    """The workload ``spec.workload`` names, for ``rank``'s stages of ``spec.built_schedule``."""
+    return (ModelWork if spec.workload == "model" else TimedWork)(spec, rank, device)

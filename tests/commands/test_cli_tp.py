@@ -36,7 +36,7 @@ def test_json_run_exits_0_with_one_object():
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["-n", "3"], "--heads=4 must be divisible by tp=n=3"),
+    (["-n", "3"], "--heads=4 must be divisible by n=3"),
     (["-n", "0"], "-n must be an integer in 1..8"),
     (["-n", "9"], "-n must be an integer in 1..8"),
     (["-n", "4", "--layers", "2"], "--layers must be >= n=4"),

@@ -14,7 +14,9 @@ one of the declared tables below says otherwise, and must exit 0 (or the status 
 A table entry whose command the book no longer shows fails the test, so the tables cannot rot.
 Where the text quotes an output next to a command (a bubble, a makespan, GiB, goodput), CHECKS
 reads the number *from the book* (a regex on the page) and compares it with the run: exactly for
-simulations and formulas (to the digits quoted), with the stated tolerance for timed runs.
+simulations and formulas (to the digits quoted), with the stated tolerance for timed runs. Where a
+fenced block shows a command's output below it (English and Chinese pages, notebooks), the shown
+lines must be what the command prints now (``...`` elides a run of lines).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from ppedu.instructor.book.check import Shown, run_cli, shown_commands
+from ppedu.i18n import catalog
+from ppedu.instructor.book.check import Shown, documents, output_mismatch, run_cli, shown_commands, shown_outputs
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMED_TOL = 0.1          # timed runs: measured bubble within 0.1 of the quoted value (2 busy cores)
@@ -482,6 +485,50 @@ def test_quick_commands_run_and_print_what_the_book_says(tmp_path: Path) -> None
 def test_commands_with_ranks_run_and_print_what_the_book_says(tmp_path: Path) -> None:
     """train, compare-tp-pp, serve-bench, serve-sweep on real ranks, grouped by size (warm clusters)."""
     _run_all(WITH_RANKS, tmp_path)
+
+
+def _chinese_documents() -> list[tuple[str, int | None, str]]:
+    zh = ROOT / "course" / "zh"
+    return [(p.relative_to(ROOT).as_posix(), None, p.read_text(encoding="utf-8"))
+            for p in sorted(zh.glob("*.md")) + sorted((zh / "notebooks").glob("*.md"))]
+
+
+OUTPUTS = shown_outputs(documents(ROOT) + _chinese_documents())
+
+
+def test_shown_outputs_are_what_the_commands_print(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every fenced command output of the book (chapter 4's zb2 run, in English and in Chinese) is
+    what the command prints now, line for line; a timed run's output cannot be shown verbatim."""
+    monkeypatch.setattr(catalog, "_chosen", "en")          # both books show the English output
+    assert {o.where.split(":")[0] for o in OUTPUTS} >= {"course/04_1f1b.md", "course/zh/04_1f1b.md"}
+    failed = []
+    for shown in OUTPUTS:
+        assert not needs_ranks(shown.command), \
+            f"{shown.where}: a timed run's output varies; quote its numbers in prose with a CHECKS entry"
+        rc, out = cli(shown.command)
+        wrong = output_mismatch(shown.lines, out)
+        if rc != 0 or wrong is not None:
+            failed.append(f"{shown.where}: `ppedu {shown.command}` (exit {rc}) does not print {wrong!r} there")
+    assert not failed, "\n".join(failed)
+
+
+def test_dots_in_a_shown_output_elide_at_least_one_line() -> None:
+    printed = "a\nb\nc\nd\n"
+    agree = [("a", "b", "c", "d"), ("a", "...", "d"), ("...", "c", "d"), ("a", "..."), ("a", "...", "...", "d")]
+    assert all(output_mismatch(shown, printed) is None for shown in agree)
+    differ = {("a", "c"): "a", ("a", "...", "b", "...", "d"): "b", ("a", "b", "c"): "a", ("a", "...", "x"): "x",
+              ("a", "b", "x", "d"): "x", ("a", "b", "c", "d", "..."): "... (no line left to elide)"}
+    assert {shown: output_mismatch(shown, printed) for shown in differ} == differ
+
+
+def test_a_changed_line_of_a_shown_output_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(catalog, "_chosen", "en")
+    shown = next(o for o in OUTPUTS if o.where.startswith("course/04_1f1b.md"))
+    out = cli(shown.command)[1]
+    (makespan,) = [line for line in shown.lines if line.startswith("makespan")]
+    typed = tuple(line + "0" if line == makespan else line for line in shown.lines)
+    assert output_mismatch(shown.lines, out) is None and output_mismatch(typed, out) == makespan + "0"
+    assert output_mismatch(shown.lines[:-1], out) is not None     # a line left out is caught too
 
 
 def test_gpu_and_multinode_commands_parse() -> None:

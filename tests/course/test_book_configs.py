@@ -225,3 +225,18 @@ def test_a_changed_configuration_changes_the_plan() -> None:
     now = planned(megatron())
     assert planned({**megatron(), "bytes_per_param": 16})["total_bytes_per_gpu"] < now["total_bytes_per_gpu"]
     assert planned({**megatron(), "sp": False})["activation_bytes_per_gpu"] > now["activation_bytes_per_gpu"]
+
+
+@pytest.mark.parametrize("page", [PAGE, "course/zh/source_errors.md"])
+def test_the_arithmetic_the_text_writes_out_is_the_configurations(page: str) -> None:
+    """The job's $m = B/(b d) = 64$ and the interleaved variant's $v = L/(p n) = 2$, written out on
+    the page (English and Chinese), are what the configurations give."""
+    text = " ".join((ROOT / page).read_text(encoding="utf-8").split())
+    m = re.search(r"\$m = B/\(b\\cdot d\) = (\d+)\$", text)
+    v = re.search(r"\$v = (\d+) / \((\d+) \\cdot (\d+)\) = (\d+)\$", text)
+    assert m and v, f"{page}: the written-out m or v is gone; update this test with the text"
+    mega, inter = megatron(), megatron_interleaved()
+    assert int(m.group(1)) == mega["m"], f"{page}: m = {m.group(1)}, the configuration gives {mega['m']}"
+    layers_per_chunk = int(one(r"--num-layers-per-virtual-pipeline-stage (\d+)", sections()["Megatron-LM"], "n"))
+    assert [int(g) for g in v.groups()] == [inter["layers"], inter["pp"], layers_per_chunk, inter["v"]], \
+        f"{page}: {v.group(0)} is not the interleaved configuration's v"

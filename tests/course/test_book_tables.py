@@ -27,9 +27,10 @@ REQUIRED = {
     "02_bubbles.md": {"grid", "naive_percent", "makespan"},
     "03_micro_batches.md": {"grid", "idle_share_table", "share_expr", "percent", "peak", "layer_bytes",
                             "plan_table", "plan_gib", "chosen_m"},
-    "04_1f1b.md": {"gantt_table", "makespan", "peak", "chunk_layers"},
+    "04_1f1b.md": {"gantt_table", "makespan", "peak", "chunk_layers", "command_output"},
     "05_continuous_batching.md": {"serving_cost", "inflight_gains", "length_gains"},
-    "source_errors.md": {"percent", "share_expr", "makespan", "simulated", "params_b"},
+    "source_errors.md": {"percent", "share_expr", "makespan", "simulated", "params_b", "params_gb",
+                         "kv_token_gain", "event_start", "unplaced_layers"},
     "instructor.md": {"expected_table"},
 }
 
@@ -67,6 +68,57 @@ def test_no_idle_share_is_typed_outside_a_computed_block() -> None:
                       for x in re.findall(r"\b0\.\d{3}\b|\b[1-9]\d?\.\d %", line) if x in typed]
     assert not found, ("typed idle shares (wrap each in a computed block, e.g. "
                        "<!-- computed: simulated(\"zb1\", 4, 8, \"bubble\", tb=1.5, tw=0.5) -->):\n" + "\n".join(found))
+
+
+def test_model_state_and_kv_gains_follow_their_formulas() -> None:
+    """The generators the corrections page uses against the formulas written out here: a GPT-3
+    layer is 12h^2 + 13h parameters (2 bytes each as fp16 weights, 16 under mixed-precision Adam),
+    and the KV gain is vLLM's token share over the earlier systems' (Fig. 2)."""
+    h = 12288
+    stage = 12 * (12 * h * h + 13 * h)
+    assert evaluate('params_b("gpt3-175b", "layer", layers=12, digits=1)') == f"{stage / 1e9:.1f}"
+    assert evaluate('params_gb("gpt3-175b", "layer", "weights", layers=12)') == f"{2 * stage / 1e9:.0f}"
+    assert evaluate('params_gb("gpt3-175b", "layer", "adam", layers=12)') == f"{16 * stage / 1e9:.0f}"
+    assert evaluate("kv_token_gain()") == f"{0.963 / 0.382:.1f}–{0.963 / 0.204:.1f}" == "2.5–4.7"
+
+
+@pytest.mark.parametrize("p, tf, tb", [(3, 1, 1), (4, 2, 3), (5, 1, 2)])
+def test_naive_backward_starts_follow_the_dependency_chain(p: int, tf: float, tb: float) -> None:
+    """A naive pipeline (m = 1): the forward crosses p stages, then rank r's backward waits for the
+    p-1-r backwards after it, so it starts at p t_f + (p-1-r) t_b; rank r's forward at r t_f."""
+    for r in range(p):
+        assert evaluate(f'event_start("naive", {p}, 1, "B", {r}, tf={tf}, tb={tb})') == f"{p * tf + (p - 1 - r) * tb:g}"
+        assert evaluate(f'event_start("naive", {p}, 1, "F", {r}, tf={tf}, tb={tb})') == f"{r * tf:g}"
+
+
+@pytest.mark.parametrize("layers, p", [(30, 4), (7, 3), (48, 5), (10, 4)])
+def test_unplaced_layers_are_those_the_seed_s_loop_never_reaches(layers: int, p: int) -> None:
+    """Seed 001's code as it is written (``layers_per_rank = num_layers // pp_size``, rank r from
+    ``r * layers_per_rank`` for ``layers_per_rank`` layers) leaves out the layers the generator names,
+    and ``stage_layers``, the split ppedu uses, covers all of them."""
+    from ppedu.planner.plan import stage_layers
+    layers_per_rank = layers // p
+    run = set()
+    for pp_rank in range(p):
+        layer_start = pp_rank * layers_per_rank
+        run |= set(range(layer_start, layer_start + layers_per_rank))
+    assert evaluate(f"unplaced_layers({layers}, {p}, sep=' ', last=' ')").split() == \
+        [str(n) for n in range(layers) if n not in run]
+    assert sum(stage_layers(layers, p)) == layers
+    with pytest.raises(ValueError):
+        evaluate(f"unplaced_layers({layers_per_rank * p}, {p})")      # nothing dropped: nothing to say
+
+
+def test_the_kv_gain_is_computed_from_the_shares_the_page_quotes() -> None:
+    """The corrections page quotes vLLM's Fig. 2 before the gain computed from it: the quoted
+    shares (earlier systems' lowest and highest, vLLM's) are the ones ``kv_token_gain`` divides."""
+    from ppedu.serving.blocks import PUBLISHED_TOKEN_SHARE as shares
+    earlier = [s for name, s in shares.items() if name != "vLLM"]
+    used = {f"{100 * s:.1f}" for s in (min(earlier), max(earlier), shares["vLLM"])}
+    for page in (ROOT / "course" / "source_errors.md", ROOT / "course" / "zh" / "source_errors.md"):
+        row = next(line for line in page.read_text(encoding="utf-8").splitlines() if "kv_token_gain" in line)
+        quoted = set(re.findall(r"\d+\.\d+", row.split("kv_token_gain")[0]))
+        assert used <= quoted, f"{_name(page)}: quotes {sorted(quoted)}, kv_token_gain divides {sorted(used)}"
 
 
 def test_a_wrong_number_is_caught_and_named() -> None:

@@ -16,6 +16,7 @@ script itself if chromium is missing, and skips only when it still is not there.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -265,21 +266,32 @@ def _summary(text: str) -> tuple[int, int, float, float]:
     return int(m.group(1)), int(m.group(2)), float(m.group(3)), float(m.group(4))
 
 
+@contextlib.contextmanager
+def _offline_page(chromium: str, lab):
+    """A headless Chromium page with the network off: only this JupyterLab answers (the book's
+    MathJax and fonts must be local). The browser closes however the block ends."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, headless=True)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.route("**/*", lambda route: route.continue_()
+                      if route.request.url.startswith(lab.url) else route.abort())
+        try:
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
 def test_micro_batches_notebook_in_jupyterlab(chromium, lab, figures, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     from ppedu.instructor.book.build import build_book
 
     shot = tmp_path / "03_micro_batches.png"
     t0 = time.monotonic()
     build_book(lab.root / "book", work=tmp_path / "book-build", figures_from=figures)  # as `make course`
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, headless=True)
-        # the network is off: only this JupyterLab answers (the book's MathJax must be local)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        context.route("**/*", lambda route: route.continue_()
-                      if route.request.url.startswith(lab.url) else route.abort())
-        page = context.new_page()
+    with _offline_page(chromium, lab) as page:
         try:
             _drive(page, lab, expect, shot)
         except BaseException:
@@ -292,8 +304,6 @@ def test_micro_batches_notebook_in_jupyterlab(chromium, lab, figures, tmp_path):
                 pass
             print(f"JupyterLab log (tail):\n{lab.log()}")
             raise
-        finally:
-            browser.close()
 
     # ---- the kernel and the warm cluster it started must go away with it ----
     kernels = lab.kernel_processes()
@@ -503,8 +513,6 @@ def _check_glyphs(page, selector: str, shot: Path) -> dict[str, int]:
 def test_chinese_notebook_and_book_render_chinese_glyphs(chromium, figures, tmp_path):
     """`make course-zh` in a browser: the Chinese notebook (its Markdown) and its Reading link's
     Chinese book page, both drawn with a CJK font. Screenshots: build/screenshots/zh_*.png."""
-    from playwright.sync_api import sync_playwright
-
     from ppedu.i18n import notebooks
     from ppedu.instructor.book.build import build_book, reading_link
 
@@ -514,23 +522,15 @@ def test_chinese_notebook_and_book_render_chinese_glyphs(chromium, figures, tmp_
     lab = Lab(tmp_path, notebooks=tmp_path / "zh")
     try:
         build_book(lab.root / "book", work=tmp_path / "book-build", lang="zh", figures_from=figures)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, headless=True)
-            context = browser.new_context(viewport={"width": 1400, "height": 1000})
-            context.route("**/*", lambda route: route.continue_()
-                          if route.request.url.startswith(lab.url) else route.abort())
-            page = context.new_page()
+        with _offline_page(chromium, lab) as page:
             page.set_default_timeout(30_000)
-            try:
-                page.goto(f"{lab.url}/lab/tree/{ZH_NOTEBOOK}?token={lab.token}")
-                page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-MarkdownCell").first.wait_for()
-                _check_glyphs(page, ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-RenderedMarkdown p",
-                              tmp_path / "zh_02_bubbles_notebook.png")
-                page.goto(f"{lab.url}{reading_link('course/02_bubbles.md')}")
-                assert page.locator('html[lang="zh-CN"]').count() == 1, "the book page is not Chinese"
-                assert "推导气泡" in page.locator("main").inner_text()
-                _check_glyphs(page, "main p", tmp_path / "zh_02_bubbles_book.png")
-            finally:
-                browser.close()
+            page.goto(f"{lab.url}/lab/tree/{ZH_NOTEBOOK}?token={lab.token}")
+            page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-MarkdownCell").first.wait_for()
+            _check_glyphs(page, ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-RenderedMarkdown p",
+                          tmp_path / "zh_02_bubbles_notebook.png")
+            page.goto(f"{lab.url}{reading_link('course/02_bubbles.md')}")
+            assert page.locator('html[lang="zh-CN"]').count() == 1, "the book page is not Chinese"
+            assert "推导气泡" in page.locator("main").inner_text()
+            _check_glyphs(page, "main p", tmp_path / "zh_02_bubbles_book.png")
     finally:
         lab.stop()

@@ -176,3 +176,44 @@ def test_run_notebook_cli_refuses_bad_input(argv: list, message: str, tmp_path: 
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out.ipynb").exists()
+
+
+def test_run_notebook_puts_the_signal_handlers_back_when_a_run_is_stopped(monkeypatch, tmp_path) -> None:
+    """nbclient installs asyncio's no-op SIGINT handler and removes it only when its run ends
+    normally; a run stopped from outside (here: a timeout) must not leave Ctrl-C dead for the rest
+    of the process (tests/runtime/test_classroom.py's interrupt then did nothing)."""
+    import asyncio
+    import signal
+
+    import papermill as pm
+
+    from ppedu.instructor.headless import run_notebook
+
+    class Stopped(BaseException):
+        """What pytest-timeout raises from its SIGALRM handler."""
+
+    loops = []
+
+    def leaky_run(*args, **kwargs):  # nbclient's async_setup_kernel, stopped before its finally
+        loop = asyncio.new_event_loop()
+        loops.append(loop)
+        loop.add_signal_handler(signal.SIGINT, lambda: None)
+        loop.add_signal_handler(signal.SIGTERM, lambda: None)
+        assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler  # the leak is real
+        raise Stopped
+
+    monkeypatch.setattr(pm, "execute_notebook", leaky_run)
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(Stopped):
+            run_notebook(NOTEBOOK_DIR / "02_bubbles.ipynb", tmp_path / "out.ipynb", progress=False)
+    finally:
+        after = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+        wakeup_fd = signal.set_wakeup_fd(-1)
+        for loop in loops:
+            loop.close()  # resets SIGINT and SIGTERM to Python's defaults
+        signal.signal(signal.SIGINT, before[0])
+        signal.signal(signal.SIGTERM, before[1])
+    assert loops, "the stand-in for nbclient did not run"
+    assert after == before
+    assert wakeup_fd == -1, "asyncio's wakeup fd was left installed"

@@ -134,30 +134,48 @@ def test_checks_are_locked_and_hidden_checks_dropped() -> None:
 @pytest.mark.ranks
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
-@pytest.mark.parametrize("name", ["00_setup", "06_build_your_pipeline"])
-def test_run_all_on_a_fresh_student_copy_reaches_the_last_cell(name: str, tmp_path: Path) -> None:
-    """Run All on the untouched student copy (errors stop the run, as in JupyterLab) reaches the
-    last cell; every check cell says "Exercise N: not answered yet" and nothing more.
+@pytest.mark.parametrize("name, done", [("00_setup", ()), ("06_build_your_pipeline", ()),
+                                        ("06_build_your_pipeline", (2, 4))],
+                         ids=["00_setup", "06_build_your_pipeline", "06_build_your_pipeline-2-4-answered"])
+def test_run_all_on_a_student_copy_reaches_the_last_cell(name: str, done: tuple, tmp_path: Path) -> None:
+    """Run All on the student copy (errors stop the run, as in JupyterLab) reaches the last cell,
+    untouched or with the exercises ``done`` answered (their solutions put back); a check cell of an
+    unanswered exercise says "Exercise N: not answered yet" and nothing more, one of an answered
+    exercise passes, and a cell guarded by answered exercises only runs (draws or prints).
 
-    00 (checks on measurements) and 06 (every later cell guarded) run; the other chapters'
-    student copies differ from what nbval runs only in their answer, check and guarded cells, which
-    test_no_cell_uses_an_answer_without_a_guard reads for all seven (chapter 5's Run All took 2 min)."""
+    00 (checks on measurements) and 06 (every later cell guarded) run; 06 also partly answered, 1F1B
+    and interleaved without AFAB (its comparison of 1F1B and interleaved once read a run that existed
+    only with AFAB answered). The other chapters' student copies differ from what nbval runs only in
+    their answer, check and guarded cells, which test_no_cell_uses_an_answer_without_a_guard reads
+    for all seven (chapter 5's Run All took 2 min)."""
     from nbclient import NotebookClient
 
-    from ppedu.instructor.headless import sliced_shell_polls
+    from ppedu.instructor.headless import signal_handlers_kept, sliced_shell_polls
 
-    root = Path(__file__).resolve().parents[2] / "notebooks"
-    nb, _ = student_notebook(nbformat.read(root / f"{name}.ipynb", as_version=4), name)
-    with sliced_shell_polls():   # a cell that displays a widget would wait out the timeout (nbclient #312)
+    solved = nbformat.read(Path(__file__).resolve().parents[2] / "notebooks" / f"{name}.ipynb", as_version=4)
+    nb, _ = student_notebook(solved, name)
+    answers = {c.id: c.source for c in solved.cells if "answer" in c.metadata.get("tags", [])
+               and c.metadata["exercise"] in done}
+    for cell in nb.cells:
+        cell.source = answers.get(cell.id, cell.source)
+    # sliced polls: a cell that displays a widget would wait out the timeout (nbclient #312); the
+    # handlers: a run stopped by a timeout leaves nbclient's SIGINT handler (Ctrl-C dead) otherwise
+    with signal_handlers_kept(), sliced_shell_polls():
         NotebookClient(nb, timeout=600, allow_errors=False,
                        resources={"metadata": {"path": str(tmp_path)}}).execute()
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code[-1].execution_count is not None
+    names = {n: e for n, e in _answer_names(solved).items() if e in done}
     for cell in code:
+        text = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
         if "check" in cell.metadata.get("tags", []):
-            text = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
-            assert text.strip() == f"Exercise {cell.metadata['exercise']}: not answered yet" or \
-                text.strip().startswith("answer Exercise"), (cell.source, text)
+            if cell.metadata["exercise"] in done:
+                assert any(line.startswith("\u2713") for line in text.splitlines()), (cell.source, text)
+            else:
+                assert text.strip() == f"Exercise {cell.metadata['exercise']}: not answered yet" or \
+                    text.strip().startswith("answer Exercise"), (cell.source, text)
+        elif done and _guarded(cell, names) - {"*"} and _guarded(cell, names) <= set(names):
+            assert cell.outputs and "answer Exercise" not in text, (cell.source, cell.outputs)
 
 
 def _answer_names(nb) -> dict[str, int]:
@@ -167,11 +185,18 @@ def _answer_names(nb) -> dict[str, int]:
             if "answer" in c.metadata.get("tags", []) for name in assigned_names(c.source)}
 
 
-def _guarded(cell) -> set[str]:
-    """Names a cell may read without an answer: all (check cells), or those of `if answered(...)`."""
+def _guarded(cell, answers: dict[str, int]) -> set[str]:
+    """Names a cell may read without an answer: all (answer and hidden-check cells: the student
+    writes the one and never sees the other), those of `if answered(...)`, and in a check cell its
+    exercise's answers (the stub stops the cell with "not answered yet") and what it `require`s."""
     body = ast.parse(cell.source).body
-    if {"check", "hidden-check", "answer"} & set(cell.metadata.get("tags", [])):
+    tags = set(cell.metadata.get("tags", []))
+    if {"hidden-check", "answer"} & tags:
         return {"*"}
+    if "check" in tags:
+        required = {a.id for node in ast.walk(ast.parse(cell.source)) if isinstance(node, ast.Call)
+                    and getattr(node.func, "id", "") == "require" for a in node.args if isinstance(a, ast.Name)}
+        return required | {n for n, e in answers.items() if e == cell.metadata.get("exercise")}
     if len(body) == 1 and isinstance(body[0], ast.If) and isinstance(body[0].test, ast.Call) \
             and getattr(body[0].test.func, "id", "") == "answered":
         return {a.id for a in body[0].test.args if isinstance(a, ast.Name)}
@@ -179,13 +204,15 @@ def _guarded(cell) -> set[str]:
 
 
 def _top_level_loads(source: str, ctx=ast.Load) -> set[str]:
-    """Names read (``ctx=ast.Store``: assigned) outside function bodies (a def only reads its
+    """Names read (``ctx=ast.Store``: assigned or imported) outside function bodies (a def only reads its
     globals when called)."""
     def visit(node) -> set[str]:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             return {node.name} if ctx is ast.Store else set()
         if isinstance(node, ast.Lambda):
             return set()
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            return {a.asname or a.name.split(".")[0] for a in node.names} if ctx is ast.Store else set()
         found = {node.id} if isinstance(node, ast.Name) and isinstance(node.ctx, ctx) else set()
         if isinstance(node, ast.ClassDef) and ctx is ast.Store:
             return {node.name}
@@ -218,25 +245,87 @@ def _needs_after(cell, allowed: set[str], answers: dict[str, int], needs: dict[s
             needs[name] = guard | needs.get(name, frozenset())
 
 
-@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb")),
-                         ids=lambda p: p.stem)
-def test_no_cell_uses_an_answer_without_a_guard(path: Path) -> None:
-    """Static check of all seven chapters: outside the exercise's check cells, a cell that reads an
-    answer runs only `if answered(<it>)`, so Run All on an empty student copy never stops there.
-    The same holds for what exists only with an answer: a name assigned under `if answered(...)` or
-    in a check cell (e.g. a measurement of the student's loop) is read only under a guard naming
-    those answers."""
-    nb = nbformat.read(path, as_version=4)
+def _guard_problems(nb, name: str) -> list[str]:
+    """Each cell that reads an answer, or what exists only with answers, outside a guard naming them."""
     answers = _answer_names(nb)
     needs = {name: frozenset({name}) for name in answers}
+    problems = []
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or cell.source.lstrip().startswith(("%", "!")):
             continue
-        allowed = _guarded(cell)
-        if "*" not in allowed:   # an answer under its own guard; what exists only with answers under any
+        allowed = _guarded(cell, answers)
+        if "*" not in allowed:
             own = _top_level_loads(cell.source, ast.Store)   # a name the cell assigns itself is its own
-            unguarded = sorted(n for n in _top_level_loads(cell.source) & set(needs)
-                               if not (needs[n] <= allowed if n in answers else allowed or n in own))
-            assert not unguarded, (f"{path.name} cell {i} reads {unguarded} unguarded: it exists only with "
-                                   f"the answer(s) {sorted(needs[unguarded[0]])}")
+            problems += [f"{name} cell {i} reads {n!r}, which exists only with the answer(s) "
+                         f"{sorted(needs[n])}, under a guard naming {sorted(allowed) or 'none'}"
+                         for n in sorted(_top_level_loads(cell.source) & set(needs))
+                         if not (needs[n] <= allowed or n in own and n not in answers)]
         _needs_after(cell, allowed - {"*"}, answers, needs)
+    return problems
+
+
+def _solution_only_reads(solved, name: str) -> list[str]:
+    """Each later cell of the student copy that reads a name an answer cell binds only inside its
+    solution block (the stub does not bind it: a loop variable, an import, a helper)."""
+    student, _ = student_notebook(solved, name)
+    by_id = {c.id: c for c in student.cells}
+    solution_only: dict[str, int] = {}
+    problems = []
+    for i, cell in enumerate(solved.cells):
+        mine = by_id.get(cell.id)
+        if mine is None or cell.cell_type != "code":   # hidden checks are not in the student copy
+            continue
+        if "answer" in cell.metadata.get("tags", []):
+            bound = _top_level_loads(cell.source, ast.Store) - _top_level_loads(mine.source, ast.Store)
+            solution_only.update((n, cell.metadata["exercise"]) for n in bound)
+        else:
+            problems += [f"{name} cell {i} reads {n!r}, bound only by exercise {solution_only[n]}'s "
+                         "solution: the student copy's stub does not define it"
+                         for n in sorted(_top_level_loads(mine.source) & set(solution_only))]
+    return problems
+
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_cell_uses_an_answer_without_a_guard(path: Path) -> None:
+    """Static check of all seven chapters: outside answer cells, a cell that reads an answer runs
+    only `if answered(<it>)` (or is a check cell of its exercise), so Run All on an empty student
+    copy never stops there. The same holds for what exists only with answers: a name assigned
+    under `if answered(...)` or in a check cell (e.g. a measurement of the student's loop) is read
+    only under a guard naming all those answers, so a partly answered copy never stops there either."""
+    problems = _guard_problems(nbformat.read(path, as_version=4), path.name)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_cell_reads_a_name_only_a_solution_defines(path: Path) -> None:
+    """Static check of the student copy: no cell reads a name only a solution block binds, which
+    would stop Run All with a NameError however much the student answered."""
+    problems = _solution_only_reads(nbformat.read(path, as_version=4), path.name)
+    assert not problems, "\n".join(problems)
+
+
+def _exercise_cells(*cells: tuple[str, list[str], int | None]):
+    return new_notebook(cells=[new_code_cell(src, metadata={"tags": tags, **({"exercise": ex} if ex else {})})
+                               for src, tags, ex in cells])
+
+
+def test_the_static_checks_find_a_partly_answered_copys_name_errors() -> None:
+    """What the two checks above must catch: 06's interleaved comparison read the 1F1B run, which
+    existed only with AFAB answered too; a name bound only inside a solution block."""
+    nb = _exercise_cells(
+        ("def a(stage):\n    # BEGIN SOLUTION\n    pass\n    # END SOLUTION", ["answer"], 1),
+        ("def b(stage):\n    # BEGIN SOLUTION\n    pass\n    # END SOLUTION", ["answer"], 2),
+        ("if answered(a, b):\n    run_b = measure(b)", [], None),
+        ("if answered(b):\n    print(run_b)", [], None),
+        ("with exercise(2):\n    check(run_b)", ["check"], 2),
+        ("with exercise(2):\n    require(a)\n    check(run_b)", ["check"], 2),
+        ("if answered(a, b):\n    print(run_b)", [], None))
+    assert [p.split(",")[0] for p in _guard_problems(nb, "nb")] == ["nb cell 3 reads 'run_b'", "nb cell 4 reads 'run_b'"]
+    nb = _exercise_cells(
+        ("# BEGIN SOLUTION\nimport math\nfor k in range(3):\n    total = k\n# END SOLUTION", ["answer"], 1),
+        ("print(total)", [], None), ("print(math.pi, k)", [], None))
+    assert [p.split(",")[0] for p in _solution_only_reads(nb, "nb")] == [   # the stub binds none
+        "nb cell 1 reads 'total'", "nb cell 2 reads 'k'", "nb cell 2 reads 'math'"]

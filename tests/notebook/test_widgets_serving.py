@@ -9,6 +9,7 @@ import pytest
 from ppedu.notebook.widgets import serving as ws
 from ppedu.notebook.widgets.panel import ERROR_PREFIX
 from ppedu.errors import UsageError
+from ppedu.serving.scheduler import MAX_RANKS
 
 FAST = {"p": 2, "requests": 6, "max_batch": 2, "output_len": 4, "lengths": "uniform", "step_ms": 4.0}
 
@@ -70,6 +71,7 @@ def test_policy_comparison_covers_the_three_policies(cluster2):
     ({"rate": -2}, "rate must be a number in >= 0.0 (got -2.0)"),
     ({"step_ms": 0}, "step_ms must be a number in 0.1..1000.0 (got 0.0)"),
     ({"k": 2}, "unknown setting(s) k"),
+    ({"p": MAX_RANKS + 1}, f"p (stages) must be an integer in 1..{MAX_RANKS} (got {MAX_RANKS + 1})"),
 ])
 def test_bad_values_come_back_as_one_line(values, message):
     figures, text = ws.run_serving({**FAST, **values}, group=None)

@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
+from ppedu.errors import UsageError
 from ppedu.notebook.widgets import tp as widgets_tp
 from ppedu.notebook.widgets.panel import ERROR_PREFIX
 from ppedu.model.gpt import GPTConfig
+from ppedu.tensor_parallel.compare import Comparison, Measured, predict_comm_time, predict_step_time
 
 SMALL = {"n": 2, "layers": 2, "hidden": 32, "heads": 4, "batch": 4, "seq": 16, "latency_ms": 4.0,
          "repeats": 1}
+
+
+def comparison_result(layers: int = 2, n: int = 2, tp_collectives: int = 8, latency_ms: float = 0.0,
+                      tp_step_s: float = 0.01, pp_step_s: float = 0.02) -> Comparison:
+    """A Comparison as compare_tp_pp builds it, with the counters a test sets (no ranks run)."""
+    config = GPTConfig(n_layer=layers, n_head=4, n_embd=32, block_size=16)
+
+    def measured(tp, pp, collectives, step_s):
+        return Measured(tp, pp, collectives, collectives, 0, 1000, 0.0, 0.0, step_s, 10, 10, [10] * n, [10] * n,
+                        [0.0] * n, 1.0)
+    return Comparison(n, config, 4, 16, 1, latency_ms, math.inf, 0.02, measured(n, 1, tp_collectives, tp_step_s),
+                      measured(1, n, 0, pp_step_s), None, predict_comm_time(config, n, latency_ms),
+                      predict_step_time(config, n, 0.02, latency_ms), None, None)
 
 
 @pytest.fixture(scope="module")
@@ -75,18 +92,23 @@ def test_bad_values_come_back_as_one_line(values, message) -> None:
     assert text.startswith(ERROR_PREFIX) and message in text and "\n" not in text
 
 
-def test_allreduce_grader_checks_against_the_counters() -> None:
-    measured = {"layers": 3, "n": 2, "tp": {"collectives": 12}}
+@pytest.mark.parametrize("typed", [True, False], ids=["result", "json"])
+def test_allreduce_grader_checks_against_the_counters(typed: bool) -> None:
+    measured = comparison_result(layers=3, n=2, tp_collectives=12)
+    if not typed:
+        measured = measured.to_json()          # `ppedu compare-tp-pp --json`'s object: the same grade
     widgets_tp.check_allreduces_per_step(lambda L, tp: 4 * L if tp > 1 else 0, measured)
     with pytest.raises(AssertionError, match="counted 12"):
         widgets_tp.check_allreduces_per_step(lambda L, tp: 2 * L, measured)
     with pytest.raises(AssertionError, match="tp=1"):
         widgets_tp.check_allreduces_per_step(lambda L, tp: 4 * L, measured)
+    with pytest.raises(UsageError, match="has no tp.collectives"):
+        widgets_tp.check_allreduces_per_step(lambda L, tp: 0, {"layers": 3, "n": 2})
 
 
 def test_measured_crossover_interpolates() -> None:
     def run(lat, tp_ms, pp_ms):
-        return {"latency_ms": lat, "tp": {"step_time_s": tp_ms / 1e3}, "pp": {"step_time_s": pp_ms / 1e3}}
+        return comparison_result(latency_ms=lat, tp_step_s=tp_ms / 1e3, pp_step_s=pp_ms / 1e3)
     assert widgets_tp.measured_crossover_ms([run(0, 10, 20), run(2, 30, 20)]) == pytest.approx(1.0)
     assert widgets_tp.measured_crossover_ms([run(0, 10, 20), run(2, 12, 20)]) is None
     assert widgets_tp.measured_crossover_ms([run(0, 30, 20), run(2, 50, 20)]) == 0.0
@@ -96,7 +118,20 @@ def test_measured_crossover_interpolates() -> None:
 def test_mesh_gradients_match_reference(cluster4) -> None:
     config = GPTConfig(n_layer=2, n_head=4, n_embd=32, block_size=16)
     check = widgets_tp.mesh_gradients_match(config, 2, 2, 4, 16, microbatches=2, group=cluster4)
-    assert check["ok"] and check["max_abs_diff"] < 1e-4
-    assert check["mesh_loss"] == pytest.approx(check["reference_loss"], rel=1e-5)
-    assert [r["all_reduces"] for r in check["ranks"]] == [8, 8, 8, 8]   # 1 block x 4 x 2 micro-batches
-    assert [r["p2p_sends"] for r in check["ranks"]] == [2, 2, 2, 2]
+    assert check.ok and check.max_abs_diff < 1e-4
+    assert check.mesh_loss == pytest.approx(check.reference_loss, rel=1e-5)
+    assert [r.all_reduces for r in check.ranks] == [8, 8, 8, 8]   # 1 block x 4 x 2 micro-batches
+    assert [r.p2p_sends for r in check.ranks] == [2, 2, 2, 2]
+
+
+def test_a_mesh_that_does_not_cover_the_group_fails_before_any_rank_runs() -> None:
+    class NoRanks:                    # a group whose run must never be reached
+        world_size = 4
+
+        def run(self, *args, **kwargs):
+            raise AssertionError("ranks started")
+    config = GPTConfig(n_layer=2, n_head=4, n_embd=32, block_size=16)
+    with pytest.raises(UsageError, match=r"tp x pp must equal the 4 ranks \(got 2 x 1\)"):
+        widgets_tp.mesh_gradients_match(config, 2, 1, 4, 16, group=NoRanks())
+    with pytest.raises(UsageError, match=r"n_head=4 must be divisible by tp=3"):
+        widgets_tp.mesh_gradients_match(config, 3, 1, 4, 16, group=NoRanks())

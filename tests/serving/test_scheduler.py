@@ -235,3 +235,18 @@ def test_paged_kv_returns_what_a_contiguous_cache_returns():
         got, want = paged.append(k, v), plain.append(k, v)
         assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
     assert paged.length == plain.length == 9 and torch.count_nonzero(pool.k[0][0]) == 0   # block 0 unused
+
+
+def test_the_typed_result_and_its_json_agree():
+    """Consumers read ServingResult by attribute; ``to_dict()`` (serve-bench --json) carries the same numbers."""
+    reqs = make_workload(16, output_dist="exponential", prompt_len=6, max_len=24, seed=3)
+    r = simulate_serving(reqs, BatchingConfig("continuous", 4, 2, kv_blocks=8, block_size=4), 2)
+    d = r.to_dict()
+    assert (d["ttft_p99_s"], d["tpot_p50_s"], d["e2e_p90_s"]) == (r.ttft.p99, r.tpot.p50, r.e2e.p90)
+    assert r.ttft.p50 <= r.ttft.p90 <= r.ttft.p99
+    assert d["kv_peak_blocks"] == r.kv.kv_peak_blocks <= 8 and d["preemptions"] == r.kv.preemptions > 0
+    assert d["busy_s"] == r.busy_s and d["iterations"] == r.iterations == len(r.occupancy)
+    assert r.overheads is None and "hop_s" not in d and d["cost"] == r.cost.to_dict()   # simulated: none measured
+    strict = r.goodput(slo_ttft_s=r.ttft.p50, slo_tpot_s=1.0)
+    assert strict.slo_met == sum(s.first_token_s - s.request.arrival_s <= r.ttft.p50 for s in r.states)
+    assert 0.5 <= strict.slo_attainment < 1.0 and strict.goodput_req_s == strict.slo_met / r.duration_s

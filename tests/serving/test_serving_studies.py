@@ -147,7 +147,8 @@ def test_model_run_is_simulated_with_its_own_fitted_steps(cluster2, monkeypatch,
     parser = argparse.ArgumentParser()
     serve_bench.add_arguments(parser)
     args = parser.parse_args(["--workload", "model", "--requests", "16", "--max-batch", "4"])
-    result, report = serve_bench.bench(args, serve_bench.setup(args, 0.0), cluster2)
+    result, sim = serve_bench.bench(args, serve_bench.setup(args, 0.0), cluster2)
+    report = serve_bench.to_json(result, sim)
     assert report["source"] == "model" and report["tokens_match_reference"] is True
     assert report["simulated_step_cost"] == "fitted" and report["fit_t0_s"] < 0.0099
     assert report["simulated_throughput_tok_s"] == pytest.approx(report["throughput_tok_s"], rel=0.25)

@@ -90,10 +90,12 @@ def test_tp_x_pp_mesh_grads_equal_reference(cluster4):
 def test_bad_meshes_raise_usage_errors():
     with pytest.raises(UsageError, match=r"n_head=4 must be divisible by tp=3"):
         check_setup(CONFIG, 3, 1, BATCH)
-    with pytest.raises(UsageError, match=r"n_layer must be >= 5"):
+    with pytest.raises(UsageError, match=r"n_layer must be >= pp=5"):
         check_setup(CONFIG, 1, 5, BATCH)
-    with pytest.raises(UsageError, match=r"tp x pp must equal the world size 1"):
-        tpm.init_parallel_groups(2, 2)                      # outside a cluster the world is 1 rank
+    with pytest.raises(UsageError, match=r"tp x pp must equal the 2 ranks \(got 2 x 2\)"):
+        check_setup(CONFIG, 2, 2, BATCH, world_size=2)
+    with pytest.raises(UsageError, match=r"microbatches must be an integer in 1..4"):
+        check_setup(CONFIG, 1, 2, 4, microbatches=0)
     with pytest.raises(UsageError, match="dropout"):
         tpm.TPGPT(GPT(GPTConfig(n_layer=1, dropout=0.1)))
     assert uniform_bounds(5, 2) == [(0, 3), (3, 5)]

@@ -13,7 +13,7 @@ import pytest
 from ppedu.schedules import build_schedule
 from ppedu.schedules.simulator import CostModel
 from ppedu.schedules.timeline import Event, Timeline
-from ppedu.training.calibration import breakdown, calibrate, calibrated_costs, replay_errors
+from ppedu.training.calibration import breakdown, calibrate, calibrated_costs, replays
 from ppedu.training.engine import train
 
 MS = 1e-3
@@ -35,21 +35,21 @@ def _gpipe_p2_m2() -> Timeline:
 
 def test_calibrate_reads_compute_overhead_and_messages_off_the_timeline():
     tl, sched = _gpipe_p2_m2(), build_schedule("gpipe", 2, 2)
-    cal = calibrate([tl], sched, v=1)
-    assert cal.compute["F"] == pytest.approx([10 * MS, 10 * MS])
-    assert cal.compute["B"] == pytest.approx([20 * MS, 20 * MS])
+    cal = calibrate([tl], sched)
+    assert cal.compute_s["F"] == pytest.approx([10 * MS, 10 * MS])
+    assert cal.compute_s["B"] == pytest.approx([20 * MS, 20 * MS])
     # rank 0: F1 after 1 ms, B0 and B1 right after their waits; rank 1: B0, B1 after 1 ms
-    assert cal.overhead["F"] == pytest.approx([0.5 * MS, 0.0])
-    assert cal.overhead["B"] == pytest.approx([0.0, 1 * MS])
+    assert cal.overhead_s["F"] == pytest.approx([0.5 * MS, 0.0])
+    assert cal.overhead_s["B"] == pytest.approx([0.0, 1 * MS])
     # the receives that were waiting when their producer finished: rank 1's F0, rank 0's B0
     assert cal.message_s == pytest.approx(2 * MS) and cal.message_samples == 2
 
 
 def test_the_calibrated_simulator_replays_the_hand_made_step():
     tl, sched = _gpipe_p2_m2(), build_schedule("gpipe", 2, 2)
-    errors = replay_errors([tl], sched, CostModel(), fallback_message_s=0.0)
+    errors = [r.error for r in replays([tl], sched, CostModel(), fallback_message_s=0.0)]
     assert errors == [pytest.approx(0.0, abs=0.02)]
-    rows = breakdown(tl, calibrate([tl], sched, v=1))
+    rows = breakdown(tl, calibrate([tl], sched))
     for row in rows:  # the four parts are the whole step
         parts = row.compute_s + row.overhead_s + row.messages_s + row.bubble_s
         assert parts == pytest.approx(tl.makespan)
@@ -58,9 +58,9 @@ def test_the_calibrated_simulator_replays_the_hand_made_step():
 
 
 def test_calibrated_costs_charge_each_rank_its_own_share():
-    cal = calibrate([_gpipe_p2_m2()], build_schedule("gpipe", 2, 2), v=1)
-    costs = calibrated_costs(CostModel(bandwidth_Bps=1e9, message_bytes=1e6), cal, v=1,
-                             split_backward=False, fallback_message_s=9.0)
+    gpipe = build_schedule("gpipe", 2, 2)
+    costs = calibrated_costs(CostModel(bandwidth_Bps=1e9, message_bytes=1e6), calibrate([_gpipe_p2_m2()], gpipe),
+                             gpipe, fallback_message_s=9.0)
     assert costs.t_f == pytest.approx([10.5 * MS, 10 * MS])
     assert costs.t_b == pytest.approx([20 * MS, 21 * MS])
     assert costs.message_time() == pytest.approx(2 * MS)  # measured, bandwidth included
@@ -71,8 +71,8 @@ def test_timed_workload_breakdown_adds_up(cluster2):
     result = train(schedule="1f1b", p=2, m=4, tf_ms=20, tb_ms=20, steps=2, group=cluster2)
     cal = result.calibration
     for rank in range(2):  # a timed action sleeps its 20 ms (plus the OS's wake-up latency)
-        assert 0.019 <= cal.compute["F"][rank] < 0.030
-        assert 0.019 <= cal.compute["B"][rank] < 0.030
+        assert 0.019 <= cal.compute_s["F"][rank] < 0.030
+        assert 0.019 <= cal.compute_s["B"][rank] < 0.030
     for row in result.breakdown:
         parts = row.compute_s + row.overhead_s + row.messages_s + row.bubble_s
         assert parts == pytest.approx(result.timeline.makespan, rel=1e-6)

@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ppedu.notebook.grading import Blank
+
 _BASE: dict[str, dict] = {}
 _SWAPPED = ("input", "raw_input", "getpass", "_")
 
@@ -41,8 +43,6 @@ def export(key: str, names: list[str], namespace: dict, folder: str) -> None:
 def load(key: str, label: str, names: list[str], folder: str) -> dict[str, Any]:
     """Check kernel: the answers ``export`` wrote (a ``Blank`` saying why for each one missing)."""
     import cloudpickle
-
-    from ppedu.notebook.grading import Blank
 
     path = Path(folder, f"{key}.json")
     data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
@@ -112,6 +112,7 @@ def verify() -> None:
 def verify_lab() -> None:
     """``verify`` on a lab rank, the lab's modules loaded first (so their first fingerprint is
     taken before any student's step ran there)."""
+    # torch: the lab's modules load on a lab rank only, not in every grading kernel that imports this
     import ppedu.lab.job  # noqa: F401
     import ppedu.lab.stage  # noqa: F401
     verify()

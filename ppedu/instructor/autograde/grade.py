@@ -25,8 +25,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ppedu.errors import UsageError
 from ppedu.instructor.autograde.notebooks import answer_notebook, check_notebook
-from ppedu.instructor.autograde.sandbox import execute_node
+from ppedu.instructor.autograde.sandbox import execute_node, run
 from ppedu.instructor.student_copy import (ANSWER_TAG, BEGIN, CHECK_TAG, EXERCISE_TAG, HIDDEN_TAG,
                                          assigned_names, student_notebook)
 
@@ -155,7 +156,6 @@ def _sandboxed(nb, workdir: Path, limits: Limits, grading: bool):
 
     import nbformat
 
-    from ppedu.instructor.autograde.sandbox import run
     out, why = run(nbformat.writes(nb), workdir, mode=limits.mode, hide=limits.hide,
                    cell_timeout_s=limits.cell_timeout_s, notebook_timeout_s=limits.notebook_timeout_s,
                    memory_mb=limits.memory_mb, grading=grading)
@@ -212,7 +212,6 @@ def grade_notebook(path: str | Path, student: str | None = None, source: str | P
     the same name in ``source``."""
     import nbformat
 
-    from ppedu.errors import UsageError
     path, limits = Path(path), limits or Limits()
     student = student or path.stem
     original, only = Path(source) / path.name, sorted(Path(source).glob("*.ipynb"))

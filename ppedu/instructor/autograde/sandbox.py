@@ -23,6 +23,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import ppedu
+from ppedu.errors import UsageError
+from ppedu.instructor.headless import sliced_shell_polls
+
 MODES = ("auto", "bwrap", "plain")
 
 
@@ -39,7 +43,6 @@ def bwrap_works() -> bool:
 
 
 def resolve_mode(mode: str) -> str:
-    from ppedu.errors import UsageError
     if mode not in MODES:
         raise UsageError(f"--sandbox must be one of {', '.join(MODES)} (got {mode!r})")
     if mode == "auto":
@@ -66,7 +69,6 @@ def _git_data(folder: Path) -> list[Path]:
 def _hidden(hide: list[Path], workdir: Path) -> list[str]:
     """bwrap arguments that hide ``hide`` (folders: an empty tmpfs; files: /dev/null), except what
     Python, ppedu or the working folder need."""
-    import ppedu
     needed = [Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve(),
               Path(ppedu.__file__).resolve().parent, workdir.resolve()]
     args: list[str] = []
@@ -131,8 +133,6 @@ def execute_node(nb, folder: Path, cell_timeout_s: float = 120):
     fatal message or None). ``fatal`` says why the run stopped early (the kernel died)."""
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
-
-    from ppedu.instructor.headless import sliced_shell_polls
 
     client = NotebookClient(nb, timeout=cell_timeout_s, allow_errors=True, interrupt_on_timeout=True,
                             resources={"metadata": {"path": str(folder)}})

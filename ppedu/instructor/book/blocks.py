@@ -1,18 +1,27 @@
 """The generators of the book's computed blocks (``ppedu.instructor.book.tables``): one small function
 per kind of derived number or table, each calling the ``ppedu`` function that owns the formula
-(``ppedu.schedules.theory``, the simulator, ``ppedu.planner``, ``ppedu.serving.cost``). Nothing here
-is a formula of its own: only formatting.
+(``ppedu.schedules.theory``, the simulator, ``ppedu.serving``), or, for a command's output shown
+in the book, the command itself (``command_output``). Nothing here is a formula of its own: only
+formatting. The planner's generators (bytes and parameters of real models) are in
+``ppedu.instructor.book.sizes``, which registers them in the same ``GENERATORS``.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Callable
 
-from ppedu.planner.plan import GIB, Layout, choose_m, plan, stage_layers
+from ppedu.i18n import catalog
+from ppedu.instructor.book.check import run_cli
+from ppedu.planner.plan import floor_split_layers, stage_layers
 from ppedu.schedules import theory
 from ppedu.schedules import build_schedule
 from ppedu.schedules.simulator import CostModel, simulate
+from ppedu.serving import studies
+from ppedu.serving.blocks import PUBLISHED_TOKEN_SHARE, token_share_gain
+from ppedu.serving.cost import ServingCost, inflight_gain
+from ppedu.training import frontier
 
 GENERATORS: dict[str, Callable[..., str]] = {}
 
@@ -78,6 +87,15 @@ def simulated(schedule: str, p: int, m: int, what: str, tf: float = 1, tb: float
     given costs (``tw`` only counts for schedules that split the backward)."""
     result = simulate(build_schedule(schedule, p, m, v), CostModel(t_f=tf, t_b=tb, t_w=tw))
     return f"{result.makespan:g}" if what == "makespan" else f"{result.bubble_fraction:.{digits}f}"
+
+
+@generator
+def event_start(schedule: str, p: int, m: int, kind: str, rank: int, mb: int = 0, tf: float = 1,
+                tb: float = 1) -> str:
+    """When ``rank`` starts its ``kind`` (F or B) of micro-batch ``mb`` (from 0) in the simulated step."""
+    timeline = simulate(build_schedule(schedule, p, m), CostModel(t_f=tf, t_b=tb)).timeline
+    (start,) = [e.start for e in timeline.events if (e.rank, e.kind, e.mb) == (rank, kind, mb)]
+    return f"{start:g}"
 
 
 @generator
@@ -161,81 +179,21 @@ def chunk_layers(layers: int, p: int, v: int, rank: int = 0, sep: str = ", ", la
 
 
 @generator
+def unplaced_layers(layers: int, p: int, sep: str = ", ", last: str = " and ") -> str:
+    """Layers (from 0) no rank runs under the ``layers // p`` split (``floor_split_layers``, seed
+    001's ``layers_per_rank``), e.g. ``28 and 29``; ``stage_layers`` places every one."""
+    placed = {layer for ranks in floor_split_layers(layers, p) for layer in ranks}
+    if sum(stage_layers(layers, p)) != layers or len(placed) == layers:
+        raise ValueError(f"{layers} layers on {p} stages: the floor split drops no layer")
+    return _series([str(layer) for layer in range(layers) if layer not in placed], sep, last)
+
+
+@generator
 def first_rank_factor(p: int, m: int, v: int, digits: int = 2) -> str:
     """Interleaved 1F1B's first-rank activations over plain 1F1B's (micro-batches' worth), i.e.
     Korthikanti et al.'s 1 + (p-1)/(pv) as the schedule's warm-up gives it."""
     ratio = theory.peak_activations("interleaved", p, m, v=v) / v / theory.peak_activations("1f1b", p, m)
     return f"{ratio:.{digits}f}"
-
-
-# ---- planner: bytes per GPU ----------------------------------------------------------------------
-
-def _plan(model: str, **layout) -> dict:
-    from ppedu.planner.models import get_model
-    return plan(get_model(model), Layout(**layout))
-
-
-@generator
-def plan_table(model: str, rows: list[list], **layout) -> str:
-    """Chapter 3: GiB on the busiest GPU (activations) and whether it fits, one row per
-    ``[label, recompute, sequence_parallel]``."""
-    budget = layout.get("gpu_memory_gb", 80.0)
-    lines = [f"| layout | GiB on GPU 0 (of which activations) | fits {budget:g} GiB? |", "| --- | --- | --- |"]
-    for label, recompute, sp in rows:
-        result = _plan(model, recompute=recompute, sequence_parallel=sp, **layout)
-        lines.append(f"| {label} | {result['total_bytes_per_gpu'] / GIB:.1f} "
-                     f"({result['activation_bytes_per_gpu'] / GIB:.1f}) | {'yes' if result['fits'] else 'no'} |")
-    return "\n".join(lines)
-
-
-@generator
-def plan_gib(model: str, what: str = "total", **layout) -> str:
-    """GiB per GPU of one plan: ``total``, ``activations`` or ``state`` (weights, grads, optimizer)."""
-    result = _plan(model, **layout)
-    state = sum(result[k] for k in ("param_bytes_per_gpu", "grad_bytes_per_gpu", "optimizer_bytes_per_gpu"))
-    value = {"total": result["total_bytes_per_gpu"], "activations": result["activation_bytes_per_gpu"],
-             "state": state}[what]
-    return f"{value / GIB:.0f}" if value / GIB >= 100 else f"{value / GIB:.1f}"
-
-
-@generator
-def chosen_m(model: str, global_batch: int, max_bubble: float, what: str = "m", **layout) -> str:
-    """``ppedu plan --choose-m``: the chosen ``m``, its ``b``, ``gib`` per GPU or ``bubble`` (%),
-    or ``largest_unfit``: the largest m that does not fit."""
-    from ppedu.planner.models import get_model
-    found = choose_m(get_model(model), Layout(**layout), global_batch, max_bubble)
-    chosen = found["chosen"]
-    if what == "largest_unfit":
-        return str(max(c["m"] for c in found["candidates"] if not c["fits"]))
-    return {"m": str(chosen["layout"]["m"]), "b": str(chosen["layout"]["micro_batch_size"]),
-            "gib": f"{chosen['total_bytes_per_gpu'] / GIB:.1f}",
-            "bubble": _percent(chosen["bubble_fraction"], 1)}[what]
-
-
-@generator
-def params_b(model: str, what: str, layers: int = 1, vocab: int = 0, digits: int = 2) -> str:
-    """Parameters in billions: ``layer`` (x ``layers``), ``embedding``, ``first`` (embedding +
-    layers), ``last`` (layers + head) or ``total`` of a named model, ``vocab`` overriding its
-    vocabulary."""
-    from dataclasses import replace
-    from ppedu.planner import formulas as fm
-    from ppedu.planner.models import get_model
-    spec = get_model(model)
-    spec = replace(spec, vocab=vocab) if vocab else spec
-    body = layers * fm.layer_params(spec)
-    value = {"layer": body, "embedding": spec.vocab * spec.hidden,
-             "first": body + fm.embedding_params(spec), "last": body + fm.head_params(spec),
-             "total": fm.total_params(spec)}[what]
-    return f"{value / 1e9:.{digits}f}"
-
-
-@generator
-def layer_bytes(s: int, b: int, h: int, a: int, times: int = 1, value_bytes: int = 2,
-                dropout: bool = True) -> str:
-    """Korthikanti et al.'s per-layer activation bytes (``ppedu.planner.formulas``), x ``times``."""
-    from ppedu.planner.formulas import layer_activation_bytes
-    value = times * layer_activation_bytes(s, b, h, a, value_bytes=value_bytes, dropout=dropout)
-    return f"{value:,.0f}"
 
 
 # ---- chapter 1 and chapter 5: messages, serving costs ---------------------------------------------
@@ -244,12 +202,12 @@ def layer_bytes(s: int, b: int, h: int, a: int, times: int = 1, value_bytes: int
 def tp_pp(layers: int, n: int, what: str) -> str:
     """Per step, TP vs PP over ``n`` ranks (``predict_comm_time``): ``tp_ops``, ``pp_ops``,
     ``ops_ratio`` or ``bytes_ratio`` (on the wire)."""
+    # torch: the one block that needs the model; the rest of the book's tables runs without it
     from ppedu.model.gpt import GPTConfig
-    from ppedu.tensor_parallel.compare import predict_comm_time
+    from ppedu.tensor_parallel.compare import predict_comm_time  # torch, as above
     c = predict_comm_time(GPTConfig(n_layer=layers), n)
-    value = {"tp_ops": c["tp"]["messages"], "pp_ops": c["pp"]["messages"],
-             "ops_ratio": c["tp"]["messages"] / c["pp"]["messages"],
-             "bytes_ratio": c["tp"]["bytes"] / c["pp"]["bytes"]}[what]
+    value = {"tp_ops": c.tp.messages, "pp_ops": c.pp.messages, "ops_ratio": c.tp.messages / c.pp.messages,
+             "bytes_ratio": c.tp.bytes / c.pp.bytes}[what]
     return f"{value:g}"
 
 
@@ -257,7 +215,6 @@ def tp_pp(layers: int, n: int, what: str) -> str:
 def serving_cost(what: str, p: int = 2, slowdown: float = 1.0) -> str:
     """Chapter 5's step cost t0 + c n (``ppedu.serving.cost``): ``t0_ms``, ``c_us``, ``c_ms``,
     ``crossover`` (tokens) or ``x`` at ``what='x:B'`` (c B / t0 for a decode batch of B)."""
-    from ppedu.serving.cost import ServingCost
     cost = ServingCost.for_gpu(p=p, slowdown=slowdown)
     if what.startswith("x:"):
         return f"{cost.c_s * int(what[2:]) / cost.t0_s:.1f}"
@@ -269,8 +226,16 @@ def serving_cost(what: str, p: int = 2, slowdown: float = 1.0) -> str:
 @generator
 def inflight_gains(k: int, xs: list[float], sep: str = ", ", last: str = " and ") -> str:
     """(1 + K x)/(1 + x) for each x, e.g. ``1, 1.5 and 1.75``."""
-    from ppedu.serving.cost import inflight_gain
     return _series([f"{inflight_gain(k, x):.3g}" for x in xs], sep, last)
+
+
+@generator
+def kv_token_gain(digits: int = 1, sep: str = "–") -> str:
+    """vLLM's share of KV memory holding tokens over the earlier systems' (its Fig. 2), lowest to
+    highest gain (``ppedu.serving.blocks.token_share_gain``), e.g. ``2.5–4.7``."""
+    shares = PUBLISHED_TOKEN_SHARE
+    gains = sorted(token_share_gain(shares["vLLM"], s) for name, s in shares.items() if name != "vLLM")
+    return f"{gains[0]:.{digits}f}{sep}{gains[-1]:.{digits}f}"
 
 
 @generator
@@ -279,8 +244,6 @@ def length_gains(sigmas: list[float], what: str = "gain", p: int = 2, sep: str =
     """Chapter 5: continuous / static throughput as lognormal output lengths spread, from the
     simulator with the step cost alone (``studies.length_variance``, messages free), or the
     workload's coefficient of variation (``what='cv'``)."""
-    from dataclasses import replace
-    from ppedu.serving import studies
     cost = replace(studies.QUICK, t_hop_s=0.0, t_return_s=0.0)
     rows = studies.length_variance(sigmas, p, cost=cost, simulate=True)
     values = [f"{r[what]:.2f}" if r[what] else "0" for r in rows]
@@ -291,5 +254,26 @@ def length_gains(sigmas: list[float], what: str = "gain", p: int = 2, sep: str =
 def costs_table(p: int = 4, m: int = 8) -> str:
     """Chapter 4's schedules under equal and the paper's unequal costs, with the split-backward floor
     (``ppedu.training.frontier.costs_table``)."""
-    from ppedu.training import frontier  # training pulls in torch; only this block needs it
     return frontier.costs_table(p, m)
+
+
+# ---- a command's output as the book shows it -----------------------------------------------------
+
+@generator
+def command_output(command: str, elide: str = "|") -> str:
+    """A fenced block: ``ppedu command`` and what it prints, in English (both books show the same
+    block), each run of lines starting with ``elide`` (a timetable) shortened to ``...``."""
+    chosen, catalog._chosen = catalog._chosen, "en"
+    try:
+        status, out = run_cli(command)
+    finally:
+        catalog._chosen = chosen
+    if status != 0:
+        raise ValueError(f"ppedu {command} exited {status}")
+    lines: list[str] = []
+    for line in out.rstrip("\n").splitlines():
+        if not (elide and line.startswith(elide)):
+            lines.append(line.rstrip())
+        elif lines[-1:] != ["..."]:
+            lines.append("...")
+    return "\n".join(["```text", f"ppedu {command}", *lines, "```"])

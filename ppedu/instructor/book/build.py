@@ -82,6 +82,7 @@ def build_book(out: str | Path, *, work: str | Path | None = None, course: str |
     """Measure the figures (or copy ``figures_from``'s), build the book in ``lang`` (en, zh),
     copy its HTML to ``out``; return ``out``. ``strict``: fail on any Sphinx warning (-W -n), as
     tests/course/test_book.py does."""
+    # torch: the figures run ranks; an up-to-date book (`make course` again) starts without it
     from ppedu.instructor.book import figures as book_figures
     check_choice("lang", lang, LANGUAGES)
     work = ROOT / "build" / ("book" if lang == "en" else f"book-{lang}") if work is None else work

@@ -8,6 +8,10 @@ A command is a ```-fenced line (bash continuations ``\\`` joined, ``# comments``
 inline `code` span (which may wrap over lines) that starts with ``ppedu `` or runs ``ppedu.cli``
 under ``torchrun``. Spans that are only a fragment (`--schedule 1f1b`) are not commands.
 ``run_cli`` runs one in this process. Torch-free (the notebooks are read as JSON).
+
+A fenced block that is not a shell script and whose first line is a ``ppedu`` command shows that
+command's output below it: ``shown_outputs`` finds those, ``output_mismatch`` compares one with
+what the command prints (``...`` stands for any run of lines).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from ppedu import cli
 
 FENCE = re.compile(r"^(`{3,}|~{3,})([^\n]*)\n(.*?)^\1[ \t]*$", re.S | re.M)
 INLINE = re.compile(r"(?<!`)`([^`]+)`(?!`)")
@@ -107,17 +113,70 @@ def shown_commands(root: Path) -> list[Shown]:
     return found
 
 
+SCRIPTS = ("bash", "sh", "shell", "console", "python", "json", "toml", "yaml")   # fences that are not outputs
+
+
+@dataclass(frozen=True)
+class ShownOutput:
+    """A command and the output the book prints below it, in one fenced block."""
+    where: str
+    command: str            # without the leading ``ppedu``
+    lines: tuple[str, ...]  # as shown, ``...`` eliding any run of lines
+
+
+def shown_outputs(docs: list[tuple[str, int | None, str]]) -> list[ShownOutput]:
+    """Every fenced output block of ``docs`` (``documents``' triples: path, cell or None, text)."""
+    found = []
+    for source, cell, text in docs:
+        for match in FENCE.finditer(text):
+            first, *rest = match.group(3).rstrip("\n").splitlines() or [""]
+            if match.group(2).strip() in SCRIPTS or not rest or first.split()[:1] != ["ppedu"]:
+                continue
+            line = cell if cell is not None else text.count("\n", 0, match.start(3)) + 1
+            found.append(ShownOutput(f"{source}:{line}", " ".join(first.split()[1:]),
+                                     tuple(r.rstrip() for r in rest)))
+    return found
+
+
+def output_mismatch(shown: tuple[str, ...], printed: str) -> str | None:
+    """None when ``printed`` is ``shown`` with each ``...`` standing for a run of at least one
+    line; else the first shown line that is not where it should be."""
+    out = [line.rstrip() for line in printed.rstrip("\n").splitlines()]
+    segments: list[list[str]] = [[]]
+    for line in shown:
+        if line.strip() == "...":
+            segments.append([])
+        else:
+            segments[-1].append(line)
+    at = 0
+    for i, segment in enumerate(segments):
+        earliest = at + (i > 0)                           # after "...", at least one line is elided
+        if i == len(segments) - 1:                        # the last segment ends the output
+            starts = [len(out) - len(segment)] if len(out) - len(segment) >= earliest else []
+        else:                                             # the first starts it; a middle one anywhere
+            starts = [0] if i == 0 else range(earliest, len(out) - len(segment) + 1)
+        hit = next((s for s in starts if out[s:s + len(segment)] == segment), None)
+        if hit is None:
+            if not segment:
+                return "... (no line left to elide)"
+            if len(starts) == 1 and starts[0] >= 0:       # a fixed place: name the first line that differs
+                got = out[starts[0]:starts[0] + len(segment)]
+                return next(line for line, o in zip(segment, got + [None] * len(segment)) if line != o)
+            return segment[0]
+        at = hit + len(segment)
+    return None
+
+
 def run_cli(command: str, cwd: Path | None = None) -> tuple[int, str]:
     """Run ``ppedu ARGS`` in this process (warm clusters are reused): (exit status, stdout).
     An argparse exit (``--help``: 0, a usage error: 2) is returned as the status."""
-    from ppedu.cli import main
     out, here = io.StringIO(), os.getcwd()
     try:
         if cwd is not None:
             os.chdir(cwd)
         with contextlib.redirect_stdout(out):
             try:
-                rc = main(command.split())
+                rc = cli.main(command.split())
             except SystemExit as exc:
                 rc = exc.code if isinstance(exc.code, int) else 2
     finally:

@@ -26,8 +26,21 @@ from typing import Callable
 
 import plotly.graph_objects as go
 
+from ppedu.model.gpt import GPTConfig
+from ppedu.notebook.checks.partition import UNBALANCED, best_split, layer_costs, partition_figure, run_splits
 from ppedu.notebook.plots import training as plots
-from ppedu.training.frontier import UNEQUAL
+from ppedu.notebook.plots.frontier import frontier as frontier_figure
+from ppedu.notebook.plots.serving import policy_comparison
+from ppedu.runtime.cluster import Cluster
+from ppedu.serving.cost import ServingCost
+from ppedu.serving.scheduler import BatchingConfig
+from ppedu.serving.server import serve
+from ppedu.serving.workload import make_workload
+from ppedu.tensor_parallel.compare import compare_tp_pp
+from ppedu.training.config import TrainConfig
+from ppedu.training.engine import train
+from ppedu.training.frontier import UNEQUAL, frontier as measure_frontier
+from ppedu.training.sweeps import best_m, step_time_model, sweep_m
 
 TF_MS = 6.0   # ms per forward (and per backward) of one rank's share: small, still >> the clock noise
 
@@ -43,7 +56,6 @@ class BookFigure:
 
 
 def _train(clusters: dict, **kw):
-    from ppedu.training.engine import TrainConfig, train
     cfg = TrainConfig(**{"tf_ms": TF_MS, "tb_ms": TF_MS, **kw})
     return train(cfg, group=clusters[cfg.p])
 
@@ -56,13 +68,11 @@ def _cmd(schedule: str, p: int, m: int, extra: str = "") -> str:
 # ---- chapter 1: TP vs PP -------------------------------------------------------------------------
 
 def _tp_vs_pp(clusters: dict) -> go.Figure:
-    from ppedu.model.gpt import GPTConfig
-    from ppedu.tensor_parallel.compare import compare_tp_pp
     rows = {lat: compare_tp_pp(2, GPTConfig(n_layer=4, n_embd=64, n_head=4), batch=8, seq=32,
                                latency_ms=lat, repeats=2, group=clusters[2]) for lat in (0.0, 2.0)}
     names = [f"link latency {lat:g} ms" for lat in rows]
-    return plots.bar_chart(names, {"tensor parallel (TP=2)": [r["tp"]["step_time_s"] * 1e3 for r in rows.values()],
-                                   "pipeline parallel (PP=2)": [r["pp"]["step_time_s"] * 1e3 for r in rows.values()]},
+    return plots.bar_chart(names, {"tensor parallel (TP=2)": [r.tp.step_time_s * 1e3 for r in rows.values()],
+                                   "pipeline parallel (PP=2)": [r.pp.step_time_s * 1e3 for r in rows.values()]},
                            title="TP vs PP on 2 ranks: step time", x_title="emulated link",
                            y_title="step time (ms)", text_format=".0f")
 
@@ -76,8 +86,6 @@ def _naive(clusters: dict) -> go.Figure:
 
 
 def _partition(clusters: dict) -> go.Figure:
-    from ppedu.notebook.checks.partition import (UNBALANCED, best_split, layer_costs,
-                                                    partition_figure, run_splits)
     splits = {"uniform": UNBALANCED["n_layer"] // 2, "balanced": best_split(layer_costs())}
     return partition_figure(run_splits(splits, clusters[2]), splits)
 
@@ -91,8 +99,6 @@ def _gpipe(clusters: dict) -> go.Figure:
 
 
 def _bubble_vs_m(clusters: dict) -> go.Figure:
-    from ppedu.training.sweeps import sweep_m
-    from ppedu.training.engine import TrainConfig
     pts = sweep_m(TrainConfig(schedule="gpipe", p=4, tf_ms=TF_MS / 2, tb_ms=TF_MS / 2), [1, 2, 4, 8, 16],
                   group=clusters[4])
     return plots.bubble_vs_m(pts, p=4, schedule="gpipe",
@@ -100,8 +106,6 @@ def _bubble_vs_m(clusters: dict) -> go.Figure:
 
 
 def _step_vs_m(clusters: dict) -> go.Figure:
-    from ppedu.training.engine import TrainConfig
-    from ppedu.training.sweeps import best_m, step_time_model, sweep_m
     batch_ms, lat_ms, ms = 96.0, 2.0, [1, 2, 4, 8, 16]
     pts = sweep_m(TrainConfig(schedule="gpipe", p=4, latency_ms=lat_ms), ms, batch_ms=batch_ms,
                   group=clusters[4])
@@ -135,9 +139,7 @@ def _schedules(clusters: dict) -> go.Figure:
 
 
 def _frontier(clusters: dict, costs: tuple = (1.0, 1.0, 1.0)) -> go.Figure:
-    from ppedu.notebook.plots.frontier import frontier
-    from ppedu.training.frontier import frontier as measure
-    return frontier(measure(4, 8, FRONTIER_MS, group=clusters[4], costs=costs), with_table=True)
+    return frontier_figure(measure_frontier(4, 8, FRONTIER_MS, group=clusters[4], costs=costs), with_table=True)
 
 
 def _frontier_unequal(clusters: dict) -> go.Figure:
@@ -150,11 +152,6 @@ FRONTIER_MS = 15.0  # ms per F, B and W: chunk actions of 7.5 ms stay well above
 # ---- chapter 5: serving --------------------------------------------------------------------------
 
 def _serving(clusters: dict) -> go.Figure:
-    from ppedu.notebook.plots.serving import policy_comparison
-    from ppedu.serving.scheduler import BatchingConfig
-    from ppedu.serving.server import serve
-    from ppedu.serving.cost import ServingCost
-    from ppedu.serving.workload import make_workload
     requests = make_workload(16, output_len=8, prompt_len=4, seed=0)
     cost = ServingCost(t0_s=0.004, c_s=0.0005)
     runs = {policy: serve(requests, BatchingConfig(policy, 4, 2), 2, workload="timed", cost=cost,
@@ -241,7 +238,6 @@ def figure_html(spec: BookFigure, fig: go.Figure) -> str:
 
 def build(course_dir: str | Path, only: list[str] | None = None) -> list[Path]:
     """Measure and write every figure (or those named in ``only``) under ``course_dir/_figures``."""
-    from ppedu.runtime.cluster import Cluster
     course = Path(course_dir)
     out_dir, static = course / "_figures", course / "_static"
     out_dir.mkdir(exist_ok=True)

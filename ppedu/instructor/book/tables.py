@@ -10,7 +10,7 @@ A computed block sits between two HTML comments, which Markdown (and the built b
     <!-- /computed -->
 
 or inline, on one line: ``the idle share is <!-- computed: percent("gpipe", 4, 16) -->15.8 %<!-- /computed -->``.
-The opening comment names one generator of ``ppedu.instructor.book.blocks`` and its arguments (Python
+The opening comment names one generator of ``ppedu.instructor.book.blocks`` (or ``.sizes``) and its arguments (Python
 literals only; nothing else is evaluated); ``fmt="$t_0 = {} $"`` puts the result into a template,
 for a number that sits inside math. A block form (a newline right after the opening
 comment) gets the generator's text on lines of its own. ``tests/course/test_book_tables.py`` fails,
@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ppedu.errors import UsageError
+from ppedu.instructor.book import sizes  # noqa: F401 - registers the planner's generators in GENERATORS
+from ppedu.instructor.book.blocks import GENERATORS
 
 MARKER = re.compile(r"<!-- computed: (?P<call>.+?) -->(?P<body>.*?)<!-- /computed -->", re.S)
 OPEN = "<!-- computed:"
@@ -48,7 +50,6 @@ class Block:
 
 def evaluate(call: str) -> str:
     """The text generator ``name(args)`` makes; arguments must be literals (UsageError otherwise)."""
-    from ppedu.instructor.book.blocks import GENERATORS
     try:
         node = ast.parse(call.strip(), mode="eval").body
     except SyntaxError as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from ppedu.lab.diagnose import NOT_WRITTEN, RUN_AGAIN
 from ppedu.notebook.grading import grader
 from ppedu.i18n.messages import N_, _
 
@@ -36,7 +37,6 @@ def _truth(study: Any, name: str) -> dict:
 
 
 def _failed(name: str, why: str) -> str:
-    from ppedu.lab.diagnose import NOT_WRITTEN, RUN_AGAIN
     if why in (NOT_WRITTEN, _(NOT_WRITTEN)):
         return _("one_f_one_b is not written yet: write your loop in place of the `raise` line, then run "
                  "the study again.")

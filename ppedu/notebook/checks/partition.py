@@ -14,8 +14,12 @@ the timed workload, each stage waiting as long as its FLOPs would take at a fixe
 
 from __future__ import annotations
 
+from ppedu.model.partition import flop_costs, partition, stage_costs
 from ppedu.notebook.checks.schedules import OK
 from ppedu.notebook.grading import grader
+from ppedu.notebook.plots import training as plots
+from ppedu.training.config import TrainConfig
+from ppedu.training.engine import train
 from ppedu.i18n.messages import N_, _
 
 # the model whose FLOPs set the stage times: micro-batches of 8 sequences x 64 tokens
@@ -24,20 +28,17 @@ UNBALANCED = dict(schedule="gpipe", p=2, m=4, workload="model", n_layer=8, vocab
 
 
 def _config(**overrides):
-    from ppedu.training.engine import TrainConfig
     return TrainConfig(**{**UNBALANCED, **overrides})
 
 
 def layer_costs() -> list[float]:
     """Forward + backward FLOPs of [embedding, block 0, ..., block 7, head] for one micro-batch."""
-    from ppedu.model.partition import flop_costs
     cfg = _config()
     return flop_costs(cfg.model_config(), cfg.micro_batch_size, cfg.seq_len)
 
 
 def stage_times(blocks_on_gpu0: int, costs: list[float]) -> list[float]:
     """Per-stage cost (same unit as ``costs``) of the two-stage split with ``blocks_on_gpu0`` blocks on GPU 0."""
-    from ppedu.model.partition import stage_costs
     n = len(costs) - 2
     return stage_costs([(0, blocks_on_gpu0), (blocks_on_gpu0, n)], costs)
 
@@ -72,7 +73,6 @@ def run_splits(splits: dict[str, int], group, forward_ms: float = 20.0) -> dict:
     running at a fixed FLOP rate would: an average stage's forward takes ``forward_ms``, every
     backward twice its forward (two matmuls per forward matmul). Sleeps are faithful on a busy
     CPU, where the tiny GPT's real compute is dominated by other programs' load."""
-    from ppedu.training.engine import TrainConfig, train
     costs = layer_costs()
     out = {}
     for name, k in splits.items():
@@ -86,13 +86,11 @@ def run_splits(splits: dict[str, int], group, forward_ms: float = 20.0) -> dict:
 
 def best_split(costs: list[float]) -> int:
     """Blocks on GPU 0 of the contiguous two-stage split with the fastest slowest stage."""
-    from ppedu.model.partition import partition
     return partition(_config().model_config(), 2, "balanced", layer_costs=costs).boundaries[0][1]
 
 
 def partition_figure(runs: dict, splits: dict[str, int]):
     """Busy time of each GPU and the step time, one bar group per split (``run_splits(splits)``)."""
-    from ppedu.notebook.plots import training as plots
     n = UNBALANCED["n_layer"]
     names = [_("{split}: blocks [{a}, {b}]").format(split=_(k) if k in _SPLITS else k, a=splits[k], b=n - splits[k])
              for k in runs]

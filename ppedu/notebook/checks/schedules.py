@@ -15,10 +15,14 @@ import itertools
 import math
 from typing import Any, Callable, Iterable, Mapping
 
-from ppedu.errors import UsageError
+from ppedu.errors import UsageError, check_float, check_int
 from ppedu.notebook.checks.order_mistakes import order_mistake
 from ppedu.notebook.grading import NotAnswered, grader
-from ppedu.schedules.actions import peak_held
+from ppedu.schedules import build_schedule, theory
+from ppedu.schedules.actions import MAX_M, MAX_P, Action, Schedule, peak_held
+from ppedu.schedules.simulator import simulate
+from ppedu.schedules.theory import bubble_gpipe, peak_activations
+from ppedu.schedules.validator import validate
 from ppedu.i18n.messages import N_, _
 
 OK = "\u2713"  # ✓
@@ -80,8 +84,6 @@ def check_bubble_formula(student_fn: Callable[..., float], kind: str = "gpipe") 
     ``kind``: ``naive`` (fn(p)), ``gpipe``/``1f1b``/``playbook`` (fn(p, m)), ``interleaved`` or
     ``interleaved-ratio`` (fn(p, m, v)).
     """
-    from ppedu.schedules import theory
-
     if kind not in _FORMULAS:
         raise ValueError(_("{name} must be one of {choices} (got {value})").format(
             name="kind", choices=", ".join(_FORMULAS), value=repr(kind)))
@@ -113,8 +115,6 @@ _MAX_ACTIONS = 3 * 1024 * 16
 
 def parse_actions(actions: Iterable[Any]) -> list:
     """Turn ``["F0", "B_1", ("F", 2), Action(...)]`` into ``ppedu.schedules.actions.Action`` objects."""
-    from ppedu.schedules.actions import Action
-
     if isinstance(actions, (str, bytes)):
         raise AssertionError(_("actions is the string {actions!r}; give a list of actions like ['F0', 'F1', 'B0'] (one string per action).").format(actions=actions[:60]))
     try:
@@ -123,18 +123,18 @@ def parse_actions(actions: Iterable[Any]) -> list:
         raise AssertionError(_("actions is a {type}; give a list of actions like ['F0', 'F1', 'B0'].").format(type=type(actions).__name__)) from None
     if len(items) > _MAX_ACTIONS:
         raise AssertionError(_("actions has more than {max_actions} entries; one rank of a schedule runs at most 3 actions per micro-batch and chunk.").format(max_actions=_MAX_ACTIONS))
-    return [_parse_action(i, item, Action) for i, item in enumerate(items)]
+    return [_parse_action(i, item) for i, item in enumerate(items)]
 
 
-def _parse_action(i: int, item: Any, action_type: type) -> Any:
-    if isinstance(item, action_type):
+def _parse_action(i: int, item: Any) -> Action:
+    if isinstance(item, Action):
         return item
     if isinstance(item, (tuple, list)) and len(item) == 2:
         item = f"{item[0]}{item[1]}"
     try:
         if not isinstance(item, str):
             raise UsageError("not a string")
-        return action_type.parse(item)
+        return Action.parse(item)
     except UsageError:
         shown = repr(item) if isinstance(item, (str, int, float, tuple, list)) else type(item).__name__
         raise AssertionError(_("Action {i} is {shown}; write actions like 'F0', 'B3' (kind F or B, then the micro-batch number, from 0).").format(i=i, shown=shown[:60])) from None
@@ -151,8 +151,6 @@ def _reference(schedule: str, p: int, m: int) -> tuple[Any, float]:
 
 @functools.lru_cache(maxsize=4)  # a 64-rank, 1024-micro-batch schedule is 10^5 actions: keep few
 def _cached_reference(schedule: str, p: int, m: int) -> tuple[Any, float]:
-    from ppedu.schedules import build_schedule
-    from ppedu.schedules.simulator import simulate
     ref = build_schedule(schedule, p, m)
     return ref, simulate(ref).makespan
 
@@ -166,11 +164,6 @@ def check_rank_order(p: int, m: int, rank: int, actions: Iterable[Any],
     the result with blocking receives. A valid order must also be as good as the reference:
     the same step time (unit costs) and no more activations held than 1F1B's ``min(p-rank, m)``.
     """
-    from ppedu.errors import check_int
-    from ppedu.schedules.actions import Schedule
-    from ppedu.schedules.simulator import simulate
-    from ppedu.schedules.validator import validate
-
     ref, want = _reference(schedule, p, m)  # checks schedule, p and m (one-line UsageError)
     rank = check_int("rank", rank, 0, ref.p - 1)
     p, m = ref.p, ref.m
@@ -207,10 +200,6 @@ def check_choose_m(m: int | None, p: int, memory_budget_mb: float, per_microbatc
     size). GPipe holds m of them, 1F1B at most p (``ppedu.schedules.theory``).
     ``m=None`` means "no candidate fits".
     """
-    from ppedu.schedules.theory import bubble_gpipe, peak_activations
-
-    from ppedu.errors import check_float, check_int
-    from ppedu.schedules.actions import MAX_M, MAX_P
     p = check_int("p", p, 1, MAX_P)
     memory_budget_mb = check_float("memory_budget_mb", memory_budget_mb, 0.0)
     per_microbatch_mb = check_float("per_microbatch_mb", per_microbatch_mb, 0.0)

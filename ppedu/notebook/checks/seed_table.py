@@ -7,8 +7,11 @@ never shows a correct table.
 
 from __future__ import annotations
 
+from ppedu.errors import UsageError
 from ppedu.notebook.checks.schedules import OK
 from ppedu.notebook.grading import grader
+from ppedu.schedules.theory import min_makespan
+from ppedu.schedules.validator import parse_markdown_table, validate
 from ppedu.i18n.messages import _
 
 P = M = 4
@@ -18,10 +21,6 @@ P = M = 4
 def check_seed_fix(my_table: str) -> None:
     """Is ``my_table`` (Markdown, like seed 002's) a 1F1B step for 4 GPUs and micro-batches 1-4
     that the validator accepts? Prints the time steps it takes beside the minimum."""
-    from ppedu.errors import UsageError
-    from ppedu.schedules.theory import min_makespan
-    from ppedu.schedules.validator import parse_markdown_table, validate
-
     try:
         mine = parse_markdown_table(my_table)
     except UsageError as exc:

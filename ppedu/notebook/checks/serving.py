@@ -1,12 +1,15 @@
 """Checks for the exercise cells of the serving chapter (05; the decode bubble also in 02), with the
 contract of ``ppedu.notebook.grading.grader``: print a ✓ line, or raise an AssertionError with a
-hint, or a one-line UsageError for input that cannot be graded. Standard library only at import time."""
+hint, or a one-line UsageError for input that cannot be graded. Torch-free: it imports the standard
+library and ppedu's errors, grading and ``schedules.theory`` only."""
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
+from ppedu.errors import check_int
 from ppedu.notebook.grading import grader
+from ppedu.schedules.theory import theory_decode_bubble
 from ppedu.i18n.messages import _
 
 OK = "\u2713"  # ✓
@@ -53,8 +56,6 @@ def check_policy_choice(choice: str | None, results: Any, target_s: float,
 def check_decode_bubble(answer: float, p: int, inflight: int, tol: float = 0.02) -> None:
     """Predicted decode-phase bubble with ``inflight`` batches circulating through ``p`` stages:
     (p - K)/p for K <= p (each stage busy K of every p slots), 0 once K >= p."""
-    from ppedu.errors import check_int
-    from ppedu.schedules.theory import theory_decode_bubble
     p = check_int("p", p, 1, 64)
     inflight = check_int("inflight K", inflight, 1, 1024)
     want = theory_decode_bubble(p, inflight)

@@ -7,29 +7,45 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
+from ppedu.errors import UsageError
 from ppedu.i18n.messages import _
 from ppedu.notebook.grading import grader
 
 OK = "\u2713"  # ✓
 
 
-def _get(obj: Any, key: str) -> Any:
-    """A field of a result object or of its JSON (``ppedu compare-tp-pp --json``)."""
-    return obj[key] if isinstance(obj, Mapping) else getattr(obj, key)
+def measured_field(measured: Any, *path: str) -> Any:
+    """A field of ``compare_tp_pp``'s result, read by attribute, or of its JSON (``ppedu compare-tp-pp
+    --json``, a dict): ``measured_field(m, "tp", "bytes")``. The JSON's ``layers`` is the result's
+    ``config.n_layer``. UsageError when ``measured`` has no such field (it cannot be graded)."""
+    value = measured
+    for key in path:
+        if isinstance(value, Mapping):
+            found = key in value
+            value = value.get(key)
+        elif key == "layers" and hasattr(value, "config"):
+            found, value = True, getattr(value.config, "n_layer", None)
+        else:
+            found = hasattr(value, key)
+            value = getattr(value, key, None)
+        if not found:
+            raise UsageError(_("measured must be the result of compare_tp_pp (or its JSON); it has no "
+                               "{field}").format(field=".".join(path)))
+    return value
 
 
 @grader
 def check_tp_vs_pp_bytes(answer: str, measured: Any, ratio: float | None = None,
                          rtol: float = 0.05) -> None:
     """``answer`` is "tp" or "pp": which moved more bytes per step in ``measured``, the result of
-    ``compare_tp_pp`` or ``ppedu compare-tp-pp --json`` (``measured["tp"]["bytes"]`` and
-    ``measured["pp"]["bytes"]``: bytes put on the wire by all ranks together).
+    ``compare_tp_pp`` (``measured.tp.bytes`` and ``measured.pp.bytes``: bytes put on the wire by all
+    ranks together) or the JSON of ``ppedu compare-tp-pp --json``.
 
     ``ratio`` (optional): the predicted bytes of the larger over the smaller, within ``rtol``."""
     choice = str(answer).strip().lower()
     if choice not in ("tp", "pp"):
         raise AssertionError(_("Answer 'tp' or 'pp' (got {answer!r}).").format(answer=answer))
-    tp, pp = float(_get(_get(measured, "tp"), "bytes")), float(_get(_get(measured, "pp"), "bytes"))
+    tp, pp = float(measured_field(measured, "tp", "bytes")), float(measured_field(measured, "pp", "bytes"))
     right = "tp" if tp > pp else "pp"
     if choice != right:
         raise AssertionError(_("Measured: TP moved {tp:,.0f} bytes, PP {pp:,.0f}. Hint: TP runs 4 all-reduces of a b x s x h tensor per layer; PP sends one activation and one gradient per stage border and micro-batch.").format(tp=tp, pp=pp))

@@ -23,6 +23,7 @@ from plotly.subplots import make_subplots
 
 from ppedu.i18n.messages import N_, _
 from ppedu.errors import check_choice
+from ppedu.schedules.theory import theory_bubble
 from ppedu.schedules.timeline import Timeline
 
 # Okabe & Ito (2008), "Color Universal Design": safe for deuteranopia, protanopia, tritanopia.
@@ -177,8 +178,6 @@ def bubble_vs_m(points: Iterable[Any], p: int, schedule: str = "1f1b", v: int = 
 
     ``points``: TrainResults, ``summary()`` dicts or ``(m, bubble)`` pairs.
     """
-    from ppedu.schedules.theory import theory_bubble
-
     pts = sorted(_m_and_bubble(pt) for pt in points)
     top = max([m for m, _ in pts] + [8])
     curve_m = sorted({1 + round(i * (top * 1.25 - 1) / 200) for i in range(201)})

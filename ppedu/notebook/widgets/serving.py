@@ -32,18 +32,23 @@ from ppedu.serving.workload import LENGTH_DISTRIBUTIONS, Request, make_workload
 from ppedu.runtime import cluster
 from ppedu.i18n.messages import N_, _
 
-DEFAULTS: dict[str, Any] = {"policy": "continuous", "p": 2, "inflight": 1, "max_batch": 8,
-                            "requests": 32, "lengths": "exponential", "output_len": 8, "prompt_len": 4,
-                            "rate": 0.0, "workload": "timed", "step_ms": round(ServingCost().t0_s * 1e3, 2),
-                            "c_ms": round(ServingCost().c_s * 1e3, 3), "token_budget": 0,
-                            "kv_blocks": 0, "block_size": 16, "seed": 0}
+_BATCHING, _COST = BatchingConfig(), ServingCost()     # the defaults' one home
+# The panel spells "off" / "unlimited" as 0 where BatchingConfig has None.
+DEFAULTS: dict[str, Any] = {"policy": _BATCHING.policy, "p": 2, "inflight": _BATCHING.inflight,
+                            "max_batch": _BATCHING.max_batch, "requests": 32, "lengths": "exponential",
+                            "output_len": 8, "prompt_len": 4, "rate": 0.0, "workload": "timed",
+                            "step_ms": round(_COST.t0_s * 1e3, 2), "c_ms": round(_COST.c_s * 1e3, 3),
+                            "token_budget": _BATCHING.token_budget or 0, "kv_blocks": _BATCHING.kv_blocks or 0,
+                            "block_size": _BATCHING.block_size, "seed": 0}
+# The sliders stop at 4 stages (and so K <= 4): each stage is a warm rank process, and more ranks
+# than a laptop has cores only share them; typed values up to MAX_RANKS still pass check_pipeline.
+SLIDER_MAX_P = 4
 
 
 def make_setup(values: dict) -> tuple[list[Request], BatchingConfig, int, str, ServingCost]:
     """Validate widget values (missing keys take DEFAULTS); the UsageError names the setting."""
     check_settings(values, DEFAULTS)
     v = {**DEFAULTS, **values}
-    p = check_int("p (stages)", v["p"], 1, 8)
     config = BatchingConfig(v["policy"], v["max_batch"], v["inflight"],
                             token_budget=v["token_budget"] or None, kv_blocks=v["kv_blocks"] or None,
                             block_size=v["block_size"])
@@ -54,7 +59,7 @@ def make_setup(values: dict) -> tuple[list[Request], BatchingConfig, int, str, S
                              output_len=v["output_len"], prompt_len=v["prompt_len"],
                              output_dist=check_choice("lengths", v["lengths"], LENGTH_DISTRIBUTIONS),
                              seed=v["seed"])
-    check_pipeline(requests, config, p, "inflight K")     # before the cluster starts
+    p = check_pipeline(requests, config, v["p"], "inflight K", p_name="p (stages)")   # before the cluster starts
     return requests, config, p, workload, cost
 
 
@@ -64,18 +69,19 @@ def _ms(x: float | None) -> str:
 
 def summary_line(result: ServingResult) -> str:
     """One line with the numbers the chapter talks about."""
-    d = result.to_dict()
-    match = {True: _("yes"), False: _("NO"), None: _("not checked")}[d["tokens_match_reference"]]
-    bubble = d["decode_bubble_fraction"]
+    c = result.config
+    match = {True: _("yes"), False: _("NO"), None: _("not checked")}[result.tokens_match_reference]
+    bubble = result.decode_bubble_fraction()
     return _("{policy} p={p} K={inflight} max batch {max_batch} ({source}): {throughput:.0f} tok/s · "
              "TTFT p50 {ttft} · TPOT p50 {tpot} · E2E p99 {e2e} · decode bubble {bubble} (theory "
              "{theory:.2f}) · batches {occupancy:.0%} full · KV peak {kv} blocks, {preemptions} "
              "preemptions · tokens match greedy: {match}").format(
-        policy=d["policy"], p=d["p"], inflight=d["inflight"], max_batch=d["max_batch"],
-        source=_(d["source"]), throughput=d["throughput_tok_s"], ttft=_ms(d["ttft_p50_s"]),
-        tpot=_ms(d["tpot_p50_s"]), e2e=_ms(d["e2e_p99_s"]),
-        bubble="n/a" if bubble is None else f"{bubble:.2f}", theory=d["theory_decode_bubble"],
-        occupancy=d["mean_occupancy"], kv=d["kv_peak_blocks"], preemptions=d["preemptions"], match=match)
+        policy=c.policy, p=result.p, inflight=c.inflight, max_batch=c.max_batch,
+        source=_(result.source), throughput=result.throughput_tok_s, ttft=_ms(result.ttft.p50),
+        tpot=_ms(result.tpot.p50), e2e=_ms(result.e2e.p99),
+        bubble="n/a" if bubble is None else f"{bubble:.2f}", theory=result.theory_decode_bubble,
+        occupancy=result.mean_occupancy(), kv=result.kv.kv_peak_blocks, preemptions=result.kv.preemptions,
+        match=match)
 
 
 def _group(p: int, group):
@@ -105,11 +111,10 @@ def run_policy_comparison(values: dict, group=None) -> tuple[list[go.Figure], st
         results[policy] = serve(requests, cfg, p, workload=workload, cost=cost, group=_group(p, group))
     tag = _("p={p}, K={inflight}, max batch {max_batch}, {requests} requests").format(
         p=p, inflight=config.inflight, max_batch=config.max_batch, requests=len(requests))
-    rows = {k: r.to_dict() for k, r in results.items()}
-    ratio = rows["continuous"]["throughput_tok_s"] / rows["static"]["throughput_tok_s"]
-    text = " · ".join(f"{k}: {d['throughput_tok_s']:.0f} tok/s, E2E p99 {_ms(d['e2e_p99_s'])}"
-                      for k, d in rows.items())
+    ratio = results["continuous"].throughput_tok_s / results["static"].throughput_tok_s
+    text = " · ".join(f"{k}: {r.throughput_tok_s:.0f} tok/s, E2E p99 {_ms(r.e2e.p99)}" for k, r in results.items())
     match = all(r.tokens_match_reference for r in results.values())
+    rows = {k: r.to_dict() for k, r in results.items()}   # the plot takes the JSON, as the CLI prints it
     return [plots_serving.policy_comparison(rows, _("Batching policies ({tag})").format(tag=tag)),
             plots_serving.occupancy_over_time(results, _("Requests per iteration ({tag})").format(tag=tag))], \
         _("{text} · continuous/static = {ratio:.2f}x · tokens match greedy: {match}").format(
@@ -125,8 +130,8 @@ def serving_panel(title: str = N_("Serve a workload on a pipeline"), group=None,
     make_setup(values)                                    # a bad default fails in the cell, now
     controls = {
         "policy": w.Dropdown(options=POLICIES, value=values["policy"], description=_("policy")),
-        "p": w.IntSlider(values["p"], min=1, max=4, description=_("p (stages)")),
-        "inflight": w.IntSlider(values["inflight"], min=1, max=4, description=_("K (in flight)")),
+        "p": w.IntSlider(values["p"], min=1, max=SLIDER_MAX_P, description=_("p (stages)")),
+        "inflight": w.IntSlider(values["inflight"], min=1, max=SLIDER_MAX_P, description=_("K (in flight)")),
         "max_batch": w.IntSlider(values["max_batch"], min=1, max=32, description=_("max batch")),
         "requests": w.IntSlider(values["requests"], min=1, max=128, description=_("requests")),
         "lengths": w.Dropdown(options=LENGTH_DISTRIBUTIONS, value=values["lengths"],
