@@ -27,9 +27,9 @@ course: setup
 # LANG: the process locale stays as it is).
 WORK_ZH := course-work-zh
 course-zh: setup
-	$(VPY) -m ppedu.cli doctor -p 4
+	PPEDU_LANG=zh $(VPY) -m ppedu.cli doctor -p 4
 	$(VPY) -m ppedu.i18n.notebooks build build/notebooks-zh
-	$(VPY) -m ppedu.cli student-copy --src build/notebooks-zh --out $(WORK_ZH) --keep-existing
+	PPEDU_LANG=zh $(VPY) -m ppedu.cli student-copy --src build/notebooks-zh --out $(WORK_ZH) --keep-existing
 	-$(VPY) -m ppedu.instructor.book.build --lang zh --out $(WORK_ZH)/book   # the Chinese book (course/zh/)
 	PPEDU_LANG=zh $(VPY) -m jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(subst $(WORK),$(WORK_ZH),$(LAB_FLAGS))
 
