@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, fields
 
 import cloudpickle
 
-from ppedu.errors import ClusterError, UsageError, check_choice
+from ppedu.errors import ClusterError, check_choice, check_names
 from ppedu.lab import diagnose
 from ppedu.lab.job import LabReport, lab_job
 from ppedu.lab.reference import expected_parameter_names, per_microbatch_gradients
@@ -107,10 +107,7 @@ def measure(train_step, p: int = LabSpec.p, m: int = LabSpec.m, workload: str = 
     """Run ``train_step`` once on p real ranks and record what every rank did (never raises for
     the student's bug: a failure is in ``.failure`` and in the reports). ``overrides``: LabSpec's
     other settings (it checks every value, once)."""
-    unknown = sorted(set(overrides) - {f.name for f in fields(LabSpec)} | set(overrides) & set(_FIXED))
-    if unknown:
-        raise UsageError(_("unknown setting(s) {unknown}; use {known}").format(
-            unknown=", ".join(unknown), known=", ".join(f.name for f in fields(LabSpec) if f.name not in _FIXED)))
+    check_names("measure", overrides, [f.name for f in fields(LabSpec) if f.name not in _FIXED])
     if schedule is not None:
         check_choice("schedule", schedule, SCHEDULES)
     placement = diagnose.SCHEDULE_OF[schedule] if schedule else "gpipe" if v == 1 else "interleaved"
