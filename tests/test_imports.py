@@ -166,6 +166,20 @@ def test_the_layer_rule_catches_upward_and_sideways_imports():
         "ppedu.training.engine (layer 6) imports ppedu.serving.server (layer 6)"]
 
 
+def test_no_chapter_facade_loads_the_instructor_tools():
+    """``instructor`` sits below ``chapters`` (``commands`` needs it), yet a notebook never loads it:
+    nothing a facade imports at the top reaches it (package ``__init__`` files included)."""
+    modules = _modules()
+    top = _imports_at_import(modules)
+    for facade in sorted(m for m in modules if m.startswith("ppedu.chapters.")):
+        seen, todo = set(), [facade]
+        while todo:
+            for nxt in top[todo.pop()] - seen:
+                seen.add(nxt)
+                todo.append(nxt)
+        assert not {m for m in seen if m.startswith("ppedu.instructor")}, facade
+
+
 def test_architecture_states_these_layers():
     """The "Layers" paragraph's chain (top first) and table (a layer column) are ``LAYERS``."""
     text = (PACKAGE.parent / "ARCHITECTURE.md").read_text(encoding="utf-8")
@@ -195,17 +209,22 @@ def _imports_torch(node: ast.stmt) -> bool:
     return any(n == "torch" or n.startswith("torch.") for n in names)
 
 
+def _imports_at_import(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """module -> the ppedu modules importing it runs: its top-level imports and its parent packages."""
+    top = {}
+    for name, path in modules.items():
+        nodes = _top_level_imports(ast.parse(path.read_text(encoding="utf-8")))
+        parents = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}
+        top[name] = _imports(ast.Module(body=nodes, type_ignores=[]), modules, name) | (parents & set(modules))
+    return top
+
+
 def _heavy(modules: dict[str, Path]) -> set[str]:
     """The ppedu modules whose import loads torch: their own top-level import, or one of a module
     they import at the top (a package's ``__init__`` included: importing ``a.b`` runs ``a``)."""
-    top = {}
-    heavy = set()
-    for name, path in modules.items():
-        nodes = _top_level_imports(ast.parse(path.read_text(encoding="utf-8")))
-        if any(_imports_torch(n) for n in nodes):
-            heavy.add(name)
-        parents = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}
-        top[name] = _imports(ast.Module(body=nodes, type_ignores=[]), modules, name) | (parents & set(modules))
+    top = _imports_at_import(modules)
+    heavy = {name for name, path in modules.items()
+             if any(_imports_torch(n) for n in _top_level_imports(ast.parse(path.read_text(encoding="utf-8"))))}
     while True:
         more = {n for n, deps in top.items() if n not in heavy and deps & heavy}
         if not more:

@@ -38,7 +38,7 @@ Progress = Callable[[int, int, TrainResult], None]
 
 def make_config(values: dict) -> TrainConfig:
     """A TrainConfig from widget values (missing keys take ``DEFAULTS``); raises UsageError."""
-    check_names("training_panel", values, asdict(TrainConfig()))
+    check_names("TrainConfig", values, asdict(TrainConfig()))
     merged = {**DEFAULTS, **values}
     if merged["schedule"] in SCHEDULE_NAMES:  # the v slider means something for some schedules
         merged["v"] = fit_v(merged["schedule"], merged["v"])  # only; don't fail on it elsewhere
