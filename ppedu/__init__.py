@@ -19,6 +19,7 @@ Folders, one layer of the course each:
 Modules:
     cli               the `ppedu` command line: dispatches to commands/, one help line each
     errors            UsageError (bad input, one line) and ClusterError, the check_* helpers
+    unanswered        an exercise not answered yet (NotAnswered, Blank) and what `ppedu grade` changes
 """
 
 __version__ = "0.1.0"

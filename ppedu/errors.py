@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Iterable
+
 from ppedu.i18n.catalog import _
 
 
@@ -62,3 +64,13 @@ def check_choice(name: str, value: str, choices) -> str:
         raise UsageError(_("{name} must be one of {choices} (got {value})").format(
             name=name, choices=", ".join(map(str, choices)), value=repr(value)))
     return value
+
+
+def check_names(what: str, given: Iterable[str], allowed: Iterable[str]) -> None:
+    """Raise a UsageError naming each of ``given`` (settings passed by name to ``what``, e.g. a
+    panel's values) that is not in ``allowed``, and listing ``allowed`` in its order."""
+    allowed = list(allowed)
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise UsageError(_("{what}: unknown setting(s) {unknown}; use {known}").format(
+            what=what, unknown=", ".join(unknown), known=", ".join(allowed)))

@@ -1,4 +1,5 @@
-"""The package's shape, read statically: no import cycle among ppedu modules (imports inside
+"""The package's shape, read statically: imports only run downwards through ``LAYERS``, no import
+cycle among ppedu modules (imports inside
 functions included: a lazy import hides a cycle, it does not remove it), imports of ppedu modules
 at the top except where one keeps torch out of a light module (each saying why), ``ppedu --help``
 and every command's ``--help`` free of torch, and every ``__init__`` docstring names exactly the
@@ -78,6 +79,119 @@ def test_no_import_cycle_among_ppedu_modules():
     assert _cycle(graph) is None, f"import cycle: {' -> '.join(_cycle(graph))}"
 
 
+# The layers, lowest first. A unit is a folder or a top-level module of ppedu, or a module set apart
+# from its folder (``i18n.catalog``); a module may import from its own unit and from lower layers
+# only, never from another unit of its own layer. The package itself (``ppedu/__init__.py``: its
+# docstring and version) imports nothing of ppedu and is below them all. ARCHITECTURE.md's "Layers"
+# paragraph and table say the same (``test_architecture_states_these_layers``).
+LAYERS = (
+    ("i18n.catalog", "assets"),   # catalog: ``_()`` with no ppedu import, so that errors translates
+    ("errors",),
+    ("i18n",),                    # messages check the language chosen with errors.check_choice
+    ("runtime", "schedules", "unanswered"),
+    ("planner",),                 # plans replay the schedules' simulator and theory
+    ("model",),                   # the GPT's parameter count is the planner's formula
+    ("training", "tensor_parallel", "serving"),
+    ("lab",),                     # the lab's Stage is training's Stage plus checks
+    ("notebook",),                # checks.lab names a lab mistake with lab.diagnose
+    ("instructor",),
+    ("commands",),                # grade, run-notebook and student-copy run the instructor's tools
+    ("chapters", "cli"),          # ch0 and ch1 show commands.doctor's and compare_tp_pp's output
+)
+
+# Imports against the layers, each with its reason: (importer, imported) -> why.
+UPWARD_ON_PURPOSE = {
+    ("ppedu.instructor.book.check", "ppedu.cli"):
+        "runs every command the book shows through the very CLI a reader types (run_cli)",
+}
+
+
+def _unit(module: str) -> str | None:
+    """The unit (a key of ``LAYERS``) ``module`` belongs to: the longest that is it or holds it."""
+    rel = module.removeprefix("ppedu.")
+    found = [u for layer in LAYERS for u in layer if rel == u or rel.startswith(u + ".")]
+    return max(found, key=len) if found and module != "ppedu" else None
+
+
+def _layer(unit: str) -> int:
+    return next(i for i, layer in enumerate(LAYERS) if unit in layer)
+
+
+def _upward(graph: dict[str, set[str]]) -> list[str]:
+    """Each import of ``graph`` (module -> modules it imports) that is not downwards or in its own
+    unit, nor listed in ``UPWARD_ON_PURPOSE``."""
+    bad = []
+    for name, targets in sorted(graph.items()):
+        for target in sorted(targets):
+            if target == "ppedu" or (name, target) in UPWARD_ON_PURPOSE:
+                continue
+            mine, theirs = _unit(name), _unit(target)
+            if name == "ppedu" or (mine != theirs and _layer(theirs) >= _layer(mine)):
+                bad.append(f"{name} (layer {_layer(mine) if mine else '-'}) imports {target} "
+                           f"(layer {_layer(theirs)})")
+    return bad
+
+
+def test_every_folder_and_top_level_module_has_one_layer():
+    units = [u for layer in LAYERS for u in layer]
+    assert len(units) == len(set(units)), "a unit listed twice in LAYERS"
+    for unit in units:
+        path = PACKAGE / unit.replace(".", "/")
+        assert path.is_dir() or path.with_suffix(".py").is_file(), f"LAYERS names {unit}: not in ppedu/"
+    top = {p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__"} | \
+        {p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
+    assert top <= set(units), f"no layer for {sorted(top - set(units))}: add it to LAYERS"
+    assert all(_unit(m) for m in _modules() if m != "ppedu")
+
+
+def test_imports_only_run_downwards():
+    modules = _modules()
+    graph = {name: _imports(path, modules) & set(modules) for name, path in modules.items()}
+    bad = _upward(graph)
+    assert not bad, "imports against the layers (move the shared piece down, or hand it down " \
+        "from above):\n" + "\n".join(bad)
+    stale = [edge for edge in UPWARD_ON_PURPOSE if edge[1] not in graph.get(edge[0], ())]
+    assert not stale, f"UPWARD_ON_PURPOSE lists imports that are gone: {stale}"
+
+
+def test_the_layer_rule_catches_upward_and_sideways_imports():
+    assert _upward({"ppedu.lab.grader": {"ppedu.notebook.grading", "ppedu.lab.stage", "ppedu.errors"},
+                    "ppedu.training.engine": {"ppedu.serving.server", "ppedu"},
+                    "ppedu.i18n.catalog": {"ppedu.i18n.messages"},
+                    "ppedu.i18n.messages": {"ppedu.i18n.catalog", "ppedu.errors"},
+                    "ppedu": {"ppedu.errors"}}) == [
+        "ppedu (layer -) imports ppedu.errors (layer 1)",
+        "ppedu.i18n.catalog (layer 0) imports ppedu.i18n.messages (layer 2)",
+        "ppedu.lab.grader (layer 7) imports ppedu.notebook.grading (layer 8)",
+        "ppedu.training.engine (layer 6) imports ppedu.serving.server (layer 6)"]
+
+
+def test_no_chapter_facade_loads_the_instructor_tools():
+    """``instructor`` sits below ``chapters`` (``commands`` needs it), yet a notebook never loads it:
+    nothing a facade imports at the top reaches it (package ``__init__`` files included)."""
+    modules = _modules()
+    top = _imports_at_import(modules)
+    for facade in sorted(m for m in modules if m.startswith("ppedu.chapters.")):
+        seen, todo = set(), [facade]
+        while todo:
+            for nxt in top[todo.pop()] - seen:
+                seen.add(nxt)
+                todo.append(nxt)
+        assert not {m for m in seen if m.startswith("ppedu.instructor")}, facade
+
+
+def test_architecture_states_these_layers():
+    """The "Layers" paragraph's chain (top first) and table (a layer column) are ``LAYERS``."""
+    text = (PACKAGE.parent / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    section = text.split("## Layers", 1)[1].split("\n## ", 1)[0]
+    chain = section.split("Imports only run downwards:", 1)[1].split("No cycle", 1)[0]
+    stated = [tuple(re.findall(r"`([^`]+)`", group)) for group in chain.split("→")]
+    assert stated == list(reversed(LAYERS)), f"ARCHITECTURE.md says {stated}"
+    rows = re.findall(r"^\| (\d+) \| `([a-z_.0-9]+)/?` \|", section, re.MULTILINE)
+    assert sorted((u, int(n)) for n, u in rows) == \
+        sorted((u, i) for i, layer in enumerate(LAYERS) for u in layer), f"ARCHITECTURE.md's table: {rows}"
+
+
 def _top_level_imports(tree: ast.Module) -> list[ast.stmt]:
     """The import statements that run when the module is imported (not inside a def)."""
     found, todo = [], list(tree.body)
@@ -95,17 +209,22 @@ def _imports_torch(node: ast.stmt) -> bool:
     return any(n == "torch" or n.startswith("torch.") for n in names)
 
 
+def _imports_at_import(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """module -> the ppedu modules importing it runs: its top-level imports and its parent packages."""
+    top = {}
+    for name, path in modules.items():
+        nodes = _top_level_imports(ast.parse(path.read_text(encoding="utf-8")))
+        parents = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}
+        top[name] = _imports(ast.Module(body=nodes, type_ignores=[]), modules, name) | (parents & set(modules))
+    return top
+
+
 def _heavy(modules: dict[str, Path]) -> set[str]:
     """The ppedu modules whose import loads torch: their own top-level import, or one of a module
     they import at the top (a package's ``__init__`` included: importing ``a.b`` runs ``a``)."""
-    top = {}
-    heavy = set()
-    for name, path in modules.items():
-        nodes = _top_level_imports(ast.parse(path.read_text(encoding="utf-8")))
-        if any(_imports_torch(n) for n in nodes):
-            heavy.add(name)
-        parents = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}
-        top[name] = _imports(ast.Module(body=nodes, type_ignores=[]), modules, name) | (parents & set(modules))
+    top = _imports_at_import(modules)
+    heavy = {name for name, path in modules.items()
+             if any(_imports_torch(n) for n in _top_level_imports(ast.parse(path.read_text(encoding="utf-8"))))}
     while True:
         more = {n for n, deps in top.items() if n not in heavy and deps & heavy}
         if not more:

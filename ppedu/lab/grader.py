@@ -22,17 +22,16 @@ from dataclasses import dataclass, field, fields
 
 import cloudpickle
 
-from ppedu.errors import ClusterError, UsageError, check_choice
-from ppedu.instructor.autograde.answers import verify_lab
+from ppedu.errors import ClusterError, check_choice, check_names
 from ppedu.lab import diagnose
 from ppedu.lab.job import LabReport, lab_job
 from ppedu.lab.reference import expected_parameter_names, per_microbatch_gradients
 from ppedu.lab.stage import LabSpec, is_passed_on
-from ppedu.notebook import grading
 from ppedu.runtime.cluster import get_cluster
 from ppedu.schedules.theory import peak_activations, theory_bubble
 from ppedu.schedules.timeline import Timeline
 from ppedu.training.stage import measured_timeline
+from ppedu import unanswered as contract
 from ppedu.i18n.messages import _
 
 SCHEDULES = tuple(diagnose.SCHEDULE_OF)
@@ -108,10 +107,7 @@ def measure(train_step, p: int = LabSpec.p, m: int = LabSpec.m, workload: str = 
     """Run ``train_step`` once on p real ranks and record what every rank did (never raises for
     the student's bug: a failure is in ``.failure`` and in the reports). ``overrides``: LabSpec's
     other settings (it checks every value, once)."""
-    unknown = sorted(set(overrides) - {f.name for f in fields(LabSpec)} | set(overrides) & set(_FIXED))
-    if unknown:
-        raise UsageError(_("unknown setting(s) {unknown}; use {known}").format(
-            unknown=", ".join(unknown), known=", ".join(f.name for f in fields(LabSpec) if f.name not in _FIXED)))
+    check_names("measure", overrides, [f.name for f in fields(LabSpec) if f.name not in _FIXED])
     if schedule is not None:
         check_choice("schedule", schedule, SCHEDULES)
     placement = diagnose.SCHEDULE_OF[schedule] if schedule else "gpipe" if v == 1 else "interleaved"
@@ -140,18 +136,20 @@ def measure(train_step, p: int = LabSpec.p, m: int = LabSpec.m, workload: str = 
 def _require_answered(train_step) -> None:
     """The student copy's stub (its body raises NotAnswered): say "Exercise N: not answered yet"
     at once (a check cell prints that line and Run All goes on) instead of starting the ranks."""
-    missing = grading.unanswered(train_step)
+    missing = contract.unanswered(train_step)
     if missing is not None:
         raise missing
 
 
 def _ranks_changed(p: int, cluster) -> str | None:
     """Under ``ppedu grade`` only: why the ranks cannot be trusted (the student's step patched
-    ppedu's code or builtins there), else None. Such ranks are stopped: the next run starts fresh."""
-    if not grading.GRADING:   # read at call time: a test sets it
+    ppedu's code or builtins there), else None. Such ranks are stopped: the next run starts fresh.
+    The check is the one ``ppedu grade`` handed down (``ppedu.unanswered.check_ranks_with``)."""
+    check = contract.rank_check   # both read at call time: a test sets them
+    if not contract.GRADING or check is None:
         return None
     try:
-        (cluster if cluster is not None else _connect(p)).run(verify_lab)
+        (cluster if cluster is not None else _connect(p)).run(check)
     except ClusterError as exc:
         lines = [x for x in str(exc).splitlines() if "changed the checking code" in x]
         return _("{error} (on a rank)").format(error=lines[-1].strip() if lines else str(exc).splitlines()[0])

@@ -66,11 +66,14 @@ def messages_per_step(schedule: Schedule) -> int:
 
 
 def simulated_point(name: str, p: int, m: int, v: int, t: float = 1.0,
-                    costs: tuple[float, float, float] = EQUAL) -> FrontierPoint:
+                    costs: tuple[float, float, float] = EQUAL,
+                    schedule: Schedule | None = None) -> FrontierPoint:
     """The simulator's side alone (no ranks needed): T_F, T_B, T_W = t x ``costs``. ``zb2`` is
-    ordered for those costs, as the ranks would run it."""
+    ordered for those costs, as the ranks would run it. ``schedule``: the one a run's spec already
+    built for these costs (``RunSpec.built_schedule``), else it is built here."""
     model = CostModel(*(t * c for c in costs))
-    schedule = build_schedule(name, p, m, v, model)
+    if schedule is None or (schedule.name, schedule.p, schedule.m, schedule.v) != (name, p, m, v):
+        schedule = build_schedule(name, p, m, v, model)
     sim = simulate(schedule, model)
     peak = max(sim.peak_inflight) / schedule.v
     return FrontierPoint(name, schedule.v, float("nan"), sim.bubble_fraction, float("nan"), peak,
@@ -87,8 +90,8 @@ def frontier(p: int = 4, m: int = 8, t_ms: float = 10.0, group=None,
     for name, v in schedules:
         result = train(TrainConfig(name, p, m, v=v, workload="timed", tf_ms=tf, tb_ms=tb,
                                    tw_ms=tw), group=group)
-        v = result.config.v
-        simulated = simulated_point(name, p, m, v, costs=costs)
+        v = result.config.v      # the spec built the schedule for these costs (zb2's order too)
+        simulated = simulated_point(name, p, m, v, costs=costs, schedule=result.config.built_schedule)
         points.append(FrontierPoint(
             name, v, result.measured_bubble_fraction, result.simulated_bubble_fraction,
             max(r.peak_inflight_microbatches for r in result.per_rank) / v,

@@ -24,11 +24,13 @@ def train_step(stage):
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_patched_ranks_fail_the_grade_under_ppedu_grade(monkeypatch) -> None:
-    import ppedu.notebook.grading as grading
-    monkeypatch.setattr(grading, "GRADING", True)
+    import ppedu.instructor.autograde.answers as answers   # hands the lab its rank check, as in `ppedu grade`
+    import ppedu.unanswered as contract
+    assert contract.rank_check is answers.verify_lab
+    monkeypatch.setattr(contract, "GRADING", True)
     verdict = grade(student(PATCHING), "afab", p=2, m=2, workload="timed")
     assert not verdict.ok and "changed the checking code" in verdict.message, verdict.message
     assert "Stage.finish" in verdict.message and "(on a rank)" in verdict.message
-    monkeypatch.setattr(grading, "GRADING", False)       # the same step outside `ppedu grade`: graded
+    monkeypatch.setattr(contract, "GRADING", False)       # the same step outside `ppedu grade`: graded
     assert "changed the checking code" not in grade(student(PATCHING), "afab", p=2, m=2,
                                                       workload="timed").message

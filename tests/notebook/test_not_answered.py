@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import ppedu.notebook.grading as grading
+import ppedu.unanswered as contract
 from ppedu.lab import grade
 from ppedu.notebook.checks.schedules import check_bubble_formula
 from ppedu.notebook.checks.serving import check_decode_bubble
@@ -44,7 +44,7 @@ def test_other_errors_still_fail_the_check() -> None:
 
 
 def test_under_ppedu_grade_not_answered_fails(monkeypatch) -> None:
-    monkeypatch.setattr(grading, "GRADING", True)
+    monkeypatch.setattr(contract, "GRADING", True)
     with pytest.raises(NotAnswered, match="Exercise 1: not answered yet"):
         with exercise(1):
             check_bubble_formula(stub, "gpipe")

@@ -156,10 +156,11 @@ def test_panel_clears_the_previous_chart_after_a_bad_input() -> None:
 
 
 def test_shared_panel_helpers() -> None:
-    from ppedu.errors import UsageError
-    from ppedu.notebook.widgets.panel import check_settings, label_style, number
-    with pytest.raises(UsageError, match=r"unknown setting\(s\) mm; use m, p"):
-        check_settings({"mm": 1}, ["m", "p"])
+    from ppedu.errors import UsageError, check_names
+    from ppedu.notebook.widgets.panel import label_style, number
+    with pytest.raises(UsageError, match=r"^plan_panel: unknown setting\(s\) mm, pp; use p, m$"):
+        check_names("plan_panel", {"pp": 2, "mm": 1, "m": 3}, ["p", "m"])
+    check_names("plan_panel", {"m": 3}, ["p", "m"])
     assert number(None) == "n/a" and number(0.0123, ".0f", 1e3, " ms") == "12 ms"
     short, long = label_style(["p"]), label_style(["hidden (multiple of heads)"])
     assert int(long["description_width"][:-2]) >= 7 * len("hidden (multiple of heads)")

@@ -4,8 +4,10 @@ nothing is timed (messages, peaks), and the figure says what it shows."""
 import pytest
 
 from ppedu.schedules import build_schedule
-from ppedu.training.frontier import SCHEDULES, frontier, frontier_table, messages_per_step, \
-    simulated_point
+from ppedu.schedules.simulator import CostModel
+from ppedu.training.config import TrainConfig
+from ppedu.training.frontier import EQUAL, SCHEDULES, UNEQUAL, frontier, frontier_table, \
+    messages_per_step, simulated_point
 
 
 @pytest.mark.parametrize("p,m", [(2, 4), (4, 8), (8, 16)])
@@ -50,3 +52,19 @@ def test_measured_frontier_counts_equal_the_simulated(cluster2):
         assert pt.measured_peak == pt.simulated_peak, pt.schedule
         assert 0 <= pt.measured_bubble < 1
     assert "| zbv |" in frontier_table(points)
+
+
+@pytest.mark.parametrize("costs", [EQUAL, UNEQUAL])
+def test_the_measured_runs_schedule_is_the_simulated_ones(costs):
+    """``frontier`` simulates the schedule the run's spec built (not a second one): for every
+    schedule, zb2's cost-ordered one included, it is the one ``simulated_point`` would build."""
+    for name, v in SCHEDULES:
+        cfg = TrainConfig(name, 4, 8, v=v, workload="timed", tf_ms=10 * costs[0], tb_ms=10 * costs[1],
+                          tw_ms=10 * costs[2])
+        built = build_schedule(name, 4, 8, cfg.v, CostModel(*costs))
+        assert (cfg.built_schedule.name, cfg.built_schedule.v) == (name, cfg.v)
+        assert cfg.built_schedule.ranks == built.ranks, name
+        reused, rebuilt = (simulated_point(name, 4, 8, cfg.v, costs=costs, schedule=s)
+                           for s in (cfg.built_schedule, None))
+        simulated = ("simulated_bubble", "simulated_peak", "simulated_messages", "step_time_s")
+        assert [getattr(reused, k) for k in simulated] == [getattr(rebuilt, k) for k in simulated], name

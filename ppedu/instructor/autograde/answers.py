@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ppedu.notebook.grading import Blank
+from ppedu import unanswered
+from ppedu.unanswered import Blank
 
 _BASE: dict[str, dict] = {}
 _SWAPPED = ("input", "raw_input", "getpass", "_")
@@ -74,7 +75,7 @@ def _prints(module: Any) -> dict[str, tuple]:
                     out[f"{name}.{member}"] = _ident(attr)
         if callable(value):
             out[name] = _ident(value)
-    if module.__name__ == "ppedu.notebook.grading":
+    if module.__name__ == "ppedu.unanswered":
         out["GRADING"] = (module.GRADING,)
     return out
 
@@ -116,3 +117,6 @@ def verify_lab() -> None:
     import ppedu.lab.job  # noqa: F401
     import ppedu.lab.stage  # noqa: F401
     verify()
+
+
+unanswered.check_ranks_with(verify_lab)   # the lab runs it on its ranks under `ppedu grade`

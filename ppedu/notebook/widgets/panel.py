@@ -6,7 +6,7 @@
     @panel_action        # the chapters' plain functions: bad input -> ([], "⚠ one line")
     def run_x(values): ...
 
-Also the small helpers every widget module shares: ``check_settings`` (unknown keys),
+Also the small helpers every widget module shares (unknown keys: ``ppedu.errors.check_names``):
 ``number`` (a value or "n/a"), ``label_style`` (labels wide enough not to be cut off).
 
 ``action(values, progress)`` is a plain function returning ``(figures, summary_text)``; ``values``
@@ -56,15 +56,6 @@ def panel_action(fn: F) -> F:
     def action(*args: Any, **kwargs: Any) -> tuple[list, str]:
         return guarded(lambda: fn(*args, **kwargs))
     return action  # type: ignore[return-value]
-
-
-def check_settings(values: Mapping[str, Any], known: Iterable[str]) -> None:
-    """UsageError naming any key of ``values`` that is not a setting in ``known``."""
-    known = list(known)
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise UsageError(_("unknown setting(s) {unknown}; use {known}").format(
-            unknown=", ".join(unknown), known=", ".join(known)))
 
 
 def number(x: float | None, spec: str = ".3f", scale: float = 1.0, unit: str = "") -> str:

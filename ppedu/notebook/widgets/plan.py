@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import plotly.graph_objects as go
 
-from ppedu.errors import UsageError
+from ppedu.errors import check_names
 from ppedu.notebook.widgets.panel import guarded, run_panel
 from ppedu.notebook.plots.memory import plan_memory, plan_tradeoff
 from ppedu.planner.models import MODELS, get_model
@@ -30,10 +30,7 @@ SCHEDULES = ("1f1b", "gpipe", "interleaved", "zb1", "zb2", "interleaved-zb", "zb
 
 def make_layout(values: dict) -> tuple[Any, Layout, float]:
     """(model spec, Layout, bubble target) from panel values; missing keys take DEFAULTS."""
-    unknown = set(values) - set(DEFAULTS)
-    if unknown:
-        raise UsageError(_("unknown setting(s) {unknown}; use {known}").format(
-            unknown=", ".join(sorted(unknown)), known=", ".join(DEFAULTS)))
+    check_names("plan_panel", values, DEFAULTS)
     v = {**DEFAULTS, **values}
     spec = get_model(v["model"])
     layout = Layout(tp=v["tp"], pp=v["p"], dp=v["dp"], m=v["m"], micro_batch_size=v["micro_batch_size"],

@@ -22,8 +22,8 @@ import plotly.graph_objects as go
 
 from ppedu.notebook.plots import serving as plots_serving
 from ppedu.serving.scheduler import POLICIES, BatchingConfig, check_pipeline
-from ppedu.errors import check_choice, check_float, check_int
-from ppedu.notebook.widgets.panel import check_settings, label_style, number, panel_action, run_panel
+from ppedu.errors import check_choice, check_float, check_int, check_names
+from ppedu.notebook.widgets.panel import label_style, number, panel_action, run_panel
 from ppedu.serving.server import serve
 from ppedu.model.workloads import WORKLOADS
 from ppedu.serving.metrics import ServingResult
@@ -47,7 +47,7 @@ SLIDER_MAX_P = 4
 
 def make_setup(values: dict) -> tuple[list[Request], BatchingConfig, int, str, ServingCost]:
     """Validate widget values (missing keys take DEFAULTS); the UsageError names the setting."""
-    check_settings(values, DEFAULTS)
+    check_names("serving_panel", values, DEFAULTS)
     v = {**DEFAULTS, **values}
     config = BatchingConfig(v["policy"], v["max_batch"], v["inflight"],
                             token_budget=v["token_budget"] or None, kv_blocks=v["kv_blocks"] or None,

@@ -26,9 +26,9 @@ from plotly.subplots import make_subplots
 
 from ppedu.notebook.plots import training as plots
 from ppedu.notebook.grading import grader
-from ppedu.errors import UsageError, check_float, check_int
+from ppedu.errors import UsageError, check_float, check_int, check_names
 from ppedu.model.gpt import GPTConfig, GPT
-from ppedu.notebook.widgets.panel import check_settings, label_style, number, panel_action, run_panel
+from ppedu.notebook.widgets.panel import label_style, number, panel_action, run_panel
 from ppedu.notebook.checks.tp import measured_field
 from ppedu.tensor_parallel.compare import (MAX_CPU_RANKS, Comparison, check_comparison, compare_tp_pp,
                                            predict_comm_time, predict_step_time)
@@ -47,7 +47,7 @@ NAMES = {"tp": "TP", "pp": "PP"}
 
 def make_setup(values: dict) -> tuple[int, GPTConfig, dict]:
     """Validate widget values (missing keys take DEFAULTS): (n, config, kwargs for compare_tp_pp)."""
-    check_settings(values, DEFAULTS)
+    check_names("tp_vs_pp_panel", values, DEFAULTS)
     v = {**DEFAULTS, **values}
     n = check_int(_("n (ranks)"), v["n"], 1, MAX_CPU_RANKS)
     layers = check_int("layers", v["layers"], 1, 32)

@@ -18,8 +18,8 @@ from typing import Any, Callable, Sequence
 import plotly.graph_objects as go
 
 from ppedu.notebook.plots import training as plots
-from ppedu.errors import UsageError
-from ppedu.notebook.widgets.panel import check_settings, label_style, number, panel_action, run_panel
+from ppedu.errors import UsageError, check_names
+from ppedu.notebook.widgets.panel import label_style, number, panel_action, run_panel
 from ppedu.planner.formulas import RECOMPUTE
 from ppedu.schedules.actions import SCHEDULE_NAMES
 from ppedu.schedules.builders import fit_v
@@ -38,7 +38,7 @@ Progress = Callable[[int, int, TrainResult], None]
 
 def make_config(values: dict) -> TrainConfig:
     """A TrainConfig from widget values (missing keys take ``DEFAULTS``); raises UsageError."""
-    check_settings(values, asdict(TrainConfig()))
+    check_names("TrainConfig", values, asdict(TrainConfig()))
     merged = {**DEFAULTS, **values}
     if merged["schedule"] in SCHEDULE_NAMES:  # the v slider means something for some schedules
         merged["v"] = fit_v(merged["schedule"], merged["v"])  # only; don't fail on it elsewhere
