@@ -173,7 +173,7 @@ def test_driver_overhead_skips_the_runs_first_launch():
     ends = [0.010, 0.029, 0.040, 0.050]
     events = [slot_event(0, "decode", k % 2, s, e) for k, (s, e) in enumerate(zip(starts, ends))]
     samples = overhead_samples(Timeline(events, 1), [LAUNCH] * 4)
-    assert samples["driver"] == pytest.approx([0.001, 0.0005])   # k=2, k=3; not k=1's 9 ms
+    assert samples.driver_s == pytest.approx([0.001, 0.0005])   # k=2, k=3; not k=1's 9 ms
 
 
 def _chunked_and_kv():
@@ -202,7 +202,7 @@ def test_a_measured_run_reports_the_goodput_and_the_simulators_prediction(monkey
     dict it replaced did; faked here with a simulated result standing in for the served one."""
     from dataclasses import replace
     import ppedu.serving.server as server
-    from ppedu.serving.metrics import Overheads, StepFit
+    from ppedu.serving.overheads import Overheads, StepFit
     from ppedu.serving.simulator import simulate_serving
     from ppedu.serving.workload import make_workload
     requests, config, cost = make_workload(8, rate=50.0, seed=0), BatchingConfig("continuous", 4, 2), studies.QUICK
