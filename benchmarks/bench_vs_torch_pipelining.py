@@ -67,11 +67,11 @@ def _where(ranks: list) -> dict:
         compute = sum(e.end - e.start for e in ev if e.kind != "recv")
         waiting = sum(e.end - e.start for e in ev if e.kind == "recv")
         calls = r.comm.start_s
-        count = sum(v["messages"] for side in (r.comm.sent, r.comm.received) for v in side.values())
+        count = sum(v.messages for side in (r.comm.sent, r.comm.received) for v in side.values())
         out["per_call"] += calls / max(count, 1) / len(ranks)
         sent = r.comm.sent.values()
-        out["msg_bytes"] = max(out["msg_bytes"], sum(v["bytes"] for v in sent) / max(1, sum(
-            v["messages"] for v in sent)))
+        out["msg_bytes"] = max(out["msg_bytes"], sum(v.bytes for v in sent) / max(1, sum(
+            v.messages for v in sent)))
         last = max((e.end for e in ev), default=r.t0)
         for key, sec in zip(WHERE, (compute, waiting, calls,
                                     last - r.t0 - compute - waiting - calls, r.t_end - last)):

@@ -9,6 +9,7 @@ so both languages print the same digits.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 from ppedu.i18n.messages import N_, _
@@ -153,15 +154,16 @@ TEXTS: dict[str, str] = {
 }
 
 
-def text(key: str, *values: Mapping, **more) -> str:
+def text(key: str, *values: Mapping | object, **more) -> str:
     """Sentence ``key`` in the student's language, filled from ``values`` (dicts, e.g. a result's
-    ``to_dict()``) and ``more`` (keywords win)."""
+    ``to_dict()``, or dataclasses such as a ``studies.Run``: their fields) and ``more`` (keywords win)."""
     fields: dict = {}
     for mapping in values:
-        fields.update(mapping)
+        fields.update(mapping if isinstance(mapping, Mapping) else
+                      {f.name: getattr(mapping, f.name) for f in dataclasses.fields(mapping)})
     return _(TEXTS[key]).format(**{**fields, **more})
 
 
-def say(key: str, *values: Mapping, **more) -> None:
+def say(key: str, *values: Mapping | object, **more) -> None:
     """Print sentence ``key`` (see :func:`text`)."""
     print(text(key, *values, **more))

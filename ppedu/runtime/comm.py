@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 import torch
@@ -49,29 +49,24 @@ class LinkModel:
 
 _link = LinkModel()
 _link_free_at: dict[int, float] = defaultdict(float)  # per source rank: when the link is idle again
-_stats: dict = {}
 
 
-def reset_stats() -> None:
-    """Zero the counters of this rank."""
-    _stats.clear()
-    _stats.update(sent=defaultdict(lambda: {"bytes": 0, "messages": 0}),
-                  received=defaultdict(lambda: {"bytes": 0, "messages": 0}),
-                  collectives=defaultdict(lambda: {"calls": 0, "bytes": 0}),
-                  header_bytes=0, wait_s=0.0, link_delay_s=0.0, start_s=0.0)
-
-
-reset_stats()
+@dataclass
+class Traffic:
+    """Payload messages and their bytes on one link, one direction."""
+    messages: int = 0
+    bytes: int = 0
 
 
 @dataclass
 class CommStats:
-    """One rank's counters, picklable. ``sent``/``received``: per peer {"bytes", "messages"}; seconds
-    waiting, delayed by the emulated link, and inside the calls that start messages (``start_s``:
-    gloo's isend writes to the socket, irecv tells the peer a receive is posted)."""
-    sent: dict = field(default_factory=dict)
-    received: dict = field(default_factory=dict)
-    collectives: dict = field(default_factory=dict)
+    """One rank's counters, picklable: per peer rank, its all-reduces (bytes: what it put on the wire), seconds
+    waiting, delayed by the emulated link, and inside the calls that start messages (``start_s``: gloo's
+    isend writes to the socket, irecv tells the peer a receive is posted)."""
+    sent: dict[int, Traffic] = field(default_factory=lambda: defaultdict(Traffic))
+    received: dict[int, Traffic] = field(default_factory=lambda: defaultdict(Traffic))
+    all_reduce_calls: int = 0
+    all_reduce_bytes: int = 0
     header_bytes: int = 0
     wait_s: float = 0.0
     link_delay_s: float = 0.0
@@ -79,19 +74,26 @@ class CommStats:
 
     @property
     def bytes_sent(self) -> int:
-        return sum(v["bytes"] for v in self.sent.values())
+        return sum(v.bytes for v in self.sent.values())
 
     @property
     def messages_sent(self) -> int:
-        return sum(v["messages"] for v in self.sent.values())
+        return sum(v.messages for v in self.sent.values())
+
+
+_stats = CommStats()                   # this rank's live counters
+
+
+def reset_stats() -> None:
+    """Zero the counters of this rank."""
+    global _stats
+    _stats = CommStats()
 
 
 def stats() -> CommStats:
-    """This rank's counters since ``reset_stats()``."""
-    return CommStats({k: dict(v) for k, v in _stats["sent"].items()},
-                     {k: dict(v) for k, v in _stats["received"].items()},
-                     {k: dict(v) for k, v in _stats["collectives"].items()},
-                     _stats["header_bytes"], _stats["wait_s"], _stats["link_delay_s"], _stats["start_s"])
+    """This rank's counters since ``reset_stats()`` (a copy; its peers are plain dicts)."""
+    return replace(_stats, sent={k: replace(v) for k, v in _stats.sent.items()},
+                   received={k: replace(v) for k, v in _stats.received.items()})
 
 
 def set_link_model(latency_ms: float = 0.0, bandwidth_gbps: float = float("inf")) -> LinkModel:
@@ -118,7 +120,7 @@ def _wait(work, what: str, peer: int | None = None, timeout_s: float | None = No
         work.wait(timeout=timedelta(seconds=timeout))
     except RuntimeError as exc:
         raise _failed(what, peer, exc, time.perf_counter() - start) from None
-    _stats["wait_s"] += time.perf_counter() - start
+    _stats.wait_s += time.perf_counter() - start
     worker.set_status(_("running"))
 
 
@@ -180,11 +182,10 @@ def isend_tensor(t: torch.Tensor, dst: int, tag: int = 0, group=None,
         works = [dist.isend(x, dst, group=group, **_tag(tag)) for x in tensors]
     except RuntimeError as exc:
         raise _failed(what, dst, exc, 0.0) from None
-    _stats["start_s"] += time.perf_counter() - start
-    nbytes = payload.numel() * payload.element_size()
-    _stats["sent"][dst]["bytes"] += nbytes
-    _stats["sent"][dst]["messages"] += 1
-    _stats["header_bytes"] += HEADER_BYTES if header else 0
+    _stats.start_s += time.perf_counter() - start
+    link, nbytes = _stats.sent[dst], payload.numel() * payload.element_size()
+    link.bytes, link.messages = link.bytes + nbytes, link.messages + 1
+    _stats.header_bytes += HEADER_BYTES if header else 0
     return SendHandle(works, tensors, what, dst)
 
 
@@ -205,8 +206,7 @@ class RecvHandle:
             raise ValueError("a receive without header needs its shape and no emulated link "
                              "(the link delay needs the header's send time)")
         self.src, self.tag, self.group = src, tag, group
-        self._header = torch.empty(HEADER_NUMEL, dtype=torch.int64, device=worker.device()) \
-            if header else None
+        self._header = torch.empty(HEADER_NUMEL, dtype=torch.int64, device=worker.device()) if header else None
         self._payload = self._payload_work = self._work = None
         start = time.perf_counter()
         try:  # a peer already gone fails here, before any wait
@@ -217,7 +217,7 @@ class RecvHandle:
                 self._payload_work = dist.irecv(self._payload, src, group=group, **_tag(tag))
         except RuntimeError as exc:
             raise _failed(_("post recv from rank {src} (tag {tag})").format(src=src, tag=tag), src, exc, 0.0) from None
-        _stats["start_s"] += time.perf_counter() - start
+        _stats.start_s += time.perf_counter() - start
 
     def wait(self, timeout_s: float | None = None) -> torch.Tensor:
         sent_ns = None
@@ -226,11 +226,10 @@ class RecvHandle:
         payload = self._payload
         _wait(self._payload_work, _("recv {shape} from rank {src} (tag {tag})").format(
             shape=tuple(payload.shape), src=self.src, tag=self.tag), self.src, timeout_s)
-        nbytes = payload.numel() * payload.element_size()
-        _stats["received"][self.src]["bytes"] += nbytes
-        _stats["received"][self.src]["messages"] += 1
+        link, nbytes = _stats.received[self.src], payload.numel() * payload.element_size()
+        link.bytes, link.messages = link.bytes + nbytes, link.messages + 1
         if sent_ns is not None:
-            _stats["header_bytes"] += HEADER_BYTES
+            _stats.header_bytes += HEADER_BYTES
             _apply_link_delay(self.src, sent_ns / 1e9, nbytes)
         return payload
 
@@ -273,7 +272,7 @@ def _apply_link_delay(src: int, sent_at: float, nbytes: int) -> None:
     if delay > 0:
         worker.set_status(_("link delay from rank {src} ({ms:.1f} ms)").format(src=src, ms=delay * 1e3))
         time.sleep(delay)
-        _stats["link_delay_s"] += delay
+        _stats.link_delay_s += delay
 
 
 def all_reduce(t: torch.Tensor, group=None, op=dist.ReduceOp.SUM) -> torch.Tensor:
@@ -283,15 +282,15 @@ def all_reduce(t: torch.Tensor, group=None, op=dist.ReduceOp.SUM) -> torch.Tenso
     ``bytes`` counts the 2(n-1)/n * S each rank puts on the wire."""
     n = dist.get_world_size(group)
     nbytes = t.numel() * t.element_size()
-    _stats["collectives"]["all_reduce"]["calls"] += 1
-    _stats["collectives"]["all_reduce"]["bytes"] += int(2 * (n - 1) / n * nbytes)
+    _stats.all_reduce_calls += 1
+    _stats.all_reduce_bytes += int(2 * (n - 1) / n * nbytes)
     if n == 1:
         return t
     _wait(dist.all_reduce(t, op=op, group=group, async_op=True), f"all_reduce {tuple(t.shape)}")
     if _link.latency_ms or _link.bandwidth_gbps != float("inf"):
         delay = 2 * (n - 1) * _link.latency_ms / 1e3 + _link.transfer_s(int(2 * (n - 1) / n * nbytes))
         time.sleep(delay)
-        _stats["link_delay_s"] += delay
+        _stats.link_delay_s += delay
     return t
 
 

@@ -13,6 +13,7 @@
     wire       their messages: one fixed-size message per hop
     simulator  the simulated pipe: the same scheduler and loop on a fake clock
     calibrate  the overheads a real run measured, for the simulator
+    overheads  their records: every sample, the means, the step cost fitted through the steps
     metrics    ServingResult: throughput, latencies, bubble, KV cache
     studies    the chapter's experiments, one function each
 """

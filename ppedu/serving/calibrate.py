@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from statistics import mean
 
 from ppedu.schedules.timeline import Timeline
-from ppedu.serving.metrics import Overheads, StepFit
+from ppedu.serving.overheads import OverheadSamples, Overheads, StepFit
 from ppedu.serving.simulator import simulate_serving
 
 LAUNCH, IDLE = -1, -2
@@ -42,17 +42,16 @@ def trimmed_mean(values: list[float], trim: float = 0.1) -> float | None:
     return sum(xs) / len(xs)
 
 
-def measured_overheads(timeline: Timeline, follows: list[int], late_s: list[float]) -> Overheads:
-    """Hop, return, driver (trimmed means of ``overhead_samples``) and lateness (of ``late_s``, each
-    timed step's), seconds, None when nothing measured them."""
-    samples = overhead_samples(timeline, follows)
+def measured_overheads(samples: OverheadSamples) -> Overheads:
+    """Hop, return, driver and lateness: trimmed means of a run's ``overhead_samples`` (lateness
+    may be below zero, the others not), seconds, None when nothing measured them."""
     clip = lambda x: None if x is None else max(0.0, x)      # noqa: E731
-    return Overheads(hop_s=clip(trimmed_mean(samples["hop"])), return_s=clip(trimmed_mean(samples["return"])),
-                     driver_s=clip(trimmed_mean(samples["driver"])), late_s=trimmed_mean(late_s))
+    return Overheads(hop_s=clip(trimmed_mean(samples.hop_s)), return_s=clip(trimmed_mean(samples.return_s)),
+                     driver_s=clip(trimmed_mean(samples.driver_s)), late_s=trimmed_mean(samples.late_s))
 
 
-def overhead_samples(timeline: Timeline, follows: list[int]) -> dict[str, list[float]]:
-    """Every measured ``hop``, ``return`` and ``driver`` gap (seconds), in run order."""
+def overhead_samples(timeline: Timeline, follows: list[int], late_s: list[float] = ()) -> OverheadSamples:
+    """Every measured hop, return and driver gap (seconds), in run order, and ``late_s`` as given."""
     ranks = [timeline.rank_events(r, compute_only=True) for r in range(timeline.world_size)]
     hops = []
     for prev, cur in zip(ranks, ranks[1:]):
@@ -67,7 +66,7 @@ def overhead_samples(timeline: Timeline, follows: list[int]) -> dict[str, list[f
             drivers.append(gap_from_own)
         elif follows[k] >= 0 and first[k - 1].end < last[follows[k]].end:
             returns.append(first[k].start - last[follows[k]].end)
-    return {"hop": hops, "return": returns, "driver": drivers}
+    return OverheadSamples(hop_s=hops, return_s=returns, driver_s=drivers, late_s=list(late_s))
 
 
 def calibrated(cost, measured: Overheads):

@@ -12,9 +12,10 @@ Pipeline health comes from the timeline: per-stage busy/idle and the bubble frac
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from ppedu.serving.cost import ServingCost
+from ppedu.serving.overheads import OverheadSamples, Overheads, StepFit
 from ppedu.serving.workload import RequestState
 from ppedu.i18n.messages import _
 from ppedu.serving.scheduler import BatchingConfig, Scheduler
@@ -87,23 +88,6 @@ def kv_report(sched: Scheduler) -> KVReport:
 
 
 @dataclass(frozen=True)
-class Overheads:
-    """What a real run paid beside its stage steps (``ppedu.serving.calibrate``), seconds; None
-    where nothing measured one."""
-    hop_s: float | None               # stage s-1 finished -> stage s started (an idle stage s)
-    return_s: float | None            # the last stage finished -> rank 0 started its next step
-    driver_s: float | None            # rank 0 finished a step -> started the next one at once
-    late_s: float | None              # timed steps: how much longer a step lasted than its price
-
-
-@dataclass(frozen=True)
-class StepFit:
-    """Least-squares ``t0 + c * tokens`` through a run's stage steps (None: too few steps)."""
-    t0_s: float | None
-    c_s: float | None
-
-
-@dataclass(frozen=True)
 class Percentiles:
     """p50, p90, p99 of one latency over the requests, in seconds (None: no request had one)."""
     p50: float | None
@@ -141,7 +125,7 @@ class ServingResult:
     overheads: Overheads | None = None             # a real run's, measured (calibrate); None: simulated
     step_fit: StepFit | None = None                # a real run's steps, t0 + c * tokens fitted
     kv_stage_peak_blocks: list[int] | None = None  # a real run's, per stage
-    jitter: dict[str, list[float]] = field(default_factory=dict)   # overhead samples by name, not in JSON
+    jitter: OverheadSamples | None = None          # a real run's overhead samples (not in JSON)
 
     @classmethod
     def of(cls, sched: Scheduler, **kwargs) -> "ServingResult":

@@ -33,12 +33,12 @@ from ppedu.model.gpt import GPT, GPTConfig, split_into_stages
 from ppedu.model.kvcache import greedy_generate
 from ppedu.model.partition import partition
 from ppedu.runtime import cluster, comm, worker
-from ppedu.schedules.timeline import Timeline
+from ppedu.schedules.timeline import Event, Timeline
 from ppedu.serving.blocks import BlockManager
 from ppedu.serving.calibrate import IDLE, LAUNCH, fit_step_cost, measured_overheads, overhead_samples
 from ppedu.serving.cost import ServingCost
 from ppedu.serving.driver import drive
-from ppedu.serving.metrics import ServingResult, slot_event
+from ppedu.serving.metrics import ServingResult
 from ppedu.serving.scheduler import BatchingConfig, Iteration, Scheduler, check_pipeline, kv_blocks
 from ppedu.serving.stage import StageServer, serve_stage
 from ppedu.serving.wire import HEARTBEAT, STOP, TAG_WORK, Wire
@@ -71,20 +71,18 @@ def serve(requests: list[Request], config: BatchingConfig, p: int, workload: str
         raise UsageError(_("p must equal the cluster's world_size={n} (got {p})").format(n=group.world_size, p=p))
     outs = group.run(serve_job, requests, config, workload, cost, model_config)
     t0, sched, follows = outs[0].t0, outs[0].sched, outs[0].follows
-    timeline = Timeline([slot_event(r, kind, slot, start - t0, end - t0)
-                         for r, out in enumerate(outs) for kind, slot, start, end in out.events], p)
-    late = [x for o in outs for x in o.late_s]
-    jitter = {**overhead_samples(timeline, follows), "late": late}
+    timeline = Timeline([e._replace(start=e.start - t0, end=e.end - t0) for out in outs for e in out.events], p)
+    samples = overhead_samples(timeline, follows, [x for o in outs for x in o.late_s])
     match = None
     if check_tokens and getattr(group, "is_driver", True):
         match = all(s.generated == reference_tokens(model_config, s.request.prompt, s.request.output_len)
                     for s in sched.states.values())
     return ServingResult.of(sched, p=p, source=workload, timeline=timeline, tokens_match_reference=match,
                             overran_steps=sum(o.overran for o in outs),
-                            overheads=measured_overheads(timeline, follows, late),
+                            overheads=measured_overheads(samples),
                             step_fit=fit_step_cost(timeline, sched.iteration_tokens),
                             kv_stage_peak_blocks=[o.kv_peak for o in outs],
-                            cost=cost if workload == "timed" else None, jitter=jitter)
+                            cost=cost if workload == "timed" else None, jitter=samples)
 
 
 def reference_tokens(config: GPTConfig, prompt, n: int) -> list[int]:
@@ -146,7 +144,7 @@ def serve_job(requests: list[Request], config: BatchingConfig, workload: str, co
 class StageReport:
     """What one rank of a serving run returns (picklable: it crosses the process boundary)."""
     t0: float                    # when this rank started serving, on the shared clock (rank 0's: time zero)
-    events: list[tuple]          # (kind, slot, start, end)
+    events: list[Event]          # the steps this rank ran (slot_event), on the shared clock
     overran: int                 # timed steps whose real compute took longer than their price
     late_s: list[float]          # how late each timed step ended
     kv_peak: int                 # KV blocks in use at the peak

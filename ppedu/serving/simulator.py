@@ -22,6 +22,7 @@ from collections import deque
 from ppedu.serving.cost import ServingCost
 from ppedu.serving.driver import drive
 from ppedu.serving.metrics import ServingResult, slot_event
+from ppedu.serving.overheads import OverheadSamples
 from ppedu.serving.scheduler import BatchingConfig, Iteration, Scheduler, check_pipeline
 from ppedu.schedules.timeline import Event, Timeline
 from ppedu.serving.workload import Request
@@ -30,15 +31,15 @@ from ppedu.serving.workload import Request
 class SimPipe:
     """A p-stage pipeline on a fake clock; records the Events a real run would measure.
 
-    ``jitter`` (optional): measured samples per overhead (``hop``, ``return``, ``driver``,
-    ``late``, seconds; ``ppedu.serving.calibrate.overhead_samples``). Each use then draws one
+    ``jitter`` (optional): a real run's measured samples of each overhead (``OverheadSamples``,
+    ``ppedu.serving.calibrate.overhead_samples``). Each use then draws one
     (seeded) instead of paying the mean: on a loaded machine message times vary, and a wait is a
     max(), so the mean of the delays underestimates the mean wait (Jensen's inequality)."""
 
-    def __init__(self, p: int, cost: ServingCost, jitter: dict[str, list[float]] | None = None,
+    def __init__(self, p: int, cost: ServingCost, jitter: OverheadSamples | None = None,
                  seed: int = 0):
         self.p, self.cost = p, cost
-        self.jitter = {k: v for k, v in (jitter or {}).items() if v}
+        self.jitter = jitter or OverheadSamples()
         self.rng = random.Random(seed)
         self.clock = 0.0
         self.stage_free = [0.0] * p                  # when each stage finishes its current work
@@ -52,20 +53,19 @@ class SimPipe:
     def now(self) -> float:
         return self.clock
 
-    def _draw(self, name: str, mean: float) -> float:
-        samples = self.jitter.get(name)
+    def _draw(self, samples: list[float], mean: float) -> float:
         return max(0.0, self.rng.choice(samples)) if samples else mean
 
     def launch(self, it: Iteration) -> None:
         end = self.clock                                 # stage 0 starts now: no hand-over
         for s in range(self.p):
-            hop = self._draw("hop", self.cost.t_hop_s) if s > 0 else 0.0
+            hop = self._draw(self.jitter.hop_s, self.cost.t_hop_s) if s > 0 else 0.0
             start = max(self.stage_free[s], end + hop)
-            step = self.cost.step_s(it.tokens) + self._draw("late", self.cost.t_late_s)
+            step = self.cost.step_s(it.tokens) + self._draw(self.jitter.late_s, self.cost.t_late_s)
             end = self.stage_free[s] = start + step
             self.events.append(slot_event(s, it.kind, it.slot, start, end))
-        self.results.append((end + self._draw("return", self.cost.t_return_s), it))
-        self.clock = self.stage_free[0] + self._draw("driver", self.cost.t_driver_s)
+        self.results.append((end + self._draw(self.jitter.return_s, self.cost.t_return_s), it))
+        self.clock = self.stage_free[0] + self._draw(self.jitter.driver_s, self.cost.t_driver_s)
 
     def wait_oldest(self) -> tuple[Iteration, list[int]]:
         ready, it = self.results.popleft()
@@ -78,7 +78,7 @@ class SimPipe:
 
 def simulate_serving(requests: list[Request], config: BatchingConfig, p: int,
                      cost: ServingCost | None = None, max_len: int | None = None,
-                     jitter: dict[str, list[float]] | None = None, seed: int = 0) -> ServingResult:
+                     jitter: OverheadSamples | None = None, seed: int = 0) -> ServingResult:
     """Serve ``requests`` on a simulated p-stage pipeline; same metrics as a measured run.
     ``jitter``: measured overhead samples to draw from, with ``seed`` (see SimPipe)."""
     check_pipeline(requests, config, p, simulated=True)

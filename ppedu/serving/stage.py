@@ -20,7 +20,9 @@ import torch
 from ppedu.model.kvcache import KVCache
 from ppedu.runtime import comm, worker
 from ppedu.serving.blocks import BlockManager
+from ppedu.schedules.timeline import Event
 from ppedu.serving.cost import ServingCost
+from ppedu.serving.metrics import slot_event
 from ppedu.serving.paged import BlockPool, PagedKVCache
 from ppedu.serving.scheduler import Iteration
 from ppedu.serving.wire import HEARTBEAT, STOP, TAG_RESULT, TAG_WORK, Wire
@@ -34,7 +36,7 @@ class StageServer:
         n_head = stage.config.n_head
         self.pool = BlockPool(blocks.n_blocks, blocks.block_size, n_head, stage.config.n_embd // n_head)
         self.caches: dict[int, PagedKVCache] = {}
-        self.events: list[tuple[str, int, float, float]] = []   # (kind, slot, start, end), raw clock
+        self.events: list[Event] = []                               # the steps it ran, raw clock
         self.overran = 0
         self.late_s: list[float] = []                               # timed: step length - its price
         self.sends: list = []
@@ -71,7 +73,7 @@ class StageServer:
         end = worker.clock()
         if self.workload == "timed":
             self.late_s.append(end - start - self.cost.step_s(it.tokens))
-        self.events.append((it.kind, it.slot, start, end))
+        self.events.append(slot_event(worker.rank(), it.kind, it.slot, start, end))
         return y
 
     def send(self, t: torch.Tensor, dst: int, tag: int, index: int) -> None:

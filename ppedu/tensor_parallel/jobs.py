@@ -81,7 +81,7 @@ def tp_step_job(config: GPTConfig, tp: int, batch: int = 4, seq: int = 16, data_
     loss.backward()
     return TPStepReport(groups.tp_rank, loss.item(), logits.detach().cpu(),
                         {n: p.grad.cpu() for n, p in model.named_parameters()},
-                        comm.stats().collectives.get("all_reduce", {}).get("calls", 0))
+                        comm.stats().all_reduce_calls)
 
 
 # How check_setup names each setting in its message; each entry point passes its own spelling.
@@ -168,9 +168,8 @@ def mesh_step_job(config: GPTConfig, tp: int, pp: int, batch: int = 8, seq: int 
                 loss = pipeline_step(stage, groups, x, y, microbatches)
             t1 = worker.clock()
             s = comm.stats()
-            ar = s.collectives.get("all_reduce", {"calls": 0, "bytes": 0})
             if i:
-                steps.append(MeshStep(t0, t1, loss, ar["calls"], ar["bytes"], s.messages_sent, s.bytes_sent,
+                steps.append(MeshStep(t0, t1, loss, s.all_reduce_calls, s.all_reduce_bytes, s.messages_sent, s.bytes_sent,
                                       s.wait_s + s.link_delay_s, s.link_delay_s, meter.peak_bytes))
     finally:
         comm.set_link_model()

@@ -28,8 +28,8 @@ def test_roundtrip_shapes_dtypes_and_counters(cluster2):
     payload = sum(t.numel() * t.element_size() for t in TENSORS)
     for rank, peer in ((0, 1), (1, 0)):
         stats = out[rank].stats
-        assert stats.sent[peer] == {"bytes": payload, "messages": len(TENSORS)}
-        assert stats.received[peer] == {"bytes": payload, "messages": len(TENSORS)}
+        assert stats.sent[peer] == comm.Traffic(messages=len(TENSORS), bytes=payload)
+        assert stats.received[peer] == comm.Traffic(messages=len(TENSORS), bytes=payload)
         assert stats.header_bytes == 2 * len(TENSORS) * comm.HEADER_BYTES
 
 
@@ -39,7 +39,7 @@ def test_headerless_messages_arrive_intact_and_send_no_header(cluster2):
     for sent, echoed in zip(TENSORS, out[0].echoed):
         assert echoed.dtype == sent.dtype and torch.equal(echoed, sent)
     for rank in (0, 1):
-        assert out[rank].stats.sent[1 - rank]["messages"] == len(TENSORS)
+        assert out[rank].stats.sent[1 - rank].messages == len(TENSORS)
         assert out[rank].stats.header_bytes == 0
         # The time inside the calls that start messages is part of each round trip, never more.
         assert 0 < out[rank].stats.start_s < sum(out[rank].seconds)

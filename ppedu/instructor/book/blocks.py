@@ -246,7 +246,7 @@ def length_gains(sigmas: list[float], what: str = "gain", p: int = 2, sep: str =
     workload's coefficient of variation (``what='cv'``)."""
     cost = replace(studies.QUICK, t_hop_s=0.0, t_return_s=0.0)
     rows = studies.length_variance(sigmas, p, cost=cost, simulate=True)
-    values = [f"{r[what]:.2f}" if r[what] else "0" for r in rows]
+    values = [f"{getattr(r, what):.2f}" if getattr(r, what) else "0" for r in rows]
     return _series(values, sep, last)
 
 

@@ -13,8 +13,9 @@ Read top-down:
   occupancy_over_time   how many requests each issued iteration carried, per run
   serving_gantt         the stages' timeline, coloured by batch in flight (slot), prefill hatched
 
-Every function takes ``ServingResult.to_dict()`` dicts (or ServingResults) so the CLI's ``--json``
-output plots the same way. Same look as ``ppedu.notebook.plots.training``: titles, axis titles with units,
+The per-run charts take ``ServingResult.to_dict()`` dicts, ServingResults or ``studies.Run``s, so
+the CLI's ``--json`` output plots the same way; a Run is shown by its ``label`` (the student's
+language), anything else by its key. The study charts take ``ppedu.serving.studies``' rows. Same look as ``ppedu.notebook.plots.training``: titles, axis titles with units,
 legends, Okabe-Ito colours.
 """
 
@@ -38,6 +39,11 @@ def _d(result: Any) -> dict:
     return result.to_dict() if hasattr(result, "to_dict") else dict(result)
 
 
+def _names(results: Mapping[str, Any]) -> list[str]:
+    """What each run is called on the chart: a Run's translated label, else its key."""
+    return [getattr(r, "label", name) for name, r in results.items()]
+
+
 def _bars(fig: go.Figure, names: list[str], rows: list[dict], key: str, label: str, color: str,
           col: int, scale: float = 1e3, legend: bool = True) -> None:
     ys = [(r.get(key) or 0.0) * scale for r in rows]
@@ -59,7 +65,7 @@ def _finish(fig: go.Figure, y_titles: Sequence[str], x_title: str, title: str, h
 
 def policy_comparison(results: Mapping[str, Any], title: str) -> go.Figure:
     """Three panels per run: output tokens/s; TTFT p50 and E2E p50/p99 (ms); TPOT p50/p99 (ms)."""
-    names, rows = list(results), [_d(r) for r in results.values()]
+    names, rows = _names(results), [_d(r) for r in results.values()]
     fig = make_subplots(rows=1, cols=3, column_widths=[0.28, 0.44, 0.28], horizontal_spacing=0.08,
                         subplot_titles=(_("throughput (higher is better)"), _("TTFT and end-to-end (lower is better)"),
                                         _("TPOT, per output token")))
@@ -73,10 +79,14 @@ def policy_comparison(results: Mapping[str, Any], title: str) -> go.Figure:
                    _("run"), title, 480, 130)
 
 
-def decode_bubble_vs_k(measured: Sequence[Any], p: int, simulated: Sequence[Any] = (),
+def decode_bubble_vs_k(measured: Sequence[Any], p: int, simulated: Sequence[Any] | None = None,
                        title: str | None = None) -> go.Figure:
     """Decode-phase bubble for each K in flight: theory (p-K)/p as a line, measured diamonds,
-    simulated circles (the simulator given the run's measured overheads)."""
+    simulated circles (the simulator given the run's measured overheads; by default each measured
+    run's own ``simulated_decode_bubble_fraction``)."""
+    if simulated is None:
+        simulated = [{"inflight": d["inflight"], "decode_bubble_fraction": d["simulated_decode_bubble_fraction"]}
+                     for d in map(_d, measured) if d.get("simulated_decode_bubble_fraction") is not None]
     ks = list(range(1, p + 1))
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=ks, y=[theory_decode_bubble(p, k) for k in ks], mode="lines",
@@ -94,20 +104,21 @@ def decode_bubble_vs_k(measured: Sequence[Any], p: int, simulated: Sequence[Any]
     return plots._layout(fig, title or _("Decode bubble vs batches in flight, p={p}").format(p=p), 450)
 
 
-def inflight_gain(rows: Sequence[Mapping], p: int, title: str) -> go.Figure:
-    """Throughput of K = p batches in flight / one batch of the same p*B requests, vs x = c B / t0:
-    the theory (1 + p x)/(1 + x) as a line, measured diamonds, simulated circles."""
-    xs = [r["x"] for r in rows]
+def inflight_gain(rows: Sequence[Any], p: int, title: str) -> go.Figure:
+    """Throughput of K = p batches in flight / one batch of the same p*B requests, vs x = c B / t0
+    (``studies.inflight_vs_one_batch`` rows): the theory (1 + p x)/(1 + x) as a line, measured
+    diamonds, simulated circles."""
+    xs = [r.x for r in rows]
     grid = [max(xs) * i / 50 for i in range(51)]
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=grid, y=[theory_gain(p, x) for x in grid], mode="lines",
                              name=_("theory (1 + {p}x)/(1 + x)").format(p=p), line=dict(color=C[0], width=3)))
-    source = _("simulated") if rows and rows[0]["inflight"].get("source") == "simulated" else _("measured")
-    fig.add_trace(go.Scatter(x=xs, y=[r["gain"] for r in rows], mode="markers", name=source,
+    source = _("simulated") if rows and rows[0].inflight.source == "simulated" else _("measured")
+    fig.add_trace(go.Scatter(x=xs, y=[r.gain for r in rows], mode="markers", name=source,
                              marker=dict(color=C[5], size=13, symbol="diamond")))
-    sims = [r["inflight"].get("simulated_throughput_tok_s") for r in rows]
+    sims = [r.inflight.simulated_throughput_tok_s for r in rows]
     if all(s is not None for s in sims):
-        fig.add_trace(go.Scatter(x=xs, y=[s / r["one_batch"]["simulated_throughput_tok_s"]
+        fig.add_trace(go.Scatter(x=xs, y=[s / r.one_batch.simulated_throughput_tok_s
                                           for s, r in zip(sims, rows)], mode="markers",
                                  name=_("simulated (measured overheads)"),
                                  marker=dict(color=C[7], size=13, symbol="circle-open", line=dict(width=2))))
@@ -120,7 +131,7 @@ def inflight_gain(rows: Sequence[Mapping], p: int, title: str) -> go.Figure:
 
 def chunked_prefill(results: Mapping[str, Any], title: str) -> go.Figure:
     """Per token budget: TPOT p99 (decode stalls, ms), stage-0 step spread, throughput."""
-    names, rows = list(results), [_d(r) for r in results.values()]
+    names, rows = _names(results), [_d(r) for r in results.values()]
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.1,
                         subplot_titles=(_("TPOT p99: decode stalls"), _("step-time spread (std/mean)"),
                                         _("throughput")))
@@ -134,7 +145,7 @@ def chunked_prefill(results: Mapping[str, Any], title: str) -> go.Figure:
 def kv_memory(results: Mapping[str, Any], title: str) -> go.Figure:
     """Per KV budget: peak blocks in use (paged) vs what reserving every running request's max
     length would need, and the number of preemptions (right)."""
-    names, rows = list(results), [_d(r) for r in results.values()]
+    names, rows = _names(results), [_d(r) for r in results.values()]
     fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.12,
                         subplot_titles=(_("KV blocks per stage at the peak"), _("preemptions (recomputed)")))
     _bars(fig, names, rows, "kv_peak_blocks", _("paged: blocks in use"), C[2], 1, scale=1.0)
@@ -161,15 +172,15 @@ def _measured_and_simulated(fig: go.Figure, xs: list, measured: list, simulated:
                                  marker=dict(size=12, symbol=mark, line=dict(width=2, color=color))))
 
 
-def length_variance(rows: Sequence[Mapping], title: str, measured_name: str = N_("measured")) -> go.Figure:
+def length_variance(rows: Sequence[Any], title: str, measured_name: str = N_("measured")) -> go.Figure:
     """Continuous / static throughput vs the coefficient of variation of output lengths
-    (``studies.length_variance`` rows): measured solid, simulated dashed, 1 = no gain."""
+    (``studies.length_variance`` rows): measured solid, simulated dashed, 1 = no gain; each
+    measured point names its workload's sigma."""
     fig = go.Figure()
-    _measured_and_simulated(fig, [r["cv"] for r in rows], [r["gain"] for r in rows],
-                            [r.get("simulated_gain") for r in rows], "", measured_name, C[5])
-    if all("sigma" in r for r in rows):           # which workload each point is (as printed)
-        fig.data[0].update(mode="lines+markers+text", text=[f"σ = {r['sigma']:g}" for r in rows],
-                           textposition="top left")
+    _measured_and_simulated(fig, [r.cv for r in rows], [r.gain for r in rows],
+                            [r.simulated_gain for r in rows], "", measured_name, C[5])
+    fig.data[0].update(mode="lines+markers+text", text=[f"σ = {r.sigma:g}" for r in rows],
+                       textposition="top left")
     fig.add_hline(y=1.0, line=dict(color="grey", dash="dot"), annotation_text=_("1 = no gain"),
                   annotation_position="bottom right")
     fig.update_xaxes(title_text=_("spread of output lengths: coefficient of variation (std / mean, no unit)"),
@@ -178,22 +189,22 @@ def length_variance(rows: Sequence[Mapping], title: str, measured_name: str = N_
     return plots._layout(fig, title, 470, top=120)
 
 
-def goodput_vs_rate(sweep: Mapping[str, Sequence[Mapping]], title: str,
-                    measured_name: str = N_("measured")) -> go.Figure:
-    """Goodput (requests/s meeting both SLOs) per arrival rate, one colour per configuration:
-    measured solid, the simulator's prediction for the same runs dashed (when the points carry
-    ``simulated_goodput_req_s``); the grey diagonal is "every request meets its targets"."""
+def goodput_vs_rate(sweep: Mapping[str, Any], title: str, measured_name: str = N_("measured")) -> go.Figure:
+    """Goodput (requests/s meeting both SLOs) per arrival rate, one colour per configuration
+    (``studies.rate_sweep``'s Sweeps, each named by its label): measured solid, the simulator's
+    prediction for the same runs dashed (when the points carry ``simulated_goodput_req_s``);
+    the grey diagonal is "every request meets its targets"."""
     fig = go.Figure()
     symbols = ("square", "circle", "diamond", "triangle-up", "x")
-    for i, (label, pts) in enumerate(sweep.items()):
-        _measured_and_simulated(fig, [pt["rate"] for pt in pts], [pt["goodput_req_s"] for pt in pts],
-                                [pt.get("simulated_goodput_req_s") for pt in pts], label,
+    for i, s in enumerate(sweep.values()):
+        _measured_and_simulated(fig, [pt.rate for pt in s.points], [pt.goodput_req_s for pt in s.points],
+                                [pt.simulated_goodput_req_s for pt in s.points], s.label,
                                 measured_name, C[(2 * i + 1) % 8], symbols[i % len(symbols)])
-    rates = sorted({pt["rate"] for pts in sweep.values() for pt in pts})
+    rates = sorted({pt.rate for s in sweep.values() for pt in s.points})
     fig.add_trace(go.Scatter(x=rates, y=rates, mode="lines", name=_("every request meets the targets"),
                              legendgroup=_("ideal"), legendgrouptitle_text=_("ideal"),
                              line=dict(color="grey", dash="dot")))
-    top = max((pt["goodput_req_s"] or 0.0 for pts in sweep.values() for pt in pts), default=1.0)
+    top = max((pt.goodput_req_s or 0.0 for s in sweep.values() for pt in s.points), default=1.0)
     fig.update_xaxes(title_text=_("arrival rate (requests/s, Poisson; log scale)"), type="log",
                      tickvals=rates, ticktext=[f"{r:g}" for r in rates])
     y_top = max(1.3 * top, 1.15 * rates[0])
@@ -211,9 +222,11 @@ def goodput_vs_rate(sweep: Mapping[str, Sequence[Mapping]], title: str,
 
 def occupancy_over_time(results: Mapping[str, Any], title: str) -> go.Figure:
     """Requests per issued iteration over time, one line per run (steps: the batch holds until
-    the next issue). ``results`` maps a label to a ServingResult (the dict has no occupancy)."""
+    the next issue). ``results`` maps a name to a ServingResult or a ``studies.Run`` (the dict
+    has no occupancy)."""
     fig = go.Figure()
-    for i, (name, result) in enumerate(results.items()):
+    names, results = _names(results), {k: getattr(r, "result", r) for k, r in results.items()}
+    for i, (name, result) in enumerate(zip(names, results.values())):
         occ = sorted(result.occupancy)
         fig.add_trace(go.Scatter(x=[t * 1e3 for t, _, _ in occ], y=[n for _, _, n in occ],
                                  mode="lines+markers", line_shape="hv", name=name,
