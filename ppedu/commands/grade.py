@@ -7,6 +7,13 @@ the submission's answer cells are taken, the instructor's checks (hidden ones to
 fresh kernel, each submission in its own sandbox (``--sandbox``: bubblewrap where it works). A cell
 that runs past ``--cell-timeout`` is interrupted and costs its exercise only. The logic lives in
 ``ppedu.instructor.autograde.grade``; what the sandbox protects against is in ``course/instructor.md``.
+
+Language: each submission's ``message`` and ``locked_cells`` are in the language of that submission,
+its notebook metadata ``ppedu_lang`` (the Chinese student copy sets ``zh``); a notebook that does not
+state one is graded in ``PPEDU_LANG`` (the grader's), else English. The submission wins because the
+feedback is the student's to read, and one run may grade a class that worked in both languages. The
+column names and the ``exercise`` titles (the instructor's notebook's) stay English, so the rows
+of a mixed class line up.
 """
 
 from __future__ import annotations
@@ -15,9 +22,9 @@ import argparse
 import csv
 import sys
 from pathlib import Path
-from ppedu.i18n.messages import _
 
 from ppedu.errors import UsageError, check_float, check_int
+from ppedu.i18n.messages import _
 from ppedu.instructor.autograde.grade import Limits, grade_notebook
 from ppedu.instructor.autograde.sandbox import resolve_mode
 
@@ -25,6 +32,9 @@ FIELDS = ("student", "notebook", "exercise", "score", "message", "locked_cells")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = _("Each submission's message and locked_cells columns are in its language: its notebook "
+                      "metadata ppedu_lang (the Chinese student copy sets zh), else PPEDU_LANG, else English. "
+                      "Column names and exercise titles stay English.")
     parser.add_argument("submissions", nargs="+", help=_("student notebooks, or folders of them"))
     parser.add_argument("--csv", required=True, help=_("where to write the scores"))
     parser.add_argument("--source", default="notebooks",
@@ -60,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
                     check_float("--notebook-timeout", args.notebook_timeout, 10.0, 864000.0),
                     check_int("--memory-mb", args.memory_mb, 0, 2**24),
                     hide=[Path(s) for s in args.submissions] + [Path(args.source), Path(args.csv)])
-    print(f"sandbox: {limits.mode}", file=sys.stderr)
+    print(_("sandbox: {mode}").format(mode=limits.mode), file=sys.stderr)
     rows = []
     for student, path in notebooks:
         print(_("grading {student}: {path} ...").format(student=student, path=path), file=sys.stderr)

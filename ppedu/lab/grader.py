@@ -151,7 +151,9 @@ def _ranks_changed(p: int, cluster) -> str | None:
     try:
         (cluster if cluster is not None else _connect(p)).run(check)
     except ClusterError as exc:
-        lines = [x for x in str(exc).splitlines() if "changed the checking code" in x]
+        # the rank's traceback ends "...CheckingCodeChanged: <message in the run's language>": found
+        # by the exception's name, which no translation changes
+        lines = [x.split("CheckingCodeChanged:", 1)[1] for x in str(exc).splitlines() if "CheckingCodeChanged:" in x]
         return _("{error} (on a rank)").format(error=lines[-1].strip() if lines else str(exc).splitlines()[0])
     return None
 

@@ -83,7 +83,11 @@ def test_grade_the_instructors_checks_on_the_answers(tmp_path: Path) -> None:
     bob = _submission(sub / "bob.ipynb", src, {1: "def add(a, b):\n    return 4",   # fits the visible case
                                                2: "import time\ntime.sleep(60)",
                                                3: "def twice(a):\n    return 2 * a"}, unlock)
-    table = _grade(tmp_path, alice, blank, bob)
+    def chinese(nb):  # the Chinese student copy states its language
+        nb.metadata["ppedu_lang"] = "zh"
+    zhou = _submission(sub / "zhou.ipynb", src, {   # patches math while the check calls it; `total` missing
+        1: "def add(a, b):\n    import math\n    math.isclose = None\n    return a + b", 2: "pass"}, chinese)
+    table = _grade(tmp_path, alice, blank, bob, zhou)
     assert {k: v[:2] for k, v in table.items() if k[0] == "alice"} == {
         ("alice", "Exercise 1"): (1, "ok"), ("alice", "Exercise 2"): (1, "ok"), ("alice", "Exercise 3"): (1, "ok")}
     assert all(table[("blank", f"Exercise {n}")][:2] == (0, "not answered") for n in (1, 2, 3))
@@ -92,6 +96,10 @@ def test_grade_the_instructors_checks_on_the_answers(tmp_path: Path) -> None:
     assert score == 0 and "defines no `total`" in message and "ran past its time limit" in message
     assert table[("bob", "Exercise 3")][:2] == (1, "ok")
     assert locked.startswith("3 locked cell(s) edited") and table[("alice", "Exercise 1")][2] == "as released"
+    # zhou's feedback is Chinese: the grader's words and the kernel's (verify ran in Chinese)
+    assert table[("zhou", "Exercise 1")][:2] == (0, "答案改动了检查代码：math.isclose")
+    assert table[("zhou", "Exercise 2")][:2] == (0, "答题单元格没有定义 `total`")
+    assert table[("zhou", "Exercise 3")] == (0, "未作答", "与发布时一致")
 
 
 def test_grade_refuses_what_is_not_a_notebook(tmp_path: Path, capsys) -> None:

@@ -5,7 +5,9 @@ answer cell, ``export`` sends the names the instructor's answer cell defines, by
 as the lab ships ``train_step`` to its ranks), to a file. The *check* kernel runs the instructor's
 notebook with every answer cell replaced by ``load``: the checks see the student's functions and
 values, never the student's cell, so whatever that cell patched (ppedu's checkers, ``builtins``)
-stayed in the other process. A missing or unpicklable name becomes a ``Blank`` that says why.
+stayed in the other process. A missing or unpicklable name becomes a ``Blank`` that says why (in
+the kernel's language), and ``load`` records why by key (``feedback.REASONS``) in
+``key.missing.json``, which ``ppedu grade`` reads: the grader never parses the Blank's words.
 ``verify`` runs after every cell of the check kernel once an answer is loaded: a student's function
 that patches ppedu's code, ``builtins``, ``math`` or ``operator`` *while it is called* fails the check.
 """
@@ -19,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from ppedu import unanswered
+from ppedu.i18n.catalog import _
+from ppedu.instructor.autograde.feedback import REASONS
 from ppedu.unanswered import Blank
 
 _BASE: dict[str, dict] = {}
@@ -32,32 +36,41 @@ def export(key: str, names: list[str], namespace: dict, folder: str) -> None:
     out: dict[str, list[str]] = {}
     for name in names:
         if name not in namespace:
-            out[name] = ["missing", f"the answer cell defines no `{name}`"]
+            out[name] = ["missing", "undefined", ""]
             continue
         try:
             out[name] = ["value", base64.b64encode(cloudpickle.dumps(namespace[name])).decode()]
         except Exception as exc:  # noqa: BLE001 - e.g. an open file: that answer cannot be graded
-            out[name] = ["missing", f"`{name}` cannot be sent to the grader ({type(exc).__name__})"]
+            out[name] = ["missing", "unsendable", type(exc).__name__]
     Path(folder, f"{key}.json").write_text(json.dumps(out), encoding="utf-8")
 
 
 def load(key: str, label: str, names: list[str], folder: str) -> dict[str, Any]:
-    """Check kernel: the answers ``export`` wrote (a ``Blank`` saying why for each one missing)."""
+    """Check kernel: the answers ``export`` wrote (a ``Blank`` saying why for each one missing; the
+    reasons, by key, also go to ``folder/key.missing.json`` for the grader)."""
     import cloudpickle
 
     path = Path(folder, f"{key}.json")
     data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     found: dict[str, Any] = {}
+    missing: dict[str, list[str]] = {}
     for name in names:
-        kind, payload = data.get(name, ["missing", "the answer cell did not finish"])
-        if kind != "value":
-            found[name] = Blank(label, payload)
-            continue
-        try:
-            found[name] = cloudpickle.loads(base64.b64decode(payload))
-        except Exception as exc:  # noqa: BLE001
-            found[name] = Blank(label, f"`{name}` could not be loaded ({type(exc).__name__})")
+        kind, *payload = data.get(name, ["missing", "unfinished", ""])
+        if kind == "value":
+            try:
+                found[name] = cloudpickle.loads(base64.b64decode(payload[0]))
+                continue
+            except Exception as exc:  # noqa: BLE001
+                payload = ["unloadable", type(exc).__name__]
+        missing[name] = payload
+        found[name] = Blank(label, _(REASONS[payload[0]]).format(name=name, error=payload[1]))
+    if missing:
+        Path(folder, f"{key}.missing.json").write_text(json.dumps(missing), encoding="utf-8")
     return found
+
+
+class CheckingCodeChanged(AssertionError):
+    """``verify``'s verdict: the answer patched ppedu's code, builtins, math or operator."""
 
 
 def _ident(value: Any) -> tuple:
@@ -100,6 +113,14 @@ def _watched() -> dict[str, dict]:
     return found
 
 
+def fingerprint() -> None:
+    """Take the first fingerprint of every watched module not seen yet: the check run calls it in
+    each loader cell, right after the answers are loaded and before a check calls any of them (so
+    a function that patches while the first check calls it is caught too)."""
+    for name, now in _watched().items():
+        _BASE.setdefault(name, now)
+
+
 def verify() -> None:
     """Raise AssertionError naming what changed in the watched modules since first seen."""
     changed: list[str] = []
@@ -107,7 +128,8 @@ def verify() -> None:
         before = _BASE.setdefault(name, now)
         changed += [f"{name}.{k}" for k, v in before.items() if now.get(k) != v]
     if changed:
-        raise AssertionError("the answer changed the checking code: " + ", ".join(changed[:3]))
+        raise CheckingCodeChanged(_("the answer changed the checking code: {names}").format(
+            names=", ".join(changed[:3])))
 
 
 def verify_lab() -> None:

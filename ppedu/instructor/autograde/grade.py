@@ -13,19 +13,26 @@ An exercise's code cells are *answer cells* (tag ``answer``, or ``exercise`` in 
 
 An exercise scores 1 when all its check cells ran without an error, else 0 with the reason
 ("not answered", the check's first line, "hidden check: ...", "interrupted: ..."). A submission
-whose locked cells differ from the release is reported as such. Both runs happen in
+whose locked cells differ from the release is reported as such. The reason is decided by the
+failure's kind (``feedback.Failure``: the exception's name, the answer run's records), never by its
+words, and worded in the submission's language (``feedback.language_of``: its metadata
+``ppedu_lang``, else ``PPEDU_LANG``), in which both kernels run too. Both runs happen in
 ``ppedu.instructor.autograde.sandbox`` (a throwaway folder; bubblewrap where it works), with a per-cell
 timeout that interrupts the cell and goes on, and a per-notebook time and memory limit.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ppedu.errors import UsageError
+from ppedu.i18n.messages import _
+from ppedu.instructor.autograde.feedback import (MISSING, NOT_RUN, REASONS, UNANSWERED, Failure,
+                                                 exercise_message, failure_of, language_of, locked_message)
 from ppedu.instructor.autograde.notebooks import answer_notebook, check_notebook
 from ppedu.instructor.autograde.sandbox import execute_node, run
 from ppedu.instructor.student_copy import (ANSWER_TAG, BEGIN, CHECK_TAG, EXERCISE_TAG, HIDDEN_TAG,
@@ -118,19 +125,6 @@ def locked_differences(instructor, submission) -> int:
     return max(len(release), len(mine)) - same
 
 
-def _error_of(cell) -> str | None:
-    for out in cell.get("outputs", []):
-        if out.get("output_type") == "error":
-            value = (str(out.get("evalue", "")).splitlines() or [""])[0]
-            if out.get("ename") == "KeyboardInterrupt":
-                return "interrupted: the cell ran past its time limit (a hang or a deadlock?)"
-            if out.get("ename") == "NotAnswered":
-                reason = value.split(": ", 1)[-1]
-                return "not answered" if reason == "not answered yet" else reason
-            return f"{out.get('ename')}: {value or 'a check failed (it gives no message)'}"[:300]
-    return None
-
-
 def execute(path: str | Path, cell_timeout_s: float = 120, kernel_name: str | None = None):
     """Run the notebook at ``path`` in this process's environment (no sandbox): (notebook, fatal)."""
     import nbformat
@@ -151,65 +145,83 @@ class Limits:
     hide: list = field(default_factory=list)
 
 
-def _sandboxed(nb, workdir: Path, limits: Limits, grading: bool):
+def _sandboxed(nb, workdir: Path, limits: Limits, grading: bool, lang: str):
     import io
 
     import nbformat
 
     out, why = run(nbformat.writes(nb), workdir, mode=limits.mode, hide=limits.hide,
                    cell_timeout_s=limits.cell_timeout_s, notebook_timeout_s=limits.notebook_timeout_s,
-                   memory_mb=limits.memory_mb, grading=grading)
+                   memory_mb=limits.memory_mb, grading=grading, lang=lang)
     if out is None:
         return None, why
     ran = nbformat.read(io.StringIO(out), as_version=4)
     return ran, ran.metadata.get("ppedu_fatal")
 
 
-def _answer_errors(ran) -> dict[int, str]:
+def failed_answers(ran) -> dict[int, Failure]:
     """Instructor answer cell -> the error the student's answer cell raised in run 1."""
     found = {}
     for cell in (ran.cells if ran is not None else []):
-        if "ppedu_answer" in cell.metadata and _error_of(cell):
-            found[cell.metadata["ppedu_answer"]] = _error_of(cell)
+        if "ppedu_answer" in cell.metadata and failure_of(cell):
+            found[cell.metadata["ppedu_answer"]] = failure_of(cell)
     return found
 
 
-def _check_failures(ran, fatal: str | None) -> dict[int, str]:
+def failed_checks(ran, fatal: str | None) -> dict[int, Failure]:
     """Instructor check cell -> why it failed in run 2 (its own error, or its verify cell's)."""
-    failures: dict[int, str] = {}
+    failures: dict[int, Failure] = {}
     for cell in ran.cells:
         origin = cell.metadata.get("ppedu_from", cell.metadata.get("ppedu_verify"))
         if origin is None or cell.cell_type != "code" or origin in failures:
             continue
-        error = _error_of(cell)
+        error = failure_of(cell)
         if error is None and cell.get("execution_count") is None:
-            error = f"not run: {fatal or 'the notebook stopped before this cell'}"
+            error = Failure(NOT_RUN, fatal or "")
         if error:
             failures[origin] = error
     return failures
 
 
-def _score(instructor, plan: Layout, failures: dict[int, str], answer_errors: dict[int, str]):
+def missing_answers(folder: Path) -> dict[int, Failure]:
+    """Instructor answer cell -> why (one of) its names reached the check run as a Blank, from the
+    records ``answers.load`` wrote (a record it cannot read is ignored: the student's code ran there)."""
+    found: dict[int, Failure] = {}
+    for path in sorted(folder.glob("cell*.missing.json")):
+        try:
+            cell = int(path.name[len("cell"):-len(".missing.json")])
+            name, (reason, error) = next(iter(json.loads(path.read_text(encoding="utf-8")).items()))
+        except (ValueError, TypeError, StopIteration, AttributeError):
+            continue
+        if reason in REASONS:
+            found[cell] = Failure(MISSING, str(error), reason=reason, name=str(name))
+    return found
+
+
+def scores(instructor, plan: Layout, failures: dict[int, Failure], answer_errors: dict[int, Failure],
+           missing: dict[int, Failure], lang: str) -> list[tuple[str, int, str]]:
+    """(exercise, score, message in ``lang``) per exercise: its first failing check decides; a
+    check that met a stub says why the answer is missing when the answer run recorded it."""
     rows = []
     for number, title in plan.titles.items():
         why = next(((i, failures[i]) for i in plan.checks.get(number, []) if i in failures), None)
         if why is None:
-            rows.append((title, 1, "ok"))
+            rows.append((title, 1, exercise_message(None, False, None, lang)))
             continue
-        i, message = why
-        hidden = HIDDEN_TAG in _tags(instructor.cells[i]) and message != "not answered"
-        raised = [e for j, n, _ in plan.answers if n == number for e in [answer_errors.get(j)] if e]
-        message = ("hidden check: " if hidden else "") + message
-        if raised and message != "not answered":
-            message += f" (your answer cell raised {raised[0]})"
-        rows.append((title, 0, message))
+        i, failure = why
+        mine = [j for j, n, _names in plan.answers if n == number]
+        if failure.kind == UNANSWERED:
+            failure = next((missing[j] for j in mine if j in missing), failure)
+        raised = next((answer_errors[j] for j in mine if j in answer_errors), None)
+        hidden = HIDDEN_TAG in _tags(instructor.cells[i])
+        rows.append((title, 0, exercise_message(failure, hidden, raised, lang)))
     return rows
 
 
 def grade_notebook(path: str | Path, student: str | None = None, source: str | Path = "notebooks",
                    limits: Limits | None = None) -> list[ExerciseScore]:
     """One row per exercise of the submission at ``path``, graded with the instructor's notebook of
-    the same name in ``source``."""
+    the same name in ``source``; messages in the submission's language (``language_of``)."""
     import nbformat
 
     path, limits = Path(path), limits or Limits()
@@ -217,24 +229,24 @@ def grade_notebook(path: str | Path, student: str | None = None, source: str | P
     original, only = Path(source) / path.name, sorted(Path(source).glob("*.ipynb"))
     original = original if original.is_file() else only[0] if len(only) == 1 else None
     if original is None:
-        raise UsageError(f"--source must hold the instructor's {path.name} (got {str(source)!r}, "
-                         "which does not)")
+        raise UsageError(_("--source must hold the instructor's {notebook} (got {source!r}, which does "
+                           "not)").format(notebook=path.name, source=str(source)))
     instructor, submission = (nbformat.read(p, as_version=4) for p in (original, path))
-    plan = layout(instructor)
-    edited = locked_differences(instructor, submission)
-    locked = "as released" if not edited else (f"{edited} locked cell(s) edited or deleted: graded "
-                                               "with the instructor's cells")
+    plan, lang = layout(instructor), language_of(submission)
     with tempfile.TemporaryDirectory(prefix="ppedu-grade-") as tmp:
         run1, run2 = Path(tmp, "answers"), Path(tmp, "checks")
         (run1 / "out").mkdir(parents=True)
         (run2 / "out").mkdir(parents=True)
-        first, _ = _sandboxed(answer_notebook(instructor, plan, submitted_answers(submission),
-                                              str(run1 / "out")), run1, limits, grading=False)
+        first, _fatal = _sandboxed(answer_notebook(instructor, plan, submitted_answers(submission),
+                                                   str(run1 / "out")), run1, limits, False, lang)
         for exported in (run1 / "out").glob("*.json"):
             (run2 / "out" / exported.name).write_bytes(exported.read_bytes())
         second, fatal = _sandboxed(check_notebook(instructor, plan, str(run2 / "out")), run2, limits,
-                                   grading=True)
-    failures = ({i: f"not run: {fatal}" for cells in plan.checks.values() for i in cells}
-                if second is None else _check_failures(second, fatal))
+                                   True, lang)
+        missing = missing_answers(run2 / "out")
+    failures = ({i: Failure(NOT_RUN, fatal or "") for cells in plan.checks.values() for i in cells}
+                if second is None else failed_checks(second, fatal))
+    locked = locked_message(locked_differences(instructor, submission), lang)
     return [ExerciseScore(student, path.name, title, score, message, locked)
-            for title, score, message in _score(instructor, plan, failures, _answer_errors(first))]
+            for title, score, message in scores(instructor, plan, failures, failed_answers(first),
+                                                missing, lang)]

@@ -80,8 +80,9 @@ def answer_notebook(instructor, plan: Layout, answers: dict[int, list[str]], fol
 
 
 def check_notebook(instructor, plan: Layout, folder: str):
-    """Run 2: the instructor's notebook, hidden checks in, each answer cell replaced by a loader;
-    after every later code cell, ``verify``. Cell metadata ``ppedu_from`` = instructor index."""
+    """Run 2: the instructor's notebook, hidden checks in, each answer cell replaced by a loader
+    (which takes the checking code's fingerprint before any check runs); after every later code
+    cell, ``verify``. Cell metadata ``ppedu_from`` = instructor index."""
     import copy
     nb = copy.deepcopy(instructor)
     where = {i: (number, names) for i, number, names in plan.answers}
@@ -93,7 +94,8 @@ def check_notebook(instructor, plan: Layout, folder: str):
         if i in where:
             number, names = where[i]
             cells.append(_code(f"globals().update(_ppedu_answers.load({f'cell{i}'!r}, "
-                               f"{f'Exercise {number}'!r}, {names!r}, {folder!r}))", ppedu_from=i))
+                               f"{f'Exercise {number}'!r}, {names!r}, {folder!r}))\n"
+                               "_ppedu_answers.fingerprint()", ppedu_from=i))
             loaded = True
             continue
         cells.append(copy.deepcopy(cell))

@@ -9,9 +9,10 @@ student's code could read. The runner (``python -m ppedu.instructor.autograde.sa
   PID and IPC namespaces), killed with the grader;
 - ``plain`` mode (fallback): the same throwaway folder and environment, nothing hidden.
 
-Both: an environment without the instructor's variables (PATH, PYTHONPATH, LANG only), a memory
-limit per process (RLIMIT_AS) and a wall-clock limit per notebook (the whole process group is
-killed). What each mode does not protect against is in ``course/instructor.md``.
+Both: an environment without the instructor's variables (PATH, PYTHONPATH, LANG only, and
+``PPEDU_LANG`` set to the submission's language, so the kernel's messages are the student's), a
+memory limit per process (RLIMIT_AS) and a wall-clock limit per notebook (the whole process group
+is killed). What each mode does not protect against is in ``course/instructor.md``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import ppedu
 from ppedu.errors import UsageError
+from ppedu.i18n.catalog import N_, _, in_language
 from ppedu.instructor.headless import sliced_shell_polls
 
 MODES = ("auto", "bwrap", "plain")
@@ -44,12 +46,13 @@ def bwrap_works() -> bool:
 
 def resolve_mode(mode: str) -> str:
     if mode not in MODES:
-        raise UsageError(f"--sandbox must be one of {', '.join(MODES)} (got {mode!r})")
+        raise UsageError(_("--sandbox must be one of {modes} (got {mode!r})").format(modes=", ".join(MODES),
+                                                                                    mode=mode))
     if mode == "auto":
         return "bwrap" if bwrap_works() else "plain"
     if mode == "bwrap" and not bwrap_works():
-        raise UsageError("--sandbox bwrap: bubblewrap is not installed or cannot create namespaces here "
-                         "(got --sandbox bwrap; install the Debian package bubblewrap or use auto)")
+        raise UsageError(_("--sandbox bwrap: bubblewrap is not installed or cannot create namespaces here "
+                           "(got --sandbox bwrap; install the Debian package bubblewrap or use auto)"))
     return mode
 
 
@@ -101,13 +104,16 @@ def _limits(memory_mb: int):
 
 
 def run(notebook_json: str, workdir: Path, *, mode: str, hide: list[Path], cell_timeout_s: float,
-        notebook_timeout_s: float, memory_mb: int, grading: bool) -> tuple[str | None, str | None]:
-    """Execute a notebook in the sandbox; return (executed notebook JSON or None, why it failed)."""
+        notebook_timeout_s: float, memory_mb: int, grading: bool,
+        lang: str = "en") -> tuple[str | None, str | None]:
+    """Execute a notebook in the sandbox, its messages in ``lang``; return (executed notebook JSON or
+    None, why it failed, in ``lang``)."""
     (workdir / "home").mkdir(parents=True, exist_ok=True)
     (workdir / "tmp").mkdir(exist_ok=True)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": os.environ.get("LANG", "C.UTF-8"),
            "HOME": str(workdir / "home"), "TMPDIR": str(workdir / "tmp"),
-           "PYTHONPATH": os.environ.get("PYTHONPATH", ""), "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+           "PYTHONPATH": os.environ.get("PYTHONPATH", ""), "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+           "PPEDU_LANG": lang}
     if grading:
         env["PPEDU_GRADING"] = "1"
     proc = subprocess.Popen(command(mode, workdir, hide, cell_timeout_s), stdin=subprocess.PIPE,
@@ -118,19 +124,22 @@ def run(notebook_json: str, workdir: Path, *, mode: str, hide: list[Path], cell_
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        return None, f"the notebook ran past its time limit ({notebook_timeout_s:g} s) and was killed"
+        return None, in_language(N_("the notebook ran past its time limit ({seconds:g} s) and was killed"),
+                                 lang).format(seconds=notebook_timeout_s)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     if proc.returncode != 0 or not out.strip():
-        last = (err.strip().splitlines() or ["no message"])[-1][:200]
-        return None, f"the notebook could not run (exit {proc.returncode}: {last})"
+        last = (err.strip().splitlines() or [in_language(N_("no message"), lang)])[-1][:200]
+        return None, in_language(N_("the notebook could not run (exit {code}: {last})"), lang).format(
+            code=proc.returncode, last=last)
     return out, None
 
 
 def execute_node(nb, folder: Path, cell_timeout_s: float = 120):
     """Run every cell of notebook ``nb`` (errors allowed, timeouts interrupt); return (notebook,
-    fatal message or None). ``fatal`` says why the run stopped early (the kernel died)."""
+    fatal message or None). ``fatal`` says why the run stopped early (the kernel died), in the
+    current language (the sandbox's runner: the submission's)."""
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
@@ -140,9 +149,12 @@ def execute_node(nb, folder: Path, cell_timeout_s: float = 120):
         with sliced_shell_polls():
             client.execute()
     except DeadKernelError as exc:
-        return nb, f"the kernel died ({str(exc).splitlines()[0] if str(exc) else 'no reason given'})"
+        why = str(exc).splitlines()[0] if str(exc) else _("no reason given")
+        return nb, _("the kernel died ({why})").format(why=why)
     except Exception as exc:  # noqa: BLE001 - one broken submission must not stop the class
-        return nb, f"the notebook could not run: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        return nb, _("the notebook could not run: {error}: {message}").format(error=type(exc).__name__,
+                                                                               message=first)
     return nb, None
 
 
