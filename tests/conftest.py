@@ -185,3 +185,12 @@ def write_submission(nb, path: Path, answers: dict, checks: str | dict | None = 
     path.parent.mkdir(parents=True)
     nbformat.write(nb, path)
     return path.parent
+
+
+def exercise_cell(source: str, tag: str | None = None, exercise: int | None = None) -> nbformat.NotebookNode:
+    """A code cell of a hand-built course notebook: tagged ``answer``/``check``/``hidden-check``
+    with its exercise number, or untagged (shared by the grading tests' instructor notebooks)."""
+    cell = nbformat.v4.new_code_cell(source)
+    if tag:
+        cell.metadata.update(tags=[tag], exercise=exercise)
+    return cell

@@ -8,19 +8,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_markdown_cell, new_notebook
 
+from conftest import exercise_cell as _cell
 from ppedu.cli import main
 from ppedu.instructor.student_copy import student_notebook
 
 KERNEL = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
-
-
-def _cell(source: str, tag: str | None = None, exercise: int | None = None):
-    cell = new_code_cell(source)
-    if tag:
-        cell.metadata.update(tags=[tag], exercise=exercise)
-    return cell
 
 
 def _instructor(folder: Path) -> nbformat.NotebookNode:

@@ -12,6 +12,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
+from conftest import exercise_cell as _cell
 from ppedu.i18n import catalog
 from ppedu.i18n.catalog import in_language
 from ppedu.instructor.autograde import answers, feedback
@@ -19,12 +20,6 @@ from ppedu.instructor.autograde.grade import (failed_answers, failed_checks, lay
                                               scores)
 from ppedu.instructor.autograde.notebooks import answer_notebook, check_notebook
 from ppedu.notebook.grading import NotAnswered
-
-
-def _cell(source: str, tag: str, exercise: int):
-    cell = new_code_cell(source)
-    cell.metadata.update(tags=[tag], exercise=exercise)
-    return cell
 
 
 def _instructor() -> nbformat.NotebookNode:
