@@ -4,6 +4,7 @@ which checks its argument, lives in :mod:`ppedu.i18n.messages`)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gettext
 import os
@@ -46,3 +47,15 @@ def N_(message: str) -> str:
     module-level constants, which are built at import, before a notebook may call
     :func:`set_language`. Translate them where they are shown, with ``_(CONSTANT)``."""
     return message
+
+
+@contextlib.contextmanager
+def speaking(lang: str):
+    """Within the block, ppedu's messages are in ``lang`` (e.g. a book page's command output, run
+    in the page's language); the language chosen before comes back however the block ends."""
+    global _chosen
+    before, _chosen = _chosen, lang
+    try:
+        yield
+    finally:
+        _chosen = before

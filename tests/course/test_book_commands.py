@@ -496,16 +496,17 @@ def _chinese_documents() -> list[tuple[str, int | None, str]]:
 OUTPUTS = shown_outputs(documents(ROOT) + _chinese_documents())
 
 
-def test_shown_outputs_are_what_the_commands_print(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_shown_outputs_are_what_the_commands_print() -> None:
     """Every fenced command output of the book (chapter 4's zb2 run, in English and in Chinese) is
-    what the command prints now, line for line; a timed run's output cannot be shown verbatim."""
-    monkeypatch.setattr(catalog, "_chosen", "en")          # both books show the English output
+    what the command prints now, in the page's language, line for line; a timed run's output
+    cannot be shown verbatim."""
     assert {o.where.split(":")[0] for o in OUTPUTS} >= {"course/04_1f1b.md", "course/zh/04_1f1b.md"}
     failed = []
     for shown in OUTPUTS:
         assert not needs_ranks(shown.command), \
             f"{shown.where}: a timed run's output varies; quote its numbers in prose with a CHECKS entry"
-        rc, out = cli(shown.command)
+        with catalog.speaking("zh" if shown.where.startswith("course/zh/") else "en"):
+            rc, out = cli(shown.command)
         wrong = output_mismatch(shown.lines, out)
         if rc != 0 or wrong is not None:
             failed.append(f"{shown.where}: `ppedu {shown.command}` (exit {rc}) does not print {wrong!r} there")

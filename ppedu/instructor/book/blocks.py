@@ -260,14 +260,11 @@ def costs_table(p: int = 4, m: int = 8) -> str:
 # ---- a command's output as the book shows it -----------------------------------------------------
 
 @generator
-def command_output(command: str, elide: str = "|") -> str:
-    """A fenced block: ``ppedu command`` and what it prints, in English (both books show the same
-    block), each run of lines starting with ``elide`` (a timetable) shortened to ``...``."""
-    chosen, catalog._chosen = catalog._chosen, "en"
-    try:
+def command_output(command: str, elide: str = "|", lang: str = "en") -> str:
+    """A fenced block: ``ppedu command`` and what it prints in ``lang`` (the page's language), each
+    run of lines starting with ``elide`` (a timetable) shortened to ``...``."""
+    with catalog.speaking(lang):
         status, out = run_cli(command)
-    finally:
-        catalog._chosen = chosen
     if status != 0:
         raise ValueError(f"ppedu {command} exited {status}")
     lines: list[str] = []
