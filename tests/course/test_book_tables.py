@@ -109,6 +109,15 @@ def test_unplaced_layers_are_those_the_seed_s_loop_never_reaches(layers: int, p:
         evaluate(f"unplaced_layers({layers_per_rank * p}, {p})")      # nothing dropped: nothing to say
 
 
+@pytest.mark.parametrize("layers, p", [(32, 4), (30, 4), (7, 3)])
+def test_floor_split_ranges_are_the_seed_s_ranks(layers: int, p: int) -> None:
+    """Notebook 01 shows seed 001's drawing of its split (``0–7, 8–15, ...``) as computed ranges:
+    the same as rank r running ``r * layers_per_rank`` onwards in the seed's code as written."""
+    layers_per_rank = layers // p
+    seed = [f"{r * layers_per_rank}–{r * layers_per_rank + layers_per_rank - 1}" for r in range(p)]
+    assert evaluate(f"floor_split_ranges({layers}, {p}, sep=' ')").split() == seed
+
+
 def test_the_kv_gain_is_computed_from_the_shares_the_page_quotes() -> None:
     """The corrections page quotes vLLM's Fig. 2 before the gain computed from it: the quoted
     shares (earlier systems' lowest and highest, vLLM's) are the ones ``kv_token_gain`` divides."""

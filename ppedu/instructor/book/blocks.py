@@ -179,6 +179,13 @@ def chunk_layers(layers: int, p: int, v: int, rank: int = 0, sep: str = ", ", la
 
 
 @generator
+def floor_split_ranges(layers: int, p: int, sep: str = ", ") -> str:
+    """The ``layers // p`` split's layer ranges (from 0; ``floor_split_layers``), e.g. seed 001's
+    ``0–7, 8–15, 16–23, 24–31`` for 32 layers on 4 GPUs."""
+    return sep.join(f"{r.start}–{r.stop - 1}" for r in floor_split_layers(layers, p))
+
+
+@generator
 def unplaced_layers(layers: int, p: int, sep: str = ", ", last: str = " and ") -> str:
     """Layers (from 0) no rank runs under the ``layers // p`` split (``floor_split_layers``, seed
     001's ``layers_per_rank``), e.g. ``28 and 29``; ``stage_layers`` places every one."""
