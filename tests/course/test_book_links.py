@@ -32,6 +32,21 @@ def test_reading_line_links_the_chapter_page(path: Path) -> None:
         assert (ROOT / "course" / f"{page}.md").is_file(), target
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_chinese_notebook_links_the_same_pages(path: Path) -> None:
+    """The Chinese notebook's first cell (its translation unit) links the same built pages: the
+    links are the book server's (``/ppedu-book/``, served by ``make course-zh``), not files."""
+    from ppedu.i18n import notebooks
+    english = nbformat.read(path, as_version=4)
+    chinese = notebooks.translate(english, notebooks.read_units(notebooks.translation_file(path)))
+    assert _server_links(chinese.cells[0].source) == _server_links(english.cells[0].source), \
+        chinese.cells[0].source[:400]
+
+
+def _server_links(markdown: str) -> list[str]:
+    return re.findall(r"\]\((/[^)]*)\)", markdown)
+
+
 def test_reading_link_refuses_what_is_not_a_page() -> None:
     with pytest.raises(UsageError, match="chapter_md"):
         reading_link("course/02_bubbles.ipynb")
