@@ -31,9 +31,7 @@ def _catalog(lang: str) -> gettext.NullTranslations:
 def _(message: str) -> str:
     """``message`` (an English message id) in the current language; English where no translation
     exists (gettext returns the id itself, so a message is never empty)."""
-    if language() == "en":
-        return message
-    return _catalog(language()).gettext(message) or message
+    return in_language(message, language())
 
 
 def in_language(message: str, lang: str) -> str:
