@@ -56,3 +56,17 @@ def test_planner_memory_axis_has_round_ticks() -> None:
 def test_sends_are_not_drawn_like_waiting() -> None:
     assert plots.KIND_COLORS["send"] != plots.KIND_COLORS["recv"]
     assert plots.KIND_NAMES["send"] != plots.KIND_NAMES["recv"]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_memory_line_sits_over_the_bars_in_either_language(lang: str) -> None:
+    """The GPU-memory line shares the bars' x categories (a translated "stage N" on one trace and an
+    English one on the other would draw the line beside the bars, on categories of its own)."""
+    from ppedu.i18n.catalog import speaking
+    from ppedu.notebook.plots.memory import plan_memory
+    from ppedu.planner.models import get_model
+    from ppedu.planner.plan import Layout, plan
+    with speaking(lang):
+        fig = plan_memory(plan(get_model("gpt3-175b"), Layout(tp=8, pp=8, m=64)))
+    xs = {tuple(trace.x) for trace in fig.data}
+    assert len(xs) == 1 and len(next(iter(xs))) == 8, xs

@@ -24,13 +24,14 @@ def plan_memory(result: dict, title: str | None = None) -> go.Figure:
     """Stacked GiB per pipeline rank for one ``ppedu.planner.plan.plan`` result."""
     lay, ranks = result["layout"], result["stages"]
     fig = go.Figure()
+    stages = [_("stage {rank}").format(rank=r["rank"]) for r in ranks]   # the bars' and the line's x
     for i, (key, name) in enumerate(PARTS):
-        fig.add_trace(go.Bar(x=[_("stage {rank}").format(rank=r['rank']) for r in ranks], y=[r[key] / GIB for r in ranks],
-                             name=_(name), marker_color=OKABE_ITO[i],
+        label = _(name)
+        fig.add_trace(go.Bar(x=stages, y=[r[key] / GIB for r in ranks], name=label, marker_color=OKABE_ITO[i],
                              customdata=[r["microbatches_held"] for r in ranks],
                              hovertemplate=_("{name}: %{{y:.2f}} GiB (%{{customdata}} micro-batches "
-                                             "held)<extra></extra>").format(name=_(name))))
-    fig.add_trace(go.Scatter(x=[f"stage {r['rank']}" for r in ranks],
+                                             "held)<extra></extra>").format(name=label)))
+    fig.add_trace(go.Scatter(x=stages,
                              y=[lay["gpu_memory_gb"]] * len(ranks), mode="lines",
                              name=_("GPU memory ({gpu_memory_gb:g} GiB)").format(gpu_memory_gb=lay['gpu_memory_gb']),
                              line={"color": "#000000", "dash": "dash"}))
