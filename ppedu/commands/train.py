@@ -59,7 +59,7 @@ def check_trace_path(path: str | None) -> None:
         raise UsageError(_("--trace must be a writable file (got {path!r})").format(path=path))
 
 
-def _plural(n: int, word: str) -> str:
+def _plural(n: int) -> str:
     return (_("{n} micro-batch") if n == 1 else _("{n} micro-batches")).format(n=n)
 
 
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     print(_("bubble simulated {simulated_bubble_fraction:8.3f}   (the step replayed from its measured parts)").format(simulated_bubble_fraction=result.simulated_bubble_fraction))
     print(_("bubble theory    {theory:8.3f}").format(theory=theory) if theory is not None else _("bubble theory         n/a"))
     for r in result.per_rank:
-        print(_("  rank {rank}: busy {busy_s:7.1f} ms, idle {idle_s:7.1f} ms, peak activations {plural} ({peak_activation_bytes:.2f} MB), sent {bytes_sent:.2f} MB").format(rank=r.rank, busy_s=r.busy_s * 1000.0, idle_s=r.idle_s * 1000.0, plural=_plural(r.peak_inflight_microbatches, 'micro-batch'), peak_activation_bytes=r.peak_activation_bytes / 1000000.0, bytes_sent=r.bytes_sent / 1000000.0))
+        print(_("  rank {rank}: busy {busy_s:7.1f} ms, idle {idle_s:7.1f} ms, peak activations {plural} ({peak_activation_bytes:.2f} MB), sent {bytes_sent:.2f} MB").format(rank=r.rank, busy_s=r.busy_s * 1000.0, idle_s=r.idle_s * 1000.0, plural=_plural(r.peak_inflight_microbatches), peak_activation_bytes=r.peak_activation_bytes / 1000000.0, bytes_sent=r.bytes_sent / 1000000.0))
     print(_("activation memory: {method}").format(method=_(_METHOD[result.activation_memory_method])))
     _print_breakdown(result)
     if result.partition is not None:

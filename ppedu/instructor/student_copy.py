@@ -35,7 +35,7 @@ from ppedu.errors import UsageError
 from ppedu.i18n.catalog import N_, in_language
 
 BEGIN, END = "BEGIN SOLUTION", "END SOLUTION"
-MARKDOWN_STUB = ("*Your answer here.*",)   # in the notebook's language (metadata ppedu_lang), see _markdown_stub
+MARKDOWN_STUB = N_("*Your answer here.*")   # in the notebook's language (metadata ppedu_lang), see _markdown_stub
 EXERCISE_TAG = "exercise"          # every answer cell of the student copy (read by `ppedu grade`)
 ANSWER_TAG, CHECK_TAG, HIDDEN_TAG = "answer", "check", "hidden-check"
 LOCKED = {"editable": False, "deletable": False}
@@ -155,7 +155,7 @@ def student_notebook(nb, name: str = "notebook"):
 
 def _markdown_stub(nb) -> tuple[str]:
     """The Markdown answer stub in the notebook's language (a Chinese notebook says so in its metadata)."""
-    return (in_language(N_("*Your answer here.*"), nb.metadata.get("ppedu_lang", "en")),)
+    return (in_language(MARKDOWN_STUB, nb.metadata.get("ppedu_lang", "en")),)
 
 
 def make_student_copy(src: str | Path = "notebooks", out: str | Path = "student",

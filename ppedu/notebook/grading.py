@@ -34,6 +34,7 @@ from ppedu.i18n.messages import _
 from ppedu.unanswered import Blank, NotAnswered, exercise_name, unanswered  # noqa: F401 - re-exported
 
 F = TypeVar("F", bound=Callable[..., Any])
+OK = "\u2713"   # ✓: the first character of every checker's success line
 
 
 def answered(*answers: Any) -> bool:

@@ -104,7 +104,7 @@ def predicted(requests, config, p: int, cost, result, draws: int = 3,
     ``draws`` seeded draws of the run's measured overheads."""
     sims = [simulate_serving(requests, config, p, calibrated(cost, result.overheads), jitter=result.jitter,
                              seed=seed) for seed in range(draws)]
-    return Prediction(_mean([s.throughput_tok_s for s in sims]), mean(s.timeline.bubble_fraction() for s in sims),
+    return Prediction(_mean([s.throughput_tok_s for s in sims]), mean(s.bubble_fraction for s in sims),
                       _mean([s.decode_bubble_fraction() for s in sims]),
                       _mean([s.goodput(*slo).goodput_req_s for s in sims]) if slo else None)
 

@@ -145,7 +145,7 @@ class ServingResult:
     def throughput_tok_s(self) -> float | None:
         """Output tokens per second of the whole run (None if it took no time)."""
         duration = self.duration_s
-        return sum(s.request.output_len for s in self.states) / duration if duration > 0 else None
+        return self.output_tokens / duration if duration > 0 else None
 
     @property
     def ttft(self) -> Percentiles:

@@ -194,7 +194,6 @@ def check_comparison(config: GPTConfig, n: int, batch: int, seq: int, microbatch
     ranks (micro-batches dividing the batch), the optional mesh_tp x n/mesh_tp mesh, seq <= block_size.
     ``names``: how the entry point spells the settings it names otherwise (``COMPARE_NAMES``' keys)."""
     names = {**COMPARE_NAMES, **names}
-    check_int(names["n"], n, 1)
     check_setup(config, n, 1, batch, names={**names, "tp": names["n"]})
     check_setup(config, 1, n, batch, microbatches, names={**names, "pp": names["n"]})
     check_int(names["seq"], seq, 1, config.block_size)

@@ -163,8 +163,8 @@ def failed_answers(ran) -> dict[int, Failure]:
     """Instructor answer cell -> the error the student's answer cell raised in run 1."""
     found = {}
     for cell in (ran.cells if ran is not None else []):
-        if "ppedu_answer" in cell.metadata and failure_of(cell):
-            found[cell.metadata["ppedu_answer"]] = failure_of(cell)
+        if "ppedu_answer" in cell.metadata and (failure := failure_of(cell)):
+            found[cell.metadata["ppedu_answer"]] = failure
     return found
 
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ppedu.lab.diagnose import NOT_WRITTEN, RUN_AGAIN
-from ppedu.notebook.grading import grader
+from ppedu.notebook.grading import OK, grader
 from ppedu.i18n.messages import N_, _
 
-OK = "\u2713"
 _DIRECTIONS = ("up", "same", "down")
 FORMAT = ('prediction = {"more": {"bubble": "up" | "same" | "down", "peak_rank0": <int>, '
           '"correct": True | False}, "less": {...}}')

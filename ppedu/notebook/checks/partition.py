@@ -15,8 +15,7 @@ the timed workload, each stage waiting as long as its FLOPs would take at a fixe
 from __future__ import annotations
 
 from ppedu.model.partition import flop_costs, partition, stage_costs
-from ppedu.notebook.checks.schedules import OK
-from ppedu.notebook.grading import grader
+from ppedu.notebook.grading import OK, grader
 from ppedu.notebook.plots import training as plots
 from ppedu.training.config import TrainConfig
 from ppedu.training.engine import train

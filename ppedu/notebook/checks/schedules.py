@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from ppedu.errors import UsageError, check_float, check_int
 from ppedu.notebook.checks.order_mistakes import order_mistake
-from ppedu.notebook.grading import NotAnswered, grader
+from ppedu.notebook.grading import NotAnswered, OK, grader
 from ppedu.schedules import build_schedule, theory
 from ppedu.schedules.actions import MAX_M, MAX_P, Action, Schedule, peak_held
 from ppedu.schedules.simulator import simulate
@@ -25,7 +25,6 @@ from ppedu.schedules.theory import bubble_gpipe, peak_activations
 from ppedu.schedules.validator import validate
 from ppedu.i18n.messages import N_, _
 
-OK = "\u2713"  # ✓
 
 # (formula name, arity, reference, description) for check_bubble_formula
 _FORMULAS = {

@@ -8,8 +8,7 @@ never shows a correct table.
 from __future__ import annotations
 
 from ppedu.errors import UsageError
-from ppedu.notebook.checks.schedules import OK
-from ppedu.notebook.grading import grader
+from ppedu.notebook.grading import OK, grader
 from ppedu.schedules.theory import min_makespan
 from ppedu.schedules.validator import parse_markdown_table, validate
 from ppedu.i18n.messages import _

@@ -8,11 +8,10 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ppedu.errors import check_int
-from ppedu.notebook.grading import grader
+from ppedu.notebook.grading import OK, grader
 from ppedu.schedules.theory import theory_decode_bubble
 from ppedu.i18n.messages import _
 
-OK = "\u2713"  # ✓
 
 
 def _get(obj: Any, key: str) -> Any:

@@ -9,9 +9,8 @@ from typing import Any, Mapping
 
 from ppedu.errors import UsageError
 from ppedu.i18n.messages import _
-from ppedu.notebook.grading import grader
+from ppedu.notebook.grading import OK, grader
 
-OK = "\u2713"  # ✓
 
 
 def measured_field(measured: Any, *path: str) -> Any:

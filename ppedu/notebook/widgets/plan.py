@@ -19,7 +19,7 @@ from ppedu.notebook.widgets.panel import guarded, run_panel
 from ppedu.notebook.plots.memory import plan_memory, plan_tradeoff
 from ppedu.planner.models import MODELS, get_model
 from ppedu.planner.plan import CHUNKED, GIB, Layout, choose_m, plan
-from ppedu.i18n.messages import _
+from ppedu.i18n.messages import N_, _
 
 DEFAULTS: dict[str, Any] = {"model": "gpt3-175b", "tp": 8, "p": 8, "dp": 1, "m": 64,
                             "micro_batch_size": 1, "schedule": "1f1b", "v": 1,
@@ -89,4 +89,4 @@ def plan_panel(**defaults: Any):
     def action(current: dict, _progress: Callable) -> tuple[list[go.Figure], str]:
         return run_plan(current)
     return run_panel(_("Plan a real model: memory per stage and the bubble"), controls, action, "plan",
-                     base=values, label=_("Plan"))
+                     base=values, label=N_("Plan"))

@@ -152,6 +152,6 @@ def serving_panel(title: str = N_("Serve a workload on a pipeline"), group=None,
         return run(current, group=group)
 
     box = run_panel(_(title), controls, action, "serving", base=values, extras=[compare],
-                    busy=_("<i>serving on the warm cluster… (the first run starts the ranks)</i>"))
+                    busy=N_("<i>serving on the warm cluster… (the first run starts the ranks)</i>"))
     box.compare = compare
     return box

@@ -158,7 +158,7 @@ def training_panel(controls: Sequence[str] = CONTROLS, title: str = N_("Run a pi
     values = {**DEFAULTS, **defaults}
     make_config(values)  # fail now, in the cell, on a bad default
     return _panel(title, values, controls,
-                  lambda vals, _progress: run_training(vals, group=group), _("Run"),
+                  lambda vals, _progress: run_training(vals, group=group), N_("Run"),
                   "training")
 
 
@@ -173,5 +173,5 @@ def bubble_sweep_panel(ms: Sequence[int] = (1, 2, 4, 8, 16),
     def action(vals: dict, progress: Progress) -> tuple[list[go.Figure], str]:
         vals = dict(vals)
         return run_bubble_sweep(vals, vals.pop("ms", ms), group=group, progress=progress)
-    return _panel(title, {**values, "ms": tuple(ms)}, ("ms", *controls), action, _("Run sweep"),
+    return _panel(title, {**values, "ms": tuple(ms)}, ("ms", *controls), action, N_("Run sweep"),
                   "sweep")
