@@ -18,8 +18,13 @@ _chosen: str | None = None   # set by messages.set_language
 
 def language() -> str:
     """The language of ppedu's messages: :func:`set_language`'s, else ``PPEDU_LANG``, else English."""
-    lang = (_chosen or os.environ.get("PPEDU_LANG", "")).strip().lower().replace("-", "_")
-    base = lang.split("_")[0]  # zh_CN, zh-Hans -> zh
+    return _normalized(_chosen or os.environ.get("PPEDU_LANG", ""))
+
+
+@functools.lru_cache(maxsize=None)
+def _normalized(lang: str) -> str:
+    """zh_CN, zh-Hans, ' ZH ' -> zh; anything without a catalog -> en (cached: every message asks)."""
+    base = lang.strip().lower().replace("-", "_").split("_")[0]
     return base if base in LANGUAGES else "en"
 
 

@@ -60,9 +60,10 @@ class Traffic:
 
 @dataclass
 class CommStats:
-    """One rank's counters, picklable: per peer rank, its all-reduces (bytes: what it put on the wire), seconds
-    waiting, delayed by the emulated link, and inside the calls that start messages (``start_s``: gloo's
-    isend writes to the socket, irecv tells the peer a receive is posted)."""
+    """One rank's counters, picklable: messages and bytes sent to and received from each peer rank;
+    its all-reduce calls and the bytes it put on the wire for them; seconds waiting, delayed by the
+    emulated link, and inside the calls that start messages (``start_s``: gloo's isend writes to the
+    socket, irecv tells the peer a receive is posted)."""
     sent: dict[int, Traffic] = field(default_factory=lambda: defaultdict(Traffic))
     received: dict[int, Traffic] = field(default_factory=lambda: defaultdict(Traffic))
     all_reduce_calls: int = 0

@@ -72,7 +72,7 @@ def simulated_point(name: str, p: int, m: int, v: int, t: float = 1.0,
     ordered for those costs, as the ranks would run it. ``schedule``: the one a run's spec already
     built for these costs (``RunSpec.built_schedule``), else it is built here."""
     model = CostModel(*(t * c for c in costs))
-    if schedule is None or (schedule.name, schedule.p, schedule.m, schedule.v) != (name, p, m, v):
+    if schedule is None:
         schedule = build_schedule(name, p, m, v, model)
     sim = simulate(schedule, model)
     peak = max(sim.peak_inflight) / schedule.v

@@ -12,7 +12,7 @@ of ``p`` for interleaving, ...) come back as the UsageError's one-line message, 
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Any, Callable, Sequence
 
 import plotly.graph_objects as go
@@ -38,7 +38,7 @@ Progress = Callable[[int, int, TrainResult], None]
 
 def make_config(values: dict) -> TrainConfig:
     """A TrainConfig from widget values (missing keys take ``DEFAULTS``); raises UsageError."""
-    check_names("TrainConfig", values, asdict(TrainConfig()))
+    check_names("TrainConfig", values, [f.name for f in fields(TrainConfig)])
     merged = {**DEFAULTS, **values}
     if merged["schedule"] in SCHEDULE_NAMES:  # the v slider means something for some schedules
         merged["v"] = fit_v(merged["schedule"], merged["v"])  # only; don't fail on it elsewhere
